@@ -1,0 +1,73 @@
+# syncq — top-level build.
+#
+#   make            build all three parts
+#   make install    install the PostgreSQL extension, syncq.so and syncqd
+#   make check      every test (installs missing Debian packages as root)
+#   make bench      the benchmarks, printing a table
+#   make demo       a throwaway cluster + SQLite file showing syncq at work
+#   make deps       install the Debian packages of deps/debian-packages.txt
+#
+# The version lives in pg_ext/syncq.control (default_version); META.json is
+# checked against it by the tests.
+
+PREFIX   ?= /usr/local
+CC       ?= cc
+PG_CONFIG ?= pg_config
+VERSION  := $(shell sed -n "s/^default_version *= *'\([^']*\)'.*/\1/p" pg_ext/syncq.control)
+
+WARN     := -std=c11 -Wall -Wextra -Werror
+CFLAGS   ?= -O2 -g
+SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
+SQLITE_SRC := $(sort $(wildcard sqlite_ext/*.c))
+SQLITE_HDR := $(wildcard sqlite_ext/*.h)
+
+.PHONY: all pg sqlite asan replicator install deps check bench demo clean
+
+all: pg sqlite replicator
+
+pg:
+	$(MAKE) -C pg_ext PG_CONFIG=$(PG_CONFIG)
+
+sqlite: sqlite_ext/syncq.so
+
+sqlite_ext/syncq.so: $(SQLITE_SRC) $(SQLITE_HDR)
+	$(CC) $(WARN) $(CFLAGS) -fPIC -shared -DSYNCQ_SQLITE_EXTENSION -o $@ $(SQLITE_SRC)
+
+# The SQLite extension again, under AddressSanitizer and UBSan, for tests/run.
+asan: build/asan/syncq.so
+
+build/asan/syncq.so: $(SQLITE_SRC) $(SQLITE_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) -O1 -g $(SAN) -fPIC -shared -DSYNCQ_SQLITE_EXTENSION -o $@ $(SQLITE_SRC)
+
+replicator:
+	@if [ -f replicator/Makefile ]; then $(MAKE) -C replicator; fi
+
+install: all
+	$(MAKE) -C pg_ext PG_CONFIG=$(PG_CONFIG) install
+	install -D -m 755 sqlite_ext/syncq.so $(DESTDIR)$(PREFIX)/lib/syncq/syncq.so
+	@if [ -f replicator/syncqd ]; then install -D -m 755 replicator/syncqd $(DESTDIR)$(PREFIX)/bin/syncqd; fi
+
+deps:
+	@sh deps/install.sh
+
+check: deps
+	$(MAKE) all asan
+	$(MAKE) install
+	tests/run
+
+bench: deps
+	$(MAKE) all
+	$(MAKE) install
+	bench/run
+
+demo: deps
+	$(MAKE) all
+	$(MAKE) install
+	demo/run
+
+clean:
+	$(MAKE) -C pg_ext clean
+	@if [ -f replicator/Makefile ]; then $(MAKE) -C replicator clean; fi
+	rm -rf build sqlite_ext/syncq.so
