@@ -54,21 +54,39 @@ static void cache_unref(void *pArg){
   sqlite3_free(p);
 }
 
+/*
+** Quote text value z of nByte bytes for an error message: long values are
+** cut short, and text hidden behind a NUL character is pointed out.
+*/
+static char *quote_value(const char *z, int nByte){
+  int n = (int)strlen(z);
+  if( n<nByte ){
+    return sqlite3_mprintf("\"%.*s%s\" (more text after a NUL character)",
+                           ERR_VALUE_MAX, z, n>ERR_VALUE_MAX ? "..." : "");
+  }
+  return sqlite3_mprintf("\"%.*s%s\"", ERR_VALUE_MAX, z,
+                         n>ERR_VALUE_MAX ? "..." : "");
+}
+
 /* Report a zone that could not be loaded. */
 static void zone_error(sqlite3_context *ctx, const char *zFunc,
-                       const char *zName, int rc){
+                       sqlite3_value *pZone, int rc){
+  const char *zName = (const char*)sqlite3_value_text(pZone);
+  char *zQuoted;
   char *zMsg;
-  if( rc==SQLITE_NOMEM ){
+  if( rc==SQLITE_NOMEM || zName==0 ){
     sqlite3_result_error_nomem(ctx);
     return;
   }
-  if( rc==SQLITE_CORRUPT || rc==SQLITE_IOERR ){
-    zMsg = sqlite3_mprintf("%s: %s for time zone \"%.*s\"", zFunc,
-                           syncq_tz_errstr(rc), ERR_VALUE_MAX, zName);
-  }else{
-    zMsg = sqlite3_mprintf("%s: %s \"%.*s\"", zFunc, syncq_tz_errstr(rc),
-                           ERR_VALUE_MAX, zName);
+  zQuoted = quote_value(zName, sqlite3_value_bytes(pZone));
+  if( zQuoted==0 ){
+    sqlite3_result_error_nomem(ctx);
+    return;
   }
+  zMsg = sqlite3_mprintf("%s: %s%s %s", zFunc, syncq_tz_errstr(rc),
+                         rc==SQLITE_CORRUPT || rc==SQLITE_IOERR ? " for" : "",
+                         zQuoted);
+  sqlite3_free(zQuoted);
   if( zMsg==0 ){
     sqlite3_result_error_nomem(ctx);
     return;
@@ -77,12 +95,26 @@ static void zone_error(sqlite3_context *ctx, const char *zFunc,
   sqlite3_free(zMsg);
 }
 
+/* America/New_York; NULL after setting an error. */
 static SyncqTz *eastern_zone(sqlite3_context *ctx, const char *zFunc){
   TzCache *p = (TzCache*)sqlite3_user_data(ctx);
   if( p->pEastern==0 ){
     int rc = syncq_tz_load(EASTERN_ZONE, &p->pEastern);
+    if( rc==SQLITE_NOMEM ){
+      sqlite3_result_error_nomem(ctx);
+      return 0;
+    }
     if( rc!=SQLITE_OK ){
-      zone_error(ctx, zFunc, EASTERN_ZONE, rc);
+      char *zMsg = sqlite3_mprintf("%s: %s%s \"%s\"", zFunc,
+                                   syncq_tz_errstr(rc),
+                                   rc==SQLITE_CORRUPT || rc==SQLITE_IOERR
+                                     ? " for" : "", EASTERN_ZONE);
+      if( zMsg==0 ){
+        sqlite3_result_error_nomem(ctx);
+        return 0;
+      }
+      sqlite3_result_error(ctx, zMsg, -1);
+      sqlite3_free(zMsg);
       return 0;
     }
   }
@@ -116,7 +148,7 @@ static SyncqTz *named_zone(sqlite3_context *ctx, const char *zFunc,
     rc = syncq_tz_load(zName, &pTz);
   }
   if( rc!=SQLITE_OK ){
-    zone_error(ctx, zFunc, zName, rc);
+    zone_error(ctx, zFunc, pVal, rc);
     return 0;
   }
   i = p->iNext;
@@ -155,14 +187,13 @@ static void ts_error(sqlite3_context *ctx, const char *zFunc,
     }
     default: {
       const char *z = (const char*)sqlite3_value_text(pVal);
-      int nByte = sqlite3_value_bytes(pVal);
-      if( z==0 ){
+      char *zQuoted = z ? quote_value(z, sqlite3_value_bytes(pVal)) : 0;
+      if( zQuoted==0 ){
         sqlite3_result_error_nomem(ctx);
         return;
       }
-      zMsg = sqlite3_mprintf("%s: %s \"%.*s%s\"", zFunc, zWhat,
-                             ERR_VALUE_MAX, z,
-                             nByte>ERR_VALUE_MAX ? "..." : "");
+      zMsg = sqlite3_mprintf("%s: %s %s", zFunc, zWhat, zQuoted);
+      sqlite3_free(zQuoted);
       break;
     }
   }

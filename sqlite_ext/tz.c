@@ -109,17 +109,31 @@ int64_t syncq_days_from_civil(int y, int m, int d){
   return era*146097 + doe - 719468;
 }
 
-void syncq_civil_from_days(int64_t days, int *pY, int *pM, int *pD){
-  int64_t z = days + 719468;
-  int64_t era = (z>=0 ? z : z-146096) / 146097;
-  int64_t doe = z - era*146097;
-  int64_t yoe = (doe - doe/1460 + doe/36524 - doe/146096) / 365;
-  int64_t doy = doe - (365*yoe + yoe/4 - yoe/100);
-  int64_t mp = (5*doy + 2)/153;
+/* Days since 0000-03-01 (z >= 0) to a date; unsigned 32-bit arithmetic
+** is enough for every z of years 1..9999 and is the fast path. */
+static void civil_from_z32(uint32_t z, int *pY, int *pM, int *pD){
+  uint32_t era = z / 146097;
+  uint32_t doe = z - era*146097;
+  uint32_t yoe = (doe - doe/1460 + doe/36524 - doe/146096) / 365;
+  uint32_t doy = doe - (365*yoe + yoe/4 - yoe/100);
+  uint32_t mp = (5*doy + 2)/153;
   int m = (int)(mp<10 ? mp+3 : mp-9);
-  *pY = (int)(yoe + era*400 + (m<=2));
+  *pY = (int)(yoe + era*400) + (m<=2);
   *pM = m;
   *pD = (int)(doy - (153*mp + 2)/5 + 1);
+}
+
+void syncq_civil_from_days(int64_t days, int *pY, int *pM, int *pD){
+  int64_t z = days + 719468;
+  int64_t era, doe;
+  if( z>=0 && z<=(int64_t)146097*25000 ){
+    civil_from_z32((uint32_t)z, pY, pM, pD);
+    return;
+  }
+  era = (z>=0 ? z : z-146096) / 146097;
+  doe = z - era*146097;
+  civil_from_z32((uint32_t)doe, pY, pM, pD);
+  *pY += (int)(era*400);
 }
 
 static int64_t floor_div(int64_t a, int64_t b){
@@ -809,7 +823,7 @@ const char *syncq_tz_errstr(int rc){
     case SQLITE_NOMEM:    return "out of memory";
     case SQLITE_NOTFOUND: return "unknown time zone";
     case SQLITE_MISUSE:   return "invalid time zone name";
-    case SQLITE_CORRUPT:  return "invalid time zone file";
+    case SQLITE_CORRUPT:  return "invalid or unsupported time zone file";
     case SQLITE_IOERR:    return "cannot read time zone file";
     case SQLITE_RANGE:    return "instant out of range";
     default:              return "time zone error";
@@ -829,13 +843,15 @@ int syncq_tz_offset(const SyncqTz *pTz, int64_t t, int *pOffset){
   }else if( t>=pTz->aTrans[n-1] ){
     *pOffset = pTz->aOff[n-1];
   }else{
-    /* aTrans[lo] <= t < aTrans[hi] */
-    int lo = 0, hi = n-1;
-    while( hi-lo>1 ){
-      int mid = lo + (hi-lo)/2;
-      if( pTz->aTrans[mid]<=t ) lo = mid; else hi = mid;
+    /* Last aTrans[i] <= t, without branches the CPU could mispredict */
+    const int64_t *a = pTz->aTrans;
+    int nLeft = n;
+    while( nLeft>1 ){
+      int nHalf = nLeft/2;
+      a = a[nHalf]<=t ? a+nHalf : a;
+      nLeft -= nHalf;
     }
-    *pOffset = pTz->aOff[lo];
+    *pOffset = pTz->aOff[a - pTz->aTrans];
   }
   return SQLITE_OK;
 }

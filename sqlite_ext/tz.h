@@ -21,7 +21,8 @@
 **   SQLITE_NOMEM     out of memory
 **   SQLITE_NOTFOUND  no such zone (no file, no built-in)
 **   SQLITE_MISUSE    not a valid zone name (checked before any file access)
-**   SQLITE_CORRUPT   the zone file is not a valid TZif file
+**   SQLITE_CORRUPT   the zone file is not a valid TZif file, or one with
+**                    leap seconds ("right/" zones), which are not supported
 **   SQLITE_IOERR     the zone file exists but could not be read
 **   SQLITE_RANGE     an instant outside the supported range
 ** syncq_tz_errstr() turns each into a short lowercase phrase.
