@@ -1,0 +1,470 @@
+/*
+ * queue.c
+ *	  Writing one row of sync_queue; NOTIFY once per transaction; the node id.
+ *
+ * A queue row is written the way the executor writes one, without the
+ * executor: the values go into a slot, table_tuple_insert() adds the heap
+ * tuple and ExecInsertIndexTuples() every index entry of sync_queue.  The
+ * relation, its indexes, the slot and a minimal EState are opened on the
+ * first change of a transaction and kept until it ends (the "writer"): they
+ * are owned by the top-level transaction's resource owner, so savepoints
+ * and PL/pgSQL exception blocks may come and go around them, and closed in
+ * the pre-commit callback.  The tuple itself belongs to the (sub)transaction
+ * that made the change, so a rollback takes the queue row with it.
+ *
+ * Writing directly also means the app's role needs no privilege on
+ * sync_queue or its sequence, and that triggers, rules and constraints of
+ * sync_queue do not run: the values written here satisfy them by
+ * construction.
+ */
+#include "syncq.h"
+
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/dependency.h"
+#include "catalog/namespace.h"
+#include "commands/async.h"
+#include "commands/sequence.h"
+#include "executor/executor.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "storage/proc.h"
+#include "utils/builtins.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/resowner.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+#include "utils/xid8.h"
+
+/* The columns of sync_queue, found by name when the writer opens it. */
+typedef enum QueueColumn
+{
+	QC_SEQ,
+	QC_TXID,
+	QC_SCHEMA,
+	QC_NAME,
+	QC_OP,
+	QC_PK,
+	QC_ROW,
+	QC_CHANGED_AT,
+	QC_ORIGIN,
+	QC_PRIORITY,
+	QC_COUNT
+} QueueColumn;
+
+static const char *const queue_columns[QC_COUNT] = {
+	"seq", "txid", "table_schema", "table_name", "op", "pk", "row_data",
+	"changed_at", "origin", "priority"
+};
+
+/* sync_queue, open for writing for the rest of the transaction. */
+typedef struct QueueWriter
+{
+	MemoryContext mcxt;			/* child of TopTransactionContext */
+	Oid			nspid;
+	Relation	rel;
+	ResultRelInfo *rri;
+	EState	   *estate;
+	TupleTableSlot *slot;
+	Oid			seqid;			/* the identity sequence of seq */
+	int			off[QC_COUNT];	/* index into tts_values of each column */
+	bool		stale;			/* sync_queue changed: reopen */
+} QueueWriter;
+
+static QueueWriter *writer = NULL;
+
+/* sync_queue's OID in the schema of cached_nspid. */
+static Oid	cached_nspid = InvalidOid;
+static Oid	cached_queue_relid = InvalidOid;
+
+/* Text values written again and again. */
+static Datum op_text[3];		/* I, U, D */
+static Datum priority_text[2];	/* batched, immediate */
+
+/* The top-level transaction (and subtransaction) that already notified. */
+static LocalTransactionId notified_lxid = InvalidLocalTransactionId;
+static SubTransactionId notified_subid = InvalidSubTransactionId;
+
+/*
+ * This node's id, once read.  When this transaction made it, it is
+ * tentative until commit: a rollback takes the row away again.
+ */
+static pg_uuid_t node_id;
+static bool node_id_known = false;
+static bool node_id_tentative = false;
+static SubTransactionId node_id_subid = InvalidSubTransactionId;
+
+/*
+ * The schema of the extension: the one the called SQL function lives in.
+ */
+Oid
+syncq_schema(FunctionCallInfo fcinfo)
+{
+	static Oid	fn_oid = InvalidOid;
+	static Oid	fn_nspid = InvalidOid;
+
+	if (fcinfo->flinfo->fn_oid != fn_oid)
+	{
+		fn_nspid = get_func_namespace(fcinfo->flinfo->fn_oid);
+		fn_oid = fcinfo->flinfo->fn_oid;
+	}
+	return fn_nspid;
+}
+
+/* sync_queue's OID, looked up once and then kept until invalidated. */
+Oid
+syncq_queue_relid(Oid nspid)
+{
+	if (nspid != cached_nspid || !OidIsValid(cached_queue_relid))
+	{
+		Oid			relid = get_relname_relid("sync_queue", nspid);
+
+		if (!OidIsValid(relid))
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_TABLE),
+					 errmsg("relation \"%s.sync_queue\" does not exist",
+							get_namespace_name(nspid)),
+					 errhint("Reinstall the extension with DROP EXTENSION syncq and CREATE EXTENSION syncq.")));
+		cached_nspid = nspid;
+		cached_queue_relid = relid;
+	}
+	return cached_queue_relid;
+}
+
+/* The role that owns the extension's tables (the owner of sync_queue). */
+Oid
+syncq_owner(Oid nspid)
+{
+	Oid			relid = syncq_queue_relid(nspid);
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for relation %u", relid);
+	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+	ReleaseSysCache(tup);
+	return owner;
+}
+
+/*
+ * Act as the owner of the extension's tables, as RI triggers act as a
+ * table's owner.  Restore with SetUserIdAndSecContext(save_userid,
+ * save_sec_context); an error restores it by itself.
+ */
+void
+syncq_become_owner(Oid nspid, Oid *save_userid, int *save_sec_context)
+{
+	Oid			owner = syncq_owner(nspid);
+
+	GetUserIdAndSecContext(save_userid, save_sec_context);
+	SetUserIdAndSecContext(owner,
+						   *save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+}
+
+/* Close the writer: at pre-commit, or to reopen a changed sync_queue. */
+static void
+writer_close(void)
+{
+	QueueWriter *w = writer;
+	ResourceOwner save = CurrentResourceOwner;
+
+	writer = NULL;
+	CurrentResourceOwner = TopTransactionResourceOwner;
+	if (w->slot != NULL)
+		ExecDropSingleTupleTableSlot(w->slot);
+	if (w->rri != NULL)
+		ExecCloseIndices(w->rri);
+	if (w->estate != NULL)
+		FreeExecutorState(w->estate);
+	if (w->rel != NULL)
+		table_close(w->rel, NoLock);
+	CurrentResourceOwner = save;
+	MemoryContextDelete(w->mcxt);
+}
+
+/*
+ * Open sync_queue for writing, for the rest of the transaction.
+ *
+ * Everything is registered with the top-level transaction's resource owner
+ * and allocated under TopTransactionContext; writer points at the struct
+ * before anything is opened, so that whatever an error leaves half-open is
+ * still closed by writer_close() or released by the abort.
+ */
+static QueueWriter *
+writer_open(Oid nspid)
+{
+	Oid			relid;
+	ResourceOwner save = CurrentResourceOwner;
+	MemoryContext mcxt;
+	QueueWriter *w;
+
+	if (writer != NULL && !writer->stale && writer->nspid == nspid)
+		return writer;
+	if (writer != NULL)
+		writer_close();
+
+	relid = syncq_queue_relid(nspid);
+	mcxt = AllocSetContextCreate(TopTransactionContext, "syncq queue writer",
+								 ALLOCSET_DEFAULT_SIZES);
+	w = MemoryContextAllocZero(mcxt, sizeof(QueueWriter));
+	w->mcxt = mcxt;
+	w->nspid = nspid;
+	writer = w;
+
+	CurrentResourceOwner = TopTransactionResourceOwner;
+	PG_TRY();
+	{
+		MemoryContext old = MemoryContextSwitchTo(mcxt);
+		TupleDesc	tupdesc;
+		int			i,
+					c;
+
+		w->rel = table_open(relid, RowExclusiveLock);
+		w->rri = makeNode(ResultRelInfo);
+		InitResultRelInfo(w->rri, w->rel, 1, NULL, 0);
+		ExecOpenIndices(w->rri, false);
+		w->estate = CreateExecutorState();
+		w->slot = table_slot_create(w->rel, NULL);
+
+		tupdesc = RelationGetDescr(w->rel);
+		for (c = 0; c < QC_COUNT; c++)
+		{
+			w->off[c] = -1;
+			for (i = 0; i < tupdesc->natts; i++)
+			{
+				Form_pg_attribute att = TupleDescAttr(tupdesc, i);
+
+				if (!att->attisdropped &&
+					strcmp(NameStr(att->attname), queue_columns[c]) == 0)
+					w->off[c] = i;
+			}
+			if (w->off[c] < 0)
+				elog(ERROR, "column \"%s\" of sync_queue is missing",
+					 queue_columns[c]);
+		}
+		w->seqid = getIdentitySequence(relid, w->off[QC_SEQ] + 1, false);
+		MemoryContextSwitchTo(old);
+	}
+	PG_FINALLY();
+	{
+		CurrentResourceOwner = save;
+	}
+	PG_END_TRY();
+	return w;
+}
+
+/*
+ * Add one change to sync_queue and return its seq.
+ *
+ * pk and row_data are json Datums (row_data (Datum) 0 for a delete); the
+ * table's schema and name come from table.  An immediate change also
+ * NOTIFYs sync_queue, once per transaction.
+ */
+int64
+syncq_queue_change(Oid nspid, const SyncqTable *table, char op, Datum pk,
+				   Datum row_data, bool immediate)
+{
+	pg_uuid_t  *origin;
+	QueueWriter *w;
+	TupleTableSlot *slot;
+	Datum	   *values;
+	bool	   *nulls;
+	int64		seq;
+
+	/* First, as it may run SQL: the origin of the change. */
+	origin = syncq_origin_setting ? syncq_origin_setting : syncq_node_id(nspid);
+	w = writer_open(nspid);
+	slot = w->slot;
+
+	ExecClearTuple(slot);
+	values = slot->tts_values;
+	nulls = slot->tts_isnull;
+	memset(nulls, true, slot->tts_tupleDescriptor->natts * sizeof(bool));
+#define SET(col, datum) (values[w->off[col]] = (datum), nulls[w->off[col]] = false)
+	seq = nextval_internal(w->seqid, false);
+	SET(QC_SEQ, Int64GetDatum(seq));
+	SET(QC_TXID, FullTransactionIdGetDatum(GetTopFullTransactionId()));
+	SET(QC_SCHEMA, table->table_schema);
+	SET(QC_NAME, table->table_name);
+	SET(QC_OP, op_text[op == 'I' ? 0 : op == 'U' ? 1 : 2]);
+	SET(QC_PK, pk);
+	if (op != 'D')
+		SET(QC_ROW, row_data);
+	SET(QC_CHANGED_AT, TimestampTzGetDatum(GetCurrentTimestamp()));
+	SET(QC_ORIGIN, UUIDPGetDatum(origin));
+	SET(QC_PRIORITY, priority_text[immediate ? 1 : 0]);
+#undef SET
+	ExecStoreVirtualTuple(slot);
+
+	table_tuple_insert(w->rel, slot, GetCurrentCommandId(true), 0, NULL);
+	if (w->rri->ri_NumIndices > 0)
+		ExecInsertIndexTuples(w->rri, slot, w->estate, false, false, NULL, NIL);
+	ResetPerTupleExprContext(w->estate);
+	ExecClearTuple(slot);
+
+	if (immediate)
+		syncq_notify_once();
+	return seq;
+}
+
+/*
+ * NOTIFY sync_queue, once per top-level transaction.  Async_Notify() would
+ * merge the duplicates itself, but not for free; a rolled-back
+ * subtransaction takes its notification with it (see the callback).
+ */
+void
+syncq_notify_once(void)
+{
+	if (notified_lxid == MyProc->lxid)
+		return;
+	Async_Notify(SYNCQ_CHANNEL, SYNCQ_PAYLOAD_CHANGE);
+	notified_lxid = MyProc->lxid;
+	notified_subid = GetCurrentSubTransactionId();
+}
+
+/*
+ * Read this node's id from sync_node, making it on first use.
+ *
+ * Runs as the extension's owner: the app's role may capture changes without
+ * any privilege on sync_node.  Two sessions making it at once agree through
+ * the table's single-row index (ON CONFLICT DO NOTHING, then read again).
+ */
+pg_uuid_t *
+syncq_node_id(Oid nspid)
+{
+	Oid			save_userid;
+	int			save_sec_context;
+	char	   *table;
+	int			ret;
+	bool		made = false;
+
+	if (node_id_known)
+		return &node_id;
+
+	table = quote_qualified_identifier(get_namespace_name(nspid), "sync_node");
+	syncq_become_owner(nspid, &save_userid, &save_sec_context);
+	if ((ret = SPI_connect()) != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed: %s", SPI_result_code_string(ret));
+
+	ret = SPI_execute(psprintf("SELECT node_id FROM %s", table), false, 1);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
+	if (SPI_processed == 0)
+	{
+		ret = SPI_execute(psprintf("INSERT INTO %s (node_id) VALUES (pg_catalog.gen_random_uuid()) "
+								   "ON CONFLICT DO NOTHING RETURNING node_id", table),
+						  false, 0);
+		if (ret != SPI_OK_INSERT_RETURNING)
+			elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
+		made = (SPI_processed == 1);
+		if (!made)
+		{
+			ret = SPI_execute(psprintf("SELECT node_id FROM %s", table), false, 1);
+			if (ret != SPI_OK_SELECT)
+				elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
+		}
+	}
+	if (SPI_processed != 1)
+		elog(ERROR, "could not read the node id from %s", table);
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0],
+									  SPI_tuptable->tupdesc, 1, &isnull);
+
+		if (isnull)
+			elog(ERROR, "the node id in %s is null", table);
+		memcpy(&node_id, DatumGetUUIDP(d), sizeof(pg_uuid_t));
+	}
+	if ((ret = SPI_finish()) != SPI_OK_FINISH)
+		elog(ERROR, "SPI_finish failed: %s", SPI_result_code_string(ret));
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+
+	node_id_known = true;
+	node_id_tentative = made;
+	node_id_subid = GetCurrentSubTransactionId();
+	return &node_id;
+}
+
+/*
+ * Relcache callback: sync_queue changed (or everything did).  The writer
+ * reopens it before the next row; the OID is looked up again.
+ */
+static void
+queue_invalidate(Datum arg, Oid relid)
+{
+	if (!OidIsValid(relid) || relid == cached_queue_relid)
+	{
+		cached_queue_relid = InvalidOid;
+		if (writer != NULL)
+			writer->stale = true;
+	}
+}
+
+/*
+ * Transaction callback: close the writer before commit (it holds relcache
+ * references, which must not outlive the transaction), forget it on abort
+ * (the resource owner releases everything), and settle the node id.
+ */
+static void
+queue_xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_PRE_COMMIT:
+		case XACT_EVENT_PARALLEL_PRE_COMMIT:
+		case XACT_EVENT_PRE_PREPARE:
+			if (writer != NULL)
+				writer_close();
+			break;
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+			node_id_tentative = false;
+			break;
+		case XACT_EVENT_PREPARE:
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+			writer = NULL;
+			if (node_id_tentative)
+				node_id_known = node_id_tentative = false;
+			break;
+	}
+}
+
+/*
+ * Subtransaction callback: a rolled-back subtransaction (or one of its
+ * children) that notified, or made the node id, took that with it.
+ */
+static void
+queue_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+					   SubTransactionId parentSubid, void *arg)
+{
+	if (event != SUBXACT_EVENT_ABORT_SUB)
+		return;
+	if (notified_subid >= mySubid)
+		notified_lxid = InvalidLocalTransactionId;
+	if (node_id_tentative && node_id_subid >= mySubid)
+		node_id_known = node_id_tentative = false;
+}
+
+/* Called from _PG_init(): constants and callbacks. */
+void
+syncq_queue_init(void)
+{
+	MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+	op_text[0] = CStringGetTextDatum("I");
+	op_text[1] = CStringGetTextDatum("U");
+	op_text[2] = CStringGetTextDatum("D");
+	priority_text[0] = CStringGetTextDatum("batched");
+	priority_text[1] = CStringGetTextDatum("immediate");
+	MemoryContextSwitchTo(old);
+
+	CacheRegisterRelcacheCallback(queue_invalidate, (Datum) 0);
+	RegisterXactCallback(queue_xact_callback, NULL);
+	RegisterSubXactCallback(queue_subxact_callback, NULL);
+}

@@ -1,0 +1,142 @@
+
+-- ---------------------------------------------------------------------------
+-- Capture: every change of a tracked table becomes a row of sync_queue.
+--
+-- The tables below belong to the extension.  Those that hold this
+-- database's own data (the queue, the tracked tables, the node id) are
+-- marked with pg_extension_config_dump, so pg_dump saves their rows.
+-- Cursors, conflicts and errors will get tables of their own.
+-- ---------------------------------------------------------------------------
+
+-- One row per captured change; docs/queue.md fixes the columns.  Rows are
+-- written by the C trigger directly (see docs/pg_capture.md), so the app's
+-- role needs no privilege on this table.
+CREATE TABLE sync_queue (
+	seq          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	txid         xid8 NOT NULL,
+	table_schema text NOT NULL,
+	table_name   text NOT NULL,
+	op           text NOT NULL CHECK (op IN ('I', 'U', 'D')),
+	pk           json NOT NULL,
+	row_data     json,
+	changed_at   timestamptz NOT NULL,
+	origin       uuid NOT NULL,
+	priority     text NOT NULL CHECK (priority IN ('immediate', 'batched')),
+	CHECK ((op = 'D') = (row_data IS NULL))
+);
+COMMENT ON TABLE sync_queue IS 'one row per captured change, in capture order (seq)';
+SELECT pg_catalog.pg_extension_config_dump('sync_queue', '');
+-- The sequence too: a restored queue must go on from where it was, never
+-- handing out a seq twice.
+SELECT pg_catalog.pg_extension_config_dump(
+	pg_catalog.pg_get_serial_sequence('@extschema@.sync_queue', 'seq')::pg_catalog.regclass, '');
+
+-- The tracked tables.  table_schema and table_name follow renames (see the
+-- event trigger below); relid is what capture goes by.
+CREATE TABLE sync_tables (
+	relid        regclass PRIMARY KEY,
+	table_schema text NOT NULL,
+	table_name   text NOT NULL,
+	priority     text NOT NULL CHECK (priority IN ('immediate', 'batched')),
+	tracked_at   timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+COMMENT ON TABLE sync_tables IS 'tables whose changes syncq captures, with their priority';
+SELECT pg_catalog.pg_extension_config_dump('sync_tables', '');
+GRANT SELECT ON sync_tables TO PUBLIC;
+
+-- This node's identity: one row, made on first use by sync_node_id() (never
+-- by this script, so a restored dump keeps the node id it had).
+CREATE TABLE sync_node (
+	node_id      uuid PRIMARY KEY,
+	created_at   timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+CREATE UNIQUE INDEX sync_node_single_row ON sync_node ((true));
+COMMENT ON TABLE sync_node IS 'this database''s node id (one row, made on first use)';
+SELECT pg_catalog.pg_extension_config_dump('sync_node', '');
+
+-- The trigger functions.  sync_track() installs them; nobody else may.
+CREATE FUNCTION syncq_capture() RETURNS trigger
+	AS 'MODULE_PATHNAME', 'syncq_capture'
+	LANGUAGE C;
+COMMENT ON FUNCTION syncq_capture() IS 'capture trigger: queues each row change of a tracked table';
+CREATE FUNCTION syncq_truncate() RETURNS trigger
+	AS 'MODULE_PATHNAME', 'syncq_truncate'
+	LANGUAGE C;
+COMMENT ON FUNCTION syncq_truncate() IS 'refuses TRUNCATE of a tracked table while capture is on';
+REVOKE ALL ON FUNCTION syncq_capture() FROM PUBLIC;
+REVOKE ALL ON FUNCTION syncq_truncate() FROM PUBLIC;
+
+CREATE FUNCTION sync_track(tbl regclass, priority text DEFAULT 'immediate') RETURNS void
+	AS 'MODULE_PATHNAME', 'sync_track'
+	LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION sync_track(regclass, text) IS 'capture every change of a table (priority immediate or batched)';
+
+CREATE FUNCTION sync_untrack(tbl regclass) RETURNS void
+	AS 'MODULE_PATHNAME', 'sync_untrack'
+	LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION sync_untrack(regclass) IS 'stop capturing a table; queued rows stay';
+
+CREATE FUNCTION sync_enqueue(tbl regclass, op text, pk jsonb, "row" jsonb,
+							 immediate boolean DEFAULT true) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'sync_enqueue'
+	LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION sync_enqueue(regclass, text, jsonb, jsonb, boolean) IS 'queue one change of a tracked table by hand; returns its seq';
+
+CREATE FUNCTION sync_trigger() RETURNS void
+	AS 'MODULE_PATHNAME', 'sync_trigger'
+	LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION sync_trigger() IS 'ask for a sync now (NOTIFY sync_queue, ''request'')';
+
+CREATE FUNCTION sync_node_id() RETURNS uuid
+	AS 'MODULE_PATHNAME', 'sync_node_id'
+	LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION sync_node_id() IS 'this database''s node id, made on first use';
+
+CREATE FUNCTION is_online_server() RETURNS boolean
+	AS 'SELECT true'
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION is_online_server() IS 'true on the PostgreSQL hub (false on a SQLite client)';
+
+-- Keep sync_tables true to the catalog: forget a tracked table when it is
+-- dropped, follow a rename or a new schema, and refuse an ALTER TABLE that
+-- takes a tracked table's primary key away (capture could not name its
+-- rows any more).
+CREATE FUNCTION syncq_watch_ddl() RETURNS event_trigger
+	LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	lost regclass;
+BEGIN
+	IF TG_EVENT = 'sql_drop' THEN
+		DELETE FROM @extschema@.sync_tables t
+		 USING pg_event_trigger_dropped_objects() d
+		 WHERE d.classid = 'pg_class'::regclass AND d.objsubid = 0
+		   AND d.objid = t.relid::oid;
+		RETURN;
+	END IF;
+
+	UPDATE @extschema@.sync_tables t
+	   SET table_schema = n.nspname, table_name = c.relname
+	  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+	 WHERE c.oid = t.relid::oid
+	   AND (t.table_schema, t.table_name) IS DISTINCT FROM (n.nspname, c.relname);
+
+	SELECT t.relid INTO lost
+	  FROM @extschema@.sync_tables t
+	 WHERE NOT EXISTS (SELECT FROM pg_index i
+					   WHERE i.indrelid = t.relid::oid AND i.indisprimary)
+	 LIMIT 1;
+	IF lost IS NOT NULL THEN
+		RAISE EXCEPTION 'table % is tracked by syncq and needs a primary key', lost
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  DETAIL = 'syncq finds a row on the other nodes by its primary key.',
+				  HINT = 'Drop and add the primary key in one ALTER TABLE, or stop tracking the table with sync_untrack() first.';
+	END IF;
+END
+$$;
+REVOKE ALL ON FUNCTION syncq_watch_ddl() FROM PUBLIC;
+CREATE EVENT TRIGGER syncq_watch_drop ON sql_drop
+	EXECUTE FUNCTION syncq_watch_ddl();
+CREATE EVENT TRIGGER syncq_watch_alter ON ddl_command_end
+	WHEN TAG IN ('ALTER TABLE')
+	EXECUTE FUNCTION syncq_watch_ddl();
