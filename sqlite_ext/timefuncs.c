@@ -6,15 +6,13 @@
 ** (INTEGER, or REAL with microseconds).  NULL gives NULL; anything else
 ** is an error naming the value.
 **
-**   eastern_date()                                -> '2025-07-23'
-**       today's date in America/New_York
-**   eastern_date('2025-07-24T00:30:00Z')          -> '2025-07-23'
-**   zone_date('2025-07-24T00:30:00Z', 'Asia/Kolkata')
-**                                                 -> '2025-07-24'
-**   eastern_now()            -> '2025-07-23T20:30:00.123456-04:00'
-**   utc_to_eastern(1753317000)                    -> '2025-07-23T20:30:00-04:00'
+**   eastern_date()                     today's date in America/New_York
+**   eastern_date('2025-07-24T00:30:00Z')                -> '2025-07-23'
+**   zone_date('2025-07-24T00:30:00Z', 'Asia/Kolkata')   -> '2025-07-24'
+**   eastern_now()              -> '2025-07-23T20:30:00.123456-04:00'
+**   utc_to_eastern(1753317000)        -> '2025-07-23T20:30:00-04:00'
 **   zone_time('2025-07-24T00:30:00.5Z', 'Asia/Kolkata')
-**                                                 -> '2025-07-24T06:00:00.5+05:30'
+**                                     -> '2025-07-24T06:00:00.5+05:30'
 **
 ** Zones are loaded once per connection and kept in a small cache shared
 ** by all the functions (see TzCache).
@@ -126,15 +124,18 @@ static SyncqTz *named_zone(sqlite3_context *ctx, const char *zFunc,
                            sqlite3_value *pVal){
   TzCache *p = (TzCache*)sqlite3_user_data(ctx);
   const char *zName = (const char*)sqlite3_value_text(pVal);
-  SyncqTz *pTz = 0;
+  SyncqTz *pTz;
   int i, rc;
   if( zName==0 ){
     sqlite3_result_error_nomem(ctx);
     return 0;
   }
-  if( p->aZone[p->iLast] && strcmp(syncq_tz_name(p->aZone[p->iLast]), zName)==0 ){
-    return p->aZone[p->iLast];
+  if( (int)strlen(zName)!=sqlite3_value_bytes(pVal) ){
+    zone_error(ctx, zFunc, pVal, SQLITE_MISUSE);     /* an embedded NUL */
+    return 0;
   }
+  pTz = p->aZone[p->iLast];
+  if( pTz && strcmp(syncq_tz_name(pTz), zName)==0 ) return pTz;
   if( strcmp(zName, EASTERN_ZONE)==0 ) return eastern_zone(ctx, zFunc);
   for(i=0; i<TZ_CACHE_SIZE; i++){
     if( p->aZone[i] && strcmp(syncq_tz_name(p->aZone[i]), zName)==0 ){
@@ -142,11 +143,7 @@ static SyncqTz *named_zone(sqlite3_context *ctx, const char *zFunc,
       return p->aZone[i];
     }
   }
-  if( (int)strlen(zName)!=sqlite3_value_bytes(pVal) ){
-    rc = SQLITE_MISUSE;                 /* an embedded NUL */
-  }else{
-    rc = syncq_tz_load(zName, &pTz);
-  }
+  rc = syncq_tz_load(zName, &pTz);
   if( rc!=SQLITE_OK ){
     zone_error(ctx, zFunc, pVal, rc);
     return 0;

@@ -391,9 +391,8 @@ static int parse_posix_tz(const char *z, const char *zEnd, TzRule *pRule){
 /* Allocate a zone named zName with room for nTrans transitions. */
 static SyncqTz *tz_alloc(const char *zName, int nTrans){
   size_t nName = strlen(zName) + 1;
-  sqlite3_uint64 nByte = sizeof(SyncqTz)
-                       + (sqlite3_uint64)nTrans*(sizeof(int64_t)+sizeof(int32_t))
-                       + nName;
+  sqlite3_uint64 nByte = sizeof(SyncqTz) + nName
+                + (sqlite3_uint64)nTrans*(sizeof(int64_t) + sizeof(int32_t));
   SyncqTz *p = sqlite3_malloc64(nByte);
   if( p==0 ) return 0;
   memset(p, 0, sizeof(*p));
@@ -641,7 +640,7 @@ static int tz_read_path(const char *zPath, unsigned char **paData,
   struct stat st;
   unsigned char *a;
   size_t nRead = 0;
-  int fd = open(zPath, O_RDONLY|O_CLOEXEC);
+  int fd = open(zPath, O_RDONLY|O_CLOEXEC|O_NONBLOCK);   /* not on a FIFO */
   if( fd<0 ){
     return (errno==ENOENT || errno==ENOTDIR) ? SQLITE_NOTFOUND : SQLITE_IOERR;
   }
