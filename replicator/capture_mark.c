@@ -1,0 +1,122 @@
+/*
+ * capture_mark.c — how syncqd's own writes meet the SQLite capture triggers.
+ *
+ * The triggers take a change's origin from syncq_state.apply_origin when it
+ * is set, else the node id (docs/sqlite_capture.md). syncqd sets it inside
+ * its apply transaction, so its writes are queued as made by the node the
+ * change came from; no app connection can see the marker, since SQLite has
+ * one writer at a time and the marker is cleared before commit.
+ */
+#include "syncqd.h"
+#include "client.h"
+#include "sync.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static int
+set_origin(Client *cl, const char *origin, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	int			rc;
+
+	if (sqlite3_prepare_v2(cl->db, "UPDATE syncq_state SET apply_origin = ?1", -1, &st, NULL) != SQLITE_OK)
+	{
+		snprintf(err, errlen, "client \"%s\": marking syncqd's writes: %s", cl->path, sqlite3_errmsg(cl->db));
+		return -1;
+	}
+	if (origin)
+		sqlite3_bind_text(st, 1, origin, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+	{
+		snprintf(err, errlen, "client \"%s\": marking syncqd's writes: %s", cl->path, sqlite3_errmsg(cl->db));
+		return -1;
+	}
+	return 0;
+}
+
+int
+capture_mark_apply(Client *cl, const char *origin, char *err, size_t errlen)
+{
+	return set_origin(cl, origin ? origin : "00000000-0000-0000-0000-000000000000", err, errlen);
+}
+
+int
+capture_unmark_apply(Client *cl, char *err, size_t errlen)
+{
+	return set_origin(cl, NULL, err, errlen);
+}
+
+/* A fresh random (version 4) UUID. */
+static int
+new_uuid(char out[NODE_ID_LEN + 1])
+{
+	unsigned char b[16];
+	FILE	   *f = fopen("/dev/urandom", "rb");
+
+	if (f == NULL || fread(b, 1, sizeof(b), f) != sizeof(b))
+	{
+		if (f)
+			fclose(f);
+		return -1;
+	}
+	fclose(f);
+	b[6] = (unsigned char) ((b[6] & 0x0f) | 0x40);
+	b[8] = (unsigned char) ((b[8] & 0x3f) | 0x80);
+	snprintf(out, NODE_ID_LEN + 1,
+			 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+			 b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7],
+			 b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+	return 0;
+}
+
+/*
+ * Give a copied client file a node id of its own: pending changes move to
+ * the new id, positions are forgotten, so the next sync uploads them under
+ * the new id and takes a first sync.
+ */
+int
+client_reidentify(Client *cl, char *err, size_t errlen)
+{
+	char		id[NODE_ID_LEN + 1];
+	sqlite3_stmt *st = NULL;
+	int			rc;
+
+	if (new_uuid(id) < 0)
+	{
+		snprintf(err, errlen, "cannot read /dev/urandom for a new node id");
+		return -1;
+	}
+	if (sqlite3_exec(cl->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+		goto dberr;
+	if (sqlite3_prepare_v2(cl->db, "UPDATE sync_queue SET origin = ?1 WHERE origin = ?2", -1, &st, NULL) != SQLITE_OK)
+		goto dberr;
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, cl->node_id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	st = NULL;
+	if (rc != SQLITE_DONE)
+		goto dberr;
+	if (sqlite3_prepare_v2(cl->db, "UPDATE syncq_state SET node_id = ?1", -1, &st, NULL) != SQLITE_OK)
+		goto dberr;
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	st = NULL;
+	if (rc != SQLITE_DONE)
+		goto dberr;
+	if (sqlite3_exec(cl->db, "DELETE FROM syncqd_state WHERE key IN ('up_seq', 'up_digest', 'down_snapshot');"
+					 "DELETE FROM sync_versions; COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		goto dberr;
+	logmsg(LOG_INFO, "node id of \"%s\" changed from %s to %s", cl->path, cl->node_id, id);
+	memcpy(cl->node_id, id, sizeof(id));
+	return 0;
+dberr:
+	snprintf(err, errlen, "client \"%s\": re-identifying: %s", cl->path, sqlite3_errmsg(cl->db));
+	sqlite3_finalize(st);
+	client_rollback(cl);
+	return -1;
+}

@@ -1,0 +1,256 @@
+/*
+ * change.c — one queued change as syncqd carries it, and its version.
+ */
+#include "syncqd.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* Compare two versions: by changed_at, then by origin node id. */
+int
+version_cmp(const Version *a, const Version *b)
+{
+	if (a->known != b->known)
+		return a->known ? 1 : -1;
+	if (!a->known)
+		return 0;
+	if (a->us != b->us)
+		return a->us < b->us ? -1 : 1;
+	return strcmp(a->origin, b->origin);
+}
+
+static char *
+canonical(const JObject *o)
+{
+	Buf			b = {0};
+
+	buf_json_object(&b, o);
+	return b.p;
+}
+
+/*
+ * Fill c from the columns of a queue row. pk and row are JSON text (row may
+ * be NULL for a delete). Returns 0, or -1 with a message naming the bad value.
+ */
+int
+change_init(Change *c, int64_t seq, const char *table, const char *op,
+			const char *pk, const char *row, int64_t ver_us,
+			const char *origin, bool immediate, char *err, size_t errlen)
+{
+	char		e[128];
+
+	memset(c, 0, sizeof(*c));
+	c->seq = seq;
+	if (op == NULL || strlen(op) != 1 || strchr("IUD", op[0]) == NULL)
+	{
+		snprintf(err, errlen, "change %" PRId64 " of \"%s\": bad op \"%s\"", seq, table, op ? op : "");
+		return -1;
+	}
+	c->op = op[0];
+	if (pk == NULL || jobj_parse(pk, strlen(pk), &c->pk, e, sizeof(e)) < 0)
+	{
+		snprintf(err, errlen, "change %" PRId64 " of \"%s\": bad pk JSON (%s)", seq, table, pk ? e : "NULL");
+		return -1;
+	}
+	if (c->pk.n == 0)
+	{
+		snprintf(err, errlen, "change %" PRId64 " of \"%s\": empty pk", seq, table);
+		jobj_free(&c->pk);
+		return -1;
+	}
+	if (c->op != 'D')
+	{
+		if (row == NULL || jobj_parse(row, strlen(row), &c->row, e, sizeof(e)) < 0)
+		{
+			snprintf(err, errlen, "change %" PRId64 " of \"%s\": bad row JSON (%s)", seq, table, row ? e : "NULL");
+			jobj_free(&c->pk);
+			return -1;
+		}
+		c->has_row = true;
+		c->row_json = canonical(&c->row);
+	}
+	if (origin == NULL || strlen(origin) != NODE_ID_LEN)
+	{
+		snprintf(err, errlen, "change %" PRId64 " of \"%s\": bad origin \"%s\"", seq, table, origin ? origin : "");
+		jobj_free(&c->pk);
+		jobj_free(&c->row);
+		free(c->row_json);
+		return -1;
+	}
+	c->table = xstrdup(table);
+	c->pk_json = canonical(&c->pk);
+	c->ver_us = ver_us;
+	c->changed_at = format_instant_us(ver_us);
+	memcpy(c->origin, origin, NODE_ID_LEN + 1);
+	c->immediate = immediate;
+	return 0;
+}
+
+void
+change_free(Change *c)
+{
+	jobj_free(&c->pk);
+	jobj_free(&c->row);
+	free(c->table);
+	free(c->pk_json);
+	free(c->row_json);
+	free(c->changed_at);
+	memset(c, 0, sizeof(*c));
+}
+
+Change *
+changes_push(ChangeList *l)
+{
+	if (l->n == l->cap)
+	{
+		l->cap = l->cap ? l->cap * 2 : 64;
+		l->c = xrealloc(l->c, (size_t) l->cap * sizeof(Change));
+	}
+	memset(&l->c[l->n], 0, sizeof(Change));
+	return &l->c[l->n++];
+}
+
+void
+changes_free(ChangeList *l)
+{
+	for (int i = 0; i < l->n; i++)
+		change_free(&l->c[i]);
+	free(l->c);
+	memset(l, 0, sizeof(*l));
+}
+
+/* "YYYY-MM-DDTHH:MM:SS.ffffffZ" for microseconds since 1970 (malloc'd). */
+char *
+format_instant_us(int64_t us)
+{
+	time_t		secs = (time_t) (us >= 0 ? us / 1000000 : -((-us + 999999) / 1000000));
+	int64_t		frac = us - (int64_t) secs * 1000000;
+	struct tm	tm;
+	char	   *out = xmalloc(64);
+
+	gmtime_r(&secs, &tm);
+	snprintf(out, 64, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ",
+			 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+			 tm.tm_hour, tm.tm_min, tm.tm_sec, (int) frac);
+	return out;
+}
+
+/* Fold one change into a node's running upload digest. */
+uint64_t
+change_digest(uint64_t h, const Change *c)
+{
+	char		num[64];
+	char		op[2] = {c->op, 0};
+
+	snprintf(num, sizeof(num), "%" PRId64, c->seq);
+	h = digest_step(h, num, strlen(num));
+	h = digest_step(h, c->table, strlen(c->table));
+	h = digest_step(h, op, 1);
+	h = digest_step(h, c->pk_json, strlen(c->pk_json));
+	h = digest_step(h, c->row_json ? c->row_json : "", c->row_json ? strlen(c->row_json) : 0);
+	snprintf(num, sizeof(num), "%" PRId64, c->ver_us);
+	h = digest_step(h, num, strlen(num));
+	return digest_step(h, c->origin, NODE_ID_LEN);
+}
+
+/* ---- a map from (table, pk) to the version of that row ---------------- */
+
+static uint64_t
+hash_str(const char *s)
+{
+	return digest_step(UINT64_C(0xcbf29ce484222325), s, strlen(s));
+}
+
+/* The map key of a row: table name, a unit separator, canonical pk JSON. */
+char *
+row_key(const char *table, const char *pk_json)
+{
+	size_t		a = strlen(table),
+				b = strlen(pk_json);
+	char	   *k = xmalloc(a + b + 2);
+
+	memcpy(k, table, a);
+	k[a] = '\x1f';
+	memcpy(k + a + 1, pk_json, b + 1);
+	return k;
+}
+
+static void
+vermap_grow(VerMap *m)
+{
+	VerMap		n = {0};
+
+	n.cap = m->cap ? m->cap * 2 : 1024;
+	n.keys = xcalloc(n.cap, sizeof(char *));
+	n.vals = xcalloc(n.cap, sizeof(Version));
+	for (size_t i = 0; i < m->cap; i++)
+		if (m->keys[i])
+		{
+			size_t		j = hash_str(m->keys[i]) & (n.cap - 1);
+
+			while (n.keys[j])
+				j = (j + 1) & (n.cap - 1);
+			n.keys[j] = m->keys[i];
+			n.vals[j] = m->vals[i];
+			n.n++;
+		}
+	free(m->keys);
+	free(m->vals);
+	*m = n;
+}
+
+Version *
+vermap_get(const VerMap *m, const char *key)
+{
+	if (m->cap == 0)
+		return NULL;
+	for (size_t j = hash_str(key) & (m->cap - 1); m->keys[j]; j = (j + 1) & (m->cap - 1))
+		if (strcmp(m->keys[j], key) == 0)
+			return &m->vals[j];
+	return NULL;
+}
+
+/* Set key to v (the map copies key). */
+void
+vermap_put(VerMap *m, const char *key, const Version *v)
+{
+	Version    *cur = vermap_get(m, key);
+
+	if (cur)
+	{
+		*cur = *v;
+		return;
+	}
+	if ((m->n + 1) * 2 > m->cap)
+		vermap_grow(m);
+	size_t		j = hash_str(key) & (m->cap - 1);
+
+	while (m->keys[j])
+		j = (j + 1) & (m->cap - 1);
+	m->keys[j] = xstrdup(key);
+	m->vals[j] = *v;
+	m->n++;
+}
+
+/* Raise key's version to v if v is greater. */
+void
+vermap_max(VerMap *m, const char *key, const Version *v)
+{
+	Version    *cur = vermap_get(m, key);
+
+	if (cur == NULL || version_cmp(v, cur) > 0)
+		vermap_put(m, key, v);
+}
+
+void
+vermap_free(VerMap *m)
+{
+	for (size_t i = 0; i < m->cap; i++)
+		free(m->keys[i]);
+	free(m->keys);
+	free(m->vals);
+	memset(m, 0, sizeof(*m));
+}

@@ -1,0 +1,928 @@
+/*
+ * client.c — the SQLite side of a sync.
+ *
+ * syncqd opens the client file with the syncq functions registered on its
+ * own connection (the extension is linked in), reads the pending local
+ * changes from sync_queue in one read transaction (a snapshot, so every
+ * SQLite transaction is wholly in or out), and applies the hub's changes in
+ * one write transaction together with the new position. Its own tables:
+ *
+ *   syncqd_state    key/value: up_seq, up_digest, down_snapshot, hub_node
+ *   sync_versions   (table_name, pk) -> version of the row's current state
+ *   sync_conflicts  every change overruled here
+ */
+#include "syncqd.h"
+#include "client.h"
+
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tz.h"
+
+/* Registers the syncq SQL functions (sqlite_ext/syncq.c, linked in). */
+int			sqlite3_syncq_init(sqlite3 *db, char **pzErrMsg, const sqlite3_api_routines *pApi);
+
+static const char *client_schema =
+"CREATE TABLE IF NOT EXISTS syncqd_state("
+"  key TEXT PRIMARY KEY, value) WITHOUT ROWID;"
+"CREATE TABLE IF NOT EXISTS sync_versions("
+"  table_name TEXT NOT NULL, pk TEXT NOT NULL, ver_us INTEGER NOT NULL,"
+"  ver_origin TEXT NOT NULL, deleted INTEGER NOT NULL DEFAULT 0,"
+"  PRIMARY KEY(table_name, pk)) WITHOUT ROWID;"
+"CREATE TABLE IF NOT EXISTS sync_conflicts("
+"  id INTEGER PRIMARY KEY, detected_at TEXT NOT NULL, table_name TEXT NOT NULL,"
+"  pk TEXT NOT NULL, loser_op TEXT NOT NULL, loser_row TEXT,"
+"  loser_changed_at TEXT NOT NULL, loser_origin TEXT NOT NULL,"
+"  winner_changed_at TEXT NOT NULL, winner_origin TEXT NOT NULL);";
+
+static void
+db_err(char *err, size_t errlen, Client *cl, const char *what)
+{
+	snprintf(err, errlen, "client \"%s\": %s: %s", cl->path, what, sqlite3_errmsg(cl->db));
+}
+
+static int
+exec(Client *cl, const char *sql, char *err, size_t errlen)
+{
+	char	   *msg = NULL;
+
+	if (sqlite3_exec(cl->db, sql, NULL, NULL, &msg) != SQLITE_OK)
+	{
+		snprintf(err, errlen, "client \"%s\": %s", cl->path, msg ? msg : sqlite3_errmsg(cl->db));
+		sqlite3_free(msg);
+		return -1;
+	}
+	return 0;
+}
+
+static sqlite3_stmt *
+prep(Client *cl, const char *sql, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+
+	if (sqlite3_prepare_v2(cl->db, sql, -1, &st, NULL) != SQLITE_OK)
+	{
+		db_err(err, errlen, cl, "prepare");
+		return NULL;
+	}
+	return st;
+}
+
+/* ---- state -------------------------------------------------------------- */
+
+static int
+state_set(Client *cl, const char *key, const char *value, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = prep(cl, "INSERT INTO syncqd_state(key, value) VALUES(?1, ?2)"
+							" ON CONFLICT(key) DO UPDATE SET value = excluded.value", err, errlen);
+	int			rc;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	if (value)
+		sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+	{
+		db_err(err, errlen, cl, "writing syncqd_state");
+		return -1;
+	}
+	return 0;
+}
+
+/* The value of key (malloc'd), or NULL. */
+static char *
+state_get(Client *cl, const char *key)
+{
+	sqlite3_stmt *st = NULL;
+	char	   *v = NULL;
+
+	if (sqlite3_prepare_v2(cl->db, "SELECT value FROM syncqd_state WHERE key = ?1", -1, &st, NULL) != SQLITE_OK)
+		return NULL;
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+		v = xstrdup((const char *) sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	return v;
+}
+
+/* ---- open --------------------------------------------------------------- */
+
+Client *
+client_open(const char *path, char *err, size_t errlen)
+{
+	Client	   *cl = xcalloc(1, sizeof(Client));
+	char	   *msg = NULL;
+	sqlite3_stmt *st;
+
+	cl->path = xstrdup(path);
+	if (sqlite3_open_v2(path, &cl->db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK)
+	{
+		db_err(err, errlen, cl, "cannot open");
+		client_close(cl);
+		return NULL;
+	}
+	sqlite3_busy_timeout(cl->db, 5000);
+	if (sqlite3_syncq_init(cl->db, &msg, NULL) != SQLITE_OK)
+	{
+		snprintf(err, errlen, "client \"%s\": registering the syncq functions: %s", path, msg ? msg : "?");
+		sqlite3_free(msg);
+		client_close(cl);
+		return NULL;
+	}
+	if (exec(cl, "PRAGMA journal_mode = WAL", err, errlen) < 0 ||
+		exec(cl, client_schema, err, errlen) < 0)
+	{
+		client_close(cl);
+		return NULL;
+	}
+	{
+		/* sync_queue exists once a table is tracked */
+		sqlite3_stmt *q = prep(cl, "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'sync_queue'", err, errlen);
+
+		if (q == NULL)
+		{
+			client_close(cl);
+			return NULL;
+		}
+		if (sqlite3_step(q) != SQLITE_ROW)
+		{
+			sqlite3_finalize(q);
+			snprintf(err, errlen, "client \"%s\": no sync_queue: track a table first (SELECT sync_track('TABLE') with the syncq extension loaded)", path);
+			client_close(cl);
+			return NULL;
+		}
+		sqlite3_finalize(q);
+	}
+	st = prep(cl, "SELECT sync_node_id()", err, errlen);
+	if (st == NULL || sqlite3_step(st) != SQLITE_ROW)
+	{
+		if (st)
+			db_err(err, errlen, cl, "sync_node_id()");
+		sqlite3_finalize(st);
+		client_close(cl);
+		return NULL;
+	}
+	snprintf(cl->node_id, sizeof(cl->node_id), "%s", (const char *) sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	return cl;
+}
+
+static void
+free_tables(Client *cl)
+{
+	for (int i = 0; i < cl->ntables; i++)
+	{
+		ClientTable *t = &cl->tables[i];
+
+		free(t->name);
+		for (int c = 0; c < t->ncols; c++)
+			free(t->cols[c]);
+		free(t->cols);
+		free(t->is_pk);
+		free(t->hubtype);
+	}
+	free(cl->tables);
+	cl->tables = NULL;
+	cl->ntables = 0;
+}
+
+static void
+free_stmts(Client *cl)
+{
+	for (int i = 0; i < cl->nstmts; i++)
+	{
+		free(cl->stmts[i].key);
+		sqlite3_finalize(cl->stmts[i].st);
+	}
+	free(cl->stmts);
+	cl->stmts = NULL;
+	cl->nstmts = 0;
+}
+
+void
+client_close(Client *cl)
+{
+	if (cl == NULL)
+		return;
+	free_stmts(cl);
+	free_tables(cl);
+	sqlite3_finalize(cl->get_version);
+	sqlite3_finalize(cl->put_version);
+	sqlite3_finalize(cl->put_conflict);
+	sqlite3_close(cl->db);
+	free(cl->path);
+	free(cl);
+}
+
+/* ---- tables ------------------------------------------------------------- */
+
+/* The client table called name, read from the schema once; NULL if absent. */
+ClientTable *
+client_table(Client *cl, const char *name)
+{
+	sqlite3_stmt *st;
+	ClientTable *t;
+
+	for (int i = 0; i < cl->ntables; i++)
+		if (strcmp(cl->tables[i].name, name) == 0)
+			return &cl->tables[i];
+	if (sqlite3_prepare_v2(cl->db, "SELECT name, pk FROM pragma_table_info(?1) ORDER BY cid", -1, &st, NULL) != SQLITE_OK)
+		return NULL;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	cl->tables = xrealloc(cl->tables, (size_t) (cl->ntables + 1) * sizeof(ClientTable));
+	t = &cl->tables[cl->ntables];
+	memset(t, 0, sizeof(*t));
+	while (sqlite3_step(st) == SQLITE_ROW)
+	{
+		t->cols = xrealloc(t->cols, (size_t) (t->ncols + 1) * sizeof(char *));
+		t->is_pk = xrealloc(t->is_pk, (size_t) (t->ncols + 1) * sizeof(int));
+		t->cols[t->ncols] = xstrdup((const char *) sqlite3_column_text(st, 0));
+		t->is_pk[t->ncols] = sqlite3_column_int(st, 1);
+		if (t->is_pk[t->ncols])
+			t->npk++;
+		t->ncols++;
+	}
+	sqlite3_finalize(st);
+	if (t->ncols == 0)
+		return NULL;
+	t->name = xstrdup(name);
+	cl->ntables++;
+	return t;
+}
+
+int
+client_col(const ClientTable *t, const char *col)
+{
+	for (int i = 0; i < t->ncols; i++)
+		if (strcmp(t->cols[i], col) == 0)
+			return i;
+	return -1;
+}
+
+/* Forget cached tables and statements (after a schema change). */
+void
+client_reset_cache(Client *cl)
+{
+	free_stmts(cl);
+	free_tables(cl);
+}
+
+/* ---- positions ---------------------------------------------------------- */
+
+int
+client_get_up(Client *cl, int64_t *seq, uint64_t *digest)
+{
+	char	   *s = state_get(cl, "up_seq"),
+			   *d = state_get(cl, "up_digest");
+
+	*seq = s ? strtoll(s, NULL, 10) : 0;
+	*digest = d ? strtoull(d, NULL, 16) : 0;
+	free(s);
+	free(d);
+	return 0;
+}
+
+char *
+client_get_down(Client *cl)
+{
+	return state_get(cl, "down_snapshot");
+}
+
+/* Parse a queue changed_at (ISO text or Unix seconds) into microseconds. */
+static int
+instant_us(sqlite3_stmt *st, int col, int64_t *us)
+{
+	if (sqlite3_column_type(st, col) == SQLITE_TEXT)
+	{
+		int64_t		sec;
+		int32_t		usec;
+		const char *z = (const char *) sqlite3_column_text(st, col);
+
+		if (syncq_parse_instant(z, sqlite3_column_bytes(st, col), &sec, &usec) != 0)
+			return -1;
+		*us = sec * 1000000 + usec;
+		return 0;
+	}
+	if (sqlite3_column_type(st, col) == SQLITE_INTEGER)
+	{
+		*us = sqlite3_column_int64(st, col) * 1000000;
+		return 0;
+	}
+	if (sqlite3_column_type(st, col) == SQLITE_FLOAT)
+	{
+		*us = (int64_t) (sqlite3_column_double(st, col) * 1e6);
+		return 0;
+	}
+	return -1;
+}
+
+/*
+ * Read this node's pending changes, in seq order, inside one read
+ * transaction: every SQLite transaction is wholly in the list or not.
+ */
+int
+client_pending(Client *cl, ChangeList *out, char *err, size_t errlen)
+{
+	sqlite3_stmt *st;
+	int			rc;
+
+	if (exec(cl, "BEGIN", err, errlen) < 0)
+		return -1;
+	st = prep(cl, "SELECT seq, table_name, op, pk, row_data, changed_at, priority"
+			  " FROM sync_queue WHERE origin = ?1 ORDER BY seq", err, errlen);
+	if (st == NULL)
+	{
+		exec(cl, "ROLLBACK", err, errlen);
+		return -1;
+	}
+	sqlite3_bind_text(st, 1, cl->node_id, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+	{
+		int64_t		us;
+		Change	   *c;
+
+		if (instant_us(st, 5, &us) < 0)
+		{
+			snprintf(err, errlen, "client \"%s\": queue row %lld has a bad changed_at \"%s\"", cl->path,
+					 sqlite3_column_int64(st, 0), (const char *) sqlite3_column_text(st, 5));
+			sqlite3_finalize(st);
+			exec(cl, "ROLLBACK", err + strlen(err), 0);
+			return -1;
+		}
+		c = changes_push(out);
+		if (change_init(c, sqlite3_column_int64(st, 0), (const char *) sqlite3_column_text(st, 1),
+						(const char *) sqlite3_column_text(st, 2), (const char *) sqlite3_column_text(st, 3),
+						(const char *) sqlite3_column_text(st, 4), us, cl->node_id,
+						strcmp((const char *) sqlite3_column_text(st, 6), "immediate") == 0,
+						err, errlen) < 0)
+		{
+			out->n--;
+			sqlite3_finalize(st);
+			sqlite3_exec(cl->db, "ROLLBACK", NULL, NULL, NULL);
+			return -1;
+		}
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+	{
+		db_err(err, errlen, cl, "reading sync_queue");
+		sqlite3_exec(cl->db, "ROLLBACK", NULL, NULL, NULL);
+		return -1;
+	}
+	return exec(cl, "COMMIT", err, errlen);
+}
+
+/* Raise the stored version of (table, pk) to v. */
+static int
+put_version(Client *cl, const char *table, const char *pk, const Version *v, bool deleted,
+			char *err, size_t errlen)
+{
+	if (cl->put_version == NULL &&
+		(cl->put_version = prep(cl, "INSERT INTO sync_versions(table_name, pk, ver_us, ver_origin, deleted)"
+								" VALUES(?1, ?2, ?3, ?4, ?5) ON CONFLICT(table_name, pk) DO UPDATE"
+								" SET ver_us = excluded.ver_us, ver_origin = excluded.ver_origin, deleted = excluded.deleted"
+								" WHERE (ver_us, ver_origin) < (excluded.ver_us, excluded.ver_origin)",
+								err, errlen)) == NULL)
+		return -1;
+	sqlite3_bind_text(cl->put_version, 1, table, -1, SQLITE_STATIC);
+	sqlite3_bind_text(cl->put_version, 2, pk, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(cl->put_version, 3, v->us);
+	sqlite3_bind_text(cl->put_version, 4, v->origin, -1, SQLITE_STATIC);
+	sqlite3_bind_int(cl->put_version, 5, deleted);
+	if (sqlite3_step(cl->put_version) != SQLITE_DONE)
+	{
+		db_err(err, errlen, cl, "writing sync_versions");
+		sqlite3_reset(cl->put_version);
+		return -1;
+	}
+	sqlite3_reset(cl->put_version);
+	return 0;
+}
+
+/*
+ * The hub acknowledged this node's changes up to up_seq: delete them from
+ * the queue, remember their versions, store the position — one transaction.
+ */
+int
+client_ack_upload(Client *cl, const ChangeList *sent, int64_t up_seq, uint64_t up_digest,
+				  char *err, size_t errlen)
+{
+	sqlite3_stmt *st;
+	char		num[32],
+				dig[32];
+
+	if (exec(cl, "BEGIN IMMEDIATE", err, errlen) < 0)
+		return -1;
+	for (int i = 0; i < sent->n; i++)
+	{
+		const Change *c = &sent->c[i];
+		Version		v = {c->ver_us, "", true};
+
+		if (c->seq > up_seq)
+			break;
+		memcpy(v.origin, c->origin, sizeof(v.origin));
+		if (put_version(cl, c->table, c->pk_json, &v, c->op == 'D', err, errlen) < 0)
+			goto fail;
+	}
+	st = prep(cl, "DELETE FROM sync_queue WHERE origin = ?1 AND seq <= ?2", err, errlen);
+	if (st == NULL)
+		goto fail;
+	sqlite3_bind_text(st, 1, cl->node_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, up_seq);
+	if (sqlite3_step(st) != SQLITE_DONE)
+	{
+		db_err(err, errlen, cl, "deleting acknowledged changes");
+		sqlite3_finalize(st);
+		goto fail;
+	}
+	sqlite3_finalize(st);
+	snprintf(num, sizeof(num), "%" PRId64, up_seq);
+	snprintf(dig, sizeof(dig), "%016" PRIx64, up_digest);
+	if (state_set(cl, "up_seq", num, err, errlen) < 0 ||
+		state_set(cl, "up_digest", dig, err, errlen) < 0)
+		goto fail;
+	return exec(cl, "COMMIT", err, errlen);
+fail:
+	sqlite3_exec(cl->db, "ROLLBACK", NULL, NULL, NULL);
+	return -1;
+}
+
+/* ---- applying the hub's changes ---------------------------------------- */
+
+/*
+ * Begin the write transaction of a download. While it is open, capture
+ * records syncqd's writes as made by the hub (the origin marker of
+ * docs/sqlite_capture.md); client_commit_apply removes them from the queue,
+ * since they must not travel back.
+ */
+int
+client_begin_apply(Client *cl, const char *origin, char *err, size_t errlen)
+{
+	sqlite3_stmt *st;
+
+	if (exec(cl, "BEGIN IMMEDIATE", err, errlen) < 0)
+		return -1;
+	st = prep(cl, "SELECT coalesce(max(seq), 0) FROM sync_queue", err, errlen);
+	if (st == NULL || sqlite3_step(st) != SQLITE_ROW)
+	{
+		sqlite3_finalize(st);
+		sqlite3_exec(cl->db, "ROLLBACK", NULL, NULL, NULL);
+		return -1;
+	}
+	cl->apply_seq_floor = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	if (capture_mark_apply(cl, origin, err, errlen) < 0)
+	{
+		sqlite3_exec(cl->db, "ROLLBACK", NULL, NULL, NULL);
+		return -1;
+	}
+	return 0;
+}
+
+int
+client_commit_apply(Client *cl, const char *down_snapshot, char *err, size_t errlen)
+{
+	sqlite3_stmt *st;
+
+	if (capture_unmark_apply(cl, err, errlen) < 0)
+		goto fail;
+	st = prep(cl, "DELETE FROM sync_queue WHERE seq > ?1 AND origin <> ?2", err, errlen);
+	if (st == NULL)
+		goto fail;
+	sqlite3_bind_int64(st, 1, cl->apply_seq_floor);
+	sqlite3_bind_text(st, 2, cl->node_id, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE)
+	{
+		db_err(err, errlen, cl, "removing applied changes from the queue");
+		sqlite3_finalize(st);
+		goto fail;
+	}
+	sqlite3_finalize(st);
+	if (down_snapshot && state_set(cl, "down_snapshot", down_snapshot, err, errlen) < 0)
+		goto fail;
+	return exec(cl, "COMMIT", err, errlen);
+fail:
+	sqlite3_exec(cl->db, "ROLLBACK", NULL, NULL, NULL);
+	return -1;
+}
+
+void
+client_rollback(Client *cl)
+{
+	if (!sqlite3_get_autocommit(cl->db))
+		sqlite3_exec(cl->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+/* How many significant digits a decimal number text has. */
+static int
+sig_digits(const char *s)
+{
+	int			n = 0;
+	bool		started = false;
+	int			trailing_zeros = 0;
+
+	for (; *s && *s != 'e' && *s != 'E'; s++)
+	{
+		if (*s < '0' || *s > '9')
+			continue;
+		if (*s == '0' && !started)
+			continue;
+		started = true;
+		n++;
+		trailing_zeros = *s == '0' ? trailing_zeros + 1 : 0;
+	}
+	return n - trailing_zeros;
+}
+
+/*
+ * Bind one JSON value to a SQLite parameter the way SQLite apps read it
+ * (docs/replication.md, Types). hubtype: the hub column's type, or NULL.
+ */
+static int
+bind_value(Client *cl, sqlite3_stmt *st, int idx, const JField *f, const char *hubtype,
+		   char *err, size_t errlen)
+{
+	int			rc = SQLITE_OK;
+
+	switch (f->type)
+	{
+		case JV_NULL:
+			rc = sqlite3_bind_null(st, idx);
+			break;
+		case JV_BOOL:
+			rc = sqlite3_bind_int(st, idx, f->b);
+			break;
+		case JV_NUMBER:
+			{
+				const char *s = f->text;
+				bool		integral = strpbrk(s, ".eE") == NULL;
+				char	   *end;
+
+				if (integral)
+				{
+					long long	v = strtoll(s, &end, 10);
+
+					if (*end == '\0' && !(v == LLONG_MAX && strcmp(s, "9223372036854775807") != 0) &&
+						!(v == LLONG_MIN && strcmp(s, "-9223372036854775808") != 0))
+					{
+						rc = sqlite3_bind_int64(st, idx, v);
+						break;
+					}
+				}
+				if ((hubtype && (strcmp(hubtype, "double precision") == 0 || strcmp(hubtype, "real") == 0)) ||
+					sig_digits(s) <= 15)
+					rc = sqlite3_bind_double(st, idx, strtod(s, NULL));
+				else
+					rc = sqlite3_bind_text(st, idx, s, (int) f->len, SQLITE_TRANSIENT);
+				break;
+			}
+		case JV_STRING:
+			if (hubtype && strcmp(hubtype, "bytea") == 0)
+			{
+				Buf			b = {0};
+				int			bad;
+
+				if (f->len >= 2 && f->text[0] == '\\' && f->text[1] == 'x')
+					bad = hex_decode(f->text + 2, f->len - 2, &b);
+				else
+					bad = base64_decode(f->text, f->len, &b);
+				if (bad)
+				{
+					buf_free(&b);
+					snprintf(err, errlen, "client \"%s\": a bytea value of column \"%s\" is neither base64 nor hex",
+							 cl->path, f->key);
+					return -1;
+				}
+				rc = sqlite3_bind_blob64(st, idx, b.p ? b.p : "", b.len, SQLITE_TRANSIENT);
+				buf_free(&b);
+			}
+			else
+				rc = sqlite3_bind_text64(st, idx, f->text, f->len, SQLITE_TRANSIENT, SQLITE_UTF8);
+			break;
+		case JV_RAW:
+			rc = sqlite3_bind_text64(st, idx, f->text, f->len, SQLITE_TRANSIENT, SQLITE_UTF8);
+			break;
+		case JV_BLOB:
+			rc = sqlite3_bind_blob64(st, idx, f->text, f->len, SQLITE_TRANSIENT);
+			break;
+	}
+	if (rc != SQLITE_OK)
+	{
+		db_err(err, errlen, cl, "bind");
+		return -1;
+	}
+	return 0;
+}
+
+/* The cached upsert/delete statement for this table and column set. */
+static sqlite3_stmt *
+apply_stmt(Client *cl, const ClientTable *t, bool del, const JObject *shape, char *err, size_t errlen)
+{
+	Buf			key = {0};
+	sqlite3_stmt *st;
+	char	   *sql;
+
+	buf_printf(&key, "%c%s", del ? 'D' : 'U', t->name);
+	for (int i = 0; i < shape->n; i++)
+		buf_printf(&key, "\x1f%s", shape->f[i].key);
+	for (int i = 0; i < cl->nstmts; i++)
+		if (strcmp(cl->stmts[i].key, key.p) == 0)
+		{
+			buf_free(&key);
+			sqlite3_reset(cl->stmts[i].st);
+			return cl->stmts[i].st;
+		}
+
+	{
+		Buf			b = {0};
+
+		if (del)
+		{
+			char	   *q = sqlite3_mprintf("DELETE FROM \"%w\" WHERE ", t->name);
+
+			buf_puts(&b, q);
+			sqlite3_free(q);
+			for (int i = 0; i < shape->n; i++)
+			{
+				q = sqlite3_mprintf("%s\"%w\" = ?%d", i ? " AND " : "", shape->f[i].key, i + 1);
+				buf_puts(&b, q);
+				sqlite3_free(q);
+			}
+		}
+		else
+		{
+			char	   *q = sqlite3_mprintf("INSERT INTO \"%w\"(", t->name);
+			bool		any = false;
+
+			buf_puts(&b, q);
+			sqlite3_free(q);
+			for (int i = 0; i < shape->n; i++)
+			{
+				q = sqlite3_mprintf("%s\"%w\"", i ? ", " : "", shape->f[i].key);
+				buf_puts(&b, q);
+				sqlite3_free(q);
+			}
+			buf_puts(&b, ") VALUES(");
+			for (int i = 0; i < shape->n; i++)
+				buf_printf(&b, "%s?%d", i ? ", " : "", i + 1);
+			buf_puts(&b, ") ON CONFLICT(");
+			for (int i = 0, k = 0; i < t->ncols; i++)
+				if (t->is_pk[i])
+				{
+					q = sqlite3_mprintf("%s\"%w\"", k++ ? ", " : "", t->cols[i]);
+					buf_puts(&b, q);
+					sqlite3_free(q);
+				}
+			buf_puts(&b, ") DO UPDATE SET ");
+			for (int i = 0; i < shape->n; i++)
+			{
+				if (t->is_pk[client_col(t, shape->f[i].key)])
+					continue;
+				q = sqlite3_mprintf("%s\"%w\" = excluded.\"%w\"", any ? ", " : "", shape->f[i].key, shape->f[i].key);
+				buf_puts(&b, q);
+				sqlite3_free(q);
+				any = true;
+			}
+			if (!any)
+			{
+				char	   *p = strstr(b.p, " DO UPDATE SET ");
+
+				b.len = (size_t) (p - b.p);
+				b.p[b.len] = '\0';
+				buf_puts(&b, " DO NOTHING");
+			}
+		}
+		sql = b.p;
+	}
+	if (sqlite3_prepare_v2(cl->db, sql, -1, &st, NULL) != SQLITE_OK)
+	{
+		db_err(err, errlen, cl, "preparing an apply statement");
+		free(sql);
+		buf_free(&key);
+		return NULL;
+	}
+	free(sql);
+	cl->stmts = xrealloc(cl->stmts, (size_t) (cl->nstmts + 1) * sizeof(*cl->stmts));
+	cl->stmts[cl->nstmts].key = key.p;
+	cl->stmts[cl->nstmts].st = st;
+	cl->nstmts++;
+	return st;
+}
+
+/* Check a change's table and columns against the client's schema. */
+static ClientTable *
+check_change(Client *cl, const Change *c, char *err, size_t errlen)
+{
+	ClientTable *t = client_table(cl, c->table);
+	const JObject *o = c->op == 'D' ? &c->pk : &c->row;
+
+	if (t == NULL)
+	{
+		snprintf(err, errlen, "client \"%s\": table \"%s\" does not exist here (change %" PRId64 " from the hub); create it with the hub's columns",
+				 cl->path, c->table, c->seq);
+		return NULL;
+	}
+	for (int i = 0; i < o->n; i++)
+		if (client_col(t, o->f[i].key) < 0)
+		{
+			snprintf(err, errlen, "client \"%s\": column \"%s\" of table \"%s\" does not exist here (change %" PRId64 " from the hub)",
+					 cl->path, o->f[i].key, c->table, c->seq);
+			return NULL;
+		}
+	return t;
+}
+
+/* Write one row (upsert) or delete one key; no version logic. */
+int
+client_write_row(Client *cl, ClientTable *t, bool del, const JObject *o, const HubTypes *types,
+				 char *err, size_t errlen)
+{
+	sqlite3_stmt *st = apply_stmt(cl, t, del, o, err, errlen);
+
+	if (st == NULL)
+		return -1;
+	if (types && t->hubtype == NULL)
+	{
+		t->hubtype = xcalloc((size_t) t->ncols, sizeof(char *));
+		for (int i = 0; i < t->ncols; i++)
+			t->hubtype[i] = hubtypes_get(types, t->name, t->cols[i]);
+	}
+	for (int i = 0; i < o->n; i++)
+		if (bind_value(cl, st, i + 1, &o->f[i],
+					   t->hubtype ? t->hubtype[client_col(t, o->f[i].key)] : NULL, err, errlen) < 0)
+			return -1;
+	if (sqlite3_step(st) != SQLITE_DONE)
+	{
+		snprintf(err, errlen, "client \"%s\": writing table \"%s\": %s", cl->path, t->name, sqlite3_errmsg(cl->db));
+		sqlite3_reset(st);
+		return -1;
+	}
+	sqlite3_reset(st);
+	return 0;
+}
+
+/* The stored version of (table, pk), if any. */
+static int
+get_version(Client *cl, const char *table, const char *pk, Version *v, char *err, size_t errlen)
+{
+	int			rc;
+
+	v->known = false;
+	if (cl->get_version == NULL &&
+		(cl->get_version = prep(cl, "SELECT ver_us, ver_origin FROM sync_versions WHERE table_name = ?1 AND pk = ?2",
+								err, errlen)) == NULL)
+		return -1;
+	sqlite3_bind_text(cl->get_version, 1, table, -1, SQLITE_STATIC);
+	sqlite3_bind_text(cl->get_version, 2, pk, -1, SQLITE_STATIC);
+	rc = sqlite3_step(cl->get_version);
+	if (rc == SQLITE_ROW)
+	{
+		v->known = true;
+		v->us = sqlite3_column_int64(cl->get_version, 0);
+		snprintf(v->origin, sizeof(v->origin), "%s", (const char *) sqlite3_column_text(cl->get_version, 1));
+	}
+	sqlite3_reset(cl->get_version);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+	{
+		db_err(err, errlen, cl, "reading sync_versions");
+		return -1;
+	}
+	return 0;
+}
+
+static int
+put_conflict(Client *cl, const Change *c, const Version *winner, char *err, size_t errlen)
+{
+	char	   *wat = format_instant_us(winner->us);
+	int			rc;
+
+	if (cl->put_conflict == NULL &&
+		(cl->put_conflict = prep(cl, "INSERT INTO sync_conflicts(detected_at, table_name, pk, loser_op, loser_row,"
+								 " loser_changed_at, loser_origin, winner_changed_at, winner_origin)"
+								 " VALUES(strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+								 err, errlen)) == NULL)
+	{
+		free(wat);
+		return -1;
+	}
+	sqlite3_bind_text(cl->put_conflict, 1, c->table, -1, SQLITE_STATIC);
+	sqlite3_bind_text(cl->put_conflict, 2, c->pk_json, -1, SQLITE_STATIC);
+	sqlite3_bind_text(cl->put_conflict, 3, (char[2]) {c->op, 0}, 1, SQLITE_TRANSIENT);
+	if (c->row_json)
+		sqlite3_bind_text(cl->put_conflict, 4, c->row_json, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(cl->put_conflict, 4);
+	sqlite3_bind_text(cl->put_conflict, 5, c->changed_at, -1, SQLITE_STATIC);
+	sqlite3_bind_text(cl->put_conflict, 6, c->origin, -1, SQLITE_STATIC);
+	sqlite3_bind_text(cl->put_conflict, 7, wat, -1, SQLITE_STATIC);
+	sqlite3_bind_text(cl->put_conflict, 8, winner->origin, -1, SQLITE_STATIC);
+	rc = sqlite3_step(cl->put_conflict);
+	sqlite3_reset(cl->put_conflict);
+	free(wat);
+	if (rc != SQLITE_DONE)
+	{
+		db_err(err, errlen, cl, "writing sync_conflicts");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Apply one change from the hub inside the apply transaction: last writer
+ * wins against the row's stored version and any pending local change
+ * (local: the newest pending local version of each row). Returns 1 if
+ * applied, 0 if overruled (logged), -1 on error.
+ */
+int
+client_apply_change(Client *cl, const Change *c, const VerMap *local, const HubTypes *types,
+					char *err, size_t errlen)
+{
+	ClientTable *t = check_change(cl, c, err, errlen);
+	Version		cur,
+				v = {c->ver_us, "", true};
+	char	   *k;
+	Version    *pend;
+
+	if (t == NULL)
+		return -1;
+	memcpy(v.origin, c->origin, sizeof(v.origin));
+	if (get_version(cl, c->table, c->pk_json, &cur, err, errlen) < 0)
+		return -1;
+	k = row_key(c->table, c->pk_json);
+	pend = vermap_get(local, k);
+	free(k);
+	if (pend && version_cmp(pend, &cur) > 0)
+		cur = *pend;
+	if (cur.known && version_cmp(&v, &cur) <= 0)
+		return put_conflict(cl, c, &cur, err, errlen) < 0 ? -1 : 0;
+	if (client_write_row(cl, t, c->op == 'D', c->op == 'D' ? &c->pk : &c->row, types, err, errlen) < 0)
+		return -1;
+	if (put_version(cl, c->table, c->pk_json, &v, c->op == 'D', err, errlen) < 0)
+		return -1;
+	return 1;
+}
+
+/* Empty a table for a first sync (inside the apply transaction). */
+int
+client_clear_table(Client *cl, const ClientTable *t, char *err, size_t errlen)
+{
+	char	   *sql = sqlite3_mprintf("DELETE FROM \"%w\"", t->name);
+	int			rc;
+
+	if (sql == NULL)
+	{
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	rc = exec(cl, sql, err, errlen);
+	sqlite3_free(sql);
+	return rc;
+}
+
+const char *
+client_node_id(Client *cl)
+{
+	return cl->node_id;
+}
+
+/* ---- hub column types, for conversions ----------------------------------- */
+
+void
+hubtypes_add(HubTypes *ht, const char *table, const char *col, const char *type)
+{
+	ht->e = xrealloc(ht->e, (size_t) (ht->n + 1) * sizeof(*ht->e));
+	ht->e[ht->n].table = xstrdup(table);
+	ht->e[ht->n].col = xstrdup(col);
+	ht->e[ht->n].type = xstrdup(type);
+	ht->n++;
+}
+
+const char *
+hubtypes_get(const HubTypes *ht, const char *table, const char *col)
+{
+	if (ht == NULL)
+		return NULL;
+	for (int i = 0; i < ht->n; i++)
+		if (strcmp(ht->e[i].col, col) == 0 && strcmp(ht->e[i].table, table) == 0)
+			return ht->e[i].type;
+	return NULL;
+}
+
+void
+hubtypes_free(HubTypes *ht)
+{
+	for (int i = 0; i < ht->n; i++)
+	{
+		free(ht->e[i].table);
+		free(ht->e[i].col);
+		free(ht->e[i].type);
+	}
+	free(ht->e);
+	memset(ht, 0, sizeof(*ht));
+}

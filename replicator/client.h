@@ -1,0 +1,81 @@
+/*
+ * client.h — the SQLite side of syncqd (client.c, capture_mark.c).
+ */
+#ifndef SYNCQD_CLIENT_H
+#define SYNCQD_CLIENT_H
+
+#include "syncqd.h"
+
+/* A client table as its schema says. */
+typedef struct
+{
+	char	   *name;
+	int			ncols;
+	char	  **cols;
+	int		   *is_pk;			/* 0, or position in the primary key (1-based) */
+	int			npk;
+	const char **hubtype;		/* per column: the hub's type, or NULL */
+} ClientTable;
+
+/* The hub's column types, which decide conversions (docs/replication.md). */
+typedef struct
+{
+	struct
+	{
+		char	   *table;
+		char	   *col;
+		char	   *type;
+	}		   *e;
+	int			n;
+} HubTypes;
+
+struct Client
+{
+	sqlite3    *db;
+	char	   *path;
+	char		node_id[NODE_ID_LEN + 1];
+	ClientTable *tables;
+	int			ntables;
+	struct
+	{
+		char	   *key;
+		sqlite3_stmt *st;
+	}		   *stmts;
+	int			nstmts;
+	sqlite3_stmt *get_version;
+	sqlite3_stmt *put_version;
+	sqlite3_stmt *put_conflict;
+	int64_t		apply_seq_floor;
+};
+
+Client	   *client_open(const char *path, char *err, size_t errlen);
+void		client_close(Client *cl);
+const char *client_node_id(Client *cl);
+ClientTable *client_table(Client *cl, const char *name);
+int			client_col(const ClientTable *t, const char *col);
+void		client_reset_cache(Client *cl);
+
+int			client_get_up(Client *cl, int64_t *seq, uint64_t *digest);
+char	   *client_get_down(Client *cl);
+int			client_pending(Client *cl, ChangeList *out, char *err, size_t errlen);
+int			client_ack_upload(Client *cl, const ChangeList *sent, int64_t up_seq,
+							  uint64_t up_digest, char *err, size_t errlen);
+
+int			client_begin_apply(Client *cl, const char *origin, char *err, size_t errlen);
+int			client_commit_apply(Client *cl, const char *down_snapshot, char *err, size_t errlen);
+void		client_rollback(Client *cl);
+int			client_apply_change(Client *cl, const Change *c, const VerMap *local,
+								const HubTypes *types, char *err, size_t errlen);
+int			client_write_row(Client *cl, ClientTable *t, bool del, const JObject *o,
+							 const HubTypes *types, char *err, size_t errlen);
+int			client_clear_table(Client *cl, const ClientTable *t, char *err, size_t errlen);
+
+/* How syncqd's own writes are kept out of capture (capture_mark.c). */
+int			capture_mark_apply(Client *cl, const char *origin, char *err, size_t errlen);
+int			capture_unmark_apply(Client *cl, char *err, size_t errlen);
+
+void		hubtypes_add(HubTypes *ht, const char *table, const char *col, const char *type);
+const char *hubtypes_get(const HubTypes *ht, const char *table, const char *col);
+void		hubtypes_free(HubTypes *ht);
+
+#endif							/* SYNCQD_CLIENT_H */
