@@ -812,7 +812,7 @@ hub_changes_open(Hub *h, const char *position, const char *client_id, char *err,
 						  " SELECT seq, table_name, op, pk::text, row_data::text,"
 						  "        (extract(epoch FROM changed_at) * 1000000)::bigint, origin::text, priority"
 						  "   FROM sync_queue"
-						  "  WHERE txid >= pg_snapshot_xmin($1::pg_snapshot)"
+						  "  WHERE sync_xid_value(txid) >= sync_xid_value(pg_snapshot_xmin($1::pg_snapshot))"
 						  "    AND NOT pg_visible_in_snapshot(txid, $1::pg_snapshot)"
 						  "    AND origin <> $2::uuid"
 						  "  ORDER BY seq",
