@@ -37,7 +37,7 @@ pg_time() {
 	local i
 	for i in $(seq $RUNS); do
 		printf 'SET max_parallel_workers_per_gather = 0;\n\\timing on\nSELECT count(%s) FROM t;\n' "$1" |
-			psql -X -q | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | awk '{print $1 / 1000}'
+			psql -X -q | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | awk '{printf "%.3f\n", $1 / 1000}'
 	done | median
 }
 p_builtin=$(pg_time "(x AT TIME ZONE 'America/New_York')::date")

@@ -39,7 +39,7 @@ pgc_start() {
 		echo "max_connections = 200"
 		echo "log_min_messages = warning"
 		echo "timezone = 'UTC'"
-		[ -n "${PGC_CONF:-}" ] && printf '%s\n' "$PGC_CONF"
+		if [ -n "${PGC_CONF:-}" ]; then printf '%s\n' "$PGC_CONF"; fi
 	} | pgc_as_owner tee -a "$dir/data/postgresql.conf" >/dev/null
 	while :; do
 		port=$((20000 + RANDOM % 30000))

@@ -1,0 +1,42 @@
+# tests/lib/synctest.sh — helpers for the replication tests. Sourced by
+# tests/integration/sync_*.sh, which tests/run starts with PGHOST/PGPORT,
+# SYNCQD, SYNCQ_SQLITE_EXT and SYNCQ_TMP set.
+set -euo pipefail
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+note() { echo "# $*"; }
+
+# new_hub NAME: a fresh database with the extension; sets HUB (conninfo).
+new_hub() {
+	psql -X -q -d postgres -c "CREATE DATABASE $1" >/dev/null
+	HUB="host=$PGHOST port=$PGPORT user=postgres dbname=$1"
+	hub "CREATE EXTENSION syncq" >/dev/null
+}
+
+# hub SQL: run SQL on the hub, unaligned output, stop on error.
+hub() { psql -X -q -At -F'|' -v ON_ERROR_STOP=1 -d "$HUB" -c "$1"; }
+
+# cli FILE SQL: run SQL on a client through a connection that loaded syncq.
+cli() {
+	local f=$1; shift
+	{ printf '.load %s\n' "$SYNCQ_SQLITE_EXT"; printf '%s\n' "$@"; } | sqlite3 -bail -separator '|' "$f"
+}
+
+# plain FILE SQL: a connection that never loaded the extension (the app).
+plain() { sqlite3 -bail -separator '|' "$1" "$2"; }
+
+# sync FILE: one syncqd --once; its log goes to $SYNCQ_TMP/syncqd.log.
+sync() {
+	"$SYNCQD" --sqlite "$1" --online "$HUB" --once 2>>"$SYNCQ_TMP/syncqd.log" ||
+		{ tail -n 5 "$SYNCQ_TMP/syncqd.log" >&2; fail "syncqd --once on $1 failed"; }
+}
+
+# The last line syncqd logged.
+last_log() { tail -n 1 "$SYNCQ_TMP/syncqd.log"; }
+
+expect_eq() {		# expect_eq WHAT GOT WANT
+	[ "$2" == "$3" ] || fail "$1: expected
+$3
+got
+$2"
+}
