@@ -105,7 +105,7 @@ syncq_json_string(StringInfo buf, const char *str, int len)
 	appendStringInfoCharMacro(buf, '"');
 }
 
-/* Start a JSON text in buf, leaving room for the varlena header. */
+/* Start a JSON text in buf (initialized), leaving room for the varlena header. */
 void
 syncq_json_begin(StringInfo buf)
 {

@@ -240,7 +240,8 @@ not_tracked(Relation rel)
  *
  * Installs the capture trigger (AFTER ROW, the priority as its argument)
  * and the TRUNCATE guard on tbl, and records it in sync_tables.  Running it
- * again changes the priority.
+ * again changes the priority.  It also makes the node id if there is none
+ * yet.
  */
 Datum
 sync_track(PG_FUNCTION_ARGS)
@@ -264,6 +265,13 @@ sync_track(PG_FUNCTION_ARGS)
 	require_owner(rel);
 	require_primary_key(rel);
 	table = qualified_name(rel);
+
+	/*
+	 * Make the node id now, if this is its first use, rather than in the
+	 * first transaction that changes the table: two such transactions would
+	 * wait for each other on sync_node's single row.
+	 */
+	(void) syncq_node_id(nspid);
 
 	run_as_owner(nspid,
 				 psprintf("CREATE OR REPLACE TRIGGER %s AFTER INSERT OR UPDATE OR DELETE ON %s "
@@ -431,6 +439,7 @@ enqueue_key(const SyncqTable *table, const char *relname, Jsonb *pk)
 							   relname, key_column_list(table))));
 	}
 
+	initStringInfo(&buf);
 	syncq_json_begin(&buf);
 	appendStringInfoChar(&buf, '{');
 	for (i = 0; i < table->nkeys; i++)
@@ -488,6 +497,7 @@ enqueue_row(const SyncqTable *table, const char *relname, Jsonb *row)
 							name, relname)));
 	}
 
+	initStringInfo(&buf);
 	syncq_json_begin(&buf);
 	appendStringInfoChar(&buf, '{');
 	for (i = 0; i < table->ncolumns; i++)

@@ -105,7 +105,7 @@ CREATE FUNCTION syncq_watch_ddl() RETURNS event_trigger
 	LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-	lost regclass;
+	lost name;
 BEGIN
 	IF TG_EVENT = 'sql_drop' THEN
 		DELETE FROM @extschema@.sync_tables t
@@ -121,13 +121,13 @@ BEGIN
 	 WHERE c.oid = t.relid::oid
 	   AND (t.table_schema, t.table_name) IS DISTINCT FROM (n.nspname, c.relname);
 
-	SELECT t.relid INTO lost
-	  FROM @extschema@.sync_tables t
+	SELECT c.relname INTO lost
+	  FROM @extschema@.sync_tables t JOIN pg_class c ON c.oid = t.relid::oid
 	 WHERE NOT EXISTS (SELECT FROM pg_index i
 					   WHERE i.indrelid = t.relid::oid AND i.indisprimary)
 	 LIMIT 1;
 	IF lost IS NOT NULL THEN
-		RAISE EXCEPTION 'table % is tracked by syncq and needs a primary key', lost
+		RAISE EXCEPTION 'table "%" is tracked by syncq and needs a primary key', lost
 			USING ERRCODE = 'object_not_in_prerequisite_state',
 				  DETAIL = 'syncq finds a row on the other nodes by its primary key.',
 				  HINT = 'Drop and add the primary key in one ALTER TABLE, or stop tracking the table with sync_untrack() first.';
