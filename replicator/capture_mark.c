@@ -37,15 +37,55 @@ set_origin(Client *cl, const char *origin, char *err, size_t errlen)
 	return 0;
 }
 
+static int
+set_paused(Client *cl, int paused, char *err, size_t errlen)
+{
+	char		sql[64];
+
+	snprintf(sql, sizeof(sql), "UPDATE syncq_state SET paused = %d", paused ? 1 : 0);
+	if (sqlite3_exec(cl->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+	{
+		snprintf(err, errlen, "client \"%s\": pausing capture: %s", cl->path, sqlite3_errmsg(cl->db));
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Inside the apply transaction: with an origin, syncqd's writes are queued
+ * as that node's; with none (a first sync), capture is paused instead, and
+ * the user's own pause setting is put back by capture_unmark_apply.
+ */
 int
 capture_mark_apply(Client *cl, const char *origin, char *err, size_t errlen)
 {
-	return set_origin(cl, origin ? origin : "00000000-0000-0000-0000-000000000000", err, errlen);
+	if (origin)
+		return set_origin(cl, origin, err, errlen);
+	if (!cl->paused_by_us)
+	{
+		sqlite3_stmt *st = NULL;
+
+		if (sqlite3_prepare_v2(cl->db, "SELECT paused FROM syncq_state", -1, &st, NULL) != SQLITE_OK)
+		{
+			snprintf(err, errlen, "client \"%s\": reading syncq_state: %s", cl->path, sqlite3_errmsg(cl->db));
+			return -1;
+		}
+		cl->saved_paused = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+		sqlite3_finalize(st);
+		cl->paused_by_us = true;
+	}
+	return set_paused(cl, 1, err, errlen);
 }
 
 int
 capture_unmark_apply(Client *cl, char *err, size_t errlen)
 {
+	if (cl->paused_by_us)
+	{
+		cl->paused_by_us = false;
+		if (set_paused(cl, cl->saved_paused, err, errlen) < 0)
+			return -1;
+	}
 	return set_origin(cl, NULL, err, errlen);
 }
 

@@ -517,6 +517,7 @@ client_rollback(Client *cl)
 {
 	if (!sqlite3_get_autocommit(cl->db))
 		sqlite3_exec(cl->db, "ROLLBACK", NULL, NULL, NULL);
+	cl->paused_by_us = false;
 }
 
 /* How many significant digits a decimal number text has. */

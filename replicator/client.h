@@ -46,6 +46,8 @@ struct Client
 	sqlite3_stmt *put_version;
 	sqlite3_stmt *put_conflict;
 	int64_t		apply_seq_floor;
+	bool		paused_by_us;	/* a first sync paused capture */
+	int			saved_paused;	/* the pause setting before that */
 };
 
 Client	   *client_open(const char *path, char *err, size_t errlen);

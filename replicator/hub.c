@@ -703,8 +703,9 @@ hub_upload(Hub *h, const char *client_id, const ChangeList *pending,
 		params[0] = relay.p;
 		res = run(h, "INSERT INTO sync_queue (txid, table_schema, table_name, op, pk, row_data, changed_at, origin, priority)"
 				  " SELECT pg_current_xact_id(), x.s, x.t, x.op, x.pk, x.r, x.at, x.o, x.pr"
-				  "   FROM json_to_recordset($1::json) WITH ORDINALITY"
-				  "        AS x(s text, t text, op text, pk json, r json, at timestamptz, o uuid, pr text, n bigint)"
+				  "   FROM ROWS FROM (json_to_recordset($1::json)"
+				  "        AS (s text, t text, op text, pk json, r json, at timestamptz, o uuid, pr text))"
+				  "        WITH ORDINALITY AS x(s, t, op, pk, r, at, o, pr, n)"
 				  "  ORDER BY x.n",
 				  1, params, PGRES_COMMAND_OK, err, errlen);
 		if (res == NULL)
@@ -842,7 +843,7 @@ hub_table_open(Hub *h, const HubTable *t, char *err, size_t errlen)
 	Buf			sql = {0};
 	PGresult   *res;
 
-	buf_printf(&sql, "DECLARE syncq_snap NO SCROLL CURSOR FOR SELECT row_to_json(t)::text FROM ONLY %s AS t",
+	buf_printf(&sql, "DECLARE syncq_snap NO SCROLL CURSOR FOR SELECT row_to_json(syncq_row)::text FROM ONLY %s AS syncq_row",
 			   t->qname);
 	res = run(h, sql.p, 0, NULL, PGRES_COMMAND_OK, err, errlen);
 	buf_free(&sql);

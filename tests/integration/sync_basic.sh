@@ -13,7 +13,7 @@ hub "CREATE TABLE typed (
 	CREATE TABLE audit (id integer PRIMARY KEY, task text NOT NULL, done_on date);
 	SELECT sync_track('audit');" >/dev/null
 
-client_ddl="CREATE TABLE typed (id INTEGER PRIMARY KEY, i INTEGER, big INTEGER, num NUMERIC,
+client_ddl="CREATE TABLE typed (id INTEGER PRIMARY KEY, i INTEGER, big INTEGER, num TEXT,
 	money NUMERIC, f8 REAL, flag INTEGER, t TEXT, ba BLOB, ts TEXT, d TEXT, j TEXT, u TEXT);
 	CREATE TABLE audit (id INTEGER PRIMARY KEY, task TEXT NOT NULL, done_on TEXT);
 	SELECT sync_track('typed'); SELECT sync_track('audit');"
