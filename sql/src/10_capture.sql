@@ -123,7 +123,9 @@ BEGIN
 
 	SELECT c.relname INTO lost
 	  FROM @extschema@.sync_tables t JOIN pg_class c ON c.oid = t.relid::oid
-	 WHERE NOT EXISTS (SELECT FROM pg_index i
+	 WHERE t.relid::oid IN (SELECT objid FROM pg_event_trigger_ddl_commands()
+							WHERE classid = 'pg_class'::regclass)
+	   AND NOT EXISTS (SELECT FROM pg_index i
 					   WHERE i.indrelid = t.relid::oid AND i.indisprimary)
 	 LIMIT 1;
 	IF lost IS NOT NULL THEN

@@ -83,7 +83,9 @@ INSERT INTO orders VALUES (8, 'renamed');
 SELECT table_schema, table_name, pk FROM sync_queue ORDER BY seq DESC LIMIT 1;
 
 -- Taking the primary key away from a tracked table is refused...
+\set SHOW_CONTEXT never
 ALTER TABLE orders DROP CONSTRAINT "Work ""Orders""_pkey";
+\set SHOW_CONTEXT errors
 -- ...replacing it in one statement is fine.
 ALTER TABLE orders DROP CONSTRAINT "Work ""Orders""_pkey", ADD PRIMARY KEY ("Order Id");
 -- A dropped table is forgotten.

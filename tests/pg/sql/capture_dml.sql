@@ -162,6 +162,8 @@ ALTER EVENT TRIGGER syncq_watch_alter DISABLE;
 ALTER TABLE misuse DROP CONSTRAINT misuse_pkey;
 ALTER EVENT TRIGGER syncq_watch_alter ENABLE;
 INSERT INTO misuse VALUES (1);
+-- (and it holds up no ALTER TABLE of another table)
+ALTER TABLE prices ADD COLUMN note text;
 
 -- DROP EXTENSION takes the triggers with it (CASCADE) and leaves the tables.
 \set VERBOSITY terse
