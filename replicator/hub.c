@@ -660,16 +660,7 @@ hub_upload(Hub *h, const char *client_id, const ChangeList *pending,
 		free(k);
 		win[nwin++] = c;
 		if (nwin > 1)
-		{
-			buf_putc(&vrows, ',');
 			buf_putc(&relay, ',');
-		}
-		buf_puts(&vrows, "{\"t\":");
-		buf_json_string(&vrows, c->table, strlen(c->table));
-		buf_puts(&vrows, ",\"p\":");
-		buf_json_string(&vrows, c->pk_json, strlen(c->pk_json));
-		buf_printf(&vrows, ",\"u\":%" PRId64 ",\"o\":\"%s\",\"d\":%s}", c->ver_us, c->origin,
-				   c->op == 'D' ? "true" : "false");
 		buf_puts(&relay, "{\"s\":");
 		buf_json_string(&relay, t->schema, strlen(t->schema));
 		buf_puts(&relay, ",\"t\":");
@@ -679,6 +670,34 @@ hub_upload(Hub *h, const char *client_id, const ChangeList *pending,
 				   c->origin, c->immediate ? "immediate" : "batched");
 		if (c->immediate)
 			notify = true;
+	}
+	{
+		/* one sync_versions row per changed row: its last winning change */
+		VerMap		done = {0};
+		Version		mark = {0, "", true};
+		bool		first = true;
+
+		for (int w = nwin - 1; w >= 0; w--)
+		{
+			const Change *c = win[w];
+			char	   *k = row_key(c->table, c->pk_json);
+
+			if (vermap_get(&done, k) == NULL)
+			{
+				vermap_put(&done, k, &mark);
+				if (!first)
+					buf_putc(&vrows, ',');
+				first = false;
+				buf_puts(&vrows, "{\"t\":");
+				buf_json_string(&vrows, c->table, strlen(c->table));
+				buf_puts(&vrows, ",\"p\":");
+				buf_json_string(&vrows, c->pk_json, strlen(c->pk_json));
+				buf_printf(&vrows, ",\"u\":%" PRId64 ",\"o\":\"%s\",\"d\":%s}", c->ver_us, c->origin,
+						   c->op == 'D' ? "true" : "false");
+			}
+			free(k);
+		}
+		vermap_free(&done);
 	}
 	buf_putc(&vrows, ']');
 	buf_putc(&relay, ']');
