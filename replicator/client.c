@@ -387,7 +387,7 @@ put_version(Client *cl, const char *table, const char *pk, const Version *v, boo
 		(cl->put_version = prep(cl, "INSERT INTO sync_versions(table_name, pk, ver_us, ver_origin, deleted)"
 								" VALUES(?1, ?2, ?3, ?4, ?5) ON CONFLICT(table_name, pk) DO UPDATE"
 								" SET ver_us = excluded.ver_us, ver_origin = excluded.ver_origin, deleted = excluded.deleted"
-								" WHERE (ver_us, ver_origin) < (excluded.ver_us, excluded.ver_origin)",
+								" WHERE (ver_us, ver_origin) <= (excluded.ver_us, excluded.ver_origin)",
 								err, errlen)) == NULL)
 		return -1;
 	sqlite3_bind_text(cl->put_version, 1, table, -1, SQLITE_STATIC);
@@ -860,7 +860,7 @@ client_apply_change(Client *cl, const Change *c, const VerMap *local, const HubT
 	free(k);
 	if (pend && version_cmp(pend, &cur) > 0)
 		cur = *pend;
-	if (cur.known && version_cmp(&v, &cur) <= 0)
+	if (cur.known && version_cmp(&v, &cur) < 0)
 		return put_conflict(cl, c, &cur, err, errlen) < 0 ? -1 : 0;
 	if (client_write_row(cl, t, c->op == 'D', c->op == 'D' ? &c->pk : &c->row, types, err, errlen) < 0)
 		return -1;

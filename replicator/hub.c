@@ -642,7 +642,7 @@ hub_upload(Hub *h, const char *client_id, const ChangeList *pending,
 
 		memcpy(v.origin, c->origin, sizeof(v.origin));
 		d = change_digest(d, c);
-		if (cur && version_cmp(&v, cur) <= 0)
+		if (cur && version_cmp(&v, cur) < 0)
 		{
 			/* overruled by what the hub already has */
 			if (nconfl++)
@@ -713,7 +713,7 @@ hub_upload(Hub *h, const char *client_id, const ChangeList *pending,
 				  "   FROM json_to_recordset($1::json) AS x(t text, p text, u bigint, o uuid, d boolean)"
 				  " ON CONFLICT (table_name, pk) DO UPDATE"
 				  "   SET ver_us = EXCLUDED.ver_us, ver_origin = EXCLUDED.ver_origin, deleted = EXCLUDED.deleted"
-				  " WHERE (v.ver_us, v.ver_origin::text) < (EXCLUDED.ver_us, EXCLUDED.ver_origin::text)",
+				  " WHERE (v.ver_us, v.ver_origin::text) <= (EXCLUDED.ver_us, EXCLUDED.ver_origin::text)",
 				  1, params, PGRES_COMMAND_OK, err, errlen);
 		if (res == NULL)
 			goto fail;

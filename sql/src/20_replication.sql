@@ -93,7 +93,7 @@ BEGIN
 	ORDER BY q.table_name, q.pk::jsonb::text, q.changed_at DESC, q.seq DESC
 	ON CONFLICT (table_name, pk) DO UPDATE
 	   SET ver_us = EXCLUDED.ver_us, ver_origin = EXCLUDED.ver_origin, deleted = EXCLUDED.deleted
-	 WHERE (v.ver_us, v.ver_origin::text) < (EXCLUDED.ver_us, EXCLUDED.ver_origin::text);
+	 WHERE (v.ver_us, v.ver_origin::text) <= (EXCLUDED.ver_us, EXCLUDED.ver_origin::text);
 	GET DIAGNOSTICS n = ROW_COUNT;
 	UPDATE sync_hub_state SET fold_snapshot = cur;
 	RETURN n;

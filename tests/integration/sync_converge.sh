@@ -4,7 +4,7 @@
 # rows, and the overruled changes are logged in sync_conflicts.
 . "$SYNCQ_ROOT/tests/lib/synctest.sh"
 new_hub sync_converge
-RANDOM=4242
+RANDOM=${SYNCQ_SEED:-4242}
 
 hub "CREATE TABLE kv (id integer PRIMARY KEY, v text, n integer);
 	SELECT sync_track('kv');
@@ -33,16 +33,18 @@ edit_hub() {
 	  ON CONFLICT (id) DO UPDATE SET v = EXCLUDED.v, n = kv.n + 100;
 	UPDATE kv SET v = 'H-hot' WHERE id = 1;" >/dev/null
 }
-shuffled() { printf '%s\n' "${clients[@]}" | awk -v s=$RANDOM 'BEGIN{srand(s)} {print rand() "\t" $0}' | sort | cut -f2; }
+# shuffled SEED: the clients in a random order (the seed comes from the
+# parent shell: $RANDOM does not advance inside a command substitution)
+shuffled() { printf '%s\n' "${clients[@]}" | awk -v s="$1" 'BEGIN{srand(s)} {print rand() "\t" $0}' | sort | cut -f2; }
 
 for round in 1 2 3 4; do
 	for f in "${clients[@]}"; do edit_client "$f" "$(basename "$f" .db)$round"; done
 	edit_hub
-	order=$(shuffled)
+	order=$(shuffled $RANDOM)
 	note "round $round: sync order $(echo "$order" | xargs -n1 basename | tr '\n' ' ')"
 	# some clients sync twice, some once, in a random order
 	for f in $order; do sync "$f"; done
-	for f in $(shuffled | head -n 2); do sync "$f"; done
+	for f in $(shuffled $RANDOM | head -n 2); do sync "$f"; done
 done
 note "final: every client syncs after all others have uploaded"
 for f in "${clients[@]}"; do sync "$f"; done
