@@ -6,10 +6,12 @@
  * executor: the values go into a slot, table_tuple_insert() adds the heap
  * tuple and ExecInsertIndexTuples() every index entry of sync_queue.  The
  * relation, its indexes, the slot and a minimal EState are opened on the
- * first change of a transaction and kept until it ends (the "writer"): they
- * are owned by the top-level transaction's resource owner, so savepoints
- * and PL/pgSQL exception blocks may come and go around them, and closed in
- * the pre-commit callback.  The tuple itself belongs to the (sub)transaction
+ * first change of a statement and kept for its other rows (the "writer"):
+ * they are owned by the top-level transaction's resource owner, so
+ * savepoints and PL/pgSQL exception blocks may come and go around them, and
+ * closed when the statement ends (ExecutorEnd and ProcessUtility hooks), so
+ * that a later TRUNCATE or ALTER of sync_queue in the same transaction does
+ * not find it still open.  The tuple itself belongs to the (sub)transaction
  * that made the change, so a rollback takes the queue row with it.
  *
  * Writing directly also means the app's role needs no privilege on
@@ -30,6 +32,7 @@
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "storage/proc.h"
+#include "tcop/utility.h"
 #include "utils/builtins.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
@@ -66,6 +69,7 @@ typedef struct QueueWriter
 {
 	MemoryContext mcxt;			/* child of TopTransactionContext */
 	Oid			nspid;
+	Oid			relid;
 	Relation	rel;
 	ResultRelInfo *rri;
 	EState	   *estate;
@@ -76,6 +80,10 @@ typedef struct QueueWriter
 } QueueWriter;
 
 static QueueWriter *writer = NULL;
+static bool writer_busy = false;	/* a row is being written right now */
+
+static ExecutorEnd_hook_type prev_ExecutorEnd = NULL;
+static ProcessUtility_hook_type prev_ProcessUtility = NULL;
 
 /* sync_queue's OID in the schema of cached_nspid. */
 static Oid	cached_nspid = InvalidOid;
@@ -166,7 +174,8 @@ syncq_become_owner(Oid nspid, Oid *save_userid, int *save_sec_context)
 						   SECURITY_RESTRICTED_OPERATION);
 }
 
-/* Close the writer: at pre-commit, or to reopen a changed sync_queue. */
+/* Close the writer: at the end of a statement, at pre-commit, or to reopen
+ * a changed sync_queue. */
 static void
 writer_close(void)
 {
@@ -188,7 +197,7 @@ writer_close(void)
 }
 
 /*
- * Open sync_queue for writing, for the rest of the transaction.
+ * Open sync_queue for writing, for the rest of the statement.
  *
  * Everything is registered with the top-level transaction's resource owner
  * and allocated under TopTransactionContext; writer points at the struct
@@ -214,6 +223,7 @@ writer_open(Oid nspid)
 	w = MemoryContextAllocZero(mcxt, sizeof(QueueWriter));
 	w->mcxt = mcxt;
 	w->nspid = nspid;
+	w->relid = relid;
 	writer = w;
 
 	CurrentResourceOwner = TopTransactionResourceOwner;
@@ -301,9 +311,11 @@ syncq_queue_change(Oid nspid, const SyncqTable *table, char op, Datum pk,
 #undef SET
 	ExecStoreVirtualTuple(slot);
 
+	writer_busy = true;
 	table_tuple_insert(w->rel, slot, GetCurrentCommandId(true), 0, NULL);
 	if (w->rri->ri_NumIndices > 0)
 		ExecInsertIndexTuples(w->rri, slot, w->estate, false, false, NULL, NIL);
+	writer_busy = false;
 	ResetPerTupleExprContext(w->estate);
 	ExecClearTuple(slot);
 
@@ -391,6 +403,45 @@ syncq_node_id(Oid nspid)
 }
 
 /*
+ * Close the writer at the end of a statement, unless a row is being written
+ * (an index expression may run a query of its own) or the transaction is
+ * being aborted (the resource owner releases everything then).
+ */
+static void
+writer_statement_end(void)
+{
+	if (writer != NULL && !writer_busy && IsTransactionState())
+		writer_close();
+}
+
+/* ExecutorEnd hook: the statement's AFTER triggers have all fired. */
+static void
+syncq_ExecutorEnd(QueryDesc *queryDesc)
+{
+	if (prev_ExecutorEnd)
+		prev_ExecutorEnd(queryDesc);
+	else
+		standard_ExecutorEnd(queryDesc);
+	writer_statement_end();
+}
+
+/* ProcessUtility hook: COPY FROM fires row triggers without the executor. */
+static void
+syncq_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
+					 bool readOnlyTree, ProcessUtilityContext context,
+					 ParamListInfo params, QueryEnvironment *queryEnv,
+					 DestReceiver *dest, QueryCompletion *qc)
+{
+	if (prev_ProcessUtility)
+		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+							params, queryEnv, dest, qc);
+	else
+		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+								params, queryEnv, dest, qc);
+	writer_statement_end();
+}
+
+/*
  * Relcache callback: sync_queue changed (or everything did).  The writer
  * reopens it before the next row; the OID is looked up again.
  */
@@ -398,11 +449,9 @@ static void
 queue_invalidate(Datum arg, Oid relid)
 {
 	if (!OidIsValid(relid) || relid == cached_queue_relid)
-	{
 		cached_queue_relid = InvalidOid;
-		if (writer != NULL)
-			writer->stale = true;
-	}
+	if (writer != NULL && (!OidIsValid(relid) || relid == writer->relid))
+		writer->stale = true;
 }
 
 /*
@@ -429,6 +478,7 @@ queue_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
 			writer = NULL;
+			writer_busy = false;
 			if (node_id_tentative)
 				node_id_known = node_id_tentative = false;
 			break;
@@ -445,13 +495,14 @@ queue_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 {
 	if (event != SUBXACT_EVENT_ABORT_SUB)
 		return;
+	writer_busy = false;
 	if (notified_subid >= mySubid)
 		notified_lxid = InvalidLocalTransactionId;
 	if (node_id_tentative && node_id_subid >= mySubid)
 		node_id_known = node_id_tentative = false;
 }
 
-/* Called from _PG_init(): constants and callbacks. */
+/* Called from _PG_init(): constants, callbacks and hooks. */
 void
 syncq_queue_init(void)
 {
@@ -467,4 +518,9 @@ syncq_queue_init(void)
 	CacheRegisterRelcacheCallback(queue_invalidate, (Datum) 0);
 	RegisterXactCallback(queue_xact_callback, NULL);
 	RegisterSubXactCallback(queue_subxact_callback, NULL);
+
+	prev_ExecutorEnd = ExecutorEnd_hook;
+	ExecutorEnd_hook = syncq_ExecutorEnd;
+	prev_ProcessUtility = ProcessUtility_hook;
+	ProcessUtility_hook = syncq_ProcessUtility;
 }

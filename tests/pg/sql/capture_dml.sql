@@ -141,6 +141,33 @@ FROM (SELECT bt_index_check(i.indexrelid, true)
 SELECT op, count(*) FROM sync_queue GROUP BY op ORDER BY op;
 SELECT count(*) = count(DISTINCT seq) AS seq_unique, min(seq) < max(seq) AS seq_increasing FROM sync_queue;
 
+-- Within one transaction, after captured changes (and a COPY), sync_queue
+-- itself may still be altered, indexed and truncated: capture holds it open
+-- for one statement only.
+BEGIN;
+DELETE FROM readings WHERE meter = 'bulk';
+CREATE INDEX sync_queue_by_table ON sync_queue (table_name, seq);
+INSERT INTO readings VALUES (1, 'M-9', '2025-07-24 12:00+00', NULL);
+COPY readings FROM stdin;
+2	M-9	2025-07-24 13:00:00+00	copied
+\.
+ALTER TABLE sync_queue ADD COLUMN scratch int;
+UPDATE readings SET note = 'seen' WHERE meter = 'M-9';
+ALTER TABLE sync_queue DROP COLUMN scratch;
+DELETE FROM readings WHERE taken = '2025-07-24 13:00:00+00';
+SELECT count(*) > 0 AS checked
+FROM (SELECT bt_index_check(i.indexrelid, true)
+	  FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam
+	  WHERE i.indrelid = 'sync_queue'::regclass AND a.amname = 'btree') s;
+SET LOCAL enable_seqscan = off;
+SELECT op, pk->>'taken' AS taken, row_data->>'note' AS note
+FROM sync_queue WHERE table_name = 'readings' AND pk->>'meter' = 'M-9' ORDER BY table_name, seq;
+TRUNCATE sync_queue;
+INSERT INTO readings VALUES (3, 'M-9', '2025-07-24 14:00+00', 'after truncate');
+COMMIT;
+SELECT op, pk FROM sync_queue;
+DROP INDEX sync_queue_by_table;
+
 -- A trigger function called any other way is refused.
 SELECT syncq_capture();
 CREATE TABLE misuse (id int PRIMARY KEY);
