@@ -3,8 +3,8 @@
  *	  Writing one row of sync_queue; NOTIFY once per transaction; the node id.
  *
  * A queue row is written the way the executor writes one, without the
- * executor: the values go into a slot, table_tuple_insert() adds the heap
- * tuple and ExecInsertIndexTuples() every index entry of sync_queue.  The
+ * executor: the values go into a slot, heap_insert() adds the heap tuple
+ * and index_insert() every index entry of sync_queue (writer_insert).  The
  * relation, its indexes, the slot and a minimal EState are opened on the
  * first change of a statement and kept for its other rows (the "writer"):
  * they are owned by the top-level transaction's resource owner, so
@@ -21,8 +21,13 @@
  */
 #include "syncq.h"
 
+#include "access/genam.h"
+#include "access/heapam.h"
+#include "access/hio.h"
 #include "access/table.h"
 #include "access/tableam.h"
+#include "catalog/index.h"
+#include "catalog/pg_am.h"
 #include "access/xact.h"
 #include "catalog/dependency.h"
 #include "catalog/namespace.h"
@@ -31,6 +36,7 @@
 #include "executor/executor.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "storage/bufmgr.h"
 #include "storage/proc.h"
 #include "tcop/utility.h"
 #include "utils/builtins.h"
@@ -71,9 +77,12 @@ typedef struct QueueWriter
 	Oid			nspid;
 	Oid			relid;
 	Relation	rel;
-	ResultRelInfo *rri;
-	EState	   *estate;
-	TupleTableSlot *slot;
+	ResultRelInfo *rri;			/* the indexes, opened */
+	EState	   *estate;			/* for index expressions and predicates */
+	TupleTableSlot *slot;		/* virtual: the values of the row */
+	BulkInsertState bistate;	/* keeps the current heap page pinned */
+	bool		any_index_check;	/* an exclusion or deferred unique index */
+	ExprState **predicates;		/* of partial indexes, prepared on first use */
 	Oid			seqid;			/* the identity sequence of seq */
 	int			off[QC_COUNT];	/* index into tts_values of each column */
 	bool		stale;			/* sync_queue changed: reopen */
@@ -184,6 +193,8 @@ writer_close(void)
 
 	writer = NULL;
 	CurrentResourceOwner = TopTransactionResourceOwner;
+	if (w->bistate != NULL && BufferIsValid(w->bistate->current_buf))
+		ReleaseBuffer(w->bistate->current_buf);
 	if (w->slot != NULL)
 		ExecDropSingleTupleTableSlot(w->slot);
 	if (w->rri != NULL)
@@ -235,13 +246,28 @@ writer_open(Oid nspid)
 					c;
 
 		w->rel = table_open(relid, RowExclusiveLock);
+		if (w->rel->rd_rel->relam != HEAP_TABLE_AM_OID)
+			elog(ERROR, "sync_queue must be a heap table");
 		w->rri = makeNode(ResultRelInfo);
 		InitResultRelInfo(w->rri, w->rel, 1, NULL, 0);
 		ExecOpenIndices(w->rri, false);
 		w->estate = CreateExecutorState();
-		w->slot = table_slot_create(w->rel, NULL);
-
 		tupdesc = RelationGetDescr(w->rel);
+		w->slot = MakeSingleTupleTableSlot(tupdesc, &TTSOpsVirtual);
+		w->bistate = palloc0(sizeof(BulkInsertStateData));
+		w->bistate->strategy = NULL;	/* shared buffers, not a ring */
+		w->bistate->current_buf = InvalidBuffer;
+		w->predicates = palloc0(sizeof(ExprState *) * Max(w->rri->ri_NumIndices, 1));
+		for (i = 0; i < w->rri->ri_NumIndices; i++)
+		{
+			IndexInfo  *ii = w->rri->ri_IndexRelationInfo[i];
+			Relation	index = w->rri->ri_IndexRelationDescs[i];
+
+			if (ii->ii_ExclusionOps != NULL ||
+				(index->rd_index->indisunique && !index->rd_index->indimmediate))
+				w->any_index_check = true;
+		}
+
 		for (c = 0; c < QC_COUNT; c++)
 		{
 			w->off[c] = -1;
@@ -269,6 +295,92 @@ writer_open(Oid nspid)
 }
 
 /*
+ * Insert the row in the writer's slot: the heap tuple, then its index
+ * entries.
+ *
+ * The heap page stays pinned from one row to the next (a BulkInsertState
+ * without a ring buffer), so the pin belongs to the top-level transaction's
+ * resource owner, like everything else of the writer.  Index entries of
+ * plain column indexes are made straight from the slot's values; an
+ * expression or partial index goes through FormIndexDatum() as in the
+ * executor; and a sync_queue with an exclusion constraint or a deferred
+ * unique index takes the executor's own ExecInsertIndexTuples().
+ */
+static void
+writer_insert(QueueWriter *w)
+{
+	TupleTableSlot *slot = w->slot;
+	ResultRelInfo *rri = w->rri;
+	ExprContext *econtext = GetPerTupleExprContext(w->estate);
+	MemoryContext old = MemoryContextSwitchTo(econtext->ecxt_per_tuple_memory);
+	ResourceOwner save = CurrentResourceOwner;
+	HeapTuple	tuple;
+	int			i;
+
+	tuple = heap_form_tuple(slot->tts_tupleDescriptor, slot->tts_values,
+							slot->tts_isnull);
+	CurrentResourceOwner = TopTransactionResourceOwner;
+	PG_TRY();
+	{
+		heap_insert(w->rel, tuple, GetCurrentCommandId(true), 0, w->bistate);
+	}
+	PG_FINALLY();
+	{
+		CurrentResourceOwner = save;
+	}
+	PG_END_TRY();
+	slot->tts_tid = tuple->t_self;
+	slot->tts_tableOid = w->relid;
+
+	if (w->any_index_check)
+		ExecInsertIndexTuples(rri, slot, w->estate, false, false, NULL, NIL);
+	else
+	{
+		econtext->ecxt_scantuple = slot;
+		for (i = 0; i < rri->ri_NumIndices; i++)
+		{
+			Relation	index = rri->ri_IndexRelationDescs[i];
+			IndexInfo  *ii = rri->ri_IndexRelationInfo[i];
+			Datum		ivalues[INDEX_MAX_KEYS];
+			bool		inulls[INDEX_MAX_KEYS];
+
+			if (!ii->ii_ReadyForInserts)
+				continue;
+			if (ii->ii_Predicate != NIL)
+			{
+				if (w->predicates[i] == NULL)
+				{
+					MemoryContext q = MemoryContextSwitchTo(w->mcxt);
+
+					w->predicates[i] = ExecPrepareQual(ii->ii_Predicate, w->estate);
+					MemoryContextSwitchTo(q);
+				}
+				if (!ExecQual(w->predicates[i], econtext))
+					continue;
+			}
+			if (ii->ii_Expressions != NIL)
+				FormIndexDatum(ii, slot, w->estate, ivalues, inulls);
+			else
+			{
+				int			k;
+
+				for (k = 0; k < ii->ii_NumIndexAttrs; k++)
+				{
+					int			off = ii->ii_IndexAttrNumbers[k] - 1;
+
+					ivalues[k] = slot->tts_values[off];
+					inulls[k] = slot->tts_isnull[off];
+				}
+			}
+			index_insert(index, ivalues, inulls, &slot->tts_tid, w->rel,
+						 index->rd_index->indisunique ? UNIQUE_CHECK_YES : UNIQUE_CHECK_NO,
+						 false, ii);
+		}
+	}
+	MemoryContextSwitchTo(old);
+}
+
+/*
  * Add one change to sync_queue and return its seq.
  *
  * pk and row_data are json Datums (row_data (Datum) 0 for a delete); the
@@ -292,6 +404,7 @@ syncq_queue_change(Oid nspid, const SyncqTable *table, char op, Datum pk,
 	slot = w->slot;
 
 	ExecClearTuple(slot);
+	ResetPerTupleExprContext(w->estate);
 	values = slot->tts_values;
 	nulls = slot->tts_isnull;
 	memset(nulls, true, slot->tts_tupleDescriptor->natts * sizeof(bool));
@@ -312,12 +425,10 @@ syncq_queue_change(Oid nspid, const SyncqTable *table, char op, Datum pk,
 	ExecStoreVirtualTuple(slot);
 
 	writer_busy = true;
-	table_tuple_insert(w->rel, slot, GetCurrentCommandId(true), 0, NULL);
-	if (w->rri->ri_NumIndices > 0)
-		ExecInsertIndexTuples(w->rri, slot, w->estate, false, false, NULL, NIL);
+	writer_insert(w);
 	writer_busy = false;
-	ResetPerTupleExprContext(w->estate);
 	ExecClearTuple(slot);
+	ResetPerTupleExprContext(w->estate);
 
 	if (immediate)
 		syncq_notify_once();

@@ -23,7 +23,7 @@ CREATE TABLE sync_queue (
 	origin       uuid NOT NULL,
 	priority     text NOT NULL CHECK (priority IN ('immediate', 'batched')),
 	CHECK ((op = 'D') = (row_data IS NULL))
-);
+) USING heap;
 COMMENT ON TABLE sync_queue IS 'one row per captured change, in capture order (seq)';
 SELECT pg_catalog.pg_extension_config_dump('sync_queue', '');
 -- The sequence too: a restored queue must go on from where it was, never
