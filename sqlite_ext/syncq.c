@@ -8,6 +8,9 @@
 **
 **   eastern_date(), eastern_date(ts), eastern_now(), utc_to_eastern(ts),
 **   zone_date(ts, zone), zone_time(ts, zone)          -- timefuncs.c
+**   sync_track(t [, priority]), sync_untrack(t), sync_enqueue(t, op, pk,
+**   row [, immediate]), sync_trigger(), sync_node_id(), is_online_server(),
+**   sync_pause(), sync_resume(), sync_repair()        -- capture.c
 **
 ** Each subsystem registers its own functions; a failure stops the load and
 ** names what failed in *pzErrMsg.
@@ -16,6 +19,7 @@
 SQLITE_EXTENSION_INIT1
 
 #include "tz.h"
+#include "capture.h"
 
 #ifdef _WIN32
 __declspec(dllexport)
@@ -28,5 +32,6 @@ int sqlite3_syncq_init(
   int rc;
   SQLITE_EXTENSION_INIT2(pApi);
   rc = syncq_time_register(db, pzErrMsg);
+  if( rc==SQLITE_OK ) rc = syncq_capture_register(db, pzErrMsg);
   return rc;
 }

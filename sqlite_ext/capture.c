@@ -1,0 +1,449 @@
+/*
+** capture.c - the syncq capture functions for SQLite.
+**
+** Every INSERT, UPDATE and DELETE of a tracked table is queued in
+** sync_queue (docs/queue.md) by ordinary schema triggers, so an app that
+** writes with a stock driver that never loads syncq is captured too.
+** Loading the extension is needed only to call these functions:
+**
+**   sync_track(table [, priority])
+**       Start capturing table; priority is 'immediate' (default) or
+**       'batched'.  Re-running it changes the priority and rewrites the
+**       triggers (after ALTER TABLE ADD COLUMN, say).  Returns the priority.
+**         SELECT sync_track('audit_completions');
+**         SELECT sync_track('audit_log', 'batched');
+**
+**   sync_untrack(table)
+**       Stop capturing; rows already queued stay.  Returns 1 if the table
+**       was tracked, 0 if not.
+**         SELECT sync_untrack('audit_log');
+**
+**   sync_enqueue(table, op, pk, row [, immediate])
+**       Queue one change by hand.  op is 'I', 'U' or 'D'; pk a JSON object;
+**       row a JSON object (NULL for 'D'); immediate 1 (default) or 0.
+**       Returns the new seq.
+**         SELECT sync_enqueue('sites', 'U', '{"id":7}', '{"id":7,"name":"North"}');
+**
+**   sync_trigger()
+**       Ask syncqd to sync now (writes <database>-syncq-wake).  Returns 1,
+**       or 0 for a database without a file.
+**         SELECT sync_trigger();
+**
+**   sync_node_id()
+**       This database's node id: a UUID made on first use and kept in
+**       syncq_state.
+**         SELECT sync_node_id();     -- 'f81d4fae-7dec-4d0a-a765-00a0c91e6bf6'
+**
+**   is_online_server()
+**       0: a SQLite database is always a client.  (1 on the PostgreSQL hub.)
+**
+**   sync_pause()  /  sync_resume()
+**       Stop / restart capture for every connection, e.g. around a bulk
+**       import every node does itself.  Return 1 if the state changed.
+**       Plain SQL does the same: UPDATE syncq_state SET paused = 1;
+**         BEGIN; SELECT sync_pause(); INSERT ...; SELECT sync_resume(); COMMIT;
+**
+**   sync_repair()
+**       Rewrite stale triggers of every tracked table (after ALTER TABLE
+**       ADD/RENAME COLUMN or RENAME TO), re-queue rows captured without a
+**       new column, and return how many tables were repaired.  syncqd calls
+**       it whenever PRAGMA schema_version moved.
+**         SELECT sync_repair();
+**
+** On this connection the extension also overrides the built-in
+** sqlite_compileoption_get() so that the triggers record a txid (see
+** capture_conn.c); every other use of it behaves as before.
+*/
+#include "capture.h"
+
+#include <string.h>
+
+/* Reports an error of SQL function zFunc: "zFunc: message".  Takes
+** ownership of zMsg (may be NULL after an out-of-memory error). */
+static void resultError(sqlite3_context *ctx, const char *zFunc, int rc,
+                        char *zMsg){
+  if( rc==SQLITE_NOMEM || (zMsg==0 && rc!=SQLITE_TOOBIG) ){
+    sqlite3_result_error_nomem(ctx);
+  }else if( rc==SQLITE_TOOBIG ){
+    sqlite3_result_error_toobig(ctx);
+  }else{
+    char *z = sqlite3_mprintf("%s: %s", zFunc, zMsg);
+    if( z==0 ){
+      sqlite3_result_error_nomem(ctx);
+    }else{
+      sqlite3_result_error(ctx, z, -1);
+      sqlite3_result_error_code(ctx, rc==SQLITE_NOTFOUND || rc==SQLITE_MISUSE
+                                     || rc==SQLITE_MISMATCH ? SQLITE_ERROR : rc);
+      sqlite3_free(z);
+    }
+  }
+  sqlite3_free(zMsg);
+}
+
+/* The text of an argument for an error message: at most 60 bytes, cut at a
+** character boundary, "..." when cut, or NULL. */
+static char *shownValue(sqlite3_value *pVal){
+  const unsigned char *z = sqlite3_value_text(pVal);
+  int n;
+  if( z==0 ) return sqlite3_mprintf("NULL");
+  n = sqlite3_value_bytes(pVal);
+  if( n<=60 ) return sqlite3_mprintf("\"%s\"", z);
+  n = 57;
+  while( n>0 && (z[n]&0xc0)==0x80 ) n--;
+  return sqlite3_mprintf("\"%.*s...\"", n, z);
+}
+
+/* Text of a table-name argument, or an error reported (returns NULL). */
+static const char *tableArg(sqlite3_context *ctx, const char *zFunc,
+                            sqlite3_value *pVal){
+  const char *z;
+  if( sqlite3_value_type(pVal)!=SQLITE_TEXT ){
+    char *zShown = shownValue(pVal);
+    resultError(ctx, zFunc, SQLITE_ERROR,
+                zShown ? sqlite3_mprintf("table name must be text, not %s",
+                                         zShown) : 0);
+    sqlite3_free(zShown);
+    return 0;
+  }
+  z = (const char*)sqlite3_value_text(pVal);
+  if( z==0 ) sqlite3_result_error_nomem(ctx);
+  return z;
+}
+
+/*
+** sync_track(table [, priority])
+*/
+static void syncTrackFunc(sqlite3_context *ctx, int argc,
+                          sqlite3_value **argv){
+  sqlite3 *db = sqlite3_context_db_handle(ctx);
+  const char *zTable;
+  const char *zPriority = "immediate";
+  sqlite3_int64 iLastRowid = sqlite3_last_insert_rowid(db);
+  char *zErr = 0;
+  int rc;
+
+  zTable = tableArg(ctx, "sync_track", argv[0]);
+  if( zTable==0 ) return;
+  if( argc>1 ){
+    zPriority = (const char*)sqlite3_value_text(argv[1]);
+    if( zPriority==0 ){
+      resultError(ctx, "sync_track", SQLITE_ERROR, sqlite3_mprintf(
+          "bad priority NULL: expected 'immediate' or 'batched'"));
+      return;
+    }
+  }
+  rc = syncq_track(db, zTable, zPriority, &zErr);
+  sqlite3_set_last_insert_rowid(db, iLastRowid);
+  if( rc!=SQLITE_OK ){
+    resultError(ctx, "sync_track", rc, zErr);
+    return;
+  }
+  sqlite3_free(zErr);
+  sqlite3_result_text(ctx, zPriority, -1, SQLITE_TRANSIENT);
+}
+
+/*
+** sync_untrack(table)
+*/
+static void syncUntrackFunc(sqlite3_context *ctx, int argc,
+                            sqlite3_value **argv){
+  sqlite3 *db = sqlite3_context_db_handle(ctx);
+  const char *zTable;
+  char *zErr = 0;
+  int bWasTracked = 0;
+  int rc;
+
+  (void)argc;
+  zTable = tableArg(ctx, "sync_untrack", argv[0]);
+  if( zTable==0 ) return;
+  rc = syncq_untrack(db, zTable, &bWasTracked, &zErr);
+  if( rc!=SQLITE_OK ){
+    resultError(ctx, "sync_untrack", rc, zErr);
+    return;
+  }
+  sqlite3_free(zErr);
+  sqlite3_result_int(ctx, bWasTracked);
+}
+
+/* Checks that pVal is JSON text of an object (or, if bNullOk, NULL).
+** Returns 1 if so; otherwise reports "<zWhat> is not a JSON object: v". */
+static int checkJsonObject(sqlite3_context *ctx, sqlite3 *db,
+                           sqlite3_value *pVal, const char *zWhat,
+                           int bNullOk){
+  sqlite3_stmt *pStmt = 0;
+  int bOk = 0;
+  int rc;
+  char *zShown;
+
+  if( sqlite3_value_type(pVal)==SQLITE_NULL && bNullOk ) return 1;
+  if( sqlite3_value_type(pVal)==SQLITE_TEXT ){
+    rc = sqlite3_prepare_v2(db,
+        "SELECT json_valid(?1) AND json_type(?1) = 'object'", -1, &pStmt, 0);
+    if( rc==SQLITE_OK ){
+      sqlite3_bind_value(pStmt, 1, pVal);
+      if( sqlite3_step(pStmt)==SQLITE_ROW ) bOk = sqlite3_column_int(pStmt, 0);
+      rc = sqlite3_finalize(pStmt);
+    }
+    if( rc!=SQLITE_OK ){
+      resultError(ctx, "sync_enqueue", rc,
+                  rc==SQLITE_NOMEM ? 0 : sqlite3_mprintf("%s",
+                                                         sqlite3_errmsg(db)));
+      return 0;
+    }
+    if( bOk ) return 1;
+  }
+  zShown = shownValue(pVal);
+  resultError(ctx, "sync_enqueue", SQLITE_ERROR, zShown==0 ? 0 :
+      sqlite3_mprintf("%s is not a JSON object: %s", zWhat, zShown));
+  sqlite3_free(zShown);
+  return 0;
+}
+
+/*
+** sync_enqueue(table, op, pk, row [, immediate])
+*/
+static void syncEnqueueFunc(sqlite3_context *ctx, int argc,
+                            sqlite3_value **argv){
+  static const char zInsert[] =
+      "INSERT INTO main.sync_queue(txid, table_name, op, pk, row_data,"
+      " changed_at, origin, priority)"
+      " SELECT ?1, ?2, ?3, json(?4), json(?5), "
+      SYNCQ_NOW_EXPR ", " SYNCQ_ORIGIN_EXPR ", ?6 FROM main.syncq_state AS s";
+  SyncqConn *pConn = (SyncqConn*)sqlite3_user_data(ctx);
+  sqlite3 *db = sqlite3_context_db_handle(ctx);
+  sqlite3_int64 iLastRowid = sqlite3_last_insert_rowid(db);
+  sqlite3_stmt *pStmt = 0;
+  const char *zTable;
+  const char *zOp;
+  char *zName = 0;
+  char *zErr = 0;
+  int bImmediate = 1;
+  int rc;
+
+  zTable = tableArg(ctx, "sync_enqueue", argv[0]);
+  if( zTable==0 ) return;
+  zOp = (const char*)sqlite3_value_text(argv[1]);
+  if( zOp==0 || sqlite3_value_type(argv[1])!=SQLITE_TEXT
+   || (strcmp(zOp, "I")!=0 && strcmp(zOp, "U")!=0 && strcmp(zOp, "D")!=0) ){
+    char *zShown = shownValue(argv[1]);
+    resultError(ctx, "sync_enqueue", SQLITE_ERROR, zShown==0 ? 0 :
+        sqlite3_mprintf("bad op %s: expected 'I', 'U' or 'D'", zShown));
+    sqlite3_free(zShown);
+    return;
+  }
+  if( !checkJsonObject(ctx, db, argv[2], "pk", 0) ) return;
+  if( zOp[0]=='D' ){
+    if( sqlite3_value_type(argv[3])!=SQLITE_NULL ){
+      resultError(ctx, "sync_enqueue", SQLITE_ERROR,
+                  sqlite3_mprintf("a delete takes no row: pass NULL"));
+      return;
+    }
+  }else if( !checkJsonObject(ctx, db, argv[3], "row", 0) ){
+    return;
+  }
+  if( argc>4 ){
+    if( sqlite3_value_type(argv[4])==SQLITE_NULL ){
+      resultError(ctx, "sync_enqueue", SQLITE_ERROR,
+          sqlite3_mprintf("bad immediate NULL: expected 1 or 0"));
+      return;
+    }
+    bImmediate = sqlite3_value_int(argv[4])!=0;
+  }
+
+  rc = syncq_ensure_schema(db, &zErr);
+  if( rc==SQLITE_OK ) rc = syncq_resolve_table(db, zTable, &zName, &zErr);
+  if( rc!=SQLITE_OK ){
+    resultError(ctx, "sync_enqueue", rc, zErr);
+    return;
+  }
+  rc = sqlite3_prepare_v2(db, zInsert, -1, &pStmt, 0);
+  if( rc==SQLITE_OK ){
+    sqlite3_bind_int64(pStmt, 1, syncq_conn_txid(pConn, bImmediate));
+    sqlite3_bind_text(pStmt, 2, zName, -1, SQLITE_STATIC);
+    sqlite3_bind_text(pStmt, 3, zOp, -1, SQLITE_STATIC);
+    sqlite3_bind_value(pStmt, 4, argv[2]);
+    sqlite3_bind_value(pStmt, 5, argv[3]);
+    sqlite3_bind_text(pStmt, 6, bImmediate ? "immediate" : "batched", -1,
+                      SQLITE_STATIC);
+    sqlite3_step(pStmt);
+    rc = sqlite3_finalize(pStmt);
+  }
+  sqlite3_free(zName);
+  if( rc!=SQLITE_OK ){
+    resultError(ctx, "sync_enqueue", rc,
+                rc==SQLITE_NOMEM ? 0 : sqlite3_mprintf("%s", sqlite3_errmsg(db)));
+    return;
+  }
+  sqlite3_result_int64(ctx, sqlite3_last_insert_rowid(db));
+  sqlite3_set_last_insert_rowid(db, iLastRowid);
+}
+
+/*
+** sync_trigger()
+*/
+static void syncTriggerFunc(sqlite3_context *ctx, int argc,
+                            sqlite3_value **argv){
+  (void)argc;
+  (void)argv;
+  sqlite3_result_int(ctx,
+                     syncq_conn_wake((SyncqConn*)sqlite3_user_data(ctx)));
+}
+
+/*
+** sync_node_id()
+*/
+static void syncNodeIdFunc(sqlite3_context *ctx, int argc,
+                           sqlite3_value **argv){
+  sqlite3 *db = sqlite3_context_db_handle(ctx);
+  sqlite3_stmt *pStmt = 0;
+  char *zErr = 0;
+  int rc;
+
+  (void)argc;
+  (void)argv;
+  rc = syncq_ensure_schema(db, &zErr);
+  if( rc!=SQLITE_OK ){
+    resultError(ctx, "sync_node_id", rc, zErr);
+    return;
+  }
+  rc = sqlite3_prepare_v2(db, "SELECT node_id FROM main.syncq_state", -1,
+                          &pStmt, 0);
+  if( rc==SQLITE_OK ){
+    if( sqlite3_step(pStmt)==SQLITE_ROW ){
+      sqlite3_result_value(ctx, sqlite3_column_value(pStmt, 0));
+    }
+    rc = sqlite3_finalize(pStmt);
+  }
+  if( rc!=SQLITE_OK ){
+    resultError(ctx, "sync_node_id", rc,
+                rc==SQLITE_NOMEM ? 0 : sqlite3_mprintf("%s", sqlite3_errmsg(db)));
+  }
+}
+
+/*
+** is_online_server()
+*/
+static void isOnlineServerFunc(sqlite3_context *ctx, int argc,
+                               sqlite3_value **argv){
+  (void)argc;
+  (void)argv;
+  sqlite3_result_int(ctx, 0);
+}
+
+/* Sets syncq_state.paused to bPaused; result 1 if it changed. */
+static void setPaused(sqlite3_context *ctx, const char *zFunc, int bPaused){
+  sqlite3 *db = sqlite3_context_db_handle(ctx);
+  sqlite3_stmt *pStmt = 0;
+  char *zErr = 0;
+  int nChange = 0;
+  int rc;
+
+  rc = syncq_ensure_schema(db, &zErr);
+  if( rc!=SQLITE_OK ){
+    resultError(ctx, zFunc, rc, zErr);
+    return;
+  }
+  rc = sqlite3_prepare_v2(db,
+      "UPDATE main.syncq_state SET paused = ?1 WHERE paused IS NOT ?1",
+      -1, &pStmt, 0);
+  if( rc==SQLITE_OK ){
+    sqlite3_bind_int(pStmt, 1, bPaused);
+    if( sqlite3_step(pStmt)==SQLITE_DONE ) nChange = sqlite3_changes(db);
+    rc = sqlite3_finalize(pStmt);
+  }
+  if( rc!=SQLITE_OK ){
+    resultError(ctx, zFunc, rc,
+                rc==SQLITE_NOMEM ? 0 : sqlite3_mprintf("%s", sqlite3_errmsg(db)));
+    return;
+  }
+  sqlite3_result_int(ctx, nChange>0);
+}
+
+/*
+** sync_pause(), sync_resume()
+*/
+static void syncPauseFunc(sqlite3_context *ctx, int argc,
+                          sqlite3_value **argv){
+  (void)argc;
+  (void)argv;
+  setPaused(ctx, "sync_pause", 1);
+}
+static void syncResumeFunc(sqlite3_context *ctx, int argc,
+                           sqlite3_value **argv){
+  (void)argc;
+  (void)argv;
+  setPaused(ctx, "sync_resume", 0);
+}
+
+/*
+** sync_repair()
+*/
+static void syncRepairFunc(sqlite3_context *ctx, int argc,
+                           sqlite3_value **argv){
+  sqlite3 *db = sqlite3_context_db_handle(ctx);
+  sqlite3_int64 iLastRowid = sqlite3_last_insert_rowid(db);
+  char *zErr = 0;
+  int nRepaired = 0;
+  int rc;
+
+  (void)argc;
+  (void)argv;
+  rc = syncq_repair(db, &nRepaired, &zErr);
+  sqlite3_set_last_insert_rowid(db, iLastRowid);
+  if( rc!=SQLITE_OK ){
+    resultError(ctx, "sync_repair", rc, zErr);
+    return;
+  }
+  sqlite3_free(zErr);
+  sqlite3_result_int(ctx, nRepaired);
+}
+
+/* Functions that change the database or the world outside it are
+** SQLITE_DIRECTONLY: they cannot be smuggled into a trigger or view. */
+#define SYNCQ_DIRECT (SQLITE_UTF8|SQLITE_DIRECTONLY)
+
+int syncq_capture_register(sqlite3 *db, char **pzErrMsg){
+  static const struct {
+    const char *zName;
+    int nArg;
+    int eTextRep;
+    void (*xFunc)(sqlite3_context*, int, sqlite3_value**);
+  } aFunc[] = {
+    { "sync_track",       1, SYNCQ_DIRECT, syncTrackFunc },
+    { "sync_track",       2, SYNCQ_DIRECT, syncTrackFunc },
+    { "sync_untrack",     1, SYNCQ_DIRECT, syncUntrackFunc },
+    { "sync_enqueue",     4, SYNCQ_DIRECT, syncEnqueueFunc },
+    { "sync_enqueue",     5, SYNCQ_DIRECT, syncEnqueueFunc },
+    { "sync_trigger",     0, SYNCQ_DIRECT, syncTriggerFunc },
+    { "sync_node_id",     0, SYNCQ_DIRECT, syncNodeIdFunc },
+    { "sync_pause",       0, SYNCQ_DIRECT, syncPauseFunc },
+    { "sync_resume",      0, SYNCQ_DIRECT, syncResumeFunc },
+    { "sync_repair",      0, SYNCQ_DIRECT, syncRepairFunc },
+    { "is_online_server", 0, SQLITE_UTF8|SQLITE_DETERMINISTIC|SQLITE_INNOCUOUS,
+                             isOnlineServerFunc },
+    /* Called by the capture triggers: must stay usable from the schema. */
+    { "sqlite_compileoption_get", 1, SQLITE_UTF8|SQLITE_INNOCUOUS,
+                             syncq_compileoption_get },
+  };
+  SyncqConn *pConn;
+  int nDone = 0;
+  int rc = SQLITE_OK;
+  size_t i;
+
+  pConn = syncq_conn_new(db);
+  if( pConn==0 ) return SQLITE_NOMEM;
+  for(i=0; rc==SQLITE_OK && i<sizeof(aFunc)/sizeof(aFunc[0]); i++){
+    syncq_conn_ref(pConn);   /* dropped by xDestroy, even on failure */
+    rc = sqlite3_create_function_v2(db, aFunc[i].zName, aFunc[i].nArg,
+                                    aFunc[i].eTextRep, pConn, aFunc[i].xFunc,
+                                    0, 0, syncq_conn_unref);
+    if( rc==SQLITE_OK ) nDone++;
+  }
+  if( nDone>0 ) syncq_conn_install_hooks(pConn);
+  syncq_conn_unref(pConn);
+  if( rc!=SQLITE_OK && pzErrMsg ){
+    *pzErrMsg = sqlite3_mprintf("syncq: cannot register %s(): %s",
+                                aFunc[i-1].zName, sqlite3_errstr(rc));
+  }
+  return rc;
+}

@@ -1,0 +1,86 @@
+/*
+** capture.h - change capture for the syncq SQLite extension.
+**
+** The capture subsystem is three files:
+**
+**   capture.c           the SQL functions (sync_track, sync_enqueue, ...)
+**                       and their registration
+**   capture_triggers.c  the syncq tables and the schema triggers: writing
+**                       their SQL, installing, checking and repairing them
+**   capture_conn.c      per-connection state of a connection that loaded
+**                       the extension: txid, the wake-up file, the hooks
+**
+** The triggers are plain SQL, so a connection that never loaded the
+** extension still captures every change.  docs/sqlite_capture.md is the
+** design; docs/queue.md is the sync_queue contract.
+**
+** Compiled with -DSYNCQ_SQLITE_EXTENSION the files use the loadable
+** extension API (sqlite3ext.h); without it (linked into a program such as
+** syncqd) they call libsqlite3 directly.
+*/
+#ifndef SYNCQ_CAPTURE_H
+#define SYNCQ_CAPTURE_H
+
+#ifdef SYNCQ_SQLITE_EXTENSION
+# include "sqlite3ext.h"
+SQLITE_EXTENSION_INIT3
+#else
+# include <sqlite3.h>
+#endif
+
+/* ----------------------------------------------------------------------
+** Contract with syncqd (see docs/sqlite_capture.md).
+*/
+
+/* A committed immediate change is signalled by writing this file, named
+** after the database file: "/data/app.db" -> "/data/app.db-syncq-wake". */
+#define SYNCQ_WAKE_SUFFIX "-syncq-wake"
+
+/* The capture triggers call sqlite_compileoption_get(N) with these N for
+** the txid column.  Stock SQLite returns NULL for a negative N; a
+** connection that loaded syncq overrides the function and returns the
+** transaction's txid (and, for the first, notes an immediate change). */
+#define SYNCQ_TXID_IMMEDIATE (-7301)
+#define SYNCQ_TXID_BATCHED   (-7302)
+
+/* Registers every capture SQL function on db and installs the commit and
+** rollback hooks.  Returns SQLITE_OK or an error code with *pzErrMsg set
+** (sqlite3_malloc'd). */
+int syncq_capture_register(sqlite3 *db, char **pzErrMsg);
+
+/* ----------------------------------------------------------------------
+** Internal to the capture files.
+*/
+
+/* capture_triggers.c.  Each returns an SQLite result code; on failure
+** *pzErr, when not NULL, is set to a sqlite3_malloc'd message (without a
+** function name; the caller adds it). */
+int syncq_ensure_schema(sqlite3 *db, char **pzErr);
+int syncq_resolve_table(sqlite3 *db, const char *zTable, char **pzName,
+                        char **pzErr);
+int syncq_track(sqlite3 *db, const char *zTable, const char *zPriority,
+                char **pzErr);
+int syncq_untrack(sqlite3 *db, const char *zTable, int *pbWasTracked,
+                  char **pzErr);
+int syncq_repair(sqlite3 *db, int *pnRepaired, char **pzErr);
+
+/* The SQL expression of the origin column, in a SELECT ... FROM
+** syncq_state AS s. */
+#define SYNCQ_ORIGIN_EXPR "coalesce(s.apply_origin, s.node_id)"
+
+/* The SQL expression of the changed_at column. */
+#define SYNCQ_NOW_EXPR "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+
+/* capture_conn.c: the state of one connection that loaded the extension,
+** shared by the functions registered on it (reference counted). */
+typedef struct SyncqConn SyncqConn;
+
+SyncqConn *syncq_conn_new(sqlite3 *db);
+void syncq_conn_ref(SyncqConn *pConn);
+void syncq_conn_unref(void *pConn);        /* xDestroy of the functions */
+void syncq_conn_install_hooks(SyncqConn *pConn);
+sqlite3_int64 syncq_conn_txid(SyncqConn *pConn, int bImmediate);
+int syncq_conn_wake(SyncqConn *pConn);
+void syncq_compileoption_get(sqlite3_context*, int, sqlite3_value**);
+
+#endif /* SYNCQ_CAPTURE_H */

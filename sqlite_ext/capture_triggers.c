@@ -1,0 +1,889 @@
+/*
+** capture_triggers.c - the syncq tables and the capture triggers.
+**
+** sync_track(t) installs four ordinary schema triggers on table t:
+**
+**   "syncq_ins:t"  AFTER INSERT                 queues I
+**   "syncq_upd:t"  AFTER UPDATE, same key       queues U
+**   "syncq_key:t"  AFTER UPDATE, key changed    queues D (old key), I
+**   "syncq_del:t"  AFTER DELETE                 queues D
+**
+** Their bodies use only SQL built into SQLite 3.38 and later (json_object,
+** strftime, quote, hex, sqlite_compileoption_get), so every connection
+** captures, whether or not it loaded syncq.  The text of each trigger is
+** a pure function of the table's columns, its key and the priority, which
+** is how sync_repair() finds stale triggers: it writes the SQL again and
+** compares it with sqlite_schema.sql.
+**
+** Values reach row_data as docs/queue.md says: integers (64-bit) and text
+** as json_object writes them; a real through quote() (15 significant
+** digits when they read back exactly, else 20) and +-Infinity as strings;
+** a blob as {"$hex":"0A1B"}.  A column whose type cannot vary (the
+** INTEGER PRIMARY KEY, a STRICT column) skips the typeof() dispatch.
+*/
+#include "capture.h"
+
+#include <stdarg.h>
+#include <string.h>
+
+/* The four triggers, by the word in their name. */
+#define SYNCQ_N_TRIGGER 4
+static const char *const azTriggerKind[SYNCQ_N_TRIGGER] = {
+  "ins", "upd", "key", "del"
+};
+
+/* The syncq tables.  Created on first use, all IF NOT EXISTS.
+**
+** seq is the rowid.  SQLite gives a new row max(rowid)+1, so a seq could
+** come back only if the row holding the largest seq were deleted; the
+** trigger syncq_keep_newest ignores that one deletion, whoever asks.  The
+** queue therefore always keeps its newest row, shipped or not; consumers
+** remember what they shipped (docs/sqlite_capture.md).  Unlike
+** AUTOINCREMENT this costs the capture nothing. */
+static const char zSchemaSql[] =
+  "CREATE TABLE IF NOT EXISTS main.sync_queue(\n"
+  "  seq        INTEGER PRIMARY KEY,  -- never reused: see syncq_keep_newest\n"
+  "  txid       INTEGER,              -- NULL unless the writer loaded syncq\n"
+  "  table_name TEXT NOT NULL,\n"
+  "  op         TEXT NOT NULL,        -- I, U or D\n"
+  "  pk         TEXT NOT NULL,        -- JSON object of the key\n"
+  "  row_data   TEXT,                 -- JSON object of the row; NULL for D\n"
+  "  changed_at TEXT NOT NULL,        -- UTC, YYYY-MM-DDTHH:MM:SS.sssZ\n"
+  "  origin     TEXT NOT NULL,        -- node id where the change was made\n"
+  "  priority   TEXT NOT NULL         -- immediate or batched\n"
+  ");\n"
+  "CREATE TABLE IF NOT EXISTS main.syncq_state(\n"
+  "  id           INTEGER PRIMARY KEY CHECK (id = 1),\n"
+  "  node_id      TEXT NOT NULL,      -- this database's node id\n"
+  "  paused       INTEGER NOT NULL DEFAULT 0 CHECK (paused IN (0, 1)),\n"
+  "  apply_origin TEXT                -- set by syncqd while it applies\n"
+  ");\n"
+  "CREATE TABLE IF NOT EXISTS main.syncq_tracked(\n"
+  "  table_name TEXT PRIMARY KEY COLLATE NOCASE,\n"
+  "  priority   TEXT NOT NULL CHECK (priority IN ('immediate', 'batched')),\n"
+  "  tracked_at TEXT NOT NULL\n"
+  ");\n"
+  "CREATE TRIGGER IF NOT EXISTS main.syncq_keep_newest\n"
+  "BEFORE DELETE ON sync_queue\n"
+  "WHEN old.seq = (SELECT max(seq) FROM sync_queue)\n"
+  "BEGIN\n"
+  "  SELECT RAISE(IGNORE);  -- the newest row stays, so its seq is never reused\n"
+  "END;\n";
+
+/* Number of objects of zSchemaSql, and a query that counts those present. */
+#define SYNCQ_N_SCHEMA 4
+static const char zSchemaCountSql[] =
+  "SELECT count(*) FROM main.sqlite_schema WHERE name IN"
+  " ('sync_queue', 'syncq_state', 'syncq_tracked', 'syncq_keep_newest')";
+
+/* One column of a tracked table. */
+typedef struct SyncqCol SyncqCol;
+struct SyncqCol {
+  char *zName;            /* column name, as declared */
+  char *zType;            /* declared type ("" if none) */
+};
+
+/* What the trigger writer needs to know about a table. */
+typedef struct SyncqTable SyncqTable;
+struct SyncqTable {
+  char *zName;            /* name as in sqlite_schema */
+  int nCol;               /* number of stored columns (generated ones left out) */
+  SyncqCol *aCol;         /* the columns, in table order */
+  int nPk;                /* number of primary key columns */
+  int *aiPk;              /* aCol index of each key column, in key order */
+  int bStrict;            /* a STRICT table: declared types are enforced */
+  int iRowidPk;           /* aCol index of an INTEGER PRIMARY KEY, or -1 */
+};
+
+/* ----------------------------------------------------------------------
+** Small helpers.
+*/
+
+/* Runs SQL made from a printf format (%w, %Q, ...).  On failure sets
+** *pzErr to SQLite's message. */
+static int execPrintf(sqlite3 *db, char **pzErr, const char *zFmt, ...){
+  va_list ap;
+  char *zSql;
+  int rc;
+  va_start(ap, zFmt);
+  zSql = sqlite3_vmprintf(zFmt, ap);
+  va_end(ap);
+  if( zSql==0 ) return SQLITE_NOMEM;
+  rc = sqlite3_exec(db, zSql, 0, 0, pzErr);
+  sqlite3_free(zSql);
+  return rc;
+}
+
+/* Sets *pzErr to a message made from a printf format; returns rc. */
+static int setError(char **pzErr, int rc, const char *zFmt, ...){
+  va_list ap;
+  if( pzErr ){
+    sqlite3_free(*pzErr);
+    va_start(ap, zFmt);
+    *pzErr = sqlite3_vmprintf(zFmt, ap);
+    va_end(ap);
+  }
+  return rc;
+}
+
+/* Copies SQLite's current error message into *pzErr; returns rc. */
+static int setDbError(sqlite3 *db, char **pzErr, int rc){
+  if( rc==SQLITE_NOMEM ) return rc;
+  return setError(pzErr, rc, "%s", sqlite3_errmsg(db));
+}
+
+/* Opens savepoint zName. */
+static int savepointBegin(sqlite3 *db, const char *zName, char **pzErr){
+  return execPrintf(db, pzErr, "SAVEPOINT \"%w\"", zName);
+}
+
+/* Releases savepoint zName, after rolling back to it if rc is an error.
+** Returns rc, or the error of the release itself. */
+static int savepointEnd(sqlite3 *db, const char *zName, int rc,
+                        char **pzErr){
+  int rc2;
+  if( rc!=SQLITE_OK ){
+    execPrintf(db, 0, "ROLLBACK TO \"%w\"", zName);
+    execPrintf(db, 0, "RELEASE \"%w\"", zName);
+    return rc;
+  }
+  rc2 = execPrintf(db, pzErr, "RELEASE \"%w\"", zName);
+  return rc2;
+}
+
+/* Turns the error state of a finished sqlite3_str into a result code. */
+static int strDone(sqlite3_str *pStr, char **pzOut){
+  int rc = sqlite3_str_errcode(pStr);
+  char *z = sqlite3_str_finish(pStr);
+  if( rc!=SQLITE_OK ){
+    sqlite3_free(z);
+    *pzOut = 0;
+    return rc==SQLITE_TOOBIG ? SQLITE_TOOBIG : SQLITE_NOMEM;
+  }
+  if( z==0 ){
+    z = sqlite3_mprintf("");
+    if( z==0 ) return SQLITE_NOMEM;
+  }
+  *pzOut = z;
+  return SQLITE_OK;
+}
+
+/* A new lower-case version 4 UUID in zBuf (37 bytes). */
+static void makeUuid(char zBuf[37]){
+  static const char zHex[] = "0123456789abcdef";
+  unsigned char a[16];
+  int i, j;
+  sqlite3_randomness(sizeof a, a);
+  a[6] = (unsigned char)((a[6] & 0x0f) | 0x40);
+  a[8] = (unsigned char)((a[8] & 0x3f) | 0x80);
+  for(i=j=0; i<16; i++){
+    if( i==4 || i==6 || i==8 || i==10 ) zBuf[j++] = '-';
+    zBuf[j++] = zHex[a[i]>>4];
+    zBuf[j++] = zHex[a[i]&0x0f];
+  }
+  zBuf[j] = 0;
+}
+
+/* ----------------------------------------------------------------------
+** The syncq tables.
+*/
+
+/* Creates the syncq tables and this node's id unless they exist. */
+int syncq_ensure_schema(sqlite3 *db, char **pzErr){
+  sqlite3_stmt *pStmt = 0;
+  int nHave = 0;
+  int rc;
+  char zUuid[37];
+
+  rc = sqlite3_prepare_v2(db, zSchemaCountSql, -1, &pStmt, 0);
+  if( rc!=SQLITE_OK ) return setDbError(db, pzErr, rc);
+  if( sqlite3_step(pStmt)==SQLITE_ROW ) nHave = sqlite3_column_int(pStmt, 0);
+  rc = sqlite3_finalize(pStmt);
+  if( rc!=SQLITE_OK ) return setDbError(db, pzErr, rc);
+  if( nHave==SYNCQ_N_SCHEMA ){
+    /* Tables present; the state row may still be missing (deleted). */
+    rc = sqlite3_prepare_v2(db, "SELECT 1 FROM main.syncq_state WHERE id = 1",
+                            -1, &pStmt, 0);
+    if( rc!=SQLITE_OK ) return setDbError(db, pzErr, rc);
+    nHave += sqlite3_step(pStmt)==SQLITE_ROW;
+    rc = sqlite3_finalize(pStmt);
+    if( rc!=SQLITE_OK ) return setDbError(db, pzErr, rc);
+    if( nHave>SYNCQ_N_SCHEMA ) return SQLITE_OK;
+  }
+
+  rc = savepointBegin(db, "syncq_schema", pzErr);
+  if( rc!=SQLITE_OK ) return rc;
+  rc = sqlite3_exec(db, zSchemaSql, 0, 0, pzErr);
+  if( rc==SQLITE_OK ){
+    makeUuid(zUuid);
+    rc = execPrintf(db, pzErr,
+        "INSERT OR IGNORE INTO main.syncq_state(id, node_id) VALUES(1, %Q)",
+        zUuid);
+  }
+  return savepointEnd(db, "syncq_schema", rc, pzErr);
+}
+
+/* ----------------------------------------------------------------------
+** Reading a table's shape.
+*/
+
+/* Finds table zTable (unquoted, any ASCII case) in main.  On success
+** *pzName is its name as in sqlite_schema (sqlite3_malloc'd).  Returns
+** SQLITE_NOTFOUND if there is no such table, SQLITE_MISMATCH if it is
+** not a table syncq can track (view, virtual, internal, syncq's own). */
+int syncq_resolve_table(sqlite3 *db, const char *zTable, char **pzName,
+                        char **pzErr){
+  sqlite3_stmt *pStmt = 0;
+  int rc;
+  char *zName = 0;
+  char *zType = 0;
+  int bVirtual = 0;
+
+  *pzName = 0;
+  rc = sqlite3_prepare_v2(db,
+      "SELECT name, type, sql LIKE 'CREATE VIRTUAL%' FROM main.sqlite_schema"
+      " WHERE type IN ('table', 'view') AND name = ?1 COLLATE NOCASE",
+      -1, &pStmt, 0);
+  if( rc!=SQLITE_OK ) return setDbError(db, pzErr, rc);
+  sqlite3_bind_text(pStmt, 1, zTable, -1, SQLITE_STATIC);
+  if( sqlite3_step(pStmt)==SQLITE_ROW ){
+    zName = sqlite3_mprintf("%s", (const char*)sqlite3_column_text(pStmt, 0));
+    zType = sqlite3_mprintf("%s", (const char*)sqlite3_column_text(pStmt, 1));
+    bVirtual = sqlite3_column_int(pStmt, 2);
+    if( zName==0 || zType==0 ) rc = SQLITE_NOMEM;
+  }
+  if( sqlite3_finalize(pStmt)!=SQLITE_OK && rc==SQLITE_OK ){
+    rc = setDbError(db, pzErr, sqlite3_errcode(db));
+  }
+  if( rc==SQLITE_OK ){
+    if( zName==0 ){
+      rc = setError(pzErr, SQLITE_NOTFOUND, "no such table: \"%s\"", zTable);
+    }else if( strcmp(zType, "view")==0 ){
+      rc = setError(pzErr, SQLITE_MISMATCH,
+                    "\"%s\" is a view, not a table", zName);
+    }else if( bVirtual ){
+      rc = setError(pzErr, SQLITE_MISMATCH,
+                    "\"%s\" is a virtual table", zName);
+    }else if( sqlite3_strnicmp(zName, "sqlite_", 7)==0 ){
+      rc = setError(pzErr, SQLITE_MISMATCH,
+                    "\"%s\" is an SQLite internal table", zName);
+    }else if( sqlite3_stricmp(zName, "sync_queue")==0
+           || sqlite3_strnicmp(zName, "syncq_", 6)==0 ){
+      rc = setError(pzErr, SQLITE_MISMATCH, "\"%s\" is a syncq table", zName);
+    }
+  }
+  sqlite3_free(zType);
+  if( rc!=SQLITE_OK ){
+    sqlite3_free(zName);
+    return rc;
+  }
+  *pzName = zName;
+  return SQLITE_OK;
+}
+
+/* Frees what tableLoad() allocated. */
+static void tableClear(SyncqTable *pTab){
+  int i;
+  for(i=0; i<pTab->nCol; i++){
+    sqlite3_free(pTab->aCol[i].zName);
+    sqlite3_free(pTab->aCol[i].zType);
+  }
+  sqlite3_free(pTab->aCol);
+  sqlite3_free(pTab->aiPk);
+  sqlite3_free(pTab->zName);
+  memset(pTab, 0, sizeof(*pTab));
+}
+
+/* Reads the columns and key of table zName (a name from sqlite_schema).
+** A table without a primary key is an error (SQLITE_CONSTRAINT). */
+static int tableLoad(sqlite3 *db, const char *zName, SyncqTable *pTab,
+                     char **pzErr){
+  sqlite3_stmt *pStmt = 0;
+  int rc;
+  int nAlloc = 0;
+  int bWithoutRowid = 0;
+  int i;
+
+  memset(pTab, 0, sizeof(*pTab));
+  pTab->iRowidPk = -1;
+  pTab->zName = sqlite3_mprintf("%s", zName);
+  if( pTab->zName==0 ) return SQLITE_NOMEM;
+
+  rc = sqlite3_prepare_v2(db,
+      "SELECT wr, strict FROM pragma_table_list(?1) WHERE schema = 'main'",
+      -1, &pStmt, 0);
+  if( rc!=SQLITE_OK ) goto load_db_error;
+  sqlite3_bind_text(pStmt, 1, zName, -1, SQLITE_STATIC);
+  if( sqlite3_step(pStmt)==SQLITE_ROW ){
+    bWithoutRowid = sqlite3_column_int(pStmt, 0);
+    pTab->bStrict = sqlite3_column_int(pStmt, 1);
+  }
+  rc = sqlite3_finalize(pStmt);
+  pStmt = 0;
+  if( rc!=SQLITE_OK ) goto load_db_error;
+
+  /* Stored columns in table order; generated columns (hidden 2, 3) are
+  ** computed by every replica, so they are not shipped. */
+  rc = sqlite3_prepare_v2(db,
+      "SELECT name, type, pk FROM pragma_table_xinfo(?1, 'main')"
+      " WHERE hidden = 0 ORDER BY cid", -1, &pStmt, 0);
+  if( rc!=SQLITE_OK ) goto load_db_error;
+  sqlite3_bind_text(pStmt, 1, zName, -1, SQLITE_STATIC);
+  while( sqlite3_step(pStmt)==SQLITE_ROW ){
+    SyncqCol *pCol;
+    int iPk = sqlite3_column_int(pStmt, 2);
+    if( pTab->nCol>=nAlloc ){
+      int nNew = nAlloc ? nAlloc*2 : 16;
+      SyncqCol *aNew = sqlite3_realloc64(pTab->aCol, sizeof(SyncqCol)*nNew);
+      int *aiNew = sqlite3_realloc64(pTab->aiPk, sizeof(int)*nNew);
+      if( aNew ) pTab->aCol = aNew;
+      if( aiNew ) pTab->aiPk = aiNew;
+      if( aNew==0 || aiNew==0 ){ rc = SQLITE_NOMEM; break; }
+      for(i=nAlloc; i<nNew; i++) pTab->aiPk[i] = -1;
+      nAlloc = nNew;
+    }
+    pCol = &pTab->aCol[pTab->nCol];
+    pCol->zName = sqlite3_mprintf("%s",
+                                  (const char*)sqlite3_column_text(pStmt, 0));
+    pCol->zType = sqlite3_mprintf("%s",
+                                  (const char*)sqlite3_column_text(pStmt, 1));
+    pTab->nCol++;
+    if( pCol->zName==0 || pCol->zType==0 ){ rc = SQLITE_NOMEM; break; }
+    if( iPk>0 && iPk<=nAlloc ){
+      pTab->aiPk[iPk-1] = pTab->nCol-1;
+      if( iPk>pTab->nPk ) pTab->nPk = iPk;
+    }
+  }
+  if( rc!=SQLITE_OK ){
+    sqlite3_finalize(pStmt);
+    tableClear(pTab);
+    return rc;
+  }
+  rc = sqlite3_finalize(pStmt);
+  pStmt = 0;
+  if( rc!=SQLITE_OK ) goto load_db_error;
+
+  if( pTab->nPk==0 ){
+    rc = setError(pzErr, SQLITE_CONSTRAINT,
+                  "table \"%s\" has no primary key", zName);
+    tableClear(pTab);
+    return rc;
+  }
+
+  /* A single-column key of a rowid table with no automatic index is the
+  ** rowid itself (INTEGER PRIMARY KEY): its value is always an integer. */
+  if( pTab->nPk==1 && !bWithoutRowid ){
+    int nPkIndex = 1;
+    rc = sqlite3_prepare_v2(db,
+        "SELECT count(*) FROM pragma_index_list(?1, 'main') WHERE origin = 'pk'",
+        -1, &pStmt, 0);
+    if( rc!=SQLITE_OK ) goto load_db_error;
+    sqlite3_bind_text(pStmt, 1, zName, -1, SQLITE_STATIC);
+    if( sqlite3_step(pStmt)==SQLITE_ROW ) nPkIndex = sqlite3_column_int(pStmt, 0);
+    rc = sqlite3_finalize(pStmt);
+    pStmt = 0;
+    if( rc!=SQLITE_OK ) goto load_db_error;
+    if( nPkIndex==0 ) pTab->iRowidPk = pTab->aiPk[0];
+  }
+  for(i=0; i<pTab->nPk; i++){
+    if( pTab->aiPk[i]<0 || pTab->aiPk[i]>=pTab->nCol ){
+      tableClear(pTab);
+      return setError(pzErr, SQLITE_INTERNAL,
+                      "cannot read the primary key of \"%s\"", zName);
+    }
+  }
+  return SQLITE_OK;
+
+load_db_error:
+  rc = setDbError(db, pzErr, rc);
+  tableClear(pTab);
+  return rc;
+}
+
+/* ----------------------------------------------------------------------
+** Writing the trigger SQL.
+*/
+
+/* Does zType contain zSub, ignoring ASCII case? */
+static int typeHas(const char *zType, const char *zSub){
+  int n = (int)strlen(zSub);
+  for(; *zType; zType++){
+    if( sqlite3_strnicmp(zType, zSub, n)==0 ) return 1;
+  }
+  return 0;
+}
+
+/* The affinity SQLite gives a column of declared type zType (the rules of
+** "Determination Of Column Affinity"): 'i'nteger, 't'ext, 'b'lob (none),
+** 'r'eal or 'n'umeric. */
+static char typeAffinity(const char *zType){
+  if( typeHas(zType, "INT") ) return 'i';
+  if( typeHas(zType, "CHAR") || typeHas(zType, "CLOB")
+   || typeHas(zType, "TEXT") ) return 't';
+  if( zType[0]==0 || typeHas(zType, "BLOB") ) return 'b';
+  if( typeHas(zType, "REAL") || typeHas(zType, "FLOA")
+   || typeHas(zType, "DOUB") ) return 'r';
+  return 'n';
+}
+
+/* Appends the JSON value of column iCol of row zRef (NEW, OLD or an alias)
+** as an argument of json_object().  Integers, text and NULL go as they
+** are; a real through quote() (and json(), so that it stays a number);
+** +-Infinity as strings; a blob as {"$hex": "..."}.  The test is as cheap
+** as the column allows: none for the INTEGER PRIMARY KEY or a STRICT
+** INTEGER/TEXT column, one comparison for a TEXT-affinity column (which
+** can hold only text, blobs and NULL), typeof() otherwise. */
+static void appendValue(sqlite3_str *pStr, const SyncqTable *pTab, int iCol,
+                        const char *zRef){
+  const SyncqCol *pCol = &pTab->aCol[iCol];
+  const char *zCol = pCol->zName;
+  const char *zType = pCol->zType;
+  int bStrict = pTab->bStrict;
+
+  if( iCol==pTab->iRowidPk
+   || (bStrict && (sqlite3_stricmp(zType, "INTEGER")==0
+                || sqlite3_stricmp(zType, "INT")==0
+                || sqlite3_stricmp(zType, "TEXT")==0)) ){
+    sqlite3_str_appendf(pStr, "%s.\"%w\"", zRef, zCol);
+  }else if( bStrict && sqlite3_stricmp(zType, "REAL")==0 ){
+    sqlite3_str_appendf(pStr,
+        "json(CASE WHEN %s.\"%w\" IS NULL THEN 'null'"
+        " WHEN %s.\"%w\" = 9e999 THEN '\"Infinity\"'"
+        " WHEN %s.\"%w\" = -9e999 THEN '\"-Infinity\"'"
+        " ELSE quote(%s.\"%w\") END)",
+        zRef, zCol, zRef, zCol, zRef, zCol, zRef, zCol);
+  }else if( bStrict && sqlite3_stricmp(zType, "BLOB")==0 ){
+    sqlite3_str_appendf(pStr,
+        "CASE WHEN %s.\"%w\" IS NOT NULL"
+        " THEN json_object('$hex', hex(%s.\"%w\")) END",
+        zRef, zCol, zRef, zCol);
+  }else if( !bStrict && typeAffinity(zType)=='t' ){
+    /* Only blobs sort at or above x''; NULL compares as NULL. */
+    sqlite3_str_appendf(pStr,
+        "CASE WHEN %s.\"%w\" >= x'' THEN json_object('$hex', hex(%s.\"%w\"))"
+        " ELSE %s.\"%w\" END",
+        zRef, zCol, zRef, zCol, zRef, zCol);
+  }else{
+    sqlite3_str_appendf(pStr,
+        "CASE typeof(%s.\"%w\")"
+        " WHEN 'real' THEN json(CASE %s.\"%w\" WHEN 9e999 THEN '\"Infinity\"'"
+        " WHEN -9e999 THEN '\"-Infinity\"' ELSE quote(%s.\"%w\") END)"
+        " WHEN 'blob' THEN json_object('$hex', hex(%s.\"%w\"))"
+        " ELSE %s.\"%w\" END",
+        zRef, zCol, zRef, zCol, zRef, zCol, zRef, zCol, zRef, zCol);
+  }
+}
+
+/* Appends json_object(...) of the key (bKeyOnly) or every column of row
+** zRef; zSep goes between the pairs. */
+static void appendObject(sqlite3_str *pStr, const SyncqTable *pTab,
+                         const char *zRef, int bKeyOnly, const char *zSep){
+  int i, n = bKeyOnly ? pTab->nPk : pTab->nCol;
+  sqlite3_str_appendall(pStr, "json_object(");
+  for(i=0; i<n; i++){
+    int iCol = bKeyOnly ? pTab->aiPk[i] : i;
+    if( i ) sqlite3_str_appendall(pStr, zSep);
+    sqlite3_str_appendf(pStr, "%Q, ", pTab->aCol[iCol].zName);
+    appendValue(pStr, pTab, iCol, zRef);
+  }
+  sqlite3_str_appendall(pStr, ")");
+}
+
+/* Appends the txid expression for a change of the given priority. */
+static void appendTxid(sqlite3_str *pStr, const char *zPriority){
+  sqlite3_str_appendf(pStr, "sqlite_compileoption_get(%d)",
+      strcmp(zPriority, "immediate")==0 ? SYNCQ_TXID_IMMEDIATE
+                                        : SYNCQ_TXID_BATCHED);
+}
+
+/* Appends one INSERT INTO sync_queue statement of a trigger body: op zOp,
+** key from row zPkRef, row_data from row zRowRef (NULL: a delete).  Its one
+** read, of syncq_state, gives the origin and the pause switch. */
+static void appendQueueInsert(sqlite3_str *pStr, const SyncqTable *pTab,
+                              const char *zPriority, const char *zOp,
+                              const char *zPkRef, const char *zRowRef){
+  sqlite3_str_appendall(pStr,
+      "  INSERT INTO sync_queue(txid, table_name, op, pk, row_data,"
+      " changed_at, origin, priority)\n"
+      "  SELECT ");
+  appendTxid(pStr, zPriority);
+  sqlite3_str_appendf(pStr, ", %Q, %Q,\n    ", pTab->zName, zOp);
+  appendObject(pStr, pTab, zPkRef, 1, ", ");
+  sqlite3_str_appendall(pStr, ",\n    ");
+  if( zRowRef ){
+    appendObject(pStr, pTab, zRowRef, 0, ",\n      ");
+  }else{
+    sqlite3_str_appendall(pStr, "NULL");
+  }
+  sqlite3_str_appendf(pStr, ",\n    %s, %s, %Q\n"
+                      "  FROM syncq_state AS s WHERE s.paused = 0;\n",
+                      SYNCQ_NOW_EXPR, SYNCQ_ORIGIN_EXPR, zPriority);
+}
+
+/* Appends the key comparison of OLD and NEW: "all key columns equal"
+** (bChanged==0) or "some key column differs".  BINARY, so that a key
+** whose bytes change is a key change even under a NOCASE collation. */
+static void appendKeyTest(sqlite3_str *pStr, const SyncqTable *pTab,
+                          int bChanged){
+  int i;
+  if( bChanged ) sqlite3_str_appendall(pStr, "(");
+  for(i=0; i<pTab->nPk; i++){
+    const char *zCol = pTab->aCol[pTab->aiPk[i]].zName;
+    if( i ) sqlite3_str_appendall(pStr, bChanged ? " OR " : " AND ");
+    sqlite3_str_appendf(pStr, "OLD.\"%w\" IS%s NEW.\"%w\" COLLATE BINARY",
+                        zCol, bChanged ? " NOT" : "", zCol);
+  }
+  if( bChanged ) sqlite3_str_appendall(pStr, ")");
+}
+
+/* The trigger of kind iKind for table pTab, as sqlite_schema.sql holds it
+** ("CREATE TRIGGER \"syncq_ins:t\" AFTER ...").  *pzSql is
+** sqlite3_malloc'd. */
+static int triggerSql(const SyncqTable *pTab, const char *zPriority,
+                      int iKind, char **pzSql){
+  sqlite3_str *pStr = sqlite3_str_new(0);
+  const char *zKind = azTriggerKind[iKind];
+
+  sqlite3_str_appendf(pStr, "CREATE TRIGGER \"syncq_%s:%w\"\n", zKind,
+                      pTab->zName);
+  switch( iKind ){
+    case 0:
+      sqlite3_str_appendf(pStr, "AFTER INSERT ON \"%w\"\n", pTab->zName);
+      break;
+    case 1:
+    case 2:
+      sqlite3_str_appendf(pStr, "AFTER UPDATE ON \"%w\"\nWHEN ", pTab->zName);
+      appendKeyTest(pStr, pTab, iKind==2);
+      sqlite3_str_appendall(pStr, "\n");
+      break;
+    default:
+      sqlite3_str_appendf(pStr, "AFTER DELETE ON \"%w\"\n", pTab->zName);
+      break;
+  }
+  sqlite3_str_appendall(pStr,
+      "BEGIN\n"
+      "  -- syncq capture, written by sync_track(): docs/sqlite_capture.md.\n"
+      "  -- txid: sqlite_compileoption_get(<0) is NULL unless syncq is loaded.\n");
+  switch( iKind ){
+    case 0:  appendQueueInsert(pStr, pTab, zPriority, "I", "NEW", "NEW"); break;
+    case 1:  appendQueueInsert(pStr, pTab, zPriority, "U", "NEW", "NEW"); break;
+    case 2:  appendQueueInsert(pStr, pTab, zPriority, "D", "OLD", 0);
+             appendQueueInsert(pStr, pTab, zPriority, "I", "NEW", "NEW"); break;
+    default: appendQueueInsert(pStr, pTab, zPriority, "D", "OLD", 0); break;
+  }
+  sqlite3_str_appendall(pStr, "END");
+  return strDone(pStr, pzSql);
+}
+
+/* ----------------------------------------------------------------------
+** Installing, comparing and repairing.
+*/
+
+/* Re-queues, as U with the full current row, every row of pTab that has a
+** pending I or U whose row_data lacks one of the current columns: the
+** rows written between an ALTER TABLE ADD COLUMN and the repair, whose
+** new column the old trigger could not see. */
+static int requeueIncomplete(sqlite3 *db, const SyncqTable *pTab,
+                             const char *zPriority, char **pzErr){
+  sqlite3_str *pStr = sqlite3_str_new(0);
+  sqlite3_stmt *pSel = 0;
+  sqlite3_stmt *pIns = 0;
+  char *zSql = 0;
+  int rc;
+  int i;
+
+  sqlite3_str_appendall(pStr, "SELECT ");
+  appendObject(pStr, pTab, "t", 1, ", ");
+  sqlite3_str_appendall(pStr, ", ");
+  appendObject(pStr, pTab, "t", 0, ", ");
+  sqlite3_str_appendf(pStr, " FROM main.\"%w\" AS t WHERE ", pTab->zName);
+  appendObject(pStr, pTab, "t", 1, ", ");
+  sqlite3_str_appendf(pStr,
+      " IN (SELECT q.pk FROM sync_queue AS q WHERE q.table_name = %Q"
+      " AND q.op IN ('I', 'U') AND (SELECT count(*) FROM json_each(q.row_data)"
+      " WHERE key IN (", pTab->zName);
+  for(i=0; i<pTab->nCol; i++){
+    sqlite3_str_appendf(pStr, "%s%Q", i ? ", " : "", pTab->aCol[i].zName);
+  }
+  sqlite3_str_appendf(pStr, ")) < %d)", pTab->nCol);
+  rc = strDone(pStr, &zSql);
+  if( rc!=SQLITE_OK ) return rc;
+  rc = sqlite3_prepare_v2(db, zSql, -1, &pSel, 0);
+  sqlite3_free(zSql);
+  if( rc!=SQLITE_OK ) return setDbError(db, pzErr, rc);
+
+  pStr = sqlite3_str_new(0);
+  sqlite3_str_appendall(pStr,
+      "INSERT INTO main.sync_queue(txid, table_name, op, pk, row_data,"
+      " changed_at, origin, priority) SELECT ");
+  appendTxid(pStr, zPriority);
+  sqlite3_str_appendf(pStr, ", %Q, 'U', ?1, ?2, %s, %s, %Q"
+                      " FROM main.syncq_state AS s", pTab->zName,
+                      SYNCQ_NOW_EXPR, SYNCQ_ORIGIN_EXPR, zPriority);
+  rc = strDone(pStr, &zSql);
+  if( rc==SQLITE_OK ){
+    rc = sqlite3_prepare_v2(db, zSql, -1, &pIns, 0);
+    sqlite3_free(zSql);
+    if( rc!=SQLITE_OK ) rc = setDbError(db, pzErr, rc);
+  }
+
+  while( rc==SQLITE_OK && sqlite3_step(pSel)==SQLITE_ROW ){
+    sqlite3_bind_value(pIns, 1, sqlite3_column_value(pSel, 0));
+    sqlite3_bind_value(pIns, 2, sqlite3_column_value(pSel, 1));
+    sqlite3_step(pIns);
+    rc = sqlite3_reset(pIns);
+    if( rc!=SQLITE_OK ) rc = setDbError(db, pzErr, rc);
+  }
+  if( sqlite3_finalize(pSel)!=SQLITE_OK && rc==SQLITE_OK ){
+    rc = setDbError(db, pzErr, sqlite3_errcode(db));
+  }
+  sqlite3_finalize(pIns);
+  return rc;
+}
+
+/* Installs trigger iKind of pTab unless sqlite_schema already holds the
+** same SQL.  Sets *pbChanged when it (re)created the trigger. */
+static int triggerInstall(sqlite3 *db, const SyncqTable *pTab,
+                          const char *zPriority, int iKind, int *pbChanged,
+                          char **pzErr){
+  sqlite3_stmt *pStmt = 0;
+  char *zSql = 0;
+  char *zName = 0;
+  int bSame = 0;
+  int rc;
+
+  rc = triggerSql(pTab, zPriority, iKind, &zSql);
+  if( rc!=SQLITE_OK ) return rc;
+  zName = sqlite3_mprintf("syncq_%s:%s", azTriggerKind[iKind], pTab->zName);
+  if( zName==0 ){
+    sqlite3_free(zSql);
+    return SQLITE_NOMEM;
+  }
+  rc = sqlite3_prepare_v2(db,
+      "SELECT sql IS ?2 FROM main.sqlite_schema"
+      " WHERE type = 'trigger' AND name = ?1", -1, &pStmt, 0);
+  if( rc==SQLITE_OK ){
+    sqlite3_bind_text(pStmt, 1, zName, -1, SQLITE_STATIC);
+    sqlite3_bind_text(pStmt, 2, zSql, -1, SQLITE_STATIC);
+    if( sqlite3_step(pStmt)==SQLITE_ROW ) bSame = sqlite3_column_int(pStmt, 0);
+    rc = sqlite3_finalize(pStmt);
+  }
+  if( rc!=SQLITE_OK ){
+    rc = setDbError(db, pzErr, rc);
+  }else if( !bSame ){
+    rc = execPrintf(db, pzErr, "DROP TRIGGER IF EXISTS main.\"%w\"", zName);
+    /* zSql starts "CREATE TRIGGER "; create it in main explicitly. */
+    if( rc==SQLITE_OK ){
+      rc = execPrintf(db, pzErr, "CREATE TRIGGER main.%s", zSql + 15);
+    }
+    if( rc==SQLITE_OK ) *pbChanged = 1;
+  }
+  sqlite3_free(zName);
+  sqlite3_free(zSql);
+  return rc;
+}
+
+/* Brings the triggers of table zName (from sqlite_schema) up to date with
+** its columns and zPriority, records it in syncq_tracked, and re-queues
+** rows the old triggers captured incompletely.  *pbChanged is set if any
+** trigger was (re)created. */
+static int installAll(sqlite3 *db, const char *zName, const char *zPriority,
+                      int *pbChanged, char **pzErr){
+  SyncqTable tab;
+  int rc;
+  int i;
+
+  rc = tableLoad(db, zName, &tab, pzErr);
+  if( rc!=SQLITE_OK ) return rc;
+  for(i=0; rc==SQLITE_OK && i<SYNCQ_N_TRIGGER; i++){
+    rc = triggerInstall(db, &tab, zPriority, i, pbChanged, pzErr);
+  }
+  if( rc==SQLITE_OK ){
+    rc = execPrintf(db, pzErr,
+        "INSERT INTO main.syncq_tracked(table_name, priority, tracked_at)"
+        " VALUES(%Q, %Q, %s)"
+        " ON CONFLICT(table_name) DO UPDATE SET table_name = excluded.table_name,"
+        " priority = excluded.priority"
+        " WHERE table_name IS NOT excluded.table_name"
+        " OR priority IS NOT excluded.priority",
+        zName, zPriority, SYNCQ_NOW_EXPR);
+  }
+  if( rc==SQLITE_OK && *pbChanged ){
+    rc = requeueIncomplete(db, &tab, zPriority, pzErr);
+  }
+  tableClear(&tab);
+  return rc;
+}
+
+/* Drops the four triggers named after table zName. */
+static int dropAll(sqlite3 *db, const char *zName, char **pzErr){
+  int rc = SQLITE_OK;
+  int i;
+  for(i=0; rc==SQLITE_OK && i<SYNCQ_N_TRIGGER; i++){
+    rc = execPrintf(db, pzErr, "DROP TRIGGER IF EXISTS main.\"syncq_%s:%w\"",
+                    azTriggerKind[i], zName);
+  }
+  return rc;
+}
+
+/* sync_track(): capture table zTable with priority zPriority. */
+int syncq_track(sqlite3 *db, const char *zTable, const char *zPriority,
+                char **pzErr){
+  char *zName = 0;
+  int bChanged = 0;
+  int rc;
+
+  if( strcmp(zPriority, "immediate")!=0 && strcmp(zPriority, "batched")!=0 ){
+    return setError(pzErr, SQLITE_MISUSE,
+        "bad priority \"%s\": expected 'immediate' or 'batched'", zPriority);
+  }
+  rc = savepointBegin(db, "syncq_track", pzErr);
+  if( rc!=SQLITE_OK ) return rc;
+  rc = syncq_ensure_schema(db, pzErr);
+  if( rc==SQLITE_OK ) rc = syncq_resolve_table(db, zTable, &zName, pzErr);
+  if( rc==SQLITE_OK ) rc = installAll(db, zName, zPriority, &bChanged, pzErr);
+  sqlite3_free(zName);
+  return savepointEnd(db, "syncq_track", rc, pzErr);
+}
+
+/* sync_untrack(): stop capturing zTable.  Queued rows stay. */
+int syncq_untrack(sqlite3 *db, const char *zTable, int *pbWasTracked,
+                  char **pzErr){
+  sqlite3_stmt *pStmt = 0;
+  char *zName = 0;
+  int rc;
+
+  *pbWasTracked = 0;
+  rc = sqlite3_prepare_v2(db,
+      "SELECT table_name FROM main.syncq_tracked WHERE table_name = ?1",
+      -1, &pStmt, 0);
+  if( rc==SQLITE_OK ){
+    sqlite3_bind_text(pStmt, 1, zTable, -1, SQLITE_STATIC);
+    if( sqlite3_step(pStmt)==SQLITE_ROW ){
+      zName = sqlite3_mprintf("%s", (const char*)sqlite3_column_text(pStmt, 0));
+      if( zName==0 ) rc = SQLITE_NOMEM;
+    }
+    if( sqlite3_finalize(pStmt)!=SQLITE_OK && rc==SQLITE_OK ){
+      rc = setDbError(db, pzErr, sqlite3_errcode(db));
+    }
+  }else{
+    rc = SQLITE_OK;            /* no syncq_tracked table: nothing tracked */
+  }
+  if( rc!=SQLITE_OK ) return rc;
+
+  if( zName==0 ){
+    /* Not tracked.  Still drop triggers an edited syncq_tracked lost. */
+    rc = syncq_resolve_table(db, zTable, &zName, pzErr);
+    if( rc!=SQLITE_OK ) return rc;
+  }else{
+    *pbWasTracked = 1;
+  }
+  rc = savepointBegin(db, "syncq_untrack", pzErr);
+  if( rc==SQLITE_OK ){
+    rc = dropAll(db, zName, pzErr);
+    if( rc==SQLITE_OK && *pbWasTracked ){
+      rc = execPrintf(db, pzErr,
+          "DELETE FROM main.syncq_tracked WHERE table_name = %Q", zName);
+    }
+    rc = savepointEnd(db, "syncq_untrack", rc, pzErr);
+  }
+  sqlite3_free(zName);
+  return rc;
+}
+
+/* Repairs one tracked table: regenerates stale or missing triggers, and
+** follows a table renamed since (its triggers moved with it). */
+static int repairOne(sqlite3 *db, const char *zTracked, const char *zPriority,
+                     int *pnRepaired, char **pzErr){
+  sqlite3_stmt *pStmt = 0;
+  char *zName = 0;
+  char *zNew = 0;
+  int bChanged = 0;
+  int rc;
+
+  rc = syncq_resolve_table(db, zTracked, &zName, pzErr);
+  if( rc==SQLITE_OK ){
+    rc = installAll(db, zName, zPriority, &bChanged, pzErr);
+    sqlite3_free(zName);
+    if( rc==SQLITE_OK && bChanged ) (*pnRepaired)++;
+    return rc;
+  }
+  if( rc!=SQLITE_NOTFOUND && rc!=SQLITE_MISMATCH ) return rc;
+  sqlite3_free(*pzErr);
+  *pzErr = 0;
+
+  /* Gone.  ALTER TABLE RENAME keeps the triggers, on the new name. */
+  rc = sqlite3_prepare_v2(db,
+      "SELECT tbl_name FROM main.sqlite_schema"
+      " WHERE type = 'trigger' AND name = 'syncq_ins:' || ?1", -1, &pStmt, 0);
+  if( rc!=SQLITE_OK ) return setDbError(db, pzErr, rc);
+  sqlite3_bind_text(pStmt, 1, zTracked, -1, SQLITE_STATIC);
+  if( sqlite3_step(pStmt)==SQLITE_ROW ){
+    zNew = sqlite3_mprintf("%s", (const char*)sqlite3_column_text(pStmt, 0));
+    if( zNew==0 ) rc = SQLITE_NOMEM;
+  }
+  if( sqlite3_finalize(pStmt)!=SQLITE_OK && rc==SQLITE_OK ){
+    rc = setDbError(db, pzErr, sqlite3_errcode(db));
+  }
+  if( rc!=SQLITE_OK || zNew==0 ) return rc;   /* dropped: nothing to do */
+
+  rc = dropAll(db, zTracked, pzErr);
+  if( rc==SQLITE_OK ){
+    rc = execPrintf(db, pzErr,
+        "DELETE FROM main.syncq_tracked WHERE table_name = %Q", zTracked);
+  }
+  if( rc==SQLITE_OK ) rc = installAll(db, zNew, zPriority, &bChanged, pzErr);
+  if( rc==SQLITE_OK ) (*pnRepaired)++;
+  sqlite3_free(zNew);
+  return rc;
+}
+
+/* sync_repair(): bring every tracked table's triggers up to date. */
+int syncq_repair(sqlite3 *db, int *pnRepaired, char **pzErr){
+  sqlite3_stmt *pStmt = 0;
+  char **azList = 0;           /* name, priority, name, priority, ... */
+  int nList = 0;
+  int nAlloc = 0;
+  int rc;
+  int i;
+
+  *pnRepaired = 0;
+  rc = sqlite3_prepare_v2(db,
+      "SELECT table_name, priority FROM main.syncq_tracked ORDER BY 1",
+      -1, &pStmt, 0);
+  if( rc!=SQLITE_OK ){
+    /* No syncq_tracked table: nothing is tracked. */
+    return SQLITE_OK;
+  }
+  while( sqlite3_step(pStmt)==SQLITE_ROW ){
+    if( nList+2>nAlloc ){
+      int nNew = nAlloc ? nAlloc*2 : 16;
+      char **aNew = sqlite3_realloc64(azList, sizeof(char*)*nNew);
+      if( aNew==0 ){ rc = SQLITE_NOMEM; break; }
+      azList = aNew;
+      nAlloc = nNew;
+    }
+    for(i=0; i<2; i++){
+      azList[nList] = sqlite3_mprintf("%s",
+                                  (const char*)sqlite3_column_text(pStmt, i));
+      if( azList[nList]==0 ) rc = SQLITE_NOMEM;
+      nList++;
+    }
+    if( rc!=SQLITE_OK ) break;
+  }
+  if( sqlite3_finalize(pStmt)!=SQLITE_OK && rc==SQLITE_OK ){
+    rc = setDbError(db, pzErr, sqlite3_errcode(db));
+  }
+  if( rc==SQLITE_OK && nList>0 ){
+    rc = savepointBegin(db, "syncq_repair", pzErr);
+    if( rc==SQLITE_OK ){
+      for(i=0; rc==SQLITE_OK && i<nList; i+=2){
+        rc = repairOne(db, azList[i], azList[i+1], pnRepaired, pzErr);
+      }
+      rc = savepointEnd(db, "syncq_repair", rc, pzErr);
+    }
+  }
+  for(i=0; i<nList; i++) sqlite3_free(azList[i]);
+  sqlite3_free(azList);
+  return rc;
+}
