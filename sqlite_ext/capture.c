@@ -178,7 +178,8 @@ static int checkJsonObject(sqlite3_context *ctx, sqlite3 *db,
   if( sqlite3_value_type(pVal)==SQLITE_NULL && bNullOk ) return 1;
   if( sqlite3_value_type(pVal)==SQLITE_TEXT ){
     rc = sqlite3_prepare_v2(db,
-        "SELECT json_valid(?1) AND json_type(?1) = 'object'", -1, &pStmt, 0);
+        "SELECT CASE WHEN json_valid(?1) THEN json_type(?1) = 'object' END",
+        -1, &pStmt, 0);
     if( rc==SQLITE_OK ){
       sqlite3_bind_value(pStmt, 1, pVal);
       if( sqlite3_step(pStmt)==SQLITE_ROW ) bOk = sqlite3_column_int(pStmt, 0);

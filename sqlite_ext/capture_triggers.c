@@ -364,7 +364,7 @@ static int tableLoad(sqlite3 *db, const char *zName, SyncqTable *pTab,
   if( rc!=SQLITE_OK ) goto load_db_error;
 
   if( pTab->nPk==0 ){
-    rc = setError(pzErr, SQLITE_CONSTRAINT,
+    rc = setError(pzErr, SQLITE_ERROR,
                   "table \"%s\" has no primary key", zName);
     tableClear(pTab);
     return rc;
