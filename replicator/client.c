@@ -111,6 +111,52 @@ state_get(Client *cl, const char *key)
 	return v;
 }
 
+/* ---- SQL functions of syncqd's own connection --------------------------- */
+
+/* syncqd_canon(json): the canonical compact spelling of a JSON object. */
+static void
+fn_canon(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	const char *z = (const char *) sqlite3_value_text(argv[0]);
+	JObject		o;
+	char		e[128];
+	Buf			b = {0};
+
+	(void) argc;
+	if (z == NULL)
+		return;
+	if (jobj_parse(z, (size_t) sqlite3_value_bytes(argv[0]), &o, e, sizeof(e)) < 0)
+	{
+		sqlite3_result_error(ctx, e, -1);
+		return;
+	}
+	buf_json_object(&b, &o);
+	jobj_free(&o);
+	sqlite3_result_text(ctx, b.p, (int) b.len, free);
+}
+
+/* syncqd_us(instant): microseconds since 1970 of a queue changed_at. */
+static void
+fn_us(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	const char *z = (const char *) sqlite3_value_text(argv[0]);
+	int64_t		sec;
+	int32_t		usec;
+
+	(void) argc;
+	if (z == NULL)
+		return;
+	if (syncq_parse_instant(z, sqlite3_value_bytes(argv[0]), &sec, &usec) != 0)
+	{
+		char	   *m = sqlite3_mprintf("syncqd_us: invalid timestamp \"%s\"", z);
+
+		sqlite3_result_error(ctx, m, -1);
+		sqlite3_free(m);
+		return;
+	}
+	sqlite3_result_int64(ctx, sec * 1000000 + usec);
+}
+
 /* ---- open --------------------------------------------------------------- */
 
 Client *
@@ -132,6 +178,13 @@ client_open(const char *path, char *err, size_t errlen)
 	{
 		snprintf(err, errlen, "client \"%s\": registering the syncq functions: %s", path, msg ? msg : "?");
 		sqlite3_free(msg);
+		client_close(cl);
+		return NULL;
+	}
+	if (sqlite3_create_function(cl->db, "syncqd_canon", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL, fn_canon, NULL, NULL) != SQLITE_OK ||
+		sqlite3_create_function(cl->db, "syncqd_us", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL, fn_us, NULL, NULL) != SQLITE_OK)
+	{
+		db_err(err, errlen, cl, "registering functions");
 		client_close(cl);
 		return NULL;
 	}
@@ -212,6 +265,8 @@ client_close(Client *cl)
 		return;
 	free_stmts(cl);
 	free_tables(cl);
+	vermap_free(&cl->local);
+	sqlite3_finalize(cl->pending);
 	sqlite3_finalize(cl->get_version);
 	sqlite3_finalize(cl->put_version);
 	sqlite3_finalize(cl->put_conflict);
@@ -323,26 +378,43 @@ instant_us(sqlite3_stmt *st, int col, int64_t *us)
 }
 
 /*
- * Read this node's pending changes, in seq order, inside one read
- * transaction: every SQLite transaction is wholly in the list or not.
+ * Read this node's pending changes a page at a time, in seq order, inside
+ * one read transaction: every SQLite transaction is wholly in or out.
  */
 int
-client_pending(Client *cl, ChangeList *out, char *err, size_t errlen)
+client_pending_open(Client *cl, int64_t after_seq, char *err, size_t errlen)
 {
-	sqlite3_stmt *st;
-	int			rc;
-
 	if (exec(cl, "BEGIN", err, errlen) < 0)
 		return -1;
-	st = prep(cl, "SELECT seq, table_name, op, pk, row_data, changed_at, priority"
-			  " FROM sync_queue WHERE origin = ?1 ORDER BY seq", err, errlen);
-	if (st == NULL)
+	/*
+	 * Rows at or below the acknowledged seq are on the hub already; the
+	 * capture keeps the newest queue row (so its seq is never reused), which
+	 * may be one of them.
+	 */
+	cl->pending = prep(cl, "SELECT seq, table_name, op, pk, row_data, changed_at, priority"
+					   " FROM sync_queue WHERE origin = ?1 AND seq > ?2 ORDER BY seq", err, errlen);
+	if (cl->pending == NULL)
 	{
-		exec(cl, "ROLLBACK", err, errlen);
+		sqlite3_exec(cl->db, "ROLLBACK", NULL, NULL, NULL);
 		return -1;
 	}
-	sqlite3_bind_text(st, 1, cl->node_id, -1, SQLITE_STATIC);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+	sqlite3_bind_text(cl->pending, 1, cl->node_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(cl->pending, 2, after_seq);
+	cl->pending_done = false;
+	return 0;
+}
+
+/* Up to max pending changes into page (emptied first); 0 at the end. */
+int
+client_pending_next(Client *cl, ChangeList *page, int max, char *err, size_t errlen)
+{
+	int			rc = SQLITE_DONE;
+	sqlite3_stmt *st = cl->pending;
+
+	changes_free(page);
+	if (cl->pending_done)
+		return 0;				/* stepping again would restart the query */
+	while (page->n < max && (rc = sqlite3_step(st)) == SQLITE_ROW)
 	{
 		int64_t		us;
 		Change	   *c;
@@ -351,31 +423,35 @@ client_pending(Client *cl, ChangeList *out, char *err, size_t errlen)
 		{
 			snprintf(err, errlen, "client \"%s\": queue row %lld has a bad changed_at \"%s\"", cl->path,
 					 sqlite3_column_int64(st, 0), (const char *) sqlite3_column_text(st, 5));
-			sqlite3_finalize(st);
-			exec(cl, "ROLLBACK", err + strlen(err), 0);
 			return -1;
 		}
-		c = changes_push(out);
+		c = changes_push(page);
 		if (change_init(c, sqlite3_column_int64(st, 0), (const char *) sqlite3_column_text(st, 1),
 						(const char *) sqlite3_column_text(st, 2), (const char *) sqlite3_column_text(st, 3),
 						(const char *) sqlite3_column_text(st, 4), us, cl->node_id,
 						strcmp((const char *) sqlite3_column_text(st, 6), "immediate") == 0,
 						err, errlen) < 0)
 		{
-			out->n--;
-			sqlite3_finalize(st);
-			sqlite3_exec(cl->db, "ROLLBACK", NULL, NULL, NULL);
+			page->n--;
 			return -1;
 		}
 	}
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE)
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 	{
 		db_err(err, errlen, cl, "reading sync_queue");
-		sqlite3_exec(cl->db, "ROLLBACK", NULL, NULL, NULL);
 		return -1;
 	}
-	return exec(cl, "COMMIT", err, errlen);
+	cl->pending_done = rc == SQLITE_DONE;
+	return page->n;
+}
+
+void
+client_pending_close(Client *cl)
+{
+	sqlite3_finalize(cl->pending);
+	cl->pending = NULL;
+	if (!sqlite3_get_autocommit(cl->db))
+		sqlite3_exec(cl->db, "COMMIT", NULL, NULL, NULL);
 }
 
 /* Raise the stored version of (table, pk) to v. */
@@ -406,42 +482,43 @@ put_version(Client *cl, const char *table, const char *pk, const Version *v, boo
 }
 
 /*
- * The hub acknowledged this node's changes up to up_seq: delete them from
- * the queue, remember their versions, store the position — one transaction.
+ * The hub acknowledged this node's changes up to up_seq: remember their
+ * versions, delete them from the queue, store the position — one
+ * transaction.
  */
 int
-client_ack_upload(Client *cl, const ChangeList *sent, int64_t up_seq, uint64_t up_digest,
-				  char *err, size_t errlen)
+client_ack_upload(Client *cl, int64_t up_seq, uint64_t up_digest, char *err, size_t errlen)
 {
 	sqlite3_stmt *st;
 	char		num[32],
 				dig[32];
+	static const char *const steps[] = {
+		"INSERT INTO sync_versions(table_name, pk, ver_us, ver_origin, deleted)"
+		" SELECT table_name, syncqd_canon(pk), syncqd_us(changed_at), origin, op = 'D'"
+		"   FROM sync_queue WHERE origin = ?1 AND seq <= ?2 ORDER BY seq"
+		" ON CONFLICT(table_name, pk) DO UPDATE"
+		" SET ver_us = excluded.ver_us, ver_origin = excluded.ver_origin, deleted = excluded.deleted"
+		" WHERE (ver_us, ver_origin) <= (excluded.ver_us, excluded.ver_origin)",
+		"DELETE FROM sync_queue WHERE origin = ?1 AND seq <= ?2",
+	};
 
 	if (exec(cl, "BEGIN IMMEDIATE", err, errlen) < 0)
 		return -1;
-	for (int i = 0; i < sent->n; i++)
+	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++)
 	{
-		const Change *c = &sent->c[i];
-		Version		v = {c->ver_us, "", true};
-
-		if (c->seq > up_seq)
-			break;
-		memcpy(v.origin, c->origin, sizeof(v.origin));
-		if (put_version(cl, c->table, c->pk_json, &v, c->op == 'D', err, errlen) < 0)
+		st = prep(cl, steps[i], err, errlen);
+		if (st == NULL)
 			goto fail;
-	}
-	st = prep(cl, "DELETE FROM sync_queue WHERE origin = ?1 AND seq <= ?2", err, errlen);
-	if (st == NULL)
-		goto fail;
-	sqlite3_bind_text(st, 1, cl->node_id, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, up_seq);
-	if (sqlite3_step(st) != SQLITE_DONE)
-	{
-		db_err(err, errlen, cl, "deleting acknowledged changes");
+		sqlite3_bind_text(st, 1, cl->node_id, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, up_seq);
+		if (sqlite3_step(st) != SQLITE_DONE)
+		{
+			db_err(err, errlen, cl, "acknowledging uploaded changes");
+			sqlite3_finalize(st);
+			goto fail;
+		}
 		sqlite3_finalize(st);
-		goto fail;
 	}
-	sqlite3_finalize(st);
 	snprintf(num, sizeof(num), "%" PRId64, up_seq);
 	snprintf(dig, sizeof(dig), "%016" PRIx64, up_digest);
 	if (state_set(cl, "up_seq", num, err, errlen) < 0 ||
@@ -477,6 +554,36 @@ client_begin_apply(Client *cl, const char *origin, char *err, size_t errlen)
 	}
 	cl->apply_seq_floor = sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);
+
+	/*
+	 * Every local change not yet on the hub — including ones committed after
+	 * the upload read the queue — must win over older hub changes.
+	 */
+	vermap_free(&cl->local);
+	st = prep(cl, "SELECT table_name, syncqd_canon(pk), syncqd_us(changed_at) FROM sync_queue"
+			  " WHERE origin = ?1 AND seq > coalesce((SELECT CAST(value AS INTEGER) FROM syncqd_state WHERE key = 'up_seq'), 0)",
+			  err, errlen);
+	if (st == NULL)
+	{
+		sqlite3_exec(cl->db, "ROLLBACK", NULL, NULL, NULL);
+		return -1;
+	}
+	sqlite3_bind_text(st, 1, cl->node_id, -1, SQLITE_STATIC);
+	while (sqlite3_step(st) == SQLITE_ROW)
+	{
+		char	   *k = row_key((const char *) sqlite3_column_text(st, 0), (const char *) sqlite3_column_text(st, 1));
+		Version		v = {sqlite3_column_int64(st, 2), "", true};
+
+		memcpy(v.origin, cl->node_id, sizeof(v.origin));
+		vermap_max(&cl->local, k, &v);
+		free(k);
+	}
+	if (sqlite3_finalize(st) != SQLITE_OK)
+	{
+		db_err(err, errlen, cl, "reading pending changes");
+		sqlite3_exec(cl->db, "ROLLBACK", NULL, NULL, NULL);
+		return -1;
+	}
 	if (capture_mark_apply(cl, origin, err, errlen) < 0)
 	{
 		sqlite3_exec(cl->db, "ROLLBACK", NULL, NULL, NULL);
@@ -837,12 +944,11 @@ put_conflict(Client *cl, const Change *c, const Version *winner, char *err, size
 /*
  * Apply one change from the hub inside the apply transaction: last writer
  * wins against the row's stored version and any pending local change
- * (local: the newest pending local version of each row). Returns 1 if
+ * (cl->local, the newest pending local version of each row). Returns 1 if
  * applied, 0 if overruled (logged), -1 on error.
  */
 int
-client_apply_change(Client *cl, const Change *c, const VerMap *local, const HubTypes *types,
-					char *err, size_t errlen)
+client_apply_change(Client *cl, const Change *c, const HubTypes *types, char *err, size_t errlen)
 {
 	ClientTable *t = check_change(cl, c, err, errlen);
 	Version		cur,
@@ -856,7 +962,7 @@ client_apply_change(Client *cl, const Change *c, const VerMap *local, const HubT
 	if (get_version(cl, c->table, c->pk_json, &cur, err, errlen) < 0)
 		return -1;
 	k = row_key(c->table, c->pk_json);
-	pend = vermap_get(local, k);
+	pend = vermap_get(&cl->local, k);
 	free(k);
 	if (pend && version_cmp(pend, &cur) > 0)
 		cur = *pend;

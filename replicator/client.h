@@ -46,6 +46,9 @@ struct Client
 	sqlite3_stmt *put_version;
 	sqlite3_stmt *put_conflict;
 	int64_t		apply_seq_floor;
+	VerMap		local;			/* pending local versions, during an apply */
+	sqlite3_stmt *pending;		/* the open pending read */
+	bool		pending_done;	/* it returned its last row */
 	bool		paused_by_us;	/* a first sync paused capture */
 	int			saved_paused;	/* the pause setting before that */
 };
@@ -59,15 +62,17 @@ void		client_reset_cache(Client *cl);
 
 int			client_get_up(Client *cl, int64_t *seq, uint64_t *digest);
 char	   *client_get_down(Client *cl);
-int			client_pending(Client *cl, ChangeList *out, char *err, size_t errlen);
-int			client_ack_upload(Client *cl, const ChangeList *sent, int64_t up_seq,
-							  uint64_t up_digest, char *err, size_t errlen);
+int			client_pending_open(Client *cl, int64_t after_seq, char *err, size_t errlen);
+int			client_pending_next(Client *cl, ChangeList *page, int max, char *err, size_t errlen);
+void		client_pending_close(Client *cl);
+int			client_ack_upload(Client *cl, int64_t up_seq, uint64_t up_digest,
+							  char *err, size_t errlen);
 
 int			client_begin_apply(Client *cl, const char *origin, char *err, size_t errlen);
 int			client_commit_apply(Client *cl, const char *down_snapshot, char *err, size_t errlen);
 void		client_rollback(Client *cl);
-int			client_apply_change(Client *cl, const Change *c, const VerMap *local,
-								const HubTypes *types, char *err, size_t errlen);
+int			client_apply_change(Client *cl, const Change *c, const HubTypes *types,
+								char *err, size_t errlen);
 int			client_write_row(Client *cl, ClientTable *t, bool del, const JObject *o,
 							 const HubTypes *types, char *err, size_t errlen);
 int			client_clear_table(Client *cl, const ClientTable *t, char *err, size_t errlen);

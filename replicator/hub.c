@@ -511,40 +511,28 @@ apply_winners(Hub *h, Change **win, int nwin, char *err, size_t errlen)
 }
 
 /*
- * Upload a client's pending changes (seq order) in one hub transaction.
- * ack_seq/ack_digest: the client's last acknowledged position. On success,
- * new_seq and new_digest get the hub's position for the client, and
- * stats counts what happened. Refuses a cloned node (docs/replication.md).
+ * Upload, in three steps so that memory stays bounded whatever the backlog:
+ * hub_upload_begin opens the hub transaction and reads where the hub stands
+ * for this client; hub_upload_chunk takes the client's pending changes a
+ * page at a time (seq order); hub_upload_end checks the node's history,
+ * stores the new position and commits. All of it is one hub transaction.
  */
 int
-hub_upload(Hub *h, const char *client_id, const ChangeList *pending,
-		   int64_t ack_seq, uint64_t ack_digest,
-		   int64_t *new_seq, uint64_t *new_digest, UploadStats *stats,
-		   char *err, size_t errlen)
+hub_upload_begin(Hub *h, const char *client_id, int64_t ack_seq, uint64_t ack_digest,
+				 char *err, size_t errlen)
 {
 	PGresult   *res;
-	int64_t		hub_seq;
-	uint64_t	hub_digest,
-				d = ack_digest;
-	int			first_new = 0;
-	Change	  **win = NULL;
-	int			nwin = 0;
-	VerMap		vers = {0};
-	Buf			keys = {0},
-				vrows = {0},
-				relay = {0},
-				confl = {0};
-	int			nconfl = 0;
-	bool		notify = false;
-	const char *params[4];
+	const char *params[1] = {client_id};
+	HubUpload  *u = &h->up;
 
-	memset(stats, 0, sizeof(*stats));
+	memset(u, 0, sizeof(*u));
+	snprintf(u->client_id, sizeof(u->client_id), "%s", client_id);
+	u->digest = ack_digest;
 	if (exec_ok(h, "BEGIN", err, errlen) < 0)
 		return -1;
 	if (exec_ok(h, "SET LOCAL syncq.capture = off", err, errlen) < 0 ||
 		exec_ok(h, "SELECT pg_advisory_xact_lock(" APPLY_LOCK_KEY ")", err, errlen) < 0)
 		goto fail;
-	params[0] = client_id;
 	res = run(h, "INSERT INTO sync_clients (node_id) VALUES ($1) ON CONFLICT (node_id) DO NOTHING",
 			  1, params, PGRES_COMMAND_OK, err, errlen);
 	if (res == NULL)
@@ -554,48 +542,94 @@ hub_upload(Hub *h, const char *client_id, const ChangeList *pending,
 			  1, params, PGRES_TUPLES_OK, err, errlen);
 	if (res == NULL)
 		goto fail;
-	hub_seq = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-	hub_digest = strtoull(PQgetvalue(res, 0, 1), NULL, 16);
+	u->hub_seq = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	u->hub_digest = strtoull(PQgetvalue(res, 0, 1), NULL, 16);
 	PQclear(res);
-
-	/* Exactly once, and the clone check: what the hub already has of this
-	 * node must be exactly what this node acknowledged plus what it re-sends. */
-	if (hub_seq < ack_seq)
+	if (u->hub_seq < ack_seq)
 	{
 		snprintf(err, errlen, "hub: the hub knows changes of node %s only up to seq %" PRId64 ", but this node had them acknowledged up to %" PRId64 " (was the hub restored from an older backup?)",
-				 client_id, hub_seq, ack_seq);
+				 client_id, u->hub_seq, ack_seq);
 		goto fail;
 	}
-	while (first_new < pending->n && pending->c[first_new].seq <= hub_seq)
-		d = change_digest(d, &pending->c[first_new++]);
-	if (d != hub_digest)
-	{
-		snprintf(err, errlen, "node %s was already used by another copy of this database: the hub holds changes of this node that this file does not have (run syncqd --reidentify on this copy)",
-				 client_id);
-		stats->clone = true;
-		goto fail;
-	}
-	stats->skipped = first_new;
-
+	/* nothing re-sent yet: the history check is due once we pass hub_seq */
+	u->checked = u->hub_seq == ack_seq && u->digest == u->hub_digest;
+	if (u->hub_seq == ack_seq && !u->checked)
+		goto clone;
+	u->new_seq = u->hub_seq;
 	res = run(h, "SELECT sync_fold_local()", 0, NULL, PGRES_TUPLES_OK, err, errlen);
 	if (res == NULL)
 		goto fail;
 	PQclear(res);
+	return 0;
+clone:
+	snprintf(err, errlen, "node %s was already used by another copy of this database: the hub holds changes of this node that this file does not have (run syncqd --reidentify on this copy)",
+			 client_id);
+	u->stats.clone = true;
+fail:
+	hub_rollback(h);
+	return -1;
+}
 
-	/* the current versions of every row the upload touches */
-	buf_putc(&keys, '[');
-	for (int i = first_new; i < pending->n; i++)
+/* The re-sent part must hash to what the hub recorded; else: a clone. */
+static int
+check_history(Hub *h, char *err, size_t errlen)
+{
+	HubUpload  *u = &h->up;
+
+	if (u->checked)
+		return 0;
+	if (u->digest != u->hub_digest)
 	{
-		const Change *c = &pending->c[i];
+		snprintf(err, errlen, "node %s was already used by another copy of this database: the hub holds changes of this node that this file does not have (run syncqd --reidentify on this copy)",
+				 u->client_id);
+		u->stats.clone = true;
+		return -1;
+	}
+	u->checked = true;
+	return 0;
+}
+
+/* Apply one page of pending changes (seq order) inside the upload. */
+int
+hub_upload_chunk(Hub *h, const ChangeList *page, char *err, size_t errlen)
+{
+	HubUpload  *u = &h->up;
+	PGresult   *res;
+	int			first_new = 0;
+	Change	  **win = NULL;
+	int			nwin = 0;
+	VerMap		vers = {0};
+	Buf			keys = {0},
+				vrows = {0},
+				relay = {0},
+				confl = {0};
+	int			nconfl = 0;
+	const char *params[1];
+	int			rc = -1;
+
+	/* exactly once: what the hub already has is skipped, after checking it */
+	while (first_new < page->n && page->c[first_new].seq <= u->hub_seq)
+		u->digest = change_digest(u->digest, &page->c[first_new++]);
+	u->stats.skipped += first_new;
+	if (first_new == page->n)
+		return 0;
+	if (check_history(h, err, errlen) < 0)
+		goto out;
+
+	/* the current versions of every row the page touches */
+	buf_putc(&keys, '[');
+	for (int i = first_new; i < page->n; i++)
+	{
+		const Change *c = &page->c[i];
 
 		if (hub_table(h, c->table) == NULL)
 		{
 			snprintf(err, errlen, "hub: table \"%s\" is not tracked on the hub (change %" PRId64 "; run SELECT sync_track('%s') there)",
 					 c->table, c->seq, c->table);
-			goto fail;
+			goto out;
 		}
 		if (check_columns(hub_table(h, c->table), c, err, errlen) < 0)
-			goto fail;
+			goto out;
 		if (i > first_new)
 			buf_putc(&keys, ',');
 		buf_printf(&keys, "{\"i\":%d,\"t\":", i);
@@ -605,43 +639,40 @@ hub_upload(Hub *h, const char *client_id, const ChangeList *pending,
 		buf_putc(&keys, '}');
 	}
 	buf_putc(&keys, ']');
-	if (first_new < pending->n)
+	params[0] = keys.p;
+	res = run(h, "SELECT k.i, v.ver_us, v.ver_origin::text"
+			  "  FROM json_to_recordset($1::json) AS k(i int, t text, p text)"
+			  "  JOIN sync_versions v ON v.table_name = k.t AND v.pk = k.p",
+			  1, params, PGRES_TUPLES_OK, err, errlen);
+	if (res == NULL)
+		goto out;
+	for (int r = 0; r < PQntuples(res); r++)
 	{
-		params[0] = keys.p;
-		res = run(h, "SELECT k.i, v.ver_us, v.ver_origin::text"
-				  "  FROM json_to_recordset($1::json) AS k(i int, t text, p text)"
-				  "  JOIN sync_versions v ON v.table_name = k.t AND v.pk = k.p::jsonb::text",
-				  1, params, PGRES_TUPLES_OK, err, errlen);
-		if (res == NULL)
-			goto fail;
-		for (int r = 0; r < PQntuples(res); r++)
-		{
-			const Change *c = &pending->c[atoi(PQgetvalue(res, r, 0))];
-			Version		v = {strtoll(PQgetvalue(res, r, 1), NULL, 10), "", true};
-			char	   *k = row_key(c->table, c->pk_json);
+		const Change *c = &page->c[atoi(PQgetvalue(res, r, 0))];
+		Version		v = {strtoll(PQgetvalue(res, r, 1), NULL, 10), "", true};
+		char	   *k = row_key(c->table, c->pk_json);
 
-			snprintf(v.origin, sizeof(v.origin), "%s", PQgetvalue(res, r, 2));
-			vermap_put(&vers, k, &v);
-			free(k);
-		}
-		PQclear(res);
+		snprintf(v.origin, sizeof(v.origin), "%s", PQgetvalue(res, r, 2));
+		vermap_put(&vers, k, &v);
+		free(k);
 	}
+	PQclear(res);
 
 	/* decide, last writer wins */
-	win = xmalloc(sizeof(Change *) * (size_t) (pending->n + 1));
-	buf_putc(&vrows, '[');
+	win = xmalloc(sizeof(Change *) * (size_t) (page->n + 1));
 	buf_putc(&relay, '[');
 	buf_putc(&confl, '[');
-	for (int i = first_new; i < pending->n; i++)
+	for (int i = first_new; i < page->n; i++)
 	{
-		Change	   *c = &pending->c[i];
+		Change	   *c = &page->c[i];
 		char	   *k = row_key(c->table, c->pk_json);
 		Version		v = {c->ver_us, "", true};
 		Version    *cur = vermap_get(&vers, k);
 		const HubTable *t = hub_table(h, c->table);
 
 		memcpy(v.origin, c->origin, sizeof(v.origin));
-		d = change_digest(d, c);
+		u->digest = change_digest(u->digest, c);
+		u->new_seq = c->seq;
 		if (cur && version_cmp(&v, cur) < 0)
 		{
 			/* overruled by what the hub already has */
@@ -652,7 +683,7 @@ hub_upload(Hub *h, const char *client_id, const ChangeList *pending,
 			buf_printf(&confl, ",\"pk\":%s,\"op\":\"%c\",\"r\":%s,\"at\":\"%s\",\"o\":\"%s\",\"wat\":%" PRId64 ",\"wo\":\"%s\"}",
 					   c->pk_json, c->op, c->row_json ? c->row_json : "null",
 					   c->changed_at, c->origin, cur->us, cur->origin);
-			stats->conflicts++;
+			u->stats.conflicts++;
 			free(k);
 			continue;
 		}
@@ -669,14 +700,18 @@ hub_upload(Hub *h, const char *client_id, const ChangeList *pending,
 				   c->op, c->pk_json, c->row_json ? c->row_json : "null", c->changed_at,
 				   c->origin, c->immediate ? "immediate" : "batched");
 		if (c->immediate)
-			notify = true;
+			u->notify = true;
 	}
+	buf_putc(&relay, ']');
+	buf_putc(&confl, ']');
+
+	/* one sync_versions row per changed row: its last winning change */
 	{
-		/* one sync_versions row per changed row: its last winning change */
 		VerMap		done = {0};
 		Version		mark = {0, "", true};
 		bool		first = true;
 
+		buf_putc(&vrows, '[');
 		for (int w = nwin - 1; w >= 0; w--)
 		{
 			const Change *c = win[w];
@@ -697,26 +732,24 @@ hub_upload(Hub *h, const char *client_id, const ChangeList *pending,
 			}
 			free(k);
 		}
+		buf_putc(&vrows, ']');
 		vermap_free(&done);
 	}
-	buf_putc(&vrows, ']');
-	buf_putc(&relay, ']');
-	buf_putc(&confl, ']');
 
 	if (nwin > 0)
 	{
 		if (apply_winners(h, win, nwin, err, errlen) < 0)
-			goto fail;
+			goto out;
 		params[0] = vrows.p;
 		res = run(h, "INSERT INTO sync_versions AS v (table_name, pk, ver_us, ver_origin, deleted)"
-				  " SELECT x.t, x.p::jsonb::text, x.u, x.o, x.d"
+				  " SELECT x.t, x.p, x.u, x.o, x.d"
 				  "   FROM json_to_recordset($1::json) AS x(t text, p text, u bigint, o uuid, d boolean)"
 				  " ON CONFLICT (table_name, pk) DO UPDATE"
 				  "   SET ver_us = EXCLUDED.ver_us, ver_origin = EXCLUDED.ver_origin, deleted = EXCLUDED.deleted"
 				  " WHERE (v.ver_us, v.ver_origin::text) <= (EXCLUDED.ver_us, EXCLUDED.ver_origin::text)",
 				  1, params, PGRES_COMMAND_OK, err, errlen);
 		if (res == NULL)
-			goto fail;
+			goto out;
 		PQclear(res);
 		/* relay to every other client, with the original version */
 		params[0] = relay.p;
@@ -728,7 +761,7 @@ hub_upload(Hub *h, const char *client_id, const ChangeList *pending,
 				  "  ORDER BY x.n",
 				  1, params, PGRES_COMMAND_OK, err, errlen);
 		if (res == NULL)
-			goto fail;
+			goto out;
 		PQclear(res);
 	}
 	if (nconfl > 0)
@@ -739,49 +772,57 @@ hub_upload(Hub *h, const char *client_id, const ChangeList *pending,
 				  "   FROM json_to_recordset($1::json) AS x(t text, pk json, op text, r json, at timestamptz, o uuid, wat bigint, wo uuid)",
 				  1, params, PGRES_COMMAND_OK, err, errlen);
 		if (res == NULL)
-			goto fail;
+			goto out;
 		PQclear(res);
 	}
-	{
-		char		seqtxt[32],
-					dig[32];
+	u->stats.applied += nwin;
+	rc = 0;
+out:
+	free(win);
+	vermap_free(&vers);
+	buf_free(&keys);
+	buf_free(&vrows);
+	buf_free(&relay);
+	buf_free(&confl);
+	if (rc < 0)
+		hub_rollback(h);
+	return rc;
+}
 
-		*new_seq = pending->n > 0 && pending->c[pending->n - 1].seq > hub_seq ?
-			pending->c[pending->n - 1].seq : hub_seq;
-		*new_digest = d;
-		snprintf(seqtxt, sizeof(seqtxt), "%" PRId64, *new_seq);
-		snprintf(dig, sizeof(dig), "%016" PRIx64, d);
-		params[0] = client_id;
-		params[1] = seqtxt;
-		params[2] = dig;
-		res = run(h, "UPDATE sync_clients SET up_seq = $2, up_digest = $3, last_seen = now() WHERE node_id = $1",
-				  3, params, PGRES_COMMAND_OK, err, errlen);
-		if (res == NULL)
-			goto fail;
-		PQclear(res);
-	}
-	if (notify && exec_ok(h, "NOTIFY sync_queue", err, errlen) < 0)
+/* Finish the upload: check the history, store the position, commit. */
+int
+hub_upload_end(Hub *h, int64_t *new_seq, uint64_t *new_digest, UploadStats *stats,
+			   char *err, size_t errlen)
+{
+	HubUpload  *u = &h->up;
+	PGresult   *res;
+	char		seqtxt[32],
+				dig[32];
+	const char *params[3];
+
+	if (check_history(h, err, errlen) < 0)
+		goto fail;
+	snprintf(seqtxt, sizeof(seqtxt), "%" PRId64, u->new_seq);
+	snprintf(dig, sizeof(dig), "%016" PRIx64, u->digest);
+	params[0] = u->client_id;
+	params[1] = seqtxt;
+	params[2] = dig;
+	res = run(h, "UPDATE sync_clients SET up_seq = $2, up_digest = $3, last_seen = now() WHERE node_id = $1",
+			  3, params, PGRES_COMMAND_OK, err, errlen);
+	if (res == NULL)
+		goto fail;
+	PQclear(res);
+	if (u->notify && exec_ok(h, "NOTIFY sync_queue", err, errlen) < 0)
 		goto fail;
 	if (exec_ok(h, "COMMIT", err, errlen) < 0)
-		goto fail_norollback;
-	stats->applied = nwin;
-	free(win);
-	vermap_free(&vers);
-	buf_free(&keys);
-	buf_free(&vrows);
-	buf_free(&relay);
-	buf_free(&confl);
+		goto fail;
+	*new_seq = u->new_seq;
+	*new_digest = u->digest;
+	*stats = u->stats;
 	return 0;
-
 fail:
+	*stats = u->stats;
 	hub_rollback(h);
-fail_norollback:
-	free(win);
-	vermap_free(&vers);
-	buf_free(&keys);
-	buf_free(&vrows);
-	buf_free(&relay);
-	buf_free(&confl);
 	return -1;
 }
 

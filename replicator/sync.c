@@ -14,6 +14,7 @@
 #include <string.h>
 
 #define FETCH_ROWS 5000
+#define UPLOAD_PAGE 5000
 
 static void
 load_hub_types(Hub *h, HubTypes *ht)
@@ -23,21 +24,55 @@ load_hub_types(Hub *h, HubTypes *ht)
 			hubtypes_add(ht, h->tables[i].name, h->tables[i].cols[c], h->tables[i].types[c]);
 }
 
-/* Up: send pending local changes; on acknowledgement drop them locally. */
+/*
+ * Up: send pending local changes a page at a time in one hub transaction;
+ * once the hub committed, drop them locally with the acknowledgement.
+ */
 static int
-sync_up(Hub *h, Client *cl, const ChangeList *pending, SyncStats *st, char *err, size_t errlen)
+sync_up(Hub *h, Client *cl, SyncStats *st, char *err, size_t errlen)
 {
 	int64_t		ack_seq,
 				new_seq;
 	uint64_t	ack_digest,
 				new_digest;
-	UploadStats us;
+	UploadStats us = {0};
+	ChangeList	page = {0};
+	int			n;
 
 	client_get_up(cl, &ack_seq, &ack_digest);
-	if (pending->n == 0)
-		return 0;
-	if (hub_upload(h, client_node_id(cl), pending, ack_seq, ack_digest,
-				   &new_seq, &new_digest, &us, err, errlen) < 0)
+	if (client_pending_open(cl, ack_seq, err, errlen) < 0)
+		return -1;
+	n = client_pending_next(cl, &page, UPLOAD_PAGE, err, errlen);
+	if (n <= 0)
+	{
+		/* nothing to send (or a read error) */
+		changes_free(&page);
+		client_pending_close(cl);
+		return n;
+	}
+	if (hub_upload_begin(h, client_node_id(cl), ack_seq, ack_digest, err, errlen) < 0)
+	{
+		st->clone = h->up.stats.clone;
+		goto fail;
+	}
+	while (n > 0)
+	{
+		st->pending += n;
+		if (hub_upload_chunk(h, &page, err, errlen) < 0)
+		{
+			st->clone = h->up.stats.clone;
+			goto fail;
+		}
+		n = client_pending_next(cl, &page, UPLOAD_PAGE, err, errlen);
+		if (n < 0)
+		{
+			hub_rollback(h);
+			goto fail;
+		}
+	}
+	client_pending_close(cl);
+	changes_free(&page);
+	if (hub_upload_end(h, &new_seq, &new_digest, &us, err, errlen) < 0)
 	{
 		st->clone = us.clone;
 		return -1;
@@ -45,7 +80,15 @@ sync_up(Hub *h, Client *cl, const ChangeList *pending, SyncStats *st, char *err,
 	st->up_applied += us.applied;
 	st->up_conflicts += us.conflicts;
 	st->up_skipped += us.skipped;
-	return client_ack_upload(cl, pending, new_seq, new_digest, err, errlen);
+	logmsg(LOG_DEBUG, "upload committed on the hub");
+	if (client_ack_upload(cl, new_seq, new_digest, err, errlen) < 0)
+		return -1;
+	logmsg(LOG_DEBUG, "upload acknowledged locally");
+	return 0;
+fail:
+	client_pending_close(cl);
+	changes_free(&page);
+	return -1;
 }
 
 /* Every tracked hub table must exist on the client with every hub column. */
@@ -136,8 +179,8 @@ fail:
 
 /* Down: the hub's changes since our position, in one client transaction. */
 static int
-sync_down_changes(Hub *h, Client *cl, const char *pos, const VerMap *local,
-				  const HubTypes *types, SyncStats *st, char *err, size_t errlen)
+sync_down_changes(Hub *h, Client *cl, const char *pos, const HubTypes *types,
+				  SyncStats *st, char *err, size_t errlen)
 {
 	char		marked[NODE_ID_LEN + 1] = "";
 
@@ -179,7 +222,7 @@ sync_down_changes(Hub *h, Client *cl, const char *pos, const VerMap *local,
 				}
 				memcpy(marked, c.origin, sizeof(marked));
 			}
-			rc = client_apply_change(cl, &c, local, types, err, errlen);
+			rc = client_apply_change(cl, &c, types, err, errlen);
 			change_free(&c);
 			if (rc < 0)
 			{
@@ -209,8 +252,6 @@ fail:
 int
 sync_once(Hub *h, Client *cl, SyncStats *st, char *err, size_t errlen)
 {
-	ChangeList	pending = {0};
-	VerMap		local = {0};
 	HubTypes	types = {0};
 	char		uperr[1024] = "";
 	char	   *pos = NULL,
@@ -222,27 +263,14 @@ sync_once(Hub *h, Client *cl, SyncStats *st, char *err, size_t errlen)
 	if (hub_load_tables(h, err, errlen) < 0)
 		return -1;
 	client_reset_cache(cl);
-	if (client_pending(cl, &pending, err, errlen) < 0)
-		return -1;
-	st->pending = pending.n;
-	if (sync_up(h, cl, &pending, st, uperr, sizeof(uperr)) < 0)
+	if (sync_up(h, cl, st, uperr, sizeof(uperr)) < 0)
 	{
 		if (st->clone)
 		{
 			snprintf(err, errlen, "%s", uperr);
-			goto out;
+			return -1;
 		}
 		logmsg(LOG_WARNING, "upload failed, downloading anyway: %s", uperr);
-		/* what is still pending must win over older hub changes */
-		for (int i = 0; i < pending.n; i++)
-		{
-			char	   *k = row_key(pending.c[i].table, pending.c[i].pk_json);
-			Version		v = {pending.c[i].ver_us, "", true};
-
-			memcpy(v.origin, pending.c[i].origin, sizeof(v.origin));
-			vermap_max(&local, k, &v);
-			free(k);
-		}
 	}
 
 	load_hub_types(h, &types);
@@ -254,7 +282,7 @@ sync_once(Hub *h, Client *cl, SyncStats *st, char *err, size_t errlen)
 	if (pos == NULL || behind)
 		rc = sync_first(h, cl, &types, st, err, errlen);
 	else
-		rc = sync_down_changes(h, cl, pos, &local, &types, st, err, errlen);
+		rc = sync_down_changes(h, cl, pos, &types, st, err, errlen);
 	if (rc < 0)
 	{
 		hub_rollback(h);
@@ -276,8 +304,6 @@ out:
 	free(pos);
 	free(snap);
 	hubtypes_free(&types);
-	vermap_free(&local);
-	changes_free(&pending);
 	return rc;
 }
 

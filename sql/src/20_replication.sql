@@ -30,7 +30,8 @@ COMMENT ON TABLE sync_clients IS 'syncq: per client node, the upload position (s
 -- The version of each row's current state that syncqd knows of:
 -- microseconds since 1970 of changed_at, then the origin node.
 CREATE TABLE sync_versions (
-	-- pk is the key as jsonb text, one spelling for every node's JSON
+	-- pk is the key as compact JSON text (docs/queue.md), the same spelling
+	-- from the capture trigger and from syncqd
 	table_name text NOT NULL,
 	pk         text NOT NULL,
 	ver_us     bigint NOT NULL,
@@ -82,15 +83,15 @@ DECLARE
 BEGIN
 	SELECT fold_snapshot INTO prev FROM sync_hub_state FOR UPDATE;
 	INSERT INTO sync_versions AS v (table_name, pk, ver_us, ver_origin, deleted)
-	SELECT DISTINCT ON (q.table_name, q.pk::jsonb::text)
-	       q.table_name, q.pk::jsonb::text,
+	SELECT DISTINCT ON (q.table_name, q.pk::text)
+	       q.table_name, q.pk::text,
 	       (extract(epoch FROM q.changed_at) * 1000000)::bigint, q.origin, q.op = 'D'
 	FROM sync_queue q
 	WHERE q.origin = me
 	  AND pg_visible_in_snapshot(q.txid, cur)
 	  AND (prev IS NULL OR (sync_xid_value(q.txid) >= sync_xid_value(pg_snapshot_xmin(prev))
 	                        AND NOT pg_visible_in_snapshot(q.txid, prev)))
-	ORDER BY q.table_name, q.pk::jsonb::text, q.changed_at DESC, q.seq DESC
+	ORDER BY q.table_name, q.pk::text, q.changed_at DESC, q.seq DESC
 	ON CONFLICT (table_name, pk) DO UPDATE
 	   SET ver_us = EXCLUDED.ver_us, ver_origin = EXCLUDED.ver_origin, deleted = EXCLUDED.deleted
 	 WHERE (v.ver_us, v.ver_origin::text) <= (EXCLUDED.ver_us, EXCLUDED.ver_origin::text);

@@ -53,7 +53,7 @@ for f in "${clients[@]}"; do sync "$f"; done
 want=$(hub "SELECT id, v, n FROM kv ORDER BY id")
 for f in "${clients[@]}"; do
 	expect_eq "rows of $(basename "$f")" "$(plain "$f" "SELECT id, v, n FROM kv ORDER BY id")" "$want"
-	expect_eq "queue of $(basename "$f")" "$(plain "$f" "SELECT count(*) FROM sync_queue")" "0"
+	expect_eq "pending on $(basename "$f")" "$(pending "$f")" "0"
 done
 conflicts=$(hub "SELECT count(*) FROM sync_conflicts")
 for f in "${clients[@]}"; do

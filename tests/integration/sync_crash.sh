@@ -30,7 +30,7 @@ done | sqlite3 "$C" 2>/dev/null || {
 for t in $(seq 0 199); do
 	echo "INSERT INTO down SELECT i, 'h' || i FROM generate_series($((t * N / 200 + 1)), $(((t + 1) * N / 200))) i;"
 done | psql -X -q -d "$HUB" >/dev/null
-expect_eq "client backlog" "$(plain "$C" "SELECT count(*) FROM sync_queue")" "$N"
+expect_eq "client backlog" "$(pending "$C")" "$N"
 
 killed=0
 for k in $(seq 1 "$KILLS"); do
@@ -54,5 +54,5 @@ expect_eq "hub values" "$(hub "SELECT count(*) FROM up WHERE v <> CASE WHEN id <
 expect_eq "relayed once each" "$(hub "SELECT count(*), count(DISTINCT pk::text) FROM sync_queue WHERE origin = '$origin'")" "$total|$total"
 expect_eq "rows down on the client" "$(plain "$C" "SELECT count(*), min(id), max(id) FROM down")" "$total|1|$total"
 expect_eq "client values" "$(plain "$C" "SELECT count(*) FROM down WHERE v <> CASE WHEN id <= $N THEN 'h' || id ELSE 'late' || (id - $N) END")" "0"
-expect_eq "client queue" "$(plain "$C" "SELECT count(*) FROM sync_queue")" "0"
+expect_eq "client pending" "$(pending "$C")" "0"
 echo ok

@@ -40,3 +40,12 @@ $3
 got
 $2"
 }
+
+# pending FILE: this node's changes not yet acknowledged by the hub. (The
+# capture keeps the newest queue row so that its seq is never reused, so an
+# empty queue is not the test.)
+pending() {
+	plain "$1" "SELECT count(*) FROM sync_queue
+		WHERE origin = (SELECT node_id FROM syncq_state)
+		  AND seq > coalesce((SELECT CAST(value AS INTEGER) FROM syncqd_state WHERE key = 'up_seq'), 0)"
+}
