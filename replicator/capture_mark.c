@@ -1,11 +1,12 @@
 /*
- * capture_mark.c — how syncqd's own writes meet the SQLite capture triggers.
+ * capture_mark.c — how syncqd's own writes stay out of the SQLite queue,
+ * and how a copied client file gets a node id of its own.
  *
- * The triggers take a change's origin from syncq_state.apply_origin when it
- * is set, else the node id (docs/sqlite_capture.md). syncqd sets it inside
- * its apply transaction, so its writes are queued as made by the node the
- * change came from; no app connection can see the marker, since SQLite has
- * one writer at a time and the marker is cleared before commit.
+ * syncqd applies the hub's changes with capture paused (syncq_state.paused,
+ * docs/sqlite_capture.md) inside its write transaction: the changes it
+ * writes came from the hub and must not travel back. SQLite has one writer
+ * at a time, so no app write can happen while the pause is on, and the
+ * user's own pause setting (a bulk import) is put back before commit.
  */
 #include "syncqd.h"
 #include "client.h"
@@ -13,29 +14,6 @@
 
 #include <stdio.h>
 #include <string.h>
-
-static int
-set_origin(Client *cl, const char *origin, char *err, size_t errlen)
-{
-	sqlite3_stmt *st = NULL;
-	int			rc;
-
-	if (sqlite3_prepare_v2(cl->db, "UPDATE syncq_state SET apply_origin = ?1", -1, &st, NULL) != SQLITE_OK)
-	{
-		snprintf(err, errlen, "client \"%s\": marking syncqd's writes: %s", cl->path, sqlite3_errmsg(cl->db));
-		return -1;
-	}
-	if (origin)
-		sqlite3_bind_text(st, 1, origin, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE)
-	{
-		snprintf(err, errlen, "client \"%s\": marking syncqd's writes: %s", cl->path, sqlite3_errmsg(cl->db));
-		return -1;
-	}
-	return 0;
-}
 
 static int
 set_paused(Client *cl, int paused, char *err, size_t errlen)
@@ -51,42 +29,27 @@ set_paused(Client *cl, int paused, char *err, size_t errlen)
 	return 0;
 }
 
-/*
- * Inside the apply transaction: with an origin, syncqd's writes are queued
- * as that node's; with none (a first sync), capture is paused instead, and
- * the user's own pause setting is put back by capture_unmark_apply.
- */
+/* Inside the apply transaction: pause capture, remembering the setting. */
 int
-capture_mark_apply(Client *cl, const char *origin, char *err, size_t errlen)
+capture_pause(Client *cl, char *err, size_t errlen)
 {
-	if (origin)
-		return set_origin(cl, origin, err, errlen);
-	if (!cl->paused_by_us)
-	{
-		sqlite3_stmt *st = NULL;
+	sqlite3_stmt *st = NULL;
 
-		if (sqlite3_prepare_v2(cl->db, "SELECT paused FROM syncq_state", -1, &st, NULL) != SQLITE_OK)
-		{
-			snprintf(err, errlen, "client \"%s\": reading syncq_state: %s", cl->path, sqlite3_errmsg(cl->db));
-			return -1;
-		}
-		cl->saved_paused = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
-		sqlite3_finalize(st);
-		cl->paused_by_us = true;
+	if (sqlite3_prepare_v2(cl->db, "SELECT paused FROM syncq_state", -1, &st, NULL) != SQLITE_OK)
+	{
+		snprintf(err, errlen, "client \"%s\": reading syncq_state: %s", cl->path, sqlite3_errmsg(cl->db));
+		return -1;
 	}
+	cl->saved_paused = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+	sqlite3_finalize(st);
 	return set_paused(cl, 1, err, errlen);
 }
 
+/* Before commit: capture as the user had it. */
 int
-capture_unmark_apply(Client *cl, char *err, size_t errlen)
+capture_resume(Client *cl, char *err, size_t errlen)
 {
-	if (cl->paused_by_us)
-	{
-		cl->paused_by_us = false;
-		if (set_paused(cl, cl->saved_paused, err, errlen) < 0)
-			return -1;
-	}
-	return set_origin(cl, NULL, err, errlen);
+	return set_paused(cl, cl->saved_paused, err, errlen);
 }
 
 /* A fresh random (version 4) UUID. */

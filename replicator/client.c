@@ -533,27 +533,16 @@ fail:
 /* ---- applying the hub's changes ---------------------------------------- */
 
 /*
- * Begin the write transaction of a download. While it is open, capture
- * records syncqd's writes as made by the hub (the origin marker of
- * docs/sqlite_capture.md); client_commit_apply removes them from the queue,
- * since they must not travel back.
+ * Begin the write transaction of a download, with capture paused: what
+ * syncqd writes came from the hub and must not travel back.
  */
 int
-client_begin_apply(Client *cl, const char *origin, char *err, size_t errlen)
+client_begin_apply(Client *cl, char *err, size_t errlen)
 {
 	sqlite3_stmt *st;
 
 	if (exec(cl, "BEGIN IMMEDIATE", err, errlen) < 0)
 		return -1;
-	st = prep(cl, "SELECT coalesce(max(seq), 0) FROM sync_queue", err, errlen);
-	if (st == NULL || sqlite3_step(st) != SQLITE_ROW)
-	{
-		sqlite3_finalize(st);
-		sqlite3_exec(cl->db, "ROLLBACK", NULL, NULL, NULL);
-		return -1;
-	}
-	cl->apply_seq_floor = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
 
 	/*
 	 * Every local change not yet on the hub — including ones committed after
@@ -584,7 +573,7 @@ client_begin_apply(Client *cl, const char *origin, char *err, size_t errlen)
 		sqlite3_exec(cl->db, "ROLLBACK", NULL, NULL, NULL);
 		return -1;
 	}
-	if (capture_mark_apply(cl, origin, err, errlen) < 0)
+	if (capture_pause(cl, err, errlen) < 0)
 	{
 		sqlite3_exec(cl->db, "ROLLBACK", NULL, NULL, NULL);
 		return -1;
@@ -595,22 +584,8 @@ client_begin_apply(Client *cl, const char *origin, char *err, size_t errlen)
 int
 client_commit_apply(Client *cl, const char *down_snapshot, char *err, size_t errlen)
 {
-	sqlite3_stmt *st;
-
-	if (capture_unmark_apply(cl, err, errlen) < 0)
+	if (capture_resume(cl, err, errlen) < 0)
 		goto fail;
-	st = prep(cl, "DELETE FROM sync_queue WHERE seq > ?1 AND origin <> ?2", err, errlen);
-	if (st == NULL)
-		goto fail;
-	sqlite3_bind_int64(st, 1, cl->apply_seq_floor);
-	sqlite3_bind_text(st, 2, cl->node_id, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) != SQLITE_DONE)
-	{
-		db_err(err, errlen, cl, "removing applied changes from the queue");
-		sqlite3_finalize(st);
-		goto fail;
-	}
-	sqlite3_finalize(st);
 	if (down_snapshot && state_set(cl, "down_snapshot", down_snapshot, err, errlen) < 0)
 		goto fail;
 	return exec(cl, "COMMIT", err, errlen);
@@ -624,7 +599,6 @@ client_rollback(Client *cl)
 {
 	if (!sqlite3_get_autocommit(cl->db))
 		sqlite3_exec(cl->db, "ROLLBACK", NULL, NULL, NULL);
-	cl->paused_by_us = false;
 }
 
 /* How many significant digits a decimal number text has. */

@@ -45,12 +45,10 @@ struct Client
 	sqlite3_stmt *get_version;
 	sqlite3_stmt *put_version;
 	sqlite3_stmt *put_conflict;
-	int64_t		apply_seq_floor;
 	VerMap		local;			/* pending local versions, during an apply */
 	sqlite3_stmt *pending;		/* the open pending read */
 	bool		pending_done;	/* it returned its last row */
-	bool		paused_by_us;	/* a first sync paused capture */
-	int			saved_paused;	/* the pause setting before that */
+	int			saved_paused;	/* the pause setting before an apply */
 };
 
 Client	   *client_open(const char *path, char *err, size_t errlen);
@@ -68,7 +66,7 @@ void		client_pending_close(Client *cl);
 int			client_ack_upload(Client *cl, int64_t up_seq, uint64_t up_digest,
 							  char *err, size_t errlen);
 
-int			client_begin_apply(Client *cl, const char *origin, char *err, size_t errlen);
+int			client_begin_apply(Client *cl, char *err, size_t errlen);
 int			client_commit_apply(Client *cl, const char *down_snapshot, char *err, size_t errlen);
 void		client_rollback(Client *cl);
 int			client_apply_change(Client *cl, const Change *c, const HubTypes *types,
@@ -78,8 +76,8 @@ int			client_write_row(Client *cl, ClientTable *t, bool del, const JObject *o,
 int			client_clear_table(Client *cl, const ClientTable *t, char *err, size_t errlen);
 
 /* How syncqd's own writes are kept out of capture (capture_mark.c). */
-int			capture_mark_apply(Client *cl, const char *origin, char *err, size_t errlen);
-int			capture_unmark_apply(Client *cl, char *err, size_t errlen);
+int			capture_pause(Client *cl, char *err, size_t errlen);
+int			capture_resume(Client *cl, char *err, size_t errlen);
 
 void		hubtypes_add(HubTypes *ht, const char *table, const char *col, const char *type);
 const char *hubtypes_get(const HubTypes *ht, const char *table, const char *col);

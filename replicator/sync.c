@@ -126,7 +126,7 @@ sync_first(Hub *h, Client *cl, const HubTypes *types, SyncStats *st, char *err, 
 
 	if (check_client_schema(h, cl, err, errlen) < 0)
 		return -1;
-	if (client_begin_apply(cl, NULL, err, errlen) < 0)
+	if (client_begin_apply(cl, err, errlen) < 0)
 		return -1;
 	for (int i = 0; i < h->ntables; i++)
 	{
@@ -182,13 +182,10 @@ static int
 sync_down_changes(Hub *h, Client *cl, const char *pos, const HubTypes *types,
 				  SyncStats *st, char *err, size_t errlen)
 {
-	char		marked[NODE_ID_LEN + 1] = "";
-
 	if (hub_changes_open(h, pos, client_node_id(cl), err, errlen) < 0)
 		return -1;
-	if (client_begin_apply(cl, h->node_id, err, errlen) < 0)
+	if (client_begin_apply(cl, err, errlen) < 0)
 		return -1;
-	memcpy(marked, h->node_id, sizeof(marked));
 	for (;;)
 	{
 		PGresult   *res = hub_fetch(h, "syncq_down", FETCH_ROWS, err, errlen);
@@ -210,17 +207,6 @@ sync_down_changes(Hub *h, Client *cl, const char *pos, const HubTypes *types,
 			{
 				PQclear(res);
 				goto fail;
-			}
-			/* syncqd's writes carry the origin of the change they apply */
-			if (strcmp(marked, c.origin) != 0)
-			{
-				if (capture_mark_apply(cl, c.origin, err, errlen) < 0)
-				{
-					change_free(&c);
-					PQclear(res);
-					goto fail;
-				}
-				memcpy(marked, c.origin, sizeof(marked));
 			}
 			rc = client_apply_change(cl, &c, types, err, errlen);
 			change_free(&c);
