@@ -8,10 +8,11 @@
 #   PL/pgSQL  the same capture as a PL/pgSQL row trigger: to_jsonb(NEW) into
 #             the same sync_queue, pg_notify per row
 #   floor     the app writes its row and the queue row itself, in one
-#             statement (a data-modifying CTE), and notifies once
+#             statement (a data-modifying CTE), and does not even NOTIFY
+#             (so the floor is the stricter one: our trigger does)
 # 100,000-row INSERT ... SELECT, UPDATE and DELETE, median of 7 (rows/s);
 # then single-row INSERT transactions from 2 pgbench clients with
-# synchronous_commit=off (tps, ~5 s each).
+# synchronous_commit=off (tps, median of 3 interleaved runs of 5 s).
 #
 # bench/run gives PGHOST/PGPORT/PGUSER (a throwaway cluster with syncq
 # installed), PG_BINDIR and SYNCQ_TMP.
@@ -21,6 +22,7 @@ DB=syncq_bench_capture
 ROWS=${SYNCQ_BENCH_ROWS:-100000}
 RUNS=${SYNCQ_BENCH_RUNS:-7}
 PGBENCH_SECONDS=${SYNCQ_BENCH_SECONDS:-5}
+PGBENCH_ROUNDS=${SYNCQ_BENCH_ROUNDS:-3}
 TMP=${SYNCQ_TMP:-$(mktemp -d)}
 BIN=${PG_BINDIR:-$(pg_config --bindir)}
 VARIANTS="bare c plpgsql floor"
@@ -74,9 +76,9 @@ stmt() {					# stmt VARIANT OP
 	local q="INSERT INTO sync_queue (txid, table_schema, table_name, op, pk, row_data, changed_at, origin, priority)"
 	local tail="clock_timestamp(), '$NODE', 'immediate'"
 	case $op in
-	insert) echo "WITH w AS (INSERT INTO t_floor $src RETURNING *), q AS ($q SELECT pg_current_xact_id(), 'public', 't_floor', 'I', json_build_object('id', w.id), to_json(w), $tail FROM w) SELECT pg_notify('sync_queue', 'change');" ;;
-	update) echo "WITH w AS (UPDATE t_floor SET qty = qty + 1 RETURNING *), q AS ($q SELECT pg_current_xact_id(), 'public', 't_floor', 'U', json_build_object('id', w.id), to_json(w), $tail FROM w) SELECT pg_notify('sync_queue', 'change');" ;;
-	delete) echo "WITH w AS (DELETE FROM t_floor RETURNING id), q AS ($q SELECT pg_current_xact_id(), 'public', 't_floor', 'D', json_build_object('id', w.id), NULL, $tail FROM w) SELECT pg_notify('sync_queue', 'change');" ;;
+	insert) echo "WITH w AS (INSERT INTO t_floor $src RETURNING *) $q SELECT pg_current_xact_id(), 'public', 't_floor', 'I', json_build_object('id', w.id), to_json(w), $tail FROM w;" ;;
+	update) echo "WITH w AS (UPDATE t_floor SET qty = qty + 1 RETURNING *) $q SELECT pg_current_xact_id(), 'public', 't_floor', 'U', json_build_object('id', w.id), to_json(w), $tail FROM w;" ;;
+	delete) echo "WITH w AS (DELETE FROM t_floor RETURNING id) $q SELECT pg_current_xact_id(), 'public', 't_floor', 'D', json_build_object('id', w.id), NULL, $tail FROM w;" ;;
 	esac
 }
 
@@ -128,7 +130,7 @@ for v in $VARIANTS; do
 	if [ "$v" = floor ]; then
 		cat >"$TMP/pgbench_$v.sql" <<SQL
 \\set id random(1, 9000000000000000000)
-WITH w AS (INSERT INTO t_floor VALUES (:id, 1, 'item', 9.75, now()) RETURNING *), q AS (INSERT INTO sync_queue (txid, table_schema, table_name, op, pk, row_data, changed_at, origin, priority) SELECT pg_current_xact_id(), 'public', 't_floor', 'I', json_build_object('id', w.id), to_json(w), clock_timestamp(), '$NODE', 'immediate' FROM w) SELECT pg_notify('sync_queue', 'change');
+WITH w AS (INSERT INTO t_floor VALUES (:id, 1, 'item', 9.75, now()) RETURNING *) INSERT INTO sync_queue (txid, table_schema, table_name, op, pk, row_data, changed_at, origin, priority) SELECT pg_current_xact_id(), 'public', 't_floor', 'I', json_build_object('id', w.id), to_json(w), clock_timestamp(), '$NODE', 'immediate' FROM w;
 SQL
 	else
 		cat >"$TMP/pgbench_$v.sql" <<SQL
@@ -137,14 +139,22 @@ INSERT INTO t_$v VALUES (:id, 1, 'item', 9.75, now());
 SQL
 	fi
 done
+# Interleaved rounds, the median of each variant.
+: >"$TMP/tps"
+for round in $(seq "$PGBENCH_ROUNDS"); do
+	for v in $VARIANTS; do
+		PGOPTIONS="$PGOPTIONS -c synchronous_commit=off" "$BIN/pgbench" -n -M prepared -c 2 -j 2 \
+			-T "$PGBENCH_SECONDS" -f "$TMP/pgbench_$v.sql" "$DB" 2>&1 |
+			awk -v v="$v" '/^tps = / { printf "%s %d\n", v, $3 }' >>"$TMP/tps"
+	done
+done
 declare -A TPS
 for v in $VARIANTS; do
-	TPS[$v]=$(PGOPTIONS="$PGOPTIONS -c synchronous_commit=off" "$BIN/pgbench" -n -M prepared -c 2 -j 2 \
-		-T "$PGBENCH_SECONDS" -f "$TMP/pgbench_$v.sql" "$DB" 2>&1 |
-		awk '/^tps = / { printf "%d", $3 }')
+	TPS[$v]=$(awk -v v="$v" '$1 == v { print $2 }' "$TMP/tps" | sort -n |
+		awk '{ t[NR] = $1 } END { print t[int((NR + 1) / 2)] }')
 done
 echo
-echo "### PostgreSQL capture: single-row INSERT transactions, 2 pgbench clients, synchronous_commit=off (tps, ${PGBENCH_SECONDS} s each)"
+echo "### PostgreSQL capture: single-row INSERT transactions, 2 pgbench clients, synchronous_commit=off (tps, median of $PGBENCH_ROUNDS runs of ${PGBENCH_SECONDS} s)"
 echo
 echo "| single-row INSERT | bare | C trigger (ours) | PL/pgSQL trigger | floor (CTE) | ours/floor | ours/PL/pgSQL |"
 echo "|---|---|---|---|---|---|---|"
