@@ -922,6 +922,25 @@ hub_close_cursor(Hub *h, const char *cursor, char *err, size_t errlen)
 	return exec_ok(h, sql, err, errlen);
 }
 
+/*
+ * Prune the hub queue (sync_prune) if nobody did for a while; returns the
+ * rows deleted, or -1.
+ */
+long
+hub_prune_if_due(Hub *h, char *err, size_t errlen)
+{
+	PGresult   *res = run(h, "SELECT CASE WHEN pruned_at IS NULL OR pruned_at < now() - interval '10 minutes'"
+						  " THEN sync_prune() END FROM sync_hub_state",
+						  0, NULL, PGRES_TUPLES_OK, err, errlen);
+	long		n;
+
+	if (res == NULL)
+		return -1;
+	n = PQgetisnull(res, 0, 0) ? 0 : atol(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return n;
+}
+
 int
 hub_download_end(Hub *h, const char *client_id, const char *snapshot, char *err, size_t errlen)
 {

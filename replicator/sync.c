@@ -281,6 +281,15 @@ sync_once(Hub *h, Client *cl, SyncStats *st, char *err, size_t errlen)
 		goto out;
 	}
 	rc = hub_download_end(h, client_node_id(cl), snap, err, errlen);
+	if (rc == 0)
+	{
+		long		pruned = hub_prune_if_due(h, err, errlen);
+
+		if (pruned < 0)
+			rc = -1;
+		else if (pruned > 0)
+			logmsg(LOG_INFO, "pruned %ld hub queue rows every active client has", pruned);
+	}
 	if (rc == 0 && uperr[0])
 	{
 		snprintf(err, errlen, "%s", uperr);

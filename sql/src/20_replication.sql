@@ -61,7 +61,9 @@ COMMENT ON TABLE sync_conflicts IS 'syncq: changes overruled by a later change t
 CREATE TABLE sync_hub_state (
 	singleton     boolean PRIMARY KEY DEFAULT true CHECK (singleton),
 	fold_snapshot pg_snapshot,
-	horizon_xmin  xid8
+	horizon_xmin  xid8,
+	retention     interval NOT NULL DEFAULT '30 days',
+	pruned_at     timestamptz
 );
 INSERT INTO sync_hub_state DEFAULT VALUES;
 
@@ -102,3 +104,32 @@ END
 $$;
 COMMENT ON FUNCTION sync_fold_local() IS 'syncq internal: fold the hub''s own changes into sync_versions';
 REVOKE ALL ON FUNCTION sync_fold_local() FROM PUBLIC;
+
+-- Delete the queue rows every client that synced within the retention
+-- window has already received, and remember the horizon: a client whose
+-- position lies below it (it was away longer than the window) gets a first
+-- sync again instead of silently missing what was deleted. syncqd calls it
+-- now and then; it may also be run by hand or from a scheduler.
+CREATE FUNCTION sync_prune() RETURNS bigint
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+DECLARE
+	keep   interval;
+	needed xid8;
+	n      bigint;
+BEGIN
+	PERFORM sync_fold_local();
+	SELECT retention INTO keep FROM sync_hub_state FOR UPDATE;
+	SELECT min(pg_snapshot_xmin(c.down_snapshot)) INTO needed
+	  FROM sync_clients c
+	 WHERE c.down_snapshot IS NOT NULL AND c.last_seen > now() - keep;
+	-- no active client: keep what the hub's own snapshot could still miss
+	needed := coalesce(needed, pg_snapshot_xmin(pg_current_snapshot()));
+	DELETE FROM sync_queue WHERE sync_xid_value(txid) < sync_xid_value(needed);
+	GET DIAGNOSTICS n = ROW_COUNT;
+	UPDATE sync_hub_state
+	   SET horizon_xmin = greatest(horizon_xmin, needed), pruned_at = now();
+	RETURN n;
+END
+$$;
+COMMENT ON FUNCTION sync_prune() IS 'delete queue rows every recently active client has received (sync_hub_state.retention)';
+REVOKE ALL ON FUNCTION sync_prune() FROM PUBLIC;

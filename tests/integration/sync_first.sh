@@ -43,4 +43,20 @@ note "then changes flow as usual"
 hub "UPDATE item SET qty = -1 WHERE id = 5" >/dev/null
 sync "$C"
 expect_eq "update after first sync" "$(plain "$C" "SELECT qty FROM item WHERE id = 5")" "-1"
+
+note "housekeeping: a client away longer than the retention window is re-bootstrapped"
+A=$SYNCQ_TMP/away.db
+cp "$C" "$A"
+"$SYNCQD" --sqlite "$A" --reidentify >/dev/null
+sync "$A"
+hub "UPDATE item SET qty = -2 WHERE id = 6" >/dev/null
+sync "$C"
+away=$(cli "$A" "SELECT sync_node_id()")
+hub "UPDATE sync_clients SET last_seen = now() - interval '31 days' WHERE node_id = '$away';
+	UPDATE sync_hub_state SET pruned_at = NULL" >/dev/null
+hub "SELECT sync_prune()" >/dev/null
+expect_eq "queue pruned up to the active client" "$(hub "SELECT count(*) FROM sync_queue WHERE pk::text = '{\"id\":6}'")" "0"
+sync "$A"
+last_log | grep -q "(first sync)" || fail "the stale client did not take a first sync: $(last_log)"
+expect_eq "stale client caught up" "$(plain "$A" "SELECT qty FROM item WHERE id IN (5, 6) ORDER BY id" | tr '\n' ' ')" "-1 -2 "
 echo ok
