@@ -34,8 +34,10 @@ sqlite: sqlite_ext/syncq.so
 sqlite_ext/syncq.so: $(SQLITE_SRC) $(SQLITE_HDR)
 	$(CC) $(WARN) $(CFLAGS) -fPIC -shared -DSYNCQ_SQLITE_EXTENSION -o $@ $(SQLITE_SRC)
 
-# The SQLite extension again, under AddressSanitizer and UBSan, for tests/run.
+# The SQLite extension and syncqd again, under AddressSanitizer and UBSan,
+# for tests/run.
 asan: build/asan/syncq.so
+	$(MAKE) -C replicator O=../build/asan/obj OUT=../build/asan/syncqd CFLAGS="-O1 -g" SANFLAGS="$(SAN)"
 
 build/asan/syncq.so: $(SQLITE_SRC) $(SQLITE_HDR)
 	@mkdir -p $(dir $@)

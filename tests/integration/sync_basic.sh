@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# syncqd-asan
 # syncqd over libpq: a round trip of every type both ways (twice: the second
 # sync changes nothing), a relay between two clients that never returns to
 # its origin, a late-committing hub transaction, a cloned client file.
