@@ -43,6 +43,19 @@
 **       Plain SQL does the same: UPDATE syncq_state SET paused = 1;
 **         BEGIN; SELECT sync_pause(); INSERT ...; SELECT sync_resume(); COMMIT;
 **
+**   sync_apply_origin(node_id)
+**       For syncqd: the changes this connection makes in the current
+**       transaction were first made on node_id (a UUID), and are queued
+**       with that origin.  Forgotten at COMMIT or ROLLBACK; NULL clears it.
+**         BEGIN; SELECT sync_apply_origin('7d444840-9dc0-11d1-b245-5ffdce74fad2');
+**         INSERT ...; COMMIT;
+**
+**   sync_reidentify(node_id)
+**       Give this database a new node id (a copied file must not keep its
+**       original's).  The triggers hold the id, so they are rewritten; a
+**       plain UPDATE of syncq_state.node_id is refused.  Returns node_id.
+**         SELECT sync_reidentify('1b4e28ba-2fa1-11d2-883f-0016d3cca427');
+**
 **   sync_repair()
 **       Rewrite stale triggers of every tracked table (after ALTER TABLE
 **       ADD/RENAME COLUMN or RENAME TO), re-queue rows captured without a
@@ -208,8 +221,8 @@ static void syncEnqueueFunc(sqlite3_context *ctx, int argc,
   static const char zInsert[] =
       "INSERT INTO main.sync_queue(txid, table_name, op, pk, row_data,"
       " changed_at, origin, priority)"
-      " SELECT ?1, ?2, ?3, json(?4), json(?5), "
-      SYNCQ_NOW_EXPR ", " SYNCQ_ORIGIN_EXPR ", ?6 FROM main.syncq_state AS s";
+      " VALUES(?1, ?2, ?3, json(?4), json(?5), " SYNCQ_NOW_EXPR ","
+      " coalesce(?7, (SELECT node_id FROM main.syncq_state)), ?6)";
   SyncqConn *pConn = (SyncqConn*)sqlite3_user_data(ctx);
   sqlite3 *db = sqlite3_context_db_handle(ctx);
   sqlite3_int64 iLastRowid = sqlite3_last_insert_rowid(db);
@@ -266,6 +279,8 @@ static void syncEnqueueFunc(sqlite3_context *ctx, int argc,
     sqlite3_bind_value(pStmt, 5, argv[3]);
     sqlite3_bind_text(pStmt, 6, bImmediate ? "immediate" : "batched", -1,
                       SQLITE_STATIC);
+    sqlite3_bind_text(pStmt, 7, syncq_conn_apply_origin(pConn), -1,
+                      SQLITE_TRANSIENT);
     sqlite3_step(pStmt);
     rc = sqlite3_finalize(pStmt);
   }
@@ -319,6 +334,75 @@ static void syncNodeIdFunc(sqlite3_context *ctx, int argc,
     resultError(ctx, "sync_node_id", rc,
                 rc==SQLITE_NOMEM ? 0 : sqlite3_mprintf("%s", sqlite3_errmsg(db)));
   }
+}
+
+/* Is z a lower-case UUID (8-4-4-4-12 hex digits)? */
+static int isUuid(const char *z){
+  int i;
+  for(i=0; i<36; i++){
+    if( i==8 || i==13 || i==18 || i==23 ){
+      if( z[i]!='-' ) return 0;
+    }else if( !((z[i]>='0' && z[i]<='9') || (z[i]>='a' && z[i]<='f')) ){
+      return 0;
+    }
+  }
+  return z[36]==0;
+}
+
+/*
+** sync_apply_origin(node_id)
+*/
+static void syncApplyOriginFunc(sqlite3_context *ctx, int argc,
+                                sqlite3_value **argv){
+  SyncqConn *pConn = (SyncqConn*)sqlite3_user_data(ctx);
+  sqlite3 *db = sqlite3_context_db_handle(ctx);
+  const char *zUuid = (const char*)sqlite3_value_text(argv[0]);
+
+  (void)argc;
+  if( sqlite3_get_autocommit(db) ){
+    resultError(ctx, "sync_apply_origin", SQLITE_ERROR, sqlite3_mprintf(
+        "call it inside the transaction that applies the changes"));
+    return;
+  }
+  if( sqlite3_value_type(argv[0])==SQLITE_NULL ){
+    syncq_conn_set_apply_origin(pConn, 0);
+  }else if( zUuid==0 || !isUuid(zUuid) ){
+    char *zShown = shownValue(argv[0]);
+    resultError(ctx, "sync_apply_origin", SQLITE_ERROR, zShown==0 ? 0 :
+        sqlite3_mprintf("bad node id %s: expected a lower-case UUID", zShown));
+    sqlite3_free(zShown);
+    return;
+  }else{
+    syncq_conn_set_apply_origin(pConn, zUuid);
+  }
+  sqlite3_result_value(ctx, argv[0]);
+}
+
+/*
+** sync_reidentify(node_id)
+*/
+static void syncReidentifyFunc(sqlite3_context *ctx, int argc,
+                               sqlite3_value **argv){
+  sqlite3 *db = sqlite3_context_db_handle(ctx);
+  const char *zUuid = (const char*)sqlite3_value_text(argv[0]);
+  char *zErr = 0;
+  int rc;
+
+  (void)argc;
+  if( zUuid==0 || !isUuid(zUuid) ){
+    char *zShown = shownValue(argv[0]);
+    resultError(ctx, "sync_reidentify", SQLITE_ERROR, zShown==0 ? 0 :
+        sqlite3_mprintf("bad node id %s: expected a lower-case UUID", zShown));
+    sqlite3_free(zShown);
+    return;
+  }
+  rc = syncq_reidentify(db, zUuid, &zErr);
+  if( rc!=SQLITE_OK ){
+    resultError(ctx, "sync_reidentify", rc, zErr);
+    return;
+  }
+  sqlite3_free(zErr);
+  sqlite3_result_value(ctx, argv[0]);
 }
 
 /*
@@ -420,6 +504,8 @@ int syncq_capture_register(sqlite3 *db, char **pzErrMsg){
     { "sync_pause",       0, SYNCQ_DIRECT, syncPauseFunc },
     { "sync_resume",      0, SYNCQ_DIRECT, syncResumeFunc },
     { "sync_repair",      0, SYNCQ_DIRECT, syncRepairFunc },
+    { "sync_apply_origin", 1, SYNCQ_DIRECT, syncApplyOriginFunc },
+    { "sync_reidentify",  1, SYNCQ_DIRECT, syncReidentifyFunc },
     { "is_online_server", 0, SQLITE_UTF8|SQLITE_DETERMINISTIC|SQLITE_INNOCUOUS,
                              isOnlineServerFunc },
     /* Called by the capture triggers: must stay usable from the schema. */

@@ -43,6 +43,12 @@ SQLITE_EXTENSION_INIT3
 #define SYNCQ_TXID_IMMEDIATE (-7301)
 #define SYNCQ_TXID_BATCHED   (-7302)
 
+/* And with this N for the origin: NULL in stock SQLite and normally here
+** too (the trigger then writes this node's id, which it holds as a
+** literal); the node id given to sync_apply_origin() while syncqd applies
+** another node's changes in the current transaction. */
+#define SYNCQ_APPLY_ORIGIN   (-7303)
+
 /* Registers every capture SQL function on db and installs the commit and
 ** rollback hooks.  Returns SQLITE_OK or an error code with *pzErrMsg set
 ** (sqlite3_malloc'd). */
@@ -63,10 +69,7 @@ int syncq_track(sqlite3 *db, const char *zTable, const char *zPriority,
 int syncq_untrack(sqlite3 *db, const char *zTable, int *pbWasTracked,
                   char **pzErr);
 int syncq_repair(sqlite3 *db, int *pnRepaired, char **pzErr);
-
-/* The SQL expression of the origin column, in a SELECT ... FROM
-** syncq_state AS s. */
-#define SYNCQ_ORIGIN_EXPR "coalesce(s.apply_origin, s.node_id)"
+int syncq_reidentify(sqlite3 *db, const char *zUuid, char **pzErr);
 
 /* The SQL expression of the changed_at column. */
 #define SYNCQ_NOW_EXPR "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
@@ -81,6 +84,8 @@ void syncq_conn_unref(void *pConn);        /* xDestroy of the functions */
 void syncq_conn_install_hooks(SyncqConn *pConn);
 sqlite3_int64 syncq_conn_txid(SyncqConn *pConn, int bImmediate);
 int syncq_conn_wake(SyncqConn *pConn);
+const char *syncq_conn_apply_origin(SyncqConn *pConn);
+void syncq_conn_set_apply_origin(SyncqConn *pConn, const char *zUuid);
 void syncq_compileoption_get(sqlite3_context*, int, sqlite3_value**);
 
 #endif /* SYNCQ_CAPTURE_H */

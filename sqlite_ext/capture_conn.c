@@ -13,6 +13,13 @@
 **            forgotten by the commit and rollback hooks); for any other
 **            argument it does exactly what the built-in does.
 **
+**   origin   sync_apply_origin(uuid), called by syncqd inside the
+**            transaction that applies another node's changes, makes
+**            sqlite_compileoption_get(SYNCQ_APPLY_ORIGIN) return that id
+**            until the transaction ends; the triggers write it instead of
+**            this node's id.  It lives in this connection only, so no other
+**            writer can ever see it, and the hooks forget it at the end.
+**
 **   wake-up  When a transaction that queued an immediate change commits,
 **            the commit hook writes the file <database>-syncq-wake (the
 **            current Unix time in milliseconds), which syncqd watches.
@@ -45,6 +52,7 @@ struct SyncqConn {
   sqlite3_int64 iTxid;         /* txid of the open transaction, 0 if none */
   int bImmediate;              /* it queued an immediate change */
   int fdWake;                  /* the open wake file, or -1 */
+  char zApplyOrigin[40];       /* sync_apply_origin() of this transaction */
 };
 
 /* A new state object for db, holding one reference (the creator's). */
@@ -125,21 +133,39 @@ int syncq_conn_wake(SyncqConn *p){
 #endif
 }
 
-/* Commit hook: wake syncqd if the transaction queued an immediate change,
-** and forget the txid.  Never turns the commit into a rollback. */
+/* The node id sync_apply_origin() set for this transaction, or NULL. */
+const char *syncq_conn_apply_origin(SyncqConn *p){
+  return p->zApplyOrigin[0] ? p->zApplyOrigin : 0;
+}
+
+/* Sets (a UUID, checked by the caller) or clears (NULL) the origin of the
+** changes of this transaction. */
+void syncq_conn_set_apply_origin(SyncqConn *p, const char *zUuid){
+  size_t n = zUuid ? strlen(zUuid) : 0;
+  if( n>=sizeof(p->zApplyOrigin) ) n = 0;
+  memcpy(p->zApplyOrigin, zUuid ? zUuid : "", n);
+  p->zApplyOrigin[n] = 0;
+}
+
+/* The end of a transaction: its txid and apply origin are forgotten. */
+static void transactionEnded(SyncqConn *p){
+  p->iTxid = 0;
+  p->bImmediate = 0;
+  p->zApplyOrigin[0] = 0;
+}
+
+/* Commit hook: wake syncqd if the transaction queued an immediate change.
+** Never turns the commit into a rollback. */
 static int syncqCommitHook(void *pArg){
   SyncqConn *p = (SyncqConn*)pArg;
   if( p->bImmediate ) syncq_conn_wake(p);
-  p->iTxid = 0;
-  p->bImmediate = 0;
+  transactionEnded(p);
   return 0;
 }
 
-/* Rollback hook: the transaction's changes are gone, and so is its txid. */
+/* Rollback hook. */
 static void syncqRollbackHook(void *pArg){
-  SyncqConn *p = (SyncqConn*)pArg;
-  p->iTxid = 0;
-  p->bImmediate = 0;
+  transactionEnded((SyncqConn*)pArg);
 }
 
 void syncq_conn_install_hooks(SyncqConn *p){
@@ -152,8 +178,9 @@ void syncq_conn_install_hooks(SyncqConn *p){
 ** sqlite_compileoption_get(N), overridden on this connection.
 **
 ** For N = SYNCQ_TXID_IMMEDIATE or SYNCQ_TXID_BATCHED: the transaction's
-** txid.  Any other N: what the built-in returns (the N-th compile-time
-** option, or NULL).
+** txid.  For N = SYNCQ_APPLY_ORIGIN: the origin syncqd set with
+** sync_apply_origin(), or NULL.  Any other N: what the built-in returns
+** (the N-th compile-time option, or NULL).
 */
 void syncq_compileoption_get(sqlite3_context *ctx, int argc,
                              sqlite3_value **argv){
@@ -163,6 +190,11 @@ void syncq_compileoption_get(sqlite3_context *ctx, int argc,
   if( n==SYNCQ_TXID_IMMEDIATE || n==SYNCQ_TXID_BATCHED ){
     sqlite3_result_int64(ctx, syncq_conn_txid(p, n==SYNCQ_TXID_IMMEDIATE));
     return;
+  }
+  if( n==SYNCQ_APPLY_ORIGIN ){
+    const char *z = syncq_conn_apply_origin(p);
+    if( z ) sqlite3_result_text(ctx, z, -1, SQLITE_TRANSIENT);
+    return;                                   /* NULL: this node's own */
   }
 #ifdef SYNCQ_SQLITE_EXTENSION
   if( sqlite3_api->compileoption_get==0 ){   /* host omitted the diags */

@@ -55,8 +55,7 @@ static const char zSchemaSql[] =
   "CREATE TABLE IF NOT EXISTS main.syncq_state(\n"
   "  id           INTEGER PRIMARY KEY CHECK (id = 1),\n"
   "  node_id      TEXT NOT NULL,      -- this database's node id\n"
-  "  paused       INTEGER NOT NULL DEFAULT 0 CHECK (paused IN (0, 1)),\n"
-  "  apply_origin TEXT                -- set by syncqd while it applies\n"
+  "  paused       INTEGER NOT NULL DEFAULT 0 CHECK (paused IN (0, 1))\n"
   ");\n"
   "CREATE TABLE IF NOT EXISTS main.syncq_tracked(\n"
   "  table_name TEXT PRIMARY KEY COLLATE NOCASE,\n"
@@ -68,13 +67,21 @@ static const char zSchemaSql[] =
   "WHEN old.seq = (SELECT max(seq) FROM sync_queue)\n"
   "BEGIN\n"
   "  SELECT RAISE(IGNORE);  -- the newest row stays, so its seq is never reused\n"
+  "END;\n"
+  "CREATE TRIGGER IF NOT EXISTS main.syncq_node_id_fixed\n"
+  "BEFORE UPDATE OF node_id ON syncq_state\n"
+  "WHEN NEW.node_id IS NOT OLD.node_id\n"
+  "BEGIN\n"
+  "  SELECT RAISE(ABORT, 'syncq: the capture triggers hold the node id;"
+  " change it with sync_reidentify(uuid)');\n"
   "END;\n";
 
 /* Number of objects of zSchemaSql, and a query that counts those present. */
-#define SYNCQ_N_SCHEMA 4
+#define SYNCQ_N_SCHEMA 5
 static const char zSchemaCountSql[] =
   "SELECT count(*) FROM main.sqlite_schema WHERE name IN"
-  " ('sync_queue', 'syncq_state', 'syncq_tracked', 'syncq_keep_newest')";
+  " ('sync_queue', 'syncq_state', 'syncq_tracked', 'syncq_keep_newest',"
+  " 'syncq_node_id_fixed')";
 
 /* One column of a tracked table. */
 typedef struct SyncqCol SyncqCol;
@@ -93,6 +100,7 @@ struct SyncqTable {
   int *aiPk;              /* aCol index of each key column, in key order */
   int bStrict;            /* a STRICT table: declared types are enforced */
   int iRowidPk;           /* aCol index of an INTEGER PRIMARY KEY, or -1 */
+  char *zNode;            /* this node's id, written into the triggers */
 };
 
 /* ----------------------------------------------------------------------
@@ -291,6 +299,7 @@ static void tableClear(SyncqTable *pTab){
   sqlite3_free(pTab->aCol);
   sqlite3_free(pTab->aiPk);
   sqlite3_free(pTab->zName);
+  sqlite3_free(pTab->zNode);
   memset(pTab, 0, sizeof(*pTab));
 }
 
@@ -308,6 +317,21 @@ static int tableLoad(sqlite3 *db, const char *zName, SyncqTable *pTab,
   pTab->iRowidPk = -1;
   pTab->zName = sqlite3_mprintf("%s", zName);
   if( pTab->zName==0 ) return SQLITE_NOMEM;
+
+  rc = sqlite3_prepare_v2(db, "SELECT node_id FROM main.syncq_state",
+                          -1, &pStmt, 0);
+  if( rc!=SQLITE_OK ) goto load_db_error;
+  if( sqlite3_step(pStmt)==SQLITE_ROW ){
+    pTab->zNode = sqlite3_mprintf("%s",
+                                  (const char*)sqlite3_column_text(pStmt, 0));
+  }
+  rc = sqlite3_finalize(pStmt);
+  pStmt = 0;
+  if( rc!=SQLITE_OK ) goto load_db_error;
+  if( pTab->zNode==0 ){
+    tableClear(pTab);
+    return setError(pzErr, SQLITE_ERROR, "syncq_state holds no node id");
+  }
 
   rc = sqlite3_prepare_v2(db,
       "SELECT wr, strict FROM pragma_table_list(?1) WHERE schema = 'main'",
@@ -496,16 +520,23 @@ static void appendTxid(sqlite3_str *pStr, const char *zPriority){
                                         : SYNCQ_TXID_BATCHED);
 }
 
+/* Appends the origin expression: the node id syncqd set on its own
+** connection while it applies another node's changes, else this node's. */
+static void appendOrigin(sqlite3_str *pStr, const SyncqTable *pTab){
+  sqlite3_str_appendf(pStr, "coalesce(sqlite_compileoption_get(%d), %Q)",
+                      SYNCQ_APPLY_ORIGIN, pTab->zNode);
+}
+
 /* Appends one INSERT INTO sync_queue statement of a trigger body: op zOp,
-** key from row zPkRef, row_data from row zRowRef (NULL: a delete).  Its one
-** read, of syncq_state, gives the origin and the pause switch. */
+** key from row zPkRef, row_data from row zRowRef (NULL: a delete).  seq is
+** left to SQLite (max(seq)+1), so the statement reads no table. */
 static void appendQueueInsert(sqlite3_str *pStr, const SyncqTable *pTab,
                               const char *zPriority, const char *zOp,
                               const char *zPkRef, const char *zRowRef){
   sqlite3_str_appendall(pStr,
       "  INSERT INTO sync_queue(txid, table_name, op, pk, row_data,"
       " changed_at, origin, priority)\n"
-      "  SELECT ");
+      "  VALUES(");
   appendTxid(pStr, zPriority);
   sqlite3_str_appendf(pStr, ", %Q, %Q,\n    ", pTab->zName, zOp);
   appendObject(pStr, pTab, zPkRef, 1, ", ");
@@ -515,9 +546,9 @@ static void appendQueueInsert(sqlite3_str *pStr, const SyncqTable *pTab,
   }else{
     sqlite3_str_appendall(pStr, "NULL");
   }
-  sqlite3_str_appendf(pStr, ",\n    %s, %s, %Q\n"
-                      "  FROM syncq_state AS s WHERE s.paused = 0;\n",
-                      SYNCQ_NOW_EXPR, SYNCQ_ORIGIN_EXPR, zPriority);
+  sqlite3_str_appendf(pStr, ",\n    %s, ", SYNCQ_NOW_EXPR);
+  appendOrigin(pStr, pTab);
+  sqlite3_str_appendf(pStr, ", %Q);\n", zPriority);
 }
 
 /* Appends the key comparison of OLD and NEW: "all key columns equal"
@@ -541,6 +572,7 @@ static void appendKeyTest(sqlite3_str *pStr, const SyncqTable *pTab,
 ** sqlite3_malloc'd. */
 static int triggerSql(const SyncqTable *pTab, const char *zPriority,
                       int iKind, char **pzSql){
+  static const char zLive[] = "(SELECT paused FROM syncq_state) IS NOT 1";
   sqlite3_str *pStr = sqlite3_str_new(0);
   const char *zKind = azTriggerKind[iKind];
 
@@ -548,22 +580,28 @@ static int triggerSql(const SyncqTable *pTab, const char *zPriority,
                       pTab->zName);
   switch( iKind ){
     case 0:
-      sqlite3_str_appendf(pStr, "AFTER INSERT ON \"%w\"\n", pTab->zName);
+      sqlite3_str_appendf(pStr, "AFTER INSERT ON \"%w\"\nWHEN %s\n",
+                          pTab->zName, zLive);
       break;
     case 1:
     case 2:
       sqlite3_str_appendf(pStr, "AFTER UPDATE ON \"%w\"\nWHEN ", pTab->zName);
       appendKeyTest(pStr, pTab, iKind==2);
-      sqlite3_str_appendall(pStr, "\n");
+      sqlite3_str_appendf(pStr, "\n  AND %s\n", zLive);
       break;
     default:
-      sqlite3_str_appendf(pStr, "AFTER DELETE ON \"%w\"\n", pTab->zName);
+      sqlite3_str_appendf(pStr, "AFTER DELETE ON \"%w\"\nWHEN %s\n",
+                          pTab->zName, zLive);
       break;
   }
-  sqlite3_str_appendall(pStr,
+  sqlite3_str_appendf(pStr,
       "BEGIN\n"
       "  -- syncq capture, written by sync_track(): docs/sqlite_capture.md.\n"
-      "  -- txid: sqlite_compileoption_get(<0) is NULL unless syncq is loaded.\n");
+      "  -- sqlite_compileoption_get(%d) is the txid and (%d) the origin syncqd\n"
+      "  -- applies for; both NULL in a connection that did not load syncq.\n",
+      strcmp(zPriority, "immediate")==0 ? SYNCQ_TXID_IMMEDIATE
+                                        : SYNCQ_TXID_BATCHED,
+      SYNCQ_APPLY_ORIGIN);
   switch( iKind ){
     case 0:  appendQueueInsert(pStr, pTab, zPriority, "I", "NEW", "NEW"); break;
     case 1:  appendQueueInsert(pStr, pTab, zPriority, "U", "NEW", "NEW"); break;
@@ -615,11 +653,12 @@ static int requeueIncomplete(sqlite3 *db, const SyncqTable *pTab,
   pStr = sqlite3_str_new(0);
   sqlite3_str_appendall(pStr,
       "INSERT INTO main.sync_queue(txid, table_name, op, pk, row_data,"
-      " changed_at, origin, priority) SELECT ");
+      " changed_at, origin, priority) VALUES(");
   appendTxid(pStr, zPriority);
-  sqlite3_str_appendf(pStr, ", %Q, 'U', ?1, ?2, %s, %s, %Q"
-                      " FROM main.syncq_state AS s", pTab->zName,
-                      SYNCQ_NOW_EXPR, SYNCQ_ORIGIN_EXPR, zPriority);
+  sqlite3_str_appendf(pStr, ", %Q, 'U', ?1, ?2, %s, ", pTab->zName,
+                      SYNCQ_NOW_EXPR);
+  appendOrigin(pStr, pTab);
+  sqlite3_str_appendf(pStr, ", %Q)", zPriority);
   rc = strDone(pStr, &zSql);
   if( rc==SQLITE_OK ){
     rc = sqlite3_prepare_v2(db, zSql, -1, &pIns, 0);
@@ -886,4 +925,27 @@ int syncq_repair(sqlite3 *db, int *pnRepaired, char **pzErr){
   for(i=0; i<nList; i++) sqlite3_free(azList[i]);
   sqlite3_free(azList);
   return rc;
+}
+
+/* sync_reidentify(): give this database the node id zUuid (a cloned file
+** must not share its original's id).  The capture triggers hold the id, so
+** they are rewritten in the same savepoint; the guard trigger that refuses
+** a bare UPDATE of node_id is lifted for the moment. */
+int syncq_reidentify(sqlite3 *db, const char *zUuid, char **pzErr){
+  int nRepaired = 0;
+  int rc;
+
+  rc = savepointBegin(db, "syncq_reidentify", pzErr);
+  if( rc!=SQLITE_OK ) return rc;
+  rc = syncq_ensure_schema(db, pzErr);
+  if( rc==SQLITE_OK ){
+    rc = execPrintf(db, pzErr, "DROP TRIGGER main.syncq_node_id_fixed");
+  }
+  if( rc==SQLITE_OK ){
+    rc = execPrintf(db, pzErr, "UPDATE main.syncq_state SET node_id = %Q",
+                    zUuid);
+  }
+  if( rc==SQLITE_OK ) rc = sqlite3_exec(db, zSchemaSql, 0, 0, pzErr);
+  if( rc==SQLITE_OK ) rc = syncq_repair(db, &nRepaired, pzErr);
+  return savepointEnd(db, "syncq_reidentify", rc, pzErr);
 }

@@ -89,16 +89,20 @@ check "plain-SQL pause" \
 	'1|item|I|{"id":101}|{"id":101,"name":"after the import","price":null,"data":null,"n":null}|immediate|no-txid|this-node|1' \
 	"$(queue_after "$base")"
 
-# How syncqd marks what it applies for another node, without the extension.
+# How syncqd marks what it applies for another node: on its own connection,
+# which loaded syncq, for one transaction; no other connection can see it.
 base=$(last_seq)
-plain "BEGIN; UPDATE syncq_state SET apply_origin = '7d444840-9dc0-11d1-b245-5ffdce74fad2';
-       INSERT INTO item VALUES(200, 'from the hub', NULL, NULL, NULL);
-       UPDATE syncq_state SET apply_origin = NULL; COMMIT;"
+ext "BEGIN; SELECT sync_apply_origin('7d444840-9dc0-11d1-b245-5ffdce74fad2');
+     INSERT INTO item VALUES(200, 'from the hub', NULL, NULL, NULL); COMMIT;" >/dev/null
 plain "INSERT INTO item VALUES(201, 'from the app', NULL, NULL, NULL);"
-check "apply origin from plain SQL" "$(printf '%s\n' \
-	'1|item|I|{"id":200}|{"id":200,"name":"from the hub","price":null,"data":null,"n":null}|immediate|no-txid|7d444840-9dc0-11d1-b245-5ffdce74fad2|1' \
+check "apply origin stays in syncqd's transaction" "$(printf '%s\n' \
+	'1|item|I|{"id":200}|{"id":200,"name":"from the hub","price":null,"data":null,"n":null}|immediate|txid|7d444840-9dc0-11d1-b245-5ffdce74fad2|1' \
 	'2|item|I|{"id":201}|{"id":201,"name":"from the app","price":null,"data":null,"n":null}|immediate|no-txid|this-node|1')" \
 	"$(queue_after "$base")"
+check "a plain UPDATE of the node id is refused (the triggers hold it)" \
+	"change it with sync_reidentify(uuid)" \
+	"$(plain "UPDATE syncq_state SET node_id = '1b4e28ba-2fa1-11d2-883f-0016d3cca427';" 2>&1 |
+	   grep -o 'change it with sync_reidentify(uuid)' || true)"
 
 # seq is never reused, even when a plain connection empties the queue.
 newest=$(last_seq)

@@ -126,15 +126,37 @@ UPDATE syncq_state SET paused = 2;
 
 SELECT '-- origin: what syncqd applies for another node keeps that node''s id';
 DELETE FROM sync_queue;
+SELECT sync_apply_origin('7d444840-9dc0-11d1-b245-5ffdce74fad2');   -- not in a transaction
 BEGIN;
-UPDATE syncq_state SET apply_origin = '7d444840-9dc0-11d1-b245-5ffdce74fad2';
+SELECT sync_apply_origin('7D444840-9dc0-11d1-b245-5ffdce74fad2');   -- not lower case
+SELECT sync_apply_origin('7d444840-9dc0-11d1-b245-5ffdce74fad2');
 INSERT INTO item(id, name) VALUES(60, 'from elsewhere');
-UPDATE syncq_state SET apply_origin = NULL;
+SELECT sync_enqueue('item', 'D', '{"id":59}', NULL) > 0;
 COMMIT;
 INSERT INTO item(id, name) VALUES(61, 'from here');
-SELECT pk, CASE WHEN origin = sync_node_id() THEN 'this node' ELSE origin END
-FROM sync_queue
-WHERE seq > (SELECT min(seq) FROM sync_queue);
+BEGIN;
+SELECT sync_apply_origin('7d444840-9dc0-11d1-b245-5ffdce74fad2');
+SELECT sync_apply_origin(NULL);
+INSERT INTO item(id, name) VALUES(62, 'from here too');
+ROLLBACK;
+BEGIN;
+SELECT sync_apply_origin('7d444840-9dc0-11d1-b245-5ffdce74fad2');
+ROLLBACK;
+INSERT INTO item(id, name) VALUES(63, 'the rollback forgot it');
+SELECT op, pk, CASE WHEN origin = sync_node_id() THEN 'this node' ELSE origin END
+FROM sync_queue WHERE seq > (SELECT min(seq) FROM sync_queue);
+
+SELECT '-- a new node id: the triggers are rewritten with it';
+CREATE TEMP TABLE old_node AS SELECT sync_node_id() AS id;
+UPDATE syncq_state SET node_id = '1b4e28ba-2fa1-11d2-883f-0016d3cca427';
+SELECT sync_reidentify('not-a-uuid');
+SELECT sync_reidentify('1b4e28ba-2fa1-11d2-883f-0016d3cca427');
+SELECT sync_node_id();
+INSERT INTO item(id, name) VALUES(64, 'new id');
+SELECT origin FROM sync_queue ORDER BY seq DESC LIMIT 1;
+SELECT count(*) FROM sqlite_schema WHERE type = 'trigger' AND sql LIKE '%' || (SELECT id FROM old_node) || '%';
+SELECT count(*) > 0 FROM sqlite_schema WHERE type = 'trigger' AND sql LIKE '%1b4e28ba-2fa1-11d2-883f-0016d3cca427%';
+SELECT sync_repair();                                      -- all up to date
 
 SELECT '-- sync_enqueue';
 DELETE FROM sync_queue;
