@@ -103,13 +103,14 @@ client_reidentify(Client *cl, char *err, size_t errlen)
 	st = NULL;
 	if (rc != SQLITE_DONE)
 		goto dberr;
-	if (sqlite3_prepare_v2(cl->db, "UPDATE syncq_state SET node_id = ?1", -1, &st, NULL) != SQLITE_OK)
+	/* the capture triggers hold the node id: sync_reidentify rewrites them */
+	if (sqlite3_prepare_v2(cl->db, "SELECT sync_reidentify(?1)", -1, &st, NULL) != SQLITE_OK)
 		goto dberr;
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	sqlite3_finalize(st);
 	st = NULL;
-	if (rc != SQLITE_DONE)
+	if (rc != SQLITE_ROW)
 		goto dberr;
 	if (sqlite3_exec(cl->db, "DELETE FROM syncqd_state WHERE key IN ('up_seq', 'up_digest', 'down_snapshot');"
 					 "DELETE FROM sync_versions; COMMIT", NULL, NULL, NULL) != SQLITE_OK)

@@ -632,6 +632,22 @@ bind_value(Client *cl, sqlite3_stmt *st, int idx, const JField *f, const char *h
 {
 	int			rc = SQLITE_OK;
 
+	/* json and jsonb are held in SQLite as their JSON text */
+	if (hubtype && (strcmp(hubtype, "json") == 0 || strcmp(hubtype, "jsonb") == 0) &&
+		f->type != JV_NULL && f->type != JV_RAW)
+	{
+		Buf			b = {0};
+
+		buf_json_value(&b, f);
+		rc = sqlite3_bind_text64(st, idx, b.p, b.len, SQLITE_TRANSIENT, SQLITE_UTF8);
+		buf_free(&b);
+		if (rc != SQLITE_OK)
+		{
+			db_err(err, errlen, cl, "bind");
+			return -1;
+		}
+		return 0;
+	}
 	switch (f->type)
 	{
 		case JV_NULL:

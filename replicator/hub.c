@@ -300,6 +300,12 @@ hub_rollback(Hub *h)
 static void
 pg_json_value(Buf *b, const JField *f, const char *typ)
 {
+	if (f->type == JV_STRING && typ && (strcmp(typ, "json") == 0 || strcmp(typ, "jsonb") == 0))
+	{
+		/* SQLite holds json as its text: that text is the value */
+		buf_putn(b, f->text, f->len);
+		return;
+	}
 	if (f->type == JV_BLOB)
 	{
 		Buf			t = {0};

@@ -9,13 +9,15 @@ new_hub sync_basic
 hub "CREATE TABLE typed (
 	id bigint PRIMARY KEY, i integer, big bigint, num numeric(30,9), money numeric(10,2),
 	f8 double precision, flag boolean, t text, ba bytea, ts timestamptz, d date,
-	j jsonb, u uuid);
+	j jsonb, u uuid, s smallint, r real, vc varchar(10), tsn timestamp, tm time,
+	iv interval, js json, nothing text);
 	SELECT sync_track('typed');
 	CREATE TABLE audit (id integer PRIMARY KEY, task text NOT NULL, done_on date);
 	SELECT sync_track('audit');" >/dev/null
 
 client_ddl="CREATE TABLE typed (id INTEGER PRIMARY KEY, i INTEGER, big INTEGER, num TEXT,
-	money NUMERIC, f8 REAL, flag INTEGER, t TEXT, ba BLOB, ts TEXT, d TEXT, j TEXT, u TEXT);
+	money NUMERIC, f8 REAL, flag INTEGER, t TEXT, ba BLOB, ts TEXT, d TEXT, j TEXT, u TEXT,
+	s INTEGER, r REAL, vc TEXT, tsn TEXT, tm TEXT, iv TEXT, js TEXT, \"nothing\" TEXT);
 	CREATE TABLE audit (id INTEGER PRIMARY KEY, task TEXT NOT NULL, done_on TEXT);
 	SELECT sync_track('typed'); SELECT sync_track('audit');"
 A=$SYNCQ_TMP/a.db
@@ -30,11 +32,12 @@ sync "$B"
 note "hub -> client: every type"
 hub "INSERT INTO typed VALUES (1, -42, 9223372036854775807, 12345678901234567890.123456789, 1.50,
 	0.1, true, E'caf\u00e9 \"q\" \\\\ \U0001F600', '\x00ff10'::bytea, '2025-07-24 00:30:00.123456+00',
-	'2025-07-23', '{\"a\": [1, 2.50, null]}', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11')" >/dev/null
+	'2025-07-23', '{\"a\": [1, 2.50, null]}', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11',
+	-32768, 1.5, 'short', '2025-07-24 00:30:00', '23:30:00', '1 day 02:00:00', '[1, \"x\"]', NULL)" >/dev/null
 sync "$A"
 got=$(plain "$A" "SELECT id, i, typeof(big), big, typeof(num), num, typeof(money), money, f8, flag, t,
-	hex(ba), typeof(ba), ts, d, j, u FROM typed")
-want="1|-42|integer|9223372036854775807|text|12345678901234567890.123456789|real|1.5|0.1|1|café \"q\" \\ 😀|00FF10|blob|2025-07-24T00:30:00.123456+00:00|2025-07-23|{\"a\": [1, 2.50, null]}|a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"
+	hex(ba), typeof(ba), ts, d, j, u, s, r, vc, tsn, tm, iv, js, typeof(\"nothing\") FROM typed")
+want="1|-42|integer|9223372036854775807|text|12345678901234567890.123456789|real|1.5|0.1|1|café \"q\" \\ 😀|00FF10|blob|2025-07-24T00:30:00.123456+00:00|2025-07-23|{\"a\": [1, 2.50, null]}|a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11|-32768|1.5|short|2025-07-24T00:30:00+00:00|23:30:00|1 day 02:00:00|[1, \"x\"]|null"
 expect_eq "typed row on the client" "$got" "$want"
 
 note "client -> hub: the same row changed on the client"
@@ -44,6 +47,11 @@ sync "$A"
 got=$(hub "SELECT i, big, money, flag, t, encode(ba, 'hex'), ts, f8, num FROM typed WHERE id = 1")
 expect_eq "typed row on the hub" "$got" \
 	"7|-9223372036854775808|2.25|f|ünïcode ✓|deadbeef|2025-11-02 05:59:59.5+00|1e+300|12345678901234567890.123456789"
+
+note "every type back on the hub unchanged after the client's edit"
+got=$(hub "SELECT j, u, s, r, vc, tsn, tm, iv, js::text, nothing IS NULL, d FROM typed WHERE id = 1")
+expect_eq "untouched columns on the hub" "$got" \
+	'{"a": [1, 2.50, null]}|a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11|-32768|1.5|short|2025-07-24 00:30:00|23:30:00|1 day 02:00:00|[1, "x"]|t|2025-07-23'
 
 note "a second sync changes nothing"
 before=$(hub "SELECT count(*) FROM sync_queue")

@@ -9,7 +9,8 @@ note() { echo "# $*"; }
 # new_hub NAME: a fresh database with the extension; sets HUB (conninfo).
 new_hub() {
 	# (the ASan pass of a test runs the same script again on the same cluster)
-	psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $1 WITH (FORCE)" -c "CREATE DATABASE $1" >/dev/null
+	psql -X -q -d postgres -c "SET client_min_messages = warning" \
+		-c "DROP DATABASE IF EXISTS $1 WITH (FORCE)" -c "CREATE DATABASE $1" >/dev/null
 	HUB="host=$PGHOST port=$PGPORT user=postgres dbname=$1"
 	hub "CREATE EXTENSION syncq" >/dev/null
 }
