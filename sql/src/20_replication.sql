@@ -10,8 +10,8 @@
 -- operator class, so the index is on its 64-bit value, and queries use
 -- sync_xid_value() on both sides.
 CREATE FUNCTION sync_xid_value(xid8) RETURNS bigint
-	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-	RETURN $1::text::bigint;
+	AS 'MODULE_PATHNAME', 'sync_xid_value'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION sync_xid_value(xid8) IS 'syncq internal: the 64-bit value of a full transaction id';
 CREATE INDEX sync_queue_txid_brin ON sync_queue USING brin (sync_xid_value(txid));
 
