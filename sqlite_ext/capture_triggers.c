@@ -455,8 +455,9 @@ static char typeAffinity(const char *zType){
 ** are; a real through quote() (and json(), so that it stays a number);
 ** +-Infinity as strings; a blob as {"$hex": "..."}.  The test is as cheap
 ** as the column allows: none for the INTEGER PRIMARY KEY or a STRICT
-** INTEGER/TEXT column, one comparison for a TEXT-affinity column (which
-** can hold only text, blobs and NULL), typeof() otherwise. */
+** INTEGER/TEXT column; one comparison for a TEXT-affinity column (which
+** holds only text, blobs and NULL) and, for an integer in an INTEGER or
+** NUMERIC column, CAST(v AS INTEGER) = v; typeof() for everything else. */
 static void appendValue(sqlite3_str *pStr, const SyncqTable *pTab, int iCol,
                         const char *zRef){
   const SyncqCol *pCol = &pTab->aCol[iCol];
@@ -488,6 +489,12 @@ static void appendValue(sqlite3_str *pStr, const SyncqTable *pTab, int iCol,
         " ELSE %s.\"%w\" END",
         zRef, zCol, zRef, zCol, zRef, zCol);
   }else{
+    if( !bStrict && (typeAffinity(zType)=='i' || typeAffinity(zType)=='n') ){
+      /* Mostly integers: they pass one comparison, the rest go on. */
+      sqlite3_str_appendf(pStr,
+          "CASE WHEN CAST(%s.\"%w\" AS INTEGER) = %s.\"%w\" THEN %s.\"%w\""
+          " ELSE ", zRef, zCol, zRef, zCol, zRef, zCol);
+    }
     sqlite3_str_appendf(pStr,
         "CASE typeof(%s.\"%w\")"
         " WHEN 'real' THEN json(CASE %s.\"%w\" WHEN 9e999 THEN '\"Infinity\"'"
@@ -495,6 +502,9 @@ static void appendValue(sqlite3_str *pStr, const SyncqTable *pTab, int iCol,
         " WHEN 'blob' THEN json_object('$hex', hex(%s.\"%w\"))"
         " ELSE %s.\"%w\" END",
         zRef, zCol, zRef, zCol, zRef, zCol, zRef, zCol, zRef, zCol);
+    if( !bStrict && (typeAffinity(zType)=='i' || typeAffinity(zType)=='n') ){
+      sqlite3_str_appendall(pStr, " END");
+    }
   }
 }
 

@@ -207,3 +207,10 @@ SELECT sync_untrack('item');
 ROLLBACK;
 SELECT count(*) FROM sqlite_schema WHERE name LIKE 'syncq\_%:item' ESCAPE '\';
 SELECT table_name FROM syncq_tracked ORDER BY 1;
+
+SELECT '-- INTEGER and NUMERIC affinity columns hold more than integers';
+CREATE TABLE num(id INTEGER PRIMARY KEY, i INTEGER, n NUMERIC);
+SELECT sync_track('num');
+INSERT INTO num VALUES(1, 1.5, '12abc'), (2, x'01', 1e20), (3, NULL, 3.0),
+  (4, 9223372036854775807, ' 7'), (5, 'text', -0.0), (6, 9e999, -9e999);
+SELECT pk, row_data FROM sync_queue WHERE table_name = 'num' ORDER BY seq;
