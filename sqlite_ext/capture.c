@@ -194,9 +194,12 @@ static int checkJsonObject(sqlite3_context *ctx, sqlite3 *db,
         "SELECT CASE WHEN json_valid(?1) THEN json_type(?1) = 'object' END",
         -1, &pStmt, 0);
     if( rc==SQLITE_OK ){
-      sqlite3_bind_value(pStmt, 1, pVal);
-      if( sqlite3_step(pStmt)==SQLITE_ROW ) bOk = sqlite3_column_int(pStmt, 0);
-      rc = sqlite3_finalize(pStmt);
+      rc = sqlite3_bind_value(pStmt, 1, pVal);
+      if( rc==SQLITE_OK && sqlite3_step(pStmt)==SQLITE_ROW ){
+        bOk = sqlite3_column_int(pStmt, 0);
+      }
+      if( rc==SQLITE_OK ) rc = sqlite3_finalize(pStmt);
+      else sqlite3_finalize(pStmt);
     }
     if( rc!=SQLITE_OK ){
       resultError(ctx, "sync_enqueue", rc,
@@ -272,17 +275,27 @@ static void syncEnqueueFunc(sqlite3_context *ctx, int argc,
   }
   rc = sqlite3_prepare_v2(db, zInsert, -1, &pStmt, 0);
   if( rc==SQLITE_OK ){
-    sqlite3_bind_int64(pStmt, 1, syncq_conn_txid(pConn, bImmediate));
-    sqlite3_bind_text(pStmt, 2, zName, -1, SQLITE_STATIC);
-    sqlite3_bind_text(pStmt, 3, zOp, -1, SQLITE_STATIC);
-    sqlite3_bind_value(pStmt, 4, argv[2]);
-    sqlite3_bind_value(pStmt, 5, argv[3]);
-    sqlite3_bind_text(pStmt, 6, bImmediate ? "immediate" : "batched", -1,
-                      SQLITE_STATIC);
-    sqlite3_bind_text(pStmt, 7, syncq_conn_apply_origin(pConn), -1,
-                      SQLITE_TRANSIENT);
-    sqlite3_step(pStmt);
+    int rcBind = sqlite3_bind_int64(pStmt, 1,
+                                    syncq_conn_txid(pConn, bImmediate));
+    if( rcBind==SQLITE_OK ){
+      rcBind = sqlite3_bind_text(pStmt, 2, zName, -1, SQLITE_STATIC);
+    }
+    if( rcBind==SQLITE_OK ){
+      rcBind = sqlite3_bind_text(pStmt, 3, zOp, -1, SQLITE_STATIC);
+    }
+    if( rcBind==SQLITE_OK ) rcBind = sqlite3_bind_value(pStmt, 4, argv[2]);
+    if( rcBind==SQLITE_OK ) rcBind = sqlite3_bind_value(pStmt, 5, argv[3]);
+    if( rcBind==SQLITE_OK ){
+      rcBind = sqlite3_bind_text(pStmt, 6, bImmediate ? "immediate"
+                                 : "batched", -1, SQLITE_STATIC);
+    }
+    if( rcBind==SQLITE_OK ){
+      rcBind = sqlite3_bind_text(pStmt, 7, syncq_conn_apply_origin(pConn), -1,
+                                 SQLITE_TRANSIENT);
+    }
+    if( rcBind==SQLITE_OK ) sqlite3_step(pStmt);
     rc = sqlite3_finalize(pStmt);
+    if( rcBind!=SQLITE_OK ) rc = rcBind;
   }
   sqlite3_free(zName);
   if( rc!=SQLITE_OK ){
@@ -432,9 +445,12 @@ static void setPaused(sqlite3_context *ctx, const char *zFunc, int bPaused){
       "UPDATE main.syncq_state SET paused = ?1 WHERE paused IS NOT ?1",
       -1, &pStmt, 0);
   if( rc==SQLITE_OK ){
-    sqlite3_bind_int(pStmt, 1, bPaused);
-    if( sqlite3_step(pStmt)==SQLITE_DONE ) nChange = sqlite3_changes(db);
-    rc = sqlite3_finalize(pStmt);
+    rc = sqlite3_bind_int(pStmt, 1, bPaused);
+    if( rc==SQLITE_OK && sqlite3_step(pStmt)==SQLITE_DONE ){
+      nChange = sqlite3_changes(db);
+    }
+    if( rc==SQLITE_OK ) rc = sqlite3_finalize(pStmt);
+    else sqlite3_finalize(pStmt);
   }
   if( rc!=SQLITE_OK ){
     resultError(ctx, zFunc, rc,

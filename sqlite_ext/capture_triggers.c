@@ -253,8 +253,8 @@ int syncq_resolve_table(sqlite3 *db, const char *zTable, char **pzName,
       " WHERE type IN ('table', 'view') AND name = ?1 COLLATE NOCASE",
       -1, &pStmt, 0);
   if( rc!=SQLITE_OK ) return setDbError(db, pzErr, rc);
-  sqlite3_bind_text(pStmt, 1, zTable, -1, SQLITE_STATIC);
-  if( sqlite3_step(pStmt)==SQLITE_ROW ){
+  rc = sqlite3_bind_text(pStmt, 1, zTable, -1, SQLITE_STATIC);
+  if( rc==SQLITE_OK && sqlite3_step(pStmt)==SQLITE_ROW ){
     zName = sqlite3_mprintf("%s", (const char*)sqlite3_column_text(pStmt, 0));
     zType = sqlite3_mprintf("%s", (const char*)sqlite3_column_text(pStmt, 1));
     bVirtual = sqlite3_column_int(pStmt, 2);
@@ -337,7 +337,11 @@ static int tableLoad(sqlite3 *db, const char *zName, SyncqTable *pTab,
       "SELECT wr, strict FROM pragma_table_list(?1) WHERE schema = 'main'",
       -1, &pStmt, 0);
   if( rc!=SQLITE_OK ) goto load_db_error;
-  sqlite3_bind_text(pStmt, 1, zName, -1, SQLITE_STATIC);
+  rc = sqlite3_bind_text(pStmt, 1, zName, -1, SQLITE_STATIC);
+  if( rc!=SQLITE_OK ){
+    sqlite3_finalize(pStmt);
+    goto load_db_error;
+  }
   if( sqlite3_step(pStmt)==SQLITE_ROW ){
     bWithoutRowid = sqlite3_column_int(pStmt, 0);
     pTab->bStrict = sqlite3_column_int(pStmt, 1);
@@ -352,7 +356,11 @@ static int tableLoad(sqlite3 *db, const char *zName, SyncqTable *pTab,
       "SELECT name, type, pk FROM pragma_table_xinfo(?1, 'main')"
       " WHERE hidden = 0 ORDER BY cid", -1, &pStmt, 0);
   if( rc!=SQLITE_OK ) goto load_db_error;
-  sqlite3_bind_text(pStmt, 1, zName, -1, SQLITE_STATIC);
+  rc = sqlite3_bind_text(pStmt, 1, zName, -1, SQLITE_STATIC);
+  if( rc!=SQLITE_OK ){
+    sqlite3_finalize(pStmt);
+    goto load_db_error;
+  }
   while( sqlite3_step(pStmt)==SQLITE_ROW ){
     SyncqCol *pCol;
     int iPk = sqlite3_column_int(pStmt, 2);
@@ -402,8 +410,14 @@ static int tableLoad(sqlite3 *db, const char *zName, SyncqTable *pTab,
         "SELECT count(*) FROM pragma_index_list(?1, 'main') WHERE origin = 'pk'",
         -1, &pStmt, 0);
     if( rc!=SQLITE_OK ) goto load_db_error;
-    sqlite3_bind_text(pStmt, 1, zName, -1, SQLITE_STATIC);
-    if( sqlite3_step(pStmt)==SQLITE_ROW ) nPkIndex = sqlite3_column_int(pStmt, 0);
+    rc = sqlite3_bind_text(pStmt, 1, zName, -1, SQLITE_STATIC);
+    if( rc==SQLITE_OK && sqlite3_step(pStmt)==SQLITE_ROW ){
+      nPkIndex = sqlite3_column_int(pStmt, 0);
+    }
+    if( rc!=SQLITE_OK ){
+      sqlite3_finalize(pStmt);
+      goto load_db_error;
+    }
     rc = sqlite3_finalize(pStmt);
     pStmt = 0;
     if( rc!=SQLITE_OK ) goto load_db_error;
@@ -677,11 +691,15 @@ static int requeueIncomplete(sqlite3 *db, const SyncqTable *pTab,
   }
 
   while( rc==SQLITE_OK && sqlite3_step(pSel)==SQLITE_ROW ){
-    sqlite3_bind_value(pIns, 1, sqlite3_column_value(pSel, 0));
-    sqlite3_bind_value(pIns, 2, sqlite3_column_value(pSel, 1));
-    sqlite3_step(pIns);
-    rc = sqlite3_reset(pIns);
-    if( rc!=SQLITE_OK ) rc = setDbError(db, pzErr, rc);
+    rc = sqlite3_bind_value(pIns, 1, sqlite3_column_value(pSel, 0));
+    if( rc==SQLITE_OK ){
+      rc = sqlite3_bind_value(pIns, 2, sqlite3_column_value(pSel, 1));
+    }
+    if( rc==SQLITE_OK ){
+      sqlite3_step(pIns);
+      rc = sqlite3_reset(pIns);
+      if( rc!=SQLITE_OK ) rc = setDbError(db, pzErr, rc);
+    }
   }
   if( sqlite3_finalize(pSel)!=SQLITE_OK && rc==SQLITE_OK ){
     rc = setDbError(db, pzErr, sqlite3_errcode(db));
@@ -712,10 +730,13 @@ static int triggerInstall(sqlite3 *db, const SyncqTable *pTab,
       "SELECT sql IS ?2 FROM main.sqlite_schema"
       " WHERE type = 'trigger' AND name = ?1", -1, &pStmt, 0);
   if( rc==SQLITE_OK ){
-    sqlite3_bind_text(pStmt, 1, zName, -1, SQLITE_STATIC);
-    sqlite3_bind_text(pStmt, 2, zSql, -1, SQLITE_STATIC);
-    if( sqlite3_step(pStmt)==SQLITE_ROW ) bSame = sqlite3_column_int(pStmt, 0);
-    rc = sqlite3_finalize(pStmt);
+    rc = sqlite3_bind_text(pStmt, 1, zName, -1, SQLITE_STATIC);
+    if( rc==SQLITE_OK ) rc = sqlite3_bind_text(pStmt, 2, zSql, -1, SQLITE_STATIC);
+    if( rc==SQLITE_OK && sqlite3_step(pStmt)==SQLITE_ROW ){
+      bSame = sqlite3_column_int(pStmt, 0);
+    }
+    if( rc==SQLITE_OK ) rc = sqlite3_finalize(pStmt);
+    else sqlite3_finalize(pStmt);
   }
   if( rc!=SQLITE_OK ){
     rc = setDbError(db, pzErr, rc);
@@ -807,8 +828,8 @@ int syncq_untrack(sqlite3 *db, const char *zTable, int *pbWasTracked,
       "SELECT table_name FROM main.syncq_tracked WHERE table_name = ?1",
       -1, &pStmt, 0);
   if( rc==SQLITE_OK ){
-    sqlite3_bind_text(pStmt, 1, zTable, -1, SQLITE_STATIC);
-    if( sqlite3_step(pStmt)==SQLITE_ROW ){
+    rc = sqlite3_bind_text(pStmt, 1, zTable, -1, SQLITE_STATIC);
+    if( rc==SQLITE_OK && sqlite3_step(pStmt)==SQLITE_ROW ){
       zName = sqlite3_mprintf("%s", (const char*)sqlite3_column_text(pStmt, 0));
       if( zName==0 ) rc = SQLITE_NOMEM;
     }
@@ -866,8 +887,8 @@ static int repairOne(sqlite3 *db, const char *zTracked, const char *zPriority,
       "SELECT tbl_name FROM main.sqlite_schema"
       " WHERE type = 'trigger' AND name = 'syncq_ins:' || ?1", -1, &pStmt, 0);
   if( rc!=SQLITE_OK ) return setDbError(db, pzErr, rc);
-  sqlite3_bind_text(pStmt, 1, zTracked, -1, SQLITE_STATIC);
-  if( sqlite3_step(pStmt)==SQLITE_ROW ){
+  rc = sqlite3_bind_text(pStmt, 1, zTracked, -1, SQLITE_STATIC);
+  if( rc==SQLITE_OK && sqlite3_step(pStmt)==SQLITE_ROW ){
     zNew = sqlite3_mprintf("%s", (const char*)sqlite3_column_text(pStmt, 0));
     if( zNew==0 ) rc = SQLITE_NOMEM;
   }
