@@ -10,16 +10,18 @@
 **
 ** Their bodies use only SQL built into SQLite 3.38 and later (json_object,
 ** strftime, quote, hex, sqlite_compileoption_get), so every connection
-** captures, whether or not it loaded syncq.  The text of each trigger is
-** a pure function of the table's columns, its key and the priority, which
-** is how sync_repair() finds stale triggers: it writes the SQL again and
-** compares it with sqlite_schema.sql.
+** captures, whether or not it loaded syncq.  Each trigger reads one table
+** per row (syncq_state.paused, in its WHEN clause) and inserts one queue
+** row with VALUES; the node id is a literal in its text.  That text is a
+** pure function of the table's columns and key, the priority and the node
+** id, which is how sync_repair() finds stale triggers: it writes the SQL
+** again and compares it with sqlite_schema.sql.
 **
 ** Values reach row_data as docs/queue.md says: integers (64-bit) and text
 ** as json_object writes them; a real through quote() (15 significant
 ** digits when they read back exactly, else 20) and +-Infinity as strings;
-** a blob as {"$hex":"0A1B"}.  A column whose type cannot vary (the
-** INTEGER PRIMARY KEY, a STRICT column) skips the typeof() dispatch.
+** a blob as {"$hex":"0A1B"}.  appendValue() picks the cheapest test the
+** column's declared type allows.
 */
 #include "capture.h"
 
