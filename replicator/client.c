@@ -10,6 +10,8 @@
  *   syncqd_state    key/value: up_seq, up_digest, down_snapshot, hub_node
  *   sync_versions   (table_name, pk) -> version of the row's current state
  *   sync_conflicts  every change overruled here
+ *   sync_errors     hub changes this file refused (a constraint, a missing
+ *                   table or column), set aside and retried (docs/daemon.md)
  */
 #include "syncqd.h"
 #include "client.h"
@@ -21,6 +23,19 @@
 #include <string.h>
 
 #include "tz.h"
+
+/*
+ * How long syncqd waits for the app's write lock before it gives up this
+ * sync and retries later (with backoff): short, so that a busy app is never
+ * made to wait behind a queue of syncqd's attempts.
+ */
+#define CLIENT_BUSY_MS 2000
+
+/*
+ * A download that brought nothing leaves the stored position as it is (no
+ * write, no lock for the app to wait on) unless it is older than this.
+ */
+#define POSITION_MAX_AGE_US (60 * INT64_C(1000000))
 
 /* Registers the syncq SQL functions (sqlite_ext/syncq.c, linked in). */
 int			sqlite3_syncq_init(sqlite3 *db, char **pzErrMsg, const sqlite3_api_routines *pApi);
@@ -36,7 +51,13 @@ static const char *client_schema =
 "  id INTEGER PRIMARY KEY, detected_at TEXT NOT NULL, table_name TEXT NOT NULL,"
 "  pk TEXT NOT NULL, loser_op TEXT NOT NULL, loser_row TEXT,"
 "  loser_changed_at TEXT NOT NULL, loser_origin TEXT NOT NULL,"
-"  winner_changed_at TEXT NOT NULL, winner_origin TEXT NOT NULL);";
+"  winner_changed_at TEXT NOT NULL, winner_origin TEXT NOT NULL);"
+"CREATE TABLE IF NOT EXISTS sync_errors("
+"  id INTEGER PRIMARY KEY, table_name TEXT NOT NULL, op TEXT NOT NULL,"
+"  pk TEXT NOT NULL, row_data TEXT, changed_at TEXT NOT NULL,"
+"  ver_us INTEGER NOT NULL, origin TEXT NOT NULL, priority TEXT NOT NULL,"
+"  hub_seq INTEGER NOT NULL, error TEXT NOT NULL, first_failed TEXT NOT NULL,"
+"  last_failed TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 1);";
 
 static void
 db_err(char *err, size_t errlen, Client *cl, const char *what)
@@ -173,7 +194,7 @@ client_open(const char *path, char *err, size_t errlen)
 		client_close(cl);
 		return NULL;
 	}
-	sqlite3_busy_timeout(cl->db, 5000);
+	sqlite3_busy_timeout(cl->db, CLIENT_BUSY_MS);
 	if (sqlite3_syncq_init(cl->db, &msg, NULL) != SQLITE_OK)
 	{
 		snprintf(err, errlen, "client \"%s\": registering the syncq functions: %s", path, msg ? msg : "?");
@@ -482,12 +503,14 @@ put_version(Client *cl, const char *table, const char *pk, const Version *v, boo
 }
 
 /*
- * The hub acknowledged this node's changes up to up_seq: remember their
- * versions, delete them from the queue, store the position — one
- * transaction.
+ * The hub acknowledged this node's changes after from_seq up to up_seq:
+ * remember their versions, delete them from the queue, store the position
+ * — one transaction. A long upload is acknowledged in several of these
+ * (one per page), so the app never waits long for its write lock.
  */
 int
-client_ack_upload(Client *cl, int64_t up_seq, uint64_t up_digest, char *err, size_t errlen)
+client_ack_upload(Client *cl, int64_t from_seq, int64_t up_seq, uint64_t up_digest,
+				  char *err, size_t errlen)
 {
 	sqlite3_stmt *st;
 	char		num[32],
@@ -495,7 +518,7 @@ client_ack_upload(Client *cl, int64_t up_seq, uint64_t up_digest, char *err, siz
 	static const char *const steps[] = {
 		"INSERT INTO sync_versions(table_name, pk, ver_us, ver_origin, deleted)"
 		" SELECT table_name, syncqd_canon(pk), syncqd_us(changed_at), origin, op = 'D'"
-		"   FROM sync_queue WHERE origin = ?1 AND seq <= ?2 ORDER BY seq"
+		"   FROM sync_queue WHERE origin = ?1 AND seq <= ?2 AND seq > ?3 ORDER BY seq"
 		" ON CONFLICT(table_name, pk) DO UPDATE"
 		" SET ver_us = excluded.ver_us, ver_origin = excluded.ver_origin, deleted = excluded.deleted"
 		" WHERE (ver_us, ver_origin) <= (excluded.ver_us, excluded.ver_origin)",
@@ -511,6 +534,8 @@ client_ack_upload(Client *cl, int64_t up_seq, uint64_t up_digest, char *err, siz
 			goto fail;
 		sqlite3_bind_text(st, 1, cl->node_id, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 2, up_seq);
+		if (i == 0)
+			sqlite3_bind_int64(st, 3, from_seq);
 		if (sqlite3_step(st) != SQLITE_DONE)
 		{
 			db_err(err, errlen, cl, "acknowledging uploaded changes");
@@ -581,17 +606,43 @@ client_begin_apply(Client *cl, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * Store the new download position and commit the apply transaction; with
+ * none open (nothing came), store it in one of its own.
+ */
 int
 client_commit_apply(Client *cl, const char *down_snapshot, char *err, size_t errlen)
 {
-	if (capture_resume(cl, err, errlen) < 0)
+	if (sqlite3_get_autocommit(cl->db))
+	{
+		if (exec(cl, "BEGIN IMMEDIATE", err, errlen) < 0)
+			return -1;
+	}
+	else if (capture_resume(cl, err, errlen) < 0)
 		goto fail;
 	if (down_snapshot && state_set(cl, "down_snapshot", down_snapshot, err, errlen) < 0)
 		goto fail;
-	return exec(cl, "COMMIT", err, errlen);
+	if (exec(cl, "COMMIT", err, errlen) < 0)
+		goto fail;
+	cl->down_stored_at = mono_us();
+	return 0;
 fail:
 	sqlite3_exec(cl->db, "ROLLBACK", NULL, NULL, NULL);
 	return -1;
+}
+
+/* Is an apply transaction open? */
+bool
+client_in_apply(Client *cl)
+{
+	return !sqlite3_get_autocommit(cl->db);
+}
+
+/* Has the stored download position not been moved for a while? */
+bool
+client_position_stale(Client *cl)
+{
+	return cl->down_stored_at == 0 || mono_us() - cl->down_stored_at > POSITION_MAX_AGE_US;
 }
 
 void
@@ -695,7 +746,7 @@ bind_value(Client *cl, sqlite3_stmt *st, int idx, const JField *f, const char *h
 					buf_free(&b);
 					snprintf(err, errlen, "client \"%s\": a bytea value of column \"%s\" is neither base64 nor hex",
 							 cl->path, f->key);
-					return -1;
+					return -2;
 				}
 				rc = sqlite3_bind_blob64(st, idx, b.p ? b.p : "", b.len, SQLITE_TRANSIENT);
 				buf_free(&b);
@@ -836,15 +887,37 @@ check_change(Client *cl, const Change *c, char *err, size_t errlen)
 	return t;
 }
 
-/* Write one row (upsert) or delete one key; no version logic. */
+/* Does this SQLite result code say the change itself was refused? */
+static bool
+refused(int rc)
+{
+	switch (rc & 0xff)
+	{
+		case SQLITE_CONSTRAINT:
+		case SQLITE_MISMATCH:
+		case SQLITE_TOOBIG:
+		case SQLITE_RANGE:
+		case SQLITE_ERROR:
+			return true;
+		default:
+			return false;
+	}
+}
+
+/*
+ * Write one row (upsert) or delete one key; no version logic. Returns 0,
+ * -2 if the file refused this row (a constraint, a value it will not take:
+ * the statement was undone, the transaction goes on), -1 on any other error.
+ */
 int
 client_write_row(Client *cl, ClientTable *t, bool del, const JObject *o, const HubTypes *types,
 				 char *err, size_t errlen)
 {
 	sqlite3_stmt *st = apply_stmt(cl, t, del, o, err, errlen);
+	int			rc;
 
 	if (st == NULL)
-		return -1;
+		return refused(sqlite3_errcode(cl->db)) ? -2 : -1;
 	if (types && t->hubtype == NULL)
 	{
 		t->hubtype = xcalloc((size_t) t->ncols, sizeof(char *));
@@ -852,14 +925,28 @@ client_write_row(Client *cl, ClientTable *t, bool del, const JObject *o, const H
 			t->hubtype[i] = hubtypes_get(types, t->name, t->cols[i]);
 	}
 	for (int i = 0; i < o->n; i++)
-		if (bind_value(cl, st, i + 1, &o->f[i],
-					   t->hubtype ? t->hubtype[client_col(t, o->f[i].key)] : NULL, err, errlen) < 0)
-			return -1;
-	if (sqlite3_step(st) != SQLITE_DONE)
+		if ((rc = bind_value(cl, st, i + 1, &o->f[i],
+							 t->hubtype ? t->hubtype[client_col(t, o->f[i].key)] : NULL, err, errlen)) < 0)
+		{
+			sqlite3_clear_bindings(st);
+			return rc == -2 || refused(sqlite3_errcode(cl->db)) ? -2 : -1;
+		}
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_DONE)
 	{
 		snprintf(err, errlen, "client \"%s\": writing table \"%s\": %s", cl->path, t->name, sqlite3_errmsg(cl->db));
 		sqlite3_reset(st);
-		return -1;
+		if (!refused(rc))
+			return -1;
+		if (sqlite3_get_autocommit(cl->db))
+		{
+			/* RAISE(ROLLBACK) in an app trigger: the whole apply is gone */
+			size_t		n = strlen(err);
+
+			snprintf(err + n, errlen - n, " (the apply transaction was rolled back)");
+			return -1;
+		}
+		return -2;
 	}
 	sqlite3_reset(st);
 	return 0;
@@ -935,19 +1022,23 @@ put_conflict(Client *cl, const Change *c, const Version *winner, char *err, size
  * Apply one change from the hub inside the apply transaction: last writer
  * wins against the row's stored version and any pending local change
  * (cl->local, the newest pending local version of each row). Returns 1 if
- * applied, 0 if overruled (logged), -1 on error.
+ * applied, 0 if overruled (in sync_conflicts), 3 if superseded (retry: a
+ * later change of the same node is there already), -2 if this file refused
+ * it (why says why), -1 on an error that ends the download (err).
  */
-int
-client_apply_change(Client *cl, const Change *c, const HubTypes *types, char *err, size_t errlen)
+static int
+apply_one(Client *cl, const Change *c, const HubTypes *types, bool retry,
+		  char *why, size_t whylen, char *err, size_t errlen)
 {
-	ClientTable *t = check_change(cl, c, err, errlen);
+	ClientTable *t = check_change(cl, c, why, whylen);
 	Version		cur,
 				v = {c->ver_us, "", true};
 	char	   *k;
 	Version    *pend;
+	int			rc;
 
 	if (t == NULL)
-		return -1;
+		return -2;
 	memcpy(v.origin, c->origin, sizeof(v.origin));
 	if (get_version(cl, c->table, c->pk_json, &cur, err, errlen) < 0)
 		return -1;
@@ -957,12 +1048,227 @@ client_apply_change(Client *cl, const Change *c, const HubTypes *types, char *er
 	if (pend && version_cmp(pend, &cur) > 0)
 		cur = *pend;
 	if (cur.known && version_cmp(&v, &cur) < 0)
+	{
+		if (retry && strcmp(cur.origin, c->origin) == 0)
+			return 3;
 		return put_conflict(cl, c, &cur, err, errlen) < 0 ? -1 : 0;
-	if (client_write_row(cl, t, c->op == 'D', c->op == 'D' ? &c->pk : &c->row, types, err, errlen) < 0)
+	}
+	rc = client_write_row(cl, t, c->op == 'D', c->op == 'D' ? &c->pk : &c->row, types, why, whylen);
+	if (rc == -1)
+	{
+		snprintf(err, errlen, "%s", why);
 		return -1;
+	}
+	if (rc == -2)
+		return -2;
 	if (put_version(cl, c->table, c->pk_json, &v, c->op == 'D', err, errlen) < 0)
 		return -1;
 	return 1;
+}
+
+/* Drop the "client "<path>": " a reason starts with: sync_errors is in it. */
+static const char *
+short_reason(Client *cl, const char *why)
+{
+	size_t		n = strlen(cl->path);
+
+	if (strncmp(why, "client \"", 8) == 0 && strncmp(why + 8, cl->path, n) == 0 &&
+		strncmp(why + 8 + n, "\": ", 3) == 0)
+		return why + 8 + n + 3;
+	return why;
+}
+
+/* Set a refused hub change aside in sync_errors (in the apply transaction). */
+static int
+park_change(Client *cl, const Change *c, const char *why, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = prep(cl, "INSERT INTO sync_errors(table_name, op, pk, row_data, changed_at, ver_us, origin,"
+							" priority, hub_seq, error, first_failed, last_failed)"
+							" VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,"
+							" strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))",
+							err, errlen);
+	int			rc;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, c->table, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, (char[2]) {c->op, 0}, 1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 3, c->pk_json, -1, SQLITE_STATIC);
+	if (c->row_json)
+		sqlite3_bind_text(st, 4, c->row_json, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, c->changed_at, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 6, c->ver_us);
+	sqlite3_bind_text(st, 7, c->origin, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 8, c->immediate ? "immediate" : "batched", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 9, c->seq);
+	sqlite3_bind_text(st, 10, short_reason(cl, why), -1, SQLITE_TRANSIENT);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+	{
+		db_err(err, errlen, cl, "writing sync_errors");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Apply one change from the hub (apply_one); one this file refuses is set
+ * aside in sync_errors and the download goes on. Returns 1 if applied, 0 if
+ * overruled, 2 if set aside, -1 on an error that ends the download.
+ */
+int
+client_apply_change(Client *cl, const Change *c, const HubTypes *types, char *err, size_t errlen)
+{
+	char		why[1024];
+	int			rc = apply_one(cl, c, types, false, why, sizeof(why), err, errlen);
+
+	if (rc != -2)
+		return rc;
+	if (park_change(cl, c, why, err, errlen) < 0)
+		return -1;
+	logmsg(LOG_WARNING, "change %" PRId64 " from the hub (%c \"%s\" %s) set aside in sync_errors: %s",
+		   c->seq, c->op, c->table, c->pk_json, short_reason(cl, why));
+	return 2;
+}
+
+/*
+ * Inside the apply transaction: try the changes set aside in sync_errors
+ * again, oldest first. Those that go through now, or that a later change
+ * overruled, leave sync_errors; the rest stay with the new reason.
+ * *applied counts the first kind. -1 on an error that ends the download.
+ */
+int
+client_retry_errors(Client *cl, const HubTypes *types, int *applied, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = prep(cl, "SELECT id, hub_seq, table_name, op, pk, row_data, ver_us, origin, priority"
+							" FROM sync_errors ORDER BY id", err, errlen);
+	sqlite3_stmt *upd = NULL,
+			   *del = NULL;
+	ChangeList	l = {0};
+	int64_t    *ids = NULL;
+	char	  **bad = NULL;		/* rows that no longer read: why */
+	int			n = 0,
+				rc = 0,
+				step;
+
+	if (st == NULL)
+		return -1;
+	/* read them all first: the loop below writes to sync_errors */
+	while ((step = sqlite3_step(st)) == SQLITE_ROW)
+	{
+		Change	   *c = changes_push(&l);
+		char		why[512];
+
+		ids = xrealloc(ids, sizeof(int64_t) * (size_t) l.n);
+		bad = xrealloc(bad, sizeof(char *) * (size_t) l.n);
+		ids[n] = sqlite3_column_int64(st, 0);
+		bad[n] = NULL;
+		if (change_init(c, sqlite3_column_int64(st, 1), (const char *) sqlite3_column_text(st, 2),
+						(const char *) sqlite3_column_text(st, 3), (const char *) sqlite3_column_text(st, 4),
+						(const char *) sqlite3_column_text(st, 5), sqlite3_column_int64(st, 6),
+						(const char *) sqlite3_column_text(st, 7),
+						strcmp((const char *) sqlite3_column_text(st, 8), "immediate") == 0,
+						why, sizeof(why)) < 0)
+		{
+			memset(c, 0, sizeof(*c));
+			bad[n] = xstrdup(why);
+		}
+		n++;
+	}
+	sqlite3_finalize(st);
+	if (step != SQLITE_DONE)
+	{
+		db_err(err, errlen, cl, "reading sync_errors");
+		rc = -1;
+	}
+	for (int i = 0; rc == 0 && i < n; i++)
+	{
+		const Change *c = &l.c[i];
+		char		why[1024];
+		int			r;
+
+		if (bad[i])
+		{
+			snprintf(why, sizeof(why), "%s", bad[i]);
+			r = -2;
+		}
+		else
+		{
+			r = apply_one(cl, c, types, true, why, sizeof(why), err, errlen);
+			if (r >= 0)
+				logmsg(LOG_INFO, "set-aside change %" PRId64 " from the hub (%c \"%s\" %s) %s", c->seq, c->op,
+					   c->table, c->pk_json,
+					   r == 1 ? "went through" : r == 0 ? "was overruled by a later change" :
+					   "was superseded by a later change of its row");
+		}
+		if (r == -1)
+		{
+			rc = -1;
+			break;
+		}
+		if (r == -2)
+		{
+			if (upd == NULL &&
+				(upd = prep(cl, "UPDATE sync_errors SET error = ?2, attempts = attempts + 1,"
+							" last_failed = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?1", err, errlen)) == NULL)
+			{
+				rc = -1;
+				break;
+			}
+			sqlite3_bind_int64(upd, 1, ids[i]);
+			sqlite3_bind_text(upd, 2, short_reason(cl, why), -1, SQLITE_TRANSIENT);
+			step = sqlite3_step(upd);
+			sqlite3_reset(upd);
+		}
+		else
+		{
+			if (r == 1)
+				(*applied)++;
+			if (del == NULL &&
+				(del = prep(cl, "DELETE FROM sync_errors WHERE id = ?1", err, errlen)) == NULL)
+			{
+				rc = -1;
+				break;
+			}
+			sqlite3_bind_int64(del, 1, ids[i]);
+			step = sqlite3_step(del);
+			sqlite3_reset(del);
+		}
+		if (step != SQLITE_DONE)
+		{
+			db_err(err, errlen, cl, "writing sync_errors");
+			rc = -1;
+		}
+	}
+	sqlite3_finalize(upd);
+	sqlite3_finalize(del);
+	for (int i = 0; i < n; i++)
+		free(bad[i]);
+	free(bad);
+	free(ids);
+	changes_free(&l);
+	return rc;
+}
+
+/* A first sync: the set-aside hub changes are moot (in the apply transaction). */
+int
+client_forget_errors(Client *cl, char *err, size_t errlen)
+{
+	return exec(cl, "DELETE FROM sync_errors", err, errlen);
+}
+
+/* Has the file set aside changes from the hub? */
+bool
+client_has_errors(Client *cl)
+{
+	sqlite3_stmt *st = NULL;
+	bool		any = false;
+
+	if (sqlite3_prepare_v2(cl->db, "SELECT 1 FROM sync_errors LIMIT 1", -1, &st, NULL) == SQLITE_OK)
+		any = sqlite3_step(st) == SQLITE_ROW;
+	sqlite3_finalize(st);
+	return any;
 }
 
 /* Empty a table for a first sync (inside the apply transaction). */

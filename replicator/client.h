@@ -49,6 +49,7 @@ struct Client
 	sqlite3_stmt *pending;		/* the open pending read */
 	bool		pending_done;	/* it returned its last row */
 	int			saved_paused;	/* the pause setting before an apply */
+	int64_t		down_stored_at; /* mono_us() of the last position stored */
 };
 
 Client	   *client_open(const char *path, char *err, size_t errlen);
@@ -63,13 +64,19 @@ char	   *client_get_down(Client *cl);
 int			client_pending_open(Client *cl, int64_t after_seq, char *err, size_t errlen);
 int			client_pending_next(Client *cl, ChangeList *page, int max, char *err, size_t errlen);
 void		client_pending_close(Client *cl);
-int			client_ack_upload(Client *cl, int64_t up_seq, uint64_t up_digest,
-							  char *err, size_t errlen);
+int			client_ack_upload(Client *cl, int64_t from_seq, int64_t up_seq,
+							  uint64_t up_digest, char *err, size_t errlen);
 
 int			client_begin_apply(Client *cl, char *err, size_t errlen);
 int			client_commit_apply(Client *cl, const char *down_snapshot, char *err, size_t errlen);
 void		client_rollback(Client *cl);
 int			client_apply_change(Client *cl, const Change *c, const HubTypes *types,
+								char *err, size_t errlen);
+bool		client_has_errors(Client *cl);
+bool		client_in_apply(Client *cl);
+bool		client_position_stale(Client *cl);
+int			client_forget_errors(Client *cl, char *err, size_t errlen);
+int			client_retry_errors(Client *cl, const HubTypes *types, int *applied,
 								char *err, size_t errlen);
 int			client_write_row(Client *cl, ClientTable *t, bool del, const JObject *o,
 							 const HubTypes *types, char *err, size_t errlen);

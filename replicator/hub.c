@@ -1,30 +1,26 @@
 /*
- * hub.c — the PostgreSQL side of a sync, over libpq.
+ * hub.c — the PostgreSQL side of a sync, over libpq: the connection, the
+ * tracked tables, downloads. Uploads are in hub_upload.c.
  *
- * Upload: one hub transaction per upload, serialised with every other
- * upload by a transaction-level advisory lock, so versions are compared
- * against a settled state. Download: one REPEATABLE READ transaction whose
- * snapshot becomes the client's new position (docs/replication.md).
- * Every identifier is quoted with PQescapeIdentifier and every value is a
- * parameter; values travel as JSON arrays that PostgreSQL turns into rows
- * with json_populate_recordset, one statement per run of changes.
+ * Download: one REPEATABLE READ transaction whose snapshot becomes the
+ * client's new position (docs/replication.md). Every identifier is quoted
+ * with PQescapeIdentifier and every value is a parameter.
  */
 #include "syncqd.h"
 #include "hub.h"
 
+#include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* pg_advisory_xact_lock key of the upload lock ('syncq' in ASCII). */
-#define APPLY_LOCK_KEY "495891476849"
+/* How long a connection attempt may take. */
+#define CONNECT_TIMEOUT_S 10
 
-/* Rows per statement when applying a run of changes. */
-#define RUN_MAX 2000
-
-static void
-set_err(char *err, size_t errlen, const char *what, PGconn *conn)
+void
+hub_set_err(char *err, size_t errlen, const char *what, PGconn *conn)
 {
 	const char *msg = conn ? PQerrorMessage(conn) : "";
 	size_t		n;
@@ -35,34 +31,41 @@ set_err(char *err, size_t errlen, const char *what, PGconn *conn)
 		err[--n] = '\0';
 }
 
-/* Run a statement; on failure fill err and return NULL. */
-static PGresult *
-run(Hub *h, const char *sql, int nparams, const char *const *params,
+/*
+ * Run a statement; on failure fill err, remember the SQLSTATE in
+ * h->sqlstate and return NULL.
+ */
+PGresult *
+hub_run(Hub *h, const char *sql, int nparams, const char *const *params,
 	ExecStatusType want, char *err, size_t errlen)
 {
 	PGresult   *res = PQexecParams(h->conn, sql, nparams, NULL, params, NULL, NULL, 0);
 
 	ExecStatusType st = PQresultStatus(res);
 
+	h->sqlstate[0] = '\0';
 	if (st != want && !(want == PGRES_COMMAND_OK && st == PGRES_TUPLES_OK))
 	{
 		const char *msg = PQresultErrorMessage(res);
+		const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
 		size_t		n;
 
 		snprintf(err, errlen, "hub: %s", msg && *msg ? msg : PQerrorMessage(h->conn));
 		n = strlen(err);
 		while (n > 0 && (err[n - 1] == '\n' || err[n - 1] == ' '))
 			err[--n] = '\0';
+		if (state)
+			snprintf(h->sqlstate, sizeof(h->sqlstate), "%s", state);
 		PQclear(res);
 		return NULL;
 	}
 	return res;
 }
 
-static int
-exec_ok(Hub *h, const char *sql, char *err, size_t errlen)
+int
+hub_exec(Hub *h, const char *sql, char *err, size_t errlen)
 {
-	PGresult   *res = run(h, sql, 0, NULL, PGRES_COMMAND_OK, err, errlen);
+	PGresult   *res = hub_run(h, sql, 0, NULL, PGRES_COMMAND_OK, err, errlen);
 
 	if (res == NULL)
 		return -1;
@@ -70,8 +73,8 @@ exec_ok(Hub *h, const char *sql, char *err, size_t errlen)
 	return 0;
 }
 
-static char *
-quote_ident(Hub *h, const char *s)
+char *
+hub_quote_ident(Hub *h, const char *s)
 {
 	char	   *q = PQescapeIdentifier(h->conn, s, strlen(s));
 	char	   *r;
@@ -116,7 +119,7 @@ hub_load_tables(Hub *h, char *err, size_t errlen)
 	PGresult   *res;
 
 	free_tables(h);
-	res = run(h,
+	res = hub_run(h,
 			  "SELECT t.table_schema, t.table_name, a.attname, format_type(a.atttypid, NULL),"
 			  "       coalesce(a.attnum = ANY (i.indkey::int2[]), false)"
 			  "  FROM sync_tables t"
@@ -140,8 +143,8 @@ hub_load_tables(Hub *h, char *err, size_t errlen)
 			t->schema = xstrdup(schema);
 			t->name = xstrdup(name);
 			{
-				char	   *qs = quote_ident(h, schema),
-						   *qn = quote_ident(h, name);
+				char	   *qs = hub_quote_ident(h, schema),
+						   *qn = hub_quote_ident(h, name);
 				Buf			b = {0};
 
 				buf_printf(&b, "%s.%s", qs, qn);
@@ -205,30 +208,113 @@ hub_col(const HubTable *t, const char *col)
  * Connect, check that the syncq extension is there, learn the hub's node id
  * and its tracked tables.
  */
-Hub *
-hub_connect(const char *conninfo, char *err, size_t errlen)
+/* libpq's notices (from the hub's functions) go to the log. */
+static void
+on_notice(void *arg, const char *msg)
 {
-	const char *keys[] = {"dbname", "application_name", "connect_timeout", NULL};
-	const char *vals[] = {conninfo, "syncqd", "10", NULL};
+	size_t		n = strlen(msg);
+
+	(void) arg;
+	while (n > 0 && msg[n - 1] == '\n')
+		n--;
+	logmsg(LOG_DEBUG, "hub: %.*s", (int) n, msg);
+}
+
+/*
+ * Open the connection without blocking for longer than a moment at a time:
+ * a stop request ends the wait, and so does CONNECT_TIMEOUT_S.
+ */
+static PGconn *
+connect_async(const char *const *keys, const char *const *vals, char *err, size_t errlen)
+{
+	PGconn	   *conn = PQconnectStartParams(keys, vals, 1);
+	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+	int64_t		deadline = mono_us() + (int64_t) CONNECT_TIMEOUT_S * 1000000;
+
+	if (conn == NULL)
+	{
+		snprintf(err, errlen, "cannot connect to the hub: out of memory");
+		return NULL;
+	}
+	if (PQstatus(conn) == CONNECTION_BAD)
+		st = PGRES_POLLING_FAILED;
+	while (st != PGRES_POLLING_OK)
+	{
+		struct pollfd pfd;
+		int64_t		left = deadline - mono_us();
+		int			rc;
+
+		if (st == PGRES_POLLING_FAILED)
+		{
+			hub_set_err(err, errlen, "cannot connect to the hub", conn);
+			PQfinish(conn);
+			return NULL;
+		}
+		if (stop_requested)
+		{
+			snprintf(err, errlen, "cannot connect to the hub: stopping");
+			PQfinish(conn);
+			return NULL;
+		}
+		if (left <= 0)
+		{
+			snprintf(err, errlen, "cannot connect to the hub: no answer within %d s", CONNECT_TIMEOUT_S);
+			PQfinish(conn);
+			return NULL;
+		}
+		pfd.fd = PQsocket(conn);
+		pfd.events = st == PGRES_POLLING_READING ? POLLIN : POLLOUT;
+		pfd.revents = 0;
+		rc = poll(&pfd, 1, left > 250000 ? 250 : (int) (left / 1000) + 1);
+		if (rc < 0 && errno != EINTR)
+		{
+			snprintf(err, errlen, "cannot connect to the hub: poll: %s", strerror(errno));
+			PQfinish(conn);
+			return NULL;
+		}
+		if (rc > 0)
+			st = PQconnectPoll(conn);
+	}
+	return conn;
+}
+
+/*
+ * Connect, check that the syncq extension is there, learn the hub's node id
+ * and its tracked tables; with listen, LISTEN for the hub's wake-ups too.
+ * The keepalive settings find a dead link within about a minute; the
+ * user's conninfo, expanded after them, may override them.
+ */
+Hub *
+hub_connect(const char *conninfo, bool listen, char *err, size_t errlen)
+{
+	const char *keys[] = {"connect_timeout", "keepalives", "keepalives_idle",
+		"keepalives_interval", "keepalives_count", "tcp_user_timeout",
+	"dbname", "fallback_application_name", NULL};
+	const char *vals[] = {"10", "1", "20", "10", "3", "60000", conninfo, "syncqd", NULL};
 	Hub		   *h = xcalloc(1, sizeof(Hub));
 	PGresult   *res;
 
-	h->conn = PQconnectdbParams(keys, vals, 1);
-	if (PQstatus(h->conn) != CONNECTION_OK)
-	{
-		set_err(err, errlen, "cannot connect to the hub", h->conn);
-		hub_close(h);
-		return NULL;
-	}
-	if (exec_ok(h, "SET client_encoding = 'UTF8'", err, errlen) < 0 ||
-		exec_ok(h, "SET timezone = 'UTC'", err, errlen) < 0 ||
-		exec_ok(h, "SET datestyle = 'ISO'", err, errlen) < 0 ||
-		exec_ok(h, "SET extra_float_digits = 1", err, errlen) < 0)
+	h->conn = connect_async(keys, vals, err, errlen);
+	if (h->conn == NULL)
 	{
 		hub_close(h);
 		return NULL;
 	}
-	res = run(h, "SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace"
+	PQsetNoticeProcessor(h->conn, on_notice, NULL);
+	if (listen && hub_exec(h, "LISTEN sync_queue", err, errlen) < 0)
+	{
+		hub_close(h);
+		return NULL;
+	}
+	if (hub_exec(h, "SET client_encoding = 'UTF8'", err, errlen) < 0 ||
+		hub_exec(h, "SET timezone = 'UTC'", err, errlen) < 0 ||
+		hub_exec(h, "SET datestyle = 'ISO'", err, errlen) < 0 ||
+		hub_exec(h, "SET extra_float_digits = 1", err, errlen) < 0)
+	{
+		hub_close(h);
+		return NULL;
+	}
+	res = hub_run(h, "SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace"
 			  " WHERE e.extname = 'syncq'", 0, NULL, PGRES_TUPLES_OK, err, errlen);
 	if (res == NULL)
 	{
@@ -245,13 +331,13 @@ hub_connect(const char *conninfo, char *err, size_t errlen)
 	}
 	{
 		/* reach the extension's objects whatever the search_path */
-		char	   *q = quote_ident(h, PQgetvalue(res, 0, 0));
+		char	   *q = hub_quote_ident(h, PQgetvalue(res, 0, 0));
 		Buf			b = {0};
 
 		buf_printf(&b, "SET search_path = %s, pg_catalog", q);
 		free(q);
 		PQclear(res);
-		if (exec_ok(h, b.p, err, errlen) < 0)
+		if (hub_exec(h, b.p, err, errlen) < 0)
 		{
 			buf_free(&b);
 			hub_close(h);
@@ -259,7 +345,7 @@ hub_connect(const char *conninfo, char *err, size_t errlen)
 		}
 		buf_free(&b);
 	}
-	res = run(h, "SELECT sync_node_id()::text", 0, NULL, PGRES_TUPLES_OK, err, errlen);
+	res = hub_run(h, "SELECT sync_node_id()::text", 0, NULL, PGRES_TUPLES_OK, err, errlen);
 	if (res == NULL)
 	{
 		hub_close(h);
@@ -281,8 +367,59 @@ hub_close(Hub *h)
 	if (h == NULL)
 		return;
 	free_tables(h);
+	free(h->up.marks);
 	PQfinish(h->conn);
 	free(h);
+}
+
+/* Is the connection still good (and not inside a transaction)? */
+bool
+hub_ok(Hub *h)
+{
+	return h && PQstatus(h->conn) == CONNECTION_OK &&
+		PQtransactionStatus(h->conn) == PQTRANS_IDLE;
+}
+
+int
+hub_socket(Hub *h)
+{
+	return PQsocket(h->conn);
+}
+
+/*
+ * Read what the hub sent while we were not asking: count the wake-ups of
+ * channel sync_queue from other sessions (our own uploads NOTIFY too):
+ * "request" is sync_trigger(), anything else committed immediate changes.
+ * -1 if the connection is gone.
+ */
+int
+hub_consume(Hub *h, int *changes, int *requests, char *err, size_t errlen)
+{
+	PGnotify   *n;
+	int			me = PQbackendPID(h->conn);
+
+	if (!PQconsumeInput(h->conn))
+	{
+		hub_set_err(err, errlen, "hub connection lost", h->conn);
+		return -1;
+	}
+	while ((n = PQnotifies(h->conn)) != NULL)
+	{
+		if (n->be_pid != me && strcmp(n->relname, "sync_queue") == 0)
+		{
+			if (strcmp(n->extra, "request") == 0)
+				(*requests)++;
+			else
+				(*changes)++;
+		}
+		PQfreemem(n);
+	}
+	if (PQstatus(h->conn) != CONNECTION_OK)
+	{
+		hub_set_err(err, errlen, "hub connection lost", h->conn);
+		return -1;
+	}
+	return 0;
 }
 
 void
@@ -291,545 +428,6 @@ hub_rollback(Hub *h)
 	PGresult   *res = PQexec(h->conn, "ROLLBACK");
 
 	PQclear(res);
-}
-
-/* ---- upload ------------------------------------------------------------- */
-
-/* The JSON value of field f as PostgreSQL should read it for a column of
- * type typ: blobs become bytea hex strings. */
-static void
-pg_json_value(Buf *b, const JField *f, const char *typ)
-{
-	if (f->type == JV_STRING && typ && (strcmp(typ, "json") == 0 || strcmp(typ, "jsonb") == 0))
-	{
-		/* SQLite holds json as its text: that text is the value */
-		buf_putn(b, f->text, f->len);
-		return;
-	}
-	if (f->type == JV_BLOB)
-	{
-		Buf			t = {0};
-
-		if (typ && strcmp(typ, "bytea") == 0)
-		{
-			buf_puts(&t, "\\x");
-			buf_hex(&t, (const unsigned char *) f->text, f->len);
-		}
-		else
-			buf_putn(&t, f->text, f->len);
-		buf_json_string(b, t.p ? t.p : "", t.len);
-		buf_free(&t);
-	}
-	else
-		buf_json_value(b, f);
-}
-
-/* Check the change's columns against the hub table; name the first stranger. */
-static int
-check_columns(const HubTable *t, const Change *c, char *err, size_t errlen)
-{
-	const JObject *o = c->op == 'D' ? &c->pk : &c->row;
-
-	for (int i = 0; i < o->n; i++)
-		if (hub_col(t, o->f[i].key) < 0)
-		{
-			snprintf(err, errlen, "hub: column \"%s\" of table \"%s\" does not exist on the hub (change %" PRId64 ")",
-					 o->f[i].key, c->table, c->seq);
-			return -1;
-		}
-	for (int i = 0; i < c->pk.n; i++)
-	{
-		int			k = hub_col(t, c->pk.f[i].key);
-
-		if (!t->is_pk[k])
-		{
-			snprintf(err, errlen, "hub: column \"%s\" of table \"%s\" is not in the hub's primary key (change %" PRId64 ")",
-					 c->pk.f[i].key, c->table, c->seq);
-			return -1;
-		}
-	}
-	if (c->pk.n != t->npk)
-	{
-		snprintf(err, errlen, "hub: change %" PRId64 " of \"%s\" names %d key columns, the hub's primary key has %d",
-				 c->seq, c->table, c->pk.n, t->npk);
-		return -1;
-	}
-	return 0;
-}
-
-/* Same set of columns, in the same order? */
-static bool
-same_columns(const JObject *a, const JObject *b)
-{
-	if (a->n != b->n)
-		return false;
-	for (int i = 0; i < a->n; i++)
-		if (strcmp(a->f[i].key, b->f[i].key) != 0)
-			return false;
-	return true;
-}
-
-/*
- * Apply changes[from..to) — one table, one kind (upsert or delete), one
- * column set, distinct keys — as one statement.
- */
-static int
-apply_run(Hub *h, const HubTable *t, Change **run_c, int n, char *err, size_t errlen)
-{
-	Buf			sql = {0},
-				arr = {0};
-	const Change *first = run_c[0];
-	bool		del = first->op == 'D';
-	const JObject *shape = del ? &first->pk : &first->row;
-	char	   *qcols[256];
-	int			ncols = shape->n;
-	int			rc = 0;
-
-	if (ncols > 256)
-	{
-		snprintf(err, errlen, "hub: table \"%s\" has more than 256 columns", t->name);
-		return -1;
-	}
-	for (int i = 0; i < ncols; i++)
-		qcols[i] = quote_ident(h, shape->f[i].key);
-
-	buf_putc(&arr, '[');
-	for (int r = 0; r < n; r++)
-	{
-		const JObject *o = del ? &run_c[r]->pk : &run_c[r]->row;
-
-		if (r)
-			buf_putc(&arr, ',');
-		buf_putc(&arr, '{');
-		for (int i = 0; i < o->n; i++)
-		{
-			if (i)
-				buf_putc(&arr, ',');
-			buf_json_string(&arr, o->f[i].key, strlen(o->f[i].key));
-			buf_putc(&arr, ':');
-			pg_json_value(&arr, &o->f[i], t->types[hub_col(t, o->f[i].key)]);
-		}
-		buf_putc(&arr, '}');
-	}
-	buf_putc(&arr, ']');
-
-	if (del)
-	{
-		buf_printf(&sql, "DELETE FROM %s AS t USING json_populate_recordset(NULL::%s, $1) AS k WHERE ",
-				   t->qname, t->qname);
-		for (int i = 0; i < ncols; i++)
-			buf_printf(&sql, "%st.%s = k.%s", i ? " AND " : "", qcols[i], qcols[i]);
-	}
-	else
-	{
-		bool		any_set = false;
-
-		buf_printf(&sql, "INSERT INTO %s AS t (", t->qname);
-		for (int i = 0; i < ncols; i++)
-			buf_printf(&sql, "%s%s", i ? ", " : "", qcols[i]);
-		buf_puts(&sql, ") SELECT ");
-		for (int i = 0; i < ncols; i++)
-			buf_printf(&sql, "%sk.%s", i ? ", " : "", qcols[i]);
-		buf_printf(&sql, " FROM json_populate_recordset(NULL::%s, $1) AS k ON CONFLICT (", t->qname);
-		for (int i = 0, k = 0; i < t->ncols; i++)
-			if (t->is_pk[i])
-			{
-				char	   *q = quote_ident(h, t->cols[i]);
-
-				buf_printf(&sql, "%s%s", k++ ? ", " : "", q);
-				free(q);
-			}
-		buf_puts(&sql, ") DO UPDATE SET ");
-		for (int i = 0; i < ncols; i++)
-		{
-			if (t->is_pk[hub_col(t, shape->f[i].key)])
-				continue;
-			buf_printf(&sql, "%s%s = EXCLUDED.%s", any_set ? ", " : "", qcols[i], qcols[i]);
-			any_set = true;
-		}
-		if (!any_set)
-		{
-			/* a table of key columns only: nothing to update */
-			char	   *p = strstr(sql.p, " DO UPDATE SET ");
-
-			sql.len = (size_t) (p - sql.p);
-			sql.p[sql.len] = '\0';
-			buf_puts(&sql, " DO NOTHING");
-		}
-	}
-	{
-		const char *params[1] = {arr.p};
-		PGresult   *res = run(h, sql.p, 1, params, PGRES_COMMAND_OK, err, errlen);
-
-		if (res == NULL)
-		{
-			size_t		l = strlen(err);
-
-			snprintf(err + l, errlen - l, " (applying changes %" PRId64 "..%" PRId64 " to \"%s\")",
-					 run_c[0]->seq, run_c[n - 1]->seq, t->name);
-			rc = -1;
-		}
-		else
-			PQclear(res);
-	}
-	for (int i = 0; i < ncols; i++)
-		free(qcols[i]);
-	buf_free(&sql);
-	buf_free(&arr);
-	return rc;
-}
-
-/* Apply the winning changes in order, grouped into runs. */
-static int
-apply_winners(Hub *h, Change **win, int nwin, char *err, size_t errlen)
-{
-	int			i = 0;
-	VerMap		seen = {0};
-
-	while (i < nwin)
-	{
-		HubTable   *t = hub_table(h, win[i]->table);
-		bool		del = win[i]->op == 'D';
-		int			j = i;
-		Version		mark = {0, "", true};
-
-		while (j < nwin && j - i < RUN_MAX)
-		{
-			Change	   *c = win[j];
-
-			if (strcmp(c->table, win[i]->table) != 0 || (c->op == 'D') != del ||
-				!same_columns(del ? &c->pk : &c->row, del ? &win[i]->pk : &win[i]->row))
-				break;
-			if (vermap_get(&seen, c->pk_json))
-				break;			/* the same row twice: next statement */
-			vermap_put(&seen, c->pk_json, &mark);
-			j++;
-		}
-		if (apply_run(h, t, &win[i], j - i, err, errlen) < 0)
-		{
-			vermap_free(&seen);
-			return -1;
-		}
-		vermap_free(&seen);
-		i = j;
-	}
-	return 0;
-}
-
-/*
- * Upload, in three steps so that memory stays bounded whatever the backlog:
- * hub_upload_begin opens the hub transaction and reads where the hub stands
- * for this client; hub_upload_chunk takes the client's pending changes a
- * page at a time (seq order); hub_upload_end checks the node's history,
- * stores the new position and commits. All of it is one hub transaction.
- */
-int
-hub_upload_begin(Hub *h, const char *client_id, int64_t ack_seq, uint64_t ack_digest,
-				 char *err, size_t errlen)
-{
-	PGresult   *res;
-	const char *params[1] = {client_id};
-	HubUpload  *u = &h->up;
-
-	memset(u, 0, sizeof(*u));
-	snprintf(u->client_id, sizeof(u->client_id), "%s", client_id);
-	u->digest = ack_digest;
-	if (exec_ok(h, "BEGIN", err, errlen) < 0)
-		return -1;
-	if (exec_ok(h, "SET LOCAL syncq.capture = off", err, errlen) < 0 ||
-		exec_ok(h, "SELECT pg_advisory_xact_lock(" APPLY_LOCK_KEY ")", err, errlen) < 0)
-		goto fail;
-	res = run(h, "INSERT INTO sync_clients (node_id) VALUES ($1) ON CONFLICT (node_id) DO NOTHING",
-			  1, params, PGRES_COMMAND_OK, err, errlen);
-	if (res == NULL)
-		goto fail;
-	PQclear(res);
-	res = run(h, "SELECT up_seq, up_digest FROM sync_clients WHERE node_id = $1 FOR UPDATE",
-			  1, params, PGRES_TUPLES_OK, err, errlen);
-	if (res == NULL)
-		goto fail;
-	u->hub_seq = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-	u->hub_digest = strtoull(PQgetvalue(res, 0, 1), NULL, 16);
-	PQclear(res);
-	if (u->hub_seq < ack_seq)
-	{
-		snprintf(err, errlen, "hub: the hub knows changes of node %s only up to seq %" PRId64 ", but this node had them acknowledged up to %" PRId64 " (was the hub restored from an older backup?)",
-				 client_id, u->hub_seq, ack_seq);
-		goto fail;
-	}
-	/* nothing re-sent yet: the history check is due once we pass hub_seq */
-	u->checked = u->hub_seq == ack_seq && u->digest == u->hub_digest;
-	if (u->hub_seq == ack_seq && !u->checked)
-		goto clone;
-	u->new_seq = u->hub_seq;
-	res = run(h, "SELECT sync_fold_local()", 0, NULL, PGRES_TUPLES_OK, err, errlen);
-	if (res == NULL)
-		goto fail;
-	PQclear(res);
-	return 0;
-clone:
-	snprintf(err, errlen, "node %s was already used by another copy of this database: the hub holds changes of this node that this file does not have (run syncqd --reidentify on this copy)",
-			 client_id);
-	u->stats.clone = true;
-fail:
-	hub_rollback(h);
-	return -1;
-}
-
-/* The re-sent part must hash to what the hub recorded; else: a clone. */
-static int
-check_history(Hub *h, char *err, size_t errlen)
-{
-	HubUpload  *u = &h->up;
-
-	if (u->checked)
-		return 0;
-	if (u->digest != u->hub_digest)
-	{
-		snprintf(err, errlen, "node %s was already used by another copy of this database: the hub holds changes of this node that this file does not have (run syncqd --reidentify on this copy)",
-				 u->client_id);
-		u->stats.clone = true;
-		return -1;
-	}
-	u->checked = true;
-	return 0;
-}
-
-/* Apply one page of pending changes (seq order) inside the upload. */
-int
-hub_upload_chunk(Hub *h, const ChangeList *page, char *err, size_t errlen)
-{
-	HubUpload  *u = &h->up;
-	PGresult   *res;
-	int			first_new = 0;
-	Change	  **win = NULL;
-	int			nwin = 0;
-	VerMap		vers = {0};
-	Buf			keys = {0},
-				vrows = {0},
-				relay = {0},
-				confl = {0};
-	int			nconfl = 0;
-	const char *params[1];
-	int			rc = -1;
-
-	/* exactly once: what the hub already has is skipped, after checking it */
-	while (first_new < page->n && page->c[first_new].seq <= u->hub_seq)
-		u->digest = change_digest(u->digest, &page->c[first_new++]);
-	u->stats.skipped += first_new;
-	if (first_new == page->n)
-		return 0;
-	if (check_history(h, err, errlen) < 0)
-		goto out;
-
-	/* the current versions of every row the page touches */
-	buf_putc(&keys, '[');
-	for (int i = first_new; i < page->n; i++)
-	{
-		const Change *c = &page->c[i];
-
-		if (hub_table(h, c->table) == NULL)
-		{
-			snprintf(err, errlen, "hub: table \"%s\" is not tracked on the hub (change %" PRId64 "; run SELECT sync_track('%s') there)",
-					 c->table, c->seq, c->table);
-			goto out;
-		}
-		if (check_columns(hub_table(h, c->table), c, err, errlen) < 0)
-			goto out;
-		if (i > first_new)
-			buf_putc(&keys, ',');
-		buf_printf(&keys, "{\"i\":%d,\"t\":", i);
-		buf_json_string(&keys, c->table, strlen(c->table));
-		buf_puts(&keys, ",\"p\":");
-		buf_json_string(&keys, c->pk_json, strlen(c->pk_json));
-		buf_putc(&keys, '}');
-	}
-	buf_putc(&keys, ']');
-	params[0] = keys.p;
-	res = run(h, "SELECT k.i, v.ver_us, v.ver_origin::text"
-			  "  FROM json_to_recordset($1::json) AS k(i int, t text, p text)"
-			  "  JOIN sync_versions v ON v.table_name = k.t AND v.pk = k.p",
-			  1, params, PGRES_TUPLES_OK, err, errlen);
-	if (res == NULL)
-		goto out;
-	for (int r = 0; r < PQntuples(res); r++)
-	{
-		const Change *c = &page->c[atoi(PQgetvalue(res, r, 0))];
-		Version		v = {strtoll(PQgetvalue(res, r, 1), NULL, 10), "", true};
-		char	   *k = row_key(c->table, c->pk_json);
-
-		snprintf(v.origin, sizeof(v.origin), "%s", PQgetvalue(res, r, 2));
-		vermap_put(&vers, k, &v);
-		free(k);
-	}
-	PQclear(res);
-
-	/* decide, last writer wins */
-	win = xmalloc(sizeof(Change *) * (size_t) (page->n + 1));
-	buf_putc(&relay, '[');
-	buf_putc(&confl, '[');
-	for (int i = first_new; i < page->n; i++)
-	{
-		Change	   *c = &page->c[i];
-		char	   *k = row_key(c->table, c->pk_json);
-		Version		v = {c->ver_us, "", true};
-		Version    *cur = vermap_get(&vers, k);
-		const HubTable *t = hub_table(h, c->table);
-
-		memcpy(v.origin, c->origin, sizeof(v.origin));
-		u->digest = change_digest(u->digest, c);
-		u->new_seq = c->seq;
-		if (cur && version_cmp(&v, cur) < 0)
-		{
-			/* overruled by what the hub already has */
-			if (nconfl++)
-				buf_putc(&confl, ',');
-			buf_puts(&confl, "{\"t\":");
-			buf_json_string(&confl, c->table, strlen(c->table));
-			buf_printf(&confl, ",\"pk\":%s,\"op\":\"%c\",\"r\":%s,\"at\":\"%s\",\"o\":\"%s\",\"wat\":%" PRId64 ",\"wo\":\"%s\"}",
-					   c->pk_json, c->op, c->row_json ? c->row_json : "null",
-					   c->changed_at, c->origin, cur->us, cur->origin);
-			u->stats.conflicts++;
-			free(k);
-			continue;
-		}
-		vermap_put(&vers, k, &v);
-		free(k);
-		win[nwin++] = c;
-		if (nwin > 1)
-			buf_putc(&relay, ',');
-		buf_puts(&relay, "{\"s\":");
-		buf_json_string(&relay, t->schema, strlen(t->schema));
-		buf_puts(&relay, ",\"t\":");
-		buf_json_string(&relay, c->table, strlen(c->table));
-		buf_printf(&relay, ",\"op\":\"%c\",\"pk\":%s,\"r\":%s,\"at\":\"%s\",\"o\":\"%s\",\"pr\":\"%s\"}",
-				   c->op, c->pk_json, c->row_json ? c->row_json : "null", c->changed_at,
-				   c->origin, c->immediate ? "immediate" : "batched");
-		if (c->immediate)
-			u->notify = true;
-	}
-	buf_putc(&relay, ']');
-	buf_putc(&confl, ']');
-
-	/* one sync_versions row per changed row: its last winning change */
-	{
-		VerMap		done = {0};
-		Version		mark = {0, "", true};
-		bool		first = true;
-
-		buf_putc(&vrows, '[');
-		for (int w = nwin - 1; w >= 0; w--)
-		{
-			const Change *c = win[w];
-			char	   *k = row_key(c->table, c->pk_json);
-
-			if (vermap_get(&done, k) == NULL)
-			{
-				vermap_put(&done, k, &mark);
-				if (!first)
-					buf_putc(&vrows, ',');
-				first = false;
-				buf_puts(&vrows, "{\"t\":");
-				buf_json_string(&vrows, c->table, strlen(c->table));
-				buf_puts(&vrows, ",\"p\":");
-				buf_json_string(&vrows, c->pk_json, strlen(c->pk_json));
-				buf_printf(&vrows, ",\"u\":%" PRId64 ",\"o\":\"%s\",\"d\":%s}", c->ver_us, c->origin,
-						   c->op == 'D' ? "true" : "false");
-			}
-			free(k);
-		}
-		buf_putc(&vrows, ']');
-		vermap_free(&done);
-	}
-
-	if (nwin > 0)
-	{
-		if (apply_winners(h, win, nwin, err, errlen) < 0)
-			goto out;
-		params[0] = vrows.p;
-		res = run(h, "INSERT INTO sync_versions AS v (table_name, pk, ver_us, ver_origin, deleted)"
-				  " SELECT x.t, x.p, x.u, x.o, x.d"
-				  "   FROM json_to_recordset($1::json) AS x(t text, p text, u bigint, o uuid, d boolean)"
-				  " ON CONFLICT (table_name, pk) DO UPDATE"
-				  "   SET ver_us = EXCLUDED.ver_us, ver_origin = EXCLUDED.ver_origin, deleted = EXCLUDED.deleted"
-				  " WHERE (v.ver_us, v.ver_origin::text) <= (EXCLUDED.ver_us, EXCLUDED.ver_origin::text)",
-				  1, params, PGRES_COMMAND_OK, err, errlen);
-		if (res == NULL)
-			goto out;
-		PQclear(res);
-		/* relay to every other client, with the original version */
-		params[0] = relay.p;
-		res = run(h, "INSERT INTO sync_queue (txid, table_schema, table_name, op, pk, row_data, changed_at, origin, priority)"
-				  " SELECT pg_current_xact_id(), x.s, x.t, x.op, x.pk, x.r, x.at, x.o, x.pr"
-				  "   FROM ROWS FROM (json_to_recordset($1::json)"
-				  "        AS (s text, t text, op text, pk json, r json, at timestamptz, o uuid, pr text))"
-				  "        WITH ORDINALITY AS x(s, t, op, pk, r, at, o, pr, n)"
-				  "  ORDER BY x.n",
-				  1, params, PGRES_COMMAND_OK, err, errlen);
-		if (res == NULL)
-			goto out;
-		PQclear(res);
-	}
-	if (nconfl > 0)
-	{
-		params[0] = confl.p;
-		res = run(h, "INSERT INTO sync_conflicts (table_name, pk, loser_op, loser_row, loser_changed_at, loser_origin, winner_changed_at, winner_origin)"
-				  " SELECT x.t, x.pk, x.op, x.r, x.at, x.o, to_timestamp(0) + x.wat * interval '1 microsecond', x.wo"
-				  "   FROM json_to_recordset($1::json) AS x(t text, pk json, op text, r json, at timestamptz, o uuid, wat bigint, wo uuid)",
-				  1, params, PGRES_COMMAND_OK, err, errlen);
-		if (res == NULL)
-			goto out;
-		PQclear(res);
-	}
-	u->stats.applied += nwin;
-	rc = 0;
-out:
-	free(win);
-	vermap_free(&vers);
-	buf_free(&keys);
-	buf_free(&vrows);
-	buf_free(&relay);
-	buf_free(&confl);
-	if (rc < 0)
-		hub_rollback(h);
-	return rc;
-}
-
-/* Finish the upload: check the history, store the position, commit. */
-int
-hub_upload_end(Hub *h, int64_t *new_seq, uint64_t *new_digest, UploadStats *stats,
-			   char *err, size_t errlen)
-{
-	HubUpload  *u = &h->up;
-	PGresult   *res;
-	char		seqtxt[32],
-				dig[32];
-	const char *params[3];
-
-	if (check_history(h, err, errlen) < 0)
-		goto fail;
-	snprintf(seqtxt, sizeof(seqtxt), "%" PRId64, u->new_seq);
-	snprintf(dig, sizeof(dig), "%016" PRIx64, u->digest);
-	params[0] = u->client_id;
-	params[1] = seqtxt;
-	params[2] = dig;
-	res = run(h, "UPDATE sync_clients SET up_seq = $2, up_digest = $3, last_seen = now() WHERE node_id = $1",
-			  3, params, PGRES_COMMAND_OK, err, errlen);
-	if (res == NULL)
-		goto fail;
-	PQclear(res);
-	if (u->notify && exec_ok(h, "NOTIFY sync_queue", err, errlen) < 0)
-		goto fail;
-	if (exec_ok(h, "COMMIT", err, errlen) < 0)
-		goto fail;
-	*new_seq = u->new_seq;
-	*new_digest = u->digest;
-	*stats = u->stats;
-	return 0;
-fail:
-	*stats = u->stats;
-	hub_rollback(h);
-	return -1;
 }
 
 /* ---- download ----------------------------------------------------------- */
@@ -848,9 +446,9 @@ hub_download_begin(Hub *h, const char *position, char **snapshot, bool *behind,
 
 	*snapshot = NULL;
 	*behind = false;
-	if (exec_ok(h, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", err, errlen) < 0)
+	if (hub_exec(h, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", err, errlen) < 0)
 		return -1;
-	res = run(h, "SELECT pg_current_snapshot()::text,"
+	res = hub_run(h, "SELECT pg_current_snapshot()::text,"
 			  "       $1::pg_snapshot IS NOT NULL AND s.horizon_xmin IS NOT NULL"
 			  "       AND pg_snapshot_xmin($1::pg_snapshot) < s.horizon_xmin"
 			  "  FROM sync_hub_state s",
@@ -874,7 +472,7 @@ int
 hub_changes_open(Hub *h, const char *position, const char *client_id, char *err, size_t errlen)
 {
 	const char *params[2] = {position, client_id};
-	PGresult   *res = run(h,
+	PGresult   *res = hub_run(h,
 						  "DECLARE syncq_down NO SCROLL CURSOR FOR"
 						  " SELECT seq, table_name, op, pk::text, row_data::text,"
 						  "        (extract(epoch FROM changed_at) * 1000000)::bigint, origin::text, priority"
@@ -899,7 +497,7 @@ hub_fetch(Hub *h, const char *cursor, int n, char *err, size_t errlen)
 	char		sql[128];
 
 	snprintf(sql, sizeof(sql), "FETCH FORWARD %d FROM %s", n, cursor);
-	return run(h, sql, 0, NULL, PGRES_TUPLES_OK, err, errlen);
+	return hub_run(h, sql, 0, NULL, PGRES_TUPLES_OK, err, errlen);
 }
 
 /* Open a cursor over every row of table t as JSON (first sync). */
@@ -911,7 +509,7 @@ hub_table_open(Hub *h, const HubTable *t, char *err, size_t errlen)
 
 	buf_printf(&sql, "DECLARE syncq_snap NO SCROLL CURSOR FOR SELECT row_to_json(syncq_row)::text FROM ONLY %s AS syncq_row",
 			   t->qname);
-	res = run(h, sql.p, 0, NULL, PGRES_COMMAND_OK, err, errlen);
+	res = hub_run(h, sql.p, 0, NULL, PGRES_COMMAND_OK, err, errlen);
 	buf_free(&sql);
 	if (res == NULL)
 		return -1;
@@ -925,7 +523,7 @@ hub_close_cursor(Hub *h, const char *cursor, char *err, size_t errlen)
 	char		sql[128];
 
 	snprintf(sql, sizeof(sql), "CLOSE %s", cursor);
-	return exec_ok(h, sql, err, errlen);
+	return hub_exec(h, sql, err, errlen);
 }
 
 /*
@@ -935,7 +533,7 @@ hub_close_cursor(Hub *h, const char *cursor, char *err, size_t errlen)
 long
 hub_prune_if_due(Hub *h, char *err, size_t errlen)
 {
-	PGresult   *res = run(h, "SELECT CASE WHEN pruned_at IS NULL OR pruned_at < now() - interval '10 minutes'"
+	PGresult   *res = hub_run(h, "SELECT CASE WHEN pruned_at IS NULL OR pruned_at < now() - interval '10 minutes'"
 						  " THEN sync_prune() END FROM sync_hub_state",
 						  0, NULL, PGRES_TUPLES_OK, err, errlen);
 	long		n;
@@ -953,10 +551,10 @@ hub_download_end(Hub *h, const char *client_id, const char *snapshot, char *err,
 	const char *params[2] = {client_id, snapshot};
 	PGresult   *res;
 
-	if (exec_ok(h, "COMMIT", err, errlen) < 0)
+	if (hub_exec(h, "COMMIT", err, errlen) < 0)
 		return -1;
 	/* remember where the client stands, for housekeeping */
-	res = run(h, "INSERT INTO sync_clients AS c (node_id, down_snapshot) VALUES ($1, $2)"
+	res = hub_run(h, "INSERT INTO sync_clients AS c (node_id, down_snapshot) VALUES ($1, $2)"
 			  " ON CONFLICT (node_id) DO UPDATE SET down_snapshot = EXCLUDED.down_snapshot, last_seen = now()",
 			  2, params, PGRES_COMMAND_OK, err, errlen);
 	if (res == NULL)

@@ -1,5 +1,5 @@
 /*
- * hub.h — the PostgreSQL side of syncqd (hub.c).
+ * hub.h — the PostgreSQL side of syncqd (hub.c, hub_upload.c).
  */
 #ifndef SYNCQD_HUB_H
 #define SYNCQD_HUB_H
@@ -24,8 +24,17 @@ typedef struct
 	int			applied;		/* changes applied */
 	int			conflicts;		/* changes overruled */
 	int			skipped;		/* re-sent changes the hub already had */
+	int			parked;			/* refused by the hub: set aside in sync_errors */
+	int			retried;		/* set-aside changes that went through now */
 	bool		clone;			/* refused: a copy of another node */
 } UploadStats;
+
+/* Where an upload may be acknowledged: the end of every page sent. */
+typedef struct
+{
+	int64_t		seq;
+	uint64_t	digest;
+} UploadMark;
 
 /* An upload in progress (hub_upload_begin .. hub_upload_end). */
 typedef struct
@@ -38,6 +47,9 @@ typedef struct
 	int64_t		new_seq;
 	bool		notify;
 	UploadStats stats;
+	UploadMark *marks;			/* one per page, in order */
+	int			nmarks;
+	int			capmarks;
 } HubUpload;
 
 struct Hub
@@ -47,11 +59,28 @@ struct Hub
 	HubTable   *tables;			/* sorted by name */
 	int			ntables;
 	HubUpload	up;
+	char		sqlstate[6];	/* of the last failed statement, "" if none */
 };
 
-Hub		   *hub_connect(const char *conninfo, char *err, size_t errlen);
+/* A change set aside in the hub's sync_errors, for the status. */
+typedef struct
+{
+	int64_t		seq;
+	char	   *table;
+	char		op;
+	char	   *pk;
+	char	   *error;
+	char	   *first_failed;
+	char	   *last_failed;
+	int			attempts;
+} HubError;
+
+Hub		   *hub_connect(const char *conninfo, bool listen, char *err, size_t errlen);
 void		hub_close(Hub *h);
 void		hub_rollback(Hub *h);
+bool		hub_ok(Hub *h);
+int			hub_socket(Hub *h);
+int			hub_consume(Hub *h, int *changes, int *requests, char *err, size_t errlen);
 int			hub_load_tables(Hub *h, char *err, size_t errlen);
 HubTable   *hub_table(Hub *h, const char *name);
 int			hub_col(const HubTable *t, const char *col);
@@ -59,8 +88,14 @@ int			hub_col(const HubTable *t, const char *col);
 int			hub_upload_begin(Hub *h, const char *client_id, int64_t ack_seq,
 							 uint64_t ack_digest, char *err, size_t errlen);
 int			hub_upload_chunk(Hub *h, const ChangeList *page, char *err, size_t errlen);
-int			hub_upload_end(Hub *h, int64_t *new_seq, uint64_t *new_digest,
-						   UploadStats *stats, char *err, size_t errlen);
+int			hub_upload_end(Hub *h, UploadStats *stats, char *err, size_t errlen);
+int			hub_retry_errors(Hub *h, const char *client_id, UploadStats *stats,
+							 char *err, size_t errlen);
+long		hub_count_errors(Hub *h, const char *client_id, char *err, size_t errlen);
+int			hub_list_errors(Hub *h, const char *client_id, int max, HubError **rows,
+							char *err, size_t errlen);
+void		hub_errors_free(HubError *rows, int n);
+long		hub_count_conflicts(Hub *h, const char *client_id, char *err, size_t errlen);
 
 int			hub_download_begin(Hub *h, const char *position, char **snapshot, bool *behind,
 							   char *err, size_t errlen);
@@ -72,5 +107,12 @@ int			hub_close_cursor(Hub *h, const char *cursor, char *err, size_t errlen);
 long		hub_prune_if_due(Hub *h, char *err, size_t errlen);
 int			hub_download_end(Hub *h, const char *client_id, const char *snapshot,
 							 char *err, size_t errlen);
+
+/* Shared by hub.c and hub_upload.c. */
+PGresult   *hub_run(Hub *h, const char *sql, int nparams, const char *const *params,
+					ExecStatusType want, char *err, size_t errlen);
+int			hub_exec(Hub *h, const char *sql, char *err, size_t errlen);
+char	   *hub_quote_ident(Hub *h, const char *s);
+void		hub_set_err(char *err, size_t errlen, const char *what, PGconn *conn);
 
 #endif							/* SYNCQD_HUB_H */

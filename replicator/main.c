@@ -1,49 +1,54 @@
 /*
  * main.c — syncqd: ship a SQLite client's changes to a PostgreSQL hub and
- * the hub's changes back (docs/replication.md).
+ * the hub's changes back (docs/replication.md), once or as a daemon
+ * (docs/daemon.md).
  *
- *   syncqd --sqlite FILE [--online URL] [--interval SECONDS] [--once]
+ *   syncqd --sqlite FILE [--online URL] [--interval SECONDS] [--control HOST:PORT] [--once]
  *   syncqd --sqlite FILE --reidentify
  */
 #include "syncqd.h"
 #include "client.h"
+#include "control.h"
+#include "daemon.h"
 #include "hub.h"
 #include "sync.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
-#include <signal.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
-static volatile sig_atomic_t stop_requested = 0;
-
-static void
-on_stop(int sig)
-{
-	(void) sig;
-	stop_requested = 1;
-}
+#include <sys/file.h>
+#include <unistd.h>
 
 static void
 usage(void)
 {
 	printf("syncqd keeps a SQLite client database and a PostgreSQL hub in step.\n\n"
 		   "Usage:\n"
-		   "  syncqd --sqlite FILE [--online URL] [--interval SECONDS] [--once]\n"
+		   "  syncqd --sqlite FILE [--online URL] [OPTION]...\n"
 		   "  syncqd --sqlite FILE --reidentify\n\n"
-		   "Options:\n"
+		   "Connection:\n"
 		   "  -s, --sqlite=FILE        the client database (a syncq-tracked SQLite file)\n"
 		   "  -o, --online=URL         the hub: a postgresql:// URL or libpq conninfo\n"
-		   "                           (default: $AMRS_ONLINE_URL)\n"
-		   "  -i, --interval=SECONDS   time between syncs when running on (default 300)\n"
+		   "                           (default: $AMRS_ONLINE_URL)\n\n"
+		   "Running:\n"
 		   "  -1, --once               one full sync, then exit 0, or 1 with the reason\n"
-		   "      --reidentify         give a copied client file a node id of its own\n"
-		   "      --log-level=LEVEL    debug, info, warning or error (default info)\n"
+		   "  -i, --interval=SECONDS   how often batched changes ship (default 300);\n"
+		   "                           immediate changes ship as soon as they commit\n"
+		   "  -c, --control=HOST:PORT  the control API (default " CONTROL_DEFAULT ");\n"
+		   "                           \"off\" for none\n"
+		   "      --reidentify         give a copied client file a node id of its own\n\n"
+		   "Logging:\n"
+		   "  -l, --log-file=FILE      log there instead of stderr; SIGHUP reopens it\n"
+		   "      --log-level=LEVEL    debug, info, warning or error (default info)\n\n"
+		   "Other:\n"
 		   "  -V, --version            print the version and exit\n"
-		   "  -h, --help               show this help and exit\n");
+		   "  -h, --help               show this help and exit\n\n"
+		   "Signals: SIGTERM or SIGINT finish the transaction at hand and exit 0;\n"
+		   "SIGHUP reopens the log file.\n");
 }
 
 static void
@@ -66,29 +71,91 @@ is_libpq_target(const char *url)
 static void
 log_stats(const SyncStats *st, double secs)
 {
-	logmsg(LOG_INFO, "sync done in %.3f s: up %d applied, %d overruled, %d already there; down %d%s rows, %d applied, %d overruled",
-		   secs, st->up_applied, st->up_conflicts, st->up_skipped, st->down_rows,
-		   st->first_sync ? " (first sync)" : "", st->down_applied, st->down_conflicts);
+	char		what[512];
+
+	sync_stats_text(st, what, sizeof(what));
+	logmsg(LOG_INFO, "sync done in %.3f s: %s", secs, what);
 }
 
-static double
-seconds_since(int64_t start)
+/*
+ * One syncqd per client file: an flock on <file>-syncqd.lock (of the file's
+ * real path), held until exit, with our pid in it for the message the next
+ * one gets. Returns the descriptor, or -1 with err.
+ */
+static int
+take_lock(const char *path, char *err, size_t errlen)
 {
-	return (double) (now_us() - start) / 1e6;
-}
+	char		real[PATH_MAX];
+	Buf			lock = {0};
+	int			fd;
 
-/* Sleep up to secs, waking early when a stop is requested. */
-static void
-nap(double secs)
-{
-	while (secs > 0 && !stop_requested)
+	if (realpath(path, real) == NULL)
 	{
-		double		step = secs > 0.2 ? 0.2 : secs;
-		struct timespec ts = {(time_t) step, (long) ((step - (double) (time_t) step) * 1e9)};
-
-		nanosleep(&ts, NULL);
-		secs -= step;
+		snprintf(err, errlen, "cannot find \"%s\": %s", path, strerror(errno));
+		return -1;
 	}
+	buf_printf(&lock, "%s-syncqd.lock", real);
+	fd = open(lock.p, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0)
+	{
+		snprintf(err, errlen, "cannot open lock file \"%s\": %s", lock.p, strerror(errno));
+		buf_free(&lock);
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0)
+	{
+		char		pid[32] = "";
+		ssize_t		n = pread(fd, pid, sizeof(pid) - 1, 0);
+
+		if (errno == EWOULDBLOCK)
+		{
+			pid[n > 0 ? n : 0] = '\0';
+			pid[strcspn(pid, "\n")] = '\0';
+			snprintf(err, errlen, "another syncqd%s%s%s is already running on \"%s\" (it holds \"%s\"); two would ship the same changes",
+					 pid[0] ? " (pid " : "", pid, pid[0] ? ")" : "", path, lock.p);
+		}
+		else
+			snprintf(err, errlen, "cannot lock \"%s\": %s", lock.p, strerror(errno));
+		close(fd);
+		buf_free(&lock);
+		return -1;
+	}
+	if (ftruncate(fd, 0) == 0)
+		dprintf(fd, "%ld\n", (long) getpid());
+	buf_free(&lock);
+	return fd;
+}
+
+/* --once: one full sync, exit 0 on success, 1 with the reason. */
+static int
+run_once(Client *cl, const char *online)
+{
+	SyncOptions so = {.retry_hub_errors = true, .retry_client_errors = true};
+	SyncStats	st;
+	char		err[2048];
+	int64_t		start = now_us();
+	Hub		   *h = hub_connect(online, false, err, sizeof(err));
+	int			rc;
+
+	if (h == NULL)
+	{
+		fprintf(stderr, "syncqd: %s\n", err);
+		return 1;
+	}
+	rc = sync_once(h, cl, &so, &st, err, sizeof(err));
+	hub_close(h);
+	if (rc < 0)
+	{
+		fprintf(stderr, "syncqd: %s\n", err);
+		return 1;
+	}
+	if (st.stopped)
+	{
+		fprintf(stderr, "syncqd: stopped by a signal after the upload, before the download\n");
+		return 1;
+	}
+	log_stats(&st, (double) (now_us() - start) / 1e6);
+	return 0;
 }
 
 int
@@ -98,8 +165,10 @@ main(int argc, char **argv)
 		{"sqlite", required_argument, NULL, 's'},
 		{"online", required_argument, NULL, 'o'},
 		{"interval", required_argument, NULL, 'i'},
+		{"control", required_argument, NULL, 'c'},
 		{"once", no_argument, NULL, '1'},
 		{"reidentify", no_argument, NULL, 'R'},
+		{"log-file", required_argument, NULL, 'l'},
 		{"log-level", required_argument, NULL, 'L'},
 		{"version", no_argument, NULL, 'V'},
 		{"help", no_argument, NULL, 'h'},
@@ -107,14 +176,16 @@ main(int argc, char **argv)
 	};
 	const char *sqlite_path = NULL,
 			   *online = getenv("AMRS_ONLINE_URL");
-	double		interval = 300;
+	DaemonOptions d = {.interval = 300, .control = CONTROL_DEFAULT};
 	bool		once = false,
 				reidentify = false;
-	int			c;
+	int			c,
+				lock,
+				status;
 	char		err[2048];
 	Client	   *cl;
 
-	while ((c = getopt_long(argc, argv, "s:o:i:1Vh", opts, NULL)) != -1)
+	while ((c = getopt_long(argc, argv, "s:o:i:c:1l:Vh", opts, NULL)) != -1)
 	{
 		switch (c)
 		{
@@ -129,16 +200,24 @@ main(int argc, char **argv)
 					char	   *end;
 
 					errno = 0;
-					interval = strtod(optarg, &end);
-					if (errno || *end || end == optarg || interval <= 0 || interval > 86400 * 7)
-						bad_args("invalid --interval \"%s\": give seconds, more than 0", optarg);
+					d.interval = strtod(optarg, &end);
+					if (errno || *end || end == optarg || !(d.interval >= 0.05) || d.interval > 86400 * 7)
+						bad_args("invalid --interval \"%s\": give seconds, from 0.05 to a week", optarg);
 					break;
 				}
+			case 'c':
+				d.control = strcmp(optarg, "off") == 0 || strcmp(optarg, "none") == 0 ? NULL : optarg;
+				if (d.control && strchr(d.control, ':') == NULL)
+					bad_args("invalid --control \"%s\": give HOST:PORT, or off", optarg);
+				break;
 			case '1':
 				once = true;
 				break;
 			case 'R':
 				reidentify = true;
+				break;
+			case 'l':
+				d.log_file = optarg;
 				break;
 			case 'L':
 				if (strcmp(optarg, "debug") == 0)
@@ -167,86 +246,49 @@ main(int argc, char **argv)
 		bad_args("unexpected argument \"%s\"", argv[optind]);
 	if (sqlite_path == NULL)
 		bad_args("%s", "no client database: give --sqlite FILE");
-
-	cl = client_open(sqlite_path, err, sizeof(err));
-	if (cl == NULL)
+	if (!reidentify)
+	{
+		if (online == NULL || *online == '\0')
+			bad_args("%s", "no hub: give --online URL or set AMRS_ONLINE_URL");
+		if (!is_libpq_target(online))
+			bad_args("--online \"%s\": this syncqd speaks to the hub over libpq only; give a postgresql:// URL or a conninfo string", online);
+	}
+	if (d.log_file && log_open(d.log_file, err, sizeof(err)) < 0)
 	{
 		fprintf(stderr, "syncqd: %s\n", err);
 		return 1;
 	}
+
+	signals_install();
+	lock = take_lock(sqlite_path, err, sizeof(err));
+	if (lock < 0)
+	{
+		fprintf(stderr, "syncqd: %s\n", err);
+		return 1;
+	}
+	cl = client_open(sqlite_path, err, sizeof(err));
+	if (cl == NULL)
+	{
+		fprintf(stderr, "syncqd: %s\n", err);
+		close(lock);
+		return 1;
+	}
 	if (reidentify)
 	{
-		int			rc = sync_reidentify(cl, err, sizeof(err));
-
-		if (rc < 0)
+		status = sync_reidentify(cl, err, sizeof(err)) < 0 ? 1 : 0;
+		if (status)
 			fprintf(stderr, "syncqd: %s\n", err);
 		else
 			printf("%s\n", client_node_id(cl));
-		client_close(cl);
-		return rc < 0 ? 1 : 0;
 	}
-	if (online == NULL || *online == '\0')
+	else if (once)
+		status = run_once(cl, online);
+	else
 	{
-		client_close(cl);
-		bad_args("%s", "no hub: give --online URL or set AMRS_ONLINE_URL");
+		d.online = online;
+		status = daemon_run(cl, &d);
 	}
-	if (!is_libpq_target(online))
-	{
-		client_close(cl);
-		bad_args("--online \"%s\": this syncqd speaks to the hub over libpq only; give a postgresql:// URL or a conninfo string", online);
-	}
-
-	signal(SIGTERM, on_stop);
-	signal(SIGINT, on_stop);
-	signal(SIGPIPE, SIG_IGN);
-
-	logmsg(LOG_INFO, "client \"%s\", node %s", sqlite_path, client_node_id(cl));
-	{
-		Hub		   *h = NULL;
-		double		backoff = 1;
-		int			status = 0;
-
-		while (!stop_requested)
-		{
-			SyncStats	st;
-			int64_t		start = now_us();
-
-			if (h == NULL && (h = hub_connect(online, err, sizeof(err))) == NULL)
-				goto failed;
-			if (sync_once(h, cl, &st, err, sizeof(err)) < 0)
-			{
-				if (st.clone)
-				{
-					fprintf(stderr, "syncqd: %s\n", err);
-					status = 1;
-					break;
-				}
-				if (PQstatus(h->conn) != CONNECTION_OK)
-				{
-					hub_close(h);
-					h = NULL;
-				}
-				goto failed;
-			}
-			log_stats(&st, seconds_since(start));
-			backoff = 1;
-			if (once)
-				break;
-			nap(interval);
-			continue;
-	failed:
-			if (once)
-			{
-				fprintf(stderr, "syncqd: %s\n", err);
-				status = 1;
-				break;
-			}
-			logmsg(LOG_WARNING, "sync failed, retrying in %.0f s: %s", backoff, err);
-			nap(backoff);
-			backoff = backoff * 2 > 60 ? 60 : backoff * 2;
-		}
-		hub_close(h);
-		client_close(cl);
-		return status;
-	}
+	client_close(cl);
+	close(lock);
+	return status;
 }

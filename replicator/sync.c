@@ -26,15 +26,14 @@ load_hub_types(Hub *h, HubTypes *ht)
 
 /*
  * Up: send pending local changes a page at a time in one hub transaction;
- * once the hub committed, drop them locally with the acknowledgement.
+ * once the hub committed, drop them locally with the acknowledgement, a
+ * page per local transaction.
  */
 static int
 sync_up(Hub *h, Client *cl, SyncStats *st, char *err, size_t errlen)
 {
-	int64_t		ack_seq,
-				new_seq;
-	uint64_t	ack_digest,
-				new_digest;
+	int64_t		ack_seq;
+	uint64_t	ack_digest;
 	UploadStats us = {0};
 	ChangeList	page = {0};
 	int			n;
@@ -72,7 +71,7 @@ sync_up(Hub *h, Client *cl, SyncStats *st, char *err, size_t errlen)
 	}
 	client_pending_close(cl);
 	changes_free(&page);
-	if (hub_upload_end(h, &new_seq, &new_digest, &us, err, errlen) < 0)
+	if (hub_upload_end(h, &us, err, errlen) < 0)
 	{
 		st->clone = us.clone;
 		return -1;
@@ -80,9 +79,18 @@ sync_up(Hub *h, Client *cl, SyncStats *st, char *err, size_t errlen)
 	st->up_applied += us.applied;
 	st->up_conflicts += us.conflicts;
 	st->up_skipped += us.skipped;
+	st->up_parked += us.parked;
 	logmsg(LOG_DEBUG, "upload committed on the hub");
-	if (client_ack_upload(cl, new_seq, new_digest, err, errlen) < 0)
-		return -1;
+	for (int i = 0; i < h->up.nmarks; i++)
+	{
+		const UploadMark *m = &h->up.marks[i];
+
+		if (m->seq <= ack_seq)
+			continue;
+		if (client_ack_upload(cl, ack_seq, m->seq, m->digest, err, errlen) < 0)
+			return -1;
+		ack_seq = m->seq;
+	}
 	logmsg(LOG_DEBUG, "upload acknowledged locally");
 	return 0;
 fail:
@@ -128,6 +136,9 @@ sync_first(Hub *h, Client *cl, const HubTypes *types, SyncStats *st, char *err, 
 		return -1;
 	if (client_begin_apply(cl, err, errlen) < 0)
 		return -1;
+	/* what was set aside is in the hub's tables as they are now, or moot */
+	if (client_forget_errors(cl, err, errlen) < 0)
+		goto fail;
 	for (int i = 0; i < h->ntables; i++)
 	{
 		const HubTable *ht = &h->tables[i];
@@ -180,12 +191,18 @@ fail:
 /* Down: the hub's changes since our position, in one client transaction. */
 static int
 sync_down_changes(Hub *h, Client *cl, const char *pos, const HubTypes *types,
-				  SyncStats *st, char *err, size_t errlen)
+				  const SyncOptions *o, SyncStats *st, char *err, size_t errlen)
 {
 	if (hub_changes_open(h, pos, client_node_id(cl), err, errlen) < 0)
 		return -1;
-	if (client_begin_apply(cl, err, errlen) < 0)
-		return -1;
+	/* the file's write lock only if there is something to write */
+	if (o->retry_client_errors && client_has_errors(cl))
+	{
+		if (client_begin_apply(cl, err, errlen) < 0)
+			return -1;
+		if (client_retry_errors(cl, types, &st->down_retried, err, errlen) < 0)
+			goto fail;
+	}
 	for (;;)
 	{
 		PGresult   *res = hub_fetch(h, "syncq_down", FETCH_ROWS, err, errlen);
@@ -194,6 +211,11 @@ sync_down_changes(Hub *h, Client *cl, const char *pos, const HubTypes *types,
 		if (res == NULL)
 			goto fail;
 		n = PQntuples(res);
+		if (n > 0 && !client_in_apply(cl) && client_begin_apply(cl, err, errlen) < 0)
+		{
+			PQclear(res);
+			return -1;
+		}
 		for (int r = 0; r < n; r++)
 		{
 			Change		c;
@@ -215,7 +237,9 @@ sync_down_changes(Hub *h, Client *cl, const char *pos, const HubTypes *types,
 				PQclear(res);
 				goto fail;
 			}
-			if (rc > 0)
+			if (rc == 2)
+				st->down_parked++;
+			else if (rc > 0)
 				st->down_applied++;
 			else
 				st->down_conflicts++;
@@ -234,14 +258,16 @@ fail:
 /*
  * One full sync. Upload failures do not stop the download (pending local
  * changes never block downloads), except a cloned node, which stops all.
+ * A stop request after the upload skips the download (st->stopped).
  */
 int
-sync_once(Hub *h, Client *cl, SyncStats *st, char *err, size_t errlen)
+sync_once(Hub *h, Client *cl, const SyncOptions *o, SyncStats *st, char *err, size_t errlen)
 {
 	HubTypes	types = {0};
 	char		uperr[1024] = "";
 	char	   *pos = NULL,
 			   *snap = NULL;
+	const char *stored;
 	bool		behind = false;
 	int			rc = -1;
 
@@ -249,6 +275,16 @@ sync_once(Hub *h, Client *cl, SyncStats *st, char *err, size_t errlen)
 	if (hub_load_tables(h, err, errlen) < 0)
 		return -1;
 	client_reset_cache(cl);
+	if (o->retry_hub_errors)
+	{
+		UploadStats us = {0};
+
+		if (hub_retry_errors(h, client_node_id(cl), &us, uperr, sizeof(uperr)) < 0)
+			logmsg(LOG_WARNING, "retrying set-aside changes on the hub failed: %s", uperr);
+		uperr[0] = '\0';
+		st->up_retried += us.retried;
+		st->up_conflicts += us.conflicts;
+	}
 	if (sync_up(h, cl, st, uperr, sizeof(uperr)) < 0)
 	{
 		if (st->clone)
@@ -257,6 +293,11 @@ sync_once(Hub *h, Client *cl, SyncStats *st, char *err, size_t errlen)
 			return -1;
 		}
 		logmsg(LOG_WARNING, "upload failed, downloading anyway: %s", uperr);
+	}
+	if (stop_requested && uperr[0] == '\0')
+	{
+		st->stopped = true;
+		return 0;
 	}
 
 	load_hub_types(h, &types);
@@ -268,19 +309,29 @@ sync_once(Hub *h, Client *cl, SyncStats *st, char *err, size_t errlen)
 	if (pos == NULL || behind)
 		rc = sync_first(h, cl, &types, st, err, errlen);
 	else
-		rc = sync_down_changes(h, cl, pos, &types, st, err, errlen);
+		rc = sync_down_changes(h, cl, pos, &types, o, st, err, errlen);
 	if (rc < 0)
 	{
 		hub_rollback(h);
 		goto out;
 	}
-	if (client_commit_apply(cl, snap, err, errlen) < 0)
+
+	/*
+	 * The new position is stored with what it covers. Nothing came: the old
+	 * one is as good, and stays unless it is getting old (the hub prunes by
+	 * where clients stand), so that an empty download writes nothing here.
+	 */
+	stored = snap;
+	if (client_in_apply(cl) || client_position_stale(cl))
+		rc = client_commit_apply(cl, snap, err, errlen);
+	else
+		stored = pos;
+	if (rc < 0)
 	{
 		hub_rollback(h);
-		rc = -1;
 		goto out;
 	}
-	rc = hub_download_end(h, client_node_id(cl), snap, err, errlen);
+	rc = hub_download_end(h, client_node_id(cl), stored, err, errlen);
 	if (rc == 0)
 	{
 		long		pruned = hub_prune_if_due(h, err, errlen);
@@ -300,6 +351,20 @@ out:
 	free(snap);
 	hubtypes_free(&types);
 	return rc;
+}
+
+/* What a sync did, for its log line. */
+void
+sync_stats_text(const SyncStats *st, char *buf, size_t len)
+{
+	int			n = snprintf(buf, len, "up %d applied, %d overruled, %d already there; down %d%s rows, %d applied, %d overruled",
+							 st->up_applied, st->up_conflicts, st->up_skipped, st->down_rows,
+							 st->first_sync ? " (first sync)" : "", st->down_applied, st->down_conflicts);
+
+	if (n > 0 && (size_t) n < len &&
+		(st->up_parked || st->down_parked || st->up_retried || st->down_retried))
+		snprintf(buf + n, len - (size_t) n, "; set aside %d up, %d down; set-aside changes through now %d up, %d down",
+				 st->up_parked, st->down_parked, st->up_retried, st->down_retried);
 }
 
 /*

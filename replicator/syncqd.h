@@ -1,17 +1,22 @@
 /*
  * syncqd.h — declarations shared by the files of syncqd.
  *
- *   main.c         command line, the run loop
+ *   main.c         command line, the lock, --once
+ *   daemon.c       the run loop: wake-ups, deadlines, backoff (docs/daemon.md)
+ *   watch.c        the SQLite side's wake-ups: the wake file, data_version
+ *   control.c      the control API over HTTP (libmicrohttpd), the status
  *   sync.c         one sync: up, down, first sync (docs/replication.md)
  *   client.c       the SQLite side: queue, positions, applying changes
+ *   capture_mark.c syncqd's own writes kept out of capture; re-identifying
  *   hub.c          the PostgreSQL side over libpq
- *   convert.c      values between JSON, SQLite and PostgreSQL (the type table)
+ *   change.c       one change and its version
  *   json.c         a JSON reader that keeps numbers exact, and writers
  *   util.c         memory, logging, time, the digest
  */
 #ifndef SYNCQD_H
 #define SYNCQD_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -20,6 +25,11 @@
 #include <sqlite3.h>
 
 #define SYNCQD_VERSION "0.1.0"
+
+/* ---- main.c ------------------------------------------------------------ */
+
+/* Set by SIGTERM/SIGINT: finish the transaction at hand, then exit 0. */
+extern volatile sig_atomic_t stop_requested;
 
 /* ---- util.c ------------------------------------------------------------ */
 
@@ -34,8 +44,11 @@ typedef enum
 } LogLevel;
 extern LogLevel log_level;
 void		logmsg(LogLevel level, const char *fmt,...) __attribute__((format(printf, 2, 3)));
+int			log_open(const char *path, char *err, size_t errlen);
 
 int64_t		now_us(void);
+int64_t		mono_us(void);
+double		jitter01(void);
 
 /* The running digest of a node's uploaded changes (64-bit FNV-1a). */
 uint64_t	digest_step(uint64_t h, const char *s, size_t n);

@@ -3,11 +3,14 @@
  */
 #include "syncqd.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 LogLevel	log_level = LOG_INFO;
 
@@ -58,28 +61,75 @@ xstrdup(const char *s)
 	return p;
 }
 
-/* One line per event on stderr: time, level, message. */
+/*
+ * One line per event on stderr: time, level, message. The line is written
+ * with one write(), so lines from the control thread never interleave.
+ */
 void
 logmsg(LogLevel level, const char *fmt,...)
 {
 	static const char *names[] = {"debug", "info", "warning", "error"};
-	char		when[32];
+	char		line[4096];
 	struct timespec ts;
 	struct tm	tm;
 	va_list		ap;
+	int			n;
+	size_t		len;
 
 	if (level < log_level)
 		return;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
-	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
-	fprintf(stderr, "%s.%03ldZ syncqd %s: ", when, ts.tv_nsec / 1000000, names[level]);
+	n = (int) strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
+	n += snprintf(line + n, sizeof(line) - (size_t) n, ".%03ldZ syncqd %s: ",
+				  ts.tv_nsec / 1000000, names[level]);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(line + n, sizeof(line) - (size_t) n, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	len = strlen(line);
+	if (len > sizeof(line) - 2)
+		len = sizeof(line) - 2;
+	line[len++] = '\n';
+	for (size_t off = 0; off < len;)
+	{
+		ssize_t		w = write(STDERR_FILENO, line + off, len - off);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			break;
+		off += (size_t) w;
+	}
 }
 
+/*
+ * Point stderr at path (appending), for --log-file and its reopening on
+ * SIGHUP. On failure stderr stays where it was and err says why.
+ */
+int
+log_open(const char *path, char *err, size_t errlen)
+{
+	int			fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+
+	if (fd < 0)
+	{
+		snprintf(err, errlen, "cannot open log file \"%s\": %s", path, strerror(errno));
+		return -1;
+	}
+	if (fd != STDERR_FILENO)
+	{
+		if (dup2(fd, STDERR_FILENO) < 0)
+		{
+			snprintf(err, errlen, "cannot redirect stderr to \"%s\": %s", path, strerror(errno));
+			close(fd);
+			return -1;
+		}
+		close(fd);
+	}
+	return 0;
+}
+
+/* Wall clock, microseconds since 1970. */
 int64_t
 now_us(void)
 {
@@ -87,6 +137,31 @@ now_us(void)
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* A clock for deadlines: never jumps with the wall clock. */
+int64_t
+mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* A uniformly random double in [0, 1), for backoff jitter. */
+double
+jitter01(void)
+{
+	static uint64_t state;
+
+	if (state == 0)
+		state = (uint64_t) now_us() ^ ((uint64_t) getpid() << 32) ^ UINT64_C(0x9e3779b97f4a7c15);
+	/* xorshift64* */
+	state ^= state >> 12;
+	state ^= state << 25;
+	state ^= state >> 27;
+	return (double) ((state * UINT64_C(0x2545f4914f6cdd1d)) >> 11) / 9007199254740992.0;
 }
 
 uint64_t

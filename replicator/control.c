@@ -1,0 +1,831 @@
+/*
+ * control.c — the control API on --control HOST:PORT (docs/daemon.md).
+ *
+ *   GET  /api/sync/status    what syncqd is doing, as JSON
+ *   POST /api/sync/trigger   sync now; at most one per TRIGGER_MIN_GAP_S
+ *                            seconds, else 429 with Retry-After
+ *
+ * libmicrohttpd serves it on a thread of its own. That thread never touches
+ * the daemon's connections: it reads the status the loop publishes (under
+ * a mutex), reads the queue through a read-only SQLite connection of its
+ * own, and asks for a sync by writing to an eventfd the loop polls. Every
+ * answer is JSON; a bad method, path or body gets a 4xx with
+ * {"error": "..."}.
+ */
+#include "syncqd.h"
+#include "control.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <microhttpd.h>
+
+#include "tz.h"
+
+/* The largest request body accepted (the trigger takes none). */
+#define BODY_MAX 4096
+
+/* Set-aside changes listed in the status, per side. */
+#define STATUS_ERRORS_MAX 20
+
+struct Control
+{
+	struct MHD_Daemon *mhd;
+	int			efd;			/* eventfd: a trigger for the loop */
+	char	   *db_path;
+	char		node_id[NODE_ID_LEN + 1];
+	int64_t		started_us;
+
+	/* the HTTP thread's own */
+	sqlite3    *db;
+	SyncqTz    *tz;
+	int64_t		last_trigger_mono;	/* 0: never */
+
+	/* published by the loop */
+	pthread_mutex_t mu;
+	DaemonState state;
+	int64_t		retry_at_us;
+	char		hub_node_id[NODE_ID_LEN + 1];
+	bool		hub_connected;
+	int64_t		next_periodic_us;
+	bool		have_last;
+	bool		last_ok;
+	int64_t		last_at_us;
+	double		last_secs;
+	SyncStats	last_st;
+	char		last_error[1024];
+	int64_t		last_success_us;
+	long		syncs_ok;
+	long		syncs_failed;
+	long		hub_err_count;	/* -1: not known yet */
+	HubError   *hub_errs;
+	int			n_hub_errs;
+	long		hub_conflicts;	/* -1: not known yet */
+};
+
+/* Per request: the body as it arrives. */
+typedef struct
+{
+	Buf			body;
+	bool		too_big;
+} Request;
+
+/* ---- JSON helpers -------------------------------------------------------- */
+
+/* A JSON string, whatever the bytes (an invalid UTF-8 text is replaced). */
+static json_t *
+jtext(const char *s)
+{
+	json_t	   *j;
+
+	if (s == NULL)
+		return json_null();
+	j = json_string(s);
+	return j ? j : json_string("(text that is not UTF-8)");
+}
+
+/* "YYYY-MM-DDTHH:MM:SS.mmmZ" for microseconds since 1970, or null. */
+static json_t *
+jinstant(int64_t us)
+{
+	char	   *s;
+	json_t	   *j;
+
+	if (us <= 0)
+		return json_null();
+	s = format_instant_us(us);
+	j = json_string(s);
+	free(s);
+	return j;
+}
+
+static json_t *
+jseconds(double s)
+{
+	return json_real(round(s * 1000.0) / 1000.0);
+}
+
+/* ---- the parts of the status ------------------------------------------- */
+
+static const char *
+state_name(DaemonState s)
+{
+	switch (s)
+	{
+		case STATE_STARTING:
+			return "starting";
+		case STATE_IDLE:
+			return "idle";
+		case STATE_CONNECTING:
+			return "connecting";
+		case STATE_SYNCING:
+			return "syncing";
+		case STATE_RETRY_WAIT:
+			return "waiting to retry";
+		case STATE_STOPPING:
+			return "stopping";
+	}
+	return "?";
+}
+
+/* Time zone facts: zone, current offset, Eastern date, the time now. */
+static json_t *
+tz_status(Control *c, int64_t now)
+{
+	json_t	   *o = json_object();
+	int64_t		sec = now / 1000000;
+	int32_t		usec = (int32_t) (now % 1000000);
+	int			off = 0;
+	char		date[SYNCQ_DATE_BUFSZ],
+				wall[SYNCQ_WALL_BUFSZ],
+				offs[16];
+
+	json_object_set_new(o, "zone", json_string("America/New_York"));
+	if (c->tz == NULL || syncq_tz_offset(c->tz, sec, &off) != 0 ||
+		syncq_format_date(date, sec, off) < 0 ||
+		syncq_format_wall(wall, sec, usec, off, SYNCQ_FMT_USEC) < 0)
+	{
+		json_object_set_new(o, "error", json_string("the time zone engine failed"));
+		return o;
+	}
+	snprintf(offs, sizeof(offs), "%c%02d:%02d", off < 0 ? '-' : '+', abs(off) / 3600, abs(off) % 3600 / 60);
+	json_object_set_new(o, "utc_offset", json_string(offs));
+	json_object_set_new(o, "utc_offset_seconds", json_integer(off));
+	json_object_set_new(o, "eastern_date", json_string(date));
+	json_object_set_new(o, "now", json_string(wall));
+	json_object_set_new(o, "now_utc", jinstant(now));
+	return o;
+}
+
+/*
+ * What the file says: queue depth per table and priority, the oldest
+ * pending change (the lag), the changes set aside here, conflicts here.
+ * Fills *lag_s and *down_errors; returns the queue object or NULL with
+ * *why set (the file could not be read now).
+ */
+static json_t *
+db_status(Control *c, int64_t now, double *lag_s, json_t **down_errors, long *conflicts,
+		  const char **why)
+{
+	sqlite3_stmt *st = NULL;
+	json_t	   *q = json_object(),
+			   *tables = json_object(),
+			   *errs = json_object(),
+			   *list = json_array();
+	long		total = 0,
+				nerr = 0;
+	int64_t		oldest = 0;
+	int			rc;
+
+	*lag_s = 0;
+	*conflicts = -1;
+	if (c->db == NULL)
+	{
+		*why = "the database is not open";
+		goto fail;
+	}
+	rc = sqlite3_prepare_v2(c->db,
+							"SELECT table_name, priority, count(*), min(changed_at) FROM sync_queue"
+							" WHERE origin = ?1 AND seq > coalesce((SELECT CAST(value AS INTEGER)"
+							"       FROM syncqd_state WHERE key = 'up_seq'), 0)"
+							" GROUP BY 1, 2 ORDER BY 1, 2", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		goto dberr;
+	sqlite3_bind_text(st, 1, c->node_id, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+	{
+		const char *t = (const char *) sqlite3_column_text(st, 0);
+		const char *pr = (const char *) sqlite3_column_text(st, 1);
+		long		n = (long) sqlite3_column_int64(st, 2);
+		json_t	   *tj = json_object_get(tables, t ? t : "");
+		int64_t		sec;
+		int32_t		usec;
+		const char *at = (const char *) sqlite3_column_text(st, 3);
+
+		if (tj == NULL)
+		{
+			tj = json_object();
+			json_object_set_new(tj, "immediate", json_integer(0));
+			json_object_set_new(tj, "batched", json_integer(0));
+			json_object_set_new(tj, "total", json_integer(0));
+			json_object_set_new(tables, t ? t : "", tj);
+		}
+		json_object_set_new(tj, pr && strcmp(pr, "batched") == 0 ? "batched" : "immediate", json_integer(n));
+		json_object_set_new(tj, "total", json_integer(json_integer_value(json_object_get(tj, "total")) + n));
+		total += n;
+		if (at && syncq_parse_instant(at, sqlite3_column_bytes(st, 3), &sec, &usec) == 0 &&
+			(oldest == 0 || sec * 1000000 + usec < oldest))
+			oldest = sec * 1000000 + usec;
+	}
+	if (rc != SQLITE_DONE)
+		goto dberr;
+	sqlite3_finalize(st);
+	st = NULL;
+	json_object_set_new(q, "total", json_integer(total));
+	json_object_set_new(q, "tables", tables);
+	tables = NULL;
+	json_object_set_new(q, "oldest_change_at", jinstant(oldest));
+	if (oldest > 0 && now > oldest)
+		*lag_s = (double) (now - oldest) / 1e6;
+
+	rc = sqlite3_prepare_v2(c->db, "SELECT hub_seq, table_name, op, pk, error, first_failed, last_failed, attempts,"
+							" count(*) OVER () FROM sync_errors ORDER BY id LIMIT ?1", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		goto dberr;
+	sqlite3_bind_int(st, 1, STATUS_ERRORS_MAX);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+	{
+		json_t	   *e = json_object();
+
+		json_object_set_new(e, "hub_seq", json_integer(sqlite3_column_int64(st, 0)));
+		json_object_set_new(e, "table", jtext((const char *) sqlite3_column_text(st, 1)));
+		json_object_set_new(e, "op", jtext((const char *) sqlite3_column_text(st, 2)));
+		json_object_set_new(e, "pk", jtext((const char *) sqlite3_column_text(st, 3)));
+		json_object_set_new(e, "error", jtext((const char *) sqlite3_column_text(st, 4)));
+		json_object_set_new(e, "first_failed", jtext((const char *) sqlite3_column_text(st, 5)));
+		json_object_set_new(e, "last_failed", jtext((const char *) sqlite3_column_text(st, 6)));
+		json_object_set_new(e, "attempts", json_integer(sqlite3_column_int(st, 7)));
+		nerr = (long) sqlite3_column_int64(st, 8);
+		json_array_append_new(list, e);
+	}
+	if (rc != SQLITE_DONE)
+		goto dberr;
+	sqlite3_finalize(st);
+	st = NULL;
+	json_object_set_new(errs, "count", json_integer(nerr));
+	json_object_set_new(errs, "changes", list);
+	list = NULL;
+	*down_errors = errs;
+	errs = NULL;
+
+	rc = sqlite3_prepare_v2(c->db, "SELECT count(*) FROM sync_conflicts", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		goto dberr;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		*conflicts = (long) sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return q;
+dberr:
+	*why = sqlite3_errmsg(c->db);
+	sqlite3_finalize(st);
+fail:
+	json_decref(q);
+	json_decref(tables);
+	json_decref(errs);
+	json_decref(list);
+	return NULL;
+}
+
+static json_t *
+stats_json(const SyncStats *st)
+{
+	json_t	   *o = json_object(),
+			   *up = json_object(),
+			   *down = json_object();
+
+	json_object_set_new(up, "applied", json_integer(st->up_applied));
+	json_object_set_new(up, "overruled", json_integer(st->up_conflicts));
+	json_object_set_new(up, "already_there", json_integer(st->up_skipped));
+	json_object_set_new(up, "set_aside", json_integer(st->up_parked));
+	json_object_set_new(up, "retried_ok", json_integer(st->up_retried));
+	json_object_set_new(down, "rows", json_integer(st->down_rows));
+	json_object_set_new(down, "applied", json_integer(st->down_applied));
+	json_object_set_new(down, "overruled", json_integer(st->down_conflicts));
+	json_object_set_new(down, "set_aside", json_integer(st->down_parked));
+	json_object_set_new(down, "retried_ok", json_integer(st->down_retried));
+	json_object_set_new(down, "first_sync", json_boolean(st->first_sync));
+	json_object_set_new(o, "up", up);
+	json_object_set_new(o, "down", down);
+	return o;
+}
+
+/* The whole status document (GET /api/sync/status). */
+static json_t *
+build_status(Control *c)
+{
+	int64_t		now = now_us();
+	json_t	   *o = json_object(),
+			   *hub = json_object(),
+			   *errors = json_object(),
+			   *up_errs = json_object(),
+			   *up_list = json_array(),
+			   *confl = json_object(),
+			   *queue,
+			   *down_errs = NULL;
+	const char *why = NULL;
+	double		lag = 0;
+	long		here = -1,		/* conflicts: hub changes overruled here */
+				on_hub = -1,	/* this node's changes overruled on the hub */
+				nerr = 0;
+
+	queue = db_status(c, now, &lag, &down_errs, &here, &why);
+
+	json_object_set_new(o, "role", json_string("client"));
+	json_object_set_new(o, "version", json_string(SYNCQD_VERSION));
+	json_object_set_new(o, "node_id", json_string(c->node_id));
+	json_object_set_new(o, "database", jtext(c->db_path));
+	json_object_set_new(o, "pid", json_integer(getpid()));
+	json_object_set_new(o, "uptime_seconds", jseconds((double) (now - c->started_us) / 1e6));
+
+	pthread_mutex_lock(&c->mu);
+	json_object_set_new(o, "hub_node_id", c->hub_node_id[0] ? json_string(c->hub_node_id) : json_null());
+	json_object_set_new(o, "state", json_string(state_name(c->state)));
+	json_object_set_new(hub, "connected", json_boolean(c->hub_connected));
+	if (c->state == STATE_RETRY_WAIT && c->retry_at_us > now)
+		json_object_set_new(hub, "retry_in_seconds", jseconds((double) (c->retry_at_us - now) / 1e6));
+	json_object_set_new(o, "hub", hub);
+	json_object_set_new(o, "last_successful_sync", jinstant(c->last_success_us));
+	json_object_set_new(o, "seconds_since_last_sync",
+						c->last_success_us > 0 ? jseconds((double) (now - c->last_success_us) / 1e6) : json_null());
+	if (c->next_periodic_us > 0)
+		json_object_set_new(o, "next_batched_sync_in_seconds",
+							jseconds(c->next_periodic_us > now ? (double) (c->next_periodic_us - now) / 1e6 : 0));
+	if (c->have_last)
+	{
+		json_t	   *l = stats_json(&c->last_st);
+
+		json_object_set_new(l, "at", jinstant(c->last_at_us));
+		json_object_set_new(l, "ok", json_boolean(c->last_ok));
+		json_object_set_new(l, "seconds", jseconds(c->last_secs));
+		if (!c->last_ok)
+			json_object_set_new(l, "error", jtext(c->last_error));
+		json_object_set_new(o, "last_sync", l);
+	}
+	else
+		json_object_set_new(o, "last_sync", json_null());
+	{
+		json_t	   *n = json_object();
+
+		json_object_set_new(n, "ok", json_integer(c->syncs_ok));
+		json_object_set_new(n, "failed", json_integer(c->syncs_failed));
+		json_object_set_new(o, "syncs", n);
+	}
+	for (int i = 0; i < c->n_hub_errs; i++)
+	{
+		const HubError *he = &c->hub_errs[i];
+		json_t	   *e = json_object();
+
+		json_object_set_new(e, "seq", json_integer(he->seq));
+		json_object_set_new(e, "table", jtext(he->table));
+		json_object_set_new(e, "op", json_stringn(&he->op, 1));
+		json_object_set_new(e, "pk", jtext(he->pk));
+		json_object_set_new(e, "error", jtext(he->error));
+		json_object_set_new(e, "first_failed", jtext(he->first_failed));
+		json_object_set_new(e, "last_failed", jtext(he->last_failed));
+		json_object_set_new(e, "attempts", json_integer(he->attempts));
+		json_array_append_new(up_list, e);
+	}
+	json_object_set_new(up_errs, "count", c->hub_err_count >= 0 ? json_integer(c->hub_err_count) : json_null());
+	if (c->hub_err_count > 0)
+		nerr += c->hub_err_count;
+	on_hub = c->hub_conflicts;
+	pthread_mutex_unlock(&c->mu);
+
+	json_object_set_new(up_errs, "changes", up_list);
+	if (queue)
+	{
+		json_t	   *depth = json_object();
+		const char *k;
+		json_t	   *v;
+
+		json_object_foreach(json_object_get(queue, "tables"), k, v)
+			json_object_set_new(depth, k, json_incref(json_object_get(v, "total")));
+		json_object_set_new(o, "queue_depth", depth);
+		json_object_set_new(o, "queue", queue);
+		json_object_set_new(o, "lag_seconds", jseconds(lag));
+		nerr += (long) json_integer_value(json_object_get(down_errs, "count"));
+	}
+	else
+	{
+		json_object_set_new(o, "queue_depth", json_null());
+		json_object_set_new(o, "queue", json_null());
+		json_object_set_new(o, "lag_seconds", json_null());
+		json_object_set_new(o, "database_error", jtext(why));
+		down_errs = json_null();
+	}
+	json_object_set_new(errors, "count", json_integer(nerr));
+	json_object_set_new(errors, "up", up_errs);
+	json_object_set_new(errors, "down", down_errs);
+	json_object_set_new(o, "errors", errors);
+	json_object_set_new(confl, "count", json_integer((here > 0 ? here : 0) + (on_hub > 0 ? on_hub : 0)));
+	json_object_set_new(confl, "here", here >= 0 ? json_integer(here) : json_null());
+	json_object_set_new(confl, "on_hub", on_hub >= 0 ? json_integer(on_hub) : json_null());
+	json_object_set_new(o, "conflicts", confl);
+	json_object_set_new(o, "timezone", tz_status(c, now));
+	return o;
+}
+
+/* ---- HTTP ----------------------------------------------------------------- */
+
+/* Queue a JSON answer (takes the reference to body). */
+static enum MHD_Result
+reply(struct MHD_Connection *conn, unsigned int code, json_t *body, const char *hname, const char *hvalue)
+{
+	char	   *text = json_dumps(body, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(12));
+	size_t		len;
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+
+	json_decref(body);
+	if (text == NULL)
+		return MHD_NO;
+	len = strlen(text);
+	text = xrealloc(text, len + 2);
+	text[len++] = '\n';
+	text[len] = '\0';
+	r = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+	if (r == NULL)
+	{
+		free(text);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	if (hname)
+		MHD_add_response_header(r, hname, hvalue);
+	ret = MHD_queue_response(conn, code, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static enum MHD_Result
+reply_error(struct MHD_Connection *conn, unsigned int code, const char *hname, const char *hvalue,
+			const char *fmt,...) __attribute__((format(printf, 5, 6)));
+
+static enum MHD_Result
+reply_error(struct MHD_Connection *conn, unsigned int code, const char *hname, const char *hvalue,
+			const char *fmt,...)
+{
+	char		msg[512];
+	va_list		ap;
+	json_t	   *o = json_object();
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	json_object_set_new(o, "error", jtext(msg));
+	json_object_set_new(o, "status", json_integer(code));
+	return reply(conn, code, o, hname, hvalue);
+}
+
+/* POST /api/sync/trigger: ask the loop for a sync, at most once per gap. */
+static enum MHD_Result
+do_trigger(Control *c, struct MHD_Connection *conn, const Request *req)
+{
+	int64_t		now = mono_us();
+	int64_t		gap = (int64_t) TRIGGER_MIN_GAP_S * 1000000;
+	uint64_t	one = 1;
+	json_t	   *o;
+
+	/* no body, or a JSON object (a reason, say); anything else is a mistake */
+	if (req->body.len > 0)
+	{
+		json_error_t jerr;
+		json_t	   *b = json_loadb(req->body.p, req->body.len, 0, &jerr);
+		bool		ok = b && json_is_object(b);
+
+		json_decref(b);
+		if (!ok)
+			return reply_error(conn, MHD_HTTP_BAD_REQUEST, NULL, NULL,
+							   "the body must be empty or a JSON object");
+	}
+	if (c->last_trigger_mono != 0 && now - c->last_trigger_mono < gap)
+	{
+		char		after[16];
+		int64_t		wait = (gap - (now - c->last_trigger_mono) + 999999) / 1000000;
+
+		snprintf(after, sizeof(after), "%" PRId64, wait);
+		return reply_error(conn, MHD_HTTP_TOO_MANY_REQUESTS, MHD_HTTP_HEADER_RETRY_AFTER, after,
+						   "a sync was requested less than %d seconds ago; try again in %" PRId64 " s",
+						   TRIGGER_MIN_GAP_S, wait);
+	}
+	c->last_trigger_mono = now;
+	if (write(c->efd, &one, sizeof(one)) != (ssize_t) sizeof(one))
+		return reply_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL, NULL,
+						   "could not wake the sync loop: %s", strerror(errno));
+	logmsg(LOG_INFO, "sync requested over the control API");
+	o = json_object();
+	json_object_set_new(o, "ok", json_true());
+	json_object_set_new(o, "message", json_string("sync requested"));
+	return reply(conn, MHD_HTTP_ACCEPTED, o, NULL, NULL);
+}
+
+static enum MHD_Result
+on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+		   const char *version, const char *upload_data, size_t *upload_data_size, void **con_cls)
+{
+	Control    *c = cls;
+	Request    *req = *con_cls;
+	bool		get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+	bool		post = strcmp(method, MHD_HTTP_METHOD_POST) == 0;
+
+	(void) version;
+	if (req == NULL)
+	{
+		/* first call: headers only */
+		*con_cls = xcalloc(1, sizeof(Request));
+		return MHD_YES;
+	}
+	if (*upload_data_size > 0)
+	{
+		if (req->body.len + *upload_data_size > BODY_MAX)
+			req->too_big = true;
+		else
+			buf_putn(&req->body, upload_data, *upload_data_size);
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+
+	if (strcmp(url, "/api/sync/status") == 0)
+	{
+		if (!get)
+			return reply_error(conn, MHD_HTTP_METHOD_NOT_ALLOWED, MHD_HTTP_HEADER_ALLOW, "GET, HEAD",
+							   "method %s is not allowed on %s; use GET", method, url);
+		return reply(conn, MHD_HTTP_OK, build_status(c), NULL, NULL);
+	}
+	if (strcmp(url, "/api/sync/trigger") == 0)
+	{
+		if (!post)
+			return reply_error(conn, MHD_HTTP_METHOD_NOT_ALLOWED, MHD_HTTP_HEADER_ALLOW, "POST",
+							   "method %s is not allowed on %s; use POST", method, url);
+		if (req->too_big)
+			return reply_error(conn, MHD_HTTP_CONTENT_TOO_LARGE, NULL, NULL,
+							   "the body is larger than %d bytes", BODY_MAX);
+		return do_trigger(c, conn, req);
+	}
+	return reply_error(conn, MHD_HTTP_NOT_FOUND, NULL, NULL,
+					   "no such resource; try GET /api/sync/status or POST /api/sync/trigger");
+}
+
+static void
+on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe)
+{
+	Request    *req = *con_cls;
+
+	(void) cls;
+	(void) conn;
+	(void) toe;
+	if (req)
+	{
+		buf_free(&req->body);
+		free(req);
+		*con_cls = NULL;
+	}
+}
+
+static void
+on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char		msg[512];
+	size_t		n;
+
+	(void) cls;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	n = strlen(msg);
+	while (n > 0 && msg[n - 1] == '\n')
+		msg[--n] = '\0';
+	logmsg(LOG_WARNING, "control API: %s", msg);
+}
+
+/* ---- start, stop ---------------------------------------------------------- */
+
+/* Split HOST:PORT ([v6]:PORT too) and resolve it to one address. */
+static int
+resolve(const char *hostport, struct addrinfo **ai, char *err, size_t errlen)
+{
+	const char *colon = strrchr(hostport, ':');
+	char		host[256];
+	const char *port;
+	struct addrinfo hints = {0};
+	size_t		hl;
+	char	   *end;
+	long		p;
+	int			rc;
+
+	if (colon == NULL || colon[1] == '\0')
+	{
+		snprintf(err, errlen, "--control \"%s\": give HOST:PORT, e.g. 127.0.0.1:8765", hostport);
+		return -1;
+	}
+	port = colon + 1;
+	p = strtol(port, &end, 10);
+	if (*end || p < 0 || p > 65535)
+	{
+		snprintf(err, errlen, "--control \"%s\": the port must be a number from 0 to 65535", hostport);
+		return -1;
+	}
+	hl = (size_t) (colon - hostport);
+	if (hl >= 2 && hostport[0] == '[' && hostport[hl - 1] == ']')
+	{
+		hostport++;
+		hl -= 2;
+	}
+	if (hl == 0 || hl >= sizeof(host))
+	{
+		snprintf(err, errlen, "--control \"%s\": give HOST:PORT, e.g. 127.0.0.1:8765", hostport);
+		return -1;
+	}
+	memcpy(host, hostport, hl);
+	host[hl] = '\0';
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	rc = getaddrinfo(host, port, &hints, ai);
+	if (rc != 0)
+	{
+		snprintf(err, errlen, "--control: cannot resolve \"%s\": %s", host, gai_strerror(rc));
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Start the control API on hostport, serving the status of db_path.
+ * NULL with err if the address cannot be had (a second syncqd on the same
+ * port, say).
+ */
+Control *
+control_start(const char *hostport, const char *db_path, const char *node_id,
+			  char *err, size_t errlen)
+{
+	Control    *c = xcalloc(1, sizeof(Control));
+	struct addrinfo *ai = NULL;
+	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG;
+	const union MHD_DaemonInfo *info;
+
+	pthread_mutex_init(&c->mu, NULL);
+	c->efd = -1;
+	c->db_path = xstrdup(db_path);
+	snprintf(c->node_id, sizeof(c->node_id), "%s", node_id);
+	c->started_us = now_us();
+	c->hub_err_count = -1;
+	c->hub_conflicts = -1;
+	if (syncq_tz_load("America/New_York", &c->tz) != 0)
+		c->tz = NULL;
+	if (sqlite3_open_v2(db_path, &c->db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK)
+	{
+		snprintf(err, errlen, "control API: cannot open \"%s\": %s", db_path, sqlite3_errmsg(c->db));
+		goto fail;
+	}
+	sqlite3_busy_timeout(c->db, 250);
+	sqlite3_exec(c->db, "PRAGMA query_only = 1", NULL, NULL, NULL);
+	c->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (c->efd < 0)
+	{
+		snprintf(err, errlen, "control API: eventfd: %s", strerror(errno));
+		goto fail;
+	}
+	if (resolve(hostport, &ai, err, errlen) < 0)
+		goto fail;
+	if (ai->ai_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	c->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, c,
+							  MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, c,
+							  MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+							  MHD_OPTION_NOTIFY_COMPLETED, on_completed, c,
+							  MHD_OPTION_CONNECTION_LIMIT, (unsigned int) 64,
+							  MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int) 16,
+							  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) 10,
+							  MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) 65536,
+							  MHD_OPTION_END);
+	freeaddrinfo(ai);
+	if (c->mhd == NULL)
+	{
+		snprintf(err, errlen, "control API: cannot listen on %s (is another syncqd using it? give --control HOST:PORT, or --control off)",
+				 hostport);
+		goto fail;
+	}
+	info = MHD_get_daemon_info(c->mhd, MHD_DAEMON_INFO_BIND_PORT);
+	logmsg(LOG_INFO, "control API on http://%.*s:%u/api/sync/status",
+		   (int) (strrchr(hostport, ':') - hostport), hostport, info ? (unsigned) info->port : 0);
+	return c;
+fail:
+	control_stop(c);
+	return NULL;
+}
+
+void
+control_stop(Control *c)
+{
+	if (c == NULL)
+		return;
+	if (c->mhd)
+		MHD_stop_daemon(c->mhd);
+	if (c->efd >= 0)
+		close(c->efd);
+	sqlite3_close(c->db);
+	syncq_tz_free(c->tz);
+	hub_errors_free(c->hub_errs, c->n_hub_errs);
+	pthread_mutex_destroy(&c->mu);
+	free(c->db_path);
+	free(c);
+}
+
+int
+control_wake_fd(const Control *c)
+{
+	return c ? c->efd : -1;
+}
+
+/* Did the control API ask for a sync since the last look? */
+bool
+control_take_trigger(Control *c)
+{
+	uint64_t	n = 0;
+
+	if (c == NULL)
+		return false;
+	return read(c->efd, &n, sizeof(n)) == (ssize_t) sizeof(n) && n > 0;
+}
+
+/* ---- what the loop publishes ---------------------------------------------- */
+
+void
+control_set_state(Control *c, DaemonState s, int64_t retry_at_us)
+{
+	if (c == NULL)
+		return;
+	pthread_mutex_lock(&c->mu);
+	c->state = s;
+	c->retry_at_us = retry_at_us;
+	pthread_mutex_unlock(&c->mu);
+}
+
+void
+control_set_hub(Control *c, const char *hub_node_id, bool connected)
+{
+	if (c == NULL)
+		return;
+	pthread_mutex_lock(&c->mu);
+	if (hub_node_id)
+		snprintf(c->hub_node_id, sizeof(c->hub_node_id), "%s", hub_node_id);
+	c->hub_connected = connected;
+	pthread_mutex_unlock(&c->mu);
+}
+
+void
+control_set_next_periodic(Control *c, int64_t at_us)
+{
+	if (c == NULL)
+		return;
+	pthread_mutex_lock(&c->mu);
+	c->next_periodic_us = at_us;
+	pthread_mutex_unlock(&c->mu);
+}
+
+void
+control_sync_done(Control *c, bool ok, const SyncStats *st, double secs, const char *error)
+{
+	if (c == NULL)
+		return;
+	pthread_mutex_lock(&c->mu);
+	c->have_last = true;
+	c->last_ok = ok;
+	c->last_at_us = now_us();
+	c->last_secs = secs;
+	c->last_st = *st;
+	snprintf(c->last_error, sizeof(c->last_error), "%s", ok ? "" : error);
+	if (ok)
+	{
+		c->last_success_us = c->last_at_us;
+		c->syncs_ok++;
+	}
+	else
+		c->syncs_failed++;
+	pthread_mutex_unlock(&c->mu);
+}
+
+/* The hub's sync_errors for this client (takes rows), its conflicts. */
+void
+control_set_hub_errors(Control *c, long count, HubError *rows, int nrows, long conflicts)
+{
+	HubError   *old;
+	int			nold;
+
+	if (c == NULL)
+	{
+		hub_errors_free(rows, nrows);
+		return;
+	}
+	pthread_mutex_lock(&c->mu);
+	old = c->hub_errs;
+	nold = c->n_hub_errs;
+	c->hub_err_count = count;
+	c->hub_errs = rows;
+	c->n_hub_errs = nrows;
+	if (conflicts >= 0)
+		c->hub_conflicts = conflicts;
+	pthread_mutex_unlock(&c->mu);
+	hub_errors_free(old, nold);
+}
