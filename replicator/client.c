@@ -37,6 +37,9 @@
  */
 #define POSITION_MAX_AGE_US (60 * INT64_C(1000000))
 
+/* Transaction boundaries the watch saw, kept for splitting uploads. */
+#define BOUNDS_MAX 65536
+
 /* Registers the syncq SQL functions (sqlite_ext/syncq.c, linked in). */
 int			sqlite3_syncq_init(sqlite3 *db, char **pzErrMsg, const sqlite3_api_routines *pApi);
 
@@ -287,6 +290,7 @@ client_close(Client *cl)
 	free_stmts(cl);
 	free_tables(cl);
 	vermap_free(&cl->local);
+	free(cl->bounds);
 	sqlite3_finalize(cl->pending);
 	sqlite3_finalize(cl->get_version);
 	sqlite3_finalize(cl->put_version);
@@ -412,7 +416,7 @@ client_pending_open(Client *cl, int64_t after_seq, char *err, size_t errlen)
 	 * capture keeps the newest queue row (so its seq is never reused), which
 	 * may be one of them.
 	 */
-	cl->pending = prep(cl, "SELECT seq, table_name, op, pk, row_data, changed_at, priority"
+	cl->pending = prep(cl, "SELECT seq, table_name, op, pk, row_data, changed_at, priority, txid"
 					   " FROM sync_queue WHERE origin = ?1 AND seq > ?2 ORDER BY seq", err, errlen);
 	if (cl->pending == NULL)
 	{
@@ -422,24 +426,57 @@ client_pending_open(Client *cl, int64_t after_seq, char *err, size_t errlen)
 	sqlite3_bind_text(cl->pending, 1, cl->node_id, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(cl->pending, 2, after_seq);
 	cl->pending_done = false;
+	cl->pending_held = false;
+	cl->pending_txid = -1;
 	return 0;
 }
 
-/* Up to max pending changes into page (emptied first); 0 at the end. */
+/*
+ * About max pending changes into page (emptied first); 0 at the end.
+ * *boundary: the page ends where a transaction ends (the queue's end, the
+ * next row has another txid, or a seq the watch saw as the last of the
+ * queue), so what was read so far may go to the hub as one transaction.
+ * Rows of a connection that did not load syncq have no txid: between two
+ * of them there is no telling but the watch's, so a page goes on until a
+ * known boundary, up to 4 * max rows a call.
+ */
 int
-client_pending_next(Client *cl, ChangeList *page, int max, char *err, size_t errlen)
+client_pending_next(Client *cl, ChangeList *page, int max, bool *boundary, char *err, size_t errlen)
 {
 	int			rc = SQLITE_DONE;
 	sqlite3_stmt *st = cl->pending;
 
 	changes_free(page);
+	*boundary = true;
 	if (cl->pending_done)
 		return 0;				/* stepping again would restart the query */
-	while (page->n < max && (rc = sqlite3_step(st)) == SQLITE_ROW)
+	if (cl->pending_held)
+	{
+		/* the row that stopped the last page */
+		rc = SQLITE_ROW;
+		cl->pending_held = false;
+	}
+	else
+		rc = sqlite3_step(st);
+	for (; rc == SQLITE_ROW; rc = sqlite3_step(st))
 	{
 		int64_t		us;
+		int64_t		txid = sqlite3_column_int64(st, 7);	/* NULL: 0 */
 		Change	   *c;
 
+		if (page->n >= max)
+		{
+			bool		ends = txid != cl->pending_txid ||
+				client_is_boundary(cl, page->c[page->n - 1].seq);
+
+			if (ends || page->n >= max * 4)
+			{
+				/* stop here; this row starts the next page */
+				*boundary = ends;
+				cl->pending_held = true;
+				break;
+			}
+		}
 		if (instant_us(st, 5, &us) < 0)
 		{
 			snprintf(err, errlen, "client \"%s\": queue row %lld has a bad changed_at \"%s\"", cl->path,
@@ -456,6 +493,7 @@ client_pending_next(Client *cl, ChangeList *page, int max, char *err, size_t err
 			page->n--;
 			return -1;
 		}
+		cl->pending_txid = txid;
 	}
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 	{
@@ -464,6 +502,53 @@ client_pending_next(Client *cl, ChangeList *page, int max, char *err, size_t err
 	}
 	cl->pending_done = rc == SQLITE_DONE;
 	return page->n;
+}
+
+/*
+ * seq was the queue's last row in some snapshot (the watch saw it): a
+ * transaction ends after it. Kept sorted; the oldest half is forgotten
+ * when the list is full.
+ */
+void
+client_note_boundary(Client *cl, int64_t seq)
+{
+	if (cl->nbounds > 0 && seq <= cl->bounds[cl->nbounds - 1])
+		return;
+	if (cl->nbounds == BOUNDS_MAX)
+	{
+		memmove(cl->bounds, cl->bounds + BOUNDS_MAX / 2, sizeof(int64_t) * (BOUNDS_MAX / 2));
+		cl->nbounds = BOUNDS_MAX / 2;
+	}
+	if (cl->bounds == NULL)
+		cl->bounds = xmalloc(sizeof(int64_t) * BOUNDS_MAX);
+	cl->bounds[cl->nbounds++] = seq;
+}
+
+bool
+client_is_boundary(Client *cl, int64_t seq)
+{
+	int			lo = 0,
+				hi = cl->nbounds - 1;
+
+	while (lo <= hi)
+	{
+		int			mid = (lo + hi) / 2;
+
+		if (cl->bounds[mid] == seq)
+			return true;
+		if (cl->bounds[mid] < seq)
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+	}
+	return false;
+}
+
+/* Are there rows the pending read has not returned yet? */
+bool
+client_pending_more(Client *cl)
+{
+	return cl->pending && !cl->pending_done;
 }
 
 void

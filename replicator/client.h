@@ -48,8 +48,12 @@ struct Client
 	VerMap		local;			/* pending local versions, during an apply */
 	sqlite3_stmt *pending;		/* the open pending read */
 	bool		pending_done;	/* it returned its last row */
+	bool		pending_held;	/* it stands on a row not yet returned */
+	int64_t		pending_txid;	/* txid of the last row returned (0: none) */
 	int			saved_paused;	/* the pause setting before an apply */
 	int64_t		down_stored_at; /* mono_us() of the last position stored */
+	int64_t    *bounds;			/* seqs that ended a snapshot, ascending */
+	int			nbounds;
 };
 
 Client	   *client_open(const char *path, char *err, size_t errlen);
@@ -62,7 +66,11 @@ void		client_reset_cache(Client *cl);
 int			client_get_up(Client *cl, int64_t *seq, uint64_t *digest);
 char	   *client_get_down(Client *cl);
 int			client_pending_open(Client *cl, int64_t after_seq, char *err, size_t errlen);
-int			client_pending_next(Client *cl, ChangeList *page, int max, char *err, size_t errlen);
+int			client_pending_next(Client *cl, ChangeList *page, int max, bool *boundary,
+								char *err, size_t errlen);
+bool		client_pending_more(Client *cl);
+void		client_note_boundary(Client *cl, int64_t seq);
+bool		client_is_boundary(Client *cl, int64_t seq);
 void		client_pending_close(Client *cl);
 int			client_ack_upload(Client *cl, int64_t from_seq, int64_t up_seq,
 							  uint64_t up_digest, char *err, size_t errlen);

@@ -25,74 +25,86 @@ load_hub_types(Hub *h, HubTypes *ht)
 }
 
 /*
- * Up: send pending local changes a page at a time in one hub transaction;
- * once the hub committed, drop them locally with the acknowledgement, a
- * page per local transaction.
+ * Up: send pending local changes to the hub, a page at a time. A hub
+ * transaction ends, and what it covers is acknowledged here, wherever a
+ * page ends between two local transactions: a long backlog makes progress
+ * that survives a crash or a lost link, and the app never waits long for
+ * the acknowledgement's write lock. (Rows of plain connections carry no
+ * txid; a run of them stays in one hub transaction.)
  */
 static int
 sync_up(Hub *h, Client *cl, SyncStats *st, char *err, size_t errlen)
 {
-	int64_t		ack_seq;
-	uint64_t	ack_digest;
-	UploadStats us = {0};
 	ChangeList	page = {0};
-	int			n;
 
-	client_get_up(cl, &ack_seq, &ack_digest);
-	if (client_pending_open(cl, ack_seq, err, errlen) < 0)
-		return -1;
-	n = client_pending_next(cl, &page, UPLOAD_PAGE, err, errlen);
-	if (n <= 0)
+	for (;;)
 	{
-		/* nothing to send (or a read error) */
-		changes_free(&page);
-		client_pending_close(cl);
-		return n;
-	}
-	if (hub_upload_begin(h, client_node_id(cl), ack_seq, ack_digest, err, errlen) < 0)
-	{
-		st->clone = h->up.stats.clone;
-		goto fail;
-	}
-	while (n > 0)
-	{
-		st->pending += n;
-		if (hub_upload_chunk(h, &page, err, errlen) < 0)
+		int64_t		ack_seq;
+		uint64_t	ack_digest;
+		UploadStats us = {0};
+		bool		boundary,
+					more;
+		int			n;
+
+		client_get_up(cl, &ack_seq, &ack_digest);
+		if (client_pending_open(cl, ack_seq, err, errlen) < 0)
+			return -1;
+		n = client_pending_next(cl, &page, UPLOAD_PAGE, &boundary, err, errlen);
+		if (n <= 0)
+		{
+			/* nothing (more) to send, or a read error */
+			changes_free(&page);
+			client_pending_close(cl);
+			return n;
+		}
+		if (hub_upload_begin(h, client_node_id(cl), ack_seq, ack_digest, err, errlen) < 0)
 		{
 			st->clone = h->up.stats.clone;
 			goto fail;
 		}
-		n = client_pending_next(cl, &page, UPLOAD_PAGE, err, errlen);
-		if (n < 0)
+		for (;;)
 		{
-			hub_rollback(h);
-			goto fail;
+			st->pending += n;
+			if (hub_upload_chunk(h, &page, err, errlen) < 0)
+			{
+				st->clone = h->up.stats.clone;
+				goto fail;
+			}
+			if (boundary)
+				break;
+			n = client_pending_next(cl, &page, UPLOAD_PAGE, &boundary, err, errlen);
+			if (n < 0)
+			{
+				hub_rollback(h);
+				goto fail;
+			}
 		}
-	}
-	client_pending_close(cl);
-	changes_free(&page);
-	if (hub_upload_end(h, &us, err, errlen) < 0)
-	{
-		st->clone = us.clone;
-		return -1;
-	}
-	st->up_applied += us.applied;
-	st->up_conflicts += us.conflicts;
-	st->up_skipped += us.skipped;
-	st->up_parked += us.parked;
-	logmsg(LOG_DEBUG, "upload committed on the hub");
-	for (int i = 0; i < h->up.nmarks; i++)
-	{
-		const UploadMark *m = &h->up.marks[i];
-
-		if (m->seq <= ack_seq)
-			continue;
-		if (client_ack_upload(cl, ack_seq, m->seq, m->digest, err, errlen) < 0)
+		more = client_pending_more(cl);
+		client_pending_close(cl);
+		changes_free(&page);
+		if (hub_upload_end(h, &us, err, errlen) < 0)
+		{
+			st->clone = us.clone;
 			return -1;
-		ack_seq = m->seq;
+		}
+		st->up_applied += us.applied;
+		st->up_conflicts += us.conflicts;
+		st->up_skipped += us.skipped;
+		st->up_parked += us.parked;
+		for (int i = 0; i < h->up.nmarks; i++)
+		{
+			const UploadMark *m = &h->up.marks[i];
+
+			if (m->seq <= ack_seq)
+				continue;
+			if (client_ack_upload(cl, ack_seq, m->seq, m->digest, err, errlen) < 0)
+				return -1;
+			ack_seq = m->seq;
+		}
+		logmsg(LOG_DEBUG, "upload up to seq %" PRId64 " committed on the hub and acknowledged here", ack_seq);
+		if (!more || stop_requested)
+			return 0;
 	}
-	logmsg(LOG_DEBUG, "upload acknowledged locally");
-	return 0;
 fail:
 	client_pending_close(cl);
 	changes_free(&page);

@@ -86,7 +86,21 @@ logmsg(LogLevel level, const char *fmt,...)
 	va_start(ap, fmt);
 	vsnprintf(line + n, sizeof(line) - (size_t) n, fmt, ap);
 	va_end(ap);
-	len = strlen(line);
+	/* one line: a library's multi-line message is folded */
+	len = (size_t) n;
+	for (size_t i = (size_t) n; line[i]; i++)
+	{
+		if (line[i] == '\n' || line[i] == '\r')
+		{
+			while (line[i + 1] == '\n' || line[i + 1] == '\t' || line[i + 1] == ' ')
+				i++;
+			if (line[i + 1] == '\0')
+				break;
+			line[len++] = ' ';
+		}
+		else
+			line[len++] = line[i];
+	}
 	if (len > sizeof(line) - 2)
 		len = sizeof(line) - 2;
 	line[len++] = '\n';

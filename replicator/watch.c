@@ -138,6 +138,7 @@ watch_open(Client *cl, char *err, size_t errlen)
 		watch_close(w);
 		return NULL;
 	}
+	client_note_boundary(cl, w->last_seq);
 	return w;
 }
 
@@ -232,7 +233,11 @@ watch_poll(Watch *w, char *err, size_t errlen)
 	if (rc == SQLITE_ROW)
 	{
 		if (sqlite3_column_type(w->queue_probe, 0) != SQLITE_NULL)
+		{
+			/* a transaction ends here: an upload may be split after it */
 			w->last_seq = sqlite3_column_int64(w->queue_probe, 0);
+			client_note_boundary(w->cl, w->last_seq);
+		}
 		if (sqlite3_column_type(w->queue_probe, 1) != SQLITE_NULL)
 			what |= WATCH_IMMEDIATE;
 		rc = SQLITE_OK;
