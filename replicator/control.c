@@ -595,56 +595,72 @@ on_mhd_log(void *cls, const char *fmt, va_list ap)
 	n = strlen(msg);
 	while (n > 0 && msg[n - 1] == '\n')
 		msg[--n] = '\0';
-	logmsg(LOG_WARNING, "control API: %s", msg);
+	/* about clients that misbehave, mostly: not worth a warning each */
+	logmsg(LOG_DEBUG, "control API: %s", msg);
 }
 
 /* ---- start, stop ---------------------------------------------------------- */
 
-/* Split HOST:PORT ([v6]:PORT too) and resolve it to one address. */
-static int
-resolve(const char *hostport, struct addrinfo **ai, char *err, size_t errlen)
+/*
+ * Split HOST:PORT ([v6 address]:PORT too) into host and port; -1 with err
+ * if it is not that.
+ */
+int
+control_parse(const char *hostport, char *host, size_t hostlen, char *port, size_t portlen,
+			  char *err, size_t errlen)
 {
 	const char *colon = strrchr(hostport, ':');
-	char		host[256];
-	const char *port;
-	struct addrinfo hints = {0};
+	const char *h = hostport;
 	size_t		hl;
 	char	   *end;
 	long		p;
-	int			rc;
 
 	if (colon == NULL || colon[1] == '\0')
 	{
-		snprintf(err, errlen, "--control \"%s\": give HOST:PORT, e.g. 127.0.0.1:8765", hostport);
+		snprintf(err, errlen, "invalid --control \"%s\": give HOST:PORT, e.g. " CONTROL_DEFAULT ", or off", hostport);
 		return -1;
 	}
-	port = colon + 1;
-	p = strtol(port, &end, 10);
+	p = strtol(colon + 1, &end, 10);
 	if (*end || p < 0 || p > 65535)
 	{
-		snprintf(err, errlen, "--control \"%s\": the port must be a number from 0 to 65535", hostport);
+		snprintf(err, errlen, "invalid --control \"%s\": the port must be a number from 0 to 65535", hostport);
 		return -1;
 	}
 	hl = (size_t) (colon - hostport);
-	if (hl >= 2 && hostport[0] == '[' && hostport[hl - 1] == ']')
+	if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']')
 	{
-		hostport++;
+		h++;
 		hl -= 2;
 	}
-	if (hl == 0 || hl >= sizeof(host))
+	if (hl == 0 || hl >= hostlen)
 	{
-		snprintf(err, errlen, "--control \"%s\": give HOST:PORT, e.g. 127.0.0.1:8765", hostport);
+		snprintf(err, errlen, "invalid --control \"%s\": give HOST:PORT, e.g. " CONTROL_DEFAULT ", or off", hostport);
 		return -1;
 	}
-	memcpy(host, hostport, hl);
+	memcpy(host, h, hl);
 	host[hl] = '\0';
+	snprintf(port, portlen, "%ld", p);
+	return 0;
+}
+
+/* Resolve HOST:PORT to one address to listen on. */
+static int
+resolve(const char *hostport, struct addrinfo **ai, char *err, size_t errlen)
+{
+	char		host[256],
+				port[16];
+	struct addrinfo hints = {0};
+	int			rc;
+
+	if (control_parse(hostport, host, sizeof(host), port, sizeof(port), err, errlen) < 0)
+		return -1;
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
 	rc = getaddrinfo(host, port, &hints, ai);
 	if (rc != 0)
 	{
-		snprintf(err, errlen, "--control: cannot resolve \"%s\": %s", host, gai_strerror(rc));
+		snprintf(err, errlen, "control API: cannot resolve \"%s\": %s", host, gai_strerror(rc));
 		return -1;
 	}
 	return 0;

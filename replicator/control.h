@@ -25,6 +25,8 @@ typedef enum
 	STATE_STOPPING
 } DaemonState;
 
+int			control_parse(const char *hostport, char *host, size_t hostlen, char *port,
+						  size_t portlen, char *err, size_t errlen);
 Control    *control_start(const char *hostport, const char *db_path, const char *node_id,
 						  char *err, size_t errlen);
 void		control_stop(Control *c);

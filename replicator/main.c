@@ -207,8 +207,14 @@ main(int argc, char **argv)
 				}
 			case 'c':
 				d.control = strcmp(optarg, "off") == 0 || strcmp(optarg, "none") == 0 ? NULL : optarg;
-				if (d.control && strchr(d.control, ':') == NULL)
-					bad_args("invalid --control \"%s\": give HOST:PORT, or off", optarg);
+				if (d.control)
+				{
+					char		host[256],
+								port[16];
+
+					if (control_parse(d.control, host, sizeof(host), port, sizeof(port), err, sizeof(err)) < 0)
+						bad_args("%s", err);
+				}
 				break;
 			case '1':
 				once = true;
