@@ -51,8 +51,9 @@
 
 /* PRAGMA data_version: how often, and how often just after a write. */
 #define POLL_US 50000
-#define FAST_POLL_US 5000
+#define FAST_POLL_US 2000
 #define FAST_POLL_FOR_US 200000
+#define WAKE_POLL_US 500			/* the wake file fired: its commit is near */
 
 /* Backoff after a failed sync: from BACKOFF_MIN_S doubling to BACKOFF_MAX_S. */
 #define BACKOFF_MIN_S 0.5
@@ -336,7 +337,8 @@ poll_file(Loop *l, int64_t now)
 	}
 	else if (what & WATCH_IMMEDIATE)
 		request_sync(l, now, "an immediate change in the file", false);
-	l->poll_at = now + (now < l->fast_until ? FAST_POLL_US : POLL_US);
+	l->poll_at = now + (l->wake_until != NEVER ? WAKE_POLL_US :
+						now < l->fast_until ? FAST_POLL_US : POLL_US);
 }
 
 /* Wait for the nearest deadline or an event; handle what arrived. */
@@ -429,8 +431,8 @@ wait_and_handle(Loop *l, const sigset_t *block)
 			l->wake_until = now + WAKE_WAIT_US;
 		if (what & (WATCH_WAKE | WATCH_WRITTEN))
 		{
-			if (now + 1000 < l->poll_at)
-				l->poll_at = now + 1000;
+			if (now + WAKE_POLL_US < l->poll_at)
+				l->poll_at = now + WAKE_POLL_US;
 			l->fast_until = now + FAST_POLL_FOR_US;
 		}
 	}

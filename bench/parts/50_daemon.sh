@@ -1,0 +1,265 @@
+#!/usr/bin/env bash
+# syncqd running on: how soon an immediate change reaches the other side
+# (p50/p99 over 1,000 changes each way: from a SQLite connection with syncq
+# loaded, which writes the wake file; from a plain one, which syncqd sees
+# through PRAGMA data_version; from the hub, by NOTIFY), the CPU a running
+# syncqd uses when nothing happens, and its memory after shipping
+# 1,000,000 rows (half up, half down) while running. The latency driver is C (below), so that no
+# shell overhead is timed.
+#   env: PGHOST/PGPORT (a throwaway cluster), SYNCQD, SYNCQ_SQLITE_EXT,
+#        SYNCQ_TMP; SYNCQ_BENCH_CHANGES (default 1000),
+#        SYNCQ_BENCH_ROWS (rows each way, default 500000),
+#        SYNCQ_BENCH_IDLE_S (default 60)
+set -euo pipefail
+: "${SYNCQD:?}" "${SYNCQ_SQLITE_EXT:?}" "${SYNCQ_TMP:?}"
+T=$SYNCQ_TMP
+CHANGES=${SYNCQ_BENCH_CHANGES:-1000}
+ROWS=${SYNCQ_BENCH_ROWS:-500000}
+IDLE=${SYNCQ_BENCH_IDLE_S:-60}
+# Changes are spaced so that each is a change of its own: syncqd lets at
+# least 25 ms pass between the end of a sync and a wake-up sync, so that a
+# burst of commits shares one.
+SPACING_MS=40
+
+psql -X -q -d postgres -c "CREATE DATABASE bench_daemon"
+HUB="host=$PGHOST port=$PGPORT user=postgres dbname=bench_daemon"
+hub() { psql -X -q -At -v ON_ERROR_STOP=1 -d "$HUB" -c "$1"; }
+hub "CREATE EXTENSION syncq;
+	CREATE TABLE lat (id bigint PRIMARY KEY, v text); SELECT sync_track('lat');
+	CREATE TABLE bulk (id bigint PRIMARY KEY, name text, qty integer); SELECT sync_track('bulk');
+	CREATE TABLE bulk_down (id bigint PRIMARY KEY, name text, qty integer); SELECT sync_track('bulk_down');" >/dev/null
+C=$T/client.db
+printf '.load %s\n%s\n' "$SYNCQ_SQLITE_EXT" \
+	"CREATE TABLE lat (id INTEGER PRIMARY KEY, v TEXT); SELECT sync_track('lat');
+	CREATE TABLE bulk (id INTEGER PRIMARY KEY, name TEXT, qty INTEGER); SELECT sync_track('bulk');
+	CREATE TABLE bulk_down (id INTEGER PRIMARY KEY, name TEXT, qty INTEGER); SELECT sync_track('bulk_down');" |
+	sqlite3 "$C" >/dev/null
+
+cat >"$T/lat.c" <<'EOF'
+/*
+ * lat MODE FILE CONNINFO EXT N SPACING_MS FIRST_ID: the latency of N
+ * immediate changes through a running syncqd, one per line, microseconds.
+ *   up-ext    insert on a SQLite connection that loaded EXT; done when the
+ *             hub NOTIFYs sync_queue (syncqd's upload commits with it)
+ *   up-plain  the same from a connection that did not load it
+ *   down      insert on the hub; done when the row is in the SQLite file
+ */
+#define _GNU_SOURCE
+#include <libpq-fe.h>
+#include <poll.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static long long
+now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void
+die(const char *what, const char *msg)
+{
+	fprintf(stderr, "lat: %s: %s\n", what, msg);
+	exit(1);
+}
+
+static void
+exec_pg(PGconn *c, const char *sql)
+{
+	PGresult   *r = PQexec(c, sql);
+
+	if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
+		die(sql, PQerrorMessage(c));
+	PQclear(r);
+}
+
+/* Wait for a notification from another session; 0 on timeout. */
+static int
+wait_notify(PGconn *c, int timeout_ms)
+{
+	long long	end = now_us() + (long long) timeout_ms * 1000;
+
+	for (;;)
+	{
+		PGnotify   *n;
+		struct pollfd p = {PQsocket(c), POLLIN, 0};
+
+		PQconsumeInput(c);
+		while ((n = PQnotifies(c)) != NULL)
+		{
+			int			other = n->be_pid != PQbackendPID(c);
+
+			PQfreemem(n);
+			if (other)
+				return 1;
+		}
+		if (now_us() > end)
+			return 0;
+		poll(&p, 1, 100);
+	}
+}
+
+static void
+drain(PGconn *c)
+{
+	PGnotify   *n;
+
+	PQconsumeInput(c);
+	while ((n = PQnotifies(c)) != NULL)
+		PQfreemem(n);
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *mode = argv[1];
+	int			n = atoi(argv[5]),
+				spacing = atoi(argv[6]);
+	long long	first = atoll(argv[7]);
+	sqlite3    *db;
+	PGconn	   *pg;
+	char		sql[256];
+	char	   *err = NULL;
+
+	if (argc != 8)
+		die("usage", "lat MODE FILE CONNINFO EXT N SPACING_MS FIRST_ID");
+	if (sqlite3_open(argv[2], &db) != SQLITE_OK)
+		die("open", sqlite3_errmsg(db));
+	sqlite3_busy_timeout(db, 5000);
+	if (strcmp(mode, "up-ext") == 0)
+	{
+		sqlite3_enable_load_extension(db, 1);
+		if (sqlite3_load_extension(db, argv[4], NULL, &err) != SQLITE_OK)
+			die("load", err);
+	}
+	pg = PQconnectdb(argv[3]);
+	if (PQstatus(pg) != CONNECTION_OK)
+		die("connect", PQerrorMessage(pg));
+	exec_pg(pg, "LISTEN sync_queue");
+	for (int i = 0; i < n; i++)
+	{
+		long long	id = first + i,
+					t0,
+					t1;
+
+		usleep((useconds_t) spacing * 1000);
+		if (strncmp(mode, "up", 2) == 0)
+		{
+			drain(pg);
+			snprintf(sql, sizeof(sql), "INSERT INTO lat VALUES (%lld, 'up')", id);
+			t0 = now_us();
+			if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK)
+				die("insert", err);
+			if (!wait_notify(pg, 10000))
+				die("wait", "no NOTIFY from the hub within 10 s");
+			t1 = now_us();
+		}
+		else
+		{
+			sqlite3_stmt *st;
+			int			found = 0;
+
+			snprintf(sql, sizeof(sql), "INSERT INTO lat VALUES (%lld, 'down')", id);
+			t0 = now_us();
+			exec_pg(pg, sql);
+			snprintf(sql, sizeof(sql), "SELECT 1 FROM lat WHERE id = %lld", id);
+			if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+				die("prepare", sqlite3_errmsg(db));
+			while (!found)
+			{
+				found = sqlite3_step(st) == SQLITE_ROW;
+				sqlite3_reset(st);
+				if (!found)
+				{
+					if (now_us() - t0 > 10000000)
+						die("wait", "the row did not arrive within 10 s");
+					usleep(100);
+				}
+			}
+			t1 = now_us();
+			sqlite3_finalize(st);
+		}
+		printf("%lld\n", t1 - t0);
+	}
+	PQfinish(pg);
+	sqlite3_close(db);
+	return 0;
+}
+EOF
+cc -std=c11 -O2 -Wall -Wextra -Werror -I"$(pg_config --includedir)" -o "$T/lat" "$T/lat.c" -lpq -lsqlite3
+
+LOG=$T/syncqd.log
+"$SYNCQD" --sqlite "$C" --online "$HUB" --control off 2>>"$LOG" &
+pid=$!
+trap 'kill "$pid" 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do grep -q "sync (start) done" "$LOG" && break; sleep 0.1; done
+
+# pct FILE P: the P-th percentile of the numbers in FILE (microseconds), in ms
+pct() { sort -n "$1" | awk -v p="$2" '{ a[NR] = $1 } END { i = int(NR * p / 100 + 0.999); if (i < 1) i = 1; printf "%.1f", a[i] / 1000 }'; }
+
+lat_row() {		# lat_row MODE FIRST_ID LABEL
+	"$T/lat" "$1" "$C" "$HUB" "$SYNCQ_SQLITE_EXT" "$CHANGES" "$SPACING_MS" "$2" >"$T/$1.us" || exit 1
+	echo "| $3 | $CHANGES | $(pct "$T/$1.us" 50) ms | $(pct "$T/$1.us" 99) ms | $(pct "$T/$1.us" 100) ms |"
+}
+lat_up_ext=$(lat_row up-ext 1 "client → hub, app with syncq loaded (wake file)")
+lat_up_plain=$(lat_row up-plain $((CHANGES + 1)) "client → hub, plain app connection (data_version)")
+lat_down=$(lat_row down $((2 * CHANGES + 1)) "hub → client (NOTIFY)")
+
+# idle: nothing to do for IDLE seconds
+ticks() { awk '{ print $14 + $15 }' "/proc/$pid/stat"; }
+hz=$(getconf CLK_TCK)
+sleep 2
+t0=$(ticks)
+sleep "$IDLE"
+t1=$(ticks)
+idle_cpu=$(awk -v t="$((t1 - t0))" -v hz="$hz" -v s="$IDLE" 'BEGIN { printf "%.2f", 100 * t / hz / s }')
+rss_idle=$(awk '/VmRSS/ { print $2 }' "/proc/$pid/status")
+
+# ROWS rows up (1,000 transactions) and ROWS down (100 statements), shipped
+# by the running daemon
+start=$(date +%s.%N)
+{
+	printf '.load %s\n' "$SYNCQ_SQLITE_EXT"
+	for t in $(seq 0 999); do
+		echo "BEGIN; WITH RECURSIVE s(x) AS (SELECT $((t * ROWS / 1000 + 1)) UNION ALL SELECT x + 1 FROM s WHERE x < $(((t + 1) * ROWS / 1000)))
+			INSERT INTO bulk SELECT x, 'item ' || x, x % 97 FROM s; COMMIT;"
+	done
+} | sqlite3 -cmd '.timeout 10000' "$C" >/dev/null
+for t in $(seq 0 99); do
+	echo "INSERT INTO bulk_down SELECT i, 'item ' || i, i % 97 FROM generate_series($((t * ROWS / 100 + 1)), $(((t + 1) * ROWS / 100))) i;"
+done | psql -X -q -d "$HUB" >/dev/null
+until [ "$(hub "SELECT count(*) FROM bulk")" = "$ROWS" ] &&
+	[ "$(sqlite3 "$C" "SELECT count(*) FROM bulk_down")" = "$ROWS" ]; do
+	kill -0 "$pid" || { echo "syncqd died"; exit 1; }
+	sleep 0.5
+done
+ship_s=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+sleep 1
+rss=$(awk '/VmRSS/ { print $2 }' "/proc/$pid/status")
+hwm=$(awk '/VmHWM/ { print $2 }' "/proc/$pid/status")
+kill -TERM "$pid"
+wait "$pid"
+trap - EXIT
+
+echo "### syncqd running on: latency, idle cost, memory"
+echo
+echo "| immediate change | changes | p50 | p99 | max |"
+echo "|---|---|---|---|---|"
+echo "$lat_up_ext"
+echo "$lat_up_plain"
+echo "$lat_down"
+echo
+echo "(from commit to visible on the other side, one change every ${SPACING_MS} ms; aim: p50 < 20 ms, p99 < 100 ms)"
+echo
+echo "| running syncqd | value | aim |"
+echo "|---|---|---|"
+echo "| CPU over ${IDLE} s with nothing to do | ${idle_cpu}% of a core | < 1% |"
+echo "| RSS, idle | $((rss_idle / 1024)) MB | |"
+echo "| RSS after shipping $((2 * ROWS)) rows, $ROWS up and $ROWS down (${ship_s} s) | $((rss / 1024)) MB (peak $((hwm / 1024)) MB) | < 50 MB |"
