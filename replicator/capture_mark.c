@@ -112,7 +112,7 @@ client_reidentify(Client *cl, char *err, size_t errlen)
 	st = NULL;
 	if (rc != SQLITE_ROW)
 		goto dberr;
-	if (sqlite3_exec(cl->db, "DELETE FROM syncqd_state WHERE key IN ('up_seq', 'up_digest', 'down_snapshot');"
+	if (sqlite3_exec(cl->db, "DELETE FROM syncqd_state WHERE key IN ('up_seq', 'up_digest', 'down_snapshot', 'down_target', 'down_done');"
 					 "DELETE FROM sync_versions; COMMIT", NULL, NULL, NULL) != SQLITE_OK)
 		goto dberr;
 	logmsg(LOG_INFO, "node id of \"%s\" changed from %s to %s", cl->path, cl->node_id, id);

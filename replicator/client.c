@@ -351,6 +351,8 @@ client_reset_cache(Client *cl)
 {
 	free_stmts(cl);
 	free_tables(cl);
+	vermap_free(&cl->local);
+	cl->local_seen = 0;
 }
 
 /* ---- positions ---------------------------------------------------------- */
@@ -372,6 +374,22 @@ char *
 client_get_down(Client *cl)
 {
 	return state_get(cl, "down_snapshot");
+}
+
+/*
+ * A download cut short: *target (malloc'd) is the snapshot it was going to,
+ * *done the greatest seq applied of it; NULL and 0 if none.
+ */
+void
+client_get_down_partial(Client *cl, char **target, int64_t *done)
+{
+	char	   *d = state_get(cl, "down_done");
+
+	*target = state_get(cl, "down_target");
+	*done = d ? strtoll(d, NULL, 10) : 0;
+	free(d);
+	if (*target == NULL)
+		*done = 0;
 }
 
 /* Parse a queue changed_at (ISO text or Unix seconds) into microseconds. */
@@ -656,11 +674,14 @@ client_begin_apply(Client *cl, char *err, size_t errlen)
 
 	/*
 	 * Every local change not yet on the hub — including ones committed after
-	 * the upload read the queue — must win over older hub changes.
+	 * the upload read the queue — must win over older hub changes. The map
+	 * is added to, not rebuilt, by each part of a download (rows the sync
+	 * acknowledged meanwhile have their version in sync_versions, so an
+	 * entry that stays is harmless); client_reset_cache() empties it.
 	 */
-	vermap_free(&cl->local);
-	st = prep(cl, "SELECT table_name, syncqd_canon(pk), syncqd_us(changed_at) FROM sync_queue"
-			  " WHERE origin = ?1 AND seq > coalesce((SELECT CAST(value AS INTEGER) FROM syncqd_state WHERE key = 'up_seq'), 0)",
+	st = prep(cl, "SELECT table_name, syncqd_canon(pk), syncqd_us(changed_at), seq FROM sync_queue"
+			  " WHERE origin = ?1 AND seq > max(?2, coalesce((SELECT CAST(value AS INTEGER)"
+			  "       FROM syncqd_state WHERE key = 'up_seq'), 0))",
 			  err, errlen);
 	if (st == NULL)
 	{
@@ -668,6 +689,7 @@ client_begin_apply(Client *cl, char *err, size_t errlen)
 		return -1;
 	}
 	sqlite3_bind_text(st, 1, cl->node_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, cl->local_seen);
 	while (sqlite3_step(st) == SQLITE_ROW)
 	{
 		char	   *k = row_key((const char *) sqlite3_column_text(st, 0), (const char *) sqlite3_column_text(st, 1));
@@ -676,6 +698,8 @@ client_begin_apply(Client *cl, char *err, size_t errlen)
 		memcpy(v.origin, cl->node_id, sizeof(v.origin));
 		vermap_max(&cl->local, k, &v);
 		free(k);
+		if (sqlite3_column_int64(st, 3) > cl->local_seen)
+			cl->local_seen = sqlite3_column_int64(st, 3);
 	}
 	if (sqlite3_finalize(st) != SQLITE_OK)
 	{
@@ -692,12 +716,17 @@ client_begin_apply(Client *cl, char *err, size_t errlen)
 }
 
 /*
- * Store the new download position and commit the apply transaction; with
- * none open (nothing came), store it in one of its own.
+ * Store the download position and commit the apply transaction; with none
+ * open (nothing came), store it in one of its own. target NULL: the
+ * download reached snapshot down_snapshot. Else it was cut after seq done
+ * on its way to snapshot target; the position stays where it was.
  */
 int
-client_commit_apply(Client *cl, const char *down_snapshot, char *err, size_t errlen)
+client_commit_apply(Client *cl, const char *down_snapshot, const char *target, int64_t done,
+					char *err, size_t errlen)
 {
+	char		num[32];
+
 	if (sqlite3_get_autocommit(cl->db))
 	{
 		if (exec(cl, "BEGIN IMMEDIATE", err, errlen) < 0)
@@ -705,11 +734,20 @@ client_commit_apply(Client *cl, const char *down_snapshot, char *err, size_t err
 	}
 	else if (capture_resume(cl, err, errlen) < 0)
 		goto fail;
-	if (down_snapshot && state_set(cl, "down_snapshot", down_snapshot, err, errlen) < 0)
+	snprintf(num, sizeof(num), "%" PRId64, done);
+	if (target == NULL)
+	{
+		if ((down_snapshot && state_set(cl, "down_snapshot", down_snapshot, err, errlen) < 0) ||
+			exec(cl, "DELETE FROM syncqd_state WHERE key IN ('down_target', 'down_done')", err, errlen) < 0)
+			goto fail;
+	}
+	else if (state_set(cl, "down_target", target, err, errlen) < 0 ||
+			 state_set(cl, "down_done", num, err, errlen) < 0)
 		goto fail;
 	if (exec(cl, "COMMIT", err, errlen) < 0)
 		goto fail;
-	cl->down_stored_at = mono_us();
+	if (target == NULL)
+		cl->down_stored_at = mono_us();
 	return 0;
 fail:
 	sqlite3_exec(cl->db, "ROLLBACK", NULL, NULL, NULL);

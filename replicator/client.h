@@ -46,6 +46,7 @@ struct Client
 	sqlite3_stmt *put_version;
 	sqlite3_stmt *put_conflict;
 	VerMap		local;			/* pending local versions, during an apply */
+	int64_t		local_seen;		/* ... read from the queue up to this seq */
 	sqlite3_stmt *pending;		/* the open pending read */
 	bool		pending_done;	/* it returned its last row */
 	bool		pending_held;	/* it stands on a row not yet returned */
@@ -65,6 +66,7 @@ void		client_reset_cache(Client *cl);
 
 int			client_get_up(Client *cl, int64_t *seq, uint64_t *digest);
 char	   *client_get_down(Client *cl);
+void		client_get_down_partial(Client *cl, char **target, int64_t *done);
 int			client_pending_open(Client *cl, int64_t after_seq, char *err, size_t errlen);
 int			client_pending_next(Client *cl, ChangeList *page, int max, bool *boundary,
 								char *err, size_t errlen);
@@ -76,7 +78,8 @@ int			client_ack_upload(Client *cl, int64_t from_seq, int64_t up_seq,
 							  uint64_t up_digest, char *err, size_t errlen);
 
 int			client_begin_apply(Client *cl, char *err, size_t errlen);
-int			client_commit_apply(Client *cl, const char *down_snapshot, char *err, size_t errlen);
+int			client_commit_apply(Client *cl, const char *down_snapshot, const char *target,
+								int64_t done, char *err, size_t errlen);
 void		client_rollback(Client *cl);
 int			client_apply_change(Client *cl, const Change *c, const HubTypes *types,
 								char *err, size_t errlen);

@@ -466,23 +466,33 @@ hub_download_begin(Hub *h, const char *position, char **snapshot, bool *behind,
 
 /*
  * Open the cursor of the hub's changes a client at position has not seen
- * (never its own), in seq order. Fetch with hub_fetch().
+ * (never its own), up to snapshot target, after seq done (a download cut
+ * short: docs/daemon.md), in seq order. Column 8 is the greatest seq of the
+ * row's transaction among these rows: a download may be committed in parts
+ * wherever no transaction straddles the cut. Fetch with hub_fetch().
  */
 int
-hub_changes_open(Hub *h, const char *position, const char *client_id, char *err, size_t errlen)
+hub_changes_open(Hub *h, const char *position, const char *target, int64_t done,
+				 const char *client_id, char *err, size_t errlen)
 {
-	const char *params[2] = {position, client_id};
-	PGresult   *res = hub_run(h,
-						  "DECLARE syncq_down NO SCROLL CURSOR FOR"
-						  " SELECT seq, table_name, op, pk::text, row_data::text,"
-						  "        (extract(epoch FROM changed_at) * 1000000)::bigint, origin::text, priority"
-						  "   FROM sync_queue"
-						  "  WHERE sync_xid_value(txid) >= sync_xid_value(pg_snapshot_xmin($1::pg_snapshot))"
-						  "    AND NOT pg_visible_in_snapshot(txid, $1::pg_snapshot)"
-						  "    AND origin <> $2::uuid"
-						  "  ORDER BY seq",
-						  2, params, PGRES_COMMAND_OK, err, errlen);
+	char		donetxt[32];
+	const char *params[4] = {position, client_id, target, donetxt};
+	PGresult   *res;
 
+	snprintf(donetxt, sizeof(donetxt), "%" PRId64, done);
+	res = hub_run(h,
+				  "DECLARE syncq_down NO SCROLL CURSOR FOR"
+				  " SELECT seq, table_name, op, pk::text, row_data::text,"
+				  "        (extract(epoch FROM changed_at) * 1000000)::bigint, origin::text, priority,"
+				  "        max(seq) OVER (PARTITION BY txid)"
+				  "   FROM sync_queue"
+				  "  WHERE sync_xid_value(txid) >= sync_xid_value(pg_snapshot_xmin($1::pg_snapshot))"
+				  "    AND NOT pg_visible_in_snapshot(txid, $1::pg_snapshot)"
+				  "    AND pg_visible_in_snapshot(txid, $3::pg_snapshot)"
+				  "    AND seq > $4::bigint"
+				  "    AND origin <> $2::uuid"
+				  "  ORDER BY seq",
+				  4, params, PGRES_COMMAND_OK, err, errlen);
 	if (res == NULL)
 		return -1;
 	PQclear(res);

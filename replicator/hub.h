@@ -99,8 +99,8 @@ long		hub_count_conflicts(Hub *h, const char *client_id, char *err, size_t errle
 
 int			hub_download_begin(Hub *h, const char *position, char **snapshot, bool *behind,
 							   char *err, size_t errlen);
-int			hub_changes_open(Hub *h, const char *position, const char *client_id,
-							 char *err, size_t errlen);
+int			hub_changes_open(Hub *h, const char *position, const char *target, int64_t done,
+							 const char *client_id, char *err, size_t errlen);
 int			hub_table_open(Hub *h, const HubTable *t, char *err, size_t errlen);
 PGresult   *hub_fetch(Hub *h, const char *cursor, int n, char *err, size_t errlen);
 int			hub_close_cursor(Hub *h, const char *cursor, char *err, size_t errlen);

@@ -151,7 +151,7 @@ run_once(Client *cl, const char *online)
 	}
 	if (st.stopped)
 	{
-		fprintf(stderr, "syncqd: stopped by a signal after the upload, before the download\n");
+		fprintf(stderr, "syncqd: stopped by a signal before the sync was complete\n");
 		return 1;
 	}
 	log_stats(&st, (double) (now_us() - start) / 1e6);

@@ -12,9 +12,30 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define FETCH_ROWS 5000
 #define UPLOAD_PAGE 5000
+
+/*
+ * A download is applied in parts: a part ends at the first clean cut after
+ * DOWN_PART rows or PART_MAX_US of holding the file's write lock, and the
+ * lock is then left alone for PART_PAUSE_US. SQLite's busy handler, in
+ * which the app waits, retries after sleeps of up to 100 ms; without the
+ * pause syncqd would take the lock again first, every time.
+ */
+#define DOWN_PART 5000
+#define PART_MAX_US 50000
+#define PART_PAUSE_US 25000
+
+/* Sleep (a signal cuts it short). */
+static void
+nap_us(int64_t us)
+{
+	struct timespec ts = {(time_t) (us / 1000000), (long) (us % 1000000) * 1000};
+
+	nanosleep(&ts, NULL);
+}
 
 static void
 load_hub_types(Hub *h, HubTypes *ht)
@@ -201,11 +222,28 @@ fail:
 }
 
 /* Down: the hub's changes since our position, in one client transaction. */
+/*
+ * Down: the hub's changes after position pos up to snapshot target (after
+ * seq done, when an earlier download was cut short), applied in SQLite
+ * transactions of about DOWN_PART rows, so that the app never waits long
+ * for the write lock. A part ends only where no hub transaction straddles
+ * the cut (column 8: the last seq of the row's transaction), and stores
+ * (target, its last seq) with what it applied. The last part's
+ * transaction is left open for the caller to commit with the position. A
+ * stop request ends the download after a part (*stopped).
+ */
 static int
-sync_down_changes(Hub *h, Client *cl, const char *pos, const HubTypes *types,
-				  const SyncOptions *o, SyncStats *st, char *err, size_t errlen)
+sync_down_changes(Hub *h, Client *cl, const char *pos, const char *target, int64_t done,
+				  const HubTypes *types, const SyncOptions *o, SyncStats *st, bool *stopped,
+				  char *err, size_t errlen)
 {
-	if (hub_changes_open(h, pos, client_node_id(cl), err, errlen) < 0)
+	int64_t		last = done,	/* the last seq applied */
+				reach = done,	/* the last seq of the transactions applied */
+				part_start = 0;
+	int			in_part = 0;	/* rows in the open SQLite transaction */
+
+	*stopped = false;
+	if (hub_changes_open(h, pos, target, done, client_node_id(cl), err, errlen) < 0)
 		return -1;
 	/* the file's write lock only if there is something to write */
 	if (o->retry_client_errors && client_has_errors(cl))
@@ -223,17 +261,41 @@ sync_down_changes(Hub *h, Client *cl, const char *pos, const HubTypes *types,
 		if (res == NULL)
 			goto fail;
 		n = PQntuples(res);
-		if (n > 0 && !client_in_apply(cl) && client_begin_apply(cl, err, errlen) < 0)
-		{
-			PQclear(res);
-			return -1;
-		}
 		for (int r = 0; r < n; r++)
 		{
 			Change		c;
 			int			rc;
+			int64_t		seq = strtoll(PQgetvalue(res, r, 0), NULL, 10),
+						txn_end = strtoll(PQgetvalue(res, r, 8), NULL, 10);
 
-			if (change_init(&c, strtoll(PQgetvalue(res, r, 0), NULL, 10), PQgetvalue(res, r, 1),
+			if (in_part > 0 && reach <= last &&
+				(in_part >= DOWN_PART || mono_us() - part_start >= PART_MAX_US))
+			{
+				/* a clean cut: commit this part, let the app in */
+				if (client_commit_apply(cl, NULL, target, last, err, errlen) < 0)
+				{
+					PQclear(res);
+					return -1;
+				}
+				in_part = 0;
+				if (stop_requested)
+				{
+					PQclear(res);
+					*stopped = true;
+					return 0;
+				}
+				nap_us(PART_PAUSE_US);
+			}
+			if (!client_in_apply(cl))
+			{
+				if (client_begin_apply(cl, err, errlen) < 0)
+				{
+					PQclear(res);
+					return -1;
+				}
+				part_start = mono_us();
+			}
+			if (change_init(&c, seq, PQgetvalue(res, r, 1),
 							PQgetvalue(res, r, 2), PQgetvalue(res, r, 3),
 							PQgetisnull(res, r, 4) ? NULL : PQgetvalue(res, r, 4),
 							strtoll(PQgetvalue(res, r, 5), NULL, 10), PQgetvalue(res, r, 6),
@@ -256,6 +318,10 @@ sync_down_changes(Hub *h, Client *cl, const char *pos, const HubTypes *types,
 			else
 				st->down_conflicts++;
 			st->down_rows++;
+			in_part++;
+			last = seq;
+			if (txn_end > reach)
+				reach = txn_end;
 		}
 		PQclear(res);
 		if (n < FETCH_ROWS)
@@ -265,6 +331,54 @@ sync_down_changes(Hub *h, Client *cl, const char *pos, const HubTypes *types,
 fail:
 	client_rollback(cl);
 	return -1;
+}
+
+/*
+ * The download of a sync: from position pos to the hub's snapshot snap, or
+ * first to target if an earlier download to it was cut short. *stored is
+ * the position stored at the end (for the hub's housekeeping).
+ */
+static int
+sync_down(Hub *h, Client *cl, const HubTypes *types, const SyncOptions *o, SyncStats *st,
+		  const char *pos, const char *target, int64_t done, const char *snap,
+		  const char **stored, char *err, size_t errlen)
+{
+	const char *from = pos,
+			   *to = target ? target : snap;
+	bool		stopped;
+
+	*stored = pos;
+	for (;;)
+	{
+		if (sync_down_changes(h, cl, from, to, done, types, o, st, &stopped, err, errlen) < 0)
+			return -1;
+		if (stopped)
+		{
+			st->stopped = true;
+			return 0;			/* cut short: the position stays */
+		}
+
+		/*
+		 * The new position is stored with what it covers. Nothing came: the
+		 * old one is as good, and stays unless it is getting old (the hub
+		 * prunes by where clients stand), so that an empty download writes
+		 * nothing here.
+		 */
+		if (client_in_apply(cl) || to != snap || client_position_stale(cl))
+		{
+			if (client_commit_apply(cl, to, NULL, 0, err, errlen) < 0)
+				return -1;
+			*stored = to;
+		}
+		if (to == snap)
+			return 0;
+		/* that finished a download cut short; now on to the hub's snapshot */
+		if (hub_close_cursor(h, "syncq_down", err, errlen) < 0)
+			return -1;
+		from = to;
+		to = snap;
+		done = 0;
+	}
 }
 
 /*
@@ -278,7 +392,9 @@ sync_once(Hub *h, Client *cl, const SyncOptions *o, SyncStats *st, char *err, si
 	HubTypes	types = {0};
 	char		uperr[1024] = "";
 	char	   *pos = NULL,
-			   *snap = NULL;
+			   *snap = NULL,
+			   *target = NULL;
+	int64_t		done = 0;
 	const char *stored;
 	bool		behind = false;
 	int			rc = -1;
@@ -314,32 +430,23 @@ sync_once(Hub *h, Client *cl, const SyncOptions *o, SyncStats *st, char *err, si
 
 	load_hub_types(h, &types);
 	pos = client_get_down(cl);
+	client_get_down_partial(cl, &target, &done);
 	if (hub_download_begin(h, pos, &snap, &behind, err, errlen) < 0)
 		goto out;
 	if (behind)
 		logmsg(LOG_WARNING, "this client's position is older than the hub's retained queue: taking a fresh first sync");
 	if (pos == NULL || behind)
+	{
 		rc = sync_first(h, cl, &types, st, err, errlen);
-	else
-		rc = sync_down_changes(h, cl, pos, &types, o, st, err, errlen);
-	if (rc < 0)
-	{
-		hub_rollback(h);
-		goto out;
+		if (rc == 0)
+			rc = client_commit_apply(cl, snap, NULL, 0, err, errlen);
+		stored = snap;
 	}
-
-	/*
-	 * The new position is stored with what it covers. Nothing came: the old
-	 * one is as good, and stays unless it is getting old (the hub prunes by
-	 * where clients stand), so that an empty download writes nothing here.
-	 */
-	stored = snap;
-	if (client_in_apply(cl) || client_position_stale(cl))
-		rc = client_commit_apply(cl, snap, err, errlen);
 	else
-		stored = pos;
+		rc = sync_down(h, cl, &types, o, st, pos, target, done, snap, &stored, err, errlen);
 	if (rc < 0)
 	{
+		client_rollback(cl);
 		hub_rollback(h);
 		goto out;
 	}
@@ -361,6 +468,7 @@ sync_once(Hub *h, Client *cl, const SyncOptions *o, SyncStats *st, char *err, si
 out:
 	free(pos);
 	free(snap);
+	free(target);
 	hubtypes_free(&types);
 	return rc;
 }

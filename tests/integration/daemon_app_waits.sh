@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# syncqd-asan
+# The app is never made to wait long: while syncqd ships 100,000 rows down
+# and 50,000 up, an app writing one row per transaction (busy timeout 5 s)
+# never waits a second for the write lock, because syncqd applies a long
+# download in parts (cut between two hub transactions, here of 1,000 rows
+# each) with a pause after each, and acknowledges a long upload a page at
+# a time.
+. "$SYNCQ_ROOT/tests/lib/daemontest.sh"
+new_hub daemon_app_waits
+DOWN=100000
+UP=50000
+hub "CREATE TABLE big (id integer PRIMARY KEY, v text); SELECT sync_track('big');
+	CREATE TABLE mine (id integer PRIMARY KEY, v text); SELECT sync_track('mine');
+	CREATE TABLE app (id integer PRIMARY KEY, v text); SELECT sync_track('app');" >/dev/null
+C=$SYNCQ_TMP/c.db
+cli "$C" "CREATE TABLE big (id INTEGER PRIMARY KEY, v TEXT); SELECT sync_track('big');
+	CREATE TABLE mine (id INTEGER PRIMARY KEY, v TEXT); SELECT sync_track('mine');
+	CREATE TABLE app (id INTEGER PRIMARY KEY, v TEXT); SELECT sync_track('app');" >/dev/null
+start_daemon "$C" --control off
+
+# the app: one row per transaction for as long as $GO exists; prints how
+# many it wrote and the longest wait, in ms
+GO=$SYNCQ_TMP/go
+touch "$GO"
+python3 - "$C" "$GO" >"$SYNCQ_TMP/app.out" <<'EOF' &
+import os, sqlite3, sys, time
+db = sqlite3.connect(sys.argv[1], timeout=5, isolation_level=None)
+n, worst = 0, 0.0
+while os.path.exists(sys.argv[2]):
+    t = time.monotonic()
+    db.execute("INSERT INTO app VALUES (?, 'x')", (n + 1,))
+    worst = max(worst, time.monotonic() - t)
+    n += 1
+    time.sleep(0.005)
+print(n, round(worst * 1000))
+EOF
+app=$!
+
+for t in $(seq 0 99); do
+	echo "INSERT INTO big SELECT i, 'h' || i FROM generate_series($((t * DOWN / 100 + 1)), $(((t + 1) * DOWN / 100))) i;"
+done | psql -X -q -d "$HUB" >/dev/null
+for t in $(seq 0 9); do
+	echo "BEGIN; WITH RECURSIVE s(x) AS (SELECT $((t * UP / 10 + 1)) UNION ALL SELECT x + 1 FROM s WHERE x < $(((t + 1) * UP / 10)))
+		INSERT INTO mine SELECT x, 'c' || x FROM s; COMMIT;"
+done | sqlite3 -cmd ".load $SYNCQ_SQLITE_EXT" -cmd '.timeout 5000' "$C" >/dev/null
+wait_until 120 "the hub's rows on the client" '[ "$(plain "$C" "SELECT count(*) FROM big")" = "$DOWN" ]'
+wait_until 120 "the client's rows on the hub" '[ "$(hub "SELECT count(*) FROM mine")" = "$UP" ]'
+rm "$GO"
+wait "$app"
+read -r n worst <"$SYNCQ_TMP/app.out"
+note "the app wrote $n rows meanwhile; its longest wait for the write lock: $worst ms"
+[ "$n" -ge 20 ] || fail "the app wrote only $n rows"
+[ "$worst" -lt 1000 ] || fail "the app waited $worst ms for the write lock"
+wait_until 10 "the app's rows on the hub" '[ "$(hub "SELECT count(*) FROM app")" = "$n" ]'
+expect_eq "no download cut short left behind" \
+	"$(plain "$C" "SELECT count(*) FROM syncqd_state WHERE key IN ('down_target', 'down_done')")" 0
+daemon_alive
+stop_daemon
+echo ok
