@@ -47,9 +47,10 @@ typedef struct
 	int64_t		new_seq;
 	bool		notify;
 	UploadStats stats;
-	UploadMark *marks;			/* one per page, in order */
+	UploadMark *marks;			/* where the client may acknowledge, in order */
 	int			nmarks;
 	int			capmarks;
+	int			since_mark;		/* changes since the last mark */
 } HubUpload;
 
 struct Hub

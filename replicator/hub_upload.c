@@ -30,6 +30,9 @@
 /* Rows per statement when applying a run of changes. */
 #define RUN_MAX 2000
 
+/* Changes between two places the client may acknowledge at. */
+#define MARK_EVERY 2000
+
 /* Set-aside changes named one by one in the log per upload; then a count. */
 #define LOG_PARKED_MAX 10
 
@@ -758,10 +761,15 @@ check_history(Hub *h, char *err, size_t errlen)
 	return 0;
 }
 
-/* Remember where the upload may be acknowledged: after this page. */
+/*
+ * Remember where the client may acknowledge the upload (once the hub has
+ * committed it): after every MARK_EVERY changes and at the end of every
+ * page, so that no acknowledgement holds the client's write lock long.
+ */
 static void
 add_mark(HubUpload *u, int64_t seq)
 {
+	u->since_mark = 0;
 	if (u->nmarks == u->capmarks)
 	{
 		u->capmarks = u->capmarks ? u->capmarks * 2 : 16;
@@ -789,7 +797,12 @@ hub_upload_chunk(Hub *h, const ChangeList *page, char *err, size_t errlen)
 	int			rc = -1;
 
 	while (first_new < page->n && page->c[first_new].seq <= u->hub_seq)
-		u->digest = change_digest(u->digest, &page->c[first_new++]);
+	{
+		u->digest = change_digest(u->digest, &page->c[first_new]);
+		if (++u->since_mark >= MARK_EVERY)
+			add_mark(u, page->c[first_new].seq);
+		first_new++;
+	}
 	u->stats.skipped += first_new;
 	if (first_new == page->n)
 	{
@@ -810,6 +823,8 @@ hub_upload_chunk(Hub *h, const ChangeList *page, char *err, size_t errlen)
 		cs[i] = &page->c[first_new + i];
 		u->digest = change_digest(u->digest, cs[i]);
 		u->new_seq = cs[i]->seq;
+		if (++u->since_mark >= MARK_EVERY && i < m - 1)
+			add_mark(u, u->new_seq);
 	}
 	if (apply_changes(h, cs, m, out, false, &u->notify, err, errlen) < 0 ||
 		park_changes(h, u->client_id, cs, out, m, err, errlen) < 0)

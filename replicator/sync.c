@@ -112,12 +112,14 @@ sync_up(Hub *h, Client *cl, SyncStats *st, char *err, size_t errlen)
 		st->up_conflicts += us.conflicts;
 		st->up_skipped += us.skipped;
 		st->up_parked += us.parked;
-		for (int i = 0; i < h->up.nmarks; i++)
+		for (int i = 0, acks = 0; i < h->up.nmarks; i++)
 		{
 			const UploadMark *m = &h->up.marks[i];
 
 			if (m->seq <= ack_seq)
 				continue;
+			if (acks++ > 0)
+				nap_us(PART_PAUSE_US);	/* let a waiting app in */
 			if (client_ack_upload(cl, ack_seq, m->seq, m->digest, err, errlen) < 0)
 				return -1;
 			ack_seq = m->seq;

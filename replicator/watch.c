@@ -5,7 +5,8 @@
  *   the wake file   A connection that loaded the syncq extension writes
  *                   <db>-syncq-wake when it commits an immediate change, and
  *                   sync_trigger() writes it at once. inotify on the file's
- *                   directory reports it the moment it is written.
+ *                   directory reports it the moment it is written (not when
+ *                   the writer closes it: that is no news).
  *   data_version    A plain connection (the app's stock driver) writes no
  *                   wake file. PRAGMA data_version on syncqd's connection
  *                   moves whenever another connection committed; then the
@@ -118,7 +119,7 @@ watch_open(Client *cl, char *err, size_t errlen)
 
 	w->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (w->fd < 0 ||
-		inotify_add_watch(w->fd, w->dir, IN_MODIFY | IN_CLOSE_WRITE | IN_CREATE | IN_MOVED_TO) < 0)
+		inotify_add_watch(w->fd, w->dir, IN_MODIFY | IN_CREATE | IN_MOVED_TO) < 0)
 	{
 		logmsg(LOG_WARNING, "cannot watch directory \"%s\" (%s): noticing local changes by polling alone",
 			   w->dir, strerror(errno));

@@ -4,8 +4,8 @@
 # and 50,000 up, an app writing one row per transaction (busy timeout 5 s)
 # never waits a second for the write lock, because syncqd applies a long
 # download in parts (cut between two hub transactions, here of 1,000 rows
-# each) with a pause after each, and acknowledges a long upload a page at
-# a time.
+# each) and acknowledges a long upload 2,000 rows at a time, with a pause
+# after each part for a waiting writer.
 . "$SYNCQ_ROOT/tests/lib/daemontest.sh"
 new_hub daemon_app_waits
 DOWN=100000
@@ -17,13 +17,23 @@ C=$SYNCQ_TMP/c.db
 cli "$C" "CREATE TABLE big (id INTEGER PRIMARY KEY, v TEXT); SELECT sync_track('big');
 	CREATE TABLE mine (id INTEGER PRIMARY KEY, v TEXT); SELECT sync_track('mine');
 	CREATE TABLE app (id INTEGER PRIMARY KEY, v TEXT); SELECT sync_track('app');" >/dev/null
-start_daemon "$C" --control off
+sync "$C"
+
+# the backlog, both ways, while syncqd is not running (the app's own bulk
+# writes would make it wait too)
+for t in $(seq 0 99); do
+	echo "INSERT INTO big SELECT i, 'h' || i FROM generate_series($((t * DOWN / 100 + 1)), $(((t + 1) * DOWN / 100))) i;"
+done | psql -X -q -d "$HUB" >/dev/null
+for t in $(seq 0 9); do
+	echo "BEGIN; WITH RECURSIVE s(x) AS (SELECT $((t * UP / 10 + 1)) UNION ALL SELECT x + 1 FROM s WHERE x < $(((t + 1) * UP / 10)))
+		INSERT INTO mine SELECT x, 'c' || x FROM s; COMMIT;"
+done | sqlite3 -cmd ".load $SYNCQ_SQLITE_EXT" -cmd '.timeout 5000' "$C" >/dev/null
 
 # the app: one row per transaction for as long as $GO exists; prints how
 # many it wrote and the longest wait, in ms
 GO=$SYNCQ_TMP/go
 touch "$GO"
-python3 - "$C" "$GO" >"$SYNCQ_TMP/app.out" <<'EOF' &
+cat >"$SYNCQ_TMP/app.py" <<'PY'
 import os, sqlite3, sys, time
 db = sqlite3.connect(sys.argv[1], timeout=5, isolation_level=None)
 n, worst = 0, 0.0
@@ -34,16 +44,13 @@ while os.path.exists(sys.argv[2]):
     n += 1
     time.sleep(0.005)
 print(n, round(worst * 1000))
-EOF
+PY
+python3 "$SYNCQ_TMP/app.py" "$C" "$GO" >"$SYNCQ_TMP/app.out" &
 app=$!
+sleep 0.5
 
-for t in $(seq 0 99); do
-	echo "INSERT INTO big SELECT i, 'h' || i FROM generate_series($((t * DOWN / 100 + 1)), $(((t + 1) * DOWN / 100))) i;"
-done | psql -X -q -d "$HUB" >/dev/null
-for t in $(seq 0 9); do
-	echo "BEGIN; WITH RECURSIVE s(x) AS (SELECT $((t * UP / 10 + 1)) UNION ALL SELECT x + 1 FROM s WHERE x < $(((t + 1) * UP / 10)))
-		INSERT INTO mine SELECT x, 'c' || x FROM s; COMMIT;"
-done | sqlite3 -cmd ".load $SYNCQ_SQLITE_EXT" -cmd '.timeout 5000' "$C" >/dev/null
+# syncqd ships it all while the app writes
+start_daemon "$C" --control off
 wait_until 120 "the hub's rows on the client" '[ "$(plain "$C" "SELECT count(*) FROM big")" = "$DOWN" ]'
 wait_until 120 "the client's rows on the hub" '[ "$(hub "SELECT count(*) FROM mine")" = "$UP" ]'
 rm "$GO"
