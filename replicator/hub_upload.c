@@ -911,6 +911,17 @@ hub_retry_errors(Hub *h, const char *client_id, UploadStats *stats, char *err, s
 				upd = {0};
 	int			rc = -1;
 
+	/* most of the time there is nothing: say so without the apply lock */
+	res = hub_run(h, "SELECT EXISTS (SELECT 1 FROM sync_errors WHERE node_id = $1)",
+				  1, params, PGRES_TUPLES_OK, err, errlen);
+	if (res == NULL)
+		return -1;
+	if (PQgetvalue(res, 0, 0)[0] != 't')
+	{
+		PQclear(res);
+		return 0;
+	}
+	PQclear(res);
 	if (begin_apply(h, err, errlen) < 0)
 		return -1;
 	res = hub_run(h, "SELECT id, seq, table_name, op, pk::text, row_data::text,"

@@ -5,6 +5,8 @@
 # crashes the app adds 2,000 more rows on each side, so that every run has
 # work under way when it is killed. In the end every row is on the other
 # side exactly once, and the hub relayed each client change exactly once.
+# Then SIGTERM in the middle of a long download: syncqd stops after the part
+# at hand (exit 0), and the next one resumes where it stopped.
 . "$SYNCQ_ROOT/tests/lib/daemontest.sh"
 new_hub daemon_crash
 N=20000
@@ -76,4 +78,21 @@ expect_eq "client values" "$(plain "$C" "SELECT count(*) FROM down WHERE v <> 'h
 note "syncs done before a kill: $(grep -c "sync (start) done" "$DAEMON_LOG");" \
 	"syncs that re-sent rows the hub had (killed between its commit and ours): $(grep -c " [1-9][0-9]* already there" "$DAEMON_LOG")"
 expect_eq "client pending" "$(pending "$C")" 0
+
+note "SIGTERM during a long download, then on"
+hub "CREATE TABLE more (id integer PRIMARY KEY, v text); SELECT sync_track('more');" >/dev/null
+cli "$C" "CREATE TABLE more (id INTEGER PRIMARY KEY, v TEXT); SELECT sync_track('more');" >/dev/null
+for t in $(seq 0 99); do
+	echo "INSERT INTO more SELECT i, 'm' || i FROM generate_series($((t * 1000 + 1)), $(((t + 1) * 1000))) i;"
+done | psql -X -q -d "$HUB" >/dev/null
+"$SYNCQD" --sqlite "$C" --online "$HUB" --control off 2>>"$DAEMON_LOG" &
+DAEMON_PID=$!
+wait_until 30 "the download under way" '[ "$(plain "$C" "SELECT count(*) FROM more")" -gt 0 ]'
+stop_daemon
+got=$(plain "$C" "SELECT count(*) FROM more")
+note "  stopped with $got of 100000 rows, $(plain "$C" "SELECT count(*) FROM syncqd_state WHERE key = 'down_target'") download cut short"
+sync "$C"
+expect_eq "rows after resuming" "$(plain "$C" "SELECT count(*), count(DISTINCT id), min(id), max(id) FROM more")" "100000|100000|1|100000"
+expect_eq "values" "$(plain "$C" "SELECT count(*) FROM more WHERE v <> 'm' || id")" 0
+expect_eq "nothing cut short" "$(plain "$C" "SELECT count(*) FROM syncqd_state WHERE key IN ('down_target', 'down_done')")" 0
 echo ok
