@@ -537,22 +537,33 @@ hub_close_cursor(Hub *h, const char *cursor, char *err, size_t errlen)
 }
 
 /*
+ * Run a query that returns one number (NULL counts as 0), with at most one
+ * parameter; returns it, or -1 with err set.
+ */
+long
+hub_number(Hub *h, const char *sql, const char *param, char *err, size_t errlen)
+{
+	const char *params[1] = {param};
+	PGresult   *res = hub_run(h, sql, param ? 1 : 0, param ? params : NULL,
+							  PGRES_TUPLES_OK, err, errlen);
+	long		n;
+
+	if (res == NULL)
+		return -1;
+	n = PQntuples(res) == 0 || PQgetisnull(res, 0, 0) ? 0 : atol(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return n;
+}
+
+/*
  * Prune the hub queue (sync_prune) if nobody did for a while; returns the
  * rows deleted, or -1.
  */
 long
 hub_prune_if_due(Hub *h, char *err, size_t errlen)
 {
-	PGresult   *res = hub_run(h, "SELECT CASE WHEN pruned_at IS NULL OR pruned_at < now() - interval '10 minutes'"
-						  " THEN sync_prune() END FROM sync_hub_state",
-						  0, NULL, PGRES_TUPLES_OK, err, errlen);
-	long		n;
-
-	if (res == NULL)
-		return -1;
-	n = PQgetisnull(res, 0, 0) ? 0 : atol(PQgetvalue(res, 0, 0));
-	PQclear(res);
-	return n;
+	return hub_number(h, "SELECT CASE WHEN pruned_at IS NULL OR pruned_at < now() - interval '10 minutes'"
+					  " THEN sync_prune() END FROM sync_hub_state", NULL, err, errlen);
 }
 
 int

@@ -105,6 +105,7 @@ int			hub_changes_open(Hub *h, const char *position, const char *target, int64_t
 int			hub_table_open(Hub *h, const HubTable *t, char *err, size_t errlen);
 PGresult   *hub_fetch(Hub *h, const char *cursor, int n, char *err, size_t errlen);
 int			hub_close_cursor(Hub *h, const char *cursor, char *err, size_t errlen);
+long		hub_number(Hub *h, const char *sql, const char *param, char *err, size_t errlen);
 long		hub_prune_if_due(Hub *h, char *err, size_t errlen);
 int			hub_download_end(Hub *h, const char *client_id, const char *snapshot,
 							 char *err, size_t errlen);

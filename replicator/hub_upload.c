@@ -1034,16 +1034,8 @@ out:
 long
 hub_count_errors(Hub *h, const char *client_id, char *err, size_t errlen)
 {
-	const char *params[1] = {client_id};
-	PGresult   *res = hub_run(h, "SELECT count(*) FROM sync_errors WHERE node_id = $1",
-							  1, params, PGRES_TUPLES_OK, err, errlen);
-	long		n;
-
-	if (res == NULL)
-		return -1;
-	n = atol(PQgetvalue(res, 0, 0));
-	PQclear(res);
-	return n;
+	return hub_number(h, "SELECT count(*) FROM sync_errors WHERE node_id = $1",
+					  client_id, err, errlen);
 }
 
 /* The first max set-aside changes of this client, for the status. */
@@ -1100,14 +1092,6 @@ hub_errors_free(HubError *rows, int n)
 long
 hub_count_conflicts(Hub *h, const char *client_id, char *err, size_t errlen)
 {
-	const char *params[1] = {client_id};
-	PGresult   *res = hub_run(h, "SELECT count(*) FROM sync_conflicts WHERE loser_origin = $1::uuid",
-							  1, params, PGRES_TUPLES_OK, err, errlen);
-	long		n;
-
-	if (res == NULL)
-		return -1;
-	n = atol(PQgetvalue(res, 0, 0));
-	PQclear(res);
-	return n;
+	return hub_number(h, "SELECT count(*) FROM sync_conflicts WHERE loser_origin = $1::uuid",
+					  client_id, err, errlen);
 }
