@@ -31,6 +31,7 @@
 #include "control.h"
 #include "daemon.h"
 #include "hub.h"
+#include "link.h"
 #include "sync.h"
 #include "watch.h"
 
@@ -73,7 +74,7 @@
 #define CONFLICT_COUNT_US (60 * INT64_C(1000000))
 
 volatile sig_atomic_t stop_requested = 0;
-static volatile sig_atomic_t reopen_requested = 0;
+volatile sig_atomic_t reopen_requested = 0;
 
 static void
 on_stop(int sig)
@@ -111,7 +112,7 @@ typedef struct
 {
 	const DaemonOptions *o;
 	Client	   *cl;
-	Hub		   *h;
+	Link	   *h;
 	Watch	   *w;
 	Control    *ctl;
 
@@ -176,7 +177,7 @@ log_stats(const SyncStats *st, double s, const char *why, bool always)
 static void
 drop_hub(Loop *l)
 {
-	hub_close(l->h);
+	link_close(l->h);
 	l->h = NULL;
 	l->hub_was_lost = true;
 	control_set_hub(l->ctl, NULL, false);
@@ -191,21 +192,17 @@ refresh_hub_errors(Loop *l, const SyncStats *st, int64_t now)
 				conflicts = -1;
 	HubError   *rows = NULL;
 	int			nrows = 0;
+	bool		want_conflicts = st->up_conflicts > 0 || now >= l->conflicts_at;
 
-	n = hub_count_errors(l->h, client_node_id(l->cl), err, sizeof(err));
-	if (n > 0)
-		nrows = hub_list_errors(l->h, client_node_id(l->cl), 20, &rows, err, sizeof(err));
-	if (n >= 0 && (st->up_conflicts > 0 || now >= l->conflicts_at))
-	{
-		conflicts = hub_count_conflicts(l->h, client_node_id(l->cl), err, sizeof(err));
-		l->conflicts_at = now + CONFLICT_COUNT_US;
-	}
-	if (n < 0 || nrows < 0)
+	if (l->h->ops->errors(l->h, client_node_id(l->cl), 20, &n, &rows, &nrows,
+						  want_conflicts ? &conflicts : NULL, err, sizeof(err)) < 0)
 	{
 		logmsg(LOG_DEBUG, "reading the hub's sync_errors: %s", err);
-		hub_errors_free(rows, nrows > 0 ? nrows : 0);
+		hub_errors_free(rows, nrows);
 		return;
 	}
+	if (want_conflicts)
+		l->conflicts_at = now + CONFLICT_COUNT_US;
 	if (n > 0 && n != l->hub_errors)
 		logmsg(LOG_WARNING, "the hub holds %ld changes of this client set aside in sync_errors (see GET /api/sync/status)", n);
 	l->hub_errors = n;
@@ -238,13 +235,13 @@ run_sync(Loop *l)
 	if (l->h == NULL)
 	{
 		control_set_state(l->ctl, STATE_CONNECTING, 0);
-		l->h = hub_connect(l->o->online, true, err, sizeof(err));
+		l->h = link_connect(l->o->online, client_node_id(l->cl), true, err, sizeof(err));
 		if (l->h == NULL)
 			goto failed;
-		logmsg(LOG_INFO, "%s the hub: database \"%s\" on %s:%s, node %s",
+		logmsg(LOG_INFO, "%s the hub: %s, node %s",
 			   l->hub_was_lost ? "connected again to" : "connected to",
-			   PQdb(l->h->conn), PQhost(l->h->conn), PQport(l->h->conn), l->h->node_id);
-		control_set_hub(l->ctl, l->h->node_id, true);
+			   l->h->where, l->h->hub_node_id);
+		control_set_hub(l->ctl, l->h->hub_node_id, true);
 	}
 	control_set_state(l->ctl, STATE_SYNCING, 0);
 	if (sync_once(l->h, l->cl, &so, &st, err, sizeof(err)) < 0)
@@ -260,7 +257,7 @@ run_sync(Loop *l)
 	if (errors_due)
 		l->errors_retry_at = start + ERROR_RETRY_US;
 	/* wake-ups that came during the sync may be for changes it missed */
-	if (hub_consume(l->h, &changes, &requests, err, sizeof(err)) < 0)
+	if (l->h->ops->consume(l->h, &changes, &requests, err, sizeof(err)) < 0)
 		drop_hub(l);
 	l->last_end = mono_us();
 	if (changes || requests || l->h == NULL)
@@ -284,10 +281,9 @@ failed:
 		int64_t		now = mono_us();
 
 		client_rollback(l->cl);
-		if (l->h && PQstatus(l->h->conn) == CONNECTION_OK &&
-			PQtransactionStatus(l->h->conn) != PQTRANS_IDLE)
-			hub_rollback(l->h);
-		if (l->h && !hub_ok(l->h))
+		if (l->h)
+			l->h->ops->abort(l->h);
+		if (l->h && !l->h->ops->ok(l->h))
 			drop_hub(l);
 		l->failures++;
 		l->last_end = now;
@@ -367,12 +363,12 @@ wait_and_handle(Loop *l, const sigset_t *block)
 	ts.tv_sec = (time_t) ((until - now) / 1000000);
 	ts.tv_nsec = (long) ((until - now) % 1000000) * 1000;
 
-	if (l->h)
+	if (l->h && l->h->ops->wake_fd(l->h) >= 0)
 	{
 		ihub = npfd;
 		pfd[npfd++] = (struct pollfd)
 		{
-			hub_socket(l->h), POLLIN, 0
+			l->h->ops->wake_fd(l->h), POLLIN, 0
 		};
 	}
 	if (watch_fd(l->w) >= 0)
@@ -411,7 +407,7 @@ wait_and_handle(Loop *l, const sigset_t *block)
 					requests = 0;
 		char		err[1024];
 
-		if (hub_consume(l->h, &changes, &requests, err, sizeof(err)) < 0)
+		if (l->h->ops->consume(l->h, &changes, &requests, err, sizeof(err)) < 0)
 		{
 			logmsg(LOG_WARNING, "%s", err);
 			drop_hub(l);
@@ -525,7 +521,7 @@ daemon_run(Client *cl, const DaemonOptions *o)
 		logmsg(LOG_INFO, "stopping on request");
 	control_set_state(l.ctl, STATE_STOPPING, 0);
 	control_stop(l.ctl);
-	hub_close(l.h);
+	link_close(l.h);
 	watch_close(l.w);
 	return status;
 }

@@ -14,6 +14,9 @@ typedef struct
 	const char *log_file;		/* reopened on SIGHUP, or NULL */
 } DaemonOptions;
 
+/* Set by SIGHUP: reopen the log file. */
+extern volatile sig_atomic_t reopen_requested;
+
 void		signals_install(void);
 int			daemon_run(Client *cl, const DaemonOptions *o);
 

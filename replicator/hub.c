@@ -104,6 +104,7 @@ free_tables(Hub *h)
 		free(t->cols);
 		free(t->types);
 		free(t->is_pk);
+		free(t->pk_pos);
 	}
 	free(h->tables);
 	h->tables = NULL;
@@ -121,7 +122,8 @@ hub_load_tables(Hub *h, char *err, size_t errlen)
 	free_tables(h);
 	res = hub_run(h,
 			  "SELECT t.table_schema, t.table_name, a.attname, format_type(a.atttypid, NULL),"
-			  "       coalesce(a.attnum = ANY (i.indkey::int2[]), false)"
+			  "       coalesce((SELECT k.n FROM unnest(i.indkey::int2[]) WITH ORDINALITY AS k(att, n)"
+			  "                  WHERE k.att = a.attnum), 0)"
 			  "  FROM sync_tables t"
 			  "  JOIN pg_attribute a ON a.attrelid = t.relid AND a.attnum > 0 AND NOT a.attisdropped"
 			  "  LEFT JOIN pg_index i ON i.indrelid = t.relid AND i.indisprimary"
@@ -156,9 +158,11 @@ hub_load_tables(Hub *h, char *err, size_t errlen)
 		t->cols = xrealloc(t->cols, (size_t) (t->ncols + 1) * sizeof(char *));
 		t->types = xrealloc(t->types, (size_t) (t->ncols + 1) * sizeof(char *));
 		t->is_pk = xrealloc(t->is_pk, (size_t) (t->ncols + 1) * sizeof(bool));
+		t->pk_pos = xrealloc(t->pk_pos, (size_t) (t->ncols + 1) * sizeof(int));
 		t->cols[t->ncols] = xstrdup(PQgetvalue(res, r, 2));
 		t->types[t->ncols] = xstrdup(PQgetvalue(res, r, 3));
-		t->is_pk[t->ncols] = PQgetvalue(res, r, 4)[0] == 't';
+		t->pk_pos[t->ncols] = atoi(PQgetvalue(res, r, 4));
+		t->is_pk[t->ncols] = t->pk_pos[t->ncols] > 0;
 		if (t->is_pk[t->ncols])
 			t->npk++;
 		t->ncols++;
@@ -569,12 +573,18 @@ hub_prune_if_due(Hub *h, char *err, size_t errlen)
 int
 hub_download_end(Hub *h, const char *client_id, const char *snapshot, char *err, size_t errlen)
 {
+	if (hub_exec(h, "COMMIT", err, errlen) < 0)
+		return -1;
+	return hub_note_position(h, client_id, snapshot, err, errlen);
+}
+
+/* Remember where a client stands (its download position), for housekeeping. */
+int
+hub_note_position(Hub *h, const char *client_id, const char *snapshot, char *err, size_t errlen)
+{
 	const char *params[2] = {client_id, snapshot};
 	PGresult   *res;
 
-	if (hub_exec(h, "COMMIT", err, errlen) < 0)
-		return -1;
-	/* remember where the client stands, for housekeeping */
 	res = hub_run(h, "INSERT INTO sync_clients AS c (node_id, down_snapshot) VALUES ($1, $2)"
 			  " ON CONFLICT (node_id) DO UPDATE SET down_snapshot = EXCLUDED.down_snapshot, last_seen = now()",
 			  2, params, PGRES_COMMAND_OK, err, errlen);

@@ -16,6 +16,7 @@ typedef struct
 	char	  **cols;
 	char	  **types;			/* format_type() of each column */
 	bool	   *is_pk;
+	int		   *pk_pos;			/* 1-based place in the primary key, 0: none */
 	int			npk;
 } HubTable;
 
@@ -109,6 +110,8 @@ long		hub_number(Hub *h, const char *sql, const char *param, char *err, size_t e
 long		hub_prune_if_due(Hub *h, char *err, size_t errlen);
 int			hub_download_end(Hub *h, const char *client_id, const char *snapshot,
 							 char *err, size_t errlen);
+int			hub_note_position(Hub *h, const char *client_id, const char *snapshot,
+							  char *err, size_t errlen);
 
 /* Shared by hub.c and hub_upload.c. */
 PGresult   *hub_run(Hub *h, const char *sql, int nparams, const char *const *params,

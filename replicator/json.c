@@ -717,9 +717,8 @@ buf_json_value(Buf *b, const JField *f)
 	}
 }
 
-/* Append the object as compact canonical JSON, keys in their order. */
-void
-buf_json_object(Buf *b, const JObject *o)
+static void
+json_object(Buf *b, const JObject *o, bool tagged)
 {
 	buf_putc(b, '{');
 	for (int i = 0; i < o->n; i++)
@@ -728,7 +727,31 @@ buf_json_object(Buf *b, const JObject *o)
 			buf_putc(b, ',');
 		buf_json_string(b, o->f[i].key, strlen(o->f[i].key));
 		buf_putc(b, ':');
-		buf_json_value(b, &o->f[i]);
+		if (tagged && o->f[i].type == JV_BLOB)
+		{
+			buf_puts(b, "{\"$hex\":\"");
+			buf_hex(b, (const unsigned char *) o->f[i].text, o->f[i].len);
+			buf_puts(b, "\"}");
+		}
+		else
+			buf_json_value(b, &o->f[i]);
 	}
 	buf_putc(b, '}');
+}
+
+/* Append the object as compact canonical JSON, keys in their order. */
+void
+buf_json_object(Buf *b, const JObject *o)
+{
+	json_object(b, o, false);
+}
+
+/*
+ * The same, but blobs as the queue's tagged {"$hex":"..."}: text that
+ * jobj_parse() reads back to the same object (how changes travel to serve).
+ */
+void
+buf_json_object_tagged(Buf *b, const JObject *o)
+{
+	json_object(b, o, true);
 }

@@ -7,10 +7,13 @@
  *   syncqd --sqlite FILE --reidentify
  */
 #include "syncqd.h"
+#include "auth.h"
 #include "client.h"
 #include "control.h"
 #include "daemon.h"
 #include "hub.h"
+#include "link.h"
+#include "serve.h"
 #include "sync.h"
 
 #include <errno.h>
@@ -29,11 +32,18 @@ usage(void)
 	printf("syncqd keeps a SQLite client database and a PostgreSQL hub in step.\n\n"
 		   "Usage:\n"
 		   "  syncqd --sqlite FILE [--online URL] [OPTION]...\n"
-		   "  syncqd --sqlite FILE --reidentify\n\n"
+		   "  syncqd --sqlite FILE --reidentify\n"
+		   "  syncqd serve --postgres CONNINFO --listen HOST:PORT [OPTION]...\n"
+		   "  syncqd passwd USER\n\n"
 		   "Connection:\n"
 		   "  -s, --sqlite=FILE        the client database (a syncq-tracked SQLite file)\n"
 		   "  -o, --online=URL         the hub: a postgresql:// URL or libpq conninfo\n"
-		   "                           (default: $AMRS_ONLINE_URL)\n\n"
+		   "                           (direct), or the https:// URL of a syncqd serve\n"
+		   "                           (default: $AMRS_ONLINE_URL); over HTTP(S) the\n"
+		   "                           credentials are $AMRS_ADMIN_USERNAME and\n"
+		   "                           $AMRS_ADMIN_PASSWORD\n"
+		   "      --cacert=FILE        check serve's certificate against these CAs\n"
+		   "                           (PEM) instead of the system's\n\n"
 		   "Running:\n"
 		   "  -1, --once               one full sync, then exit 0, or 1 with the reason\n"
 		   "  -i, --interval=SECONDS   how often batched changes ship (default 300);\n"
@@ -58,14 +68,6 @@ bad_args(const char *fmt, const char *arg)
 	fprintf(stderr, fmt, arg);
 	fputs("\nTry \"syncqd --help\" for more information.\n", stderr);
 	exit(1);
-}
-
-/* A hub address syncqd can use directly over libpq? */
-static bool
-is_libpq_target(const char *url)
-{
-	return strncmp(url, "postgresql://", 13) == 0 || strncmp(url, "postgres://", 11) == 0 ||
-		strchr(url, '=') != NULL;
 }
 
 static void
@@ -134,16 +136,16 @@ run_once(Client *cl, const char *online)
 	SyncStats	st;
 	char		err[2048];
 	int64_t		start = now_us();
-	Hub		   *h = hub_connect(online, false, err, sizeof(err));
+	Link	   *l = link_connect(online, client_node_id(cl), false, err, sizeof(err));
 	int			rc;
 
-	if (h == NULL)
+	if (l == NULL)
 	{
 		fprintf(stderr, "syncqd: %s\n", err);
 		return 1;
 	}
-	rc = sync_once(h, cl, &so, &st, err, sizeof(err));
-	hub_close(h);
+	rc = sync_once(l, cl, &so, &st, err, sizeof(err));
+	link_close(l);
 	if (rc < 0)
 	{
 		fprintf(stderr, "syncqd: %s\n", err);
@@ -161,9 +163,14 @@ run_once(Client *cl, const char *online)
 int
 main(int argc, char **argv)
 {
+	if (argc > 1 && strcmp(argv[1], "serve") == 0)
+		return serve_main(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "passwd") == 0)
+		return auth_passwd_main(argc - 1, argv + 1);
 	static const struct option opts[] = {
 		{"sqlite", required_argument, NULL, 's'},
 		{"online", required_argument, NULL, 'o'},
+		{"cacert", required_argument, NULL, 'A'},
 		{"interval", required_argument, NULL, 'i'},
 		{"control", required_argument, NULL, 'c'},
 		{"once", no_argument, NULL, '1'},
@@ -194,6 +201,11 @@ main(int argc, char **argv)
 				break;
 			case 'o':
 				online = optarg;
+				break;
+			case 'A':
+				if (access(optarg, R_OK) != 0)
+					bad_args("--cacert \"%s\": cannot read it", optarg);
+				link_http_cacert = optarg;
 				break;
 			case 'i':
 				{
@@ -256,8 +268,8 @@ main(int argc, char **argv)
 	{
 		if (online == NULL || *online == '\0')
 			bad_args("%s", "no hub: give --online URL or set AMRS_ONLINE_URL");
-		if (!is_libpq_target(online))
-			bad_args("--online \"%s\": this syncqd speaks to the hub over libpq only; give a postgresql:// URL or a conninfo string", online);
+		if (!link_is_libpq(online) && !link_is_http(online))
+			bad_args("%s", "--online is neither a postgresql:// URL, a libpq conninfo string nor an http:// or https:// URL of a syncqd serve (not shown: it may hold a password)");
 	}
 	if (d.log_file && log_open(d.log_file, err, sizeof(err)) < 0)
 	{

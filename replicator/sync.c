@@ -6,6 +6,7 @@
 #include "syncqd.h"
 #include "client.h"
 #include "hub.h"
+#include "link.h"
 #include "sync.h"
 
 #include <inttypes.h>
@@ -14,7 +15,6 @@
 #include <string.h>
 #include <time.h>
 
-#define FETCH_ROWS 5000
 #define UPLOAD_PAGE 5000
 
 /*
@@ -38,11 +38,11 @@ nap_us(int64_t us)
 }
 
 static void
-load_hub_types(Hub *h, HubTypes *ht)
+load_hub_types(Link *l, HubTypes *ht)
 {
-	for (int i = 0; i < h->ntables; i++)
-		for (int c = 0; c < h->tables[i].ncols; c++)
-			hubtypes_add(ht, h->tables[i].name, h->tables[i].cols[c], h->tables[i].types[c]);
+	for (int i = 0; i < l->ntables; i++)
+		for (int c = 0; c < l->tables[i].ncols; c++)
+			hubtypes_add(ht, l->tables[i].name, l->tables[i].cols[c], l->tables[i].types[c]);
 }
 
 /*
@@ -54,7 +54,7 @@ load_hub_types(Hub *h, HubTypes *ht)
  * txid; a run of them stays in one hub transaction.)
  */
 static int
-sync_up(Hub *h, Client *cl, SyncStats *st, char *err, size_t errlen)
+sync_up(Link *l, Client *cl, SyncStats *st, char *err, size_t errlen)
 {
 	ChangeList	page = {0};
 
@@ -78,17 +78,17 @@ sync_up(Hub *h, Client *cl, SyncStats *st, char *err, size_t errlen)
 			client_pending_close(cl);
 			return n;
 		}
-		if (hub_upload_begin(h, client_node_id(cl), ack_seq, ack_digest, err, errlen) < 0)
+		if (l->ops->up_begin(l, client_node_id(cl), ack_seq, ack_digest, err, errlen) < 0)
 		{
-			st->clone = h->up.stats.clone;
+			st->clone = l->clone;
 			goto fail;
 		}
 		for (;;)
 		{
 			st->pending += n;
-			if (hub_upload_chunk(h, &page, err, errlen) < 0)
+			if (l->ops->up_chunk(l, &page, err, errlen) < 0)
 			{
-				st->clone = h->up.stats.clone;
+				st->clone = l->clone;
 				goto fail;
 			}
 			if (boundary)
@@ -96,14 +96,14 @@ sync_up(Hub *h, Client *cl, SyncStats *st, char *err, size_t errlen)
 			n = client_pending_next(cl, &page, UPLOAD_PAGE, &boundary, err, errlen);
 			if (n < 0)
 			{
-				hub_rollback(h);
+				l->ops->abort(l);
 				goto fail;
 			}
 		}
 		more = client_pending_more(cl);
 		client_pending_close(cl);
 		changes_free(&page);
-		if (hub_upload_end(h, &us, err, errlen) < 0)
+		if (l->ops->up_end(l, &us, err, errlen) < 0)
 		{
 			st->clone = us.clone;
 			return -1;
@@ -112,9 +112,9 @@ sync_up(Hub *h, Client *cl, SyncStats *st, char *err, size_t errlen)
 		st->up_conflicts += us.conflicts;
 		st->up_skipped += us.skipped;
 		st->up_parked += us.parked;
-		for (int i = 0, acks = 0; i < h->up.nmarks; i++)
+		for (int i = 0, acks = 0; i < l->nmarks; i++)
 		{
-			const UploadMark *m = &h->up.marks[i];
+			const UploadMark *m = &l->marks[i];
 
 			if (m->seq <= ack_seq)
 				continue;
@@ -136,11 +136,11 @@ fail:
 
 /* Every tracked hub table must exist on the client with every hub column. */
 static int
-check_client_schema(Hub *h, Client *cl, char *err, size_t errlen)
+check_client_schema(Link *l, Client *cl, char *err, size_t errlen)
 {
-	for (int i = 0; i < h->ntables; i++)
+	for (int i = 0; i < l->ntables; i++)
 	{
-		const HubTable *ht = &h->tables[i];
+		const HubTable *ht = &l->tables[i];
 		ClientTable *t = client_table(cl, ht->name);
 
 		if (t == NULL)
@@ -162,68 +162,59 @@ check_client_schema(Hub *h, Client *cl, char *err, size_t errlen)
 
 /* First sync: the hub's tracked tables, as of one snapshot, replace ours. */
 static int
-sync_first(Hub *h, Client *cl, const HubTypes *types, SyncStats *st, char *err, size_t errlen)
+sync_first(Link *l, Client *cl, const HubTypes *types, SyncStats *st, char *err, size_t errlen)
 {
 	JObject		row;
+	LinkPage	page = {0};
 	char		e[128];
 
-	if (check_client_schema(h, cl, err, errlen) < 0)
+	if (check_client_schema(l, cl, err, errlen) < 0)
 		return -1;
 	if (client_begin_apply(cl, err, errlen) < 0)
 		return -1;
 	/* what was set aside is in the hub's tables as they are now, or moot */
 	if (client_forget_errors(cl, err, errlen) < 0)
 		goto fail;
-	for (int i = 0; i < h->ntables; i++)
+	for (int i = 0; i < l->ntables; i++)
 	{
-		const HubTable *ht = &h->tables[i];
+		const HubTable *ht = &l->tables[i];
 		ClientTable *t = client_table(cl, ht->name);
 
 		if (client_clear_table(cl, t, err, errlen) < 0 ||
-			hub_table_open(h, ht, err, errlen) < 0)
+			l->ops->rows_open(l, ht, err, errlen) < 0)
 			goto fail;
-		for (;;)
+		do
 		{
-			PGresult   *res = hub_fetch(h, "syncq_snap", FETCH_ROWS, err, errlen);
-			int			n;
-
-			if (res == NULL)
+			if (l->ops->rows_next(l, &page, err, errlen) < 0)
 				goto fail;
-			n = PQntuples(res);
-			for (int r = 0; r < n; r++)
+			for (int r = 0; r < page.n; r++)
 			{
-				const char *json = PQgetvalue(res, r, 0);
-
-				if (jobj_parse(json, (size_t) PQgetlength(res, r, 0), &row, e, sizeof(e)) < 0)
+				if (jobj_parse(page.row[r], page.rowlen[r], &row, e, sizeof(e)) < 0)
 				{
 					snprintf(err, errlen, "first sync: a row of \"%s\" is not a JSON object (%s)", ht->name, e);
-					PQclear(res);
 					goto fail;
 				}
 				if (client_write_row(cl, t, false, &row, types, err, errlen) < 0)
 				{
 					jobj_free(&row);
-					PQclear(res);
 					goto fail;
 				}
 				jobj_free(&row);
 				st->down_rows++;
 			}
-			PQclear(res);
-			if (n < FETCH_ROWS)
-				break;
-		}
-		if (hub_close_cursor(h, "syncq_snap", err, errlen) < 0)
+		} while (page.more);
+		if (l->ops->rows_close(l, err, errlen) < 0)
 			goto fail;
 	}
+	link_page_free(&page);
 	st->first_sync = true;
 	return 0;
 fail:
+	link_page_free(&page);
 	client_rollback(cl);
 	return -1;
 }
 
-/* Down: the hub's changes since our position, in one client transaction. */
 /*
  * Down: the hub's changes after position pos up to snapshot target (after
  * seq done, when an earlier download was cut short), applied in SQLite
@@ -235,7 +226,7 @@ fail:
  * stop request ends the download after a part (*stopped).
  */
 static int
-sync_down_changes(Hub *h, Client *cl, const char *pos, const char *target, int64_t done,
+sync_down_changes(Link *l, Client *cl, const char *pos, const char *target, int64_t done,
 				  const HubTypes *types, const SyncOptions *o, SyncStats *st, bool *stopped,
 				  char *err, size_t errlen)
 {
@@ -243,9 +234,10 @@ sync_down_changes(Hub *h, Client *cl, const char *pos, const char *target, int64
 				reach = done,	/* the last seq of the transactions applied */
 				part_start = 0;
 	int			in_part = 0;	/* rows in the open SQLite transaction */
+	LinkPage	page = {0};
 
 	*stopped = false;
-	if (hub_changes_open(h, pos, target, done, client_node_id(cl), err, errlen) < 0)
+	if (l->ops->changes_open(l, pos, target, done, client_node_id(cl), err, errlen) < 0)
 		return -1;
 	/* the file's write lock only if there is something to write */
 	if (o->retry_client_errors && client_has_errors(cl))
@@ -255,20 +247,15 @@ sync_down_changes(Hub *h, Client *cl, const char *pos, const char *target, int64
 		if (client_retry_errors(cl, types, &st->down_retried, err, errlen) < 0)
 			goto fail;
 	}
-	for (;;)
+	do
 	{
-		PGresult   *res = hub_fetch(h, "syncq_down", FETCH_ROWS, err, errlen);
-		int			n;
-
-		if (res == NULL)
+		if (l->ops->changes_next(l, &page, err, errlen) < 0)
 			goto fail;
-		n = PQntuples(res);
-		for (int r = 0; r < n; r++)
+		for (int r = 0; r < page.n; r++)
 		{
+			const DownChange *d = &page.c[r];
 			Change		c;
 			int			rc;
-			int64_t		seq = strtoll(PQgetvalue(res, r, 0), NULL, 10),
-						txn_end = strtoll(PQgetvalue(res, r, 8), NULL, 10);
 
 			if (in_part > 0 && reach <= last &&
 				(in_part >= DOWN_PART || mono_us() - part_start >= PART_MAX_US))
@@ -276,13 +263,13 @@ sync_down_changes(Hub *h, Client *cl, const char *pos, const char *target, int64
 				/* a clean cut: commit this part, let the app in */
 				if (client_commit_apply(cl, NULL, target, last, err, errlen) < 0)
 				{
-					PQclear(res);
+					link_page_free(&page);
 					return -1;
 				}
 				in_part = 0;
 				if (stop_requested)
 				{
-					PQclear(res);
+					link_page_free(&page);
 					*stopped = true;
 					return 0;
 				}
@@ -292,27 +279,18 @@ sync_down_changes(Hub *h, Client *cl, const char *pos, const char *target, int64
 			{
 				if (client_begin_apply(cl, err, errlen) < 0)
 				{
-					PQclear(res);
+					link_page_free(&page);
 					return -1;
 				}
 				part_start = mono_us();
 			}
-			if (change_init(&c, seq, PQgetvalue(res, r, 1),
-							PQgetvalue(res, r, 2), PQgetvalue(res, r, 3),
-							PQgetisnull(res, r, 4) ? NULL : PQgetvalue(res, r, 4),
-							strtoll(PQgetvalue(res, r, 5), NULL, 10), PQgetvalue(res, r, 6),
-							strcmp(PQgetvalue(res, r, 7), "immediate") == 0, err, errlen) < 0)
-			{
-				PQclear(res);
+			if (change_init(&c, d->seq, d->table, d->op, d->pk, d->row, d->ver_us,
+							d->origin, d->immediate, err, errlen) < 0)
 				goto fail;
-			}
 			rc = client_apply_change(cl, &c, types, err, errlen);
 			change_free(&c);
 			if (rc < 0)
-			{
-				PQclear(res);
 				goto fail;
-			}
 			if (rc == 2)
 				st->down_parked++;
 			else if (rc > 0)
@@ -321,16 +299,15 @@ sync_down_changes(Hub *h, Client *cl, const char *pos, const char *target, int64
 				st->down_conflicts++;
 			st->down_rows++;
 			in_part++;
-			last = seq;
-			if (txn_end > reach)
-				reach = txn_end;
+			last = d->seq;
+			if (d->txn_end > reach)
+				reach = d->txn_end;
 		}
-		PQclear(res);
-		if (n < FETCH_ROWS)
-			break;
-	}
+	} while (page.more);
+	link_page_free(&page);
 	return 0;
 fail:
+	link_page_free(&page);
 	client_rollback(cl);
 	return -1;
 }
@@ -341,7 +318,7 @@ fail:
  * the position stored at the end (for the hub's housekeeping).
  */
 static int
-sync_down(Hub *h, Client *cl, const HubTypes *types, const SyncOptions *o, SyncStats *st,
+sync_down(Link *l, Client *cl, const HubTypes *types, const SyncOptions *o, SyncStats *st,
 		  const char *pos, const char *target, int64_t done, const char *snap,
 		  const char **stored, char *err, size_t errlen)
 {
@@ -352,7 +329,7 @@ sync_down(Hub *h, Client *cl, const HubTypes *types, const SyncOptions *o, SyncS
 	*stored = pos;
 	for (;;)
 	{
-		if (sync_down_changes(h, cl, from, to, done, types, o, st, &stopped, err, errlen) < 0)
+		if (sync_down_changes(l, cl, from, to, done, types, o, st, &stopped, err, errlen) < 0)
 			return -1;
 		if (stopped)
 		{
@@ -375,7 +352,7 @@ sync_down(Hub *h, Client *cl, const HubTypes *types, const SyncOptions *o, SyncS
 		if (to == snap)
 			return 0;
 		/* that finished a download cut short; now on to the hub's snapshot */
-		if (hub_close_cursor(h, "syncq_down", err, errlen) < 0)
+		if (l->ops->changes_close(l, err, errlen) < 0)
 			return -1;
 		from = to;
 		to = snap;
@@ -389,7 +366,7 @@ sync_down(Hub *h, Client *cl, const HubTypes *types, const SyncOptions *o, SyncS
  * A stop request after the upload skips the download (st->stopped).
  */
 int
-sync_once(Hub *h, Client *cl, const SyncOptions *o, SyncStats *st, char *err, size_t errlen)
+sync_once(Link *l, Client *cl, const SyncOptions *o, SyncStats *st, char *err, size_t errlen)
 {
 	HubTypes	types = {0};
 	char		uperr[1024] = "";
@@ -402,20 +379,16 @@ sync_once(Hub *h, Client *cl, const SyncOptions *o, SyncStats *st, char *err, si
 	int			rc = -1;
 
 	memset(st, 0, sizeof(*st));
-	if (hub_load_tables(h, err, errlen) < 0)
-		return -1;
-	client_reset_cache(cl);
-	if (o->retry_hub_errors)
 	{
 		UploadStats us = {0};
 
-		if (hub_retry_errors(h, client_node_id(cl), &us, uperr, sizeof(uperr)) < 0)
-			logmsg(LOG_WARNING, "retrying set-aside changes on the hub failed: %s", uperr);
-		uperr[0] = '\0';
+		if (l->ops->hello(l, client_node_id(cl), o->retry_hub_errors, &us, err, errlen) < 0)
+			return -1;
 		st->up_retried += us.retried;
 		st->up_conflicts += us.conflicts;
 	}
-	if (sync_up(h, cl, st, uperr, sizeof(uperr)) < 0)
+	client_reset_cache(cl);
+	if (sync_up(l, cl, st, uperr, sizeof(uperr)) < 0)
 	{
 		if (st->clone)
 		{
@@ -430,36 +403,33 @@ sync_once(Hub *h, Client *cl, const SyncOptions *o, SyncStats *st, char *err, si
 		return 0;
 	}
 
-	load_hub_types(h, &types);
+	load_hub_types(l, &types);
 	pos = client_get_down(cl);
 	client_get_down_partial(cl, &target, &done);
-	if (hub_download_begin(h, pos, &snap, &behind, err, errlen) < 0)
+	if (l->ops->down_begin(l, pos, &snap, &behind, err, errlen) < 0)
 		goto out;
 	if (behind)
 		logmsg(LOG_WARNING, "this client's position is older than the hub's retained queue: taking a fresh first sync");
 	if (pos == NULL || behind)
 	{
-		rc = sync_first(h, cl, &types, st, err, errlen);
+		rc = sync_first(l, cl, &types, st, err, errlen);
 		if (rc == 0)
 			rc = client_commit_apply(cl, snap, NULL, 0, err, errlen);
 		stored = snap;
 	}
 	else
-		rc = sync_down(h, cl, &types, o, st, pos, target, done, snap, &stored, err, errlen);
+		rc = sync_down(l, cl, &types, o, st, pos, target, done, snap, &stored, err, errlen);
 	if (rc < 0)
 	{
 		client_rollback(cl);
-		hub_rollback(h);
+		l->ops->abort(l);
 		goto out;
 	}
-	rc = hub_download_end(h, client_node_id(cl), stored, err, errlen);
-	if (rc == 0)
 	{
-		long		pruned = hub_prune_if_due(h, err, errlen);
+		long		pruned = 0;
 
-		if (pruned < 0)
-			rc = -1;
-		else if (pruned > 0)
+		rc = l->ops->down_end(l, client_node_id(cl), stored, &pruned, err, errlen);
+		if (rc == 0 && pruned > 0)
 			logmsg(LOG_INFO, "pruned %ld hub queue rows every active client has", pruned);
 	}
 	if (rc == 0 && uperr[0])

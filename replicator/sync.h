@@ -31,7 +31,7 @@ typedef struct
 	bool		stopped;		/* a stop request skipped the download */
 } SyncStats;
 
-int			sync_once(Hub *h, Client *cl, const SyncOptions *o, SyncStats *st,
+int			sync_once(Link *l, Client *cl, const SyncOptions *o, SyncStats *st,
 					  char *err, size_t errlen);
 void		sync_stats_text(const SyncStats *st, char *buf, size_t len);
 int			sync_reidentify(Client *cl, char *err, size_t errlen);

@@ -102,6 +102,7 @@ void		jobj_free(JObject *o);
 const JField *jobj_get(const JObject *o, const char *key);
 void		buf_json_value(Buf *b, const JField *f);
 void		buf_json_object(Buf *b, const JObject *o);
+void		buf_json_object_tagged(Buf *b, const JObject *o);
 
 /* ---- changes ----------------------------------------------------------- */
 
@@ -165,5 +166,6 @@ void		vermap_free(VerMap *m);
 
 typedef struct Client Client;
 typedef struct Hub Hub;
+typedef struct Link Link;
 
 #endif							/* SYNCQD_H */

@@ -67,7 +67,18 @@ CREATE TABLE sync_hub_state (
 );
 INSERT INTO sync_hub_state DEFAULT VALUES;
 
+-- Which `syncqd serve` user a client node id belongs to: bound on the node's
+-- first request over HTTP, so that no other user can act for it
+-- (docs/http.md). Users of the admin credentials are not bound.
+CREATE TABLE sync_http_nodes (
+	node_id   uuid PRIMARY KEY,
+	http_user text NOT NULL,
+	bound_at  timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE sync_http_nodes IS 'syncq: the syncqd serve user each client node id belongs to';
+
 SELECT pg_catalog.pg_extension_config_dump('sync_clients', '');
+SELECT pg_catalog.pg_extension_config_dump('sync_http_nodes', '');
 SELECT pg_catalog.pg_extension_config_dump('sync_versions', '');
 SELECT pg_catalog.pg_extension_config_dump('sync_conflicts', '');
 

@@ -105,14 +105,14 @@ D=$SYNCQ_TMP/d.db
 cli "$D" "CREATE TABLE now_t (id INTEGER PRIMARY KEY, v TEXT); SELECT sync_track('now_t');
 	CREATE TABLE lazy (id INTEGER PRIMARY KEY, v TEXT); SELECT sync_track('lazy', 'batched');" >/dev/null
 rc=0
-"$SYNCQD" --sqlite "$D" --online "$HUB" --control "127.0.0.1:$PORT" 2>"$SYNCQ_TMP/second.err" || rc=$?
+"$SYNCQD" --sqlite "$D" --online "$ONLINE" --control "127.0.0.1:$PORT" 2>"$SYNCQ_TMP/second.err" || rc=$?
 expect_eq "exit status" "$rc" 1
 grep -q "cannot listen on 127.0.0.1:$PORT" "$SYNCQ_TMP/second.err" || fail "$(cat "$SYNCQ_TMP/second.err")"
 
 note "bad --control values"
 for bad in "nohost" "127.0.0.1:99999" "127.0.0.1:" "no.such.host.invalid:8765"; do
 	rc=0
-	"$SYNCQD" --sqlite "$D" --online "$HUB" --control "$bad" 2>"$SYNCQ_TMP/bad.err" || rc=$?
+	"$SYNCQD" --sqlite "$D" --online "$ONLINE" --control "$bad" 2>"$SYNCQ_TMP/bad.err" || rc=$?
 	expect_eq "--control $bad" "$rc" 1
 	note "  $(head -n 1 "$SYNCQ_TMP/bad.err" | sed 's/^.*syncqd [a-z]*: //')"
 done

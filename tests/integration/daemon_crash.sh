@@ -48,7 +48,7 @@ expect_eq "client backlog" "$(pending "$C")" "$N"
 
 killed=0
 for k in $(seq 1 "$KILLS"); do
-	"$SYNCQD" --sqlite "$C" --online "$HUB" --control off 2>>"$DAEMON_LOG" &
+	"$SYNCQD" --sqlite "$C" --online "$ONLINE" --control off 2>>"$DAEMON_LOG" &
 	pid=$!
 	sleep "$(awk -v r=$((RANDOM % 800)) 'BEGIN { printf "%.3f", r / 1000 }')"
 	if kill -9 "$pid" 2>/dev/null; then killed=$((killed + 1)); fi
@@ -85,7 +85,7 @@ cli "$C" "CREATE TABLE more (id INTEGER PRIMARY KEY, v TEXT); SELECT sync_track(
 for t in $(seq 0 99); do
 	echo "INSERT INTO more SELECT i, 'm' || i FROM generate_series($((t * 1000 + 1)), $(((t + 1) * 1000))) i;"
 done | psql -X -q -d "$HUB" >/dev/null
-"$SYNCQD" --sqlite "$C" --online "$HUB" --control off 2>>"$DAEMON_LOG" &
+"$SYNCQD" --sqlite "$C" --online "$ONLINE" --control off 2>>"$DAEMON_LOG" &
 DAEMON_PID=$!
 wait_until 30 "the download under way" '[ "$(plain "$C" "SELECT count(*) FROM more")" -gt 0 ]'
 stop_daemon

@@ -66,12 +66,12 @@ wait_until 1 "a sync for the client's sync_trigger()" 'grep -q "sync (sync_trigg
 
 note "a second syncqd on the same file refuses to start"
 rc=0
-"$SYNCQD" --sqlite "$C" --online "$HUB" --control off 2>"$SYNCQ_TMP/second.err" || rc=$?
+"$SYNCQD" --sqlite "$C" --online "$ONLINE" --control off 2>"$SYNCQ_TMP/second.err" || rc=$?
 expect_eq "second syncqd's exit status" "$rc" 1
 grep -q "another syncqd (pid $DAEMON_PID) is already running on" "$SYNCQ_TMP/second.err" ||
 	fail "second syncqd: $(cat "$SYNCQ_TMP/second.err")"
 rc=0
-"$SYNCQD" --sqlite "$C" --online "$HUB" --once 2>"$SYNCQ_TMP/second.err" || rc=$?
+"$SYNCQD" --sqlite "$C" --online "$ONLINE" --once 2>"$SYNCQ_TMP/second.err" || rc=$?
 expect_eq "syncqd --once beside it" "$rc" 1
 daemon_alive
 

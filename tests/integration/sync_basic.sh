@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # syncqd-asan
+# syncqd-http
 # syncqd over libpq: a round trip of every type both ways (twice: the second
 # sync changes nothing), a relay between two clients that never returns to
 # its origin, a late-committing hub transaction, a cloned client file.
@@ -93,7 +94,7 @@ cp "$A" "$SYNCQ_TMP/clone.db"
 plain "$A" "INSERT INTO audit VALUES (30, 'from A', NULL)"
 sync "$A"
 plain "$SYNCQ_TMP/clone.db" "INSERT INTO audit VALUES (31, 'from the clone', NULL)"
-if out=$("$SYNCQD" --sqlite "$SYNCQ_TMP/clone.db" --online "$HUB" --once 2>&1); then
+if out=$("$SYNCQD" --sqlite "$SYNCQ_TMP/clone.db" --online "$ONLINE" --once 2>&1); then
 	fail "the clone synced"
 fi
 echo "$out" | grep -q "already used by another copy of this database" || fail "unclear clone message: $out"

@@ -35,7 +35,7 @@ expect_eq "client backlog" "$(pending "$C")" "$N"
 
 killed=0
 for k in $(seq 1 "$KILLS"); do
-	"$SYNCQD" --sqlite "$C" --online "$HUB" --once 2>>"$SYNCQ_TMP/syncqd.log" &
+	"$SYNCQD" --sqlite "$C" --online "$ONLINE" --once 2>>"$SYNCQ_TMP/syncqd.log" &
 	pid=$!
 	sleep "0.$(printf '%03d' $((RANDOM % 400)))"
 	if kill -9 "$pid" 2>/dev/null; then killed=$((killed + 1)); fi

@@ -17,13 +17,13 @@ note "a client missing a table is refused, and nothing is applied"
 M=$SYNCQ_TMP/missing.db
 cli "$M" "CREATE TABLE item (id INTEGER PRIMARY KEY, name TEXT NOT NULL, qty INTEGER, price NUMERIC, seen TEXT);
 	SELECT sync_track('item');" >/dev/null
-if out=$("$SYNCQD" --sqlite "$M" --online "$HUB" --once 2>&1); then fail "a client without table extra synced"; fi
+if out=$("$SYNCQD" --sqlite "$M" --online "$ONLINE" --once 2>&1); then fail "a client without table extra synced"; fi
 echo "$out" | grep -q 'table "extra" is tracked on the hub but does not exist' || fail "unclear message: $out"
 expect_eq "nothing applied" "$(plain "$M" "SELECT count(*) FROM item")" "0"
 
 note "a client missing a column is refused"
 cli "$M" "CREATE TABLE extra (k TEXT PRIMARY KEY);" >/dev/null
-if out=$("$SYNCQD" --sqlite "$M" --online "$HUB" --once 2>&1); then fail "a client without column extra.v synced"; fi
+if out=$("$SYNCQD" --sqlite "$M" --online "$ONLINE" --once 2>&1); then fail "a client without column extra.v synced"; fi
 echo "$out" | grep -q 'column "v" of table "extra" exists on the hub but not' || fail "unclear message: $out"
 
 note "first sync of $N rows"

@@ -28,6 +28,7 @@ daemon_cleanup() {
 	if [ -n "$DAEMON_PID" ] && kill -0 "$DAEMON_PID" 2>/dev/null; then
 		kill -KILL "$DAEMON_PID" 2>/dev/null || true
 	fi
+	serve_cleanup
 }
 trap daemon_cleanup EXIT
 
@@ -35,7 +36,7 @@ start_daemon() {
 	local f=$1 n
 	shift
 	n=$(grep -c 'syncqd [0-9.]* running' "$DAEMON_LOG" 2>/dev/null || true)
-	"$SYNCQD" --sqlite "$f" --online "$HUB" "$@" 2>>"$DAEMON_LOG" &
+	"$SYNCQD" --sqlite "$f" --online "$ONLINE" "$@" 2>>"$DAEMON_LOG" &
 	DAEMON_PID=$!
 	wait_until 10 "syncqd started" \
 		'[ "$(grep -c "syncqd [0-9.]* running" "$DAEMON_LOG")" -gt "${n:-0}" ]'

@@ -6,13 +6,49 @@ set -euo pipefail
 fail() { echo "FAIL: $*" >&2; exit 1; }
 note() { echo "# $*"; }
 
-# new_hub NAME: a fresh database with the extension; sets HUB (conninfo).
+# With SYNCQ_TRANSPORT=http (tests/run runs a script marked "# syncqd-http"
+# a second time so), clients reach the hub through a real `syncqd serve` on
+# loopback that new_hub starts: ONLINE is what clients are given, HUB stays
+# the hub's conninfo for psql.
+SERVE_PID=
+SERVE_LOG=$SYNCQ_TMP/serve.log
+export AMRS_ADMIN_USERNAME=syncq-admin AMRS_ADMIN_PASSWORD='test pw: s3cret!'
+serve_cleanup() {
+	if [ -n "$SERVE_PID" ] && kill -0 "$SERVE_PID" 2>/dev/null; then
+		kill -KILL "$SERVE_PID" 2>/dev/null || true
+	fi
+}
+trap serve_cleanup EXIT
+
+# start_serve [ARG]...: (re)start syncqd serve for $HUB; sets ONLINE.
+start_serve() {
+	local n port i
+	serve_cleanup
+	n=$(grep -c 'serve listening on' "$SERVE_LOG" 2>/dev/null || true)
+	"$SYNCQD" serve --postgres "$HUB" --listen 127.0.0.1:0 "$@" 2>>"$SERVE_LOG" &
+	SERVE_PID=$!
+	for i in $(seq 500); do
+		[ "$(grep -c 'serve listening on' "$SERVE_LOG" 2>/dev/null || true)" -gt "${n:-0}" ] && break
+		kill -0 "$SERVE_PID" 2>/dev/null || { tail -n 5 "$SERVE_LOG" >&2; fail "syncqd serve did not start"; }
+		sleep 0.02
+	done
+	port=$(grep 'serve listening on' "$SERVE_LOG" | tail -n 1 | sed -E 's/.*listening on [^ ]*:([0-9]+) .*/\1/')
+	[ -n "$port" ] || fail "syncqd serve did not say where it listens"
+	ONLINE=http://127.0.0.1:$port
+	[[ " $* " == *" --tls-cert "* ]] && ONLINE=https://localhost:$port
+	return 0
+}
+
+# new_hub NAME: a fresh database with the extension; sets HUB (conninfo)
+# and ONLINE (what syncqd clients are given).
 new_hub() {
 	# (the ASan pass of a test runs the same script again on the same cluster)
 	psql -X -q -d postgres -c "SET client_min_messages = warning" \
 		-c "DROP DATABASE IF EXISTS $1 WITH (FORCE)" -c "CREATE DATABASE $1" >/dev/null
 	HUB="host=$PGHOST port=$PGPORT user=postgres dbname=$1"
+	ONLINE=$HUB
 	hub "CREATE EXTENSION syncq" >/dev/null
+	if [ "${SYNCQ_TRANSPORT:-}" = http ]; then start_serve; fi
 }
 
 # hub SQL: run SQL on the hub, unaligned output, stop on error.
@@ -29,7 +65,7 @@ plain() { sqlite3 -bail -separator '|' "$1" "$2"; }
 
 # sync FILE: one syncqd --once; its log goes to $SYNCQ_TMP/syncqd.log.
 sync() {
-	"$SYNCQD" --sqlite "$1" --online "$HUB" --once 2>>"$SYNCQ_TMP/syncqd.log" ||
+	"$SYNCQD" --sqlite "$1" --online "$ONLINE" --once 2>>"$SYNCQ_TMP/syncqd.log" ||
 		{ tail -n 5 "$SYNCQ_TMP/syncqd.log" >&2; fail "syncqd --once on $1 failed"; }
 }
 

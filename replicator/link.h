@@ -1,0 +1,112 @@
+/*
+ * link.h — how a sync reaches the hub: directly over libpq (link_pg.c) or
+ * through `syncqd serve` over HTTP(S) (link_http.c). The model of a sync
+ * (sync.c, docs/replication.md) is the same on both; only the transport
+ * differs (docs/http.md).
+ */
+#ifndef SYNCQD_LINK_H
+#define SYNCQD_LINK_H
+
+#include "syncqd.h"
+#include "hub.h"
+
+/* One change as the hub sends it down (pointers valid until the next page). */
+typedef struct
+{
+	int64_t		seq;
+	const char *table;
+	const char *op;
+	const char *pk;				/* JSON text */
+	const char *row;			/* JSON text, NULL for a delete */
+	int64_t		ver_us;
+	const char *origin;
+	bool		immediate;
+	int64_t		txn_end;		/* the greatest seq of its transaction here */
+} DownChange;
+
+/* A page of changes, or of first-sync rows (JSON text each). */
+typedef struct
+{
+	DownChange *c;
+	const char **row;
+	size_t	   *rowlen;
+	int			n;
+	int			cap;
+	bool		more;			/* another page follows */
+	void		(*release) (void *);	/* frees what the pointers point into */
+	void	   *owner;
+} LinkPage;
+
+void		link_page_reset(LinkPage *p);
+void		link_page_free(LinkPage *p);
+DownChange *link_page_push_change(LinkPage *p);
+void		link_page_push_row(LinkPage *p, const char *json, size_t len);
+
+typedef struct Link Link;
+
+typedef struct
+{
+	/* The hub's tracked tables into l->tables; set-aside uploads retried. */
+	int			(*hello) (Link *l, const char *client_id, bool retry_errors,
+						  UploadStats *retried, char *err, size_t errlen);
+	/* An upload: one hub transaction; l->marks says what to acknowledge. */
+	int			(*up_begin) (Link *l, const char *client_id, int64_t ack_seq,
+							 uint64_t ack_digest, char *err, size_t errlen);
+	int			(*up_chunk) (Link *l, const ChangeList *page, char *err, size_t errlen);
+	int			(*up_end) (Link *l, UploadStats *st, char *err, size_t errlen);
+	/* A download: the snapshot that will be the client's next position. */
+	int			(*down_begin) (Link *l, const char *position, char **snapshot,
+							   bool *behind, char *err, size_t errlen);
+	int			(*changes_open) (Link *l, const char *position, const char *target,
+								 int64_t done, const char *client_id, char *err, size_t errlen);
+	int			(*changes_next) (Link *l, LinkPage *p, char *err, size_t errlen);
+	int			(*changes_close) (Link *l, char *err, size_t errlen);
+	int			(*rows_open) (Link *l, const HubTable *t, char *err, size_t errlen);
+	int			(*rows_next) (Link *l, LinkPage *p, char *err, size_t errlen);
+	int			(*rows_close) (Link *l, char *err, size_t errlen);
+	/* The client stands at position stored; prune the hub if due. */
+	int			(*down_end) (Link *l, const char *client_id, const char *stored,
+							 long *pruned, char *err, size_t errlen);
+	/* What the hub holds set aside of this client's changes; conflicts
+	 * (-1: not asked for). */
+	int			(*errors) (Link *l, const char *client_id, int max, long *count,
+						   HubError **rows, int *nrows, long *conflicts, char *err, size_t errlen);
+	void		(*abort) (Link *l);		/* give up what is open */
+	bool		(*ok) (Link *l);		/* usable for the next sync */
+	int			(*wake_fd) (Link *l);	/* readable when the hub has news; -1 */
+	int			(*consume) (Link *l, int *changes, int *requests, char *err, size_t errlen);
+	void		(*close) (Link *l);
+} LinkOps;
+
+struct Link
+{
+	const LinkOps *ops;
+	char		hub_node_id[NODE_ID_LEN + 1];
+	char		where[256];		/* for the log: what we are connected to */
+	HubTable   *tables;			/* sorted by name (after hello) */
+	int			ntables;
+	const UploadMark *marks;	/* after up_end */
+	int			nmarks;
+	bool		clone;			/* the hub refused us as a copy of another node */
+};
+
+/* Is this --online a libpq target (else an http(s):// URL)? */
+bool		link_is_libpq(const char *online);
+bool		link_is_http(const char *online);
+
+/* --cacert: the CA certificates serve's certificate is checked against. */
+extern const char *link_http_cacert;
+
+/*
+ * Connect to the hub for client client_id; listen: watch for the hub's
+ * wake-ups too.
+ */
+Link	   *link_connect(const char *online, const char *client_id, bool listen,
+						 char *err, size_t errlen);
+Link	   *link_pg_connect(const char *conninfo, bool listen, char *err, size_t errlen);
+Link	   *link_http_connect(const char *url, const char *client_id, bool listen,
+							  char *err, size_t errlen);
+void		link_close(Link *l);
+const HubTable *link_table(const Link *l, const char *name);
+
+#endif							/* SYNCQD_LINK_H */

@@ -1,0 +1,269 @@
+/*
+ * link_pg.c — the hub reached directly over libpq: a Link over hub.c.
+ * Downloads read cursors inside one REPEATABLE READ transaction; uploads
+ * are hub transactions of their own (hub_upload.c).
+ */
+#include "syncqd.h"
+#include "hub.h"
+#include "link.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Rows fetched from a cursor at a time. */
+#define FETCH_ROWS 5000
+
+typedef struct
+{
+	Link		base;
+	Hub		   *h;
+} PgLink;
+
+#define HUB(l) (((PgLink *) (l))->h)
+
+static void
+sync_tables(Link *l)
+{
+	l->tables = HUB(l)->tables;
+	l->ntables = HUB(l)->ntables;
+}
+
+static int
+pg_hello(Link *l, const char *client_id, bool retry_errors, UploadStats *retried,
+		 char *err, size_t errlen)
+{
+	if (hub_load_tables(HUB(l), err, errlen) < 0)
+		return -1;
+	sync_tables(l);
+	if (retry_errors)
+	{
+		char		e[1024];
+
+		if (hub_retry_errors(HUB(l), client_id, retried, e, sizeof(e)) < 0)
+			logmsg(LOG_WARNING, "retrying set-aside changes on the hub failed: %s", e);
+	}
+	return 0;
+}
+
+static int
+pg_up_begin(Link *l, const char *client_id, int64_t ack_seq, uint64_t ack_digest,
+			char *err, size_t errlen)
+{
+	int			rc = hub_upload_begin(HUB(l), client_id, ack_seq, ack_digest, err, errlen);
+
+	l->clone = HUB(l)->up.stats.clone;
+	return rc;
+}
+
+static int
+pg_up_chunk(Link *l, const ChangeList *page, char *err, size_t errlen)
+{
+	int			rc = hub_upload_chunk(HUB(l), page, err, errlen);
+
+	l->clone = HUB(l)->up.stats.clone;
+	return rc;
+}
+
+static int
+pg_up_end(Link *l, UploadStats *st, char *err, size_t errlen)
+{
+	int			rc = hub_upload_end(HUB(l), st, err, errlen);
+
+	l->clone = st->clone;
+	l->marks = HUB(l)->up.marks;
+	l->nmarks = rc < 0 ? 0 : HUB(l)->up.nmarks;
+	return rc;
+}
+
+static int
+pg_down_begin(Link *l, const char *position, char **snapshot, bool *behind,
+			  char *err, size_t errlen)
+{
+	return hub_download_begin(HUB(l), position, snapshot, behind, err, errlen);
+}
+
+static int
+pg_changes_open(Link *l, const char *position, const char *target, int64_t done,
+				const char *client_id, char *err, size_t errlen)
+{
+	return hub_changes_open(HUB(l), position, target, done, client_id, err, errlen);
+}
+
+static void
+release_result(void *res)
+{
+	PQclear(res);
+}
+
+static int
+pg_changes_next(Link *l, LinkPage *p, char *err, size_t errlen)
+{
+	PGresult   *res = hub_fetch(HUB(l), "syncq_down", FETCH_ROWS, err, errlen);
+
+	link_page_reset(p);
+	if (res == NULL)
+		return -1;
+	p->owner = res;
+	p->release = release_result;
+	for (int r = 0; r < PQntuples(res); r++)
+	{
+		DownChange *c = link_page_push_change(p);
+
+		c->seq = strtoll(PQgetvalue(res, r, 0), NULL, 10);
+		c->table = PQgetvalue(res, r, 1);
+		c->op = PQgetvalue(res, r, 2);
+		c->pk = PQgetvalue(res, r, 3);
+		c->row = PQgetisnull(res, r, 4) ? NULL : PQgetvalue(res, r, 4);
+		c->ver_us = strtoll(PQgetvalue(res, r, 5), NULL, 10);
+		c->origin = PQgetvalue(res, r, 6);
+		c->immediate = strcmp(PQgetvalue(res, r, 7), "immediate") == 0;
+		c->txn_end = strtoll(PQgetvalue(res, r, 8), NULL, 10);
+	}
+	p->more = PQntuples(res) == FETCH_ROWS;
+	return 0;
+}
+
+static int
+pg_changes_close(Link *l, char *err, size_t errlen)
+{
+	return hub_close_cursor(HUB(l), "syncq_down", err, errlen);
+}
+
+static int
+pg_rows_open(Link *l, const HubTable *t, char *err, size_t errlen)
+{
+	return hub_table_open(HUB(l), t, err, errlen);
+}
+
+static int
+pg_rows_next(Link *l, LinkPage *p, char *err, size_t errlen)
+{
+	PGresult   *res = hub_fetch(HUB(l), "syncq_snap", FETCH_ROWS, err, errlen);
+
+	link_page_reset(p);
+	if (res == NULL)
+		return -1;
+	p->owner = res;
+	p->release = release_result;
+	for (int r = 0; r < PQntuples(res); r++)
+		link_page_push_row(p, PQgetvalue(res, r, 0), (size_t) PQgetlength(res, r, 0));
+	p->more = PQntuples(res) == FETCH_ROWS;
+	return 0;
+}
+
+static int
+pg_rows_close(Link *l, char *err, size_t errlen)
+{
+	return hub_close_cursor(HUB(l), "syncq_snap", err, errlen);
+}
+
+static int
+pg_down_end(Link *l, const char *client_id, const char *stored, long *pruned,
+			char *err, size_t errlen)
+{
+	if (hub_download_end(HUB(l), client_id, stored, err, errlen) < 0)
+		return -1;
+	*pruned = hub_prune_if_due(HUB(l), err, errlen);
+	return *pruned < 0 ? -1 : 0;
+}
+
+static int
+pg_errors(Link *l, const char *client_id, int max, long *count, HubError **rows, int *nrows,
+		  long *conflicts, char *err, size_t errlen)
+{
+	*rows = NULL;
+	*nrows = 0;
+	*count = hub_count_errors(HUB(l), client_id, err, errlen);
+	if (*count < 0)
+		return -1;
+	if (*count > 0)
+	{
+		*nrows = hub_list_errors(HUB(l), client_id, max, rows, err, errlen);
+		if (*nrows < 0)
+		{
+			*nrows = 0;
+			return -1;
+		}
+	}
+	if (conflicts)
+	{
+		*conflicts = hub_count_conflicts(HUB(l), client_id, err, errlen);
+		if (*conflicts < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static void
+pg_abort(Link *l)
+{
+	PGconn	   *conn = HUB(l)->conn;
+
+	if (PQstatus(conn) == CONNECTION_OK && PQtransactionStatus(conn) != PQTRANS_IDLE)
+		hub_rollback(HUB(l));
+}
+
+static bool
+pg_ok(Link *l)
+{
+	return hub_ok(HUB(l));
+}
+
+static int
+pg_wake_fd(Link *l)
+{
+	return hub_socket(HUB(l));
+}
+
+static int
+pg_consume(Link *l, int *changes, int *requests, char *err, size_t errlen)
+{
+	return hub_consume(HUB(l), changes, requests, err, errlen);
+}
+
+static void
+pg_close(Link *l)
+{
+	hub_close(HUB(l));
+	free(l);
+}
+
+static const LinkOps pg_ops = {
+	.hello = pg_hello,
+	.up_begin = pg_up_begin,
+	.up_chunk = pg_up_chunk,
+	.up_end = pg_up_end,
+	.down_begin = pg_down_begin,
+	.changes_open = pg_changes_open,
+	.changes_next = pg_changes_next,
+	.changes_close = pg_changes_close,
+	.rows_open = pg_rows_open,
+	.rows_next = pg_rows_next,
+	.rows_close = pg_rows_close,
+	.down_end = pg_down_end,
+	.errors = pg_errors,
+	.abort = pg_abort,
+	.ok = pg_ok,
+	.wake_fd = pg_wake_fd,
+	.consume = pg_consume,
+	.close = pg_close,
+};
+
+Link *
+link_pg_connect(const char *conninfo, bool listen, char *err, size_t errlen)
+{
+	Hub		   *h = hub_connect(conninfo, listen, err, errlen);
+	PgLink	   *pl;
+
+	if (h == NULL)
+		return NULL;
+	pl = xcalloc(1, sizeof(PgLink));
+	pl->base.ops = &pg_ops;
+	pl->h = h;
+	memcpy(pl->base.hub_node_id, h->node_id, sizeof(pl->base.hub_node_id));
+	snprintf(pl->base.where, sizeof(pl->base.where), "database \"%s\" on %s:%s",
+			 PQdb(h->conn), PQhost(h->conn), PQport(h->conn));
+	sync_tables(&pl->base);
+	return &pl->base;
+}
