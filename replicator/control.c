@@ -4,13 +4,21 @@
  *   GET  /api/sync/status    what syncqd is doing, as JSON
  *   POST /api/sync/trigger   sync now; at most one per TRIGGER_MIN_GAP_S
  *                            seconds, else 429 with Retry-After
+ *   GET  /                   the same status as a page a person reads
+ *                            (statuspage.c)
+ *   GET  /auto_sync.js       web/auto_sync.js, built in, for an app's pages
+ *
+ * The JSON answers carry Access-Control-Allow-Origin: *, and the trigger
+ * answers a CORS preflight (OPTIONS), so that auto_sync.js on an app's page
+ * (another origin) can ask for a sync and read the answer: the trigger is
+ * rate-limited and harmless, the status is read-only.
  *
  * libmicrohttpd serves it on a thread of its own. That thread never touches
  * the daemon's connections: it reads the status the loop publishes (under
  * a mutex), reads the queue through a read-only SQLite connection of its
  * own, and asks for a sync by writing to an eventfd the loop polls. Every
- * answer is JSON; a bad method, path or body gets a 4xx with
- * {"error": "..."}.
+ * answer but the page and the script is JSON; a bad method, path or body
+ * gets a 4xx with {"error": "..."}.
  */
 #include "syncqd.h"
 #include "control.h"
@@ -31,7 +39,11 @@
 #include <jansson.h>
 #include <microhttpd.h>
 
+#include "statuspage.h"
 #include "tz.h"
+
+/* web/auto_sync.js: auto_sync_js[], auto_sync_js_len (made by the Makefile) */
+#include "auto_sync_js.h"
 
 /* The largest request body accepted (the trigger takes none). */
 #define BODY_MAX 4096
@@ -452,6 +464,7 @@ reply(struct MHD_Connection *conn, unsigned int code, json_t *body, const char *
 	}
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	MHD_add_response_header(r, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_ORIGIN, "*");
 	if (hname)
 		MHD_add_response_header(r, hname, hvalue);
 	ret = MHD_queue_response(conn, code, r);
@@ -477,6 +490,43 @@ reply_error(struct MHD_Connection *conn, unsigned int code, const char *hname, c
 	json_object_set_new(o, "error", jtext(msg));
 	json_object_set_new(o, "status", json_integer(code));
 	return reply(conn, code, o, hname, hvalue);
+}
+
+/*
+ * A reply that is not JSON: the status page, the script, a preflight.
+ * mode: MHD_RESPMEM_MUST_FREE takes data; PERSISTENT for static bytes.
+ */
+static enum MHD_Result
+reply_raw(struct MHD_Connection *conn, unsigned int code, const char *ctype, const char *cache,
+		  void *data, size_t len, enum MHD_ResponseMemoryMode mode)
+{
+	struct MHD_Response *r = MHD_create_response_from_buffer(len, data, mode);
+	enum MHD_Result ret;
+
+	if (r == NULL)
+	{
+		if (mode == MHD_RESPMEM_MUST_FREE)
+			free(data);
+		return MHD_NO;
+	}
+	if (ctype)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, cache);
+	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+	if (code == MHD_HTTP_NO_CONTENT)
+	{
+		/* the CORS preflight of POST /api/sync/trigger */
+		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "POST, OPTIONS");
+		MHD_add_response_header(r, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_ORIGIN, "*");
+		MHD_add_response_header(r, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_METHODS, "POST");
+		MHD_add_response_header(r, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_HEADERS, "Content-Type");
+		MHD_add_response_header(r, MHD_HTTP_HEADER_ACCESS_CONTROL_MAX_AGE, "600");
+		/* a page of a public origin asking a loopback address */
+		MHD_add_response_header(r, "Access-Control-Allow-Private-Network", "true");
+	}
+	ret = MHD_queue_response(conn, code, r);
+	MHD_destroy_response(r);
+	return ret;
 }
 
 /* POST /api/sync/trigger: ask the loop for a sync, at most once per gap. */
@@ -554,10 +604,35 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 							   "method %s is not allowed on %s; use GET", method, url);
 		return reply(conn, MHD_HTTP_OK, build_status(c), NULL, NULL);
 	}
+	if (strcmp(url, "/") == 0)
+	{
+		json_t	   *st;
+		char	   *html;
+
+		if (!get)
+			return reply_error(conn, MHD_HTTP_METHOD_NOT_ALLOWED, MHD_HTTP_HEADER_ALLOW, "GET, HEAD",
+							   "method %s is not allowed on %s; use GET", method, url);
+		st = build_status(c);
+		html = status_page_html(st);
+		json_decref(st);
+		return reply_raw(conn, MHD_HTTP_OK, "text/html; charset=utf-8", "no-store",
+						 html, strlen(html), MHD_RESPMEM_MUST_FREE);
+	}
+	if (strcmp(url, "/auto_sync.js") == 0)
+	{
+		if (!get)
+			return reply_error(conn, MHD_HTTP_METHOD_NOT_ALLOWED, MHD_HTTP_HEADER_ALLOW, "GET, HEAD",
+							   "method %s is not allowed on %s; use GET", method, url);
+		return reply_raw(conn, MHD_HTTP_OK, "text/javascript; charset=utf-8", "max-age=300",
+						 (void *) auto_sync_js, auto_sync_js_len, MHD_RESPMEM_PERSISTENT);
+	}
 	if (strcmp(url, "/api/sync/trigger") == 0)
 	{
+		if (strcmp(method, MHD_HTTP_METHOD_OPTIONS) == 0)
+			return reply_raw(conn, MHD_HTTP_NO_CONTENT, NULL, "max-age=600", (void *) "", 0,
+							 MHD_RESPMEM_PERSISTENT);
 		if (!post)
-			return reply_error(conn, MHD_HTTP_METHOD_NOT_ALLOWED, MHD_HTTP_HEADER_ALLOW, "POST",
+			return reply_error(conn, MHD_HTTP_METHOD_NOT_ALLOWED, MHD_HTTP_HEADER_ALLOW, "POST, OPTIONS",
 							   "method %s is not allowed on %s; use POST", method, url);
 		if (req->too_big)
 			return reply_error(conn, MHD_HTTP_CONTENT_TOO_LARGE, NULL, NULL,
@@ -565,7 +640,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 		return do_trigger(c, conn, req);
 	}
 	return reply_error(conn, MHD_HTTP_NOT_FOUND, NULL, NULL,
-					   "no such resource; try GET /api/sync/status or POST /api/sync/trigger");
+					   "no such resource; try GET / (the status page), GET /api/sync/status or POST /api/sync/trigger");
 }
 
 static void
