@@ -72,7 +72,7 @@ check_error 405 GET /api/sync/trigger
 check_error 405 POST /api/sync/status
 check_error 405 DELETE /api/sync/status
 check_error 405 PUT /api/sync/trigger
-check_error 404 GET /
+check_error 404 GET /index.html
 check_error 404 GET /api/sync/status/extra
 check_error 404 GET "/api/sync/%00%ff"
 check_error 400 POST /api/sync/trigger -d 'not json'
