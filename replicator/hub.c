@@ -371,7 +371,7 @@ hub_close(Hub *h)
 	if (h == NULL)
 		return;
 	free_tables(h);
-	free(h->up.marks);
+	hub_upload_forget(&h->up);
 	PQfinish(h->conn);
 	free(h);
 }
@@ -432,6 +432,26 @@ hub_rollback(Hub *h)
 	PGresult   *res = PQexec(h->conn, "ROLLBACK");
 
 	PQclear(res);
+}
+
+/*
+ * Wake the other clients after an upload with immediate changes: payload
+ * "upload:<node id>", so that serve's long poll need not wake the uploader
+ * itself (a libpq client skips its own session's NOTIFYs anyway).
+ */
+int
+hub_notify_upload(Hub *h, const char *client_id, char *err, size_t errlen)
+{
+	char		payload[64];
+	const char *params[1] = {payload};
+	PGresult   *res;
+
+	snprintf(payload, sizeof(payload), "upload:%s", client_id);
+	res = hub_run(h, "SELECT pg_notify('sync_queue', $1)", 1, params, PGRES_TUPLES_OK, err, errlen);
+	if (res == NULL)
+		return -1;
+	PQclear(res);
+	return 0;
 }
 
 /* ---- download ----------------------------------------------------------- */

@@ -52,6 +52,9 @@ typedef struct
 	int			nmarks;
 	int			capmarks;
 	int			since_mark;		/* changes since the last mark */
+	char	   *notes[10];		/* the first changes set aside, as logged */
+	int			nnotes;
+	int			notes_more;		/* ... and how many more */
 } HubUpload;
 
 struct Hub
@@ -91,6 +94,8 @@ int			hub_upload_begin(Hub *h, const char *client_id, int64_t ack_seq,
 							 uint64_t ack_digest, char *err, size_t errlen);
 int			hub_upload_chunk(Hub *h, const ChangeList *page, char *err, size_t errlen);
 int			hub_upload_end(Hub *h, UploadStats *stats, char *err, size_t errlen);
+void		hub_upload_forget(HubUpload *u);
+int			hub_notify_upload(Hub *h, const char *client_id, char *err, size_t errlen);
 int			hub_retry_errors(Hub *h, const char *client_id, UploadStats *stats,
 							 char *err, size_t errlen);
 long		hub_count_errors(Hub *h, const char *client_id, char *err, size_t errlen);

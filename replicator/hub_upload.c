@@ -596,25 +596,43 @@ out:
 	return rc;
 }
 
-/* Log what was set aside: the first few one by one, then a count. */
+/*
+ * Log what was set aside: the first few one by one, then a count. The lines
+ * are kept in u->notes too, for serve to hand to the client.
+ */
 static void
-log_parked(Change **cs, const Outcome *out, int n, const char *what)
+log_parked(HubUpload *u, Change **cs, const Outcome *out, int n, const char *what)
 {
-	int			logged = 0,
-				more = 0;
+	int			more = 0;
+	char		line[1024];
 
 	for (int i = 0; i < n; i++)
 	{
 		if (out[i].done != DONE_FAILED)
 			continue;
-		if (logged++ < LOG_PARKED_MAX)
-			logmsg(LOG_WARNING, "change %" PRId64 " of \"%s\" (%c %s) %s: %s",
-				   cs[i]->seq, cs[i]->table, cs[i]->op, cs[i]->pk_json, what, out[i].why);
+		if (u->nnotes < LOG_PARKED_MAX)
+		{
+			snprintf(line, sizeof(line), "change %" PRId64 " of \"%s\" (%c %s) %s: %s",
+					 cs[i]->seq, cs[i]->table, cs[i]->op, cs[i]->pk_json, what, out[i].why);
+			logmsg(LOG_WARNING, "%s", line);
+			u->notes[u->nnotes++] = xstrdup(line);
+		}
 		else
 			more++;
 	}
 	if (more)
 		logmsg(LOG_WARNING, "%d more changes %s", more, what);
+	u->notes_more += more;
+}
+
+/* Forget an upload's notes. */
+void
+hub_upload_forget(HubUpload *u)
+{
+	for (int i = 0; i < u->nnotes; i++)
+		free(u->notes[i]);
+	free(u->marks);
+	memset(u, 0, sizeof(*u));
 }
 
 /* Set the failed changes aside in sync_errors, in the upload transaction. */
@@ -703,8 +721,7 @@ hub_upload_begin(Hub *h, const char *client_id, int64_t ack_seq, uint64_t ack_di
 	const char *params[1] = {client_id};
 	HubUpload  *u = &h->up;
 
-	free(u->marks);
-	memset(u, 0, sizeof(*u));
+	hub_upload_forget(u);
 	snprintf(u->client_id, sizeof(u->client_id), "%s", client_id);
 	u->digest = ack_digest;
 	if (begin_apply(h, err, errlen) < 0)
@@ -838,7 +855,7 @@ hub_upload_chunk(Hub *h, const ChangeList *page, char *err, size_t errlen)
 		else if (out[i].done == DONE_FAILED)
 			u->stats.parked++;
 	}
-	log_parked(cs, out, m, "set aside in the hub's sync_errors");
+	log_parked(u, cs, out, m, "set aside in the hub's sync_errors");
 	add_mark(u, u->new_seq);
 	rc = 0;
 out:
@@ -875,7 +892,7 @@ hub_upload_end(Hub *h, UploadStats *stats, char *err, size_t errlen)
 	if (res == NULL)
 		goto fail;
 	PQclear(res);
-	if (u->notify && hub_exec(h, "NOTIFY sync_queue", err, errlen) < 0)
+	if (u->notify && hub_notify_upload(h, u->client_id, err, errlen) < 0)
 		goto fail;
 	if (hub_exec(h, "COMMIT", err, errlen) < 0)
 		goto fail;

@@ -407,6 +407,12 @@ http_up_end(Link *l, UploadStats *st, char *err, size_t errlen)
 		l->nmarks++;
 	}
 	l->marks = hl->marks;
+	/* what the hub set aside, as serve logged it */
+	json_array_foreach(json_object_get(o, "refused"), i, m)
+		if (json_is_string(m))
+			logmsg(LOG_WARNING, "%s", json_string_value(m));
+	if (jint(o, "refused_more") > 0)
+		logmsg(LOG_WARNING, "%" PRId64 " more changes set aside in the hub's sync_errors", jint(o, "refused_more"));
 	json_decref(o);
 	return 0;
 }
@@ -741,8 +747,8 @@ waiter_main(void *arg)
 		json_t	   *o = NULL;
 		CURLcode	rc;
 
-		buf_printf(&url, "%s/api/sync/wait?serve=%s&changes=%" PRId64 "&requests=%" PRId64,
-				   hl->url, serve[0] ? serve : "-", changes, requests);
+		buf_printf(&url, "%s/api/sync/wait?serve=%s&changes=%" PRId64 "&requests=%" PRId64 "&node=%s",
+				   hl->url, serve[0] ? serve : "-", changes, requests, hl->node_id);
 		curl_easy_setopt(c, CURLOPT_URL, url.p);
 		curl_easy_setopt(c, CURLOPT_WRITEDATA, &reply);
 		rc = curl_easy_perform(c);
@@ -766,7 +772,8 @@ waiter_main(void *arg)
 			continue;
 		}
 		{
-			const char *id = jstr(o, "serve");
+			const char *id = jstr(o, "serve"),
+					   *wake = jstr(o, "wake");
 			int64_t		ch = jint(o, "changes"),
 						rq = jint(o, "requests");
 			char		what = 0;
@@ -775,9 +782,9 @@ waiter_main(void *arg)
 				what = 'c';		/* another serve: what it saw is unknown */
 			else if (failed)
 				what = 'c';		/* we were not listening for a while */
-			else if (rq > requests && serve[0])
+			else if (wake && strcmp(wake, "request") == 0)
 				what = 'r';
-			else if (ch > changes && serve[0])
+			else if (wake)
 				what = 'c';
 			if (what && write(hl->pipe[1], &what, 1) < 0 && errno != EAGAIN)
 				logmsg(LOG_DEBUG, "wake-up pipe: %s", strerror(errno));

@@ -61,13 +61,19 @@ typedef struct
 	pthread_cond_t cv;
 } Pool;
 
-/* The hub's wake-ups, counted by the listener thread. */
+/*
+ * The hub's wake-ups, counted by the listener thread. The node that caused
+ * each of the last WAKE_RING change wake-ups is kept ("" if not an upload),
+ * so that a long poll does not wake a client for its own upload.
+ */
+#define WAKE_RING 64
 typedef struct
 {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	int64_t		changes;
 	int64_t		requests;
+	char		origin[WAKE_RING][NODE_ID_LEN + 1];
 	bool		stop;
 } Wakes;
 
@@ -172,18 +178,51 @@ pool_close(Pool *p)
 
 /* ---- the hub's wake-ups ---------------------------------------------------- */
 
+/* Read the notifications that came; count them into s->wakes. -1: lost. */
+static int
+listener_consume(Serve *s, Hub *h, char *err, size_t errlen)
+{
+	PGnotify   *n;
+	int			me = PQbackendPID(h->conn);
+
+	if (!PQconsumeInput(h->conn) || PQstatus(h->conn) != CONNECTION_OK)
+	{
+		hub_set_err(err, errlen, "hub connection lost", h->conn);
+		return -1;
+	}
+	pthread_mutex_lock(&s->wakes.mu);
+	while ((n = PQnotifies(h->conn)) != NULL)
+	{
+		if (n->be_pid != me && strcmp(n->relname, "sync_queue") == 0)
+		{
+			if (strcmp(n->extra, "request") == 0)
+				s->wakes.requests++;
+			else
+			{
+				char	   *o = s->wakes.origin[++s->wakes.changes % WAKE_RING];
+
+				snprintf(o, NODE_ID_LEN + 1, "%s",
+						 strncmp(n->extra, "upload:", 7) == 0 ? n->extra + 7 : "");
+			}
+			pthread_cond_broadcast(&s->wakes.cv);
+		}
+		PQfreemem(n);
+	}
+	pthread_mutex_unlock(&s->wakes.mu);
+	return 0;
+}
+
 static void *
 listener_main(void *arg)
 {
 	Serve	   *s = arg;
 	Hub		   *h = NULL;
 	double		backoff = 0.5;
+	bool		lost = false;
 
 	for (;;)
 	{
 		char		err[1024];
-		int			changes = 0,
-					requests = 0;
 
 		pthread_mutex_lock(&s->wakes.mu);
 		if (s->wakes.stop)
@@ -205,29 +244,26 @@ listener_main(void *arg)
 				continue;
 			}
 			backoff = 0.5;
-			/* what happened while we were not listening: tell every waiter */
-			changes = 1;
+			if (lost)
+			{
+				/* what happened while we were not listening: wake everyone */
+				pthread_mutex_lock(&s->wakes.mu);
+				s->wakes.origin[++s->wakes.changes % WAKE_RING][0] = '\0';
+				pthread_cond_broadcast(&s->wakes.cv);
+				pthread_mutex_unlock(&s->wakes.mu);
+			}
+			lost = true;
 		}
 		else
 		{
 			struct pollfd pfd = {hub_socket(h), POLLIN, 0};
 
-			if (poll(&pfd, 1, 500) > 0 &&
-				hub_consume(h, &changes, &requests, err, sizeof(err)) < 0)
+			if (poll(&pfd, 1, 500) > 0 && listener_consume(s, h, err, sizeof(err)) < 0)
 			{
 				logmsg(LOG_WARNING, "listening for the hub's wake-ups: %s", err);
 				hub_close(h);
 				h = NULL;
-				continue;
 			}
-		}
-		if (changes || requests)
-		{
-			pthread_mutex_lock(&s->wakes.mu);
-			s->wakes.changes += changes ? 1 : 0;
-			s->wakes.requests += requests ? 1 : 0;
-			pthread_cond_broadcast(&s->wakes.cv);
-			pthread_mutex_unlock(&s->wakes.mu);
 		}
 	}
 	hub_close(h);
@@ -481,7 +517,14 @@ do_upload(Hub *h, ProtoRequest *rq, Buf *out, bool *clone, char *err, size_t err
 	for (int i = 0; i < h->up.nmarks; i++)
 		buf_printf(out, "%s[%" PRId64 ",\"%" PRIx64 "\"]", i ? "," : "",
 				   h->up.marks[i].seq, h->up.marks[i].digest);
-	buf_puts(out, "]}");
+	buf_puts(out, "],\"refused\":[");
+	for (int i = 0; i < h->up.nnotes; i++)
+	{
+		if (i)
+			buf_putc(out, ',');
+		buf_json_string(out, h->up.notes[i], strlen(h->up.notes[i]));
+	}
+	buf_printf(out, "],\"refused_more\":%d}", h->up.notes_more);
 	return 0;
 }
 
@@ -891,30 +934,54 @@ handle_data(Serve *s, struct MHD_Connection *conn, Request *req)
 	return ret;
 }
 
-/* GET /api/sync/wait?changes=N&requests=M: answers once the hub's wake-up
- * counters pass those (or after WAIT_MAX_S). */
+/*
+ * GET /api/sync/wait?serve=ID&changes=N&requests=M&node=UUID: a long poll.
+ * Answers when the hub's wake-up counters pass N or M, except for change
+ * wake-ups caused by node's own uploads, or after WAIT_MAX_S; "wake" says
+ * why ("change", "request" or null). Counters of another serve process
+ * (ID) mean nothing here: it answers at once then.
+ */
 static enum MHD_Result
 handle_wait(Serve *s, struct MHD_Connection *conn)
 {
 	const char *ch = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "changes"),
 			   *rq = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "requests"),
-			   *id = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "serve");
-	int64_t		c0 = ch ? strtoll(ch, NULL, 10) : -1,
-				r0 = rq ? strtoll(rq, NULL, 10) : -1,
+			   *id = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "serve"),
+			   *node = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "node");
+	int64_t		c0 = ch ? strtoll(ch, NULL, 10) : 0,
+				r0 = rq ? strtoll(rq, NULL, 10) : 0,
 				c,
 				r;
+	bool		fresh = id == NULL || strcmp(id, s->serve_id) != 0;
+	const char *wake = NULL;
 	struct timespec until;
 	Buf			out = {0};
 
-	/* counters of another serve process mean nothing here: answer now */
-	if (id == NULL || strcmp(id, s->serve_id) != 0)
-		c0 = r0 = -1;
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_sec += WAIT_MAX_S;
 	pthread_mutex_lock(&s->wakes.mu);
-	while (!s->wakes.stop && s->wakes.changes <= c0 && s->wakes.requests <= r0 && !stop_requested)
+	while (!fresh && !s->wakes.stop && !stop_requested)
+	{
+		if (s->wakes.requests > r0)
+		{
+			wake = "request";
+			break;
+		}
+		if (s->wakes.changes > c0)
+		{
+			/* anyone's but this node's own? */
+			if (s->wakes.changes - c0 > WAKE_RING - 8 || node == NULL)
+				wake = "change";
+			for (int64_t g = c0 + 1; wake == NULL && g <= s->wakes.changes; g++)
+				if (strcmp(s->wakes.origin[g % WAKE_RING], node) != 0)
+					wake = "change";
+			if (wake)
+				break;
+			c0 = s->wakes.changes;
+		}
 		if (pthread_cond_timedwait(&s->wakes.cv, &s->wakes.mu, &until) == ETIMEDOUT)
 			break;
+	}
 	c = s->wakes.changes;
 	r = s->wakes.requests;
 	pthread_mutex_unlock(&s->wakes.mu);
@@ -922,6 +989,7 @@ handle_wait(Serve *s, struct MHD_Connection *conn)
 	put_str(&out, "serve", s->serve_id, true);
 	put_int(&out, "changes", c, false);
 	put_int(&out, "requests", r, false);
+	put_str(&out, "wake", wake, false);
 	buf_putc(&out, '}');
 	count_reply(s, MHD_HTTP_OK);
 	return reply_buf(conn, MHD_HTTP_OK, &out);

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # syncqd-asan
+# syncqd-http
 # The app is never made to wait long: while syncqd ships 100,000 rows down
 # and 50,000 up, an app writing one row per transaction (busy timeout 5 s)
 # never waits a second for the write lock, because syncqd applies a long

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # syncqd-asan
+# syncqd-http
 # Batched tables wait for --interval (here 4 s), both ways, and then go;
 # an immediate change takes every batched change waiting with it.
 . "$SYNCQ_ROOT/tests/lib/daemontest.sh"

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # syncqd-asan
+# syncqd-http
 # The control API: GET /api/sync/status (role, node ids, queue depth per
 # table, last sync, lag, errors, conflicts, time zone), POST
 # /api/sync/trigger (syncs now; a second within 5 s gets 429 with

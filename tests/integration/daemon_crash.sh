@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # syncqd-asan
+# syncqd-http
 # syncqd running on, killed with SIGKILL at random moments while a
 # 20,000-row backlog ships both ways, started again each time; between
 # crashes the app adds 2,000 more rows on each side, so that every run has

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # syncqd-asan
+# syncqd-http
 # The hub goes away for 10 s while the app keeps writing, then comes back:
 # syncqd never exits, reconnects (backoff), and every change arrives exactly
 # once, both ways. Runs its own PostgreSQL cluster, so that stopping it

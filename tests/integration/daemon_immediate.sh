@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # syncqd-asan
+# syncqd-http
 # syncqd running on: an immediate change crosses within 1 s each way, from
 # a connection that loaded syncq (the wake file), from a plain connection
 # (PRAGMA data_version) and from the hub (NOTIFY); a burst of commits ships

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # syncqd-asan
+# syncqd-http
 # Poison changes: a change the other side refuses (a CHECK constraint, a
 # column it does not have) is set aside in sync_errors (the hub's for
 # uploads, the client's for downloads), shows in the status and the log,

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # syncqd-asan
+# syncqd-http
 # Three clients and the hub edit the same rows offline (updates, deletes,
 # inserts); after syncing in several random orders all four hold identical
 # rows, and the overruled changes are logged in sync_conflicts.

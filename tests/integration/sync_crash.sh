@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # syncqd-asan
+# syncqd-http
 # syncqd killed with SIGKILL at random moments while a 20,000-row backlog
 # ships, up and down; after a final sync every row is on the other side
 # exactly once, and the hub relayed each client change exactly once.

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # syncqd-asan
+# syncqd-http
 # First sync of a 100,000-row hub into an empty client: a consistent copy;
 # a client missing a table or a column is told which and gets nothing.
 . "$SYNCQ_ROOT/tests/lib/synctest.sh"
