@@ -22,7 +22,7 @@ SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-r
 SQLITE_SRC := $(sort $(wildcard sqlite_ext/*.c))
 SQLITE_HDR := $(wildcard sqlite_ext/*.h)
 
-.PHONY: all pg sqlite asan replicator install deps check bench demo clean
+.PHONY: all pg sqlite asan replicator install deps check bench demo clean fuzz
 
 all: pg sqlite replicator
 
@@ -45,6 +45,21 @@ build/asan/syncq.so: $(SQLITE_SRC) $(SQLITE_HDR)
 
 replicator:
 	@if [ -f replicator/Makefile ]; then $(MAKE) -C replicator; fi
+
+# The libFuzzer target over the POST /api/sync/data decoder (tests/fuzz/),
+# with clang under ASan + UBSan; tests/integration/fuzz_proto.sh builds it
+# into its own directory (FUZZ_DIR=...) and runs it for 60 s.
+FUZZ_CC  ?= clang
+FUZZ_DIR ?= build/fuzz
+FUZZ_SRC := tests/fuzz/fuzz_proto.c $(addprefix replicator/,proto.c change.c json.c util.c)
+
+fuzz: $(FUZZ_DIR)/fuzz_proto
+
+$(FUZZ_DIR)/fuzz_proto: $(FUZZ_SRC) replicator/syncqd.h replicator/proto.h
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(WARN) -D_GNU_SOURCE -O1 -g -fno-omit-frame-pointer \
+		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+		-Ireplicator -I$(shell $(PG_CONFIG) --includedir) -o $@ $(FUZZ_SRC) -ljansson
 
 install: all
 	$(MAKE) -C pg_ext PG_CONFIG=$(PG_CONFIG) install
