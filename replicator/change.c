@@ -126,11 +126,18 @@ changes_free(ChangeList *l)
 char *
 format_instant_us(int64_t us)
 {
-	time_t		secs = (time_t) (us >= 0 ? us / 1000000 : -((-us + 999999) / 1000000));
-	int64_t		frac = us - (int64_t) secs * 1000000;
+	int64_t		q = us / 1000000,
+				frac = us % 1000000;
+	time_t		secs;
 	struct tm	tm;
 	char	   *out = xmalloc(64);
 
+	if (frac < 0)
+	{
+		frac += 1000000;
+		q--;
+	}
+	secs = (time_t) q;
 	gmtime_r(&secs, &tm);
 	snprintf(out, 64, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ",
 			 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,

@@ -52,6 +52,7 @@ typedef struct
 	int			nmarks;
 	int			capmarks;
 	int			since_mark;		/* changes since the last mark */
+	bool		overtaken;		/* rolled back: a hub transaction overtook it */
 	char	   *notes[10];		/* the first changes set aside, as logged */
 	int			nnotes;
 	int			notes_more;		/* ... and how many more */

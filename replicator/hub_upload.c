@@ -707,6 +707,41 @@ fail:
 }
 
 /*
+ * Was this upload overtaken? A hub transaction that committed after the
+ * fold at the start of the upload (sync_fold_local) was not compared with
+ * it; if it changed a row this upload wrote, the upload may have overwritten
+ * a newer hub change (its row lock made the upload wait, then the upload
+ * wrote over it). Such an upload is rolled back and tried again, when the
+ * fold sees the hub's change. (A hub transaction that writes one of these
+ * rows later waits for this one and writes over it, with a later
+ * changed_at: it is newer, and wins everywhere.) 1 yes, 0 no, -1 error.
+ */
+static int
+overtaken(Hub *h, char *err, size_t errlen)
+{
+	long		n = hub_number(h,
+							   "WITH late AS ("
+							   "  SELECT q.table_name, q.pk::text AS pk FROM sync_queue q, sync_hub_state s"
+							   "   WHERE sync_xid_value(q.txid) >= sync_xid_value(pg_snapshot_xmin(s.fold_snapshot))"
+							   "     AND NOT pg_visible_in_snapshot(q.txid, s.fold_snapshot)"
+							   "     AND q.origin = sync_node_id())"
+							   " SELECT count(*) FROM late WHERE EXISTS ("
+							   "  SELECT 1 FROM sync_queue m"
+							   "   WHERE sync_xid_value(m.txid) = sync_xid_value(pg_current_xact_id())"
+							   "     AND m.table_name = late.table_name AND m.pk::text = late.pk)",
+							   NULL, err, errlen);
+
+	if (n > 0)
+	{
+		h->up.overtaken = true;
+		snprintf(err, errlen, "hub: a hub transaction changed %ld row%s of this upload while it was applied; the upload is sent again",
+				 n, n == 1 ? "" : "s");
+		return 1;
+	}
+	return n < 0 ? -1 : 0;
+}
+
+/*
  * Upload, in three steps so that memory stays bounded whatever the backlog:
  * hub_upload_begin opens the hub transaction and reads where the hub stands
  * for this client; hub_upload_chunk takes the client's pending changes a
@@ -892,6 +927,8 @@ hub_upload_end(Hub *h, UploadStats *stats, char *err, size_t errlen)
 	if (res == NULL)
 		goto fail;
 	PQclear(res);
+	if (overtaken(h, err, errlen) != 0)
+		goto fail;
 	if (u->notify && hub_notify_upload(h, u->client_id, err, errlen) < 0)
 		goto fail;
 	if (hub_exec(h, "COMMIT", err, errlen) < 0)
@@ -1030,7 +1067,9 @@ hub_retry_errors(Hub *h, const char *client_id, UploadStats *stats, char *err, s
 			goto out;
 		PQclear(res);
 	}
-	if (notify && hub_exec(h, "NOTIFY sync_queue", err, errlen) < 0)
+	if (overtaken(h, err, errlen) != 0)
+		goto out;
+	if (notify && hub_notify_upload(h, client_id, err, errlen) < 0)
 		goto out;
 	rc = hub_exec(h, "COMMIT", err, errlen);
 	if (rc == 0 && gone < n)

@@ -88,6 +88,7 @@ struct Link
 	const UploadMark *marks;	/* after up_end */
 	int			nmarks;
 	bool		clone;			/* the hub refused us as a copy of another node */
+	bool		overtaken;		/* the upload was rolled back: try it again */
 };
 
 /* Is this --online a libpq target (else an http(s):// URL)? */

@@ -26,7 +26,7 @@
 #include <unistd.h>
 
 /* Changes or rows asked for per page. */
-#define PAGE_ROWS 5000
+#define PAGE_ROWS 20000
 
 /* A step may take this long at most; a link that moves nothing for
  * STALL_S is dead. */
@@ -45,6 +45,7 @@ typedef struct
 	char	   *user;
 	char	   *password;
 	bool		broken;			/* the link failed: make a new one */
+	char		curl_err[CURL_ERROR_SIZE];
 	char		node_id[NODE_ID_LEN + 1];
 	/* upload in progress */
 	Buf			up;
@@ -115,6 +116,7 @@ post(HttpLink *hl, const Buf *body, const char *what, json_t **out, char *err, s
 	CURLcode	rc;
 	json_error_t je;
 	json_t	   *o;
+	int64_t		t0;
 
 	*out = NULL;
 	buf_printf(&url, "%s/api/sync/data", hl->url);
@@ -128,12 +130,18 @@ post(HttpLink *hl, const Buf *body, const char *what, json_t **out, char *err, s
 	curl_easy_setopt(hl->curl, CURLOPT_TIMEOUT, (long) STEP_TIMEOUT_S);
 	curl_easy_setopt(hl->curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
 	curl_easy_setopt(hl->curl, CURLOPT_LOW_SPEED_TIME, (long) STALL_S);
+	curl_easy_setopt(hl->curl, CURLOPT_ERRORBUFFER, hl->curl_err);
+	hl->curl_err[0] = '\0';
+	t0 = mono_us();
 	rc = curl_easy_perform(hl->curl);
 	buf_free(&url);
+	logmsg(LOG_DEBUG, "serve: %s: %zu bytes sent, %zu received in %.1f ms", what, body->len,
+		   reply.len, (double) (mono_us() - t0) / 1e3);
 	if (rc != CURLE_OK)
 	{
 		hl->broken = true;
-		snprintf(err, errlen, "serve %s: %s: %s", hl->url, what, curl_easy_strerror(rc));
+		snprintf(err, errlen, "serve %s: %s: %s", hl->url, what,
+				 hl->curl_err[0] ? hl->curl_err : curl_easy_strerror(rc));
 		buf_free(&reply);
 		return -1;
 	}
@@ -154,7 +162,9 @@ post(HttpLink *hl, const Buf *body, const char *what, json_t **out, char *err, s
 		else
 			snprintf(err, errlen, "serve %s: %s: HTTP %ld: %s", hl->url, what, code,
 					 e && json_is_string(e) ? json_string_value(e) : "(no message)");
-		if (code >= 500 || code == 408 || code == 429)
+		if (o && json_is_true(json_object_get(o, "overtaken")))
+			hl->base.overtaken = true;
+		else if (code >= 500 || code == 408 || code == 429)
 			hl->broken = true;
 		json_decref(o);
 		buf_free(&reply);
@@ -322,6 +332,7 @@ http_up_begin(Link *l, const char *client_id, int64_t ack_seq, uint64_t ack_dige
 	(void) errlen;
 	snprintf(hl->node_id, sizeof(hl->node_id), "%s", client_id);
 	l->clone = false;
+	l->overtaken = false;
 	l->nmarks = 0;
 	begin_body(hl, &hl->up, "upload");
 	buf_printf(&hl->up, ",\"ack_seq\":%" PRId64 ",\"ack_digest\":\"%" PRIx64 "\",\"changes\":[",

@@ -71,6 +71,7 @@ pg_up_end(Link *l, UploadStats *st, char *err, size_t errlen)
 	int			rc = hub_upload_end(HUB(l), st, err, errlen);
 
 	l->clone = st->clone;
+	l->overtaken = HUB(l)->up.overtaken;
 	l->marks = HUB(l)->up.marks;
 	l->nmarks = rc < 0 ? 0 : HUB(l)->up.nmarks;
 	return rc;

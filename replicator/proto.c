@@ -18,6 +18,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* changed_at of a change: from year 1 to year 9999, in microseconds */
+#define VER_US_MIN INT64_C(-62135596800000000)
+#define VER_US_MAX INT64_C(253402300799999999)
+
 static const char *const op_names[] = {
 	[OP_HELLO] = "hello",
 	[OP_UPLOAD] = "upload",
@@ -52,30 +56,55 @@ proto_is_uuid(const char *s)
 	return true;
 }
 
-/* "xmin:xmax:xip,xip,..." as pg_snapshot prints it. */
+/*
+ * "xmin:xmax:xip,xip,..." as pg_snapshot prints it: numbers of at most 19
+ * digits (an xid8 PostgreSQL reads), xmin <= xmax, each xip in
+ * [xmin, xmax) and ascending.
+ */
 bool
 proto_is_snapshot(const char *s)
 {
-	int			part = 0;
-	bool		digit = false;
+	uint64_t	v[3] = {0, 0, 0},
+				prev = 0;
+	int			part = 0,
+				digits = 0,
+				nxip = 0;
 
 	if (strlen(s) > 1024 * 1024)
 		return false;
-	for (; *s; s++)
+	for (;; s++)
 	{
 		if (isdigit((unsigned char) *s))
-			digit = true;
-		else if (*s == ':' && part < 2 && digit)
+		{
+			if (++digits > 19)
+				return false;
+			v[part] = v[part] * 10 + (uint64_t) (*s - '0');
+			continue;
+		}
+		if (*s == ':' && part < 2 && digits > 0)
 		{
 			part++;
-			digit = false;
+			digits = 0;
+			if (part == 2 && v[0] > v[1])
+				return false;
+			continue;
 		}
-		else if (*s == ',' && part == 2 && digit)
-			digit = false;
-		else
-			return false;
+		if ((*s == ',' || *s == '\0') && part == 2)
+		{
+			if (digits == 0)
+				return *s == '\0' && nxip == 0;
+			if (v[2] < v[0] || v[2] >= v[1] || (nxip > 0 && v[2] <= prev))
+				return false;
+			prev = v[2];
+			nxip++;
+			v[2] = 0;
+			digits = 0;
+			if (*s == '\0')
+				return true;
+			continue;
+		}
+		return false;
 	}
-	return part == 2 && (digit || s[-1] == ':');
 }
 
 static int
@@ -170,7 +199,7 @@ decode_change(json_t *v, size_t i, const char *node_id, Change *c, char *err, si
 		get_string(v, "op", true, &op, e, sizeof(e)) < 0 ||
 		get_string(v, "pk", true, &pk, e, sizeof(e)) < 0 ||
 		get_string(v, "row", false, &row, e, sizeof(e)) < 0 ||
-		get_int(v, "ver_us", true, INT64_MIN, INT64_MAX, &ver_us, e, sizeof(e)) < 0 ||
+		get_int(v, "ver_us", true, VER_US_MIN, VER_US_MAX, &ver_us, e, sizeof(e)) < 0 ||
 		get_string(v, "origin", true, &origin, e, sizeof(e)) < 0 ||
 		get_bool(v, "immediate", &immediate, e, sizeof(e)) < 0)
 	{

@@ -49,6 +49,9 @@
 #define WAIT_MAX_S 25			/* a long poll answers after this at the latest */
 #define GZIP_MIN 1024			/* replies shorter than this go plain */
 #define TRIGGER_GAP_S 5
+#define UPLOAD_PAGE 5000		/* changes handed to hub_upload_chunk at a time */
+#define UPLOAD_SLOTS 2
+#define BIND_CACHE_MAX 10000	/* node bindings remembered, at most */			/* uploads holding a hub connection at once */
 
 typedef struct
 {
@@ -90,6 +93,14 @@ typedef struct
 	char	  **bind_node;
 	char	  **bind_user;
 	int			nbind;
+	/*
+	 * Uploads wait here for one of UPLOAD_SLOTS before they take a hub
+	 * connection: they take turns on the hub's apply lock anyway, and must
+	 * not hold every pooled connection while they wait for it.
+	 */
+	pthread_mutex_t up_mu;
+	pthread_cond_t up_cv;
+	int			up_busy;
 	/* counters for the status */
 	pthread_mutex_t count_mu;
 	int64_t		served;
@@ -496,11 +507,23 @@ do_upload(Hub *h, ProtoRequest *rq, Buf *out, bool *clone, char *err, size_t err
 	*clone = false;
 	if (hub_load_tables(h, err, errlen) < 0)
 		return -1;
-	if (hub_upload_begin(h, rq->node_id, rq->ack_seq, rq->ack_digest, err, errlen) < 0 ||
-		hub_upload_chunk(h, &rq->changes, err, errlen) < 0)
+	if (hub_upload_begin(h, rq->node_id, rq->ack_seq, rq->ack_digest, err, errlen) < 0)
 	{
 		*clone = h->up.stats.clone;
 		return -1;
+	}
+	/* in pages, as the libpq client sends them */
+	for (int i = 0; i < rq->changes.n; i += UPLOAD_PAGE)
+	{
+		ChangeList	page = {.c = rq->changes.c + i, .n = rq->changes.n - i};
+
+		if (page.n > UPLOAD_PAGE)
+			page.n = UPLOAD_PAGE;
+		if (hub_upload_chunk(h, &page, err, errlen) < 0)
+		{
+			*clone = h->up.stats.clone;
+			return -1;
+		}
 	}
 	if (hub_upload_end(h, &us, err, errlen) < 0)
 	{
@@ -701,7 +724,15 @@ do_rows(Hub *h, const ProtoRequest *rq, Buf *out, unsigned int *code, char *err,
 	buf_free(&keys);
 	buf_free(&cols);
 	if (res == NULL)
+	{
+		/* a key value its column's type refuses: the client's mistake */
+		if (strncmp(h->sqlstate, "22", 2) == 0)
+		{
+			*code = MHD_HTTP_BAD_REQUEST;
+			snprintf(err + strlen(err), errlen - strlen(err), " (in \"after\")");
+		}
 		return -1;
+	}
 	n = PQntuples(res) > rq->limit ? rq->limit : PQntuples(res);
 	buf_puts(out, "{\"rows\":[");
 	for (int r = 0; r < n; r++)
@@ -844,6 +875,16 @@ node_allowed(Serve *s, Hub *h, const Request *req, const char *node_id, char *er
 		return -1;
 	ok = PQntuples(res) > 0 && strcmp(PQgetvalue(res, 0, 0), req->user) == 0;
 	pthread_mutex_lock(&s->bind_mu);
+	if (s->nbind >= BIND_CACHE_MAX)
+	{
+		/* forget them all: the hub has them */
+		for (int i = 0; i < s->nbind; i++)
+		{
+			free(s->bind_node[i]);
+			free(s->bind_user[i]);
+		}
+		s->nbind = 0;
+	}
 	s->bind_node = xrealloc(s->bind_node, (size_t) (s->nbind + 1) * sizeof(char *));
 	s->bind_user = xrealloc(s->bind_user, (size_t) (s->nbind + 1) * sizeof(char *));
 	s->bind_node[s->nbind] = xstrdup(node_id);
@@ -866,13 +907,25 @@ handle_data(Serve *s, struct MHD_Connection *conn, Request *req)
 	bool		clone = false;
 	enum MHD_Result ret;
 
+	int64_t		t0 = mono_us(),
+				t1;
+
 	if (proto_decode_request(req->body.p ? req->body.p : "", req->body.len, &rq, err, sizeof(err)) < 0)
 		return reply_error(s, conn, MHD_HTTP_BAD_REQUEST, NULL, NULL, "%s", err);
+	t1 = mono_us();
+	if (rq.op == OP_UPLOAD)
+	{
+		pthread_mutex_lock(&s->up_mu);
+		while (s->up_busy >= UPLOAD_SLOTS)
+			pthread_cond_wait(&s->up_cv, &s->up_mu);
+		s->up_busy++;
+		pthread_mutex_unlock(&s->up_mu);
+	}
 	h = pool_get(&s->pool, err, sizeof(err));
 	if (h == NULL)
 	{
-		proto_request_free(&rq);
-		return reply_hub_error(s, conn, NULL, "the hub", err);
+		ret = reply_hub_error(s, conn, NULL, "the hub", err);
+		goto done;
 	}
 	allowed = node_allowed(s, h, req, rq.node_id, err, sizeof(err));
 	if (allowed == 0)
@@ -880,9 +933,9 @@ handle_data(Serve *s, struct MHD_Connection *conn, Request *req)
 		pool_put(&s->pool, h);
 		logmsg(LOG_WARNING, "user \"%s\" asked to act for node %s, which belongs to another user: refused",
 			   req->user, rq.node_id);
-		proto_request_free(&rq);
-		return reply_error(s, conn, MHD_HTTP_FORBIDDEN, NULL, NULL,
-						   "node %s belongs to another user", rq.node_id);
+		ret = reply_error(s, conn, MHD_HTTP_FORBIDDEN, NULL, NULL,
+						  "node %s belongs to another user", rq.node_id);
+		goto done;
 	}
 	if (allowed > 0)
 	{
@@ -919,6 +972,17 @@ handle_data(Serve *s, struct MHD_Connection *conn, Request *req)
 		buf_free(&out);
 		if (clone)
 			ret = reply_error(s, conn, MHD_HTTP_CONFLICT, NULL, NULL, "%s", err);
+		else if (rq.op == OP_UPLOAD && h->up.overtaken)
+		{
+			json_t	   *o = json_object();
+
+			/* not the link's fault: the client tries again at once */
+			count_reply(s, MHD_HTTP_SERVICE_UNAVAILABLE);
+			json_object_set_new(o, "error", json_stringn_nocheck(err, strlen(err)));
+			json_object_set_new(o, "status", json_integer(MHD_HTTP_SERVICE_UNAVAILABLE));
+			json_object_set_new(o, "overtaken", json_true());
+			ret = reply_json(conn, MHD_HTTP_SERVICE_UNAVAILABLE, o, NULL, NULL);
+		}
 		else if (code != MHD_HTTP_OK)
 			ret = reply_error(s, conn, code, NULL, NULL, "%s", err);
 		else
@@ -927,9 +991,20 @@ handle_data(Serve *s, struct MHD_Connection *conn, Request *req)
 	else
 	{
 		count_reply(s, MHD_HTTP_OK);
+		logmsg(LOG_DEBUG, "node %s: %s of %zu bytes: decoded in %.1f ms, answered %zu bytes in %.1f ms",
+			   rq.node_id, proto_op_name(rq.op), req->body.len, (double) (t1 - t0) / 1e3,
+			   out.len, (double) (mono_us() - t1) / 1e3);
 		ret = reply_buf(conn, MHD_HTTP_OK, &out);
 	}
 	pool_put(&s->pool, h);
+done:
+	if (rq.op == OP_UPLOAD)
+	{
+		pthread_mutex_lock(&s->up_mu);
+		s->up_busy--;
+		pthread_cond_signal(&s->up_cv);
+		pthread_mutex_unlock(&s->up_mu);
+	}
 	proto_request_free(&rq);
 	return ret;
 }
@@ -952,7 +1027,7 @@ handle_wait(Serve *s, struct MHD_Connection *conn)
 				r0 = rq ? strtoll(rq, NULL, 10) : 0,
 				c,
 				r;
-	bool		fresh = id == NULL || strcmp(id, s->serve_id) != 0;
+	bool		fresh = id == NULL || strcmp(id, s->serve_id) != 0 || c0 < 0 || r0 < 0;
 	const char *wake = NULL;
 	struct timespec until;
 	Buf			out = {0};
@@ -1476,6 +1551,8 @@ serve_main(int argc, char **argv)
 	pthread_cond_init(&s.wakes.cv, NULL);
 	pthread_mutex_init(&s.bind_mu, NULL);
 	pthread_mutex_init(&s.count_mu, NULL);
+	pthread_mutex_init(&s.up_mu, NULL);
+	pthread_cond_init(&s.up_cv, NULL);
 	s.started_us = now_us();
 	snprintf(s.serve_id, sizeof(s.serve_id), "%08x%08x", (unsigned) getpid(),
 			 (unsigned) (jitter01() * 4294967295.0));
@@ -1525,6 +1602,7 @@ serve_main(int argc, char **argv)
 							 MHD_OPTION_CONNECTION_LIMIT, (unsigned int) 1000,
 							 MHD_OPTION_HTTPS_MEM_CERT, cert,
 							 MHD_OPTION_HTTPS_MEM_KEY, key,
+							 MHD_OPTION_HTTPS_PRIORITIES, "NORMAL:-VERS-TLS1.0:-VERS-TLS1.1:-VERS-SSL3.0",
 							 MHD_OPTION_END);
 	else
 		d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, &s,

@@ -17,6 +17,9 @@
 
 #define UPLOAD_PAGE 5000
 
+/* An upload a hub transaction overtook is sent again, this often at most. */
+#define OVERTAKEN_TRIES 5
+
 /*
  * A download is applied in parts: a part ends at the first clean cut after
  * DOWN_PART rows or PART_MAX_US of holding the file's write lock, and the
@@ -57,6 +60,7 @@ static int
 sync_up(Link *l, Client *cl, SyncStats *st, char *err, size_t errlen)
 {
 	ChangeList	page = {0};
+	int			overtaken = 0;
 
 	for (;;)
 	{
@@ -103,9 +107,16 @@ sync_up(Link *l, Client *cl, SyncStats *st, char *err, size_t errlen)
 		more = client_pending_more(cl);
 		client_pending_close(cl);
 		changes_free(&page);
+		l->overtaken = false;
 		if (l->ops->up_end(l, &us, err, errlen) < 0)
 		{
 			st->clone = us.clone;
+			if (l->overtaken && ++overtaken <= OVERTAKEN_TRIES && !stop_requested)
+			{
+				logmsg(LOG_INFO, "%s", err);
+				err[0] = '\0';
+				continue;		/* rolled back on the hub: send it again */
+			}
 			return -1;
 		}
 		st->up_applied += us.applied;

@@ -65,7 +65,7 @@ plain() { sqlite3 -bail -separator '|' "$1" "$2"; }
 
 # sync FILE: one syncqd --once; its log goes to $SYNCQ_TMP/syncqd.log.
 sync() {
-	"$SYNCQD" --sqlite "$1" --online "$ONLINE" --once 2>>"$SYNCQ_TMP/syncqd.log" ||
+	"$SYNCQD" --sqlite "$1" --online "$ONLINE" --once ${SYNCQD_ARGS:-} 2>>"$SYNCQ_TMP/syncqd.log" ||
 		{ tail -n 5 "$SYNCQ_TMP/syncqd.log" >&2; fail "syncqd --once on $1 failed"; }
 }
 
