@@ -260,6 +260,23 @@ sync_down_changes(Link *l, Client *cl, const char *pos, const char *target, int6
 	}
 	do
 	{
+		/*
+		 * A clean cut before the next page: commit what is applied, so that
+		 * the app does not wait while the page comes (over HTTP, a page
+		 * always ends at one).
+		 */
+		if (in_part > 0 && reach <= last)
+		{
+			if (client_commit_apply(cl, NULL, target, last, err, errlen) < 0)
+				goto fail;
+			in_part = 0;
+			if (stop_requested)
+			{
+				link_page_free(&page);
+				*stopped = true;
+				return 0;
+			}
+		}
 		if (l->ops->changes_next(l, &page, err, errlen) < 0)
 			goto fail;
 		for (int r = 0; r < page.n; r++)
