@@ -97,7 +97,17 @@ buf_json_string(Buf *b, const char *s, size_t n)
 	for (size_t i = 0; i < n; i++)
 	{
 		unsigned char c = (unsigned char) s[i];
+		size_t		run = i;
 
+		/* a run that needs no escape goes in one copy */
+		while (run < n && (unsigned char) s[run] >= 0x20 && s[run] != '"' && s[run] != '\\')
+			run++;
+		if (run > i)
+		{
+			buf_putn(b, s + i, run - i);
+			i = run - 1;
+			continue;
+		}
 		switch (c)
 		{
 			case '"':

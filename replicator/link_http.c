@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -33,6 +34,9 @@
 #define STEP_TIMEOUT_S 600
 #define STALL_S 60
 #define CONNECT_TIMEOUT_S 10
+
+/* After a wake-up, the next long poll waits this long at least. */
+#define WAKE_GAP_MS 25
 
 const char *link_http_cacert = NULL;
 
@@ -799,6 +803,22 @@ waiter_main(void *arg)
 				what = 'c';
 			if (what && write(hl->pipe[1], &what, 1) < 0 && errno != EAGAIN)
 				logmsg(LOG_DEBUG, "wake-up pipe: %s", strerror(errno));
+			/*
+			 * Until the loop has taken the wake-up (it does after a sync
+			 * too), another one would only ask for the same sync: wait, so
+			 * a busy hub costs one poll per sync, not one per commit.
+			 */
+			for (int i = 0; what && i < 400 && !__atomic_load_n(&hl->stop, __ATOMIC_RELAXED); i++)
+			{
+				int			unread = 0;
+				struct timespec ts = {0, 5000000};
+
+				/* at least WAKE_GAP_MS: the loop syncs no sooner anyway */
+				if (i >= WAKE_GAP_MS / 5 &&
+					(ioctl(hl->pipe[0], FIONREAD, &unread) < 0 || unread == 0))
+					break;
+				nanosleep(&ts, NULL);
+			}
 			snprintf(serve, sizeof(serve), "%s", id);
 			changes = ch;
 			requests = rq;
