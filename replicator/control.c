@@ -659,21 +659,6 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_Re
 	}
 }
 
-static void
-on_mhd_log(void *cls, const char *fmt, va_list ap)
-{
-	char		msg[512];
-	size_t		n;
-
-	(void) cls;
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	n = strlen(msg);
-	while (n > 0 && msg[n - 1] == '\n')
-		msg[--n] = '\0';
-	/* about clients that misbehave, mostly: not worth a warning each */
-	logmsg(LOG_DEBUG, "control API: %s", msg);
-}
-
 /* ---- start, stop ---------------------------------------------------------- */
 
 /*
@@ -782,7 +767,7 @@ control_start(const char *hostport, const char *db_path, const char *node_id,
 	if (ai->ai_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	c->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, c,
-							  MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, c,
+							  MHD_OPTION_EXTERNAL_LOGGER, log_mhd, (void *) "control API",
 							  MHD_OPTION_SOCK_ADDR, ai->ai_addr,
 							  MHD_OPTION_NOTIFY_COMPLETED, on_completed, c,
 							  MHD_OPTION_CONNECTION_LIMIT, (unsigned int) 64,

@@ -86,12 +86,13 @@ hub_quote_ident(Hub *h, const char *s)
 	return r;
 }
 
-static void
-free_tables(Hub *h)
+/* Free n tables' descriptions and the array. */
+void
+hub_tables_free(HubTable *tables, int n)
 {
-	for (int i = 0; i < h->ntables; i++)
+	for (int i = 0; i < n; i++)
 	{
-		HubTable   *t = &h->tables[i];
+		HubTable   *t = &tables[i];
 
 		free(t->schema);
 		free(t->name);
@@ -106,7 +107,13 @@ free_tables(Hub *h)
 		free(t->is_pk);
 		free(t->pk_pos);
 	}
-	free(h->tables);
+	free(tables);
+}
+
+static void
+free_tables(Hub *h)
+{
+	hub_tables_free(h->tables, h->ntables);
 	h->tables = NULL;
 	h->ntables = 0;
 }

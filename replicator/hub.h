@@ -89,6 +89,7 @@ int			hub_socket(Hub *h);
 int			hub_consume(Hub *h, int *changes, int *requests, char *err, size_t errlen);
 int			hub_load_tables(Hub *h, char *err, size_t errlen);
 HubTable   *hub_table(Hub *h, const char *name);
+void		hub_tables_free(HubTable *tables, int n);
 int			hub_col(const HubTable *t, const char *col);
 
 int			hub_upload_begin(Hub *h, const char *client_id, int64_t ack_seq,

@@ -223,24 +223,7 @@ jstr(json_t *o, const char *key)
 static void
 free_tables(Link *l)
 {
-	for (int i = 0; i < l->ntables; i++)
-	{
-		HubTable   *t = &l->tables[i];
-
-		free(t->schema);
-		free(t->name);
-		free(t->qname);
-		for (int c = 0; c < t->ncols; c++)
-		{
-			free(t->cols[c]);
-			free(t->types[c]);
-		}
-		free(t->cols);
-		free(t->types);
-		free(t->is_pk);
-		free(t->pk_pos);
-	}
-	free(l->tables);
+	hub_tables_free(l->tables, l->ntables);
 	l->tables = NULL;
 	l->ntables = 0;
 }

@@ -238,15 +238,7 @@ main(int argc, char **argv)
 				d.log_file = optarg;
 				break;
 			case 'L':
-				if (strcmp(optarg, "debug") == 0)
-					log_level = LOG_DEBUG;
-				else if (strcmp(optarg, "info") == 0)
-					log_level = LOG_INFO;
-				else if (strcmp(optarg, "warning") == 0)
-					log_level = LOG_WARNING;
-				else if (strcmp(optarg, "error") == 0)
-					log_level = LOG_ERROR;
-				else
+				if (log_level_set(optarg) < 0)
 					bad_args("invalid --log-level \"%s\": debug, info, warning or error", optarg);
 				break;
 			case 'V':

@@ -1343,20 +1343,6 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_Re
 	}
 }
 
-static void
-on_mhd_log(void *cls, const char *fmt, va_list ap)
-{
-	char		msg[512];
-	size_t		n;
-
-	(void) cls;
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	n = strlen(msg);
-	while (n > 0 && msg[n - 1] == '\n')
-		msg[--n] = '\0';
-	logmsg(LOG_DEBUG, "serve: %s", msg);
-}
-
 /* ---- the command ----------------------------------------------------------------- */
 
 static void
@@ -1494,15 +1480,7 @@ serve_main(int argc, char **argv)
 				log_file = optarg;
 				break;
 			case 'v':
-				if (strcmp(optarg, "debug") == 0)
-					log_level = LOG_DEBUG;
-				else if (strcmp(optarg, "info") == 0)
-					log_level = LOG_INFO;
-				else if (strcmp(optarg, "warning") == 0)
-					log_level = LOG_WARNING;
-				else if (strcmp(optarg, "error") == 0)
-					log_level = LOG_ERROR;
-				else
+				if (log_level_set(optarg) < 0)
 					serve_bad_args("invalid --log-level \"%s\": debug, info, warning or error", optarg);
 				break;
 			case 'h':
@@ -1597,7 +1575,7 @@ serve_main(int argc, char **argv)
 		d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, &s,
 							 MHD_OPTION_SOCK_ADDR, ai->ai_addr,
 							 MHD_OPTION_NOTIFY_COMPLETED, on_completed, &s,
-							 MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
+							 MHD_OPTION_EXTERNAL_LOGGER, log_mhd, (void *) "serve",
 							 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) 120,
 							 MHD_OPTION_CONNECTION_LIMIT, (unsigned int) 1000,
 							 MHD_OPTION_HTTPS_MEM_CERT, cert,
@@ -1608,7 +1586,7 @@ serve_main(int argc, char **argv)
 		d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, &s,
 							 MHD_OPTION_SOCK_ADDR, ai->ai_addr,
 							 MHD_OPTION_NOTIFY_COMPLETED, on_completed, &s,
-							 MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
+							 MHD_OPTION_EXTERNAL_LOGGER, log_mhd, (void *) "serve",
 							 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) 120,
 							 MHD_OPTION_CONNECTION_LIMIT, (unsigned int) 1000,
 							 MHD_OPTION_END);

@@ -17,6 +17,7 @@
 #define SYNCQD_H
 
 #include <signal.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -45,6 +46,8 @@ typedef enum
 extern LogLevel log_level;
 void		logmsg(LogLevel level, const char *fmt,...) __attribute__((format(printf, 2, 3)));
 int			log_open(const char *path, char *err, size_t errlen);
+int			log_level_set(const char *name);
+void		log_mhd(void *cls, const char *fmt, va_list ap);
 
 int64_t		now_us(void);
 int64_t		mono_us(void);

@@ -61,6 +61,38 @@ xstrdup(const char *s)
 	return p;
 }
 
+/* --log-level: set log_level from its name; -1 if it is none. */
+int
+log_level_set(const char *name)
+{
+	static const char *const names[] = {"debug", "info", "warning", "error"};
+
+	for (int i = 0; i < 4; i++)
+		if (strcmp(name, names[i]) == 0)
+		{
+			log_level = (LogLevel) i;
+			return 0;
+		}
+	return -1;
+}
+
+/*
+ * libmicrohttpd's messages (about clients that misbehave, mostly: not worth
+ * a warning each), at debug level; cls is what to say they are about.
+ */
+void
+log_mhd(void *cls, const char *fmt, va_list ap)
+{
+	char		msg[512];
+	size_t		n;
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	n = strlen(msg);
+	while (n > 0 && msg[n - 1] == '\n')
+		msg[--n] = '\0';
+	logmsg(LOG_DEBUG, "%s: %s", (const char *) cls, msg);
+}
+
 /*
  * One line per event on stderr: time, level, message. The line is written
  * with one write(), so lines from the control thread never interleave.
