@@ -51,7 +51,8 @@
 #define TRIGGER_GAP_S 5
 #define UPLOAD_PAGE 5000		/* changes handed to hub_upload_chunk at a time */
 #define UPLOAD_SLOTS 2
-#define BIND_CACHE_MAX 10000	/* node bindings remembered, at most */			/* uploads holding a hub connection at once */
+#define BIND_CACHE_MAX 10000	/* node bindings remembered, at most */
+#define AUTH_SLOTS 4			/* password checks at once */			/* uploads holding a hub connection at once */
 
 typedef struct
 {
@@ -101,6 +102,10 @@ typedef struct
 	pthread_mutex_t up_mu;
 	pthread_cond_t up_cv;
 	int			up_busy;
+	/* password checks running at once (AUTH_SLOTS at most) */
+	pthread_mutex_t auth_mu;
+	pthread_cond_t auth_cv;
+	int			auth_busy;
 	/* counters for the status */
 	pthread_mutex_t count_mu;
 	int64_t		served;
@@ -1260,7 +1265,20 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 
 		req = xcalloc(1, sizeof(Request));
 		*con_cls = req;
-		req->authed = au && auth_check(s->auth, au, req->user, sizeof(req->user), &req->admin);
+		if (au)
+		{
+			/* a password check may take ~16 MB for yescrypt: a few at once */
+			pthread_mutex_lock(&s->auth_mu);
+			while (s->auth_busy >= AUTH_SLOTS)
+				pthread_cond_wait(&s->auth_cv, &s->auth_mu);
+			s->auth_busy++;
+			pthread_mutex_unlock(&s->auth_mu);
+			req->authed = auth_check(s->auth, au, req->user, sizeof(req->user), &req->admin);
+			pthread_mutex_lock(&s->auth_mu);
+			s->auth_busy--;
+			pthread_cond_signal(&s->auth_cv);
+			pthread_mutex_unlock(&s->auth_mu);
+		}
 		if (!req->authed)
 			return deny(s, conn);
 		if (cl && strtoll(cl, NULL, 10) > s->max_body)
@@ -1531,6 +1549,8 @@ serve_main(int argc, char **argv)
 	pthread_mutex_init(&s.count_mu, NULL);
 	pthread_mutex_init(&s.up_mu, NULL);
 	pthread_cond_init(&s.up_cv, NULL);
+	pthread_mutex_init(&s.auth_mu, NULL);
+	pthread_cond_init(&s.auth_cv, NULL);
 	s.started_us = now_us();
 	snprintf(s.serve_id, sizeof(s.serve_id), "%08x%08x", (unsigned) getpid(),
 			 (unsigned) (jitter01() * 4294967295.0));
