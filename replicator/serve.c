@@ -110,6 +110,7 @@ typedef struct
 	pthread_mutex_t count_mu;
 	int64_t		served;
 	int64_t		failed;
+	int64_t		overtaken;		/* uploads rolled back and sent again */
 	int64_t		last_trigger_us;
 } Serve;
 
@@ -981,8 +982,11 @@ handle_data(Serve *s, struct MHD_Connection *conn, Request *req)
 		{
 			json_t	   *o = json_object();
 
-			/* not the link's fault: the client tries again at once */
-			count_reply(s, MHD_HTTP_SERVICE_UNAVAILABLE);
+			/* not a failure: the client sends the upload again at once */
+			pthread_mutex_lock(&s->count_mu);
+			s->overtaken++;
+			pthread_mutex_unlock(&s->count_mu);
+			count_reply(s, MHD_HTTP_OK);
 			json_object_set_new(o, "error", json_stringn_nocheck(err, strlen(err)));
 			json_object_set_new(o, "status", json_integer(MHD_HTTP_SERVICE_UNAVAILABLE));
 			json_object_set_new(o, "overtaken", json_true());
@@ -1130,6 +1134,7 @@ hub_status(Serve *s)
 	pthread_mutex_lock(&s->count_mu);
 	json_object_set_new(req, "served", json_integer(s->served));
 	json_object_set_new(req, "failed", json_integer(s->failed));
+	json_object_set_new(req, "uploads_overtaken", json_integer(s->overtaken));
 	pthread_mutex_unlock(&s->count_mu);
 	json_object_set_new(o, "requests", req);
 	if (h == NULL)
