@@ -68,10 +68,15 @@ wait_until() {
 	done
 }
 
+# (below the kernel's range of ephemeral ports, from which every outgoing
+# connection on the machine takes its local port: one of those could take
+# the port between this check and the listen)
 free_port() {
-	local p
+	local p lo
+	lo=$(awk '{ print $1 }' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+	[ "$lo" -gt 12000 ] || lo=32768
 	while :; do
-		p=$((20000 + RANDOM % 30000))
+		p=$((10000 + RANDOM % (lo - 10000)))
 		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
 	done
 }
