@@ -194,6 +194,14 @@ refresh_hub_errors(Loop *l, const SyncStats *st, int64_t now)
 	int			nrows = 0;
 	bool		want_conflicts = st->up_conflicts > 0 || now >= l->conflicts_at;
 
+	/*
+	 * Only this client's uploads set its changes aside on the hub: with none
+	 * there and none set aside now, the count is still 0 (a request saved,
+	 * over HTTP, on every sync).
+	 */
+	if (l->hub_errors == 0 && st->up_parked == 0 && !want_conflicts)
+		return;
+
 	if (l->h->ops->errors(l->h, client_node_id(l->cl), 20, &n, &rows, &nrows,
 						  want_conflicts ? &conflicts : NULL, err, sizeof(err)) < 0)
 	{

@@ -248,6 +248,32 @@ kill -TERM "$pid"
 wait "$pid"
 trap - EXIT
 
+# the same latencies over HTTP: a second client through syncqd serve
+export AMRS_ADMIN_USERNAME=bench AMRS_ADMIN_PASSWORD=bench-pw
+"$SYNCQD" serve --postgres "$HUB" --listen 127.0.0.1:0 2>"$T/serve.log" &
+spid=$!
+trap 'kill "$spid" 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do grep -q 'listening on' "$T/serve.log" && break; sleep 0.05; done
+URL=http://127.0.0.1:$(sed -nE 's/.*listening on [^ ]*:([0-9]+) .*/\1/p' "$T/serve.log")
+C2=$T/client_http.db
+printf '.load %s\n%s\n' "$SYNCQ_SQLITE_EXT" \
+	"CREATE TABLE lat (id INTEGER PRIMARY KEY, v TEXT); SELECT sync_track('lat');
+	CREATE TABLE bulk (id INTEGER PRIMARY KEY, name TEXT, qty INTEGER); SELECT sync_track('bulk');
+	CREATE TABLE bulk_down (id INTEGER PRIMARY KEY, name TEXT, qty INTEGER); SELECT sync_track('bulk_down');" |
+	sqlite3 "$C2" >/dev/null
+"$SYNCQD" --sqlite "$C2" --online "$URL" --control off 2>>"$T/syncqd_http.log" &
+pid=$!
+trap 'kill "$pid" "$spid" 2>/dev/null || true' EXIT
+for _ in $(seq 1 600); do grep -q "sync (start) done" "$T/syncqd_http.log" && break; sleep 0.1; done
+C_LIBPQ=$C
+C=$C2
+lat_http_up=$(lat_row up-ext $((3 * CHANGES + 1)) "client → hub over HTTP, app with syncq loaded (wake file)")
+lat_http_down=$(lat_row down $((4 * CHANGES + 1)) "hub → client over HTTP (long poll)")
+C=$C_LIBPQ
+kill -TERM "$pid" && wait "$pid"
+kill -TERM "$spid" && wait "$spid"
+trap - EXIT
+
 echo "### syncqd running on: latency, idle cost, memory"
 echo
 echo "| immediate change | changes | p50 | p99 | max |"
@@ -255,6 +281,8 @@ echo "|---|---|---|---|---|"
 echo "$lat_up_ext"
 echo "$lat_up_plain"
 echo "$lat_down"
+echo "$lat_http_up"
+echo "$lat_http_down"
 echo
 echo "(from commit to visible on the other side, one change every ${SPACING_MS} ms; aim: p50 < 20 ms, p99 < 100 ms)"
 echo
