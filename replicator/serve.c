@@ -1623,7 +1623,15 @@ serve_main(int argc, char **argv)
 		status = 1;
 		goto out;
 	}
-	pthread_create(&listener, NULL, listener_main, &s);
+	if ((c = pthread_create(&listener, NULL, listener_main, &s)) != 0)
+	{
+		pthread_sigmask(SIG_SETMASK, &orig, NULL);
+		fprintf(stderr, "syncqd serve: cannot start the thread that listens for the hub's wake-ups: %s\n",
+				strerror(c));
+		MHD_stop_daemon(d);
+		status = 1;
+		goto out;
+	}
 	pthread_sigmask(SIG_SETMASK, &orig, NULL);
 	{
 		const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);

@@ -40,6 +40,19 @@ nap_us(int64_t us)
 	nanosleep(&ts, NULL);
 }
 
+/*
+ * End a part of a download at a clean cut: commit what is applied with the
+ * position it reaches (target, last). 0, 1 if a stop was asked for (the
+ * download ends here), -1 on error.
+ */
+static int
+end_part(Client *cl, const char *target, int64_t last, char *err, size_t errlen)
+{
+	if (client_commit_apply(cl, NULL, target, last, err, errlen) < 0)
+		return -1;
+	return stop_requested ? 1 : 0;
+}
+
 static void
 load_hub_types(Link *l, HubTypes *ht)
 {
@@ -267,14 +280,14 @@ sync_down_changes(Link *l, Client *cl, const char *pos, const char *target, int6
 		 */
 		if (in_part > 0 && reach <= last)
 		{
-			if (client_commit_apply(cl, NULL, target, last, err, errlen) < 0)
-				goto fail;
+			int			rc = end_part(cl, target, last, err, errlen);
+
 			in_part = 0;
-			if (stop_requested)
+			if (rc != 0)
 			{
 				link_page_free(&page);
-				*stopped = true;
-				return 0;
+				*stopped = rc > 0;
+				return rc > 0 ? 0 : -1;
 			}
 		}
 		if (l->ops->changes_next(l, &page, err, errlen) < 0)
@@ -289,17 +302,14 @@ sync_down_changes(Link *l, Client *cl, const char *pos, const char *target, int6
 				(in_part >= DOWN_PART || mono_us() - part_start >= PART_MAX_US))
 			{
 				/* a clean cut: commit this part, let the app in */
-				if (client_commit_apply(cl, NULL, target, last, err, errlen) < 0)
-				{
-					link_page_free(&page);
-					return -1;
-				}
+				int			end = end_part(cl, target, last, err, errlen);
+
 				in_part = 0;
-				if (stop_requested)
+				if (end != 0)
 				{
 					link_page_free(&page);
-					*stopped = true;
-					return 0;
+					*stopped = end > 0;
+					return end > 0 ? 0 : -1;
 				}
 				nap_us(PART_PAUSE_US);
 			}
