@@ -19,8 +19,9 @@ WARN     := -std=c11 -Wall -Wextra -Werror
 CFLAGS   ?= -O2 -g
 SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
-SQLITE_SRC := $(sort $(wildcard sqlite_ext/*.c))
-SQLITE_HDR := $(wildcard sqlite_ext/*.h)
+# The SQLite extension: its own files and the zone engine in common/.
+SQLITE_SRC := $(sort $(wildcard sqlite_ext/*.c)) common/tz.c
+SQLITE_HDR := $(wildcard sqlite_ext/*.h common/*.h)
 
 .PHONY: all pg sqlite asan replicator install deps check bench demo clean fuzz
 
@@ -32,7 +33,7 @@ pg:
 sqlite: sqlite_ext/syncq.so
 
 sqlite_ext/syncq.so: $(SQLITE_SRC) $(SQLITE_HDR)
-	$(CC) $(WARN) $(CFLAGS) -fPIC -shared -DSYNCQ_SQLITE_EXTENSION -o $@ $(SQLITE_SRC)
+	$(CC) $(WARN) $(CFLAGS) -fPIC -shared -DSYNCQ_SQLITE_EXTENSION -Icommon -o $@ $(SQLITE_SRC)
 
 # The SQLite extension and syncqd again, under AddressSanitizer and UBSan,
 # for tests/run.
@@ -41,7 +42,7 @@ asan: build/asan/syncq.so
 
 build/asan/syncq.so: $(SQLITE_SRC) $(SQLITE_HDR)
 	@mkdir -p $(dir $@)
-	$(CC) $(WARN) -O1 -g $(SAN) -fPIC -shared -DSYNCQ_SQLITE_EXTENSION -o $@ $(SQLITE_SRC)
+	$(CC) $(WARN) -O1 -g $(SAN) -fPIC -shared -DSYNCQ_SQLITE_EXTENSION -Icommon -o $@ $(SQLITE_SRC)
 
 replicator:
 	@if [ -f replicator/Makefile ]; then $(MAKE) -C replicator; fi

@@ -293,9 +293,9 @@ trigger_priority(Trigger *trigger)
 {
 	if (trigger->tgnargs == 1)
 	{
-		if (strcmp(trigger->tgargs[0], "immediate") == 0)
+		if (strcmp(trigger->tgargs[0], SYNCQ_PRIORITY_IMMEDIATE) == 0)
 			return true;
-		if (strcmp(trigger->tgargs[0], "batched") == 0)
+		if (strcmp(trigger->tgargs[0], SYNCQ_PRIORITY_BATCHED) == 0)
 			return false;
 	}
 	ereport(ERROR,

@@ -138,7 +138,7 @@ syncq_queue_relid(Oid nspid)
 {
 	if (nspid != cached_nspid || !OidIsValid(cached_queue_relid))
 	{
-		Oid			relid = get_relname_relid("sync_queue", nspid);
+		Oid			relid = get_relname_relid(SYNCQ_QUEUE_TABLE, nspid);
 
 		if (!OidIsValid(relid))
 			ereport(ERROR,
@@ -622,8 +622,8 @@ syncq_queue_init(void)
 	op_text[0] = CStringGetTextDatum("I");
 	op_text[1] = CStringGetTextDatum("U");
 	op_text[2] = CStringGetTextDatum("D");
-	priority_text[0] = CStringGetTextDatum("batched");
-	priority_text[1] = CStringGetTextDatum("immediate");
+	priority_text[0] = CStringGetTextDatum(SYNCQ_PRIORITY_BATCHED);
+	priority_text[1] = CStringGetTextDatum(SYNCQ_PRIORITY_IMMEDIATE);
 	MemoryContextSwitchTo(old);
 
 	CacheRegisterRelcacheCallback(queue_invalidate, (Datum) 0);

@@ -22,13 +22,10 @@
 #include "utils/relcache.h"
 #include "utils/uuid.h"
 
+#include "syncq_contract.h"
+
 /* The business zone of the Eastern helpers. */
 #define SYNCQ_EASTERN_ZONE "America/New_York"
-
-/* The channel immediate changes and sync requests are announced on. */
-#define SYNCQ_CHANNEL			"sync_queue"
-#define SYNCQ_PAYLOAD_CHANGE	"change"	/* committed immediate changes */
-#define SYNCQ_PAYLOAD_REQUEST	"request"	/* sync_trigger(): sync now */
 
 /* Names sync_track() gives the triggers it puts on a tracked table. */
 #define SYNCQ_CAPTURE_TRIGGER	"syncq_capture"

@@ -160,9 +160,9 @@ require_primary_key(Relation rel)
 static bool
 parse_priority(const char *priority)
 {
-	if (strcmp(priority, "immediate") == 0)
+	if (strcmp(priority, SYNCQ_PRIORITY_IMMEDIATE) == 0)
 		return true;
-	if (strcmp(priority, "batched") == 0)
+	if (strcmp(priority, SYNCQ_PRIORITY_BATCHED) == 0)
 		return false;
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -236,12 +236,12 @@ not_tracked(Relation rel)
 }
 
 /*
- * sync_track(tbl regclass, priority text DEFAULT 'immediate') returns void
+ * sync_track(tbl regclass, priority text DEFAULT 'immediate') returns text
  *
  * Installs the capture trigger (AFTER ROW, the priority as its argument)
  * and the TRUNCATE guard on tbl, and records it in sync_tables.  Running it
  * again changes the priority.  It also makes the node id if there is none
- * yet.
+ * yet.  Returns the priority, as the SQLite sync_track() does.
  */
 Datum
 sync_track(PG_FUNCTION_ARGS)
@@ -300,14 +300,15 @@ sync_track(PG_FUNCTION_ARGS)
 				 4, argtypes, values, SPI_OK_INSERT);
 
 	table_close(rel, NoLock);
-	PG_RETURN_VOID();
+	PG_RETURN_TEXT_P(cstring_to_text(priority));
 }
 
 /*
- * sync_untrack(tbl regclass) returns void
+ * sync_untrack(tbl regclass) returns boolean
  *
  * Removes the triggers sync_track() installed and the sync_tables row;
- * the rows already queued stay.
+ * the rows already queued stay.  Returns true, or false with a notice if
+ * the table was not tracked (as the SQLite sync_untrack() returns 0).
  */
 Datum
 sync_untrack(PG_FUNCTION_ARGS)
@@ -330,7 +331,13 @@ sync_untrack(PG_FUNCTION_ARGS)
 					 psprintf("DELETE FROM %s WHERE relid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass",
 							  syncq_name(nspid, "sync_tables")),
 					 1, argtypes, values, SPI_OK_DELETE) == 0)
-		not_tracked(rel);
+	{
+		ereport(NOTICE,
+				(errmsg("table \"%s\" is not tracked, skipping",
+						RelationGetRelationName(rel))));
+		table_close(rel, NoLock);
+		PG_RETURN_BOOL(false);
+	}
 
 	for (i = 0; i < lengthof(triggers); i++)
 		if (OidIsValid(get_trigger_oid(relid, triggers[i], true)))
@@ -340,7 +347,7 @@ sync_untrack(PG_FUNCTION_ARGS)
 						 0, NULL, NULL, SPI_OK_UTILITY);
 
 	table_close(rel, NoLock);
-	PG_RETURN_VOID();
+	PG_RETURN_BOOL(true);
 }
 
 /* Append one jsonb value as JSON text. */
@@ -596,16 +603,17 @@ sync_enqueue(PG_FUNCTION_ARGS)
 }
 
 /*
- * sync_trigger() returns void
+ * sync_trigger() returns boolean
  *
  * Asks syncqd for a sync now: NOTIFY sync_queue with the payload 'request',
- * delivered when the transaction commits.
+ * delivered when the transaction commits.  Returns true (the SQLite
+ * sync_trigger() returns 0 only for a database with no file to signal).
  */
 Datum
 sync_trigger(PG_FUNCTION_ARGS)
 {
 	Async_Notify(SYNCQ_CHANNEL, SYNCQ_PAYLOAD_REQUEST);
-	PG_RETURN_VOID();
+	PG_RETURN_BOOL(true);
 }
 
 /*

@@ -25,7 +25,9 @@
 #include <libpq-fe.h>
 #include <sqlite3.h>
 
-#define SYNCQD_VERSION "0.1.0"
+#include "syncq_contract.h"
+
+#define SYNCQD_VERSION SYNCQ_VERSION
 
 /* ---- main.c ------------------------------------------------------------ */
 

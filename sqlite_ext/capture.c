@@ -130,7 +130,7 @@ static void syncTrackFunc(sqlite3_context *ctx, int argc,
                           sqlite3_value **argv){
   sqlite3 *db = sqlite3_context_db_handle(ctx);
   const char *zTable;
-  const char *zPriority = "immediate";
+  const char *zPriority = SYNCQ_PRIORITY_IMMEDIATE;
   sqlite3_int64 iLastRowid = sqlite3_last_insert_rowid(db);
   char *zErr = 0;
   int rc;
@@ -286,8 +286,8 @@ static void syncEnqueueFunc(sqlite3_context *ctx, int argc,
     if( rcBind==SQLITE_OK ) rcBind = sqlite3_bind_value(pStmt, 4, argv[2]);
     if( rcBind==SQLITE_OK ) rcBind = sqlite3_bind_value(pStmt, 5, argv[3]);
     if( rcBind==SQLITE_OK ){
-      rcBind = sqlite3_bind_text(pStmt, 6, bImmediate ? "immediate"
-                                 : "batched", -1, SQLITE_STATIC);
+      rcBind = sqlite3_bind_text(pStmt, 6, bImmediate ? SYNCQ_PRIORITY_IMMEDIATE
+                                 : SYNCQ_PRIORITY_BATCHED, -1, SQLITE_STATIC);
     }
     if( rcBind==SQLITE_OK ){
       rcBind = sqlite3_bind_text(pStmt, 7, syncq_conn_apply_origin(pConn), -1,

@@ -32,9 +32,11 @@ SQLITE_EXTENSION_INIT3
 ** Contract with syncqd (see docs/sqlite_capture.md).
 */
 
-/* A committed immediate change is signalled by writing this file, named
-** after the database file: "/data/app.db" -> "/data/app.db-syncq-wake". */
-#define SYNCQ_WAKE_SUFFIX "-syncq-wake"
+/* The names syncqd and the PostgreSQL extension share with us: the queue,
+** the priorities, the wake-up file (SYNCQ_WAKE_SUFFIX: a committed
+** immediate change is signalled by writing "<database>-syncq-wake"), the
+** blob tag of the queue's JSON. */
+#include "syncq_contract.h"
 
 /* The capture triggers call sqlite_compileoption_get(N) with these N for
 ** the txid column.  Stock SQLite returns NULL for a negative N; a
@@ -57,6 +59,12 @@ int syncq_capture_register(sqlite3 *db, char **pzErrMsg);
 /* ----------------------------------------------------------------------
 ** Internal to the capture files.
 */
+
+/* The version of syncq's own tables in a SQLite file (syncq_schema):
+** 1 is syncq 0.1.0 (which had no syncq_schema), 2 is 0.2.0.  Raise it,
+** and add a step to aMigrate in capture_triggers.c, for every change to
+** those tables after a release. */
+#define SYNCQ_SCHEMA_VERSION 2
 
 /* capture_triggers.c.  Each returns an SQLite result code; on failure
 ** *pzErr, when not NULL, is set to a sqlite3_malloc'd message (without a

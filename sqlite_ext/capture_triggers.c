@@ -76,14 +76,19 @@ static const char zSchemaSql[] =
   "BEGIN\n"
   "  SELECT RAISE(ABORT, 'syncq: the capture triggers hold the node id;"
   " change it with sync_reidentify(uuid)');\n"
-  "END;\n";
+  "END;\n"
+  "CREATE TABLE IF NOT EXISTS main.syncq_schema(\n"
+  "  id      INTEGER PRIMARY KEY CHECK (id = 1),\n"
+  "  version INTEGER NOT NULL,        -- SYNCQ_SCHEMA_VERSION of the tables\n"
+  "  release TEXT NOT NULL            -- the syncq release that wrote them\n"
+  ");\n";
 
 /* Number of objects of zSchemaSql, and a query that counts those present. */
-#define SYNCQ_N_SCHEMA 5
+#define SYNCQ_N_SCHEMA 6
 static const char zSchemaCountSql[] =
   "SELECT count(*) FROM main.sqlite_schema WHERE name IN"
   " ('sync_queue', 'syncq_state', 'syncq_tracked', 'syncq_keep_newest',"
-  " 'syncq_node_id_fixed')";
+  " 'syncq_node_id_fixed', 'syncq_schema')";
 
 /* One column of a tracked table. */
 typedef struct SyncqCol SyncqCol;
@@ -198,12 +203,106 @@ static void makeUuid(char zBuf[37]){
 ** The syncq tables.
 */
 
-/* Creates the syncq tables and this node's id unless they exist. */
+/* ----------------------------------------------------------------------
+** The version of the syncq tables, and their migrations.
+**
+** syncq_schema holds the SYNCQ_SCHEMA_VERSION that last brought a file's
+** syncq tables (and syncqd's, which live beside them) up to date.  A file
+** of syncq 0.1.0 has no syncq_schema: it is schema 1.  syncq_ensure_schema()
+** runs before anything reads or writes those tables (every function of the
+** extension that touches them, and syncqd when it opens the file), and
+** migrates an older file in one savepoint, keeping queued changes and
+** positions; the capture triggers are then rewritten as this version
+** writes them.  A file of a newer schema is refused, naming both versions.
+*/
+
+/* Migrations: aMigrate[i] takes schema i+1 to schema i+2.  Each is run in
+** the savepoint of syncq_ensure_schema(), before the triggers are
+** rewritten.  syncqd's tables may be missing (a file never synced): a step
+** that changes them must check. */
+static int migrate1to2(sqlite3 *db, char **pzErr){
+  /* 0.1.0 -> 0.2.0: only the triggers changed so far; they are rewritten
+  ** after the last step. */
+  (void)db;
+  (void)pzErr;
+  return SQLITE_OK;
+}
+
+static int (*const aMigrate[])(sqlite3*, char**) = {
+  migrate1to2,
+};
+
+/* Reads the file's schema version into *piVersion: 0 if syncq_schema has
+** no row. */
+static int schemaVersion(sqlite3 *db, int *piVersion, char **pzErr){
+  sqlite3_stmt *pStmt = 0;
+  int rc;
+  *piVersion = 0;
+  rc = sqlite3_prepare_v2(db, "SELECT version FROM main.syncq_schema", -1,
+                          &pStmt, 0);
+  if( rc!=SQLITE_OK ) return setDbError(db, pzErr, rc);
+  if( sqlite3_step(pStmt)==SQLITE_ROW ){
+    *piVersion = sqlite3_column_int(pStmt, 0);
+  }
+  rc = sqlite3_finalize(pStmt);
+  if( rc!=SQLITE_OK ) return setDbError(db, pzErr, rc);
+  return SQLITE_OK;
+}
+
+/* Refuses a file whose syncq tables are newer than this syncq. */
+static int refuseNewer(sqlite3 *db, int iVersion, char **pzErr){
+  sqlite3_stmt *pStmt = 0;
+  char *zRelease = 0;
+  int rc;
+  rc = sqlite3_prepare_v2(db, "SELECT release FROM main.syncq_schema", -1,
+                          &pStmt, 0);
+  if( rc==SQLITE_OK && sqlite3_step(pStmt)==SQLITE_ROW ){
+    zRelease = sqlite3_mprintf("%s", sqlite3_column_text(pStmt, 0));
+  }
+  sqlite3_finalize(pStmt);
+  rc = setError(pzErr, SQLITE_MISMATCH,
+      "this database's syncq tables were written by syncq %s (schema %d),"
+      " newer than this syncq %s (schema %d): upgrade syncq (the extension"
+      " and syncqd) to use it", zRelease ? zRelease : "?", iVersion,
+      SYNCQ_VERSION, SYNCQ_SCHEMA_VERSION);
+  sqlite3_free(zRelease);
+  return rc;
+}
+
+/* Brings the syncq tables from schema iFrom to SYNCQ_SCHEMA_VERSION, inside
+** the caller's savepoint, and rewrites the capture triggers. */
+static int migrate(sqlite3 *db, int iFrom, char **pzErr){
+  int nRepaired = 0;
+  int rc = SQLITE_OK;
+  int i;
+  for(i=iFrom; rc==SQLITE_OK && i<SYNCQ_SCHEMA_VERSION; i++){
+    rc = aMigrate[i-1](db, pzErr);
+  }
+  if( rc==SQLITE_OK ){
+    rc = execPrintf(db, pzErr,
+        "INSERT INTO main.syncq_schema(id, version, release) VALUES(1, %d, %Q)"
+        " ON CONFLICT(id) DO UPDATE SET version = excluded.version,"
+        " release = excluded.release", SYNCQ_SCHEMA_VERSION, SYNCQ_VERSION);
+  }
+  if( rc==SQLITE_OK && iFrom<SYNCQ_SCHEMA_VERSION ){
+    rc = syncq_repair(db, &nRepaired, pzErr);
+  }
+  return rc;
+}
+
+/* Creates the syncq tables and this node's id unless they exist, and
+** migrates those of an older syncq (see above). */
 int syncq_ensure_schema(sqlite3 *db, char **pzErr){
   sqlite3_stmt *pStmt = 0;
   int nHave = 0;
+  int bQueue = 0;
+  int iVersion = 0;
   int rc;
   char zUuid[37];
+
+  typedef char assertMigrations[
+      sizeof(aMigrate)/sizeof(aMigrate[0])==SYNCQ_SCHEMA_VERSION-1 ? 1 : -1];
+  (void)sizeof(assertMigrations);
 
   rc = sqlite3_prepare_v2(db, zSchemaCountSql, -1, &pStmt, 0);
   if( rc!=SQLITE_OK ) return setDbError(db, pzErr, rc);
@@ -218,8 +317,25 @@ int syncq_ensure_schema(sqlite3 *db, char **pzErr){
     nHave += sqlite3_step(pStmt)==SQLITE_ROW;
     rc = sqlite3_finalize(pStmt);
     if( rc!=SQLITE_OK ) return setDbError(db, pzErr, rc);
-    if( nHave>SYNCQ_N_SCHEMA ) return SQLITE_OK;
+    if( nHave>SYNCQ_N_SCHEMA ){
+      rc = schemaVersion(db, &iVersion, pzErr);
+      if( rc!=SQLITE_OK || iVersion==SYNCQ_SCHEMA_VERSION ) return rc;
+      if( iVersion>SYNCQ_SCHEMA_VERSION ) return refuseNewer(db, iVersion, pzErr);
+    }
   }
+
+  /* A sync_queue without syncq_schema is the file of syncq 0.1.0. */
+  rc = sqlite3_prepare_v2(db,
+      "SELECT (SELECT count(*) FROM main.sqlite_schema"
+      "        WHERE type = 'table' AND name = 'sync_queue'),"
+      "       (SELECT count(*) FROM main.sqlite_schema"
+      "        WHERE type = 'table' AND name = 'syncq_schema')", -1, &pStmt, 0);
+  if( rc!=SQLITE_OK ) return setDbError(db, pzErr, rc);
+  if( sqlite3_step(pStmt)==SQLITE_ROW ){
+    bQueue = sqlite3_column_int(pStmt, 0) && !sqlite3_column_int(pStmt, 1);
+  }
+  rc = sqlite3_finalize(pStmt);
+  if( rc!=SQLITE_OK ) return setDbError(db, pzErr, rc);
 
   rc = savepointBegin(db, "syncq_schema", pzErr);
   if( rc!=SQLITE_OK ) return rc;
@@ -230,6 +346,14 @@ int syncq_ensure_schema(sqlite3 *db, char **pzErr){
         "INSERT OR IGNORE INTO main.syncq_state(id, node_id) VALUES(1, %Q)",
         zUuid);
   }
+  if( rc==SQLITE_OK ) rc = schemaVersion(db, &iVersion, pzErr);
+  if( rc==SQLITE_OK && iVersion==0 ){
+    iVersion = bQueue ? 1 : SYNCQ_SCHEMA_VERSION;
+  }
+  if( rc==SQLITE_OK && iVersion>SYNCQ_SCHEMA_VERSION ){
+    rc = refuseNewer(db, iVersion, pzErr);
+  }
+  if( rc==SQLITE_OK ) rc = migrate(db, iVersion, pzErr);
   return savepointEnd(db, "syncq_schema", rc, pzErr);
 }
 
@@ -277,7 +401,7 @@ int syncq_resolve_table(sqlite3 *db, const char *zTable, char **pzName,
     }else if( sqlite3_strnicmp(zName, "sqlite_", 7)==0 ){
       rc = setError(pzErr, SQLITE_MISMATCH,
                     "\"%s\" is an SQLite internal table", zName);
-    }else if( sqlite3_stricmp(zName, "sync_queue")==0
+    }else if( sqlite3_stricmp(zName, SYNCQ_QUEUE_TABLE)==0
            || sqlite3_strnicmp(zName, "syncq_", 6)==0 ){
       rc = setError(pzErr, SQLITE_MISMATCH, "\"%s\" is a syncq table", zName);
     }
@@ -496,12 +620,12 @@ static void appendValue(sqlite3_str *pStr, const SyncqTable *pTab, int iCol,
   }else if( bStrict && sqlite3_stricmp(zType, "BLOB")==0 ){
     sqlite3_str_appendf(pStr,
         "CASE WHEN %s.\"%w\" IS NOT NULL"
-        " THEN json_object('$hex', hex(%s.\"%w\")) END",
+        " THEN json_object('" SYNCQ_BLOB_TAG "', hex(%s.\"%w\")) END",
         zRef, zCol, zRef, zCol);
   }else if( !bStrict && typeAffinity(zType)=='t' ){
     /* Only blobs sort at or above x''; NULL compares as NULL. */
     sqlite3_str_appendf(pStr,
-        "CASE WHEN %s.\"%w\" >= x'' THEN json_object('$hex', hex(%s.\"%w\"))"
+        "CASE WHEN %s.\"%w\" >= x'' THEN json_object('" SYNCQ_BLOB_TAG "', hex(%s.\"%w\"))"
         " ELSE %s.\"%w\" END",
         zRef, zCol, zRef, zCol, zRef, zCol);
   }else{
@@ -515,7 +639,7 @@ static void appendValue(sqlite3_str *pStr, const SyncqTable *pTab, int iCol,
         "CASE typeof(%s.\"%w\")"
         " WHEN 'real' THEN json(CASE %s.\"%w\" WHEN 9e999 THEN '\"Infinity\"'"
         " WHEN -9e999 THEN '\"-Infinity\"' ELSE quote(%s.\"%w\") END)"
-        " WHEN 'blob' THEN json_object('$hex', hex(%s.\"%w\"))"
+        " WHEN 'blob' THEN json_object('" SYNCQ_BLOB_TAG "', hex(%s.\"%w\"))"
         " ELSE %s.\"%w\" END",
         zRef, zCol, zRef, zCol, zRef, zCol, zRef, zCol, zRef, zCol);
     if( !bStrict && (typeAffinity(zType)=='i' || typeAffinity(zType)=='n') ){
@@ -542,7 +666,7 @@ static void appendObject(sqlite3_str *pStr, const SyncqTable *pTab,
 /* Appends the txid expression for a change of the given priority. */
 static void appendTxid(sqlite3_str *pStr, const char *zPriority){
   sqlite3_str_appendf(pStr, "sqlite_compileoption_get(%d)",
-      strcmp(zPriority, "immediate")==0 ? SYNCQ_TXID_IMMEDIATE
+      strcmp(zPriority, SYNCQ_PRIORITY_IMMEDIATE)==0 ? SYNCQ_TXID_IMMEDIATE
                                         : SYNCQ_TXID_BATCHED);
 }
 
@@ -625,7 +749,7 @@ static int triggerSql(const SyncqTable *pTab, const char *zPriority,
       "  -- syncq capture, written by sync_track(): docs/sqlite_capture.md.\n"
       "  -- sqlite_compileoption_get(%d) is the txid and (%d) the origin syncqd\n"
       "  -- applies for; both NULL in a connection that did not load syncq.\n",
-      strcmp(zPriority, "immediate")==0 ? SYNCQ_TXID_IMMEDIATE
+      strcmp(zPriority, SYNCQ_PRIORITY_IMMEDIATE)==0 ? SYNCQ_TXID_IMMEDIATE
                                         : SYNCQ_TXID_BATCHED,
       SYNCQ_APPLY_ORIGIN);
   switch( iKind ){
@@ -805,7 +929,8 @@ int syncq_track(sqlite3 *db, const char *zTable, const char *zPriority,
   int bChanged = 0;
   int rc;
 
-  if( strcmp(zPriority, "immediate")!=0 && strcmp(zPriority, "batched")!=0 ){
+  if( strcmp(zPriority, SYNCQ_PRIORITY_IMMEDIATE)!=0
+   && strcmp(zPriority, SYNCQ_PRIORITY_BATCHED)!=0 ){
     return setError(pzErr, SQLITE_MISUSE,
         "bad priority \"%s\": expected 'immediate' or 'batched'", zPriority);
   }

@@ -66,15 +66,15 @@ COMMENT ON FUNCTION syncq_truncate() IS 'refuses TRUNCATE of a tracked table whi
 REVOKE ALL ON FUNCTION syncq_capture() FROM PUBLIC;
 REVOKE ALL ON FUNCTION syncq_truncate() FROM PUBLIC;
 
-CREATE FUNCTION sync_track(tbl regclass, priority text DEFAULT 'immediate') RETURNS void
+CREATE FUNCTION sync_track(tbl regclass, priority text DEFAULT 'immediate') RETURNS text
 	AS 'MODULE_PATHNAME', 'sync_track'
 	LANGUAGE C VOLATILE;
-COMMENT ON FUNCTION sync_track(regclass, text) IS 'capture every change of a table (priority immediate or batched)';
+COMMENT ON FUNCTION sync_track(regclass, text) IS 'capture every change of a table (priority immediate or batched); returns the priority';
 
-CREATE FUNCTION sync_untrack(tbl regclass) RETURNS void
+CREATE FUNCTION sync_untrack(tbl regclass) RETURNS boolean
 	AS 'MODULE_PATHNAME', 'sync_untrack'
 	LANGUAGE C VOLATILE;
-COMMENT ON FUNCTION sync_untrack(regclass) IS 'stop capturing a table; queued rows stay';
+COMMENT ON FUNCTION sync_untrack(regclass) IS 'stop capturing a table; queued rows stay; false if it was not tracked';
 
 CREATE FUNCTION sync_enqueue(tbl regclass, op text, pk jsonb, "row" jsonb,
 							 immediate boolean DEFAULT true) RETURNS bigint
@@ -82,7 +82,7 @@ CREATE FUNCTION sync_enqueue(tbl regclass, op text, pk jsonb, "row" jsonb,
 	LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION sync_enqueue(regclass, text, jsonb, jsonb, boolean) IS 'queue one change of a tracked table by hand; returns its seq';
 
-CREATE FUNCTION sync_trigger() RETURNS void
+CREATE FUNCTION sync_trigger() RETURNS boolean
 	AS 'MODULE_PATHNAME', 'sync_trigger'
 	LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION sync_trigger() IS 'ask for a sync now (NOTIFY sync_queue, ''request'')';

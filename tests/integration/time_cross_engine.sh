@@ -34,8 +34,8 @@ failed=0
 
 # --- the transition lister ----------------------------------------------------
 TZLIST=$SYNCQ_BUILD/tzlist
-${CC:-cc} -std=c11 -Wall -Wextra -Werror -O2 -I "$SYNCQ_ROOT/sqlite_ext" -o "$TZLIST" \
-	"$SYNCQ_ROOT/tests/tools/tzlist.c" "$SYNCQ_ROOT/sqlite_ext/tz.c" -lsqlite3
+${CC:-cc} -std=c11 -Wall -Wextra -Werror -O2 -I "$SYNCQ_ROOT/common" -o "$TZLIST" \
+	"$SYNCQ_ROOT/tests/tools/tzlist.c" "$SYNCQ_ROOT/common/tz.c" -lsqlite3
 
 # --- the instants -------------------------------------------------------------
 for z in $ZONES; do

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# time_tzfiles.sh — syncq's zone engine (sqlite_ext/tz.c) on every kind of
+# time_tzfiles.sh — syncq's zone engine (common/tz.c) on every kind of
 # zone file, through tests/tools/tzlist built with ASan + UBSan:
 #
 #   * slim TZif files (zic -b slim) and version-1 files read the same as the
@@ -25,12 +25,12 @@ checks=0
 
 # tzlist under ASan + UBSan for everything but the bulk comparison of all
 # zones, which uses the plain build (sanitizer start-up is slow).
-SRC=("$SYNCQ_ROOT/tests/tools/tzlist.c" "$SYNCQ_ROOT/sqlite_ext/tz.c")
+SRC=("$SYNCQ_ROOT/tests/tools/tzlist.c" "$SYNCQ_ROOT/common/tz.c")
 TZLIST_PLAIN=$SYNCQ_BUILD/tzlist
-${CC:-cc} -std=c11 -Wall -Wextra -Werror -O2 -I "$SYNCQ_ROOT/sqlite_ext" -o "$TZLIST_PLAIN" "${SRC[@]}" -lsqlite3
+${CC:-cc} -std=c11 -Wall -Wextra -Werror -O2 -I "$SYNCQ_ROOT/common" -o "$TZLIST_PLAIN" "${SRC[@]}" -lsqlite3
 TZLIST=$SYNCQ_BUILD/tzlist-asan
 if ! ${CC:-cc} -std=c11 -Wall -Wextra -Werror -O1 -g -fsanitize=address,undefined \
-	-fno-sanitize-recover=undefined -I "$SYNCQ_ROOT/sqlite_ext" -o "$TZLIST" "${SRC[@]}" -lsqlite3 2>/dev/null; then
+	-fno-sanitize-recover=undefined -I "$SYNCQ_ROOT/common" -o "$TZLIST" "${SRC[@]}" -lsqlite3 2>/dev/null; then
 	echo "# no sanitizers here: plain build only"
 	TZLIST=$TZLIST_PLAIN
 fi

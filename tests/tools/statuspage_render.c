@@ -7,7 +7,7 @@
  * a line that is not JSON is rendered as NULL); for each, the page that
  * replicator/statuspage.c makes of it, then a line "<!-- page end -->".
  * tests/integration/web_auto_sync.sh builds it, plain and under ASan +
- * UBSan, with replicator/statuspage.c, json.c, util.c and sqlite_ext/tz.c.
+ * UBSan, with replicator/statuspage.c, json.c, util.c and common/tz.c.
  */
 #include <stdio.h>
 #include <stdlib.h>

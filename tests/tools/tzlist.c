@@ -8,8 +8,8 @@
 ** the offsets before and after, in seconds east of UTC.  Exits 1 with a
 ** message on stderr if the zone cannot be loaded.
 **
-** Build: cc -std=c11 -Wall -Wextra -Werror -I sqlite_ext \
-**            tests/tools/tzlist.c sqlite_ext/tz.c -lsqlite3
+** Build: cc -std=c11 -Wall -Wextra -Werror -I common \
+**            tests/tools/tzlist.c common/tz.c -lsqlite3
 */
 #include <stdio.h>
 #include <stdlib.h>

@@ -42,7 +42,7 @@ SELECT count(*) AS tracked FROM sync_tables;
 SELECT count(*) AS triggers FROM pg_trigger WHERE tgrelid = 'audits'::regclass;
 
 -- Errors.
-SELECT sync_untrack('audits');                     -- not tracked
+SELECT sync_untrack('audits');                     -- not tracked: false, with a notice
 CREATE TABLE no_key (a int, b text);
 SELECT sync_track('no_key');                       -- no primary key
 CREATE VIEW audit_view AS SELECT * FROM audits;
