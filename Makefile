@@ -52,15 +52,15 @@ replicator:
 # into its own directory (FUZZ_DIR=...) and runs it for 60 s.
 FUZZ_CC  ?= clang
 FUZZ_DIR ?= build/fuzz
-FUZZ_SRC := tests/fuzz/fuzz_proto.c $(addprefix replicator/,proto.c change.c json.c util.c)
+FUZZ_SRC := tests/fuzz/fuzz_proto.c $(addprefix replicator/,link/proto.c model/change.c model/json.c base/util.c)
 
 fuzz: $(FUZZ_DIR)/fuzz_proto
 
-$(FUZZ_DIR)/fuzz_proto: $(FUZZ_SRC) replicator/syncqd.h replicator/proto.h
+$(FUZZ_DIR)/fuzz_proto: $(FUZZ_SRC) replicator/syncqd.h replicator/link/proto.h
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(WARN) -D_GNU_SOURCE -O1 -g -fno-omit-frame-pointer \
 		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-		-Ireplicator -I$(shell $(PG_CONFIG) --includedir) -o $@ $(FUZZ_SRC) -ljansson
+		-Ireplicator -Icommon -I$(shell $(PG_CONFIG) --includedir) -o $@ $(FUZZ_SRC) -ljansson
 
 install: all
 	$(MAKE) -C pg_ext PG_CONFIG=$(PG_CONFIG) install

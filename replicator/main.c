@@ -7,14 +7,14 @@
  *   syncqd --sqlite FILE --reidentify
  */
 #include "syncqd.h"
-#include "auth.h"
-#include "client.h"
-#include "control.h"
-#include "daemon.h"
-#include "hub.h"
-#include "link.h"
-#include "serve.h"
-#include "sync.h"
+#include "http/auth.h"
+#include "client/client.h"
+#include "http/control.h"
+#include "sync/daemon.h"
+#include "hub/hub.h"
+#include "link/link.h"
+#include "http/serve.h"
+#include "sync/sync.h"
 
 #include <errno.h>
 #include <fcntl.h>

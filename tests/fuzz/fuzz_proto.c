@@ -19,7 +19,7 @@
  * path, success or failure, must free all it took.
  */
 #include "syncqd.h"
-#include "proto.h"
+#include "link/proto.h"
 
 #include <stdio.h>
 #include <stdlib.h>

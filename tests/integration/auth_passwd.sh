@@ -273,7 +273,7 @@ done
 note "auth_check itself, under ASan + UBSan"
 cat >"$T/unit.c" <<'EOF'
 #include "syncqd.h"
-#include "auth.h"
+#include "http/auth.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -540,8 +540,8 @@ EOF
 R=$SYNCQ_ROOT/replicator
 ${CC:-cc} -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -pthread -O1 -g \
 	-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer \
-	-I"$R" -I"$(pg_config --includedir)" -o "$T/unit" \
-	"$T/unit.c" "$R/auth.c" "$R/json.c" "$R/util.c" -lcrypt -lpthread -lm \
+	-I"$R" -I"$SYNCQ_ROOT/common" -I"$(pg_config --includedir)" -o "$T/unit" \
+	"$T/unit.c" "$R/http/auth.c" "$R/model/json.c" "$R/base/util.c" -lcrypt -lpthread -lm \
 	>"$T/unit.build" 2>&1 || { cat "$T/unit.build" >&2; fail "the unit check does not build"; }
 printf '%s\n%s\n%s\n' "$ALICE" "$BOB" "$CAROL" >"$T/unit-clients"
 chmod 600 "$T/unit-clients"

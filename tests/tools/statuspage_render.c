@@ -15,7 +15,7 @@
 
 #include <jansson.h>
 
-#include "statuspage.h"
+#include "http/statuspage.h"
 
 int
 main(void)

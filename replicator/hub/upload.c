@@ -17,7 +17,7 @@
  * deadlock, shutdown) fails the whole upload instead, to be retried.
  */
 #include "syncqd.h"
-#include "hub.h"
+#include "hub/hub.h"
 
 #include <inttypes.h>
 #include <stdio.h>

@@ -20,8 +20,8 @@
  * A watch belongs to the daemon's thread and uses the client's connection.
  */
 #include "syncqd.h"
-#include "client.h"
-#include "watch.h"
+#include "client/client.h"
+#include "client/watch.h"
 
 #include <errno.h>
 #include <fcntl.h>

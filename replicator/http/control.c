@@ -21,7 +21,7 @@
  * gets a 4xx with {"error": "..."}.
  */
 #include "syncqd.h"
-#include "control.h"
+#include "http/control.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -39,7 +39,7 @@
 #include <jansson.h>
 #include <microhttpd.h>
 
-#include "statuspage.h"
+#include "http/statuspage.h"
 #include "tz.h"
 
 /* web/auto_sync.js: auto_sync_js[], auto_sync_js_len (made by the Makefile) */

@@ -27,13 +27,13 @@
  * ppoll, so none is lost between the check and the wait.
  */
 #include "syncqd.h"
-#include "client.h"
-#include "control.h"
-#include "daemon.h"
-#include "hub.h"
-#include "link.h"
-#include "sync.h"
-#include "watch.h"
+#include "client/client.h"
+#include "http/control.h"
+#include "sync/daemon.h"
+#include "hub/hub.h"
+#include "link/link.h"
+#include "sync/sync.h"
+#include "client/watch.h"
 
 #include <errno.h>
 #include <inttypes.h>

@@ -9,7 +9,7 @@
  * syncqd's own exact-number reader, so numbers arrive as written.
  */
 #include "syncqd.h"
-#include "proto.h"
+#include "link/proto.h"
 
 #include <ctype.h>
 #include <inttypes.h>

@@ -14,7 +14,7 @@
  *                   table or column), set aside and retried (docs/daemon.md)
  */
 #include "syncqd.h"
-#include "client.h"
+#include "client/client.h"
 
 #include <inttypes.h>
 #include <limits.h>

@@ -16,7 +16,7 @@
  * another type; what is there is shown, what is not is a dash.
  */
 #include "syncqd.h"
-#include "statuspage.h"
+#include "http/statuspage.h"
 
 #include <inttypes.h>
 #include <stdio.h>

@@ -7,7 +7,7 @@
  * with PQescapeIdentifier and every value is a parameter.
  */
 #include "syncqd.h"
-#include "hub.h"
+#include "hub/hub.h"
 
 #include <errno.h>
 #include <inttypes.h>

@@ -9,8 +9,8 @@
  * user's own pause setting (a bulk import) is put back before commit.
  */
 #include "syncqd.h"
-#include "client.h"
-#include "sync.h"
+#include "client/client.h"
+#include "sync/sync.h"
 
 #include <stdio.h>
 #include <string.h>

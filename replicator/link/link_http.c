@@ -10,8 +10,8 @@
  * GET /api/sync/wait and makes a pipe readable when the hub has news.
  */
 #include "syncqd.h"
-#include "link.h"
-#include "proto.h"
+#include "link/link.h"
+#include "link/proto.h"
 
 #include <curl/curl.h>
 #include <errno.h>

@@ -16,7 +16,7 @@
  * the heap (32 KB), so serve's threads check at once.
  */
 #include "syncqd.h"
-#include "auth.h"
+#include "http/auth.h"
 
 #include <crypt.h>
 #include <errno.h>

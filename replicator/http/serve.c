@@ -17,13 +17,13 @@
  * connection only while it runs against the hub.
  */
 #include "syncqd.h"
-#include "auth.h"
-#include "control.h"
-#include "daemon.h"
-#include "hub.h"
-#include "proto.h"
-#include "serve.h"
-#include "statuspage.h"
+#include "http/auth.h"
+#include "http/control.h"
+#include "sync/daemon.h"
+#include "hub/hub.h"
+#include "link/proto.h"
+#include "http/serve.h"
+#include "http/statuspage.h"
 
 #include <errno.h>
 #include <getopt.h>

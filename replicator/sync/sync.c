@@ -4,10 +4,10 @@
  * sync). docs/replication.md is the model.
  */
 #include "syncqd.h"
-#include "client.h"
-#include "hub.h"
-#include "link.h"
-#include "sync.h"
+#include "client/client.h"
+#include "hub/hub.h"
+#include "link/link.h"
+#include "sync/sync.h"
 
 #include <inttypes.h>
 #include <stdio.h>

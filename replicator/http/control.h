@@ -5,8 +5,8 @@
 #define SYNCQD_CONTROL_H
 
 #include "syncqd.h"
-#include "hub.h"
-#include "sync.h"
+#include "hub/hub.h"
+#include "sync/sync.h"
 
 /* --control default, and the least time between two accepted triggers. */
 #define CONTROL_DEFAULT "127.0.0.1:8765"

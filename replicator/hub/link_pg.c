@@ -4,8 +4,8 @@
  * are hub transactions of their own (hub_upload.c).
  */
 #include "syncqd.h"
-#include "hub.h"
-#include "link.h"
+#include "hub/hub.h"
+#include "link/link.h"
 
 #include <stdio.h>
 #include <stdlib.h>

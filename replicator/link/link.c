@@ -2,7 +2,7 @@
  * link.c — what both links share: pages, choosing the transport.
  */
 #include "syncqd.h"
-#include "link.h"
+#include "link/link.h"
 
 #include <stdlib.h>
 #include <string.h>

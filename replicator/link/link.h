@@ -8,7 +8,7 @@
 #define SYNCQD_LINK_H
 
 #include "syncqd.h"
-#include "hub.h"
+#include "hub/hub.h"
 
 /* One change as the hub sends it down (pointers valid until the next page). */
 typedef struct
