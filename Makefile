@@ -52,11 +52,11 @@ replicator:
 # into its own directory (FUZZ_DIR=...) and runs it for 60 s.
 FUZZ_CC  ?= clang
 FUZZ_DIR ?= build/fuzz
-FUZZ_SRC := tests/fuzz/fuzz_proto.c $(addprefix replicator/,link/proto.c model/change.c model/json.c base/util.c)
+FUZZ_SRC := tests/fuzz/fuzz_proto.c replicator/link/proto.c $(wildcard replicator/model/*.c replicator/base/*.c)
 
 fuzz: $(FUZZ_DIR)/fuzz_proto
 
-$(FUZZ_DIR)/fuzz_proto: $(FUZZ_SRC) replicator/syncqd.h replicator/link/proto.h
+$(FUZZ_DIR)/fuzz_proto: $(FUZZ_SRC) $(wildcard replicator/*/*.h)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(WARN) -D_GNU_SOURCE -O1 -g -fno-omit-frame-pointer \
 		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \

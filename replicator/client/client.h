@@ -1,10 +1,30 @@
 /*
- * client.h — the SQLite side of syncqd (client.c, capture_mark.c).
+ * client.h — the SQLite side of syncqd: the client file, its queue, the
+ * hub's changes applied to it, its node id, its wake-ups.
+ *
+ *   client.c     the file: open, syncqd's tables, schema, positions
+ *   queue.c      the pending local changes: read, acknowledged
+ *   apply.c      the hub's changes applied, last writer wins
+ *   write.c      one row written the way SQLite apps read it
+ *   errors.c     the hub's changes this file refused (sync_errors)
+ *   capture.c    syncqd's own writes kept out of capture
+ *   identity.c   a copied file's new node id
+ *   watch.c      the wake-ups: the wake file, data_version (watch.h)
+ *
+ * Nothing here includes the hub's headers.
  */
 #ifndef SYNCQD_CLIENT_H
 #define SYNCQD_CLIENT_H
 
-#include "syncqd.h"
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model/change.h"
+#include "model/json.h"
+
+typedef struct Client Client;
 
 /* A client table as its schema says. */
 typedef struct
@@ -57,6 +77,7 @@ struct Client
 	int			nbounds;
 };
 
+/* client.c */
 Client	   *client_open(const char *path, char *err, size_t errlen);
 void		client_close(Client *cl);
 const char *client_node_id(Client *cl);
@@ -67,6 +88,8 @@ void		client_reset_cache(Client *cl);
 int			client_get_up(Client *cl, int64_t *seq, uint64_t *digest);
 char	   *client_get_down(Client *cl);
 void		client_get_down_partial(Client *cl, char **target, int64_t *done);
+
+/* queue.c */
 int			client_pending_open(Client *cl, int64_t after_seq, char *err, size_t errlen);
 int			client_pending_next(Client *cl, ChangeList *page, int max, bool *boundary,
 								char *err, size_t errlen);
@@ -77,28 +100,46 @@ void		client_pending_close(Client *cl);
 int			client_ack_upload(Client *cl, int64_t from_seq, int64_t up_seq,
 							  uint64_t up_digest, char *err, size_t errlen);
 
+/* apply.c */
 int			client_begin_apply(Client *cl, char *err, size_t errlen);
 int			client_commit_apply(Client *cl, const char *down_snapshot, const char *target,
 								int64_t done, char *err, size_t errlen);
 void		client_rollback(Client *cl);
 int			client_apply_change(Client *cl, const Change *c, const HubTypes *types,
 								char *err, size_t errlen);
-bool		client_has_errors(Client *cl);
 bool		client_in_apply(Client *cl);
 bool		client_position_stale(Client *cl);
-int			client_forget_errors(Client *cl, char *err, size_t errlen);
-int			client_retry_errors(Client *cl, const HubTypes *types, int *applied,
-								char *err, size_t errlen);
+
+/* write.c */
 int			client_write_row(Client *cl, ClientTable *t, bool del, const JObject *o,
 							 const HubTypes *types, char *err, size_t errlen);
 int			client_clear_table(Client *cl, const ClientTable *t, char *err, size_t errlen);
-
-/* How syncqd's own writes are kept out of capture (capture_mark.c). */
-int			capture_pause(Client *cl, char *err, size_t errlen);
-int			capture_resume(Client *cl, char *err, size_t errlen);
-
 void		hubtypes_add(HubTypes *ht, const char *table, const char *col, const char *type);
 const char *hubtypes_get(const HubTypes *ht, const char *table, const char *col);
 void		hubtypes_free(HubTypes *ht);
+
+/* errors.c */
+bool		client_has_errors(Client *cl);
+int			client_forget_errors(Client *cl, char *err, size_t errlen);
+int			client_retry_errors(Client *cl, const HubTypes *types, int *applied,
+								char *err, size_t errlen);
+
+/* capture.c: how syncqd's own writes are kept out of capture */
+int			capture_pause(Client *cl, char *err, size_t errlen);
+int			capture_resume(Client *cl, char *err, size_t errlen);
+
+/* identity.c */
+int			client_reidentify(Client *cl, char *err, size_t errlen);
+
+/* Shared by the client files (client.c, apply.c). */
+void		client_db_err(char *err, size_t errlen, Client *cl, const char *what);
+int			client_exec(Client *cl, const char *sql, char *err, size_t errlen);
+sqlite3_stmt *client_prep(Client *cl, const char *sql, char *err, size_t errlen);
+int			client_state_set(Client *cl, const char *key, const char *value,
+							 char *err, size_t errlen);
+char	   *client_state_get(Client *cl, const char *key);
+int			client_try_change(Client *cl, const Change *c, const HubTypes *types, bool retry,
+							  char *why, size_t whylen, char *err, size_t errlen);
+const char *client_short_reason(Client *cl, const char *why);
 
 #endif							/* SYNCQD_CLIENT_H */

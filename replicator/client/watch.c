@@ -19,7 +19,8 @@
  *
  * A watch belongs to the daemon's thread and uses the client's connection.
  */
-#include "syncqd.h"
+#include "base/base.h"
+#include "base/buf.h"
 #include "client/client.h"
 #include "client/watch.h"
 
@@ -31,8 +32,6 @@
 #include <string.h>
 #include <sys/inotify.h>
 #include <unistd.h>
-
-#include "capture.h"
 
 struct Watch
 {

@@ -4,7 +4,7 @@
 #ifndef SYNCQD_WATCH_H
 #define SYNCQD_WATCH_H
 
-#include "syncqd.h"
+#include "client/client.h"
 
 typedef struct Watch Watch;
 

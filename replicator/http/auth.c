@@ -15,7 +15,9 @@
  * which a mutex of its own guards; each crypt has a crypt_data of its own on
  * the heap (32 KB), so serve's threads check at once.
  */
-#include "syncqd.h"
+#include "base/base.h"
+#include "base/buf.h"
+#include "base/encode.h"
 #include "http/auth.h"
 
 #include <crypt.h>

@@ -20,8 +20,10 @@
  * answer but the page and the script is JSON; a bad method, path or body
  * gets a 4xx with {"error": "..."}.
  */
-#include "syncqd.h"
+#include "base/base.h"
+#include "base/buf.h"
 #include "http/control.h"
+#include "http/http.h"
 
 #include <errno.h>
 #include <inttypes.h>

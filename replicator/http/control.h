@@ -4,8 +4,7 @@
 #ifndef SYNCQD_CONTROL_H
 #define SYNCQD_CONTROL_H
 
-#include "syncqd.h"
-#include "hub/hub.h"
+#include "model/hubinfo.h"
 #include "sync/sync.h"
 
 /* --control default, and the least time between two accepted triggers. */

@@ -7,7 +7,7 @@
  *
  * Each POST /api/sync/data is one step of a sync (proto.h): decoded and
  * checked first (proto.c), then run against the hub with the same code the
- * libpq path runs (hub.c, hub_upload.c) on a connection from a small pool.
+ * libpq path runs (hub/) on a connection from a small pool.
  * serve keeps nothing of its own beyond PostgreSQL, so several can run
  * behind a load balancer. GET /api/sync/wait is a long poll that answers
  * when the hub NOTIFYs (an immediate change, sync_trigger()), so clients
@@ -16,14 +16,15 @@
  * One thread per connection (libmicrohttpd); a request holds a hub
  * connection only while it runs against the hub.
  */
-#include "syncqd.h"
+#include "base/base.h"
+#include "base/buf.h"
 #include "http/auth.h"
 #include "http/control.h"
-#include "sync/daemon.h"
-#include "hub/hub.h"
-#include "link/proto.h"
+#include "http/http.h"
 #include "http/serve.h"
 #include "http/statuspage.h"
+#include "hub/hub.h"
+#include "link/proto.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -195,38 +196,19 @@ pool_close(Pool *p)
 
 /* ---- the hub's wake-ups ---------------------------------------------------- */
 
-/* Read the notifications that came; count them into s->wakes. -1: lost. */
-static int
-listener_consume(Serve *s, Hub *h, char *err, size_t errlen)
+/* One wake-up of the hub (hub_consume): count it, keep who caused it. */
+static void
+on_hub_wake(void *arg, HubWake wake, const char *origin)
 {
-	PGnotify   *n;
-	int			me = PQbackendPID(h->conn);
+	Serve	   *s = arg;
 
-	if (!PQconsumeInput(h->conn) || PQstatus(h->conn) != CONNECTION_OK)
-	{
-		hub_set_err(err, errlen, "hub connection lost", h->conn);
-		return -1;
-	}
 	pthread_mutex_lock(&s->wakes.mu);
-	while ((n = PQnotifies(h->conn)) != NULL)
-	{
-		if (n->be_pid != me && strcmp(n->relname, "sync_queue") == 0)
-		{
-			if (strcmp(n->extra, "request") == 0)
-				s->wakes.requests++;
-			else
-			{
-				char	   *o = s->wakes.origin[++s->wakes.changes % WAKE_RING];
-
-				snprintf(o, NODE_ID_LEN + 1, "%s",
-						 strncmp(n->extra, "upload:", 7) == 0 ? n->extra + 7 : "");
-			}
-			pthread_cond_broadcast(&s->wakes.cv);
-		}
-		PQfreemem(n);
-	}
+	if (wake == HUB_WAKE_REQUEST)
+		s->wakes.requests++;
+	else
+		snprintf(s->wakes.origin[++s->wakes.changes % WAKE_RING], NODE_ID_LEN + 1, "%s", origin);
+	pthread_cond_broadcast(&s->wakes.cv);
 	pthread_mutex_unlock(&s->wakes.mu);
-	return 0;
 }
 
 static void *
@@ -275,7 +257,7 @@ listener_main(void *arg)
 		{
 			struct pollfd pfd = {hub_socket(h), POLLIN, 0};
 
-			if (poll(&pfd, 1, 500) > 0 && listener_consume(s, h, err, sizeof(err)) < 0)
+			if (poll(&pfd, 1, 500) > 0 && hub_consume(h, on_hub_wake, s, err, sizeof(err)) < 0)
 			{
 				logmsg(LOG_WARNING, "listening for the hub's wake-ups: %s", err);
 				hub_close(h);

@@ -15,7 +15,8 @@
  * conflicts.recent, requests). Any field may be missing, null or of
  * another type; what is there is shown, what is not is a dash.
  */
-#include "syncqd.h"
+#include "base/base.h"
+#include "base/buf.h"
 #include "http/statuspage.h"
 
 #include <inttypes.h>

@@ -1,10 +1,17 @@
 /*
- * link_pg.c — the hub reached directly over libpq: a Link over hub.c.
- * Downloads read cursors inside one REPEATABLE READ transaction; uploads
- * are hub transactions of their own (hub_upload.c).
+ * link_pg.c — the hub reached directly over libpq: the Link interface
+ * (link/link.h) over the hub code of this folder, run in the client's own
+ * process. It lives in hub/ because it is the hub's code; link/ knows only
+ * the interface. Downloads read cursors inside one REPEATABLE READ
+ * transaction (download.c); uploads are hub transactions of their own
+ * (upload.c).
+ *
+ *   link_pg_connect   connect to the hub at conninfo; the Link's steps are
+ *                     the static pg_* functions below
  */
-#include "syncqd.h"
+#include "base/base.h"
 #include "hub/hub.h"
+#include "hub/link_pg.h"
 #include "link/link.h"
 
 #include <stdio.h>
@@ -217,10 +224,25 @@ pg_wake_fd(Link *l)
 	return hub_socket(HUB(l));
 }
 
+/* Count the wake-ups: changes[0] changes, changes[1] requests. */
+static void
+count_wake(void *arg, HubWake wake, const char *origin)
+{
+	int		   *counts = arg;
+
+	(void) origin;
+	counts[wake == HUB_WAKE_REQUEST ? 1 : 0]++;
+}
+
 static int
 pg_consume(Link *l, int *changes, int *requests, char *err, size_t errlen)
 {
-	return hub_consume(HUB(l), changes, requests, err, errlen);
+	int			counts[2] = {0, 0};
+	int			rc = hub_consume(HUB(l), count_wake, counts, err, errlen);
+
+	*changes += counts[0];
+	*requests += counts[1];
+	return rc;
 }
 
 static void
@@ -259,6 +281,11 @@ link_pg_connect(const char *conninfo, bool listen, char *err, size_t errlen)
 
 	if (h == NULL)
 		return NULL;
+	if (hub_load_tables(h, err, errlen) < 0)
+	{
+		hub_close(h);
+		return NULL;
+	}
 	pl = xcalloc(1, sizeof(PgLink));
 	pl->base.ops = &pg_ops;
 	pl->h = h;

@@ -1,14 +1,26 @@
 /*
- * link.h — how a sync reaches the hub: directly over libpq (link_pg.c) or
- * through `syncqd serve` over HTTP(S) (link_http.c). The model of a sync
- * (sync.c, docs/replication.md) is the same on both; only the transport
- * differs (docs/http.md).
+ * link.h — how a sync reaches the hub: the Link interface. Two links
+ * implement it: directly over libpq (hub/link_pg.c, the hub's own code) or
+ * through `syncqd serve` over HTTP(S) (link/link_http.c). The model of a
+ * sync (sync/sync.c, docs/replication.md) is the same on both; only the
+ * transport differs (docs/http.md). sync/connect.c picks one for --online.
+ *
+ *   page.c       the pages a link hands down (link_page_*)
+ *   link_http.c  the HTTP link (link_http.h)
+ *   proto.c      the messages of the HTTP link, both ways (proto.h)
+ *
+ * Nothing here includes the hub's headers: what the hub tells a client is
+ * in model/hubinfo.h.
  */
 #ifndef SYNCQD_LINK_H
 #define SYNCQD_LINK_H
 
-#include "syncqd.h"
-#include "hub/hub.h"
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model/change.h"
+#include "model/hubinfo.h"
 
 /* One change as the hub sends it down (pointers valid until the next page). */
 typedef struct
@@ -91,23 +103,12 @@ struct Link
 	bool		overtaken;		/* the upload was rolled back: try it again */
 };
 
-/* Is this --online a libpq target (else an http(s):// URL)? */
-bool		link_is_libpq(const char *online);
-bool		link_is_http(const char *online);
-
-/* --cacert: the CA certificates serve's certificate is checked against. */
-extern const char *link_http_cacert;
-
-/*
- * Connect to the hub for client client_id; listen: watch for the hub's
- * wake-ups too.
- */
-Link	   *link_connect(const char *online, const char *client_id, bool listen,
-						 char *err, size_t errlen);
-Link	   *link_pg_connect(const char *conninfo, bool listen, char *err, size_t errlen);
-Link	   *link_http_connect(const char *url, const char *client_id, bool listen,
-							  char *err, size_t errlen);
-void		link_close(Link *l);
-const HubTable *link_table(const Link *l, const char *name);
+/* Close a link (NULL: nothing). */
+static inline void
+link_close(Link *l)
+{
+	if (l)
+		l->ops->close(l);
+}
 
 #endif							/* SYNCQD_LINK_H */

@@ -9,8 +9,10 @@
  * steps; replies may come gzip'd. With listen, a thread long-polls
  * GET /api/sync/wait and makes a pipe readable when the hub has news.
  */
-#include "syncqd.h"
+#include "base/base.h"
+#include "base/buf.h"
 #include "link/link.h"
+#include "link/link_http.h"
 #include "link/proto.h"
 
 #include <curl/curl.h>

@@ -8,7 +8,7 @@
  * row of a change travel as JSON text inside strings and are read by
  * syncqd's own exact-number reader, so numbers arrive as written.
  */
-#include "syncqd.h"
+#include "base/base.h"
 #include "link/proto.h"
 
 #include <ctype.h>

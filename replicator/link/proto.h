@@ -6,7 +6,11 @@
 #ifndef SYNCQD_PROTO_H
 #define SYNCQD_PROTO_H
 
-#include "syncqd.h"
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model/change.h"
 
 #define PROTO_VERSION 1
 

@@ -1,7 +1,20 @@
 /*
- * change.c — one queued change as syncqd carries it, and its version.
+ * change.c — one change as syncqd carries it, and its version (change.h).
+ *
+ *   change_init        a change from a queue row's columns (pk, row as JSON text)
+ *   change_free        free one
+ *   changes_push       a new zeroed change at the end of a list
+ *   changes_free       free a list
+ *   format_instant_us  "YYYY-MM-DDTHH:MM:SS.ffffffZ" of µs since 1970
+ *   digest_step        fold bytes into a running FNV-1a digest
+ *   change_digest      fold a change into a node's upload digest
+ *   version_cmp        order two versions
+ *   row_key            the map key of a row
+ *   vermap_get, vermap_put, vermap_max, vermap_free   a map row -> version
  */
-#include "syncqd.h"
+#include "base/base.h"
+#include "base/buf.h"
+#include "model/change.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -143,6 +156,20 @@ format_instant_us(int64_t us)
 			 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
 			 tm.tm_hour, tm.tm_min, tm.tm_sec, (int) frac);
 	return out;
+}
+
+uint64_t
+digest_step(uint64_t h, const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+	{
+		h ^= (unsigned char) s[i];
+		h *= UINT64_C(0x100000001b3);
+	}
+	/* a separator, so that ("ab","c") and ("a","bc") differ */
+	h ^= 0xff;
+	h *= UINT64_C(0x100000001b3);
+	return h;
 }
 
 /* Fold one change into a node's running upload digest. */

@@ -1,5 +1,12 @@
 /*
- * json.c — the small JSON reader and writer syncqd needs.
+ * json.c — the one JSON codec of rows (json.h).
+ *
+ *   jobj_parse               read a flat object
+ *   jobj_free, jobj_get      free one, find a field
+ *   buf_json_string          write a string
+ *   buf_json_value           write a field's value
+ *   buf_json_object          write an object (blobs as base64)
+ *   buf_json_object_tagged   write an object (blobs as {"$hex": ...})
  *
  * Queue rows carry flat JSON objects (docs/queue.md). syncqd must keep
  * numbers exactly as written (a numeric of 30 digits, a 64-bit integer),
@@ -8,83 +15,17 @@
  * and decodes strings to UTF-8. The tagged blob {"$hex":"..."} of the SQLite
  * queue is recognised and decoded to bytes.
  */
-#include "syncqd.h"
+#include "base/base.h"
+#include "base/buf.h"
+#include "base/encode.h"
+#include "model/json.h"
 
 #include <ctype.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- growable buffer -------------------------------------------------- */
-
-void
-buf_reserve(Buf *b, size_t extra)
-{
-	size_t		need = b->len + extra + 1;
-
-	if (need <= b->cap)
-		return;
-	size_t		cap = b->cap ? b->cap : 256;
-
-	while (cap < need)
-		cap *= 2;
-	b->p = xrealloc(b->p, cap);
-	b->cap = cap;
-}
-
-void
-buf_putn(Buf *b, const char *s, size_t n)
-{
-	buf_reserve(b, n);
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
-void
-buf_puts(Buf *b, const char *s)
-{
-	buf_putn(b, s, strlen(s));
-}
-
-void
-buf_putc(Buf *b, char c)
-{
-	buf_putn(b, &c, 1);
-}
-
-void
-buf_printf(Buf *b, const char *fmt,...)
-{
-	va_list		ap;
-	int			n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	buf_reserve(b, (size_t) n);
-	va_start(ap, fmt);
-	vsnprintf(b->p + b->len, (size_t) n + 1, fmt, ap);
-	va_end(ap);
-	b->len += (size_t) n;
-}
-
-void
-buf_reset(Buf *b)
-{
-	b->len = 0;
-	if (b->p)
-		b->p[0] = '\0';
-}
-
-void
-buf_free(Buf *b)
-{
-	free(b->p);
-	b->p = NULL;
-	b->len = b->cap = 0;
-}
+/* ---- writer --------------------------------------------------------- */
 
 /* Append s (n bytes of UTF-8) as a JSON string, escaped as PostgreSQL does. */
 void
@@ -145,119 +86,6 @@ buf_json_string(Buf *b, const char *s, size_t n)
 	buf_putc(b, '"');
 }
 
-/* ---- base64 and hex --------------------------------------------------- */
-
-static const char b64chars[] =
-"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-void
-buf_base64(Buf *b, const unsigned char *p, size_t n)
-{
-	buf_reserve(b, (n + 2) / 3 * 4);
-	for (size_t i = 0; i < n; i += 3)
-	{
-		unsigned	v = (unsigned) p[i] << 16;
-
-		if (i + 1 < n)
-			v |= (unsigned) p[i + 1] << 8;
-		if (i + 2 < n)
-			v |= p[i + 2];
-		buf_putc(b, b64chars[(v >> 18) & 63]);
-		buf_putc(b, b64chars[(v >> 12) & 63]);
-		buf_putc(b, i + 1 < n ? b64chars[(v >> 6) & 63] : '=');
-		buf_putc(b, i + 2 < n ? b64chars[v & 63] : '=');
-	}
-}
-
-static int
-b64val(int c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
-/* Decode base64 (padding optional) into out; -1 if s is not base64. */
-int
-base64_decode(const char *s, size_t n, Buf *out)
-{
-	unsigned	acc = 0;
-	int			bits = 0;
-	size_t		i;
-
-	buf_reset(out);
-	for (i = 0; i < n && s[i] != '='; i++)
-	{
-		int			v = b64val((unsigned char) s[i]);
-
-		if (v < 0)
-			return -1;
-		acc = (acc << 6) | (unsigned) v;
-		bits += 6;
-		if (bits >= 8)
-		{
-			bits -= 8;
-			buf_putc(out, (char) ((acc >> bits) & 0xFF));
-		}
-	}
-	for (; i < n; i++)
-		if (s[i] != '=')
-			return -1;
-	return 0;
-}
-
-static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* Decode hex digits into out; -1 if s is not an even run of hex digits. */
-int
-hex_decode(const char *s, size_t n, Buf *out)
-{
-	buf_reset(out);
-	if (n % 2)
-		return -1;
-	for (size_t i = 0; i < n; i += 2)
-	{
-		int			hi = hexval((unsigned char) s[i]),
-					lo = hexval((unsigned char) s[i + 1]);
-
-		if (hi < 0 || lo < 0)
-			return -1;
-		buf_putc(out, (char) (hi << 4 | lo));
-	}
-	return 0;
-}
-
-void
-buf_hex(Buf *b, const unsigned char *p, size_t n)
-{
-	static const char hex[] = "0123456789abcdef";
-
-	buf_reserve(b, 2 * n);
-	for (size_t i = 0; i < n; i++)
-	{
-		buf_putc(b, hex[p[i] >> 4]);
-		buf_putc(b, hex[p[i] & 15]);
-	}
-}
-
 /* ---- reader ----------------------------------------------------------- */
 
 typedef struct
@@ -307,6 +135,18 @@ put_utf8(Buf *b, unsigned cp)
 		buf_putc(b, (char) (0x80 | ((cp >> 6) & 63)));
 		buf_putc(b, (char) (0x80 | (cp & 63)));
 	}
+}
+
+static int
+hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
 }
 
 static int
@@ -518,16 +358,6 @@ skip_value(Scan *sc, int depth)
 		return 0;
 	}
 	return fail(sc, "unexpected character");
-}
-
-static char *
-xstrndup(const char *s, size_t n)
-{
-	char	   *p = xmalloc(n + 1);
-
-	memcpy(p, s, n);
-	p[n] = '\0';
-	return p;
 }
 
 /*

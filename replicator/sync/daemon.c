@@ -26,14 +26,13 @@
  * Signal handlers only set flags; the signals are blocked except inside
  * ppoll, so none is lost between the check and the wait.
  */
-#include "syncqd.h"
+#include "base/base.h"
 #include "client/client.h"
-#include "http/control.h"
-#include "sync/daemon.h"
-#include "hub/hub.h"
-#include "link/link.h"
-#include "sync/sync.h"
 #include "client/watch.h"
+#include "http/control.h"
+#include "link/link.h"
+#include "sync/daemon.h"
+#include "sync/sync.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -72,41 +71,6 @@
 
 /* The hub's conflict count for the status is refreshed this often. */
 #define CONFLICT_COUNT_US (60 * INT64_C(1000000))
-
-volatile sig_atomic_t stop_requested = 0;
-volatile sig_atomic_t reopen_requested = 0;
-
-static void
-on_stop(int sig)
-{
-	(void) sig;
-	stop_requested = 1;
-}
-
-static void
-on_hup(int sig)
-{
-	(void) sig;
-	reopen_requested = 1;
-}
-
-/* SIGTERM and SIGINT stop, SIGHUP reopens the log, SIGPIPE is ignored. */
-void
-signals_install(void)
-{
-	struct sigaction sa;
-
-	memset(&sa, 0, sizeof(sa));
-	sigemptyset(&sa.sa_mask);
-	sa.sa_flags = SA_RESTART;
-	sa.sa_handler = on_stop;
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sa.sa_handler = on_hup;
-	sigaction(SIGHUP, &sa, NULL);
-	sa.sa_handler = SIG_IGN;
-	sigaction(SIGPIPE, &sa, NULL);
-}
 
 typedef struct
 {
@@ -243,7 +207,7 @@ run_sync(Loop *l)
 	if (l->h == NULL)
 	{
 		control_set_state(l->ctl, STATE_CONNECTING, 0);
-		l->h = link_connect(l->o->online, client_node_id(l->cl), true, err, sizeof(err));
+		l->h = sync_connect(l->o->online, client_node_id(l->cl), true, err, sizeof(err));
 		if (l->h == NULL)
 			goto failed;
 		logmsg(LOG_INFO, "%s the hub: %s, node %s",

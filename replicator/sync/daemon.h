@@ -1,10 +1,11 @@
 /*
- * daemon.h — syncqd running on (daemon.c).
+ * daemon.h — syncqd running on (daemon.c), and the syncqd command that
+ * starts it or one sync (command.c).
  */
 #ifndef SYNCQD_DAEMON_H
 #define SYNCQD_DAEMON_H
 
-#include "syncqd.h"
+#include "client/client.h"
 
 typedef struct
 {
@@ -14,10 +15,10 @@ typedef struct
 	const char *log_file;		/* reopened on SIGHUP, or NULL */
 } DaemonOptions;
 
-/* Set by SIGHUP: reopen the log file. */
-extern volatile sig_atomic_t reopen_requested;
-
-void		signals_install(void);
+/* daemon.c */
 int			daemon_run(Client *cl, const DaemonOptions *o);
+
+/* command.c: `syncqd --sqlite FILE ...`; returns the exit status */
+int			syncqd_main(int argc, char **argv);
 
 #endif							/* SYNCQD_DAEMON_H */

@@ -1,11 +1,13 @@
 /*
- * sync.c — one full sync between a client file and the hub:
+ * sync.c — one full sync between a client file and the hub, over a Link:
  * up (local changes to the hub), then down (the hub's changes, or a first
  * sync). docs/replication.md is the model.
+ *
+ *   sync_once         one full sync
+ *   sync_stats_text   what it did, for the log line
  */
-#include "syncqd.h"
+#include "base/base.h"
 #include "client/client.h"
-#include "hub/hub.h"
 #include "link/link.h"
 #include "sync/sync.h"
 
@@ -495,14 +497,4 @@ sync_stats_text(const SyncStats *st, char *buf, size_t len)
 		(st->up_parked || st->down_parked || st->up_retried || st->down_retried))
 		snprintf(buf + n, len - (size_t) n, "; set aside %d up, %d down; set-aside changes through now %d up, %d down",
 				 st->up_parked, st->down_parked, st->up_retried, st->down_retried);
-}
-
-/*
- * Give this client a new node id (a copied file): its pending changes move
- * to the new id, and it starts over with a first sync.
- */
-int
-sync_reidentify(Client *cl, char *err, size_t errlen)
-{
-	return client_reidentify(cl, err, errlen);
 }

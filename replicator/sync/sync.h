@@ -1,10 +1,19 @@
 /*
- * sync.h — one full sync (sync.c).
+ * sync.h — one full sync between a client file and the hub, over a Link.
+ *
+ *   sync.c      one sync: up, down, first sync (docs/replication.md)
+ *   connect.c   the link --online names
+ *   daemon.c    syncqd running on (daemon.h)
+ *   command.c   the syncqd command line (daemon.h)
  */
 #ifndef SYNCQD_SYNC_H
 #define SYNCQD_SYNC_H
 
-#include "syncqd.h"
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "client/client.h"
+#include "link/link.h"
 
 /* What a sync should do besides the changes. */
 typedef struct
@@ -31,10 +40,15 @@ typedef struct
 	bool		stopped;		/* a stop request skipped the download */
 } SyncStats;
 
+/* sync.c */
 int			sync_once(Link *l, Client *cl, const SyncOptions *o, SyncStats *st,
 					  char *err, size_t errlen);
 void		sync_stats_text(const SyncStats *st, char *buf, size_t len);
-int			sync_reidentify(Client *cl, char *err, size_t errlen);
-int			client_reidentify(Client *cl, char *err, size_t errlen);
+
+/* connect.c */
+bool		online_is_libpq(const char *online);
+bool		online_is_http(const char *online);
+Link	   *sync_connect(const char *online, const char *client_id, bool listen,
+						 char *err, size_t errlen);
 
 #endif							/* SYNCQD_SYNC_H */

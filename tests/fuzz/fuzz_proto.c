@@ -18,7 +18,7 @@
  * Nothing is re-encoded: after a success the request is freed, so every
  * path, success or failure, must free all it took.
  */
-#include "syncqd.h"
+#include "base/base.h"
 #include "link/proto.h"
 
 #include <stdio.h>

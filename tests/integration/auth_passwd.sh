@@ -272,7 +272,9 @@ done
 
 note "auth_check itself, under ASan + UBSan"
 cat >"$T/unit.c" <<'EOF'
-#include "syncqd.h"
+#include "base/base.h"
+#include "base/buf.h"
+#include "base/encode.h"
 #include "http/auth.h"
 
 #include <pthread.h>
@@ -541,7 +543,7 @@ R=$SYNCQ_ROOT/replicator
 ${CC:-cc} -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -pthread -O1 -g \
 	-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer \
 	-I"$R" -I"$SYNCQ_ROOT/common" -I"$(pg_config --includedir)" -o "$T/unit" \
-	"$T/unit.c" "$R/http/auth.c" "$R/model/json.c" "$R/base/util.c" -lcrypt -lpthread -lm \
+	"$T/unit.c" "$R/http/auth.c" "$R"/base/*.c -lcrypt -lpthread -lm \
 	>"$T/unit.build" 2>&1 || { cat "$T/unit.build" >&2; fail "the unit check does not build"; }
 printf '%s\n%s\n%s\n' "$ALICE" "$BOB" "$CAROL" >"$T/unit-clients"
 chmod 600 "$T/unit-clients"

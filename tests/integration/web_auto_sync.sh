@@ -102,7 +102,7 @@ build_render() {	# build_render OUT [FLAGS]
 	cc -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -O1 -g "$@" -I"$(pg_config --includedir)" \
 		-I"$SYNCQ_ROOT/replicator" -I"$SYNCQ_ROOT/sqlite_ext" -I"$SYNCQ_ROOT/common" -o "$out" \
 		"$SYNCQ_ROOT/tests/tools/statuspage_render.c" "$SYNCQ_ROOT/replicator/http/statuspage.c" \
-		"$SYNCQ_ROOT/replicator/model/json.c" "$SYNCQ_ROOT/replicator/base/util.c" "$SYNCQ_ROOT/common/tz.c" \
+		"$SYNCQ_ROOT"/replicator/base/*.c "$SYNCQ_ROOT/common/tz.c" \
 		-ljansson -lsqlite3 || fail "cannot build $out"
 }
 build_render "$SYNCQ_TMP/render"

@@ -1,56 +1,15 @@
 /*
- * capture_mark.c — how syncqd's own writes stay out of the SQLite queue,
- * and how a copied client file gets a node id of its own.
+ * identity.c — a copied client file gets a node id of its own
+ * (syncqd --reidentify; client.h, docs/replication.md).
  *
- * syncqd applies the hub's changes with capture paused (syncq_state.paused,
- * docs/sqlite_capture.md) inside its write transaction: the changes it
- * writes came from the hub and must not travel back. SQLite has one writer
- * at a time, so no app write can happen while the pause is on, and the
- * user's own pause setting (a bulk import) is put back before commit.
+ *   client_reidentify   a new node id; pending changes move to it, and the
+ *                       next sync is a first sync
  */
-#include "syncqd.h"
+#include "base/base.h"
 #include "client/client.h"
-#include "sync/sync.h"
 
 #include <stdio.h>
 #include <string.h>
-
-static int
-set_paused(Client *cl, int paused, char *err, size_t errlen)
-{
-	char		sql[64];
-
-	snprintf(sql, sizeof(sql), "UPDATE syncq_state SET paused = %d", paused ? 1 : 0);
-	if (sqlite3_exec(cl->db, sql, NULL, NULL, NULL) != SQLITE_OK)
-	{
-		snprintf(err, errlen, "client \"%s\": pausing capture: %s", cl->path, sqlite3_errmsg(cl->db));
-		return -1;
-	}
-	return 0;
-}
-
-/* Inside the apply transaction: pause capture, remembering the setting. */
-int
-capture_pause(Client *cl, char *err, size_t errlen)
-{
-	sqlite3_stmt *st = NULL;
-
-	if (sqlite3_prepare_v2(cl->db, "SELECT paused FROM syncq_state", -1, &st, NULL) != SQLITE_OK)
-	{
-		snprintf(err, errlen, "client \"%s\": reading syncq_state: %s", cl->path, sqlite3_errmsg(cl->db));
-		return -1;
-	}
-	cl->saved_paused = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
-	sqlite3_finalize(st);
-	return set_paused(cl, 1, err, errlen);
-}
-
-/* Before commit: capture as the user had it. */
-int
-capture_resume(Client *cl, char *err, size_t errlen)
-{
-	return set_paused(cl, cl->saved_paused, err, errlen);
-}
 
 /* A fresh random (version 4) UUID. */
 static int
@@ -124,3 +83,4 @@ dberr:
 	client_rollback(cl);
 	return -1;
 }
+

@@ -1,0 +1,374 @@
+/*
+ * apply.c — the hub's changes applied to the client file (client.h): in
+ * one write transaction with capture paused (capture.c) and the position
+ * they reach; last writer wins against the row's stored version and any
+ * pending local change.
+ *
+ *   client_begin_apply      open the write transaction; note pending versions
+ *   client_commit_apply     store the position and commit
+ *   client_in_apply         is one open?
+ *   client_position_stale   has the stored position not moved for a while?
+ *   client_rollback         give up an open transaction
+ *   client_apply_change     apply one change (or set it aside in sync_errors)
+ *   client_try_change       apply one, saying why if the file refused it
+ *   client_short_reason     a reason without the file's name in front
+ */
+#include "base/base.h"
+#include "client/client.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/*
+ * A download that brought nothing leaves the stored position as it is (no
+ * write, no lock for the app to wait on) unless it is older than this.
+ */
+#define POSITION_MAX_AGE_US (60 * INT64_C(1000000))
+
+/* Raise the stored version of (table, pk) to v. */
+static int
+put_version(Client *cl, const char *table, const char *pk, const Version *v, bool deleted,
+			char *err, size_t errlen)
+{
+	if (cl->put_version == NULL &&
+		(cl->put_version = client_prep(cl, "INSERT INTO sync_versions(table_name, pk, ver_us, ver_origin, deleted)"
+								" VALUES(?1, ?2, ?3, ?4, ?5) ON CONFLICT(table_name, pk) DO UPDATE"
+								" SET ver_us = excluded.ver_us, ver_origin = excluded.ver_origin, deleted = excluded.deleted"
+								" WHERE (ver_us, ver_origin) <= (excluded.ver_us, excluded.ver_origin)",
+								err, errlen)) == NULL)
+		return -1;
+	sqlite3_bind_text(cl->put_version, 1, table, -1, SQLITE_STATIC);
+	sqlite3_bind_text(cl->put_version, 2, pk, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(cl->put_version, 3, v->us);
+	sqlite3_bind_text(cl->put_version, 4, v->origin, -1, SQLITE_STATIC);
+	sqlite3_bind_int(cl->put_version, 5, deleted);
+	if (sqlite3_step(cl->put_version) != SQLITE_DONE)
+	{
+		client_db_err(err, errlen, cl, "writing sync_versions");
+		sqlite3_reset(cl->put_version);
+		return -1;
+	}
+	sqlite3_reset(cl->put_version);
+	return 0;
+}
+
+/*
+ * Begin the write transaction of a download, with capture paused: what
+ * syncqd writes came from the hub and must not travel back.
+ */
+int
+client_begin_apply(Client *cl, char *err, size_t errlen)
+{
+	sqlite3_stmt *st;
+
+	if (client_exec(cl, "BEGIN IMMEDIATE", err, errlen) < 0)
+		return -1;
+
+	/*
+	 * Every local change not yet on the hub — including ones committed after
+	 * the upload read the queue — must win over older hub changes. The map
+	 * is added to, not rebuilt, by each part of a download (rows the sync
+	 * acknowledged meanwhile have their version in sync_versions, so an
+	 * entry that stays is harmless); client_reset_cache() empties it.
+	 */
+	st = client_prep(cl, "SELECT table_name, syncqd_canon(pk), syncqd_us(changed_at), seq FROM sync_queue"
+			  " WHERE origin = ?1 AND seq > max(?2, coalesce((SELECT CAST(value AS INTEGER)"
+			  "       FROM syncqd_state WHERE key = 'up_seq'), 0))",
+			  err, errlen);
+	if (st == NULL)
+	{
+		sqlite3_exec(cl->db, "ROLLBACK", NULL, NULL, NULL);
+		return -1;
+	}
+	sqlite3_bind_text(st, 1, cl->node_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, cl->local_seen);
+	while (sqlite3_step(st) == SQLITE_ROW)
+	{
+		char	   *k = row_key((const char *) sqlite3_column_text(st, 0), (const char *) sqlite3_column_text(st, 1));
+		Version		v = {sqlite3_column_int64(st, 2), "", true};
+
+		memcpy(v.origin, cl->node_id, sizeof(v.origin));
+		vermap_max(&cl->local, k, &v);
+		free(k);
+		if (sqlite3_column_int64(st, 3) > cl->local_seen)
+			cl->local_seen = sqlite3_column_int64(st, 3);
+	}
+	if (sqlite3_finalize(st) != SQLITE_OK)
+	{
+		client_db_err(err, errlen, cl, "reading pending changes");
+		sqlite3_exec(cl->db, "ROLLBACK", NULL, NULL, NULL);
+		return -1;
+	}
+	if (capture_pause(cl, err, errlen) < 0)
+	{
+		sqlite3_exec(cl->db, "ROLLBACK", NULL, NULL, NULL);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Store the download position and commit the apply transaction; with none
+ * open (nothing came), store it in one of its own. target NULL: the
+ * download reached snapshot down_snapshot. Else it was cut after seq done
+ * on its way to snapshot target; the position stays where it was.
+ */
+int
+client_commit_apply(Client *cl, const char *down_snapshot, const char *target, int64_t done,
+					char *err, size_t errlen)
+{
+	char		num[32];
+
+	if (sqlite3_get_autocommit(cl->db))
+	{
+		if (client_exec(cl, "BEGIN IMMEDIATE", err, errlen) < 0)
+			return -1;
+	}
+	else if (capture_resume(cl, err, errlen) < 0)
+		goto fail;
+	snprintf(num, sizeof(num), "%" PRId64, done);
+	if (target == NULL)
+	{
+		if ((down_snapshot && client_state_set(cl, "down_snapshot", down_snapshot, err, errlen) < 0) ||
+			client_exec(cl, "DELETE FROM syncqd_state WHERE key IN ('down_target', 'down_done')", err, errlen) < 0)
+			goto fail;
+	}
+	else if (client_state_set(cl, "down_target", target, err, errlen) < 0 ||
+			 client_state_set(cl, "down_done", num, err, errlen) < 0)
+		goto fail;
+	if (client_exec(cl, "COMMIT", err, errlen) < 0)
+		goto fail;
+	if (target == NULL)
+		cl->down_stored_at = mono_us();
+	return 0;
+fail:
+	sqlite3_exec(cl->db, "ROLLBACK", NULL, NULL, NULL);
+	return -1;
+}
+
+/* Is an apply transaction open? */
+bool
+client_in_apply(Client *cl)
+{
+	return !sqlite3_get_autocommit(cl->db);
+}
+
+/* Has the stored download position not been moved for a while? */
+bool
+client_position_stale(Client *cl)
+{
+	return cl->down_stored_at == 0 || mono_us() - cl->down_stored_at > POSITION_MAX_AGE_US;
+}
+
+void
+client_rollback(Client *cl)
+{
+	if (!sqlite3_get_autocommit(cl->db))
+		sqlite3_exec(cl->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+/* Check a change's table and columns against the client's schema. */
+static ClientTable *
+check_change(Client *cl, const Change *c, char *err, size_t errlen)
+{
+	ClientTable *t = client_table(cl, c->table);
+	const JObject *o = c->op == 'D' ? &c->pk : &c->row;
+
+	if (t == NULL)
+	{
+		snprintf(err, errlen, "client \"%s\": table \"%s\" does not exist here (change %" PRId64 " from the hub); create it with the hub's columns",
+				 cl->path, c->table, c->seq);
+		return NULL;
+	}
+	for (int i = 0; i < o->n; i++)
+		if (client_col(t, o->f[i].key) < 0)
+		{
+			snprintf(err, errlen, "client \"%s\": column \"%s\" of table \"%s\" does not exist here (change %" PRId64 " from the hub)",
+					 cl->path, o->f[i].key, c->table, c->seq);
+			return NULL;
+		}
+	return t;
+}
+
+/* The stored version of (table, pk), if any. */
+static int
+get_version(Client *cl, const char *table, const char *pk, Version *v, char *err, size_t errlen)
+{
+	int			rc;
+
+	v->known = false;
+	if (cl->get_version == NULL &&
+		(cl->get_version = client_prep(cl, "SELECT ver_us, ver_origin FROM sync_versions WHERE table_name = ?1 AND pk = ?2",
+								err, errlen)) == NULL)
+		return -1;
+	sqlite3_bind_text(cl->get_version, 1, table, -1, SQLITE_STATIC);
+	sqlite3_bind_text(cl->get_version, 2, pk, -1, SQLITE_STATIC);
+	rc = sqlite3_step(cl->get_version);
+	if (rc == SQLITE_ROW)
+	{
+		v->known = true;
+		v->us = sqlite3_column_int64(cl->get_version, 0);
+		snprintf(v->origin, sizeof(v->origin), "%s", (const char *) sqlite3_column_text(cl->get_version, 1));
+	}
+	sqlite3_reset(cl->get_version);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+	{
+		client_db_err(err, errlen, cl, "reading sync_versions");
+		return -1;
+	}
+	return 0;
+}
+
+static int
+put_conflict(Client *cl, const Change *c, const Version *winner, char *err, size_t errlen)
+{
+	char	   *wat = format_instant_us(winner->us);
+	int			rc;
+
+	if (cl->put_conflict == NULL &&
+		(cl->put_conflict = client_prep(cl, "INSERT INTO sync_conflicts(detected_at, table_name, pk, loser_op, loser_row,"
+								 " loser_changed_at, loser_origin, winner_changed_at, winner_origin)"
+								 " VALUES(strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+								 err, errlen)) == NULL)
+	{
+		free(wat);
+		return -1;
+	}
+	sqlite3_bind_text(cl->put_conflict, 1, c->table, -1, SQLITE_STATIC);
+	sqlite3_bind_text(cl->put_conflict, 2, c->pk_json, -1, SQLITE_STATIC);
+	sqlite3_bind_text(cl->put_conflict, 3, (char[2]) {c->op, 0}, 1, SQLITE_TRANSIENT);
+	if (c->row_json)
+		sqlite3_bind_text(cl->put_conflict, 4, c->row_json, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(cl->put_conflict, 4);
+	sqlite3_bind_text(cl->put_conflict, 5, c->changed_at, -1, SQLITE_STATIC);
+	sqlite3_bind_text(cl->put_conflict, 6, c->origin, -1, SQLITE_STATIC);
+	sqlite3_bind_text(cl->put_conflict, 7, wat, -1, SQLITE_STATIC);
+	sqlite3_bind_text(cl->put_conflict, 8, winner->origin, -1, SQLITE_STATIC);
+	rc = sqlite3_step(cl->put_conflict);
+	sqlite3_reset(cl->put_conflict);
+	free(wat);
+	if (rc != SQLITE_DONE)
+	{
+		client_db_err(err, errlen, cl, "writing sync_conflicts");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Apply one change from the hub inside the apply transaction: last writer
+ * wins against the row's stored version and any pending local change
+ * (cl->local, the newest pending local version of each row). Returns 1 if
+ * applied, 0 if overruled (in sync_conflicts), 3 if superseded (retry: a
+ * later change of the same node is there already), -2 if this file refused
+ * it (why says why), -1 on an error that ends the download (err).
+ */
+int
+client_try_change(Client *cl, const Change *c, const HubTypes *types, bool retry,
+		  char *why, size_t whylen, char *err, size_t errlen)
+{
+	ClientTable *t = check_change(cl, c, why, whylen);
+	Version		cur,
+				v = {c->ver_us, "", true};
+	char	   *k;
+	Version    *pend;
+	int			rc;
+
+	if (t == NULL)
+		return -2;
+	memcpy(v.origin, c->origin, sizeof(v.origin));
+	if (get_version(cl, c->table, c->pk_json, &cur, err, errlen) < 0)
+		return -1;
+	k = row_key(c->table, c->pk_json);
+	pend = vermap_get(&cl->local, k);
+	free(k);
+	if (pend && version_cmp(pend, &cur) > 0)
+		cur = *pend;
+	if (cur.known && version_cmp(&v, &cur) < 0)
+	{
+		if (retry && strcmp(cur.origin, c->origin) == 0)
+			return 3;
+		return put_conflict(cl, c, &cur, err, errlen) < 0 ? -1 : 0;
+	}
+	rc = client_write_row(cl, t, c->op == 'D', c->op == 'D' ? &c->pk : &c->row, types, why, whylen);
+	if (rc == -1)
+	{
+		snprintf(err, errlen, "%s", why);
+		return -1;
+	}
+	if (rc == -2)
+		return -2;
+	if (put_version(cl, c->table, c->pk_json, &v, c->op == 'D', err, errlen) < 0)
+		return -1;
+	return 1;
+}
+
+/* Drop the "client "<path>": " a reason starts with: sync_errors is in it. */
+const char *
+client_short_reason(Client *cl, const char *why)
+{
+	size_t		n = strlen(cl->path);
+
+	if (strncmp(why, "client \"", 8) == 0 && strncmp(why + 8, cl->path, n) == 0 &&
+		strncmp(why + 8 + n, "\": ", 3) == 0)
+		return why + 8 + n + 3;
+	return why;
+}
+
+/* Set a refused hub change aside in sync_errors (in the apply transaction). */
+static int
+park_change(Client *cl, const Change *c, const char *why, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = client_prep(cl, "INSERT INTO sync_errors(table_name, op, pk, row_data, changed_at, ver_us, origin,"
+							" priority, hub_seq, error, first_failed, last_failed)"
+							" VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,"
+							" strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))",
+							err, errlen);
+	int			rc;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, c->table, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, (char[2]) {c->op, 0}, 1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 3, c->pk_json, -1, SQLITE_STATIC);
+	if (c->row_json)
+		sqlite3_bind_text(st, 4, c->row_json, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, c->changed_at, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 6, c->ver_us);
+	sqlite3_bind_text(st, 7, c->origin, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 8, c->immediate ? "immediate" : "batched", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 9, c->seq);
+	sqlite3_bind_text(st, 10, client_short_reason(cl, why), -1, SQLITE_TRANSIENT);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+	{
+		client_db_err(err, errlen, cl, "writing sync_errors");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Apply one change from the hub (apply_one); one this file refuses is set
+ * aside in sync_errors and the download goes on. Returns 1 if applied, 0 if
+ * overruled, 2 if set aside, -1 on an error that ends the download.
+ */
+int
+client_apply_change(Client *cl, const Change *c, const HubTypes *types, char *err, size_t errlen)
+{
+	char		why[1024];
+	int			rc = client_try_change(cl, c, types, false, why, sizeof(why), err, errlen);
+
+	if (rc != -2)
+		return rc;
+	if (park_change(cl, c, why, err, errlen) < 0)
+		return -1;
+	logmsg(LOG_WARNING, "change %" PRId64 " from the hub (%c \"%s\" %s) set aside in sync_errors: %s",
+		   c->seq, c->op, c->table, c->pk_json, client_short_reason(cl, why));
+	return 2;
+}
+

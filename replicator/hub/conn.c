@@ -1,0 +1,312 @@
+/*
+ * conn.c — the hub's connection (hub.h): open it without blocking for long,
+ * run statements on it, close it.
+ *
+ *   hub_connect       connect, check the extension, learn the node id and tables
+ *   hub_close         close it (and free what the last upload left)
+ *   hub_ok            usable for the next step (connected, no transaction open)
+ *   hub_socket        its socket, for poll()
+ *   hub_rollback      end an open transaction
+ *   hub_run           run a statement with parameters; err and SQLSTATE on failure
+ *   hub_exec          run a statement that returns nothing
+ *   hub_number        run a query of one number
+ *   hub_quote_ident   an identifier quoted for SQL text
+ *   hub_set_err       err from a libpq failure
+ *   hub_upload_forget free the marks and notes an upload left on the connection
+ *
+ * Every identifier is quoted with PQescapeIdentifier and every value is a
+ * parameter.
+ */
+#include "base/base.h"
+#include "base/buf.h"
+#include "hub/hub.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* How long a connection attempt may take. */
+#define CONNECT_TIMEOUT_S 10
+
+void
+hub_set_err(char *err, size_t errlen, const char *what, PGconn *conn)
+{
+	const char *msg = conn ? PQerrorMessage(conn) : "";
+	size_t		n;
+
+	snprintf(err, errlen, "%s: %s", what, msg);
+	n = strlen(err);
+	while (n > 0 && (err[n - 1] == '\n' || err[n - 1] == ' '))
+		err[--n] = '\0';
+}
+
+/*
+ * Run a statement; on failure fill err, remember the SQLSTATE in
+ * h->sqlstate and return NULL.
+ */
+PGresult *
+hub_run(Hub *h, const char *sql, int nparams, const char *const *params,
+	ExecStatusType want, char *err, size_t errlen)
+{
+	PGresult   *res = PQexecParams(h->conn, sql, nparams, NULL, params, NULL, NULL, 0);
+
+	ExecStatusType st = PQresultStatus(res);
+
+	h->sqlstate[0] = '\0';
+	if (st != want && !(want == PGRES_COMMAND_OK && st == PGRES_TUPLES_OK))
+	{
+		const char *msg = PQresultErrorMessage(res);
+		const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+		size_t		n;
+
+		snprintf(err, errlen, "hub: %s", msg && *msg ? msg : PQerrorMessage(h->conn));
+		n = strlen(err);
+		while (n > 0 && (err[n - 1] == '\n' || err[n - 1] == ' '))
+			err[--n] = '\0';
+		if (state)
+			snprintf(h->sqlstate, sizeof(h->sqlstate), "%s", state);
+		PQclear(res);
+		return NULL;
+	}
+	return res;
+}
+
+int
+hub_exec(Hub *h, const char *sql, char *err, size_t errlen)
+{
+	PGresult   *res = hub_run(h, sql, 0, NULL, PGRES_COMMAND_OK, err, errlen);
+
+	if (res == NULL)
+		return -1;
+	PQclear(res);
+	return 0;
+}
+
+/*
+ * Run a query that returns one number (NULL counts as 0), with at most one
+ * parameter; returns it, or -1 with err set.
+ */
+long
+hub_number(Hub *h, const char *sql, const char *param, char *err, size_t errlen)
+{
+	const char *params[1] = {param};
+	PGresult   *res = hub_run(h, sql, param ? 1 : 0, param ? params : NULL,
+							  PGRES_TUPLES_OK, err, errlen);
+	long		n;
+
+	if (res == NULL)
+		return -1;
+	n = PQntuples(res) == 0 || PQgetisnull(res, 0, 0) ? 0 : atol(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return n;
+}
+
+char *
+hub_quote_ident(Hub *h, const char *s)
+{
+	char	   *q = PQescapeIdentifier(h->conn, s, strlen(s));
+	char	   *r;
+
+	if (q == NULL)
+		return xstrdup("\"\"");
+	r = xstrdup(q);
+	PQfreemem(q);
+	return r;
+}
+
+/* libpq's notices (from the hub's functions) go to the log. */
+static void
+on_notice(void *arg, const char *msg)
+{
+	size_t		n = strlen(msg);
+
+	(void) arg;
+	while (n > 0 && msg[n - 1] == '\n')
+		n--;
+	logmsg(LOG_DEBUG, "hub: %.*s", (int) n, msg);
+}
+
+/*
+ * Open the connection without blocking for longer than a moment at a time:
+ * a stop request ends the wait, and so does CONNECT_TIMEOUT_S.
+ */
+static PGconn *
+connect_async(const char *const *keys, const char *const *vals, char *err, size_t errlen)
+{
+	PGconn	   *conn = PQconnectStartParams(keys, vals, 1);
+	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+	int64_t		deadline = mono_us() + (int64_t) CONNECT_TIMEOUT_S * 1000000;
+
+	if (conn == NULL)
+	{
+		snprintf(err, errlen, "cannot connect to the hub: out of memory");
+		return NULL;
+	}
+	if (PQstatus(conn) == CONNECTION_BAD)
+		st = PGRES_POLLING_FAILED;
+	while (st != PGRES_POLLING_OK)
+	{
+		struct pollfd pfd;
+		int64_t		left = deadline - mono_us();
+		int			rc;
+
+		if (st == PGRES_POLLING_FAILED)
+		{
+			hub_set_err(err, errlen, "cannot connect to the hub", conn);
+			PQfinish(conn);
+			return NULL;
+		}
+		if (stop_requested)
+		{
+			snprintf(err, errlen, "cannot connect to the hub: stopping");
+			PQfinish(conn);
+			return NULL;
+		}
+		if (left <= 0)
+		{
+			snprintf(err, errlen, "cannot connect to the hub: no answer within %d s", CONNECT_TIMEOUT_S);
+			PQfinish(conn);
+			return NULL;
+		}
+		pfd.fd = PQsocket(conn);
+		pfd.events = st == PGRES_POLLING_READING ? POLLIN : POLLOUT;
+		pfd.revents = 0;
+		rc = poll(&pfd, 1, left > 250000 ? 250 : (int) (left / 1000) + 1);
+		if (rc < 0 && errno != EINTR)
+		{
+			snprintf(err, errlen, "cannot connect to the hub: poll: %s", strerror(errno));
+			PQfinish(conn);
+			return NULL;
+		}
+		if (rc > 0)
+			st = PQconnectPoll(conn);
+	}
+	return conn;
+}
+
+/*
+ * Connect, check that the syncq extension is there, learn the hub's node
+ * id (its tracked tables: hub_load_tables); with listen, LISTEN for the hub's wake-ups too.
+ * The keepalive settings find a dead link within about a minute; the
+ * user's conninfo, expanded after them, may override them.
+ */
+Hub *
+hub_connect(const char *conninfo, bool listen, char *err, size_t errlen)
+{
+	const char *keys[] = {"connect_timeout", "keepalives", "keepalives_idle",
+		"keepalives_interval", "keepalives_count", "tcp_user_timeout",
+	"dbname", "fallback_application_name", NULL};
+	const char *vals[] = {"10", "1", "20", "10", "3", "60000", conninfo, "syncqd", NULL};
+	Hub		   *h = xcalloc(1, sizeof(Hub));
+	PGresult   *res;
+
+	h->conn = connect_async(keys, vals, err, errlen);
+	if (h->conn == NULL)
+	{
+		hub_close(h);
+		return NULL;
+	}
+	PQsetNoticeProcessor(h->conn, on_notice, NULL);
+	if (listen && hub_exec(h, "LISTEN sync_queue", err, errlen) < 0)
+	{
+		hub_close(h);
+		return NULL;
+	}
+	if (hub_exec(h, "SET client_encoding = 'UTF8'", err, errlen) < 0 ||
+		hub_exec(h, "SET timezone = 'UTC'", err, errlen) < 0 ||
+		hub_exec(h, "SET datestyle = 'ISO'", err, errlen) < 0 ||
+		hub_exec(h, "SET extra_float_digits = 1", err, errlen) < 0)
+	{
+		hub_close(h);
+		return NULL;
+	}
+	res = hub_run(h, "SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace"
+			  " WHERE e.extname = 'syncq'", 0, NULL, PGRES_TUPLES_OK, err, errlen);
+	if (res == NULL)
+	{
+		hub_close(h);
+		return NULL;
+	}
+	if (PQntuples(res) != 1)
+	{
+		PQclear(res);
+		snprintf(err, errlen, "hub: the syncq extension is not installed in database \"%s\" (run CREATE EXTENSION syncq there)",
+				 PQdb(h->conn));
+		hub_close(h);
+		return NULL;
+	}
+	{
+		/* reach the extension's objects whatever the search_path */
+		char	   *q = hub_quote_ident(h, PQgetvalue(res, 0, 0));
+		Buf			b = {0};
+
+		buf_printf(&b, "SET search_path = %s, pg_catalog", q);
+		free(q);
+		PQclear(res);
+		if (hub_exec(h, b.p, err, errlen) < 0)
+		{
+			buf_free(&b);
+			hub_close(h);
+			return NULL;
+		}
+		buf_free(&b);
+	}
+	res = hub_run(h, "SELECT sync_node_id()::text", 0, NULL, PGRES_TUPLES_OK, err, errlen);
+	if (res == NULL)
+	{
+		hub_close(h);
+		return NULL;
+	}
+	snprintf(h->node_id, sizeof(h->node_id), "%s", PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return h;
+}
+
+void
+hub_close(Hub *h)
+{
+	if (h == NULL)
+		return;
+	hub_tables_free(h->tables, h->ntables);
+	hub_upload_forget(&h->up);
+	PQfinish(h->conn);
+	free(h);
+}
+
+/* Is the connection still good (and not inside a transaction)? */
+bool
+hub_ok(Hub *h)
+{
+	return h && PQstatus(h->conn) == CONNECTION_OK &&
+		PQtransactionStatus(h->conn) == PQTRANS_IDLE;
+}
+
+int
+hub_socket(Hub *h)
+{
+	return PQsocket(h->conn);
+}
+
+void
+hub_rollback(Hub *h)
+{
+	PGresult   *res = PQexec(h->conn, "ROLLBACK");
+
+	PQclear(res);
+}
+
+/*
+ * Forget what the last upload left on the connection (its marks and
+ * notes): the next upload's begin does, and so does hub_close.
+ */
+void
+hub_upload_forget(HubUpload *u)
+{
+	for (int i = 0; i < u->nnotes; i++)
+		free(u->notes[i]);
+	free(u->marks);
+	memset(u, 0, sizeof(*u));
+}
+

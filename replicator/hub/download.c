@@ -1,0 +1,163 @@
+/*
+ * download.c — the hub's side of a download (hub.h, docs/replication.md).
+ *
+ *   hub_download_begin   a REPEATABLE READ transaction; its snapshot is
+ *                        the client's next position
+ *   hub_changes_open     the cursor of the changes a client has not seen
+ *   hub_table_open       the cursor of a table's rows (first sync)
+ *   hub_fetch            the next page of a cursor
+ *   hub_close_cursor     close one
+ *   hub_download_end     commit; note where the client stands
+ *   hub_note_position    note where a client stands (for housekeeping)
+ *   hub_prune_if_due     prune the hub's queue if nobody did for a while
+ */
+#include "base/base.h"
+#include "base/buf.h"
+#include "hub/hub.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- download ----------------------------------------------------------- */
+
+/*
+ * Start a download: a REPEATABLE READ transaction; *snapshot gets its
+ * snapshot (the client's next position, malloc'd). *behind is set when the
+ * client's position lies below the pruned horizon (it needs a first sync).
+ */
+int
+hub_download_begin(Hub *h, const char *position, char **snapshot, bool *behind,
+				   char *err, size_t errlen)
+{
+	PGresult   *res;
+	const char *params[1] = {position};
+
+	*snapshot = NULL;
+	*behind = false;
+	if (hub_exec(h, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", err, errlen) < 0)
+		return -1;
+	res = hub_run(h, "SELECT pg_current_snapshot()::text,"
+			  "       $1::pg_snapshot IS NOT NULL AND s.horizon_xmin IS NOT NULL"
+			  "       AND pg_snapshot_xmin($1::pg_snapshot) < s.horizon_xmin"
+			  "  FROM sync_hub_state s",
+			  1, params, PGRES_TUPLES_OK, err, errlen);
+	if (res == NULL)
+	{
+		hub_rollback(h);
+		return -1;
+	}
+	*snapshot = xstrdup(PQgetvalue(res, 0, 0));
+	*behind = PQgetvalue(res, 0, 1)[0] == 't';
+	PQclear(res);
+	return 0;
+}
+
+/*
+ * Open the cursor of the hub's changes a client at position has not seen
+ * (never its own), up to snapshot target, after seq done (a download cut
+ * short: docs/daemon.md), in seq order. Column 8 is the greatest seq of the
+ * row's transaction among these rows: a download may be committed in parts
+ * wherever no transaction straddles the cut. Fetch with hub_fetch().
+ */
+int
+hub_changes_open(Hub *h, const char *position, const char *target, int64_t done,
+				 const char *client_id, char *err, size_t errlen)
+{
+	char		donetxt[32];
+	const char *params[4] = {position, client_id, target, donetxt};
+	PGresult   *res;
+
+	snprintf(donetxt, sizeof(donetxt), "%" PRId64, done);
+	res = hub_run(h,
+				  "DECLARE syncq_down NO SCROLL CURSOR FOR"
+				  " SELECT seq, table_name, op, pk::text, row_data::text,"
+				  "        (extract(epoch FROM changed_at) * 1000000)::bigint, origin::text, priority,"
+				  "        max(seq) OVER (PARTITION BY txid)"
+				  "   FROM sync_queue"
+				  "  WHERE sync_xid_value(txid) >= sync_xid_value(pg_snapshot_xmin($1::pg_snapshot))"
+				  "    AND NOT pg_visible_in_snapshot(txid, $1::pg_snapshot)"
+				  "    AND pg_visible_in_snapshot(txid, $3::pg_snapshot)"
+				  "    AND seq > $4::bigint"
+				  "    AND origin <> $2::uuid"
+				  "  ORDER BY seq",
+				  4, params, PGRES_COMMAND_OK, err, errlen);
+	if (res == NULL)
+		return -1;
+	PQclear(res);
+	return 0;
+}
+
+/* Fetch the next page of the cursor; NULL on error (a result with 0 rows
+ * at the end). */
+PGresult *
+hub_fetch(Hub *h, const char *cursor, int n, char *err, size_t errlen)
+{
+	char		sql[128];
+
+	snprintf(sql, sizeof(sql), "FETCH FORWARD %d FROM %s", n, cursor);
+	return hub_run(h, sql, 0, NULL, PGRES_TUPLES_OK, err, errlen);
+}
+
+/* Open a cursor over every row of table t as JSON (first sync). */
+int
+hub_table_open(Hub *h, const HubTable *t, char *err, size_t errlen)
+{
+	Buf			sql = {0};
+	PGresult   *res;
+
+	buf_printf(&sql, "DECLARE syncq_snap NO SCROLL CURSOR FOR SELECT row_to_json(syncq_row)::text FROM ONLY %s AS syncq_row",
+			   t->qname);
+	res = hub_run(h, sql.p, 0, NULL, PGRES_COMMAND_OK, err, errlen);
+	buf_free(&sql);
+	if (res == NULL)
+		return -1;
+	PQclear(res);
+	return 0;
+}
+
+int
+hub_close_cursor(Hub *h, const char *cursor, char *err, size_t errlen)
+{
+	char		sql[128];
+
+	snprintf(sql, sizeof(sql), "CLOSE %s", cursor);
+	return hub_exec(h, sql, err, errlen);
+}
+
+/*
+ * Prune the hub queue (sync_prune) if nobody did for a while; returns the
+ * rows deleted, or -1.
+ */
+long
+hub_prune_if_due(Hub *h, char *err, size_t errlen)
+{
+	return hub_number(h, "SELECT CASE WHEN pruned_at IS NULL OR pruned_at < now() - interval '10 minutes'"
+					  " THEN sync_prune() END FROM sync_hub_state", NULL, err, errlen);
+}
+
+int
+hub_download_end(Hub *h, const char *client_id, const char *snapshot, char *err, size_t errlen)
+{
+	if (hub_exec(h, "COMMIT", err, errlen) < 0)
+		return -1;
+	return hub_note_position(h, client_id, snapshot, err, errlen);
+}
+
+/* Remember where a client stands (its download position), for housekeeping. */
+int
+hub_note_position(Hub *h, const char *client_id, const char *snapshot, char *err, size_t errlen)
+{
+	const char *params[2] = {client_id, snapshot};
+	PGresult   *res;
+
+	res = hub_run(h, "INSERT INTO sync_clients AS c (node_id, down_snapshot) VALUES ($1, $2)"
+			  " ON CONFLICT (node_id) DO UPDATE SET down_snapshot = EXCLUDED.down_snapshot, last_seen = now()",
+			  2, params, PGRES_COMMAND_OK, err, errlen);
+	if (res == NULL)
+		return -1;
+	PQclear(res);
+	return 0;
+}
+

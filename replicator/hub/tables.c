@@ -1,0 +1,90 @@
+/*
+ * tables.c — the hub's tracked tables (hub.h): their columns, types and
+ * primary keys, read from the catalog.
+ *
+ *   hub_load_tables   (re)read them into h->tables, sorted by name
+ *   hub_table         the one called name
+ */
+#include "base/base.h"
+#include "base/buf.h"
+#include "hub/hub.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/*
+ * Load the tracked tables with their columns, types and primary keys.
+ */
+int
+hub_load_tables(Hub *h, char *err, size_t errlen)
+{
+	PGresult   *res;
+
+	hub_tables_free(h->tables, h->ntables);
+	h->tables = NULL;
+	h->ntables = 0;
+	res = hub_run(h,
+			  "SELECT t.table_schema, t.table_name, a.attname, format_type(a.atttypid, NULL),"
+			  "       coalesce((SELECT k.n FROM unnest(i.indkey::int2[]) WITH ORDINALITY AS k(att, n)"
+			  "                  WHERE k.att = a.attnum), 0)"
+			  "  FROM sync_tables t"
+			  "  JOIN pg_attribute a ON a.attrelid = t.relid AND a.attnum > 0 AND NOT a.attisdropped"
+			  "  LEFT JOIN pg_index i ON i.indrelid = t.relid AND i.indisprimary"
+			  " ORDER BY t.table_name, t.table_schema, a.attnum",
+			  0, NULL, PGRES_TUPLES_OK, err, errlen);
+	if (res == NULL)
+		return -1;
+	for (int r = 0; r < PQntuples(res); r++)
+	{
+		const char *schema = PQgetvalue(res, r, 0),
+				   *name = PQgetvalue(res, r, 1);
+		HubTable   *t = h->ntables ? &h->tables[h->ntables - 1] : NULL;
+
+		if (t == NULL || strcmp(t->schema, schema) != 0 || strcmp(t->name, name) != 0)
+		{
+			h->tables = xrealloc(h->tables, (size_t) (h->ntables + 1) * sizeof(HubTable));
+			t = &h->tables[h->ntables++];
+			memset(t, 0, sizeof(*t));
+			t->schema = xstrdup(schema);
+			t->name = xstrdup(name);
+			{
+				char	   *qs = hub_quote_ident(h, schema),
+						   *qn = hub_quote_ident(h, name);
+				Buf			b = {0};
+
+				buf_printf(&b, "%s.%s", qs, qn);
+				t->qname = b.p;
+				free(qs);
+				free(qn);
+			}
+		}
+		t->cols = xrealloc(t->cols, (size_t) (t->ncols + 1) * sizeof(char *));
+		t->types = xrealloc(t->types, (size_t) (t->ncols + 1) * sizeof(char *));
+		t->is_pk = xrealloc(t->is_pk, (size_t) (t->ncols + 1) * sizeof(bool));
+		t->pk_pos = xrealloc(t->pk_pos, (size_t) (t->ncols + 1) * sizeof(int));
+		t->cols[t->ncols] = xstrdup(PQgetvalue(res, r, 2));
+		t->types[t->ncols] = xstrdup(PQgetvalue(res, r, 3));
+		t->pk_pos[t->ncols] = atoi(PQgetvalue(res, r, 4));
+		t->is_pk[t->ncols] = t->pk_pos[t->ncols] > 0;
+		if (t->is_pk[t->ncols])
+			t->npk++;
+		t->ncols++;
+	}
+	PQclear(res);
+	for (int i = 1; i < h->ntables; i++)
+		if (strcmp(h->tables[i].name, h->tables[i - 1].name) == 0)
+		{
+			snprintf(err, errlen, "hub: table name \"%s\" is tracked in two schemas (\"%s\" and \"%s\"); a client cannot tell them apart",
+					 h->tables[i].name, h->tables[i - 1].schema, h->tables[i].schema);
+			return -1;
+		}
+	return 0;
+}
+
+/* The tracked table called name, NULL if none (after hub_load_tables). */
+HubTable *
+hub_table(Hub *h, const char *name)
+{
+	return hub_tables_find(h->tables, h->ntables, name);
+}

@@ -1,0 +1,82 @@
+/*
+ * hubinfo.c — the hub's tables and set-aside changes as every room sees
+ * them (hubinfo.h).
+ *
+ *   hub_tables_find   a table by name (binary search)
+ *   hub_col           a column's place in a table, or -1
+ *   hub_tables_free   free an array of tables
+ *   hub_errors_free   free an array of set-aside changes
+ */
+#include "model/hubinfo.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+HubTable *
+hub_tables_find(HubTable *tables, int n, const char *name)
+{
+	int			lo = 0,
+				hi = n - 1;
+
+	while (lo <= hi)
+	{
+		int			mid = (lo + hi) / 2;
+		int			c = strcmp(tables[mid].name, name);
+
+		if (c == 0)
+			return &tables[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+	}
+	return NULL;
+}
+
+int
+hub_col(const HubTable *t, const char *col)
+{
+	for (int i = 0; i < t->ncols; i++)
+		if (strcmp(t->cols[i], col) == 0)
+			return i;
+	return -1;
+}
+
+/* Free n tables' descriptions and the array. */
+void
+hub_tables_free(HubTable *tables, int n)
+{
+	for (int i = 0; i < n; i++)
+	{
+		HubTable   *t = &tables[i];
+
+		free(t->schema);
+		free(t->name);
+		free(t->qname);
+		for (int c = 0; c < t->ncols; c++)
+		{
+			free(t->cols[c]);
+			free(t->types[c]);
+		}
+		free(t->cols);
+		free(t->types);
+		free(t->is_pk);
+		free(t->pk_pos);
+	}
+	free(tables);
+}
+
+void
+hub_errors_free(HubError *rows, int n)
+{
+	for (int i = 0; i < n; i++)
+	{
+		free(rows[i].table);
+		free(rows[i].pk);
+		free(rows[i].error);
+		free(rows[i].first_failed);
+		free(rows[i].last_failed);
+	}
+	free(rows);
+}
+

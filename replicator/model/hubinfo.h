@@ -1,0 +1,66 @@
+/*
+ * hubinfo.h — what the hub tells a client, whichever link carries it
+ * (hubinfo.c): its tracked tables, what an upload came to, the changes it
+ * set aside. The hub fills these (hub/), the HTTP link decodes them
+ * (link/proto.c), sync/ and the status read them; none of those needs
+ * another's headers for it.
+ */
+#ifndef SYNCQD_HUBINFO_H
+#define SYNCQD_HUBINFO_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* A tracked hub table: its columns, their types, which form the key. */
+typedef struct
+{
+	char	   *schema;
+	char	   *name;
+	char	   *qname;			/* quoted, schema-qualified */
+	int			ncols;
+	char	  **cols;
+	char	  **types;			/* format_type() of each column */
+	bool	   *is_pk;
+	int		   *pk_pos;			/* 1-based place in the primary key, 0: none */
+	int			npk;
+} HubTable;
+
+/* The table called name in tables[0..n), sorted by name; NULL if none. */
+HubTable   *hub_tables_find(HubTable *tables, int n, const char *name);
+void		hub_tables_free(HubTable *tables, int n);
+int			hub_col(const HubTable *t, const char *col);
+
+/* What an upload came to. */
+typedef struct
+{
+	int			applied;		/* changes applied */
+	int			conflicts;		/* changes overruled */
+	int			skipped;		/* re-sent changes the hub already had */
+	int			parked;			/* refused by the hub: set aside in sync_errors */
+	int			retried;		/* set-aside changes that went through now */
+	bool		clone;			/* refused: a copy of another node */
+} UploadStats;
+
+/* Where an upload may be acknowledged: the end of every page sent. */
+typedef struct
+{
+	int64_t		seq;
+	uint64_t	digest;
+} UploadMark;
+
+/* A change set aside in the hub's sync_errors, for the status. */
+typedef struct
+{
+	int64_t		seq;
+	char	   *table;
+	char		op;
+	char	   *pk;				/* JSON text */
+	char	   *error;
+	char	   *first_failed;
+	char	   *last_failed;
+	int			attempts;
+} HubError;
+
+void		hub_errors_free(HubError *rows, int n);
+
+#endif							/* SYNCQD_HUBINFO_H */
