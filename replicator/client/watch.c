@@ -224,7 +224,7 @@ watch_poll(Watch *w, char *err, size_t errlen)
 	what = WATCH_CHANGED;
 
 	if (w->queue_probe == NULL &&
-		sqlite3_prepare_v2(db, "SELECT max(seq), max(CASE WHEN priority = 'immediate' AND origin = ?2 THEN seq END)"
+		sqlite3_prepare_v2(db, "SELECT max(seq), max(CASE WHEN priority = '" SYNCQ_PRIORITY_IMMEDIATE "' AND origin = ?2 THEN seq END)"
 						   " FROM sync_queue WHERE seq > ?1", -1, &w->queue_probe, NULL) != SQLITE_OK)
 		goto dberr;
 	sqlite3_bind_int64(w->queue_probe, 1, w->last_seq);
