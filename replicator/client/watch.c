@@ -18,6 +18,11 @@
  *                   date (a column added, a table renamed).
  *
  * A watch belongs to the daemon's thread and uses the client's connection.
+ *
+ *   watch_open, watch_close   start and stop watching a client's file
+ *   watch_fd                  the inotify descriptor, for poll()
+ *   watch_read                what inotify saw
+ *   watch_poll                what data_version and the queue say
  */
 #include "base/base.h"
 #include "base/buf.h"

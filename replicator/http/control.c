@@ -18,7 +18,14 @@
  * a mutex), reads the queue through a read-only SQLite connection of its
  * own, and asks for a sync by writing to an eventfd the loop polls. Every
  * answer but the page and the script is JSON; a bad method, path or body
- * gets a 4xx with {"error": "..."}.
+ * gets a 4xx with {"error": "..."} (http.c).
+ *
+ *   control_check_address   --control's HOST:PORT
+ *   control_start, control_stop   the server, on a thread of its own
+ *   control_wake_fd, control_take_trigger   the trigger, for the loop
+ *   control_set_state, control_set_hub, control_set_next_periodic,
+ *   control_sync_done, control_set_hub_errors   what the loop publishes
+ *   build_status (static)   the status document
  */
 #include "base/base.h"
 #include "base/buf.h"
@@ -298,6 +305,50 @@ stats_json(const SyncStats *st)
 	return o;
 }
 
+/* The last sync, as the loop published it (c->mu held). */
+static json_t *
+last_sync_json(Control *c)
+{
+	json_t	   *l;
+
+	if (!c->have_last)
+		return json_null();
+	l = stats_json(&c->last_st);
+	json_object_set_new(l, "at", jinstant(c->last_at_us));
+	json_object_set_new(l, "ok", json_boolean(c->last_ok));
+	json_object_set_new(l, "seconds", jseconds(c->last_secs));
+	if (!c->last_ok)
+		json_object_set_new(l, "error", http_jtext(c->last_error));
+	return l;
+}
+
+/* This client's changes the hub set aside, as last heard (c->mu held). */
+static json_t *
+hub_errors_json(Control *c)
+{
+	json_t	   *o = json_object(),
+			   *list = json_array();
+
+	for (int i = 0; i < c->n_hub_errs; i++)
+	{
+		const HubError *he = &c->hub_errs[i];
+		json_t	   *e = json_object();
+
+		json_object_set_new(e, "seq", json_integer(he->seq));
+		json_object_set_new(e, "table", http_jtext(he->table));
+		json_object_set_new(e, "op", json_stringn(&he->op, 1));
+		json_object_set_new(e, "pk", http_jtext(he->pk));
+		json_object_set_new(e, "error", http_jtext(he->error));
+		json_object_set_new(e, "first_failed", http_jtext(he->first_failed));
+		json_object_set_new(e, "last_failed", http_jtext(he->last_failed));
+		json_object_set_new(e, "attempts", json_integer(he->attempts));
+		json_array_append_new(list, e);
+	}
+	json_object_set_new(o, "count", c->hub_err_count >= 0 ? json_integer(c->hub_err_count) : json_null());
+	json_object_set_new(o, "changes", list);
+	return o;
+}
+
 /* The whole status document (GET /api/sync/status). */
 static json_t *
 build_status(Control *c)
@@ -306,8 +357,7 @@ build_status(Control *c)
 	json_t	   *o = json_object(),
 			   *hub = json_object(),
 			   *errors = json_object(),
-			   *up_errs = json_object(),
-			   *up_list = json_array(),
+			   *up_errs,
 			   *confl = json_object(),
 			   *queue,
 			   *down_errs = NULL;
@@ -339,19 +389,7 @@ build_status(Control *c)
 	if (c->next_periodic_us > 0)
 		json_object_set_new(o, "next_batched_sync_in_seconds",
 							jseconds(c->next_periodic_us > now ? (double) (c->next_periodic_us - now) / 1e6 : 0));
-	if (c->have_last)
-	{
-		json_t	   *l = stats_json(&c->last_st);
-
-		json_object_set_new(l, "at", jinstant(c->last_at_us));
-		json_object_set_new(l, "ok", json_boolean(c->last_ok));
-		json_object_set_new(l, "seconds", jseconds(c->last_secs));
-		if (!c->last_ok)
-			json_object_set_new(l, "error", http_jtext(c->last_error));
-		json_object_set_new(o, "last_sync", l);
-	}
-	else
-		json_object_set_new(o, "last_sync", json_null());
+	json_object_set_new(o, "last_sync", last_sync_json(c));
 	{
 		json_t	   *n = json_object();
 
@@ -359,28 +397,12 @@ build_status(Control *c)
 		json_object_set_new(n, "failed", json_integer(c->syncs_failed));
 		json_object_set_new(o, "syncs", n);
 	}
-	for (int i = 0; i < c->n_hub_errs; i++)
-	{
-		const HubError *he = &c->hub_errs[i];
-		json_t	   *e = json_object();
-
-		json_object_set_new(e, "seq", json_integer(he->seq));
-		json_object_set_new(e, "table", http_jtext(he->table));
-		json_object_set_new(e, "op", json_stringn(&he->op, 1));
-		json_object_set_new(e, "pk", http_jtext(he->pk));
-		json_object_set_new(e, "error", http_jtext(he->error));
-		json_object_set_new(e, "first_failed", http_jtext(he->first_failed));
-		json_object_set_new(e, "last_failed", http_jtext(he->last_failed));
-		json_object_set_new(e, "attempts", json_integer(he->attempts));
-		json_array_append_new(up_list, e);
-	}
-	json_object_set_new(up_errs, "count", c->hub_err_count >= 0 ? json_integer(c->hub_err_count) : json_null());
+	up_errs = hub_errors_json(c);
 	if (c->hub_err_count > 0)
 		nerr += c->hub_err_count;
 	on_hub = c->hub_conflicts;
 	pthread_mutex_unlock(&c->mu);
 
-	json_object_set_new(up_errs, "changes", up_list);
 	if (queue)
 	{
 		json_t	   *depth = json_object();
