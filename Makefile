@@ -52,7 +52,7 @@ replicator:
 # into its own directory (FUZZ_DIR=...) and runs it for 60 s.
 FUZZ_CC  ?= clang
 FUZZ_DIR ?= build/fuzz
-FUZZ_SRC := tests/fuzz/fuzz_proto.c replicator/link/proto.c $(wildcard replicator/model/*.c replicator/base/*.c)
+FUZZ_SRC := tests/fuzz/fuzz_proto.c $(wildcard replicator/link/proto*.c replicator/link/page.c replicator/model/*.c replicator/base/*.c)
 
 fuzz: $(FUZZ_DIR)/fuzz_proto
 

@@ -5,6 +5,7 @@
  *   base64_decode   base64 (padding optional) to bytes
  *   buf_hex         append bytes as lowercase hex
  *   hex_decode      an even run of hex digits (either case) to bytes
+ *   utf8_seq_len    the length of one UTF-8 sequence, 0 if it is none
  */
 #include "base/base.h"
 #include "base/encode.h"
@@ -118,4 +119,34 @@ buf_hex(Buf *b, const unsigned char *p, size_t n)
 		buf_putc(b, hex[p[i] >> 4]);
 		buf_putc(b, hex[p[i] & 15]);
 	}
+}
+
+size_t
+utf8_seq_len(const unsigned char *s, size_t n)
+{
+	size_t		len;
+	unsigned	cp;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xC2 && s[0] <= 0xDF)
+		len = 2, cp = s[0] & 0x1F;
+	else if (s[0] >= 0xE0 && s[0] <= 0xEF)
+		len = 3, cp = s[0] & 0x0F;
+	else if (s[0] >= 0xF0 && s[0] <= 0xF4)
+		len = 4, cp = s[0] & 0x07;
+	else
+		return 0;
+	if (n < len)
+		return 0;
+	for (size_t i = 1; i < len; i++)
+	{
+		if ((s[i] & 0xC0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3F);
+	}
+	if ((len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
+		(len == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
+		return 0;
+	return len;
 }

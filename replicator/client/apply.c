@@ -174,7 +174,7 @@ static ClientTable *
 check_change(Client *cl, const Change *c, char *err, size_t errlen)
 {
 	ClientTable *t = client_table(cl, c->table);
-	const JObject *o = c->op == 'D' ? &c->pk : &c->row;
+	const JObject *o = c->op == SYNCQ_OP_DELETE ? &c->pk : &c->row;
 
 	if (t == NULL)
 	{
@@ -293,7 +293,7 @@ client_try_change(Client *cl, const Change *c, const HubTypes *types, bool retry
 			return 3;
 		return put_conflict(cl, c, &cur, err, errlen) < 0 ? -1 : 0;
 	}
-	rc = client_write_row(cl, t, c->op == 'D', c->op == 'D' ? &c->pk : &c->row, types, why, whylen);
+	rc = client_write_row(cl, t, c->op == SYNCQ_OP_DELETE, c->op == SYNCQ_OP_DELETE ? &c->pk : &c->row, types, why, whylen);
 	if (rc == -1)
 	{
 		snprintf(err, errlen, "%s", why);
@@ -301,7 +301,7 @@ client_try_change(Client *cl, const Change *c, const HubTypes *types, bool retry
 	}
 	if (rc == -2)
 		return -2;
-	if (put_version(cl, c->table, c->pk_json, &v, c->op == 'D', err, errlen) < 0)
+	if (put_version(cl, c->table, c->pk_json, &v, c->op == SYNCQ_OP_DELETE, err, errlen) < 0)
 		return -1;
 	return 1;
 }
@@ -339,7 +339,7 @@ park_change(Client *cl, const Change *c, const char *why, char *err, size_t errl
 	sqlite3_bind_text(st, 5, c->changed_at, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 6, c->ver_us);
 	sqlite3_bind_text(st, 7, c->origin, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 8, c->immediate ? "immediate" : "batched", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 8, c->immediate ? SYNCQ_PRIORITY_IMMEDIATE : SYNCQ_PRIORITY_BATCHED, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 9, c->seq);
 	sqlite3_bind_text(st, 10, client_short_reason(cl, why), -1, SQLITE_TRANSIENT);
 	rc = sqlite3_step(st);

@@ -215,7 +215,7 @@ client_open(const char *path, char *err, size_t errlen)
 	}
 	{
 		/* sync_queue exists once a table is tracked */
-		sqlite3_stmt *q = client_prep(cl, "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'sync_queue'", err, errlen);
+		sqlite3_stmt *q = client_prep(cl, "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = '" SYNCQ_QUEUE_TABLE "'", err, errlen);
 
 		if (q == NULL)
 		{

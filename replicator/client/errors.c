@@ -14,6 +14,95 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The changes set aside here, read to be tried again. */
+typedef struct
+{
+	ChangeList	l;
+	int64_t    *ids;			/* their ids in sync_errors */
+	char	  **bad;			/* rows that no longer read: why */
+	int			n;
+	sqlite3_stmt *upd;			/* still refused: the new reason */
+	sqlite3_stmt *del;			/* through, or moot: gone */
+} SetAside;
+
+static void
+set_aside_free(SetAside *sa)
+{
+	sqlite3_finalize(sa->upd);
+	sqlite3_finalize(sa->del);
+	for (int i = 0; i < sa->n; i++)
+		free(sa->bad[i]);
+	free(sa->bad);
+	free(sa->ids);
+	changes_free(&sa->l);
+}
+
+/* Read them all first (trying them writes to sync_errors), oldest first. */
+static int
+read_set_aside(Client *cl, SetAside *sa, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = client_prep(cl, "SELECT id, hub_seq, table_name, op, pk, row_data, ver_us, origin, priority"
+								   " FROM sync_errors ORDER BY id", err, errlen);
+	int			step;
+
+	if (st == NULL)
+		return -1;
+	while ((step = sqlite3_step(st)) == SQLITE_ROW)
+	{
+		Change	   *c = changes_push(&sa->l);
+		char		why[512];
+
+		sa->ids = xrealloc(sa->ids, sizeof(int64_t) * (size_t) sa->l.n);
+		sa->bad = xrealloc(sa->bad, sizeof(char *) * (size_t) sa->l.n);
+		sa->ids[sa->n] = sqlite3_column_int64(st, 0);
+		sa->bad[sa->n] = NULL;
+		if (change_init(c, sqlite3_column_int64(st, 1), (const char *) sqlite3_column_text(st, 2),
+						(const char *) sqlite3_column_text(st, 3), (const char *) sqlite3_column_text(st, 4),
+						(const char *) sqlite3_column_text(st, 5), sqlite3_column_int64(st, 6),
+						(const char *) sqlite3_column_text(st, 7),
+						strcmp((const char *) sqlite3_column_text(st, 8), SYNCQ_PRIORITY_IMMEDIATE) == 0,
+						why, sizeof(why)) < 0)
+		{
+			memset(c, 0, sizeof(*c));
+			sa->bad[sa->n] = xstrdup(why);
+		}
+		sa->n++;
+	}
+	sqlite3_finalize(st);
+	if (step != SQLITE_DONE)
+	{
+		client_db_err(err, errlen, cl, "reading sync_errors");
+		return -1;
+	}
+	return 0;
+}
+
+/* Set-aside change i: still refused (why), or gone from sync_errors. */
+static int
+settle(Client *cl, SetAside *sa, int i, bool refused, const char *why, char *err, size_t errlen)
+{
+	sqlite3_stmt **st = refused ? &sa->upd : &sa->del;
+	int			step;
+
+	if (*st == NULL &&
+		(*st = client_prep(cl, refused ?
+						   "UPDATE sync_errors SET error = ?2, attempts = attempts + 1,"
+						   " last_failed = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?1" :
+						   "DELETE FROM sync_errors WHERE id = ?1", err, errlen)) == NULL)
+		return -1;
+	sqlite3_bind_int64(*st, 1, sa->ids[i]);
+	if (refused)
+		sqlite3_bind_text(*st, 2, client_short_reason(cl, why), -1, SQLITE_TRANSIENT);
+	step = sqlite3_step(*st);
+	sqlite3_reset(*st);
+	if (step != SQLITE_DONE)
+	{
+		client_db_err(err, errlen, cl, "writing sync_errors");
+		return -1;
+	}
+	return 0;
+}
+
 /*
  * Inside the apply transaction: try the changes set aside in sync_errors
  * again, oldest first. Those that go through now, or that a later change
@@ -23,113 +112,36 @@
 int
 client_retry_errors(Client *cl, const HubTypes *types, int *applied, char *err, size_t errlen)
 {
-	sqlite3_stmt *st = client_prep(cl, "SELECT id, hub_seq, table_name, op, pk, row_data, ver_us, origin, priority"
-							" FROM sync_errors ORDER BY id", err, errlen);
-	sqlite3_stmt *upd = NULL,
-			   *del = NULL;
-	ChangeList	l = {0};
-	int64_t    *ids = NULL;
-	char	  **bad = NULL;		/* rows that no longer read: why */
-	int			n = 0,
-				rc = 0,
-				step;
+	SetAside	sa = {0};
+	int			rc = read_set_aside(cl, &sa, err, errlen);
 
-	if (st == NULL)
-		return -1;
-	/* read them all first: the loop below writes to sync_errors */
-	while ((step = sqlite3_step(st)) == SQLITE_ROW)
+	for (int i = 0; rc == 0 && i < sa.n; i++)
 	{
-		Change	   *c = changes_push(&l);
-		char		why[512];
-
-		ids = xrealloc(ids, sizeof(int64_t) * (size_t) l.n);
-		bad = xrealloc(bad, sizeof(char *) * (size_t) l.n);
-		ids[n] = sqlite3_column_int64(st, 0);
-		bad[n] = NULL;
-		if (change_init(c, sqlite3_column_int64(st, 1), (const char *) sqlite3_column_text(st, 2),
-						(const char *) sqlite3_column_text(st, 3), (const char *) sqlite3_column_text(st, 4),
-						(const char *) sqlite3_column_text(st, 5), sqlite3_column_int64(st, 6),
-						(const char *) sqlite3_column_text(st, 7),
-						strcmp((const char *) sqlite3_column_text(st, 8), "immediate") == 0,
-						why, sizeof(why)) < 0)
-		{
-			memset(c, 0, sizeof(*c));
-			bad[n] = xstrdup(why);
-		}
-		n++;
-	}
-	sqlite3_finalize(st);
-	if (step != SQLITE_DONE)
-	{
-		client_db_err(err, errlen, cl, "reading sync_errors");
-		rc = -1;
-	}
-	for (int i = 0; rc == 0 && i < n; i++)
-	{
-		const Change *c = &l.c[i];
+		const Change *c = &sa.l.c[i];
 		char		why[1024];
-		int			r;
+		int			r = -2;
 
-		if (bad[i])
-		{
-			snprintf(why, sizeof(why), "%s", bad[i]);
-			r = -2;
-		}
+		if (sa.bad[i])
+			snprintf(why, sizeof(why), "%s", sa.bad[i]);
 		else
 		{
 			r = client_try_change(cl, c, types, true, why, sizeof(why), err, errlen);
+			if (r == -1)
+			{
+				rc = -1;
+				break;
+			}
 			if (r >= 0)
 				logmsg(LOG_INFO, "set-aside change %" PRId64 " from the hub (%c \"%s\" %s) %s", c->seq, c->op,
 					   c->table, c->pk_json,
 					   r == 1 ? "went through" : r == 0 ? "was overruled by a later change" :
 					   "was superseded by a later change of its row");
 		}
-		if (r == -1)
-		{
-			rc = -1;
-			break;
-		}
-		if (r == -2)
-		{
-			if (upd == NULL &&
-				(upd = client_prep(cl, "UPDATE sync_errors SET error = ?2, attempts = attempts + 1,"
-							" last_failed = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?1", err, errlen)) == NULL)
-			{
-				rc = -1;
-				break;
-			}
-			sqlite3_bind_int64(upd, 1, ids[i]);
-			sqlite3_bind_text(upd, 2, client_short_reason(cl, why), -1, SQLITE_TRANSIENT);
-			step = sqlite3_step(upd);
-			sqlite3_reset(upd);
-		}
-		else
-		{
-			if (r == 1)
-				(*applied)++;
-			if (del == NULL &&
-				(del = client_prep(cl, "DELETE FROM sync_errors WHERE id = ?1", err, errlen)) == NULL)
-			{
-				rc = -1;
-				break;
-			}
-			sqlite3_bind_int64(del, 1, ids[i]);
-			step = sqlite3_step(del);
-			sqlite3_reset(del);
-		}
-		if (step != SQLITE_DONE)
-		{
-			client_db_err(err, errlen, cl, "writing sync_errors");
-			rc = -1;
-		}
+		if (r == 1)
+			(*applied)++;
+		rc = settle(cl, &sa, i, r == -2, why, err, errlen);
 	}
-	sqlite3_finalize(upd);
-	sqlite3_finalize(del);
-	for (int i = 0; i < n; i++)
-		free(bad[i]);
-	free(bad);
-	free(ids);
-	changes_free(&l);
+	set_aside_free(&sa);
 	return rc;
 }
 

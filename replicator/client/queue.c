@@ -137,7 +137,7 @@ client_pending_next(Client *cl, ChangeList *page, int max, bool *boundary, char 
 		if (change_init(c, sqlite3_column_int64(st, 0), (const char *) sqlite3_column_text(st, 1),
 						(const char *) sqlite3_column_text(st, 2), (const char *) sqlite3_column_text(st, 3),
 						(const char *) sqlite3_column_text(st, 4), us, cl->node_id,
-						strcmp((const char *) sqlite3_column_text(st, 6), "immediate") == 0,
+						strcmp((const char *) sqlite3_column_text(st, 6), SYNCQ_PRIORITY_IMMEDIATE) == 0,
 						err, errlen) < 0)
 		{
 			page->n--;
@@ -225,7 +225,7 @@ client_ack_upload(Client *cl, int64_t from_seq, int64_t up_seq, uint64_t up_dige
 				dig[32];
 	static const char *const steps[] = {
 		"INSERT INTO sync_versions(table_name, pk, ver_us, ver_origin, deleted)"
-		" SELECT table_name, syncqd_canon(pk), syncqd_us(changed_at), origin, op = 'D'"
+		" SELECT table_name, syncqd_canon(pk), syncqd_us(changed_at), origin, op = 'D'"	/* SYNCQ_OP_DELETE */
 		"   FROM sync_queue WHERE origin = ?1 AND seq <= ?2 AND seq > ?3 ORDER BY seq"
 		" ON CONFLICT(table_name, pk) DO UPDATE"
 		" SET ver_us = excluded.ver_us, ver_origin = excluded.ver_origin, deleted = excluded.deleted"

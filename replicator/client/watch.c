@@ -18,6 +18,11 @@
  *                   date (a column added, a table renamed).
  *
  * A watch belongs to the daemon's thread and uses the client's connection.
+ *
+ *   watch_open, watch_close   start and stop watching a client's file
+ *   watch_fd                  the inotify descriptor, for poll()
+ *   watch_read                what inotify saw
+ *   watch_poll                what data_version and the queue say
  */
 #include "base/base.h"
 #include "base/buf.h"
@@ -224,7 +229,7 @@ watch_poll(Watch *w, char *err, size_t errlen)
 	what = WATCH_CHANGED;
 
 	if (w->queue_probe == NULL &&
-		sqlite3_prepare_v2(db, "SELECT max(seq), max(CASE WHEN priority = 'immediate' AND origin = ?2 THEN seq END)"
+		sqlite3_prepare_v2(db, "SELECT max(seq), max(CASE WHEN priority = '" SYNCQ_PRIORITY_IMMEDIATE "' AND origin = ?2 THEN seq END)"
 						   " FROM sync_queue WHERE seq > ?1", -1, &w->queue_probe, NULL) != SQLITE_OK)
 		goto dberr;
 	sqlite3_bind_int64(w->queue_probe, 1, w->last_seq);

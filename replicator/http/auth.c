@@ -14,6 +14,11 @@
  * No global state: an Auth is read-only after auth_load but for that cache,
  * which a mutex of its own guards; each crypt has a crypt_data of its own on
  * the heap (32 KB), so serve's threads check at once.
+ *
+ *   auth_load, auth_free   the credentials of the file and the environment
+ *   auth_count             how many
+ *   auth_check             an Authorization header, checked
+ *   auth_passwd_main       `syncqd passwd`: a credentials-file line, or a check
  */
 #include "base/base.h"
 #include "base/buf.h"

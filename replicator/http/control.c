@@ -2,7 +2,7 @@
  * control.c — the control API on --control HOST:PORT (docs/daemon.md).
  *
  *   GET  /api/sync/status    what syncqd is doing, as JSON
- *   POST /api/sync/trigger   sync now; at most one per TRIGGER_MIN_GAP_S
+ *   POST /api/sync/trigger   sync now; at most one per HTTP_TRIGGER_GAP_S
  *                            seconds, else 429 with Retry-After
  *   GET  /                   the same status as a page a person reads
  *                            (statuspage.c)
@@ -18,7 +18,14 @@
  * a mutex), reads the queue through a read-only SQLite connection of its
  * own, and asks for a sync by writing to an eventfd the loop polls. Every
  * answer but the page and the script is JSON; a bad method, path or body
- * gets a 4xx with {"error": "..."}.
+ * gets a 4xx with {"error": "..."} (http.c).
+ *
+ *   control_check_address   --control's HOST:PORT
+ *   control_start, control_stop   the server, on a thread of its own
+ *   control_wake_fd, control_take_trigger   the trigger, for the loop
+ *   control_set_state, control_set_hub, control_set_next_periodic,
+ *   control_sync_done, control_set_hub_errors   what the loop publishes
+ *   build_status (static)   the status document
  */
 #include "base/base.h"
 #include "base/buf.h"
@@ -28,18 +35,12 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
-#include <netdb.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/socket.h>
 #include <unistd.h>
-
-#include <jansson.h>
-#include <microhttpd.h>
 
 #include "http/statuspage.h"
 #include "tz.h"
@@ -55,7 +56,7 @@
 
 struct Control
 {
-	struct MHD_Daemon *mhd;
+	HttpServer	http;
 	int			efd;			/* eventfd: a trigger for the loop */
 	char	   *db_path;
 	char		node_id[NODE_ID_LEN + 1];
@@ -64,7 +65,7 @@ struct Control
 	/* the HTTP thread's own */
 	sqlite3    *db;
 	SyncqTz    *tz;
-	int64_t		last_trigger_mono;	/* 0: never */
+	HttpRateLimit trigger;
 
 	/* published by the loop */
 	pthread_mutex_t mu;
@@ -87,27 +88,6 @@ struct Control
 	int			n_hub_errs;
 	long		hub_conflicts;	/* -1: not known yet */
 };
-
-/* Per request: the body as it arrives. */
-typedef struct
-{
-	Buf			body;
-	bool		too_big;
-} Request;
-
-/* ---- JSON helpers -------------------------------------------------------- */
-
-/* A JSON string, whatever the bytes (an invalid UTF-8 text is replaced). */
-static json_t *
-jtext(const char *s)
-{
-	json_t	   *j;
-
-	if (s == NULL)
-		return json_null();
-	j = json_string(s);
-	return j ? j : json_string("(text that is not UTF-8)");
-}
 
 /* "YYYY-MM-DDTHH:MM:SS.mmmZ" for microseconds since 1970, or null. */
 static json_t *
@@ -230,12 +210,13 @@ db_status(Control *c, int64_t now, double *lag_s, json_t **down_errors, long *co
 		if (tj == NULL)
 		{
 			tj = json_object();
-			json_object_set_new(tj, "immediate", json_integer(0));
-			json_object_set_new(tj, "batched", json_integer(0));
+			json_object_set_new(tj, SYNCQ_PRIORITY_IMMEDIATE, json_integer(0));
+			json_object_set_new(tj, SYNCQ_PRIORITY_BATCHED, json_integer(0));
 			json_object_set_new(tj, "total", json_integer(0));
 			json_object_set_new(tables, t ? t : "", tj);
 		}
-		json_object_set_new(tj, pr && strcmp(pr, "batched") == 0 ? "batched" : "immediate", json_integer(n));
+		json_object_set_new(tj, pr && strcmp(pr, SYNCQ_PRIORITY_BATCHED) == 0 ? SYNCQ_PRIORITY_BATCHED : SYNCQ_PRIORITY_IMMEDIATE,
+							json_integer(n));
 		json_object_set_new(tj, "total", json_integer(json_integer_value(json_object_get(tj, "total")) + n));
 		total += n;
 		if (at && syncq_parse_instant(at, sqlite3_column_bytes(st, 3), &sec, &usec) == 0 &&
@@ -263,12 +244,12 @@ db_status(Control *c, int64_t now, double *lag_s, json_t **down_errors, long *co
 		json_t	   *e = json_object();
 
 		json_object_set_new(e, "hub_seq", json_integer(sqlite3_column_int64(st, 0)));
-		json_object_set_new(e, "table", jtext((const char *) sqlite3_column_text(st, 1)));
-		json_object_set_new(e, "op", jtext((const char *) sqlite3_column_text(st, 2)));
-		json_object_set_new(e, "pk", jtext((const char *) sqlite3_column_text(st, 3)));
-		json_object_set_new(e, "error", jtext((const char *) sqlite3_column_text(st, 4)));
-		json_object_set_new(e, "first_failed", jtext((const char *) sqlite3_column_text(st, 5)));
-		json_object_set_new(e, "last_failed", jtext((const char *) sqlite3_column_text(st, 6)));
+		json_object_set_new(e, "table", http_jtext((const char *) sqlite3_column_text(st, 1)));
+		json_object_set_new(e, "op", http_jtext((const char *) sqlite3_column_text(st, 2)));
+		json_object_set_new(e, "pk", http_jtext((const char *) sqlite3_column_text(st, 3)));
+		json_object_set_new(e, "error", http_jtext((const char *) sqlite3_column_text(st, 4)));
+		json_object_set_new(e, "first_failed", http_jtext((const char *) sqlite3_column_text(st, 5)));
+		json_object_set_new(e, "last_failed", http_jtext((const char *) sqlite3_column_text(st, 6)));
 		json_object_set_new(e, "attempts", json_integer(sqlite3_column_int(st, 7)));
 		nerr = (long) sqlite3_column_int64(st, 8);
 		json_array_append_new(list, e);
@@ -324,6 +305,50 @@ stats_json(const SyncStats *st)
 	return o;
 }
 
+/* The last sync, as the loop published it (c->mu held). */
+static json_t *
+last_sync_json(Control *c)
+{
+	json_t	   *l;
+
+	if (!c->have_last)
+		return json_null();
+	l = stats_json(&c->last_st);
+	json_object_set_new(l, "at", jinstant(c->last_at_us));
+	json_object_set_new(l, "ok", json_boolean(c->last_ok));
+	json_object_set_new(l, "seconds", jseconds(c->last_secs));
+	if (!c->last_ok)
+		json_object_set_new(l, "error", http_jtext(c->last_error));
+	return l;
+}
+
+/* This client's changes the hub set aside, as last heard (c->mu held). */
+static json_t *
+hub_errors_json(Control *c)
+{
+	json_t	   *o = json_object(),
+			   *list = json_array();
+
+	for (int i = 0; i < c->n_hub_errs; i++)
+	{
+		const HubError *he = &c->hub_errs[i];
+		json_t	   *e = json_object();
+
+		json_object_set_new(e, "seq", json_integer(he->seq));
+		json_object_set_new(e, "table", http_jtext(he->table));
+		json_object_set_new(e, "op", json_stringn(&he->op, 1));
+		json_object_set_new(e, "pk", http_jtext(he->pk));
+		json_object_set_new(e, "error", http_jtext(he->error));
+		json_object_set_new(e, "first_failed", http_jtext(he->first_failed));
+		json_object_set_new(e, "last_failed", http_jtext(he->last_failed));
+		json_object_set_new(e, "attempts", json_integer(he->attempts));
+		json_array_append_new(list, e);
+	}
+	json_object_set_new(o, "count", c->hub_err_count >= 0 ? json_integer(c->hub_err_count) : json_null());
+	json_object_set_new(o, "changes", list);
+	return o;
+}
+
 /* The whole status document (GET /api/sync/status). */
 static json_t *
 build_status(Control *c)
@@ -332,8 +357,7 @@ build_status(Control *c)
 	json_t	   *o = json_object(),
 			   *hub = json_object(),
 			   *errors = json_object(),
-			   *up_errs = json_object(),
-			   *up_list = json_array(),
+			   *up_errs,
 			   *confl = json_object(),
 			   *queue,
 			   *down_errs = NULL;
@@ -348,7 +372,7 @@ build_status(Control *c)
 	json_object_set_new(o, "role", json_string("client"));
 	json_object_set_new(o, "version", json_string(SYNCQD_VERSION));
 	json_object_set_new(o, "node_id", json_string(c->node_id));
-	json_object_set_new(o, "database", jtext(c->db_path));
+	json_object_set_new(o, "database", http_jtext(c->db_path));
 	json_object_set_new(o, "pid", json_integer(getpid()));
 	json_object_set_new(o, "uptime_seconds", jseconds((double) (now - c->started_us) / 1e6));
 
@@ -365,19 +389,7 @@ build_status(Control *c)
 	if (c->next_periodic_us > 0)
 		json_object_set_new(o, "next_batched_sync_in_seconds",
 							jseconds(c->next_periodic_us > now ? (double) (c->next_periodic_us - now) / 1e6 : 0));
-	if (c->have_last)
-	{
-		json_t	   *l = stats_json(&c->last_st);
-
-		json_object_set_new(l, "at", jinstant(c->last_at_us));
-		json_object_set_new(l, "ok", json_boolean(c->last_ok));
-		json_object_set_new(l, "seconds", jseconds(c->last_secs));
-		if (!c->last_ok)
-			json_object_set_new(l, "error", jtext(c->last_error));
-		json_object_set_new(o, "last_sync", l);
-	}
-	else
-		json_object_set_new(o, "last_sync", json_null());
+	json_object_set_new(o, "last_sync", last_sync_json(c));
 	{
 		json_t	   *n = json_object();
 
@@ -385,28 +397,12 @@ build_status(Control *c)
 		json_object_set_new(n, "failed", json_integer(c->syncs_failed));
 		json_object_set_new(o, "syncs", n);
 	}
-	for (int i = 0; i < c->n_hub_errs; i++)
-	{
-		const HubError *he = &c->hub_errs[i];
-		json_t	   *e = json_object();
-
-		json_object_set_new(e, "seq", json_integer(he->seq));
-		json_object_set_new(e, "table", jtext(he->table));
-		json_object_set_new(e, "op", json_stringn(&he->op, 1));
-		json_object_set_new(e, "pk", jtext(he->pk));
-		json_object_set_new(e, "error", jtext(he->error));
-		json_object_set_new(e, "first_failed", jtext(he->first_failed));
-		json_object_set_new(e, "last_failed", jtext(he->last_failed));
-		json_object_set_new(e, "attempts", json_integer(he->attempts));
-		json_array_append_new(up_list, e);
-	}
-	json_object_set_new(up_errs, "count", c->hub_err_count >= 0 ? json_integer(c->hub_err_count) : json_null());
+	up_errs = hub_errors_json(c);
 	if (c->hub_err_count > 0)
 		nerr += c->hub_err_count;
 	on_hub = c->hub_conflicts;
 	pthread_mutex_unlock(&c->mu);
 
-	json_object_set_new(up_errs, "changes", up_list);
 	if (queue)
 	{
 		json_t	   *depth = json_object();
@@ -425,7 +421,7 @@ build_status(Control *c)
 		json_object_set_new(o, "queue_depth", json_null());
 		json_object_set_new(o, "queue", json_null());
 		json_object_set_new(o, "lag_seconds", json_null());
-		json_object_set_new(o, "database_error", jtext(why));
+		json_object_set_new(o, "database_error", http_jtext(why));
 		down_errs = json_null();
 	}
 	json_object_set_new(errors, "count", json_integer(nerr));
@@ -442,102 +438,12 @@ build_status(Control *c)
 
 /* ---- HTTP ----------------------------------------------------------------- */
 
-/* Queue a JSON answer (takes the reference to body). */
-static enum MHD_Result
-reply(struct MHD_Connection *conn, unsigned int code, json_t *body, const char *hname, const char *hvalue)
-{
-	char	   *text = json_dumps(body, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(12));
-	size_t		len;
-	struct MHD_Response *r;
-	enum MHD_Result ret;
-
-	json_decref(body);
-	if (text == NULL)
-		return MHD_NO;
-	len = strlen(text);
-	text = xrealloc(text, len + 2);
-	text[len++] = '\n';
-	text[len] = '\0';
-	r = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
-	if (r == NULL)
-	{
-		free(text);
-		return MHD_NO;
-	}
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-	MHD_add_response_header(r, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_ORIGIN, "*");
-	if (hname)
-		MHD_add_response_header(r, hname, hvalue);
-	ret = MHD_queue_response(conn, code, r);
-	MHD_destroy_response(r);
-	return ret;
-}
-
-static enum MHD_Result
-reply_error(struct MHD_Connection *conn, unsigned int code, const char *hname, const char *hvalue,
-			const char *fmt,...) __attribute__((format(printf, 5, 6)));
-
-static enum MHD_Result
-reply_error(struct MHD_Connection *conn, unsigned int code, const char *hname, const char *hvalue,
-			const char *fmt,...)
-{
-	char		msg[512];
-	va_list		ap;
-	json_t	   *o = json_object();
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	json_object_set_new(o, "error", jtext(msg));
-	json_object_set_new(o, "status", json_integer(code));
-	return reply(conn, code, o, hname, hvalue);
-}
-
-/*
- * A reply that is not JSON: the status page, the script, a preflight.
- * mode: MHD_RESPMEM_MUST_FREE takes data; PERSISTENT for static bytes.
- */
-static enum MHD_Result
-reply_raw(struct MHD_Connection *conn, unsigned int code, const char *ctype, const char *cache,
-		  void *data, size_t len, enum MHD_ResponseMemoryMode mode)
-{
-	struct MHD_Response *r = MHD_create_response_from_buffer(len, data, mode);
-	enum MHD_Result ret;
-
-	if (r == NULL)
-	{
-		if (mode == MHD_RESPMEM_MUST_FREE)
-			free(data);
-		return MHD_NO;
-	}
-	if (ctype)
-		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, cache);
-	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
-	if (code == MHD_HTTP_NO_CONTENT)
-	{
-		/* the CORS preflight of POST /api/sync/trigger */
-		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "POST, OPTIONS");
-		MHD_add_response_header(r, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_ORIGIN, "*");
-		MHD_add_response_header(r, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_METHODS, "POST");
-		MHD_add_response_header(r, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_HEADERS, "Content-Type");
-		MHD_add_response_header(r, MHD_HTTP_HEADER_ACCESS_CONTROL_MAX_AGE, "600");
-		/* a page of a public origin asking a loopback address */
-		MHD_add_response_header(r, "Access-Control-Allow-Private-Network", "true");
-	}
-	ret = MHD_queue_response(conn, code, r);
-	MHD_destroy_response(r);
-	return ret;
-}
-
 /* POST /api/sync/trigger: ask the loop for a sync, at most once per gap. */
 static enum MHD_Result
-do_trigger(Control *c, struct MHD_Connection *conn, const Request *req)
+do_trigger(Control *c, struct MHD_Connection *conn, const HttpRequest *req)
 {
-	int64_t		now = mono_us();
-	int64_t		gap = (int64_t) TRIGGER_MIN_GAP_S * 1000000;
 	uint64_t	one = 1;
+	int64_t		wait_s;
 	json_t	   *o;
 
 	/* no body, or a JSON object (a reason, say); anything else is a mistake */
@@ -549,62 +455,35 @@ do_trigger(Control *c, struct MHD_Connection *conn, const Request *req)
 
 		json_decref(b);
 		if (!ok)
-			return reply_error(conn, MHD_HTTP_BAD_REQUEST, NULL, NULL,
-							   "the body must be empty or a JSON object");
+			return http_reply_error(&c->http, conn, MHD_HTTP_BAD_REQUEST, NULL, NULL,
+									"the body must be empty or a JSON object");
 	}
-	if (c->last_trigger_mono != 0 && now - c->last_trigger_mono < gap)
-	{
-		char		after[16];
-		int64_t		wait = (gap - (now - c->last_trigger_mono) + 999999) / 1000000;
-
-		snprintf(after, sizeof(after), "%" PRId64, wait);
-		return reply_error(conn, MHD_HTTP_TOO_MANY_REQUESTS, MHD_HTTP_HEADER_RETRY_AFTER, after,
-						   "a sync was requested less than %d seconds ago; try again in %" PRId64 " s",
-						   TRIGGER_MIN_GAP_S, wait);
-	}
-	c->last_trigger_mono = now;
+	if ((wait_s = http_rate_take(&c->trigger)) > 0)
+		return http_reply_too_soon(&c->http, conn, wait_s);
 	if (write(c->efd, &one, sizeof(one)) != (ssize_t) sizeof(one))
-		return reply_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL, NULL,
-						   "could not wake the sync loop: %s", strerror(errno));
+		return http_reply_error(&c->http, conn, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL, NULL,
+								"could not wake the sync loop: %s", strerror(errno));
 	logmsg(LOG_INFO, "sync requested over the control API");
 	o = json_object();
 	json_object_set_new(o, "ok", json_true());
 	json_object_set_new(o, "message", json_string("sync requested"));
-	return reply(conn, MHD_HTTP_ACCEPTED, o, NULL, NULL);
+	return http_reply_json(&c->http, conn, MHD_HTTP_ACCEPTED, o, NULL, NULL);
 }
 
+/* Every request, its body all in (http.c): route it. */
 static enum MHD_Result
-on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
-		   const char *version, const char *upload_data, size_t *upload_data_size, void **con_cls)
+handle(HttpServer *srv, struct MHD_Connection *conn, HttpRequest *req, const char *url,
+	   const char *method)
 {
-	Control    *c = cls;
-	Request    *req = *con_cls;
+	Control    *c = srv->cls;
 	bool		get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
 	bool		post = strcmp(method, MHD_HTTP_METHOD_POST) == 0;
-
-	(void) version;
-	if (req == NULL)
-	{
-		/* first call: headers only */
-		*con_cls = xcalloc(1, sizeof(Request));
-		return MHD_YES;
-	}
-	if (*upload_data_size > 0)
-	{
-		if (req->body.len + *upload_data_size > BODY_MAX)
-			req->too_big = true;
-		else
-			buf_putn(&req->body, upload_data, *upload_data_size);
-		*upload_data_size = 0;
-		return MHD_YES;
-	}
 
 	if (strcmp(url, "/api/sync/status") == 0)
 	{
 		if (!get)
-			return reply_error(conn, MHD_HTTP_METHOD_NOT_ALLOWED, MHD_HTTP_HEADER_ALLOW, "GET, HEAD",
-							   "method %s is not allowed on %s; use GET", method, url);
-		return reply(conn, MHD_HTTP_OK, build_status(c), NULL, NULL);
+			return http_reply_method(srv, conn, method, url, "GET, HEAD");
+		return http_reply_json(srv, conn, MHD_HTTP_OK, build_status(c), NULL, NULL);
 	}
 	if (strcmp(url, "/") == 0)
 	{
@@ -612,117 +491,48 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 		char	   *html;
 
 		if (!get)
-			return reply_error(conn, MHD_HTTP_METHOD_NOT_ALLOWED, MHD_HTTP_HEADER_ALLOW, "GET, HEAD",
-							   "method %s is not allowed on %s; use GET", method, url);
+			return http_reply_method(srv, conn, method, url, "GET, HEAD");
 		st = build_status(c);
 		html = status_page_html(st);
 		json_decref(st);
-		return reply_raw(conn, MHD_HTTP_OK, "text/html; charset=utf-8", "no-store",
-						 html, strlen(html), MHD_RESPMEM_MUST_FREE);
+		return http_reply(srv, conn, MHD_HTTP_OK, "text/html; charset=utf-8", "no-store",
+						  html, strlen(html), NULL, NULL);
 	}
 	if (strcmp(url, "/auto_sync.js") == 0)
 	{
 		if (!get)
-			return reply_error(conn, MHD_HTTP_METHOD_NOT_ALLOWED, MHD_HTTP_HEADER_ALLOW, "GET, HEAD",
-							   "method %s is not allowed on %s; use GET", method, url);
-		return reply_raw(conn, MHD_HTTP_OK, "text/javascript; charset=utf-8", "max-age=300",
-						 (void *) auto_sync_js, auto_sync_js_len, MHD_RESPMEM_PERSISTENT);
+			return http_reply_method(srv, conn, method, url, "GET, HEAD");
+		return http_reply_static(srv, conn, MHD_HTTP_OK, "text/javascript; charset=utf-8",
+								 "max-age=300", auto_sync_js, auto_sync_js_len);
 	}
 	if (strcmp(url, "/api/sync/trigger") == 0)
 	{
 		if (strcmp(method, MHD_HTTP_METHOD_OPTIONS) == 0)
-			return reply_raw(conn, MHD_HTTP_NO_CONTENT, NULL, "max-age=600", (void *) "", 0,
-							 MHD_RESPMEM_PERSISTENT);
+			return http_reply_preflight(srv, conn);
 		if (!post)
-			return reply_error(conn, MHD_HTTP_METHOD_NOT_ALLOWED, MHD_HTTP_HEADER_ALLOW, "POST, OPTIONS",
-							   "method %s is not allowed on %s; use POST", method, url);
+			return http_reply_method(srv, conn, method, url, "POST, OPTIONS");
 		if (req->too_big)
-			return reply_error(conn, MHD_HTTP_CONTENT_TOO_LARGE, NULL, NULL,
-							   "the body is larger than %d bytes", BODY_MAX);
+			return http_reply_error(srv, conn, MHD_HTTP_CONTENT_TOO_LARGE, NULL, NULL,
+									"the body is larger than %d bytes", BODY_MAX);
 		return do_trigger(c, conn, req);
 	}
-	return reply_error(conn, MHD_HTTP_NOT_FOUND, NULL, NULL,
-					   "no such resource; try GET / (the status page), GET /api/sync/status or POST /api/sync/trigger");
-}
-
-static void
-on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe)
-{
-	Request    *req = *con_cls;
-
-	(void) cls;
-	(void) conn;
-	(void) toe;
-	if (req)
-	{
-		buf_free(&req->body);
-		free(req);
-		*con_cls = NULL;
-	}
+	return http_reply_error(srv, conn, MHD_HTTP_NOT_FOUND, NULL, NULL,
+							"no such resource; try GET / (the status page), GET /api/sync/status or POST /api/sync/trigger");
 }
 
 /* ---- start, stop ---------------------------------------------------------- */
 
-/*
- * Split HOST:PORT ([v6 address]:PORT too) into host and port; -1 with err
- * if it is not that.
- */
+/* --control: HOST:PORT, e.g. 127.0.0.1:8765 (or off, which is not this). */
 int
-control_parse(const char *hostport, char *host, size_t hostlen, char *port, size_t portlen,
-			  char *err, size_t errlen)
-{
-	const char *colon = strrchr(hostport, ':');
-	const char *h = hostport;
-	size_t		hl;
-	char	   *end;
-	long		p;
-
-	if (colon == NULL || colon[1] == '\0')
-	{
-		snprintf(err, errlen, "invalid --control \"%s\": give HOST:PORT, e.g. " CONTROL_DEFAULT ", or off", hostport);
-		return -1;
-	}
-	p = strtol(colon + 1, &end, 10);
-	if (*end || p < 0 || p > 65535)
-	{
-		snprintf(err, errlen, "invalid --control \"%s\": the port must be a number from 0 to 65535", hostport);
-		return -1;
-	}
-	hl = (size_t) (colon - hostport);
-	if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']')
-	{
-		h++;
-		hl -= 2;
-	}
-	if (hl == 0 || hl >= hostlen)
-	{
-		snprintf(err, errlen, "invalid --control \"%s\": give HOST:PORT, e.g. " CONTROL_DEFAULT ", or off", hostport);
-		return -1;
-	}
-	memcpy(host, h, hl);
-	host[hl] = '\0';
-	snprintf(port, portlen, "%ld", p);
-	return 0;
-}
-
-/* Resolve HOST:PORT to one address to listen on. */
-static int
-resolve(const char *hostport, struct addrinfo **ai, char *err, size_t errlen)
+control_check_address(const char *hostport, char *err, size_t errlen)
 {
 	char		host[256],
-				port[16];
-	struct addrinfo hints = {0};
-	int			rc;
+				port[16],
+				why[128];
 
-	if (control_parse(hostport, host, sizeof(host), port, sizeof(port), err, errlen) < 0)
-		return -1;
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-	rc = getaddrinfo(host, port, &hints, ai);
-	if (rc != 0)
+	if (http_hostport_parse(hostport, host, sizeof(host), port, sizeof(port), why, sizeof(why)) < 0)
 	{
-		snprintf(err, errlen, "control API: cannot resolve \"%s\": %s", host, gai_strerror(rc));
+		snprintf(err, errlen, "invalid --control \"%s\": %s, e.g. " CONTROL_DEFAULT ", or off", hostport, why);
 		return -1;
 	}
 	return 0;
@@ -738,11 +548,10 @@ control_start(const char *hostport, const char *db_path, const char *node_id,
 			  char *err, size_t errlen)
 {
 	Control    *c = xcalloc(1, sizeof(Control));
-	struct addrinfo *ai = NULL;
-	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG;
-	const union MHD_DaemonInfo *info;
+	char		e[512];
 
 	pthread_mutex_init(&c->mu, NULL);
+	pthread_mutex_init(&c->trigger.mu, NULL);
 	c->efd = -1;
 	c->db_path = xstrdup(db_path);
 	snprintf(c->node_id, sizeof(c->node_id), "%s", node_id);
@@ -764,29 +573,24 @@ control_start(const char *hostport, const char *db_path, const char *node_id,
 		snprintf(err, errlen, "control API: eventfd: %s", strerror(errno));
 		goto fail;
 	}
-	if (resolve(hostport, &ai, err, errlen) < 0)
-		goto fail;
-	if (ai->ai_family == AF_INET6)
-		flags |= MHD_USE_IPv6;
-	c->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, c,
-							  MHD_OPTION_EXTERNAL_LOGGER, log_mhd, (void *) "control API",
-							  MHD_OPTION_SOCK_ADDR, ai->ai_addr,
-							  MHD_OPTION_NOTIFY_COMPLETED, on_completed, c,
-							  MHD_OPTION_CONNECTION_LIMIT, (unsigned int) 64,
-							  MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int) 16,
-							  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) 10,
-							  MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) 65536,
-							  MHD_OPTION_END);
-	freeaddrinfo(ai);
-	if (c->mhd == NULL)
+	c->http = (HttpServer) {
+		.name = "control API",
+		.handler = handle,
+		.cls = c,
+		.max_body = BODY_MAX,
+		.cors = true,
+		.conn_limit = 64,
+		.per_ip_limit = 16,
+		.timeout_s = 10,
+		.conn_memory = 65536,
+	};
+	if (http_start(&c->http, hostport, e, sizeof(e)) < 0)
 	{
-		snprintf(err, errlen, "control API: cannot listen on %s (is another syncqd using it? give --control HOST:PORT, or --control off)",
-				 hostport);
+		snprintf(err, errlen, "control API: %s (is another syncqd using it? give --control HOST:PORT, or --control off)", e);
 		goto fail;
 	}
-	info = MHD_get_daemon_info(c->mhd, MHD_DAEMON_INFO_BIND_PORT);
 	logmsg(LOG_INFO, "control API on http://%.*s:%u/api/sync/status",
-		   (int) (strrchr(hostport, ':') - hostport), hostport, info ? (unsigned) info->port : 0);
+		   (int) (strrchr(hostport, ':') - hostport), hostport, c->http.port);
 	return c;
 fail:
 	control_stop(c);
@@ -798,14 +602,14 @@ control_stop(Control *c)
 {
 	if (c == NULL)
 		return;
-	if (c->mhd)
-		MHD_stop_daemon(c->mhd);
+	http_stop(&c->http);
 	if (c->efd >= 0)
 		close(c->efd);
 	sqlite3_close(c->db);
 	syncq_tz_free(c->tz);
 	hub_errors_free(c->hub_errs, c->n_hub_errs);
 	pthread_mutex_destroy(&c->mu);
+	pthread_mutex_destroy(&c->trigger.mu);
 	free(c->db_path);
 	free(c);
 }

@@ -7,9 +7,8 @@
 #include "model/hubinfo.h"
 #include "sync/sync.h"
 
-/* --control default, and the least time between two accepted triggers. */
+/* --control default. */
 #define CONTROL_DEFAULT "127.0.0.1:8765"
-#define TRIGGER_MIN_GAP_S 5
 
 typedef struct Control Control;
 
@@ -24,8 +23,8 @@ typedef enum
 	STATE_STOPPING
 } DaemonState;
 
-int			control_parse(const char *hostport, char *host, size_t hostlen, char *port,
-						  size_t portlen, char *err, size_t errlen);
+/* Is hostport a HOST:PORT the control API can be given? -1 with err. */
+int			control_check_address(const char *hostport, char *err, size_t errlen);
 Control    *control_start(const char *hostport, const char *db_path, const char *node_id,
 						  char *err, size_t errlen);
 void		control_stop(Control *c);

@@ -1,13 +1,477 @@
 /*
  * http.c — the one libmicrohttpd layer of syncqd (http.h).
  *
- *   log_mhd   libmicrohttpd's messages, to the log
+ *   http_hostport_parse   HOST:PORT into its parts
+ *   http_start            listen on HOST:PORT (TLS if given a certificate)
+ *   http_stop             stop
+ *   http_reply            a reply of bytes (gzip'd when long and accepted)
+ *   http_reply_static     ... of bytes that stay
+ *   http_reply_json       ... of a jansson document
+ *   http_reply_buf        ... of JSON text
+ *   http_reply_error      {"error": ..., "status": ...}
+ *   http_reply_method     405 with Allow
+ *   http_reply_preflight  204 answering a CORS preflight of the trigger
+ *   http_reply_too_soon   429 with Retry-After, for the trigger
+ *   http_rate_take        the trigger's rate limit
+ *   http_jtext            a JSON string of any bytes
+ *   log_mhd               libmicrohttpd's messages, to the log
+ *
+ * on_request gathers a request (headers, then body up to max_body) and
+ * hands it to the server's handler; on_completed frees it.
  */
 #include "base/base.h"
+#include "base/buf.h"
+#include "base/encode.h"
 #include "http/http.h"
 
+#include <errno.h>
+#include <netdb.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <zlib.h>
+
+/* Replies shorter than this go plain. */
+#define GZIP_MIN 1024
+
+/* TLS 1.2 and later only. */
+#define TLS_PRIORITIES "NORMAL:-VERS-TLS1.0:-VERS-TLS1.1:-VERS-SSL3.0"
+
+/* ---- HOST:PORT ------------------------------------------------------------ */
+
+int
+http_hostport_parse(const char *hostport, char *host, size_t hostlen, char *port, size_t portlen,
+					char *err, size_t errlen)
+{
+	const char *colon = strrchr(hostport, ':');
+	const char *h = hostport;
+	size_t		hl;
+	char	   *end;
+	long		p;
+
+	if (colon == NULL || colon[1] == '\0')
+	{
+		snprintf(err, errlen, "give HOST:PORT");
+		return -1;
+	}
+	p = strtol(colon + 1, &end, 10);
+	if (*end || p < 0 || p > 65535)
+	{
+		snprintf(err, errlen, "the port must be a number from 0 to 65535");
+		return -1;
+	}
+	hl = (size_t) (colon - hostport);
+	if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']')
+	{
+		h++;
+		hl -= 2;
+	}
+	if (hl == 0 || hl >= hostlen)
+	{
+		snprintf(err, errlen, "give HOST:PORT");
+		return -1;
+	}
+	memcpy(host, h, hl);
+	host[hl] = '\0';
+	snprintf(port, portlen, "%ld", p);
+	return 0;
+}
+
+/* Resolve HOST:PORT to one address to listen on. */
+static int
+resolve(const char *hostport, struct addrinfo **ai, char *err, size_t errlen)
+{
+	char		host[256],
+				port[16],
+				why[128];
+	struct addrinfo hints = {0};
+	int			rc;
+
+	if (http_hostport_parse(hostport, host, sizeof(host), port, sizeof(port), why, sizeof(why)) < 0)
+	{
+		snprintf(err, errlen, "invalid address \"%s\": %s", hostport, why);
+		return -1;
+	}
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	rc = getaddrinfo(host, port, &hints, ai);
+	if (rc != 0)
+	{
+		snprintf(err, errlen, "cannot resolve \"%s\": %s", host, gai_strerror(rc));
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- a request, as it arrives ---------------------------------------------- */
+
+static enum MHD_Result
+on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+		   const char *version, const char *upload_data, size_t *upload_data_size, void **con_cls)
+{
+	HttpServer *srv = cls;
+	HttpRequest *req = *con_cls;
+
+	(void) version;
+	if (req == NULL)
+	{
+		/* headers only: the server may look at them first */
+		req = xcalloc(1, sizeof(HttpRequest));
+		*con_cls = req;
+		return srv->on_headers ? srv->on_headers(srv, conn, req) : MHD_YES;
+	}
+	if (*upload_data_size > 0)
+	{
+		if ((long) (req->body.len + *upload_data_size) > srv->max_body)
+			req->too_big = true;
+		else if (!req->too_big)
+			buf_putn(&req->body, upload_data, *upload_data_size);
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	return srv->handler(srv, conn, req, url, method);
+}
+
+static void
+on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe)
+{
+	HttpRequest *req = *con_cls;
+
+	(void) cls;
+	(void) conn;
+	(void) toe;
+	if (req)
+	{
+		buf_free(&req->body);
+		free(req);
+		*con_cls = NULL;
+	}
+}
+
+/* ---- start, stop ------------------------------------------------------------ */
+
+int
+http_start(HttpServer *srv, const char *hostport, char *err, size_t errlen)
+{
+	struct addrinfo *ai = NULL;
+	struct MHD_OptionItem opts[8];
+	int			n = 0;
+	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG;
+	sigset_t	block,
+				orig;
+	const union MHD_DaemonInfo *info;
+
+	if (resolve(hostport, &ai, err, errlen) < 0)
+		return -1;
+	if (srv->thread_per_connection)
+		flags |= MHD_USE_THREAD_PER_CONNECTION;
+	if (ai->ai_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	opts[n++] = (struct MHD_OptionItem) {MHD_OPTION_CONNECTION_LIMIT, srv->conn_limit, NULL};
+	opts[n++] = (struct MHD_OptionItem) {MHD_OPTION_CONNECTION_TIMEOUT, srv->timeout_s, NULL};
+	if (srv->per_ip_limit)
+		opts[n++] = (struct MHD_OptionItem) {MHD_OPTION_PER_IP_CONNECTION_LIMIT, srv->per_ip_limit, NULL};
+	if (srv->conn_memory)
+		opts[n++] = (struct MHD_OptionItem) {MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t) srv->conn_memory, NULL};
+	if (srv->tls_cert)
+	{
+		flags |= MHD_USE_TLS;
+		opts[n++] = (struct MHD_OptionItem) {MHD_OPTION_HTTPS_MEM_CERT, 0, (void *) srv->tls_cert};
+		opts[n++] = (struct MHD_OptionItem) {MHD_OPTION_HTTPS_MEM_KEY, 0, (void *) srv->tls_key};
+		opts[n++] = (struct MHD_OptionItem) {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *) TLS_PRIORITIES};
+	}
+	opts[n] = (struct MHD_OptionItem) {MHD_OPTION_END, 0, NULL};
+
+	/* the server's threads inherit the mask: signals come to the caller's */
+	sigemptyset(&block);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &block, &orig);
+	errno = 0;
+	srv->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, srv,
+								MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+								MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+								MHD_OPTION_EXTERNAL_LOGGER, log_mhd, (void *) srv->name,
+								MHD_OPTION_ARRAY, opts,
+								MHD_OPTION_END);
+	pthread_sigmask(SIG_SETMASK, &orig, NULL);
+	freeaddrinfo(ai);
+	if (srv->mhd == NULL)
+	{
+		snprintf(err, errlen, "cannot listen on %s: %s", hostport,
+				 errno ? strerror(errno) : "the address is in use or not ours");
+		return -1;
+	}
+	info = MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_BIND_PORT);
+	srv->port = info ? info->port : 0;
+	return 0;
+}
+
+void
+http_stop(HttpServer *srv)
+{
+	if (srv->mhd)
+		MHD_stop_daemon(srv->mhd);
+	srv->mhd = NULL;
+}
+
+/* ---- replies ------------------------------------------------------------------ */
+
+static bool
+accepts_gzip(struct MHD_Connection *conn)
+{
+	const char *ae = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT_ENCODING);
+
+	return ae && strstr(ae, "gzip") != NULL;
+}
+
+/* gzip data into *out (malloc'd); false if zlib fails. */
+static bool
+gzip_bytes(const char *data, size_t len, char **out, size_t *outlen)
+{
+	z_stream	z = {0};
+	uLong		cap;
+	char	   *buf;
+
+	if (deflateInit2(&z, 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+		return false;
+	cap = deflateBound(&z, (uLong) len) + 32;
+	buf = xmalloc(cap);
+	z.next_in = (Bytef *) data;
+	z.avail_in = (uInt) len;
+	z.next_out = (Bytef *) buf;
+	z.avail_out = (uInt) cap;
+	if (deflate(&z, Z_FINISH) != Z_STREAM_END)
+	{
+		deflateEnd(&z);
+		free(buf);
+		return false;
+	}
+	*outlen = z.total_out;
+	*out = buf;
+	deflateEnd(&z);
+	return true;
+}
+
+/* Queue response r with the headers every reply of srv carries. */
+static enum MHD_Result
+queue(HttpServer *srv, struct MHD_Connection *conn, unsigned int code, struct MHD_Response *r,
+	  const char *ctype, const char *cache, bool gzipped, const char *hname, const char *hvalue)
+{
+	enum MHD_Result ret;
+
+	if (ctype)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, cache ? cache : "no-store");
+	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+	if (srv->cors && ctype && strcmp(ctype, "application/json") == 0)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_ORIGIN, "*");
+	if (gzipped)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_ENCODING, "gzip");
+	if (srv->gzip)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_VARY, MHD_HTTP_HEADER_ACCEPT_ENCODING);
+	if (hname)
+		MHD_add_response_header(r, hname, hvalue);
+	ret = MHD_queue_response(conn, code, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+enum MHD_Result
+http_reply(HttpServer *srv, struct MHD_Connection *conn, unsigned int code, const char *ctype,
+		   const char *cache, char *data, size_t len, const char *hname, const char *hvalue)
+{
+	struct MHD_Response *r;
+	bool		gz = false;
+
+	if (srv->gzip && len >= GZIP_MIN && accepts_gzip(conn))
+	{
+		char	   *z;
+		size_t		zlen;
+
+		if (gzip_bytes(data, len, &z, &zlen))
+		{
+			free(data);
+			data = z;
+			len = zlen;
+			gz = true;
+		}
+	}
+	r = MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
+	if (r == NULL)
+	{
+		free(data);
+		return MHD_NO;
+	}
+	return queue(srv, conn, code, r, ctype, cache, gz, hname, hvalue);
+}
+
+enum MHD_Result
+http_reply_static(HttpServer *srv, struct MHD_Connection *conn, unsigned int code,
+				  const char *ctype, const char *cache, const void *data, size_t len)
+{
+	struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *) data, MHD_RESPMEM_PERSISTENT);
+
+	if (r == NULL)
+		return MHD_NO;
+	return queue(srv, conn, code, r, ctype, cache, false, NULL, NULL);
+}
+
+enum MHD_Result
+http_reply_buf(HttpServer *srv, struct MHD_Connection *conn, unsigned int code, Buf *b)
+{
+	char	   *data;
+	size_t		len;
+
+	buf_putc(b, '\n');
+	data = b->p;
+	len = b->len;
+	memset(b, 0, sizeof(*b));
+	return http_reply(srv, conn, code, "application/json", NULL, data, len, NULL, NULL);
+}
+
+enum MHD_Result
+http_reply_json(HttpServer *srv, struct MHD_Connection *conn, unsigned int code, json_t *o,
+				const char *hname, const char *hvalue)
+{
+	char	   *text = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(12));
+	size_t		len;
+
+	json_decref(o);
+	if (text == NULL)
+		return MHD_NO;
+	len = strlen(text);
+	text = xrealloc(text, len + 2);
+	text[len++] = '\n';
+	text[len] = '\0';
+	return http_reply(srv, conn, code, "application/json", NULL, text, len, hname, hvalue);
+}
+
+enum MHD_Result
+http_reply_errorv(HttpServer *srv, struct MHD_Connection *conn, unsigned int code,
+				  const char *hname, const char *hvalue, const char *fmt, va_list ap)
+{
+	char		msg[1024];
+	json_t	   *o = json_object();
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	json_object_set_new(o, "error", http_jtext(msg));
+	json_object_set_new(o, "status", json_integer(code));
+	return http_reply_json(srv, conn, code, o, hname, hvalue);
+}
+
+enum MHD_Result
+http_reply_error(HttpServer *srv, struct MHD_Connection *conn, unsigned int code,
+				 const char *hname, const char *hvalue, const char *fmt,...)
+{
+	va_list		ap;
+	enum MHD_Result ret;
+
+	va_start(ap, fmt);
+	ret = http_reply_errorv(srv, conn, code, hname, hvalue, fmt, ap);
+	va_end(ap);
+	return ret;
+}
+
+enum MHD_Result
+http_reply_method(HttpServer *srv, struct MHD_Connection *conn, const char *method, const char *url,
+				  const char *allow)
+{
+	return http_reply_error(srv, conn, MHD_HTTP_METHOD_NOT_ALLOWED, MHD_HTTP_HEADER_ALLOW, allow,
+							"method %s is not allowed on %s; use %.*s", method, url,
+							(int) strcspn(allow, ","), allow);
+}
+
+/*
+ * The CORS preflight of POST /api/sync/trigger, so that a page of another
+ * origin (auto_sync.js) can ask for a sync.
+ */
+enum MHD_Result
+http_reply_preflight(HttpServer *srv, struct MHD_Connection *conn)
+{
+	struct MHD_Response *r = MHD_create_response_from_buffer(0, (void *) "", MHD_RESPMEM_PERSISTENT);
+
+	(void) srv;
+	if (r == NULL)
+		return MHD_NO;
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "max-age=600");
+	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+	MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "POST, OPTIONS");
+	MHD_add_response_header(r, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_ORIGIN, "*");
+	MHD_add_response_header(r, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_METHODS, "POST");
+	MHD_add_response_header(r, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_HEADERS, "Content-Type");
+	MHD_add_response_header(r, MHD_HTTP_HEADER_ACCESS_CONTROL_MAX_AGE, "600");
+	/* a page of a public origin asking a loopback address */
+	MHD_add_response_header(r, "Access-Control-Allow-Private-Network", "true");
+	{
+		enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_NO_CONTENT, r);
+
+		MHD_destroy_response(r);
+		return ret;
+	}
+}
+
+/*
+ * A JSON string of s: bytes that are not UTF-8 (a message quoting what a
+ * client sent, cut at a byte count) become U+FFFD; null for NULL.
+ */
+json_t *
+http_jtext(const char *s)
+{
+	const unsigned char *u = (const unsigned char *) s;
+	size_t		n;
+	Buf			b = {0};
+	json_t	   *j;
+
+	if (s == NULL)
+		return json_null();
+	n = strlen(s);
+	for (size_t i = 0; i < n;)
+	{
+		size_t		k = utf8_seq_len(u + i, n - i);
+
+		if (k)
+			buf_putn(&b, s + i, k), i += k;
+		else
+			buf_puts(&b, "\xEF\xBF\xBD"), i++;
+	}
+	j = json_stringn(b.p ? b.p : "", b.len);
+	buf_free(&b);
+	return j ? j : json_string("");
+}
+
+/* ---- the trigger's rate limit ---------------------------------------------------- */
+
+int64_t
+http_rate_take(HttpRateLimit *rl)
+{
+	int64_t		now = mono_us(),
+				gap = (int64_t) HTTP_TRIGGER_GAP_S * 1000000,
+				wait_s = 0;
+
+	pthread_mutex_lock(&rl->mu);
+	if (rl->last_us != 0 && now - rl->last_us < gap)
+		wait_s = (gap - (now - rl->last_us) + 999999) / 1000000;
+	else
+		rl->last_us = now;
+	pthread_mutex_unlock(&rl->mu);
+	return wait_s;
+}
+
+enum MHD_Result
+http_reply_too_soon(HttpServer *srv, struct MHD_Connection *conn, int64_t wait_s)
+{
+	char		after[24];
+
+	snprintf(after, sizeof(after), "%lld", (long long) wait_s);
+	return http_reply_error(srv, conn, MHD_HTTP_TOO_MANY_REQUESTS, MHD_HTTP_HEADER_RETRY_AFTER, after,
+							"a sync was requested less than %d seconds ago; try again in %lld s",
+							HTTP_TRIGGER_GAP_S, (long long) wait_s);
+}
 
 /*
  * libmicrohttpd's messages (about clients that misbehave, mostly: not worth

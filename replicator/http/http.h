@@ -1,15 +1,129 @@
 /*
  * http.h — the one libmicrohttpd layer of syncqd (http.c), under the
- * control API (control.c) and `syncqd serve` (serve.c). Only http/ includes
- * microhttpd.h.
+ * control API of a client's syncqd (control.c) and `syncqd serve`
+ * (serve*.c). Only http/ includes microhttpd.h.
+ *
+ * The layer starts a server on HOST:PORT (TLS if given a certificate),
+ * gathers each request's body up to a limit and hands the whole request to
+ * the server's handler; it writes the replies (JSON, gzip'd when long and
+ * accepted, the error shape {"error", "status"} of every endpoint) and
+ * keeps the one rate limit of POST /api/sync/trigger.
  */
 #ifndef SYNCQD_HTTP_H
 #define SYNCQD_HTTP_H
 
+#include <jansson.h>
+#include <microhttpd.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "base/buf.h"
+
+/* POST /api/sync/trigger: at most one accepted per this many seconds. */
+#define HTTP_TRIGGER_GAP_S 5
+
+/* A request as the handler gets it: its whole body, and what the server's
+ * on_headers hook noted (serve: who it is). */
+typedef struct
+{
+	Buf			body;
+	bool		too_big;		/* the body passed max_body: not kept */
+	bool		authed;
+	bool		admin;
+	char		user[128];
+} HttpRequest;
+
+typedef struct HttpServer HttpServer;
+
+/*
+ * A server's handler, called once a request's body is all in; and an
+ * optional hook called when only its headers are (return MHD_YES to go on
+ * reading the body, or the result of a reply queued already).
+ */
+typedef enum MHD_Result (*HttpHandler) (HttpServer *srv, struct MHD_Connection *conn,
+										HttpRequest *req, const char *url, const char *method);
+typedef enum MHD_Result (*HttpHeadersHook) (HttpServer *srv, struct MHD_Connection *conn,
+											HttpRequest *req);
+
+struct HttpServer
+{
+	/* set before http_start */
+	const char *name;			/* for the log: "control API", "serve" */
+	HttpHandler handler;
+	HttpHeadersHook on_headers; /* or NULL */
+	void	   *cls;			/* the handler's own */
+	long		max_body;		/* bytes of a body kept, at most */
+	bool		thread_per_connection;	/* else one polling thread */
+	bool		cors;			/* JSON replies: Access-Control-Allow-Origin: * */
+	bool		gzip;			/* long replies gzip'd when accepted */
+	unsigned int conn_limit;
+	unsigned int per_ip_limit;	/* 0: none */
+	unsigned int timeout_s;
+	size_t		conn_memory;	/* 0: libmicrohttpd's default */
+	const char *tls_cert;		/* PEM text, or NULL for plain HTTP */
+	const char *tls_key;
+	/* set by http_start */
+	struct MHD_Daemon *mhd;
+	unsigned int port;			/* the port bound (for port 0) */
+};
+
+/* HOST:PORT ([v6 address]:PORT too) into host and port; -1 with err (the
+ * reason, without the value) if it is not that. */
+int			http_hostport_parse(const char *hostport, char *host, size_t hostlen,
+								char *port, size_t portlen, char *err, size_t errlen);
+
+/* Start srv on hostport; -1 with err. Its threads start with SIGTERM,
+ * SIGINT and SIGHUP blocked: signals come to the caller's thread. */
+int			http_start(HttpServer *srv, const char *hostport, char *err, size_t errlen);
+void		http_stop(HttpServer *srv);
+
+/* Replies. http_reply takes data (malloc'd); http_reply_static does not. */
+enum MHD_Result http_reply(HttpServer *srv, struct MHD_Connection *conn, unsigned int code,
+						   const char *ctype, const char *cache, char *data, size_t len,
+						   const char *hname, const char *hvalue);
+enum MHD_Result http_reply_static(HttpServer *srv, struct MHD_Connection *conn, unsigned int code,
+								  const char *ctype, const char *cache, const void *data,
+								  size_t len);
+/* JSON: a document of jansson's (the reference is taken), printed for a
+ * person; compact JSON text in b (buf_free'd). */
+enum MHD_Result http_reply_json(HttpServer *srv, struct MHD_Connection *conn, unsigned int code,
+								json_t *o, const char *hname, const char *hvalue);
+enum MHD_Result http_reply_buf(HttpServer *srv, struct MHD_Connection *conn, unsigned int code,
+							   Buf *b);
+/* {"error": message, "status": code}, with one extra header if hname. */
+enum MHD_Result http_reply_error(HttpServer *srv, struct MHD_Connection *conn, unsigned int code,
+								 const char *hname, const char *hvalue, const char *fmt,...)
+			__attribute__((format(printf, 6, 7)));
+enum MHD_Result http_reply_errorv(HttpServer *srv, struct MHD_Connection *conn, unsigned int code,
+								  const char *hname, const char *hvalue, const char *fmt, va_list ap)
+			__attribute__((format(printf, 6, 0)));
+/* 405 naming the methods allowed; 204 to the trigger's CORS preflight. */
+enum MHD_Result http_reply_method(HttpServer *srv, struct MHD_Connection *conn, const char *method,
+								  const char *url, const char *allow);
+enum MHD_Result http_reply_preflight(HttpServer *srv, struct MHD_Connection *conn);
+
+/* A JSON string of s, whatever its bytes (those that are not UTF-8
+ * become U+FFFD); null for NULL. */
+json_t	   *http_jtext(const char *s);
+
+/* The trigger's rate limit: 0 if one may go now (it is counted), else the
+ * seconds until one may. */
+typedef struct
+{
+	pthread_mutex_t mu;
+	int64_t		last_us;		/* mono_us() of the last accepted; 0: none */
+} HttpRateLimit;
+
+#define HTTP_RATE_LIMIT_INIT {PTHREAD_MUTEX_INITIALIZER, 0}
+
+int64_t		http_rate_take(HttpRateLimit *rl);
+/* 429 with Retry-After for a trigger wait_s too soon. */
+enum MHD_Result http_reply_too_soon(HttpServer *srv, struct MHD_Connection *conn, int64_t wait_s);
 
 /* libmicrohttpd's own messages, to the log at debug level; cls names the
- * server ("control API", "serve"). */
+ * server. */
 void		log_mhd(void *cls, const char *fmt, va_list ap);
 
 #endif							/* SYNCQD_HTTP_H */

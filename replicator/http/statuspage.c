@@ -14,6 +14,9 @@
  * build_status()) and a hub's (role "hub": clients, errors.changes,
  * conflicts.recent, requests). Any field may be missing, null or of
  * another type; what is there is shown, what is not is a dash.
+ *
+ *   status_page_html   the page of a status document (its cards and
+ *                      sections: the static card_* and section_* below)
  */
 #include "base/base.h"
 #include "base/buf.h"

@@ -85,57 +85,41 @@ transient_error(Hub *h)
  * bytea value is on the wire (docs/queue.md).
  */
 static void
-pg_json_value(Buf *b, const JField *f, const char *typ)
+pg_json_value(JsonOut *w, const JField *f, const char *typ)
 {
 	bool		bytea = typ && strcmp(typ, "bytea") == 0;
+	Buf			bytes = {0},
+				t = {0};
 
 	if (f->type == JV_STRING && typ && (strcmp(typ, "json") == 0 || strcmp(typ, "jsonb") == 0))
+		jout_raw(w, f->text, f->len);	/* SQLite holds json as its text: that text is the value */
+	else if (f->type == JV_STRING && bytea && f->len % 4 == 0 &&
+			 !(f->len >= 2 && f->text[0] == '\\' && f->text[1] == 'x') &&
+			 base64_decode(f->text, f->len, &bytes) == 0)
 	{
-		/* SQLite holds json as its text: that text is the value */
-		buf_putn(b, f->text, f->len);
-		return;
+		buf_puts(&t, "\\x");
+		buf_hex(&t, (const unsigned char *) bytes.p, bytes.len);
+		jout_stringn(w, t.p, t.len);
 	}
-	if (f->type == JV_STRING && bytea && f->len % 4 == 0 &&
-		!(f->len >= 2 && f->text[0] == '\\' && f->text[1] == 'x'))
+	else if (f->type == JV_BLOB && bytea)
 	{
-		Buf			bytes = {0};
-
-		if (base64_decode(f->text, f->len, &bytes) == 0)
-		{
-			Buf			t = {0};
-
-			buf_puts(&t, "\\x");
-			buf_hex(&t, (const unsigned char *) bytes.p, bytes.len);
-			buf_json_string(b, t.p, t.len);
-			buf_free(&t);
-			buf_free(&bytes);
-			return;
-		}
-		buf_free(&bytes);
+		buf_puts(&t, "\\x");
+		buf_hex(&t, (const unsigned char *) f->text, f->len);
+		jout_stringn(w, t.p, t.len);
 	}
-	if (f->type == JV_BLOB)
-	{
-		Buf			t = {0};
-
-		if (bytea)
-		{
-			buf_puts(&t, "\\x");
-			buf_hex(&t, (const unsigned char *) f->text, f->len);
-		}
-		else
-			buf_putn(&t, f->text, f->len);
-		buf_json_string(b, t.p ? t.p : "", t.len);
-		buf_free(&t);
-	}
+	else if (f->type == JV_BLOB)
+		jout_stringn(w, f->text, f->len);
 	else
-		buf_json_value(b, f);
+		jout_field(w, f);
+	buf_free(&bytes);
+	buf_free(&t);
 }
 
 /* Check the change's columns against the hub table; name the first stranger. */
 static int
 check_columns(const HubTable *t, const Change *c, char *err, size_t errlen)
 {
-	const JObject *o = c->op == 'D' ? &c->pk : &c->row;
+	const JObject *o = c->op == SYNCQ_OP_DELETE ? &c->pk : &c->row;
 
 	for (int i = 0; i < o->n; i++)
 		if (hub_col(t, o->f[i].key) < 0)
@@ -176,110 +160,120 @@ same_columns(const JObject *a, const JObject *b)
 	return true;
 }
 
+/* Run one statement of a JSON parameter. */
+static int
+run_json(Hub *h, const char *sql, const Buf *json, char *err, size_t errlen)
+{
+	const char *params[1] = {json->p};
+	PGresult   *res = hub_run(h, sql, 1, params, PGRES_COMMAND_OK, err, errlen);
+
+	if (res == NULL)
+		return -1;
+	PQclear(res);
+	return 0;
+}
+
+/* The rows of a run as a JSON array, each value as its column's type wants. */
+static void
+run_rows(const HubTable *t, Change **run_c, int n, bool del, Buf *arr)
+{
+	JsonOut		w;
+
+	jout_init(&w, arr);
+	jout_array(&w);
+	for (int r = 0; r < n; r++)
+	{
+		const JObject *o = del ? &run_c[r]->pk : &run_c[r]->row;
+
+		jout_object(&w);
+		for (int i = 0; i < o->n; i++)
+		{
+			jout_key(&w, o->f[i].key);
+			pg_json_value(&w, &o->f[i], t->types[hub_col(t, o->f[i].key)]);
+		}
+		jout_object_end(&w);
+	}
+	jout_array_end(&w);
+}
+
+/* DELETE of the keys in $1 (columns qcols[0..ncols), quoted). */
+static void
+delete_sql(const HubTable *t, char **qcols, int ncols, Buf *sql)
+{
+	buf_printf(sql, "DELETE FROM %s AS t USING json_populate_recordset(NULL::%s, $1) AS k WHERE ",
+			   t->qname, t->qname);
+	for (int i = 0; i < ncols; i++)
+		buf_printf(sql, "%st.%s = k.%s", i ? " AND " : "", qcols[i], qcols[i]);
+}
+
+/* Upsert of the rows in $1 (columns shape's, qcols quoted). */
+static void
+upsert_sql(Hub *h, const HubTable *t, const JObject *shape, char **qcols, Buf *sql)
+{
+	bool		any_set = false;
+
+	buf_printf(sql, "INSERT INTO %s AS t (", t->qname);
+	for (int i = 0; i < shape->n; i++)
+		buf_printf(sql, "%s%s", i ? ", " : "", qcols[i]);
+	buf_puts(sql, ") SELECT ");
+	for (int i = 0; i < shape->n; i++)
+		buf_printf(sql, "%sk.%s", i ? ", " : "", qcols[i]);
+	buf_printf(sql, " FROM json_populate_recordset(NULL::%s, $1) AS k ON CONFLICT (", t->qname);
+	for (int i = 0, k = 0; i < t->ncols; i++)
+		if (t->is_pk[i])
+		{
+			char	   *q = hub_quote_ident(h, t->cols[i]);
+
+			buf_printf(sql, "%s%s", k++ ? ", " : "", q);
+			free(q);
+		}
+	buf_puts(sql, ")");
+	for (int i = 0; i < shape->n; i++)
+	{
+		if (t->is_pk[hub_col(t, shape->f[i].key)])
+			continue;
+		buf_printf(sql, "%s%s = EXCLUDED.%s", any_set ? ", " : " DO UPDATE SET ", qcols[i], qcols[i]);
+		any_set = true;
+	}
+	if (!any_set)
+		buf_puts(sql, " DO NOTHING");	/* a table of key columns only */
+}
+
 /*
- * Apply changes[from..to) — one table, one kind (upsert or delete), one
- * column set, distinct keys — as one statement.
+ * Apply run_c[0..n) — one table, one kind (upsert or delete), one column
+ * set, distinct keys — as one statement.
  */
 static int
 apply_run(Hub *h, const HubTable *t, Change **run_c, int n, char *err, size_t errlen)
 {
 	Buf			sql = {0},
 				arr = {0};
-	const Change *first = run_c[0];
-	bool		del = first->op == 'D';
-	const JObject *shape = del ? &first->pk : &first->row;
+	bool		del = run_c[0]->op == SYNCQ_OP_DELETE;
+	const JObject *shape = del ? &run_c[0]->pk : &run_c[0]->row;
 	char	   *qcols[256];
-	int			ncols = shape->n;
-	int			rc = 0;
+	int			rc;
 
-	if (ncols > 256)
+	if (shape->n > 256)
 	{
 		snprintf(err, errlen, "hub: table \"%s\" has more than 256 columns", t->name);
 		return -1;
 	}
-	for (int i = 0; i < ncols; i++)
+	for (int i = 0; i < shape->n; i++)
 		qcols[i] = hub_quote_ident(h, shape->f[i].key);
-
-	buf_putc(&arr, '[');
-	for (int r = 0; r < n; r++)
-	{
-		const JObject *o = del ? &run_c[r]->pk : &run_c[r]->row;
-
-		if (r)
-			buf_putc(&arr, ',');
-		buf_putc(&arr, '{');
-		for (int i = 0; i < o->n; i++)
-		{
-			if (i)
-				buf_putc(&arr, ',');
-			buf_json_string(&arr, o->f[i].key, strlen(o->f[i].key));
-			buf_putc(&arr, ':');
-			pg_json_value(&arr, &o->f[i], t->types[hub_col(t, o->f[i].key)]);
-		}
-		buf_putc(&arr, '}');
-	}
-	buf_putc(&arr, ']');
-
+	run_rows(t, run_c, n, del, &arr);
 	if (del)
-	{
-		buf_printf(&sql, "DELETE FROM %s AS t USING json_populate_recordset(NULL::%s, $1) AS k WHERE ",
-				   t->qname, t->qname);
-		for (int i = 0; i < ncols; i++)
-			buf_printf(&sql, "%st.%s = k.%s", i ? " AND " : "", qcols[i], qcols[i]);
-	}
+		delete_sql(t, qcols, shape->n, &sql);
 	else
+		upsert_sql(h, t, shape, qcols, &sql);
+	rc = run_json(h, sql.p, &arr, err, errlen);
+	if (rc < 0)
 	{
-		bool		any_set = false;
+		size_t		l = strlen(err);
 
-		buf_printf(&sql, "INSERT INTO %s AS t (", t->qname);
-		for (int i = 0; i < ncols; i++)
-			buf_printf(&sql, "%s%s", i ? ", " : "", qcols[i]);
-		buf_puts(&sql, ") SELECT ");
-		for (int i = 0; i < ncols; i++)
-			buf_printf(&sql, "%sk.%s", i ? ", " : "", qcols[i]);
-		buf_printf(&sql, " FROM json_populate_recordset(NULL::%s, $1) AS k ON CONFLICT (", t->qname);
-		for (int i = 0, k = 0; i < t->ncols; i++)
-			if (t->is_pk[i])
-			{
-				char	   *q = hub_quote_ident(h, t->cols[i]);
-
-				buf_printf(&sql, "%s%s", k++ ? ", " : "", q);
-				free(q);
-			}
-		buf_puts(&sql, ") DO UPDATE SET ");
-		for (int i = 0; i < ncols; i++)
-		{
-			if (t->is_pk[hub_col(t, shape->f[i].key)])
-				continue;
-			buf_printf(&sql, "%s%s = EXCLUDED.%s", any_set ? ", " : "", qcols[i], qcols[i]);
-			any_set = true;
-		}
-		if (!any_set)
-		{
-			/* a table of key columns only: nothing to update */
-			char	   *p = strstr(sql.p, " DO UPDATE SET ");
-
-			sql.len = (size_t) (p - sql.p);
-			sql.p[sql.len] = '\0';
-			buf_puts(&sql, " DO NOTHING");
-		}
+		snprintf(err + l, errlen - l, " (applying changes %" PRId64 "..%" PRId64 " to \"%s\")",
+				 run_c[0]->seq, run_c[n - 1]->seq, t->name);
 	}
-	{
-		const char *params[1] = {arr.p};
-		PGresult   *res = hub_run(h, sql.p, 1, params, PGRES_COMMAND_OK, err, errlen);
-
-		if (res == NULL)
-		{
-			size_t		l = strlen(err);
-
-			snprintf(err + l, errlen - l, " (applying changes %" PRId64 "..%" PRId64 " to \"%s\")",
-					 run_c[0]->seq, run_c[n - 1]->seq, t->name);
-			rc = -1;
-		}
-		else
-			PQclear(res);
-	}
-	for (int i = 0; i < ncols; i++)
+	for (int i = 0; i < shape->n; i++)
 		free(qcols[i]);
 	buf_free(&sql);
 	buf_free(&arr);
@@ -328,7 +322,7 @@ apply_winners(Hub *h, Change **win, Outcome **wout, int nwin, char *err, size_t 
 	while (i < nwin)
 	{
 		HubTable   *t = hub_table(h, win[i]->table);
-		bool		del = win[i]->op == 'D';
+		bool		del = win[i]->op == SYNCQ_OP_DELETE;
 		int			j = i;
 		Version		mark = {0, "", true};
 
@@ -336,7 +330,7 @@ apply_winners(Hub *h, Change **win, Outcome **wout, int nwin, char *err, size_t 
 		{
 			Change	   *c = win[j];
 
-			if (strcmp(c->table, win[i]->table) != 0 || (c->op == 'D') != del ||
+			if (strcmp(c->table, win[i]->table) != 0 || (c->op == SYNCQ_OP_DELETE) != del ||
 				!same_columns(del ? &c->pk : &c->row, del ? &win[i]->pk : &win[i]->row))
 				break;
 			if (vermap_get(&seen, c->pk_json))
@@ -352,235 +346,299 @@ apply_winners(Hub *h, Change **win, Outcome **wout, int nwin, char *err, size_t 
 	return 0;
 }
 
-/*
- * Decide and apply changes cs[0..n) (one client's, in seq order) inside the
- * open upload transaction: last writer wins against sync_versions; winners
- * are applied (guarded), their versions stored and relayed to every other
- * client with their original version; overruled ones go to sync_conflicts.
- * out[i] says what became of cs[i]; *notify is set when an immediate change
- * was relayed. retry: these are set-aside changes tried again, and one its
- * own node has changed since is superseded, not a conflict.
- */
-int
-hub_apply_changes(Hub *h, Change **cs, int n, Outcome *out, bool retry, bool *notify,
-			  char *err, size_t errlen)
+/* What hub_apply_changes works with, phase after phase. */
+typedef struct
 {
-	PGresult   *res;
-	Change	  **win = xmalloc(sizeof(Change *) * (size_t) (n + 1));
-	Outcome   **wout = xmalloc(sizeof(Outcome *) * (size_t) (n + 1));
-	int			nwin = 0;
-	VerMap		vers = {0};
-	Buf			keys = {0},
-				vrows = {0},
-				relay = {0},
-				confl = {0};
-	int			nkeys = 0,
-				nconfl = 0,
-				nrelay = 0;
-	const char *params[1];
-	int			rc = -1;
-	char		why[1024];
+	Change	  **cs;				/* the changes, in seq order */
+	Outcome    *out;			/* what became of each */
+	int			n;
+	VerMap		vers;			/* (table, pk) -> the hub's version */
+	Change	  **win;			/* the winners, in order */
+	Outcome   **wout;
+	int			nwin;
+	Buf			confl;			/* the overruled: sync_conflicts rows (JSON) */
+	int			nconfl;
+} Decision;
 
-	/* what the hub cannot even try: an untracked table, a stranger column */
-	buf_putc(&keys, '[');
-	for (int i = 0; i < n; i++)
+/* The JSON of one of a change's objects (pk or row), or null. */
+static void
+put_object(JsonOut *w, const char *key, const char *json)
+{
+	jout_key(w, key);
+	if (json)
+		jout_raw(w, json, strlen(json));
+	else
+		jout_null(w);
+}
+
+/*
+ * Validate: what the hub cannot even try (an untracked table, a stranger
+ * column) fails at once. The keys of the rest, as JSON rows (i, t, p) for
+ * the version lookup, go in keys; how many, returned.
+ */
+static int
+validate(Hub *h, Decision *d, Buf *keys)
+{
+	JsonOut		w;
+	char		why[1024];
+	int			nkeys = 0;
+
+	jout_init(&w, keys);
+	jout_array(&w);
+	for (int i = 0; i < d->n; i++)
 	{
-		const Change *c = cs[i];
+		const Change *c = d->cs[i];
 		const HubTable *t = hub_table(h, c->table);
 
 		if (t == NULL)
 		{
 			snprintf(why, sizeof(why), "table \"%s\" is not tracked on the hub (run SELECT sync_track('%s') there)",
 					 c->table, c->table);
-			set_failed(&out[i], why, NULL);
+			set_failed(&d->out[i], why, NULL);
 			continue;
 		}
 		if (check_columns(t, c, why, sizeof(why)) < 0)
 		{
-			set_failed(&out[i], why, NULL);
+			set_failed(&d->out[i], why, NULL);
 			continue;
 		}
-		if (nkeys++)
-			buf_putc(&keys, ',');
-		buf_printf(&keys, "{\"i\":%d,\"t\":", i);
-		buf_json_string(&keys, c->table, strlen(c->table));
-		buf_puts(&keys, ",\"p\":");
-		buf_json_string(&keys, c->pk_json, strlen(c->pk_json));
-		buf_putc(&keys, '}');
+		jout_object(&w);
+		jout_kint(&w, "i", i);
+		jout_kstring(&w, "t", c->table);
+		jout_kstring(&w, "p", c->pk_json);
+		jout_object_end(&w);
+		nkeys++;
 	}
-	buf_putc(&keys, ']');
+	jout_array_end(&w);
+	return nkeys;
+}
 
-	/* the current versions of every row they touch */
-	if (nkeys > 0)
+/* Versions: the hub's current version of every row the keys name. */
+static int
+read_versions(Hub *h, Decision *d, const Buf *keys, char *err, size_t errlen)
+{
+	const char *params[1] = {keys->p};
+	PGresult   *res = hub_run(h, "SELECT k.i, v.ver_us, v.ver_origin::text"
+							  "  FROM json_to_recordset($1::json) AS k(i int, t text, p text)"
+							  "  JOIN sync_versions v ON v.table_name = k.t AND v.pk = k.p",
+							  1, params, PGRES_TUPLES_OK, err, errlen);
+
+	if (res == NULL)
+		return -1;
+	for (int r = 0; r < PQntuples(res); r++)
 	{
-		params[0] = keys.p;
-		res = hub_run(h, "SELECT k.i, v.ver_us, v.ver_origin::text"
-					  "  FROM json_to_recordset($1::json) AS k(i int, t text, p text)"
-					  "  JOIN sync_versions v ON v.table_name = k.t AND v.pk = k.p",
-					  1, params, PGRES_TUPLES_OK, err, errlen);
-		if (res == NULL)
-			goto out;
-		for (int r = 0; r < PQntuples(res); r++)
-		{
-			const Change *c = cs[atoi(PQgetvalue(res, r, 0))];
-			Version		v = {strtoll(PQgetvalue(res, r, 1), NULL, 10), "", true};
-			char	   *k = row_key(c->table, c->pk_json);
+		const Change *c = d->cs[atoi(PQgetvalue(res, r, 0))];
+		Version		v = {strtoll(PQgetvalue(res, r, 1), NULL, 10), "", true};
+		char	   *k = row_key(c->table, c->pk_json);
 
-			snprintf(v.origin, sizeof(v.origin), "%s", PQgetvalue(res, r, 2));
-			vermap_put(&vers, k, &v);
-			free(k);
-		}
-		PQclear(res);
+		snprintf(v.origin, sizeof(v.origin), "%s", PQgetvalue(res, r, 2));
+		vermap_put(&d->vers, k, &v);
+		free(k);
 	}
+	PQclear(res);
+	return 0;
+}
 
-	/* decide, last writer wins */
-	buf_putc(&confl, '[');
-	for (int i = 0; i < n; i++)
+/* An overruled change, as a sync_conflicts row: it lost to cur. */
+static void
+add_conflict(Decision *d, JsonOut *w, const Change *c, const Version *cur)
+{
+	char		op[2] = {c->op, '\0'};
+
+	jout_object(w);
+	jout_kstring(w, "t", c->table);
+	put_object(w, "pk", c->pk_json);
+	jout_kstring(w, "op", op);
+	put_object(w, "r", c->row_json);
+	jout_kstring(w, "at", c->changed_at);
+	jout_kstring(w, "o", c->origin);
+	jout_kint(w, "wat", cur->us);
+	jout_kstring(w, "wo", cur->origin);
+	jout_object_end(w);
+	d->nconfl++;
+}
+
+/*
+ * Decide, last writer wins, in order: a change older than the row's
+ * version is overruled (or, retried, superseded by its own node's later
+ * change); the rest win, and become the row's version for the changes
+ * after them.
+ */
+static void
+decide(Decision *d, bool retry)
+{
+	JsonOut		w;
+
+	jout_init(&w, &d->confl);
+	jout_array(&w);
+	for (int i = 0; i < d->n; i++)
 	{
-		Change	   *c = cs[i];
+		Change	   *c = d->cs[i];
 		char	   *k;
 		Version		v = {c->ver_us, "", true};
 		Version    *cur;
 
-		if (out[i].done == DONE_FAILED)
+		if (d->out[i].done == DONE_FAILED)
 			continue;
 		k = row_key(c->table, c->pk_json);
-		cur = vermap_get(&vers, k);
+		cur = vermap_get(&d->vers, k);
 		memcpy(v.origin, c->origin, sizeof(v.origin));
 		if (cur && version_cmp(&v, cur) < 0)
 		{
 			free(k);
 			if (retry && strcmp(cur->origin, c->origin) == 0)
+				d->out[i].done = DONE_SUPERSEDED;
+			else
 			{
-				out[i].done = DONE_SUPERSEDED;
-				continue;
+				d->out[i].done = DONE_OVERRULED;
+				add_conflict(d, &w, c, cur);
 			}
-			/* overruled by what the hub already has */
-			out[i].done = DONE_OVERRULED;
-			if (nconfl++)
-				buf_putc(&confl, ',');
-			buf_puts(&confl, "{\"t\":");
-			buf_json_string(&confl, c->table, strlen(c->table));
-			buf_printf(&confl, ",\"pk\":%s,\"op\":\"%c\",\"r\":%s,\"at\":\"%s\",\"o\":\"%s\",\"wat\":%" PRId64 ",\"wo\":\"%s\"}",
-					   c->pk_json, c->op, c->row_json ? c->row_json : "null",
-					   c->changed_at, c->origin, cur->us, cur->origin);
 			continue;
 		}
-		vermap_put(&vers, k, &v);
+		vermap_put(&d->vers, k, &v);
 		free(k);
-		out[i].done = DONE_APPLIED;
-		wout[nwin] = &out[i];
-		win[nwin++] = c;
+		d->out[i].done = DONE_APPLIED;
+		d->wout[d->nwin] = &d->out[i];
+		d->win[d->nwin++] = c;
 	}
-	buf_putc(&confl, ']');
+	jout_array_end(&w);
+}
 
-	if (apply_winners(h, win, wout, nwin, err, errlen) < 0)
-		goto out;
+/*
+ * What went through: one sync_versions row per changed row (its last
+ * applied change) into vrows, and the relay rows, in order, into relay
+ * (*notify if one is immediate). Returns how many relay rows.
+ */
+static int
+applied_rows(Hub *h, const Decision *d, Buf *vrows, Buf *relay, bool *notify)
+{
+	VerMap		done = {0};
+	Version		mark = {0, "", true};
+	JsonOut		w;
+	int			nrelay = 0;
 
-	/*
-	 * What went through: one sync_versions row per changed row (its last
-	 * applied change), and the relay rows in order.
-	 */
+	jout_init(&w, vrows);
+	jout_array(&w);
+	for (int i = d->nwin - 1; i >= 0; i--)
 	{
-		VerMap		done = {0};
-		Version		mark = {0, "", true};
-		bool		first = true;
+		const Change *c = d->win[i];
+		char	   *k;
 
-		buf_putc(&vrows, '[');
-		for (int w = nwin - 1; w >= 0; w--)
-		{
-			const Change *c = win[w];
-			char	   *k;
-
-			if (wout[w]->done != DONE_APPLIED)
-				continue;
-			k = row_key(c->table, c->pk_json);
-			if (vermap_get(&done, k) == NULL)
-			{
-				vermap_put(&done, k, &mark);
-				if (!first)
-					buf_putc(&vrows, ',');
-				first = false;
-				buf_puts(&vrows, "{\"t\":");
-				buf_json_string(&vrows, c->table, strlen(c->table));
-				buf_puts(&vrows, ",\"p\":");
-				buf_json_string(&vrows, c->pk_json, strlen(c->pk_json));
-				buf_printf(&vrows, ",\"u\":%" PRId64 ",\"o\":\"%s\",\"d\":%s}", c->ver_us, c->origin,
-						   c->op == 'D' ? "true" : "false");
-			}
-			free(k);
-		}
-		buf_putc(&vrows, ']');
-		vermap_free(&done);
-	}
-	buf_putc(&relay, '[');
-	for (int w = 0; w < nwin; w++)
-	{
-		const Change *c = win[w];
-		const HubTable *t = hub_table(h, c->table);
-
-		if (wout[w]->done != DONE_APPLIED)
+		if (d->wout[i]->done != DONE_APPLIED)
 			continue;
-		if (nrelay++)
-			buf_putc(&relay, ',');
-		buf_puts(&relay, "{\"s\":");
-		buf_json_string(&relay, t->schema, strlen(t->schema));
-		buf_puts(&relay, ",\"t\":");
-		buf_json_string(&relay, c->table, strlen(c->table));
-		buf_printf(&relay, ",\"op\":\"%c\",\"pk\":%s,\"r\":%s,\"at\":\"%s\",\"o\":\"%s\",\"pr\":\"%s\"}",
-				   c->op, c->pk_json, c->row_json ? c->row_json : "null", c->changed_at,
-				   c->origin, c->immediate ? "immediate" : "batched");
+		k = row_key(c->table, c->pk_json);
+		if (vermap_get(&done, k) == NULL)
+		{
+			vermap_put(&done, k, &mark);
+			jout_object(&w);
+			jout_kstring(&w, "t", c->table);
+			jout_kstring(&w, "p", c->pk_json);
+			jout_kint(&w, "u", c->ver_us);
+			jout_kstring(&w, "o", c->origin);
+			jout_kbool(&w, "d", c->op == SYNCQ_OP_DELETE);
+			jout_object_end(&w);
+		}
+		free(k);
+	}
+	jout_array_end(&w);
+	vermap_free(&done);
+
+	jout_init(&w, relay);
+	jout_array(&w);
+	for (int i = 0; i < d->nwin; i++)
+	{
+		const Change *c = d->win[i];
+		char		op[2] = {c->op, '\0'};
+
+		if (d->wout[i]->done != DONE_APPLIED)
+			continue;
+		jout_object(&w);
+		jout_kstring(&w, "s", hub_table(h, c->table)->schema);
+		jout_kstring(&w, "t", c->table);
+		jout_kstring(&w, "op", op);
+		put_object(&w, "pk", c->pk_json);
+		put_object(&w, "r", c->row_json);
+		jout_kstring(&w, "at", c->changed_at);
+		jout_kstring(&w, "o", c->origin);
+		jout_kstring(&w, "pr", c->immediate ? SYNCQ_PRIORITY_IMMEDIATE : SYNCQ_PRIORITY_BATCHED);
+		jout_object_end(&w);
+		nrelay++;
 		if (c->immediate)
 			*notify = true;
 	}
-	buf_putc(&relay, ']');
+	jout_array_end(&w);
+	return nrelay;
+}
 
-	if (nrelay > 0)
-	{
-		params[0] = vrows.p;
-		res = hub_run(h, "INSERT INTO sync_versions AS v (table_name, pk, ver_us, ver_origin, deleted)"
+/*
+ * Record: the versions of what went through, the relay of it to every
+ * other client with its original version, and the overruled changes.
+ */
+static int
+record(Hub *h, Decision *d, bool *notify, char *err, size_t errlen)
+{
+	Buf			vrows = {0},
+				relay = {0};
+	int			rc = 0;
+
+	if (applied_rows(h, d, &vrows, &relay, notify) > 0)
+		rc = run_json(h, "INSERT INTO sync_versions AS v (table_name, pk, ver_us, ver_origin, deleted)"
 					  " SELECT x.t, x.p, x.u, x.o, x.d"
 					  "   FROM json_to_recordset($1::json) AS x(t text, p text, u bigint, o uuid, d boolean)"
 					  " ON CONFLICT (table_name, pk) DO UPDATE"
 					  "   SET ver_us = EXCLUDED.ver_us, ver_origin = EXCLUDED.ver_origin, deleted = EXCLUDED.deleted"
 					  " WHERE (v.ver_us, v.ver_origin::text) <= (EXCLUDED.ver_us, EXCLUDED.ver_origin::text)",
-					  1, params, PGRES_COMMAND_OK, err, errlen);
-		if (res == NULL)
-			goto out;
-		PQclear(res);
-		/* relay to every other client, with the original version */
-		params[0] = relay.p;
-		res = hub_run(h, "INSERT INTO sync_queue (txid, table_schema, table_name, op, pk, row_data, changed_at, origin, priority)"
-					  " SELECT pg_current_xact_id(), x.s, x.t, x.op, x.pk, x.r, x.at, x.o, x.pr"
-					  "   FROM ROWS FROM (json_to_recordset($1::json)"
-					  "        AS (s text, t text, op text, pk json, r json, at timestamptz, o uuid, pr text))"
-					  "        WITH ORDINALITY AS x(s, t, op, pk, r, at, o, pr, n)"
-					  "  ORDER BY x.n",
-					  1, params, PGRES_COMMAND_OK, err, errlen);
-		if (res == NULL)
-			goto out;
-		PQclear(res);
-	}
-	if (nconfl > 0)
-	{
-		params[0] = confl.p;
-		res = hub_run(h, "INSERT INTO sync_conflicts (table_name, pk, loser_op, loser_row, loser_changed_at, loser_origin, winner_changed_at, winner_origin)"
+					  &vrows, err, errlen) < 0 ||
+			run_json(h, "INSERT INTO sync_queue (txid, table_schema, table_name, op, pk, row_data, changed_at, origin, priority)"
+					 " SELECT pg_current_xact_id(), x.s, x.t, x.op, x.pk, x.r, x.at, x.o, x.pr"
+					 "   FROM ROWS FROM (json_to_recordset($1::json)"
+					 "        AS (s text, t text, op text, pk json, r json, at timestamptz, o uuid, pr text))"
+					 "        WITH ORDINALITY AS x(s, t, op, pk, r, at, o, pr, n)"
+					 "  ORDER BY x.n",
+					 &relay, err, errlen) < 0 ? -1 : 0;
+	if (rc == 0 && d->nconfl > 0)
+		rc = run_json(h, "INSERT INTO sync_conflicts (table_name, pk, loser_op, loser_row, loser_changed_at, loser_origin, winner_changed_at, winner_origin)"
 					  " SELECT x.t, x.pk, x.op, x.r, x.at, x.o, to_timestamp(0) + x.wat * interval '1 microsecond', x.wo"
 					  "   FROM json_to_recordset($1::json) AS x(t text, pk json, op text, r json, at timestamptz, o uuid, wat bigint, wo uuid)",
-					  1, params, PGRES_COMMAND_OK, err, errlen);
-		if (res == NULL)
-			goto out;
-		PQclear(res);
-	}
-	rc = 0;
-out:
-	free(win);
-	free(wout);
-	vermap_free(&vers);
-	buf_free(&keys);
+					  &d->confl, err, errlen);
 	buf_free(&vrows);
 	buf_free(&relay);
-	buf_free(&confl);
+	return rc;
+}
+
+/*
+ * Decide and apply changes cs[0..n) (one client's, in seq order) inside the
+ * open upload transaction, in five steps: validate, read the versions,
+ * decide (last writer wins against sync_versions), apply the winners
+ * (guarded), record (their versions, their relay to every other client
+ * with the original version, the overruled ones in sync_conflicts). out[i]
+ * says what became of cs[i]; *notify is set when an immediate change was
+ * relayed. retry: these are set-aside changes tried again, and one its own
+ * node has changed since is superseded, not a conflict.
+ */
+int
+hub_apply_changes(Hub *h, Change **cs, int n, Outcome *out, bool retry, bool *notify,
+				  char *err, size_t errlen)
+{
+	Decision	d = {.cs = cs, .out = out, .n = n};
+	Buf			keys = {0};
+	int			rc = -1;
+
+	d.win = xmalloc(sizeof(Change *) * (size_t) (n + 1));
+	d.wout = xmalloc(sizeof(Outcome *) * (size_t) (n + 1));
+	if (validate(h, &d, &keys) > 0 && read_versions(h, &d, &keys, err, errlen) < 0)
+		goto out;
+	decide(&d, retry);
+	if (apply_winners(h, d.win, d.wout, d.nwin, err, errlen) < 0 ||
+		record(h, &d, notify, err, errlen) < 0)
+		goto out;
+	rc = 0;
+out:
+	free(d.win);
+	free(d.wout);
+	vermap_free(&d.vers);
+	buf_free(&keys);
+	buf_free(&d.confl);
 	return rc;
 }
 
@@ -590,28 +648,35 @@ hub_park_changes(Hub *h, const char *client_id, Change **cs, const Outcome *out,
 			 char *err, size_t errlen)
 {
 	Buf			rows = {0};
+	JsonOut		w;
 	int			nrows = 0;
 	const char *params[2];
 	PGresult   *res;
 
-	buf_putc(&rows, '[');
+	jout_init(&w, &rows);
+	jout_array(&w);
 	for (int i = 0; i < n; i++)
 	{
 		const Change *c = cs[i];
+		char		op[2] = {c->op, '\0'};
 
 		if (out[i].done != DONE_FAILED)
 			continue;
-		if (nrows++)
-			buf_putc(&rows, ',');
-		buf_printf(&rows, "{\"seq\":%" PRId64 ",\"t\":", c->seq);
-		buf_json_string(&rows, c->table, strlen(c->table));
-		buf_printf(&rows, ",\"op\":\"%c\",\"pk\":%s,\"r\":%s,\"at\":\"%s\",\"o\":\"%s\",\"pr\":\"%s\",\"e\":",
-				   c->op, c->pk_json, c->row_json ? c->row_json : "null", c->changed_at,
-				   c->origin, c->immediate ? "immediate" : "batched");
-		buf_json_string(&rows, out[i].why, strlen(out[i].why));
-		buf_printf(&rows, ",\"st\":\"%s\"}", out[i].sqlstate);
+		nrows++;
+		jout_object(&w);
+		jout_kint(&w, "seq", c->seq);
+		jout_kstring(&w, "t", c->table);
+		jout_kstring(&w, "op", op);
+		put_object(&w, "pk", c->pk_json);
+		put_object(&w, "r", c->row_json);
+		jout_kstring(&w, "at", c->changed_at);
+		jout_kstring(&w, "o", c->origin);
+		jout_kstring(&w, "pr", c->immediate ? SYNCQ_PRIORITY_IMMEDIATE : SYNCQ_PRIORITY_BATCHED);
+		jout_kstring(&w, "e", out[i].why);
+		jout_kstring(&w, "st", out[i].sqlstate);
+		jout_object_end(&w);
 	}
-	buf_putc(&rows, ']');
+	jout_array_end(&w);
 	if (nrows == 0)
 	{
 		buf_free(&rows);

@@ -209,7 +209,7 @@ hub_connect(const char *conninfo, bool listen, char *err, size_t errlen)
 		return NULL;
 	}
 	PQsetNoticeProcessor(h->conn, on_notice, NULL);
-	if (listen && hub_exec(h, "LISTEN sync_queue", err, errlen) < 0)
+	if (listen && hub_exec(h, "LISTEN " SYNCQ_CHANNEL, err, errlen) < 0)
 	{
 		hub_close(h);
 		return NULL;

@@ -19,119 +19,128 @@
 
 /* ---- set-aside changes -------------------------------------------------- */
 
-/*
- * Try this client's set-aside changes again, in seq order, in one hub
- * transaction of their own: those that go through now (the cause was
- * fixed), or that a later change has overruled, leave sync_errors; the
- * rest stay with the new reason.
- */
-int
-hub_retry_errors(Hub *h, const char *client_id, UploadStats *stats, char *err, size_t errlen)
+/* This client's set-aside changes, read to be tried again. */
+typedef struct
+{
+	ChangeList	l;
+	int64_t    *ids;			/* their ids in sync_errors */
+	Change	  **cs;
+	Outcome    *out;
+	int			n;
+} SetAside;
+
+/* Has this client any? (Most of the time not: asked without the apply lock.) 1, 0 or -1. */
+static int
+any_set_aside(Hub *h, const char *client_id, char *err, size_t errlen)
 {
 	const char *params[1] = {client_id};
-	PGresult   *res;
-	ChangeList	l = {0};
-	int64_t    *ids = NULL;
-	Change	  **cs = NULL;
-	Outcome    *out = NULL;
-	int			n = 0,
-				gone = 0;
-	bool		notify = false;
-	Buf			del = {0},
-				upd = {0};
-	int			rc = -1;
+	PGresult   *res = hub_run(h, "SELECT EXISTS (SELECT 1 FROM sync_errors WHERE node_id = $1)",
+							  1, params, PGRES_TUPLES_OK, err, errlen);
+	int			any;
 
-	/* most of the time there is nothing: say so without the apply lock */
-	res = hub_run(h, "SELECT EXISTS (SELECT 1 FROM sync_errors WHERE node_id = $1)",
-				  1, params, PGRES_TUPLES_OK, err, errlen);
 	if (res == NULL)
 		return -1;
-	if (PQgetvalue(res, 0, 0)[0] != 't')
-	{
-		PQclear(res);
-		return 0;
-	}
+	any = PQgetvalue(res, 0, 0)[0] == 't';
 	PQclear(res);
-	if (hub_apply_begin(h, err, errlen) < 0)
-		return -1;
-	res = hub_run(h, "SELECT id, seq, table_name, op, pk::text, row_data::text,"
-				  "       (extract(epoch FROM changed_at) * 1000000)::bigint, origin::text, priority"
-				  "  FROM sync_errors WHERE node_id = $1 ORDER BY seq FOR UPDATE",
-				  1, params, PGRES_TUPLES_OK, err, errlen);
+	return any;
+}
+
+/* Read them, in seq order, locked for the apply transaction. */
+static int
+read_set_aside(Hub *h, const char *client_id, SetAside *sa, char *err, size_t errlen)
+{
+	const char *params[1] = {client_id};
+	PGresult   *res = hub_run(h, "SELECT id, seq, table_name, op, pk::text, row_data::text,"
+							  "       (extract(epoch FROM changed_at) * 1000000)::bigint, origin::text, priority"
+							  "  FROM sync_errors WHERE node_id = $1 ORDER BY seq FOR UPDATE",
+							  1, params, PGRES_TUPLES_OK, err, errlen);
+
 	if (res == NULL)
-		goto out;
-	n = PQntuples(res);
-	ids = xmalloc(sizeof(int64_t) * (size_t) (n + 1));
-	cs = xmalloc(sizeof(Change *) * (size_t) (n + 1));
-	out = xcalloc((size_t) (n + 1), sizeof(Outcome));
-	for (int r = 0; r < n; r++)
+		return -1;
+	sa->n = PQntuples(res);
+	sa->ids = xmalloc(sizeof(int64_t) * (size_t) (sa->n + 1));
+	sa->cs = xmalloc(sizeof(Change *) * (size_t) (sa->n + 1));
+	sa->out = xcalloc((size_t) (sa->n + 1), sizeof(Outcome));
+	for (int r = 0; r < sa->n; r++)
 	{
-		Change	   *c = changes_push(&l);
+		Change	   *c = changes_push(&sa->l);
 		char		why[512];
 
-		ids[r] = strtoll(PQgetvalue(res, r, 0), NULL, 10);
+		sa->ids[r] = strtoll(PQgetvalue(res, r, 0), NULL, 10);
 		if (change_init(c, strtoll(PQgetvalue(res, r, 1), NULL, 10), PQgetvalue(res, r, 2),
 						PQgetvalue(res, r, 3), PQgetvalue(res, r, 4),
 						PQgetisnull(res, r, 5) ? NULL : PQgetvalue(res, r, 5),
 						strtoll(PQgetvalue(res, r, 6), NULL, 10), PQgetvalue(res, r, 7),
-						strcmp(PQgetvalue(res, r, 8), "immediate") == 0, why, sizeof(why)) < 0)
+						strcmp(PQgetvalue(res, r, 8), SYNCQ_PRIORITY_IMMEDIATE) == 0, why, sizeof(why)) < 0)
 		{
 			/* a hand-edited row that no longer reads: it stays, with why */
-			l.n--;
+			sa->l.n--;
 			PQclear(res);
-			snprintf(err, errlen, "hub: sync_errors row %" PRId64 ": %s", ids[r], why);
-			goto out;
+			snprintf(err, errlen, "hub: sync_errors row %" PRId64 ": %s", sa->ids[r], why);
+			return -1;
 		}
 	}
 	PQclear(res);
-	if (n == 0)
-	{
-		rc = hub_exec(h, "COMMIT", err, errlen);
-		goto out;
-	}
-	for (int i = 0; i < n; i++)
-		cs[i] = &l.c[i];
-	if (hub_apply_changes(h, cs, n, out, true, &notify, err, errlen) < 0)
-		goto out;
+	for (int i = 0; i < sa->n; i++)
+		sa->cs[i] = &sa->l.c[i];	/* the list is whole: no more moves */
+	return 0;
+}
 
-	buf_puts(&del, "{");
-	buf_putc(&upd, '[');
-	for (int i = 0; i < n; i++)
+/*
+ * What became of them: those that went through, or that a later change
+ * overruled or superseded, leave sync_errors; the rest stay, with the new
+ * reason. Counted into stats; returns how many left.
+ */
+static int
+settle(Hub *h, SetAside *sa, UploadStats *stats, char *err, size_t errlen)
+{
+	Buf			del = {0},
+				upd = {0};
+	JsonOut		w;
+	int			gone = 0,
+				rc = 0;
+	const char *params[1];
+	PGresult   *res;
+
+	buf_putc(&del, '{');		/* a bigint[] literal */
+	jout_init(&w, &upd);
+	jout_array(&w);
+	for (int i = 0; i < sa->n; i++)
 	{
-		if (out[i].done == DONE_FAILED)
+		const Change *c = sa->cs[i];
+		const Outcome *o = &sa->out[i];
+
+		if (o->done == DONE_FAILED)
 		{
-			if (upd.len > 1)
-				buf_putc(&upd, ',');
-			buf_printf(&upd, "{\"id\":%" PRId64 ",\"e\":", ids[i]);
-			buf_json_string(&upd, out[i].why, strlen(out[i].why));
-			buf_printf(&upd, ",\"st\":\"%s\"}", out[i].sqlstate);
+			jout_object(&w);
+			jout_kint(&w, "id", sa->ids[i]);
+			jout_kstring(&w, "e", o->why);
+			jout_kstring(&w, "st", o->sqlstate);
+			jout_object_end(&w);
 			continue;
 		}
-		if (gone++)
-			buf_putc(&del, ',');
-		buf_printf(&del, "%" PRId64, ids[i]);
-		if (out[i].done == DONE_APPLIED)
+		buf_printf(&del, "%s%" PRId64, gone++ ? "," : "", sa->ids[i]);
+		if (o->done == DONE_APPLIED)
 			stats->retried++;
-		else if (out[i].done == DONE_OVERRULED)
+		else if (o->done == DONE_OVERRULED)
 			stats->conflicts++;
-		logmsg(LOG_INFO, "set-aside change %" PRId64 " of \"%s\" (%c %s) %s", cs[i]->seq, cs[i]->table,
-			   cs[i]->op, cs[i]->pk_json,
-			   out[i].done == DONE_APPLIED ? "went through" :
-			   out[i].done == DONE_OVERRULED ? "was overruled by a later change" :
+		logmsg(LOG_INFO, "set-aside change %" PRId64 " of \"%s\" (%c %s) %s", c->seq, c->table,
+			   c->op, c->pk_json,
+			   o->done == DONE_APPLIED ? "went through" :
+			   o->done == DONE_OVERRULED ? "was overruled by a later change" :
 			   "was superseded by a later change of its row");
 	}
 	buf_putc(&del, '}');
-	buf_putc(&upd, ']');
+	jout_array_end(&w);
 	if (gone > 0)
 	{
 		params[0] = del.p;
 		res = hub_run(h, "DELETE FROM sync_errors WHERE id = ANY ($1::bigint[])", 1, params,
 					  PGRES_COMMAND_OK, err, errlen);
-		if (res == NULL)
-			goto out;
+		rc = res ? 0 : -1;
 		PQclear(res);
 	}
-	if (upd.len > 2)
+	if (rc == 0 && gone < sa->n)
 	{
 		params[0] = upd.p;
 		res = hub_run(h, "UPDATE sync_errors AS e SET error = x.e, sqlstate = nullif(x.st, ''),"
@@ -139,26 +148,52 @@ hub_retry_errors(Hub *h, const char *client_id, UploadStats *stats, char *err, s
 					  "  FROM json_to_recordset($1::json) AS x(id bigint, e text, st text)"
 					  " WHERE e.id = x.id",
 					  1, params, PGRES_COMMAND_OK, err, errlen);
-		if (res == NULL)
-			goto out;
+		rc = res ? 0 : -1;
 		PQclear(res);
 	}
-	if (hub_overtaken(h, err, errlen) != 0)
+	buf_free(&del);
+	buf_free(&upd);
+	return rc < 0 ? -1 : gone;
+}
+
+/*
+ * Try this client's set-aside changes again, in seq order, in one hub
+ * transaction of their own: read them, apply them (apply.c), settle what
+ * became of each, then commit as an upload does (not if overtaken; NOTIFY
+ * if an immediate one went through).
+ */
+int
+hub_retry_errors(Hub *h, const char *client_id, UploadStats *stats, char *err, size_t errlen)
+{
+	SetAside	sa = {0};
+	bool		notify = false;
+	int			gone = 0,
+				rc = any_set_aside(h, client_id, err, errlen);
+
+	if (rc <= 0)
+		return rc;
+	rc = -1;
+	if (hub_apply_begin(h, err, errlen) < 0)
+		return -1;
+	if (read_set_aside(h, client_id, &sa, err, errlen) < 0)
 		goto out;
-	if (notify && hub_notify_upload(h, client_id, err, errlen) < 0)
+	if (sa.n > 0 &&
+		(hub_apply_changes(h, sa.cs, sa.n, sa.out, true, &notify, err, errlen) < 0 ||
+		 (gone = settle(h, &sa, stats, err, errlen)) < 0 ||
+		 hub_overtaken(h, err, errlen) != 0 ||
+		 (notify && hub_notify_upload(h, client_id, err, errlen) < 0)))
 		goto out;
 	rc = hub_exec(h, "COMMIT", err, errlen);
-	if (rc == 0 && gone < n)
-		logmsg(LOG_DEBUG, "%d set-aside changes of this client still refused by the hub", n - gone);
+	if (rc == 0 && gone < sa.n)
+		logmsg(LOG_DEBUG, "%d set-aside changes of this client still refused by the hub", sa.n - gone);
 out:
 	if (rc < 0)
 		hub_rollback(h);
-	free(ids);
-	free(cs);
-	outcomes_free(out, n + 1);
-	changes_free(&l);
-	buf_free(&del);
-	buf_free(&upd);
+	free(sa.ids);
+	free(sa.cs);
+	if (sa.out)
+		outcomes_free(sa.out, sa.n + 1);
+	changes_free(&sa.l);
 	return rc;
 }
 

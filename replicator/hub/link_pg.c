@@ -25,6 +25,7 @@ typedef struct
 {
 	Link		base;
 	Hub		   *h;
+	const char *table;			/* the table rows_next reads (its name) */
 } PgLink;
 
 #define HUB(l) (((PgLink *) (l))->h)
@@ -98,38 +99,31 @@ pg_changes_open(Link *l, const char *position, const char *target, int64_t done,
 	return hub_changes_open(HUB(l), position, target, done, client_id, err, errlen);
 }
 
-static void
-release_result(void *res)
-{
-	PQclear(res);
-}
-
+/* The next page of the hub's changes, parsed into Changes. */
 static int
 pg_changes_next(Link *l, LinkPage *p, char *err, size_t errlen)
 {
 	PGresult   *res = hub_fetch(HUB(l), "syncq_down", FETCH_ROWS, err, errlen);
+	int			rc = 0;
 
 	link_page_reset(p);
 	if (res == NULL)
 		return -1;
-	p->owner = res;
-	p->release = release_result;
-	for (int r = 0; r < PQntuples(res); r++)
+	for (int r = 0; r < PQntuples(res) && rc == 0; r++)
 	{
-		DownChange *c = link_page_push_change(p);
+		Change	   *c = link_page_push_change(p, strtoll(PQgetvalue(res, r, 8), NULL, 10));
 
-		c->seq = strtoll(PQgetvalue(res, r, 0), NULL, 10);
-		c->table = PQgetvalue(res, r, 1);
-		c->op = PQgetvalue(res, r, 2);
-		c->pk = PQgetvalue(res, r, 3);
-		c->row = PQgetisnull(res, r, 4) ? NULL : PQgetvalue(res, r, 4);
-		c->ver_us = strtoll(PQgetvalue(res, r, 5), NULL, 10);
-		c->origin = PQgetvalue(res, r, 6);
-		c->immediate = strcmp(PQgetvalue(res, r, 7), "immediate") == 0;
-		c->txn_end = strtoll(PQgetvalue(res, r, 8), NULL, 10);
+		rc = change_init(c, strtoll(PQgetvalue(res, r, 0), NULL, 10), PQgetvalue(res, r, 1),
+						 PQgetvalue(res, r, 2), PQgetvalue(res, r, 3),
+						 PQgetisnull(res, r, 4) ? NULL : PQgetvalue(res, r, 4),
+						 strtoll(PQgetvalue(res, r, 5), NULL, 10), PQgetvalue(res, r, 6),
+						 strcmp(PQgetvalue(res, r, 7), SYNCQ_PRIORITY_IMMEDIATE) == 0, err, errlen);
 	}
 	p->more = PQntuples(res) == FETCH_ROWS;
-	return 0;
+	PQclear(res);
+	if (rc < 0)
+		link_page_reset(p);
+	return rc;
 }
 
 static int
@@ -141,23 +135,38 @@ pg_changes_close(Link *l, char *err, size_t errlen)
 static int
 pg_rows_open(Link *l, const HubTable *t, char *err, size_t errlen)
 {
+	((PgLink *) l)->table = t->name;
 	return hub_table_open(HUB(l), t, err, errlen);
 }
 
+/* The next page of a table's rows, parsed. */
 static int
 pg_rows_next(Link *l, LinkPage *p, char *err, size_t errlen)
 {
 	PGresult   *res = hub_fetch(HUB(l), "syncq_snap", FETCH_ROWS, err, errlen);
+	char		e[128];
+	int			rc = 0;
 
 	link_page_reset(p);
 	if (res == NULL)
 		return -1;
-	p->owner = res;
-	p->release = release_result;
-	for (int r = 0; r < PQntuples(res); r++)
-		link_page_push_row(p, PQgetvalue(res, r, 0), (size_t) PQgetlength(res, r, 0));
+	for (int r = 0; r < PQntuples(res) && rc == 0; r++)
+	{
+		JObject    *row = link_page_push_row(p);
+
+		rc = jobj_parse(PQgetvalue(res, r, 0), (size_t) PQgetlength(res, r, 0), row, e, sizeof(e));
+		if (rc < 0)
+		{
+			p->nrows--;
+			snprintf(err, errlen, "first sync: a row of \"%s\" is not a JSON object (%s)",
+					 ((PgLink *) l)->table, e);
+		}
+	}
 	p->more = PQntuples(res) == FETCH_ROWS;
-	return 0;
+	PQclear(res);
+	if (rc < 0)
+		link_page_reset(p);
+	return rc;
 }
 
 static int

@@ -36,13 +36,14 @@ hub_consume(Hub *h, HubWakeFn on_wake, void *arg, char *err, size_t errlen)
 	}
 	while ((n = PQnotifies(h->conn)) != NULL)
 	{
-		if (n->be_pid != me && strcmp(n->relname, "sync_queue") == 0)
+		if (n->be_pid != me && strcmp(n->relname, SYNCQ_CHANNEL) == 0)
 		{
-			if (strcmp(n->extra, "request") == 0)
+			if (strcmp(n->extra, SYNCQ_PAYLOAD_REQUEST) == 0)
 				on_wake(arg, HUB_WAKE_REQUEST, "");
 			else
 				on_wake(arg, HUB_WAKE_CHANGE,
-						strncmp(n->extra, "upload:", 7) == 0 ? n->extra + 7 : "");
+						strncmp(n->extra, SYNCQ_PAYLOAD_UPLOAD, strlen(SYNCQ_PAYLOAD_UPLOAD)) == 0 ?
+						n->extra + strlen(SYNCQ_PAYLOAD_UPLOAD) : "");
 		}
 		PQfreemem(n);
 	}
@@ -66,8 +67,8 @@ hub_notify_upload(Hub *h, const char *client_id, char *err, size_t errlen)
 	const char *params[1] = {payload};
 	PGresult   *res;
 
-	snprintf(payload, sizeof(payload), "upload:%s", client_id);
-	res = hub_run(h, "SELECT pg_notify('sync_queue', $1)", 1, params, PGRES_TUPLES_OK, err, errlen);
+	snprintf(payload, sizeof(payload), "%s%s", SYNCQ_PAYLOAD_UPLOAD, client_id);
+	res = hub_run(h, "SELECT pg_notify('" SYNCQ_CHANNEL "', $1)", 1, params, PGRES_TUPLES_OK, err, errlen);
 	if (res == NULL)
 		return -1;
 	PQclear(res);

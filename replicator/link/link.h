@@ -22,37 +22,25 @@
 #include "model/change.h"
 #include "model/hubinfo.h"
 
-/* One change as the hub sends it down (pointers valid until the next page). */
+/*
+ * A page a link hands down: the hub's changes (changes_next), or rows of a
+ * table for a first sync (rows_next), parsed by the one JSON codec.
+ */
 typedef struct
 {
-	int64_t		seq;
-	const char *table;
-	const char *op;
-	const char *pk;				/* JSON text */
-	const char *row;			/* JSON text, NULL for a delete */
-	int64_t		ver_us;
-	const char *origin;
-	bool		immediate;
-	int64_t		txn_end;		/* the greatest seq of its transaction here */
-} DownChange;
-
-/* A page of changes, or of first-sync rows (JSON text each). */
-typedef struct
-{
-	DownChange *c;
-	const char **row;
-	size_t	   *rowlen;
-	int			n;
-	int			cap;
+	ChangeList	changes;		/* in seq order */
+	int64_t    *txn_end;		/* of each: the greatest seq of its hub transaction */
+	int			captxn;
+	JObject    *rows;
+	int			nrows;
+	int			caprows;
 	bool		more;			/* another page follows */
-	void		(*release) (void *);	/* frees what the pointers point into */
-	void	   *owner;
 } LinkPage;
 
 void		link_page_reset(LinkPage *p);
 void		link_page_free(LinkPage *p);
-DownChange *link_page_push_change(LinkPage *p);
-void		link_page_push_row(LinkPage *p, const char *json, size_t len);
+Change	   *link_page_push_change(LinkPage *p, int64_t txn_end);
+JObject    *link_page_push_row(LinkPage *p);
 
 typedef struct Link Link;
 

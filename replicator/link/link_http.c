@@ -1,13 +1,18 @@
 /*
  * link_http.c — the hub reached through `syncqd serve` over HTTP(S), with
- * libcurl: a Link whose every step is one POST /api/sync/data
- * (docs/http.md). The sync model is sync.c's, as over libpq.
+ * libcurl: a Link (link.h) whose every step is one POST /api/sync/data
+ * (docs/http.md), its messages written and read by proto.c. The sync
+ * model is sync/sync.c's, as over libpq.
  *
  * Credentials: $AMRS_ADMIN_USERNAME / $AMRS_ADMIN_PASSWORD, basic auth.
  * TLS is verified against the system's CAs, or --cacert's; there is no
  * switch to turn verification off. One connection is kept alive between
  * steps; replies may come gzip'd. With listen, a thread long-polls
  * GET /api/sync/wait and makes a pipe readable when the hub has news.
+ *
+ *   link_http_connect   make the link and say hello; the Link's steps are
+ *                       the static http_* functions below; the long poll
+ *                       is waiter_main
  */
 #include "base/base.h"
 #include "base/buf.h"
@@ -19,7 +24,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <jansson.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,7 +38,9 @@
 /* A step may take this long at most; a link that moves nothing for
  * STALL_S is dead. */
 #define STEP_TIMEOUT_S 600
+
 #define STALL_S 60
+
 #define CONNECT_TIMEOUT_S 10
 
 /* After a wake-up, the next long poll waits this long at least. */
@@ -54,10 +60,9 @@ typedef struct
 	char		curl_err[CURL_ERROR_SIZE];
 	char		node_id[NODE_ID_LEN + 1];
 	/* upload in progress */
-	Buf			up;
-	int			up_n;
-	UploadMark *marks;
-	int			capmarks;
+	Buf			up;				/* the body, written a page at a time */
+	JsonOut		upw;
+	ProtoUploaded uploaded;		/* the last upload's reply: its marks */
 	/* download in progress */
 	char	   *pos;
 	char	   *target;
@@ -110,21 +115,22 @@ set_common(HttpLink *hl, CURL *c)
 }
 
 /*
- * POST body to /api/sync/data; the reply's JSON in *out. -1 with err (the
- * serve's own error message when it sent one).
+ * POST body to /api/sync/data; the reply's body in *reply (200 only). -1
+ * with err (serve's own error message when it sent one): a 409 marks the
+ * link a clone's, an overtaken upload marks it overtaken, and a reply that
+ * says serve or the way to it is in trouble marks it broken.
  */
 static int
-post(HttpLink *hl, const Buf *body, const char *what, json_t **out, char *err, size_t errlen)
+post(HttpLink *hl, const Buf *body, const char *what, Buf *reply, char *err, size_t errlen)
 {
-	Buf			reply = {0};
 	Buf			url = {0};
 	long		code = 0;
 	CURLcode	rc;
-	json_error_t je;
-	json_t	   *o;
 	int64_t		t0;
+	char		msg[1024];
+	bool		overtaken = false;
 
-	*out = NULL;
+	buf_reset(reply);
 	buf_printf(&url, "%s/api/sync/data", hl->url);
 	curl_easy_setopt(hl->curl, CURLOPT_URL, url.p);
 	curl_easy_setopt(hl->curl, CURLOPT_POST, 1L);
@@ -132,7 +138,7 @@ post(HttpLink *hl, const Buf *body, const char *what, json_t **out, char *err, s
 	curl_easy_setopt(hl->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) body->len);
 	curl_easy_setopt(hl->curl, CURLOPT_HTTPHEADER, hl->headers);
 	curl_easy_setopt(hl->curl, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(hl->curl, CURLOPT_WRITEDATA, &reply);
+	curl_easy_setopt(hl->curl, CURLOPT_WRITEDATA, reply);
 	curl_easy_setopt(hl->curl, CURLOPT_TIMEOUT, (long) STEP_TIMEOUT_S);
 	curl_easy_setopt(hl->curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
 	curl_easy_setopt(hl->curl, CURLOPT_LOW_SPEED_TIME, (long) STALL_S);
@@ -142,84 +148,70 @@ post(HttpLink *hl, const Buf *body, const char *what, json_t **out, char *err, s
 	rc = curl_easy_perform(hl->curl);
 	buf_free(&url);
 	logmsg(LOG_DEBUG, "serve: %s: %zu bytes sent, %zu received in %.1f ms", what, body->len,
-		   reply.len, (double) (mono_us() - t0) / 1e3);
+		   reply->len, (double) (mono_us() - t0) / 1e3);
 	if (rc != CURLE_OK)
 	{
 		hl->broken = true;
 		snprintf(err, errlen, "serve %s: %s: %s", hl->url, what,
 				 hl->curl_err[0] ? hl->curl_err : curl_easy_strerror(rc));
-		buf_free(&reply);
 		return -1;
 	}
 	curl_easy_getinfo(hl->curl, CURLINFO_RESPONSE_CODE, &code);
-	o = reply.p ? json_loadb(reply.p, reply.len, 0, &je) : NULL;
-	if (code != 200)
+	if (code == 200)
+		return 0;
+	if (proto_decode_error(reply->p ? reply->p : "", reply->len, msg, sizeof(msg), &overtaken) < 0)
+		msg[0] = '\0';
+	if (code == 401)
+		snprintf(err, errlen, "serve %s refused the credentials (401): check $AMRS_ADMIN_USERNAME and $AMRS_ADMIN_PASSWORD",
+				 hl->url);
+	else if (code == 409)
 	{
-		json_t	   *e = o ? json_object_get(o, "error") : NULL;
-
-		if (code == 401)
-			snprintf(err, errlen, "serve %s refused the credentials (401): check $AMRS_ADMIN_USERNAME and $AMRS_ADMIN_PASSWORD",
-					 hl->url);
-		else if (code == 409)
-		{
-			hl->base.clone = true;
-			snprintf(err, errlen, "%s", e && json_is_string(e) ? json_string_value(e) : "serve: 409 Conflict");
-		}
-		else
-			snprintf(err, errlen, "serve %s: %s: HTTP %ld: %s", hl->url, what, code,
-					 e && json_is_string(e) ? json_string_value(e) : "(no message)");
-		if (o && json_is_true(json_object_get(o, "overtaken")))
-			hl->base.overtaken = true;
-		else if (code >= 500 || code == 408 || code == 429)
-			hl->broken = true;
-		json_decref(o);
-		buf_free(&reply);
-		return -1;
+		hl->base.clone = true;
+		snprintf(err, errlen, "%s", msg[0] ? msg : "serve: 409 Conflict");
 	}
-	buf_free(&reply);
-	if (o == NULL || !json_is_object(o))
-	{
-		hl->broken = true;
-		snprintf(err, errlen, "serve %s: %s: the reply is not a JSON object", hl->url, what);
-		json_decref(o);
-		return -1;
-	}
-	*out = o;
-	return 0;
-}
-
-/* The start of every request body. */
-static void
-begin_body(HttpLink *hl, Buf *b, const char *op)
-{
-	buf_reset(b);
-	buf_printf(b, "{\"v\":%d,\"op\":\"%s\",\"node_id\":\"%s\"", PROTO_VERSION, op, hl->node_id);
-}
-
-static void
-put_snapshot(Buf *b, const char *key, const char *snap)
-{
-	buf_printf(b, ",\"%s\":", key);
-	if (snap)
-		buf_json_string(b, snap, strlen(snap));
 	else
-		buf_puts(b, "null");
+		snprintf(err, errlen, "serve %s: %s: HTTP %ld: %s", hl->url, what, code,
+				 msg[0] ? msg : "(no message)");
+	if (overtaken)
+		hl->base.overtaken = true;
+	else if (code >= 500 || code == 408 || code == 429)
+		hl->broken = true;
+	return -1;
 }
 
-static int64_t
-jint(json_t *o, const char *key)
+/*
+ * One step: the request rq, posted; its reply's body in *reply. -1 with
+ * err.
+ */
+static int
+step(HttpLink *hl, const ProtoRequest *rq, Buf *reply, char *err, size_t errlen)
 {
-	json_t	   *v = json_object_get(o, key);
+	Buf			body = {0};
+	int			rc;
 
-	return json_is_integer(v) ? json_integer_value(v) : 0;
+	proto_encode_request(rq, &body);
+	rc = post(hl, &body, proto_op_name(rq->op), reply, err, errlen);
+	buf_free(&body);
+	return rc;
 }
 
-static const char *
-jstr(json_t *o, const char *key)
+/* A request of op for this link's node. */
+static ProtoRequest
+request(HttpLink *hl, ProtoOp op)
 {
-	json_t	   *v = json_object_get(o, key);
+	ProtoRequest rq = {.op = op};
 
-	return json_is_string(v) ? json_string_value(v) : NULL;
+	memcpy(rq.node_id, hl->node_id, sizeof(rq.node_id));
+	return rq;
+}
+
+/* A reply that does not read: err says which step, and the link is broken. */
+static int
+bad_reply(HttpLink *hl, const char *what, const char *why, char *err, size_t errlen)
+{
+	hl->broken = true;
+	snprintf(err, errlen, "serve %s: %s: %s", hl->url, what, why);
+	return -1;
 }
 
 static void
@@ -235,79 +227,27 @@ http_hello(Link *l, const char *client_id, bool retry_errors, UploadStats *retri
 		   char *err, size_t errlen)
 {
 	HttpLink   *hl = (HttpLink *) l;
-	Buf			b = {0};
-	json_t	   *o,
-			   *tables,
-			   *t;
-	size_t		i;
-	const char *hub;
+	ProtoRequest rq;
+	ProtoHello	r;
+	Buf			reply = {0};
+	char		why[512];
+	int			rc;
 
 	snprintf(hl->node_id, sizeof(hl->node_id), "%s", client_id);
-	begin_body(hl, &b, "hello");
-	buf_printf(&b, ",\"retry_errors\":%s}", retry_errors ? "true" : "false");
-	if (post(hl, &b, "hello", &o, err, errlen) < 0)
-	{
-		buf_free(&b);
+	rq = request(hl, OP_HELLO);
+	rq.retry_errors = retry_errors;
+	rc = step(hl, &rq, &reply, err, errlen);
+	if (rc == 0 && proto_decode_hello(reply.p, reply.len, &r, why, sizeof(why)) < 0)
+		rc = bad_reply(hl, "hello", why, err, errlen);
+	buf_free(&reply);
+	if (rc < 0)
 		return -1;
-	}
-	buf_free(&b);
-	hub = jstr(o, "hub_node_id");
-	tables = json_object_get(o, "tables");
-	if (hub == NULL || !proto_is_uuid(hub) || !json_is_array(tables))
-	{
-		snprintf(err, errlen, "serve %s: hello: the reply lacks hub_node_id or tables", hl->url);
-		json_decref(o);
-		return -1;
-	}
-	snprintf(l->hub_node_id, sizeof(l->hub_node_id), "%s", hub);
+	snprintf(l->hub_node_id, sizeof(l->hub_node_id), "%s", r.hub_node_id);
 	free_tables(l);
-	l->tables = xcalloc(json_array_size(tables) + 1, sizeof(HubTable));
-	json_array_foreach(tables, i, t)
-	{
-		HubTable   *ht = &l->tables[l->ntables];
-		json_t	   *cols = json_object_get(t, "columns"),
-				   *c;
-		size_t		j;
-		const char *name = jstr(t, "name");
-
-		if (name == NULL || !json_is_array(cols))
-			continue;
-		l->ntables++;
-		ht->name = xstrdup(name);
-		ht->schema = xstrdup("");
-		ht->qname = xstrdup(name);
-		ht->cols = xcalloc(json_array_size(cols) + 1, sizeof(char *));
-		ht->types = xcalloc(json_array_size(cols) + 1, sizeof(char *));
-		ht->is_pk = xcalloc(json_array_size(cols) + 1, sizeof(bool));
-		ht->pk_pos = xcalloc(json_array_size(cols) + 1, sizeof(int));
-		json_array_foreach(cols, j, c)
-		{
-			const char *cn = jstr(c, "name"),
-					   *ty = jstr(c, "type");
-
-			if (cn == NULL || ty == NULL)
-				continue;
-			ht->cols[ht->ncols] = xstrdup(cn);
-			ht->types[ht->ncols] = xstrdup(ty);
-			ht->pk_pos[ht->ncols] = (int) jint(c, "pk");
-			ht->is_pk[ht->ncols] = ht->pk_pos[ht->ncols] > 0;
-			if (ht->is_pk[ht->ncols])
-				ht->npk++;
-			ht->ncols++;
-		}
-	}
-	/* serve sends them sorted by name; link_table() relies on it */
-	for (int k = 1; k < l->ntables; k++)
-		if (strcmp(l->tables[k - 1].name, l->tables[k].name) >= 0)
-		{
-			snprintf(err, errlen, "serve %s: hello: the tables are not in name order", hl->url);
-			json_decref(o);
-			return -1;
-		}
-	t = json_object_get(o, "retried");
-	retried->retried = (int) jint(t, "retried");
-	retried->conflicts = (int) jint(t, "conflicts");
-	json_decref(o);
+	l->tables = r.tables;
+	l->ntables = r.ntables;
+	retried->retried = r.retried;
+	retried->conflicts = r.conflicts;
 	return 0;
 }
 
@@ -323,10 +263,8 @@ http_up_begin(Link *l, const char *client_id, int64_t ack_seq, uint64_t ack_dige
 	l->clone = false;
 	l->overtaken = false;
 	l->nmarks = 0;
-	begin_body(hl, &hl->up, "upload");
-	buf_printf(&hl->up, ",\"ack_seq\":%" PRId64 ",\"ack_digest\":\"%" PRIx64 "\",\"changes\":[",
-			   ack_seq, ack_digest);
-	hl->up_n = 0;
+	buf_reset(&hl->up);
+	proto_upload_begin(&hl->upw, &hl->up, hl->node_id, ack_seq, ack_digest);
 	return 0;
 }
 
@@ -334,33 +272,11 @@ static int
 http_up_chunk(Link *l, const ChangeList *page, char *err, size_t errlen)
 {
 	HttpLink   *hl = (HttpLink *) l;
-	Buf			t = {0};
 
 	(void) err;
 	(void) errlen;
 	for (int i = 0; i < page->n; i++)
-	{
-		const Change *c = &page->c[i];
-
-		buf_printf(&hl->up, "%s{\"seq\":%" PRId64 ",\"table\":", hl->up_n++ ? "," : "", c->seq);
-		buf_json_string(&hl->up, c->table, strlen(c->table));
-		buf_printf(&hl->up, ",\"op\":\"%c\",\"pk\":", c->op);
-		buf_reset(&t);
-		buf_json_object_tagged(&t, &c->pk);
-		buf_json_string(&hl->up, t.p, t.len);
-		buf_puts(&hl->up, ",\"row\":");
-		if (c->has_row)
-		{
-			buf_reset(&t);
-			buf_json_object_tagged(&t, &c->row);
-			buf_json_string(&hl->up, t.p, t.len);
-		}
-		else
-			buf_puts(&hl->up, "null");
-		buf_printf(&hl->up, ",\"ver_us\":%" PRId64 ",\"origin\":\"%s\",\"immediate\":%s}",
-				   c->ver_us, c->origin, c->immediate ? "true" : "false");
-	}
-	buf_free(&t);
+		proto_upload_change(&hl->upw, &page->c[i]);
 	return 0;
 }
 
@@ -368,52 +284,34 @@ static int
 http_up_end(Link *l, UploadStats *st, char *err, size_t errlen)
 {
 	HttpLink   *hl = (HttpLink *) l;
-	json_t	   *o,
-			   *marks,
-			   *m;
-	size_t		i;
+	ProtoUploaded *r = &hl->uploaded;
+	Buf			reply = {0};
+	char		why[512];
 	int			rc;
 
-	buf_puts(&hl->up, "]}");
-	rc = post(hl, &hl->up, "upload", &o, err, errlen);
+	proto_upload_end(&hl->upw);
+	rc = post(hl, &hl->up, "upload", &reply, err, errlen);
 	buf_free(&hl->up);
 	st->clone = l->clone;
+	proto_uploaded_free(r);
+	l->marks = NULL;
+	l->nmarks = 0;
+	if (rc == 0 && proto_decode_uploaded(reply.p, reply.len, r, why, sizeof(why)) < 0)
+		rc = bad_reply(hl, "upload", why, err, errlen);
+	buf_free(&reply);
 	if (rc < 0)
 		return -1;
-	st->applied = (int) jint(o, "applied");
-	st->conflicts = (int) jint(o, "conflicts");
-	st->skipped = (int) jint(o, "skipped");
-	st->parked = (int) jint(o, "parked");
-	marks = json_object_get(o, "marks");
-	l->nmarks = 0;
-	json_array_foreach(marks, i, m)
-	{
-		json_t	   *seq = json_array_get(m, 0),
-				   *dig = json_array_get(m, 1);
-
-		if (!json_is_integer(seq) || !json_is_string(dig))
-		{
-			snprintf(err, errlen, "serve %s: upload: a mark of the reply is not [seq, \"digest\"]", hl->url);
-			json_decref(o);
-			return -1;
-		}
-		if (l->nmarks == hl->capmarks)
-		{
-			hl->capmarks = hl->capmarks ? hl->capmarks * 2 : 16;
-			hl->marks = xrealloc(hl->marks, (size_t) hl->capmarks * sizeof(UploadMark));
-		}
-		hl->marks[l->nmarks].seq = json_integer_value(seq);
-		hl->marks[l->nmarks].digest = strtoull(json_string_value(dig), NULL, 16);
-		l->nmarks++;
-	}
-	l->marks = hl->marks;
+	st->applied = r->st.applied;
+	st->conflicts = r->st.conflicts;
+	st->skipped = r->st.skipped;
+	st->parked = r->st.parked;
+	l->marks = r->marks;
+	l->nmarks = r->nmarks;
 	/* what the hub set aside, as serve logged it */
-	json_array_foreach(json_object_get(o, "refused"), i, m)
-		if (json_is_string(m))
-			logmsg(LOG_WARNING, "%s", json_string_value(m));
-	if (jint(o, "refused_more") > 0)
-		logmsg(LOG_WARNING, "%" PRId64 " more changes set aside in the hub's sync_errors", jint(o, "refused_more"));
-	json_decref(o);
+	for (int i = 0; i < r->nrefused; i++)
+		logmsg(LOG_WARNING, "%s", r->refused[i]);
+	if (r->refused_more > 0)
+		logmsg(LOG_WARNING, "%d more changes set aside in the hub's sync_errors", r->refused_more);
 	return 0;
 }
 
@@ -422,31 +320,18 @@ http_down_begin(Link *l, const char *position, char **snapshot, bool *behind,
 				char *err, size_t errlen)
 {
 	HttpLink   *hl = (HttpLink *) l;
-	Buf			b = {0};
-	json_t	   *o;
-	const char *snap;
+	ProtoRequest rq = request(hl, OP_SNAPSHOT);
+	Buf			reply = {0};
+	char		why[512];
+	int			rc;
 
 	*snapshot = NULL;
-	begin_body(hl, &b, "snapshot");
-	put_snapshot(&b, "position", position);
-	buf_putc(&b, '}');
-	if (post(hl, &b, "snapshot", &o, err, errlen) < 0)
-	{
-		buf_free(&b);
-		return -1;
-	}
-	buf_free(&b);
-	snap = jstr(o, "snapshot");
-	if (snap == NULL || !proto_is_snapshot(snap))
-	{
-		snprintf(err, errlen, "serve %s: snapshot: the reply has no snapshot", hl->url);
-		json_decref(o);
-		return -1;
-	}
-	*snapshot = xstrdup(snap);
-	*behind = json_is_true(json_object_get(o, "behind"));
-	json_decref(o);
-	return 0;
+	rq.position = (char *) position;
+	rc = step(hl, &rq, &reply, err, errlen);
+	if (rc == 0 && proto_decode_snapshot(reply.p, reply.len, snapshot, behind, why, sizeof(why)) < 0)
+		rc = bad_reply(hl, "snapshot", why, err, errlen);
+	buf_free(&reply);
+	return rc;
 }
 
 static int
@@ -466,64 +351,27 @@ http_changes_open(Link *l, const char *position, const char *target, int64_t don
 	return 0;
 }
 
-static void
-release_json(void *o)
-{
-	json_decref(o);
-}
-
 static int
 http_changes_next(Link *l, LinkPage *p, char *err, size_t errlen)
 {
 	HttpLink   *hl = (HttpLink *) l;
-	Buf			b = {0};
-	json_t	   *o,
-			   *arr,
-			   *c;
-	size_t		i;
+	ProtoRequest rq = request(hl, OP_CHANGES);
+	Buf			reply = {0};
+	char		why[512];
+	int			rc;
 
 	link_page_reset(p);
-	begin_body(hl, &b, "changes");
-	put_snapshot(&b, "position", hl->pos);
-	put_snapshot(&b, "target", hl->target);
-	buf_printf(&b, ",\"after\":%" PRId64 ",\"limit\":%d}", hl->after, PAGE_ROWS);
-	if (post(hl, &b, "changes", &o, err, errlen) < 0)
-	{
-		buf_free(&b);
-		return -1;
-	}
-	buf_free(&b);
-	p->owner = o;
-	p->release = release_json;
-	arr = json_object_get(o, "changes");
-	if (!json_is_array(arr))
-	{
-		snprintf(err, errlen, "serve %s: changes: the reply has no changes array", hl->url);
-		return -1;
-	}
-	json_array_foreach(arr, i, c)
-	{
-		DownChange *d = link_page_push_change(p);
-
-		d->seq = jint(c, "seq");
-		d->table = jstr(c, "table");
-		d->op = jstr(c, "op");
-		d->pk = jstr(c, "pk");
-		d->row = jstr(c, "row");
-		d->ver_us = jint(c, "ver_us");
-		d->origin = jstr(c, "origin");
-		d->immediate = json_is_true(json_object_get(c, "immediate"));
-		d->txn_end = jint(c, "txn_end");
-		if (d->table == NULL || d->op == NULL || d->pk == NULL || d->origin == NULL ||
-			d->seq <= hl->after)
-		{
-			snprintf(err, errlen, "serve %s: changes: change %zu of the reply is malformed", hl->url, i);
-			return -1;
-		}
-		hl->after = d->seq;
-	}
-	p->more = json_is_true(json_object_get(o, "more"));
-	return 0;
+	rq.position = hl->pos;
+	rq.target = hl->target;
+	rq.after = hl->after;
+	rq.limit = PAGE_ROWS;
+	rc = step(hl, &rq, &reply, err, errlen);
+	if (rc == 0 && proto_decode_changes(reply.p, reply.len, hl->after, p, why, sizeof(why)) < 0)
+		rc = bad_reply(hl, "changes", why, err, errlen);
+	buf_free(&reply);
+	if (rc == 0 && p->changes.n > 0)
+		hl->after = p->changes.c[p->changes.n - 1].seq;
+	return rc;
 }
 
 static int
@@ -553,55 +401,24 @@ static int
 http_rows_next(Link *l, LinkPage *p, char *err, size_t errlen)
 {
 	HttpLink   *hl = (HttpLink *) l;
-	Buf			b = {0};
-	json_t	   *o,
-			   *arr,
-			   *r;
-	size_t		i;
-	const char *last;
+	ProtoRequest rq = request(hl, OP_ROWS);
+	Buf			reply = {0};
+	char		why[512];
+	char	   *last = NULL;
+	int			rc;
 
 	link_page_reset(p);
-	begin_body(hl, &b, "rows");
-	buf_puts(&b, ",\"table\":");
-	buf_json_string(&b, hl->table, strlen(hl->table));
-	buf_puts(&b, ",\"after\":");
-	if (hl->after_pk)
-		buf_json_string(&b, hl->after_pk, strlen(hl->after_pk));
-	else
-		buf_puts(&b, "null");
-	buf_printf(&b, ",\"limit\":%d}", PAGE_ROWS);
-	if (post(hl, &b, "rows", &o, err, errlen) < 0)
-	{
-		buf_free(&b);
+	rq.table = hl->table;
+	rq.after_pk = hl->after_pk;
+	rq.limit = PAGE_ROWS;
+	rc = step(hl, &rq, &reply, err, errlen);
+	if (rc == 0 && proto_decode_rows(reply.p, reply.len, p, &last, why, sizeof(why)) < 0)
+		rc = bad_reply(hl, "rows", why, err, errlen);
+	buf_free(&reply);
+	if (rc < 0)
 		return -1;
-	}
-	buf_free(&b);
-	p->owner = o;
-	p->release = release_json;
-	arr = json_object_get(o, "rows");
-	if (!json_is_array(arr))
-	{
-		snprintf(err, errlen, "serve %s: rows: the reply has no rows array", hl->url);
-		return -1;
-	}
-	json_array_foreach(arr, i, r)
-	{
-		if (!json_is_string(r))
-		{
-			snprintf(err, errlen, "serve %s: rows: row %zu of the reply is not a string", hl->url, i);
-			return -1;
-		}
-		link_page_push_row(p, json_string_value(r), json_string_length(r));
-	}
-	p->more = json_is_true(json_object_get(o, "more"));
-	last = jstr(o, "last");
-	if (p->more && last == NULL)
-	{
-		snprintf(err, errlen, "serve %s: rows: the reply has more rows but no last key", hl->url);
-		return -1;
-	}
 	free(hl->after_pk);
-	hl->after_pk = last ? xstrdup(last) : NULL;
+	hl->after_pk = last;
 	return 0;
 }
 
@@ -610,30 +427,19 @@ http_down_end(Link *l, const char *client_id, const char *stored, long *pruned,
 			  char *err, size_t errlen)
 {
 	HttpLink   *hl = (HttpLink *) l;
-	Buf			b = {0};
-	json_t	   *o;
+	ProtoRequest rq;
+	Buf			reply = {0};
+	char		why[512];
+	int			rc;
 
 	snprintf(hl->node_id, sizeof(hl->node_id), "%s", client_id);
-	begin_body(hl, &b, "done");
-	put_snapshot(&b, "position", stored);
-	buf_putc(&b, '}');
-	if (post(hl, &b, "done", &o, err, errlen) < 0)
-	{
-		buf_free(&b);
-		return -1;
-	}
-	buf_free(&b);
-	*pruned = (long) jint(o, "pruned");
-	json_decref(o);
-	return 0;
-}
-
-static char *
-jdup(json_t *o, const char *key)
-{
-	const char *s = jstr(o, key);
-
-	return xstrdup(s ? s : "");
+	rq = request(hl, OP_DONE);
+	rq.position = (char *) stored;
+	rc = step(hl, &rq, &reply, err, errlen);
+	if (rc == 0 && proto_decode_done(reply.p, reply.len, pruned, why, sizeof(why)) < 0)
+		rc = bad_reply(hl, "done", why, err, errlen);
+	buf_free(&reply);
+	return rc;
 }
 
 static int
@@ -641,44 +447,29 @@ http_errors(Link *l, const char *client_id, int max, long *count, HubError **row
 			long *conflicts, char *err, size_t errlen)
 {
 	HttpLink   *hl = (HttpLink *) l;
-	Buf			b = {0};
-	json_t	   *o,
-			   *arr,
-			   *e;
-	size_t		i;
+	ProtoRequest rq;
+	ProtoErrors r;
+	Buf			reply = {0};
+	char		why[512];
+	int			rc;
 
 	*rows = NULL;
 	*nrows = 0;
 	snprintf(hl->node_id, sizeof(hl->node_id), "%s", client_id);
-	begin_body(hl, &b, "errors");
-	buf_printf(&b, ",\"max\":%d,\"conflicts\":%s}", max, conflicts ? "true" : "false");
-	if (post(hl, &b, "errors", &o, err, errlen) < 0)
-	{
-		buf_free(&b);
+	rq = request(hl, OP_ERRORS);
+	rq.max = max;
+	rq.conflicts = conflicts != NULL;
+	rc = step(hl, &rq, &reply, err, errlen);
+	if (rc == 0 && proto_decode_errors(reply.p, reply.len, &r, why, sizeof(why)) < 0)
+		rc = bad_reply(hl, "errors", why, err, errlen);
+	buf_free(&reply);
+	if (rc < 0)
 		return -1;
-	}
-	buf_free(&b);
-	*count = (long) jint(o, "count");
-	arr = json_object_get(o, "changes");
-	if (json_array_size(arr) > 0)
-		*rows = xcalloc(json_array_size(arr), sizeof(HubError));
-	json_array_foreach(arr, i, e)
-	{
-		HubError   *he = &(*rows)[(*nrows)++];
-		const char *op = jstr(e, "op");
-
-		he->seq = jint(e, "seq");
-		he->table = jdup(e, "table");
-		he->op = op && op[0] ? op[0] : '?';
-		he->pk = jdup(e, "pk");
-		he->error = jdup(e, "error");
-		he->first_failed = jdup(e, "first_failed");
-		he->last_failed = jdup(e, "last_failed");
-		he->attempts = (int) jint(e, "attempts");
-	}
+	*count = r.count;
+	*rows = r.rows;
+	*nrows = r.nrows;
 	if (conflicts)
-		*conflicts = json_is_integer(json_object_get(o, "conflicts")) ? (long) jint(o, "conflicts") : -1;
-	json_decref(o);
+		*conflicts = r.conflicts;
 	return 0;
 }
 
@@ -696,6 +487,8 @@ http_ok(Link *l)
 {
 	return !((HttpLink *) l)->broken;
 }
+
+/* ---- wake-ups: the long poll ---------------------------------------------- */
 
 /* ---- wake-ups: the long poll ---------------------------------------------- */
 
@@ -722,14 +515,62 @@ nap(HttpLink *hl, double s)
 	}
 }
 
+/* One GET /api/sync/wait after the counts in *last; its answer in *got. */
+static int
+wait_once(HttpLink *hl, CURL *c, const ProtoWait *last, ProtoWait *got, CURLcode *rc)
+{
+	Buf			url = {0},
+				reply = {0};
+	long		code = 0;
+	char		why[256];
+	int			ok = -1;
+
+	buf_printf(&url, "%s/api/sync/wait?serve=%s&changes=%" PRId64 "&requests=%" PRId64 "&node=%s",
+			   hl->url, last->serve[0] ? last->serve : "-", last->changes, last->requests, hl->node_id);
+	curl_easy_setopt(c, CURLOPT_URL, url.p);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &reply);
+	*rc = curl_easy_perform(c);
+	buf_free(&url);
+	if (*rc == CURLE_OK)
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+	if (code == 200 && reply.p)
+		ok = proto_decode_wait(reply.p, reply.len, got, why, sizeof(why));
+	buf_free(&reply);
+	return ok;
+}
+
+/*
+ * Tell the loop (the pipe): 'c' for changes, 'r' for a sync request. Until
+ * the loop has taken it (it does after a sync too), another wake-up would
+ * only ask for the same sync: wait, so a busy hub costs one poll per sync,
+ * not one per commit.
+ */
+static void
+tell_loop(HttpLink *hl, char what)
+{
+	if (write(hl->pipe[1], &what, 1) < 0 && errno != EAGAIN)
+		logmsg(LOG_DEBUG, "wake-up pipe: %s", strerror(errno));
+	for (int i = 0; i < 400 && !__atomic_load_n(&hl->stop, __ATOMIC_RELAXED); i++)
+	{
+		int			unread = 0;
+		struct timespec ts = {0, 5000000};
+
+		/* at least WAKE_GAP_MS: the loop syncs no sooner anyway */
+		if (i >= WAKE_GAP_MS / 5 &&
+			(ioctl(hl->pipe[0], FIONREAD, &unread) < 0 || unread == 0))
+			break;
+		nanosleep(&ts, NULL);
+	}
+}
+
+/* The long poll, on a thread of its own until the link closes. */
 static void *
 waiter_main(void *arg)
 {
 	HttpLink   *hl = arg;
 	CURL	   *c = curl_easy_init();
-	char		serve[32] = "";
-	int64_t		changes = 0,
-				requests = 0;
+	ProtoWait	last = {0},
+				got;
 	double		backoff = 0.5;
 	bool		failed = false;
 
@@ -741,26 +582,11 @@ waiter_main(void *arg)
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
 	while (!__atomic_load_n(&hl->stop, __ATOMIC_RELAXED))
 	{
-		Buf			url = {0},
-					reply = {0};
-		long		code = 0;
-		json_t	   *o = NULL;
 		CURLcode	rc;
+		char		what = 0;
 
-		buf_printf(&url, "%s/api/sync/wait?serve=%s&changes=%" PRId64 "&requests=%" PRId64 "&node=%s",
-				   hl->url, serve[0] ? serve : "-", changes, requests, hl->node_id);
-		curl_easy_setopt(c, CURLOPT_URL, url.p);
-		curl_easy_setopt(c, CURLOPT_WRITEDATA, &reply);
-		rc = curl_easy_perform(c);
-		buf_free(&url);
-		if (rc == CURLE_OK)
-			curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
-		if (code == 200 && reply.p)
-			o = json_loadb(reply.p, reply.len, 0, NULL);
-		buf_free(&reply);
-		if (o == NULL || jstr(o, "serve") == NULL)
+		if (wait_once(hl, c, &last, &got, &rc) < 0)
 		{
-			json_decref(o);
 			if (__atomic_load_n(&hl->stop, __ATOMIC_RELAXED))
 				break;
 			if (!failed)
@@ -771,46 +597,19 @@ waiter_main(void *arg)
 			backoff = backoff * 2 > 30 ? 30 : backoff * 2;
 			continue;
 		}
-		{
-			const char *id = jstr(o, "serve"),
-					   *wake = jstr(o, "wake");
-			int64_t		ch = jint(o, "changes"),
-						rq = jint(o, "requests");
-			char		what = 0;
-
-			if (serve[0] && strcmp(serve, id) != 0)
-				what = 'c';		/* another serve: what it saw is unknown */
-			else if (failed)
-				what = 'c';		/* we were not listening for a while */
-			else if (wake && strcmp(wake, "request") == 0)
-				what = 'r';
-			else if (wake)
-				what = 'c';
-			if (what && write(hl->pipe[1], &what, 1) < 0 && errno != EAGAIN)
-				logmsg(LOG_DEBUG, "wake-up pipe: %s", strerror(errno));
-			/*
-			 * Until the loop has taken the wake-up (it does after a sync
-			 * too), another one would only ask for the same sync: wait, so
-			 * a busy hub costs one poll per sync, not one per commit.
-			 */
-			for (int i = 0; what && i < 400 && !__atomic_load_n(&hl->stop, __ATOMIC_RELAXED); i++)
-			{
-				int			unread = 0;
-				struct timespec ts = {0, 5000000};
-
-				/* at least WAKE_GAP_MS: the loop syncs no sooner anyway */
-				if (i >= WAKE_GAP_MS / 5 &&
-					(ioctl(hl->pipe[0], FIONREAD, &unread) < 0 || unread == 0))
-					break;
-				nanosleep(&ts, NULL);
-			}
-			snprintf(serve, sizeof(serve), "%s", id);
-			changes = ch;
-			requests = rq;
-			failed = false;
-			backoff = 0.5;
-		}
-		json_decref(o);
+		if (last.serve[0] && strcmp(last.serve, got.serve) != 0)
+			what = 'c';			/* another serve: what it saw is unknown */
+		else if (failed)
+			what = 'c';			/* we were not listening for a while */
+		else if (strcmp(got.wake, SYNCQ_PAYLOAD_REQUEST) == 0)
+			what = 'r';
+		else if (got.wake[0])
+			what = 'c';
+		if (what)
+			tell_loop(hl, what);
+		last = got;
+		failed = false;
+		backoff = 0.5;
 	}
 	curl_easy_cleanup(c);
 	return NULL;
@@ -865,7 +664,7 @@ http_close(Link *l)
 	free(hl->user);
 	free(hl->password);
 	buf_free(&hl->up);
-	free(hl->marks);
+	proto_uploaded_free(&hl->uploaded);
 	free(hl->pos);
 	free(hl->target);
 	free(hl->table);
@@ -957,3 +756,4 @@ link_http_connect(const char *url, const char *client_id, bool listen, char *err
 	}
 	return &hl->base;
 }
+

@@ -1,10 +1,10 @@
 /*
  * page.c — the pages a link hands down (link.h), whichever link fills them.
  *
- *   link_page_reset         empty a page (release what it points into)
+ *   link_page_reset         empty a page (its changes and rows freed)
  *   link_page_free          free it
- *   link_page_push_change   a new change at its end
- *   link_page_push_row      a new first-sync row at its end
+ *   link_page_push_change   a new empty change at its end, with its txn_end
+ *   link_page_push_row      a new empty row at its end
  */
 #include "base/base.h"
 #include "link/link.h"
@@ -15,11 +15,12 @@
 void
 link_page_reset(LinkPage *p)
 {
-	if (p->release && p->owner)
-		p->release(p->owner);
-	p->release = NULL;
-	p->owner = NULL;
-	p->n = 0;
+	for (int i = 0; i < p->changes.n; i++)
+		change_free(&p->changes.c[i]);
+	p->changes.n = 0;
+	for (int i = 0; i < p->nrows; i++)
+		jobj_free(&p->rows[i]);
+	p->nrows = 0;
 	p->more = false;
 }
 
@@ -27,35 +28,34 @@ void
 link_page_free(LinkPage *p)
 {
 	link_page_reset(p);
-	free(p->c);
-	free(p->row);
-	free(p->rowlen);
+	changes_free(&p->changes);
+	free(p->txn_end);
+	free(p->rows);
 	memset(p, 0, sizeof(*p));
 }
 
-static void
-grow(LinkPage *p)
+Change *
+link_page_push_change(LinkPage *p, int64_t txn_end)
 {
-	if (p->n < p->cap)
-		return;
-	p->cap = p->cap ? p->cap * 2 : 256;
-	p->c = xrealloc(p->c, (size_t) p->cap * sizeof(DownChange));
-	p->row = xrealloc(p->row, (size_t) p->cap * sizeof(char *));
-	p->rowlen = xrealloc(p->rowlen, (size_t) p->cap * sizeof(size_t));
+	Change	   *c = changes_push(&p->changes);
+
+	if (p->captxn < p->changes.cap)
+	{
+		p->captxn = p->changes.cap;
+		p->txn_end = xrealloc(p->txn_end, (size_t) p->captxn * sizeof(int64_t));
+	}
+	p->txn_end[p->changes.n - 1] = txn_end;
+	return c;
 }
 
-DownChange *
-link_page_push_change(LinkPage *p)
+JObject *
+link_page_push_row(LinkPage *p)
 {
-	grow(p);
-	memset(&p->c[p->n], 0, sizeof(DownChange));
-	return &p->c[p->n++];
-}
-
-void
-link_page_push_row(LinkPage *p, const char *json, size_t len)
-{
-	grow(p);
-	p->row[p->n] = json;
-	p->rowlen[p->n++] = len;
+	if (p->nrows == p->caprows)
+	{
+		p->caprows = p->caprows ? p->caprows * 2 : 256;
+		p->rows = xrealloc(p->rows, (size_t) p->caprows * sizeof(JObject));
+	}
+	memset(&p->rows[p->nrows], 0, sizeof(JObject));
+	return &p->rows[p->nrows++];
 }

@@ -1,19 +1,28 @@
 /*
- * proto.c — decoding a POST /api/sync/data request (docs/http.md).
+ * proto.c — the requests of POST /api/sync/data, both ways (proto.h;
+ * docs/http.md): the HTTP link writes them (link_http.c), serve reads them
+ * (http/serve_data.c).
+ *
+ *   proto_encode_request   write a request
+ *   proto_upload_begin, proto_upload_change, proto_upload_end
+ *                          write an upload a page at a time
+ *   proto_decode_request   read and check one
+ *   proto_request_free     free what it read
+ *   proto_op_name, proto_is_uuid, proto_is_snapshot
  *
  * Everything a client sends is checked here, before a hub connection is
- * taken: the shape, every type, identifiers, positions, and each change's
- * JSON (change_init). A request that fails gets a 400 naming the first bad
- * field and changes nothing. The envelope is read with jansson; the pk and
- * row of a change travel as JSON text inside strings and are read by
- * syncqd's own exact-number reader, so numbers arrive as written.
+ * taken: the JSON first (the whole body), then the shape, every type,
+ * identifiers, positions, and each change (change_take). A request that
+ * fails gets a 400 naming the first bad field and changes nothing. Rows
+ * and keys are read by the one codec, so numbers arrive as written.
  */
 #include "base/base.h"
+#include "base/buf.h"
 #include "link/proto.h"
+#include "model/json.h"
 
 #include <ctype.h>
 #include <inttypes.h>
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,6 +116,87 @@ proto_is_snapshot(const char *s)
 	}
 }
 
+
+/* ---- an object's members, read whole first --------------------------------- */
+
+#define FIELDS_MAX 32
+
+/* One member of an object: its key and its value's text (checked JSON). */
+typedef struct
+{
+	char	   *key;
+	const char *val;
+	size_t		len;
+	JsonKind	kind;
+} Field;
+
+typedef struct
+{
+	Field		f[FIELDS_MAX];
+	int			n;
+} Fields;
+
+static void
+fields_free(Fields *fs)
+{
+	for (int i = 0; i < fs->n; i++)
+		free(fs->f[i].key);
+	fs->n = 0;
+}
+
+/*
+ * Read the object at in into fs: each member's key and value text. A key
+ * twice is refused (as JSON parsers that reject duplicates do). -1 with in->err
+ * for text that is not JSON, or with err for anything else.
+ */
+static int
+read_fields(JsonIn *in, Fields *fs, char *err, size_t errlen)
+{
+	int			rc;
+
+	fs->n = 0;
+	if (jin_object(in) < 0)
+		return -1;
+	while ((rc = jin_key(in)) > 0)
+	{
+		Field	   *f;
+
+		for (int i = 0; i < fs->n; i++)
+			if (strcmp(fs->f[i].key, in->key.p) == 0)
+			{
+				snprintf(err, errlen, "duplicate key \"%.64s\"", in->key.p);
+				return -1;
+			}
+		if (fs->n == FIELDS_MAX)
+		{
+			snprintf(err, errlen, "an object of more than %d keys", FIELDS_MAX);
+			return -1;
+		}
+		f = &fs->f[fs->n++];
+		f->key = xstrdup(in->key.p);
+		f->kind = jin_peek(in);
+		if (jin_span(in, &f->val, &f->len) < 0)
+			return -1;
+	}
+	return rc;
+}
+
+static const Field *
+field(const Fields *fs, const char *key)
+{
+	for (int i = 0; i < fs->n; i++)
+		if (strcmp(fs->f[i].key, key) == 0)
+			return &fs->f[i];
+	return NULL;
+}
+
+/* A field absent or null. */
+static bool
+absent(const Field *f)
+{
+	return f == NULL || f->kind == JK_NULL;
+}
+
 static int
 bad(char *err, size_t errlen, const char *fmt, const char *what)
 {
@@ -114,283 +204,397 @@ bad(char *err, size_t errlen, const char *fmt, const char *what)
 	return -1;
 }
 
-/* Fields: get one of a type, or NULL when absent; -1 if present but wrong. */
+/* A string field, decoded into out (out->p NULL when absent); -1 if
+ * present but not a string, or missing when required. */
 static int
-get_string(json_t *o, const char *key, bool required, const char **out, char *err, size_t errlen)
+get_string(const Fields *fs, const char *key, bool required, Buf *out, char *err, size_t errlen)
 {
-	json_t	   *v = json_object_get(o, key);
+	const Field *f = field(fs, key);
+	JsonIn		in;
+	int			rc;
 
-	*out = NULL;
-	if (v == NULL || json_is_null(v))
+	buf_free(out);
+	if (absent(f))
 		return required ? bad(err, errlen, "\"%s\" is missing", key) : 0;
-	if (!json_is_string(v))
+	if (f->kind != JK_STRING)
 		return bad(err, errlen, "\"%s\" must be a string", key);
-	if (strlen(json_string_value(v)) != json_string_length(v))
-		return bad(err, errlen, "\"%s\" holds a NUL character", key);
-	*out = json_string_value(v);
-	return 0;
+	jin_init(&in, f->val, f->len, true);
+	rc = jin_string(&in, out);
+	if (rc == 0 && out->p == NULL)
+		buf_putn(out, "", 0);
+	if (rc < 0)
+	{
+		snprintf(err, errlen, "\"%s\": %s", key, in.err);
+		buf_free(out);
+	}
+	jin_free(&in);
+	return rc;
 }
 
 static int
-get_int(json_t *o, const char *key, bool required, int64_t min, int64_t max, int64_t *out,
+get_int(const Fields *fs, const char *key, bool required, int64_t min, int64_t max, int64_t *out,
 		char *err, size_t errlen)
 {
-	json_t	   *v = json_object_get(o, key);
+	const Field *f = field(fs, key);
+	JsonIn		in;
+	int64_t		v;
+	int			rc;
 
-	if (v == NULL || json_is_null(v))
+	if (absent(f))
 		return required ? bad(err, errlen, "\"%s\" is missing", key) : 0;
-	if (!json_is_integer(v))
+	if (f->kind != JK_NUMBER || memchr(f->val, '.', f->len) || memchr(f->val, 'e', f->len) ||
+		memchr(f->val, 'E', f->len))
 		return bad(err, errlen, "\"%s\" must be an integer", key);
-	if (json_integer_value(v) < min || json_integer_value(v) > max)
+	jin_init(&in, f->val, f->len, true);
+	rc = jin_int(&in, &v);
+	jin_free(&in);
+	if (rc < 0 || v < min || v > max)
 		return bad(err, errlen, "\"%s\" is out of range", key);
-	*out = json_integer_value(v);
+	*out = v;
 	return 0;
 }
 
 static int
-get_bool(json_t *o, const char *key, bool *out, char *err, size_t errlen)
+get_bool(const Fields *fs, const char *key, bool *out, char *err, size_t errlen)
 {
-	json_t	   *v = json_object_get(o, key);
+	const Field *f = field(fs, key);
 
-	if (v == NULL || json_is_null(v))
+	if (absent(f))
 		return 0;
-	if (!json_is_boolean(v))
+	if (f->kind != JK_BOOL)
 		return bad(err, errlen, "\"%s\" must be true or false", key);
-	*out = json_is_true(v);
+	*out = f->val[0] == 't';
 	return 0;
 }
 
 static int
-get_snapshot(json_t *o, const char *key, bool required, char **out, char *err, size_t errlen)
+get_snapshot(const Fields *fs, const char *key, bool required, char **out, char *err, size_t errlen)
 {
-	const char *s;
+	Buf			s = {0};
 
-	if (get_string(o, key, required, &s, err, errlen) < 0)
+	if (get_string(fs, key, required, &s, err, errlen) < 0)
 		return -1;
-	if (s == NULL)
+	if (s.p == NULL)
 		return 0;
-	if (!proto_is_snapshot(s))
+	if (!proto_is_snapshot(s.p))
+	{
+		buf_free(&s);
 		return bad(err, errlen, "\"%s\" is not a snapshot (xmin:xmax:xip,...)", key);
-	*out = xstrdup(s);
+	}
+	*out = s.p;
 	return 0;
 }
 
-/* One change of an upload. */
+/* A row field: a JSON object, into o; *has false when absent or null. */
 static int
-decode_change(json_t *v, size_t i, const char *node_id, Change *c, char *err, size_t errlen)
+get_row(const Fields *fs, const char *key, bool required, JObject *o, bool *has,
+		char *err, size_t errlen)
 {
-	const char *table,
-			   *op,
-			   *pk,
-			   *row,
-			   *origin;
+	const Field *f = field(fs, key);
+	JsonIn		in;
+	int			rc;
+
+	memset(o, 0, sizeof(*o));
+	*has = false;
+	if (absent(f))
+		return required ? bad(err, errlen, "\"%s\" is missing", key) : 0;
+	if (f->kind != JK_OBJECT)
+		return bad(err, errlen, required ? "\"%s\" must be a JSON object" :
+				   "\"%s\" must be a JSON object or null", key);
+	jin_init(&in, f->val, f->len, true);
+	rc = jin_row(&in, o);
+	if (rc < 0)
+		snprintf(err, errlen, "\"%s\": %s", key, in.err);
+	jin_free(&in);
+	*has = rc == 0;
+	return rc;
+}
+
+/* ---- a request, read ---------------------------------------------------------- */
+
+/* One change of an upload, at in (an element of "changes"). */
+static int
+decode_change(JsonIn *in, size_t i, const char *node_id, Change *c, char *err, size_t errlen)
+{
+	Fields		fs = {0};
+	Buf			table = {0},
+				op = {0},
+				origin = {0};
+	JObject		pk,
+				row;
+	bool		has_pk = false,
+				has_row = false,
+				immediate = false;
 	int64_t		seq = 0,
 				ver_us = 0;
-	bool		immediate = false;
-	char		e[512];
+	char		e[512] = "";
+	int			rc = -1;
 
-	if (!json_is_object(v))
+	memset(&pk, 0, sizeof(pk));
+	memset(&row, 0, sizeof(row));
+	if (jin_peek(in) != JK_OBJECT)
 	{
 		snprintf(err, errlen, "changes[%zu] must be an object", i);
+		jin_skip(in);
 		return -1;
 	}
-	if (get_int(v, "seq", true, 1, INT64_MAX, &seq, e, sizeof(e)) < 0 ||
-		get_string(v, "table", true, &table, e, sizeof(e)) < 0 ||
-		get_string(v, "op", true, &op, e, sizeof(e)) < 0 ||
-		get_string(v, "pk", true, &pk, e, sizeof(e)) < 0 ||
-		get_string(v, "row", false, &row, e, sizeof(e)) < 0 ||
-		get_int(v, "ver_us", true, VER_US_MIN, VER_US_MAX, &ver_us, e, sizeof(e)) < 0 ||
-		get_string(v, "origin", true, &origin, e, sizeof(e)) < 0 ||
-		get_bool(v, "immediate", &immediate, e, sizeof(e)) < 0)
+	if (read_fields(in, &fs, e, sizeof(e)) < 0 ||
+		get_int(&fs, "seq", true, 1, INT64_MAX, &seq, e, sizeof(e)) < 0 ||
+		get_string(&fs, "table", true, &table, e, sizeof(e)) < 0 ||
+		get_string(&fs, "op", true, &op, e, sizeof(e)) < 0 ||
+		get_row(&fs, "pk", true, &pk, &has_pk, e, sizeof(e)) < 0 ||
+		get_row(&fs, "row", false, &row, &has_row, e, sizeof(e)) < 0 ||
+		get_int(&fs, "ver_us", true, VER_US_MIN, VER_US_MAX, &ver_us, e, sizeof(e)) < 0 ||
+		get_string(&fs, "origin", true, &origin, e, sizeof(e)) < 0 ||
+		get_bool(&fs, "immediate", &immediate, e, sizeof(e)) < 0)
 	{
-		snprintf(err, errlen, "changes[%zu]: %s", i, e);
-		return -1;
+		snprintf(err, errlen, "changes[%zu]: %s", i, e[0] ? e : in->err);
+		goto out;
 	}
-	if (table[0] == '\0' || strlen(table) > 63)
+	if (table.p[0] == '\0' || table.len > 63)
 	{
 		snprintf(err, errlen, "changes[%zu]: \"table\" must be a table name of 1 to 63 bytes", i);
-		return -1;
+		goto out;
 	}
-	if (strcmp(origin, node_id) != 0)
+	if (strcmp(origin.p, node_id) != 0)
 	{
 		snprintf(err, errlen, "changes[%zu]: origin %.40s is not this node (%s); a node uploads only its own changes",
-				 i, origin, node_id);
-		return -1;
+				 i, origin.p, node_id);
+		goto out;
 	}
-	if (change_init(c, seq, table, op, pk, row, ver_us, origin, immediate, e, sizeof(e)) < 0)
-	{
+	rc = change_take(c, seq, table.p, op.p, &pk, has_row ? &row : NULL, ver_us, origin.p,
+					 immediate, e, sizeof(e));
+	has_row = false;
+	if (rc < 0)
 		snprintf(err, errlen, "changes[%zu]: %s", i, e);
+out:
+	jobj_free(&pk);
+	if (has_row)
+		jobj_free(&row);
+	buf_free(&table);
+	buf_free(&op);
+	buf_free(&origin);
+	fields_free(&fs);
+	return rc;
+}
+
+/* An upload's own fields, then its changes (the array's text in f). */
+static int
+decode_upload(const Fields *fs, ProtoRequest *rq, char *err, size_t errlen)
+{
+	const Field *f = field(fs, "changes");
+	Buf			digest = {0};
+	JsonIn		in;
+	size_t		i = 0;
+	int			rc;
+
+	if (get_int(fs, "ack_seq", true, 0, INT64_MAX, &rq->ack_seq, err, errlen) < 0 ||
+		get_string(fs, "ack_digest", true, &digest, err, errlen) < 0)
+		return -1;
+	if (digest.p[0] == '\0' || digest.len > 16 || strspn(digest.p, "0123456789abcdef") != digest.len)
+	{
+		buf_free(&digest);
+		return bad(err, errlen, "%s", "\"ack_digest\" must be 1 to 16 lowercase hex digits");
+	}
+	rq->ack_digest = strtoull(digest.p, NULL, 16);
+	buf_free(&digest);
+	if (f == NULL || f->kind != JK_ARRAY)
+		return bad(err, errlen, "%s", "\"changes\" must be a non-empty array");
+	jin_init(&in, f->val, f->len, true);
+	jin_array(&in);
+	while ((rc = jin_item(&in)) > 0)
+	{
+		Change	   *ch = changes_push(&rq->changes);
+
+		if (decode_change(&in, i, rq->node_id, ch, err, errlen) < 0)
+		{
+			rq->changes.n--;
+			rc = -1;
+			break;
+		}
+		if (i > 0 && ch->seq <= rq->changes.c[i - 1].seq)
+		{
+			snprintf(err, errlen, "changes[%zu]: seq %" PRId64 " does not follow %" PRId64,
+					 i, ch->seq, rq->changes.c[i - 1].seq);
+			rc = -1;
+			break;
+		}
+		i++;
+	}
+	jin_free(&in);
+	if (rc < 0)
+		return -1;
+	if (rq->changes.n == 0)
+		return bad(err, errlen, "%s", "\"changes\" must be a non-empty array");
+	if (rq->changes.c[0].seq <= rq->ack_seq)
+	{
+		snprintf(err, errlen, "changes[0]: seq %" PRId64 " is not after ack_seq %" PRId64,
+				 rq->changes.c[0].seq, rq->ack_seq);
 		return -1;
 	}
 	return 0;
 }
 
-/*
- * Decode and check a request body. Returns 0, or -1 with err naming the
- * first thing wrong (rq is then empty).
- */
-int
-proto_decode_request(const char *body, size_t len, ProtoRequest *rq, char *err, size_t errlen)
+static int
+decode_changes_op(const Fields *fs, ProtoRequest *rq, char *err, size_t errlen)
 {
-	json_error_t je;
-	json_t	   *root;
-	const char *op,
-			   *node;
-	int64_t		v = PROTO_VERSION,
-				n;
-	char		e[512];
+	int64_t		n = 5000;
 
-	memset(rq, 0, sizeof(*rq));
-	root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
-	if (root == NULL)
+	if (get_snapshot(fs, "position", true, &rq->position, err, errlen) < 0 ||
+		get_snapshot(fs, "target", true, &rq->target, err, errlen) < 0 ||
+		get_int(fs, "after", false, 0, INT64_MAX, &rq->after, err, errlen) < 0 ||
+		get_int(fs, "limit", false, 1, PROTO_LIMIT_MAX, &n, err, errlen) < 0)
+		return -1;
+	rq->limit = (int) n;
+	return 0;
+}
+
+static int
+decode_rows_op(const Fields *fs, ProtoRequest *rq, char *err, size_t errlen)
+{
+	Buf			t = {0},
+				k = {0};
+	JObject		after;
+	bool		has_after;
+	int64_t		n = 5000;
+
+	if (get_string(fs, "table", true, &t, err, errlen) < 0 ||
+		get_int(fs, "limit", false, 1, PROTO_LIMIT_MAX, &n, err, errlen) < 0 ||
+		get_row(fs, "after", false, &after, &has_after, err, errlen) < 0)
 	{
-		snprintf(err, errlen, "the body is not JSON: %s at line %d, column %d", je.text, je.line, je.column);
+		buf_free(&t);
 		return -1;
 	}
-	if (!json_is_object(root))
+	rq->limit = (int) n;
+	if (t.p[0] == '\0' || t.len > 63)
 	{
-		snprintf(err, errlen, "the body must be a JSON object");
-		goto fail;
+		buf_free(&t);
+		if (has_after)
+			jobj_free(&after);
+		return bad(err, errlen, "%s", "\"table\" must be a table name of 1 to 63 bytes");
 	}
-	if (get_int(root, "v", false, 0, INT32_MAX, &v, err, errlen) < 0 ||
-		get_string(root, "op", true, &op, err, errlen) < 0 ||
-		get_string(root, "node_id", true, &node, err, errlen) < 0)
-		goto fail;
-	if (v != PROTO_VERSION)
+	rq->table = t.p;
+	if (has_after)
 	{
-		snprintf(err, errlen, "protocol version %" PRId64 " is not spoken here (this serve speaks %d)", v, PROTO_VERSION);
-		goto fail;
+		buf_json_object(&k, &after);
+		jobj_free(&after);
+		rq->after_pk = k.p;
 	}
-	for (n = 0; n < (int64_t) (sizeof(op_names) / sizeof(op_names[0])); n++)
-		if (strcmp(op, op_names[n]) == 0)
-			break;
-	if (n == (int64_t) (sizeof(op_names) / sizeof(op_names[0])))
-	{
-		snprintf(err, errlen, "unknown op \"%.40s\" (hello, upload, snapshot, changes, rows, done or errors)", op);
-		goto fail;
-	}
-	rq->op = (ProtoOp) n;
-	if (!proto_is_uuid(node))
-	{
-		snprintf(err, errlen, "\"node_id\" must be a UUID");
-		goto fail;
-	}
-	snprintf(rq->node_id, sizeof(rq->node_id), "%s", node);
+	return 0;
+}
+
+/* The fields of each op but the upload. */
+static int
+decode_op(const Fields *fs, ProtoRequest *rq, char *err, size_t errlen)
+{
+	int64_t		n;
 
 	switch (rq->op)
 	{
 		case OP_HELLO:
-			if (get_bool(root, "retry_errors", &rq->retry_errors, err, errlen) < 0)
-				goto fail;
-			break;
+			return get_bool(fs, "retry_errors", &rq->retry_errors, err, errlen);
 		case OP_UPLOAD:
-			{
-				const char *digest;
-				json_t	   *arr = json_object_get(root, "changes");
-				char	   *end;
-				size_t		i;
-				json_t	   *c;
-
-				if (get_int(root, "ack_seq", true, 0, INT64_MAX, &rq->ack_seq, err, errlen) < 0 ||
-					get_string(root, "ack_digest", true, &digest, err, errlen) < 0)
-					goto fail;
-				if (digest[0] == '\0' || strlen(digest) > 16 || strspn(digest, "0123456789abcdef") != strlen(digest))
-				{
-					snprintf(err, errlen, "\"ack_digest\" must be 1 to 16 lowercase hex digits");
-					goto fail;
-				}
-				rq->ack_digest = strtoull(digest, &end, 16);
-				if (!json_is_array(arr) || json_array_size(arr) == 0)
-				{
-					snprintf(err, errlen, "\"changes\" must be a non-empty array");
-					goto fail;
-				}
-				json_array_foreach(arr, i, c)
-				{
-					Change	   *ch = changes_push(&rq->changes);
-
-					if (decode_change(c, i, rq->node_id, ch, err, errlen) < 0)
-					{
-						rq->changes.n--;
-						goto fail;
-					}
-					if (i > 0 && ch->seq <= rq->changes.c[i - 1].seq)
-					{
-						snprintf(err, errlen, "changes[%zu]: seq %" PRId64 " does not follow %" PRId64,
-								 i, ch->seq, rq->changes.c[i - 1].seq);
-						goto fail;
-					}
-				}
-				if (rq->changes.c[0].seq <= rq->ack_seq)
-				{
-					snprintf(err, errlen, "changes[0]: seq %" PRId64 " is not after ack_seq %" PRId64,
-							 rq->changes.c[0].seq, rq->ack_seq);
-					goto fail;
-				}
-				break;
-			}
+			return decode_upload(fs, rq, err, errlen);
 		case OP_SNAPSHOT:
-			if (get_snapshot(root, "position", false, &rq->position, err, errlen) < 0)
-				goto fail;
-			break;
+			return get_snapshot(fs, "position", false, &rq->position, err, errlen);
 		case OP_CHANGES:
-			n = 5000;
-			if (get_snapshot(root, "position", true, &rq->position, err, errlen) < 0 ||
-				get_snapshot(root, "target", true, &rq->target, err, errlen) < 0 ||
-				get_int(root, "after", false, 0, INT64_MAX, &rq->after, err, errlen) < 0 ||
-				get_int(root, "limit", false, 1, PROTO_LIMIT_MAX, &n, err, errlen) < 0)
-				goto fail;
-			rq->limit = (int) n;
-			break;
+			return decode_changes_op(fs, rq, err, errlen);
 		case OP_ROWS:
-			{
-				const char *t,
-						   *after;
-
-				n = 5000;
-				if (get_string(root, "table", true, &t, err, errlen) < 0 ||
-					get_string(root, "after", false, &after, err, errlen) < 0 ||
-					get_int(root, "limit", false, 1, PROTO_LIMIT_MAX, &n, err, errlen) < 0)
-					goto fail;
-				rq->limit = (int) n;
-				if (t[0] == '\0' || strlen(t) > 63)
-				{
-					snprintf(err, errlen, "\"table\" must be a table name of 1 to 63 bytes");
-					goto fail;
-				}
-				rq->table = xstrdup(t);
-				if (after)
-				{
-					JObject		o;
-
-					if (jobj_parse(after, strlen(after), &o, e, sizeof(e)) < 0)
-					{
-						snprintf(err, errlen, "\"after\" is not a JSON object: %s", e);
-						goto fail;
-					}
-					jobj_free(&o);
-					rq->after_pk = xstrdup(after);
-				}
-				break;
-			}
+			return decode_rows_op(fs, rq, err, errlen);
 		case OP_DONE:
-			if (get_snapshot(root, "position", true, &rq->position, err, errlen) < 0)
-				goto fail;
-			break;
+			return get_snapshot(fs, "position", true, &rq->position, err, errlen);
 		case OP_ERRORS:
 			n = 20;
-			if (get_int(root, "max", false, 0, 1000, &n, err, errlen) < 0 ||
-				get_bool(root, "conflicts", &rq->conflicts, err, errlen) < 0)
-				goto fail;
+			if (get_int(fs, "max", false, 0, 1000, &n, err, errlen) < 0 ||
+				get_bool(fs, "conflicts", &rq->conflicts, err, errlen) < 0)
+				return -1;
 			rq->max = (int) n;
-			break;
+			return 0;
 	}
-	json_decref(root);
-	return 0;
-fail:
-	json_decref(root);
-	proto_request_free(rq);
-	return -1;
+	return bad(err, errlen, "%s", "unknown op");
+}
+
+/* The envelope: the version, the op, the node id. */
+static int
+decode_envelope(const Fields *fs, ProtoRequest *rq, char *err, size_t errlen)
+{
+	Buf			op = {0},
+				node = {0};
+	int64_t		v = PROTO_VERSION;
+	int			i,
+				rc = -1;
+
+	if (get_int(fs, "v", false, 0, INT32_MAX, &v, err, errlen) < 0 ||
+		get_string(fs, "op", true, &op, err, errlen) < 0 ||
+		get_string(fs, "node_id", true, &node, err, errlen) < 0)
+		goto out;
+	if (v != PROTO_VERSION)
+	{
+		snprintf(err, errlen, "protocol version %" PRId64 " is not spoken here (this serve speaks %d)", v, PROTO_VERSION);
+		goto out;
+	}
+	for (i = 0; i < PROTO_OPS; i++)
+		if (strcmp(op.p, op_names[i]) == 0)
+			break;
+	if (i == PROTO_OPS)
+	{
+		snprintf(err, errlen, "unknown op \"%.40s\" (hello, upload, snapshot, changes, rows, done or errors)", op.p);
+		goto out;
+	}
+	rq->op = (ProtoOp) i;
+	if (!proto_is_uuid(node.p))
+	{
+		snprintf(err, errlen, "\"node_id\" must be a UUID");
+		goto out;
+	}
+	snprintf(rq->node_id, sizeof(rq->node_id), "%s", node.p);
+	rc = 0;
+out:
+	buf_free(&op);
+	buf_free(&node);
+	return rc;
+}
+
+/*
+ * Decode and check a request body: the whole body must be JSON first (a
+ * syntax error anywhere is "not JSON"), then its fields are read. Returns
+ * 0, or -1 with err naming the first thing wrong (rq is then empty).
+ */
+int
+proto_decode_request(const char *body, size_t len, ProtoRequest *rq, char *err, size_t errlen)
+{
+	JsonIn		in;
+	Fields		fs = {0};
+	char		e[512] = "";
+	int			rc = -1;
+
+	memset(rq, 0, sizeof(*rq));
+	jin_init(&in, body, len, true);
+	if (jin_peek(&in) != JK_OBJECT && jin_peek(&in) != JK_NONE)
+	{
+		if (jin_skip(&in) == 0 && jin_end(&in) == 0)
+			snprintf(err, errlen, "the body must be a JSON object");
+		else
+			snprintf(err, errlen, "the body is not JSON: %s", in.err);
+		goto out;
+	}
+	if (read_fields(&in, &fs, e, sizeof(e)) < 0 || jin_end(&in) < 0)
+	{
+		if (in.err[0])
+			snprintf(err, errlen, "the body is not JSON: %s", in.err);
+		else
+			snprintf(err, errlen, "%s", e);
+		goto out;
+	}
+	rc = decode_envelope(&fs, rq, err, errlen);
+	if (rc == 0)
+		rc = decode_op(&fs, rq, err, errlen);
+out:
+	fields_free(&fs);
+	jin_free(&in);
+	if (rc < 0)
+		proto_request_free(rq);
+	return rc;
 }
 
 void
@@ -402,4 +606,110 @@ proto_request_free(ProtoRequest *rq)
 	free(rq->table);
 	free(rq->after_pk);
 	memset(rq, 0, sizeof(*rq));
+}
+
+/* ---- a request, written -------------------------------------------------------- */
+
+static void
+envelope(JsonOut *w, const char *op, const char *node_id)
+{
+	jout_object(w);
+	jout_kint(w, "v", PROTO_VERSION);
+	jout_kstring(w, "op", op);
+	jout_kstring(w, "node_id", node_id);
+}
+
+void
+proto_upload_begin(JsonOut *w, Buf *out, const char *node_id, int64_t ack_seq, uint64_t ack_digest)
+{
+	char		digest[24];
+
+	jout_init(w, out);
+	envelope(w, op_names[OP_UPLOAD], node_id);
+	jout_kint(w, "ack_seq", ack_seq);
+	snprintf(digest, sizeof(digest), "%" PRIx64, ack_digest);
+	jout_kstring(w, "ack_digest", digest);
+	jout_key(w, "changes");
+	jout_array(w);
+}
+
+/* One change: its pk and row as values, blobs tagged {"$hex": ...}. */
+void
+proto_upload_change(JsonOut *w, const Change *c)
+{
+	char		op[2] = {c->op, '\0'};
+
+	jout_object(w);
+	jout_kint(w, "seq", c->seq);
+	jout_kstring(w, "table", c->table);
+	jout_kstring(w, "op", op);
+	jout_key(w, "pk");
+	jout_row(w, &c->pk, true);
+	jout_key(w, "row");
+	if (c->has_row)
+		jout_row(w, &c->row, true);
+	else
+		jout_null(w);
+	jout_kint(w, "ver_us", c->ver_us);
+	jout_kstring(w, "origin", c->origin);
+	jout_kbool(w, "immediate", c->immediate);
+	jout_object_end(w);
+}
+
+void
+proto_upload_end(JsonOut *w)
+{
+	jout_array_end(w);
+	jout_object_end(w);
+}
+
+void
+proto_encode_request(const ProtoRequest *rq, Buf *out)
+{
+	JsonOut		w;
+
+	if (rq->op == OP_UPLOAD)
+	{
+		proto_upload_begin(&w, out, rq->node_id, rq->ack_seq, rq->ack_digest);
+		for (int i = 0; i < rq->changes.n; i++)
+			proto_upload_change(&w, &rq->changes.c[i]);
+		proto_upload_end(&w);
+		return;
+	}
+	jout_init(&w, out);
+	envelope(&w, op_names[rq->op], rq->node_id);
+	switch (rq->op)
+	{
+		case OP_HELLO:
+			jout_kbool(&w, "retry_errors", rq->retry_errors);
+			break;
+		case OP_UPLOAD:
+			break;
+		case OP_SNAPSHOT:
+			jout_kstring(&w, "position", rq->position);
+			break;
+		case OP_CHANGES:
+			jout_kstring(&w, "position", rq->position);
+			jout_kstring(&w, "target", rq->target);
+			jout_kint(&w, "after", rq->after);
+			jout_kint(&w, "limit", rq->limit);
+			break;
+		case OP_ROWS:
+			jout_kstring(&w, "table", rq->table);
+			jout_key(&w, "after");
+			if (rq->after_pk)
+				jout_raw(&w, rq->after_pk, strlen(rq->after_pk));
+			else
+				jout_null(&w);
+			jout_kint(&w, "limit", rq->limit);
+			break;
+		case OP_DONE:
+			jout_kstring(&w, "position", rq->position);
+			break;
+		case OP_ERRORS:
+			jout_kint(&w, "max", rq->max);
+			jout_kbool(&w, "conflicts", rq->conflicts);
+			break;
+	}
+	jout_object_end(&w);
 }

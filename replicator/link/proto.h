@@ -1,7 +1,10 @@
 /*
- * proto.h — the messages of POST /api/sync/data (docs/http.md): what a
- * client asks `syncqd serve`, decoded and checked before anything touches
- * the hub (proto.c; fuzzed by tests/fuzz/fuzz_proto.c).
+ * proto.h — the messages of POST /api/sync/data and GET /api/sync/wait,
+ * both ways (proto.c, proto_reply.c; docs/http.md): what a client's HTTP
+ * link writes and serve reads, what serve answers and the link reads.
+ * Every message is read and written with the one JSON codec
+ * (model/json.h); rows and keys travel as JSON values. Fuzzed by
+ * tests/fuzz/fuzz_proto.c: every decoder, and decode → encode → decode.
  */
 #ifndef SYNCQD_PROTO_H
 #define SYNCQD_PROTO_H
@@ -10,12 +13,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/buf.h"
+#include "link/link.h"
 #include "model/change.h"
+#include "model/hubinfo.h"
+#include "model/json.h"
 
-#define PROTO_VERSION 1
+/* 2: rows and keys as JSON values (1 had them as JSON text in strings). */
+#define PROTO_VERSION 2
 
 /* Changes or rows per page a client may ask for, at most. */
 #define PROTO_LIMIT_MAX 50000
+
+/* ---- requests (proto.c) ------------------------------------------------ */
 
 typedef enum
 {
@@ -27,6 +37,8 @@ typedef enum
 	OP_DONE,					/* the client now stands at a position */
 	OP_ERRORS					/* this client's changes set aside on the hub */
 } ProtoOp;
+
+#define PROTO_OPS 7
 
 typedef struct
 {
@@ -45,17 +57,128 @@ typedef struct
 	int			limit;
 	/* rows */
 	char	   *table;
-	char	   *after_pk;		/* JSON object text, NULL: from the start */
+	char	   *after_pk;		/* the key as canonical JSON text; NULL: from the start */
 	/* errors */
 	int			max;
 	bool		conflicts;
 } ProtoRequest;
 
 const char *proto_op_name(ProtoOp op);
-int			proto_decode_request(const char *body, size_t len, ProtoRequest *rq,
-								 char *err, size_t errlen);
-void		proto_request_free(ProtoRequest *rq);
 bool		proto_is_uuid(const char *s);
 bool		proto_is_snapshot(const char *s);
+
+/* Decode and check a request; -1 with err naming the first thing wrong
+ * (rq is then empty). */
+int			proto_decode_request(const char *body, size_t len, ProtoRequest *rq,
+								 char *err, size_t errlen);
+void		proto_encode_request(const ProtoRequest *rq, Buf *out);
+void		proto_request_free(ProtoRequest *rq);
+
+/* An upload written a page at a time, as the link reads the queue. */
+void		proto_upload_begin(JsonOut *w, Buf *out, const char *node_id, int64_t ack_seq,
+							   uint64_t ack_digest);
+void		proto_upload_change(JsonOut *w, const Change *c);
+void		proto_upload_end(JsonOut *w);
+
+/* ---- replies (proto_reply.c) ------------------------------------------- */
+
+/* hello */
+typedef struct
+{
+	char		hub_node_id[NODE_ID_LEN + 1];
+	HubTable   *tables;			/* sorted by name */
+	int			ntables;
+	int			retried;		/* set-aside changes through now */
+	int			conflicts;		/* ... overruled now */
+} ProtoHello;
+
+void		proto_encode_hello(Buf *out, const char *hub_node_id, const HubTable *tables,
+							   int ntables, int retried, int conflicts);
+int			proto_decode_hello(const char *s, size_t n, ProtoHello *r, char *err, size_t errlen);
+void		proto_hello_free(ProtoHello *r);
+
+/* upload */
+typedef struct
+{
+	UploadStats st;				/* applied, conflicts, skipped, parked */
+	UploadMark *marks;
+	int			nmarks;
+	char	  **refused;		/* log lines of changes set aside */
+	int			nrefused;
+	int			refused_more;
+} ProtoUploaded;
+
+void		proto_encode_uploaded(Buf *out, const UploadStats *st, const UploadMark *marks,
+								  int nmarks, char *const *refused, int nrefused, int refused_more);
+int			proto_decode_uploaded(const char *s, size_t n, ProtoUploaded *r, char *err, size_t errlen);
+void		proto_uploaded_free(ProtoUploaded *r);
+
+/* snapshot */
+void		proto_encode_snapshot(Buf *out, const char *snapshot, bool behind);
+int			proto_decode_snapshot(const char *s, size_t n, char **snapshot, bool *behind,
+								  char *err, size_t errlen);
+
+/* changes: written a change at a time from the hub's text (pk and row are
+ * JSON text of objects, PostgreSQL's or the codec's; row NULL for a delete) */
+typedef struct
+{
+	int64_t		seq;
+	const char *table;
+	char		op;
+	const char *pk;
+	const char *row;
+	int64_t		ver_us;
+	const char *origin;
+	bool		immediate;
+	int64_t		txn_end;
+} ProtoChangeText;
+
+void		proto_changes_begin(JsonOut *w, Buf *out);
+void		proto_changes_add(JsonOut *w, const ProtoChangeText *c);
+void		proto_changes_end(JsonOut *w, bool more);
+/* Read into page (reset first): seqs must rise above after. */
+int			proto_decode_changes(const char *s, size_t n, int64_t after, LinkPage *page,
+								 char *err, size_t errlen);
+
+/* rows: the rows as JSON text of objects; last: the last row's key */
+void		proto_rows_begin(JsonOut *w, Buf *out);
+void		proto_rows_add(JsonOut *w, const char *row, size_t len);
+void		proto_rows_end(JsonOut *w, bool more, const char *last);
+/* Read into page (reset first); *last: the key as canonical JSON text
+ * (malloc'd), NULL if none. */
+int			proto_decode_rows(const char *s, size_t n, LinkPage *page, char **last,
+							  char *err, size_t errlen);
+
+/* done */
+void		proto_encode_done(Buf *out, long pruned);
+int			proto_decode_done(const char *s, size_t n, long *pruned, char *err, size_t errlen);
+
+/* errors: conflicts -1 when not asked for */
+typedef struct
+{
+	long		count;
+	HubError   *rows;			/* pk: JSON text */
+	int			nrows;
+	long		conflicts;
+} ProtoErrors;
+
+void		proto_encode_errors(Buf *out, long count, const HubError *rows, int nrows, long conflicts);
+int			proto_decode_errors(const char *s, size_t n, ProtoErrors *r, char *err, size_t errlen);
+
+/* GET /api/sync/wait: wake is "change", "request" or "" */
+typedef struct
+{
+	char		serve[32];
+	int64_t		changes;
+	int64_t		requests;
+	char		wake[16];
+} ProtoWait;
+
+void		proto_encode_wait(Buf *out, const ProtoWait *w);
+int			proto_decode_wait(const char *s, size_t n, ProtoWait *w, char *err, size_t errlen);
+
+/* An error reply of serve ({"error", "status"}, http/http.c; "overtaken"
+ * on an upload to send again): its message into msg. */
+int			proto_decode_error(const char *s, size_t n, char *msg, size_t msglen, bool *overtaken);
 
 #endif							/* SYNCQD_PROTO_H */

@@ -2,6 +2,7 @@
  * change.c — one change as syncqd carries it, and its version (change.h).
  *
  *   change_init        a change from a queue row's columns (pk, row as JSON text)
+ *   change_take        a change from its parts, pk and row parsed
  *   change_free        free one
  *   changes_push       a new zeroed change at the end of a list
  *   changes_free       free a list
@@ -45,54 +46,50 @@ canonical(const JObject *o)
 }
 
 /*
- * Fill c from the columns of a queue row. pk and row are JSON text (row may
- * be NULL for a delete). Returns 0, or -1 with a message naming the bad value.
+ * Fill c from a change's parts, parsed: pk and row (NULL for none) are
+ * taken (moved into c, or freed on failure). Returns 0, or -1 with a
+ * message naming the bad value.
  */
 int
-change_init(Change *c, int64_t seq, const char *table, const char *op,
-			const char *pk, const char *row, int64_t ver_us,
-			const char *origin, bool immediate, char *err, size_t errlen)
+change_take(Change *c, int64_t seq, const char *table, const char *op, JObject *pk,
+			JObject *row, int64_t ver_us, const char *origin, bool immediate,
+			char *err, size_t errlen)
 {
-	char		e[128];
-
 	memset(c, 0, sizeof(*c));
 	c->seq = seq;
-	if (op == NULL || strlen(op) != 1 || strchr("IUD", op[0]) == NULL)
+	if (op == NULL || strlen(op) != 1 ||
+		(op[0] != SYNCQ_OP_INSERT && op[0] != SYNCQ_OP_UPDATE && op[0] != SYNCQ_OP_DELETE))
 	{
 		snprintf(err, errlen, "change %" PRId64 " of \"%s\": bad op \"%s\"", seq, table, op ? op : "");
-		return -1;
+		goto fail;
 	}
 	c->op = op[0];
-	if (pk == NULL || jobj_parse(pk, strlen(pk), &c->pk, e, sizeof(e)) < 0)
-	{
-		snprintf(err, errlen, "change %" PRId64 " of \"%s\": bad pk JSON (%s)", seq, table, pk ? e : "NULL");
-		return -1;
-	}
-	if (c->pk.n == 0)
+	if (pk->n == 0)
 	{
 		snprintf(err, errlen, "change %" PRId64 " of \"%s\": empty pk", seq, table);
-		jobj_free(&c->pk);
-		return -1;
+		goto fail;
 	}
-	if (c->op != 'D')
+	if (c->op != SYNCQ_OP_DELETE && row == NULL)
 	{
-		if (row == NULL || jobj_parse(row, strlen(row), &c->row, e, sizeof(e)) < 0)
-		{
-			snprintf(err, errlen, "change %" PRId64 " of \"%s\": bad row JSON (%s)", seq, table, row ? e : "NULL");
-			jobj_free(&c->pk);
-			return -1;
-		}
-		c->has_row = true;
-		c->row_json = canonical(&c->row);
+		snprintf(err, errlen, "change %" PRId64 " of \"%s\": no row (an insert or update has one)", seq, table);
+		goto fail;
 	}
 	if (origin == NULL || strlen(origin) != NODE_ID_LEN)
 	{
 		snprintf(err, errlen, "change %" PRId64 " of \"%s\": bad origin \"%s\"", seq, table, origin ? origin : "");
-		jobj_free(&c->pk);
-		jobj_free(&c->row);
-		free(c->row_json);
-		return -1;
+		goto fail;
 	}
+	c->pk = *pk;
+	memset(pk, 0, sizeof(*pk));
+	if (c->op != SYNCQ_OP_DELETE)
+	{
+		c->row = *row;
+		memset(row, 0, sizeof(*row));
+		c->has_row = true;
+		c->row_json = canonical(&c->row);
+	}
+	else if (row)
+		jobj_free(row);			/* a delete's row says nothing */
 	c->table = xstrdup(table);
 	c->pk_json = canonical(&c->pk);
 	c->ver_us = ver_us;
@@ -100,6 +97,43 @@ change_init(Change *c, int64_t seq, const char *table, const char *op,
 	memcpy(c->origin, origin, NODE_ID_LEN + 1);
 	c->immediate = immediate;
 	return 0;
+fail:
+	jobj_free(pk);
+	if (row)
+		jobj_free(row);
+	memset(c, 0, sizeof(*c));
+	return -1;
+}
+
+/*
+ * Fill c from the columns of a queue row: pk and row are JSON text (row
+ * may be NULL for a delete, and is not read then). Returns 0, or -1 with a
+ * message naming the bad value.
+ */
+int
+change_init(Change *c, int64_t seq, const char *table, const char *op,
+			const char *pk, const char *row, int64_t ver_us,
+			const char *origin, bool immediate, char *err, size_t errlen)
+{
+	JObject		opk,
+				orow;
+	bool		del = op && op[0] == SYNCQ_OP_DELETE && op[1] == '\0';
+	char		e[128];
+
+	memset(c, 0, sizeof(*c));
+	if (pk == NULL || jobj_parse(pk, strlen(pk), &opk, e, sizeof(e)) < 0)
+	{
+		snprintf(err, errlen, "change %" PRId64 " of \"%s\": bad pk JSON (%s)", seq, table, pk ? e : "NULL");
+		return -1;
+	}
+	if (!del && (row == NULL || jobj_parse(row, strlen(row), &orow, e, sizeof(e)) < 0))
+	{
+		snprintf(err, errlen, "change %" PRId64 " of \"%s\": bad row JSON (%s)", seq, table, row ? e : "NULL");
+		jobj_free(&opk);
+		return -1;
+	}
+	return change_take(c, seq, table, op, &opk, del ? NULL : &orow, ver_us, origin, immediate,
+					   err, errlen);
 }
 
 void

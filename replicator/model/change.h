@@ -45,6 +45,9 @@ typedef struct
 int			change_init(Change *c, int64_t seq, const char *table, const char *op,
 						const char *pk, const char *row, int64_t ver_us,
 						const char *origin, bool immediate, char *err, size_t errlen);
+int			change_take(Change *c, int64_t seq, const char *table, const char *op, JObject *pk,
+						JObject *row, int64_t ver_us, const char *origin, bool immediate,
+						char *err, size_t errlen);
 void		change_free(Change *c);
 Change	   *changes_push(ChangeList *l);
 void		changes_free(ChangeList *l);

@@ -30,6 +30,10 @@ HubTable   *hub_tables_find(HubTable *tables, int n, const char *name);
 void		hub_tables_free(HubTable *tables, int n);
 int			hub_col(const HubTable *t, const char *col);
 
+/* Changes per page of an upload: the libpq link hands the hub pages of
+ * this many (sync/sync.c), and serve an HTTP upload the same way. */
+#define UPLOAD_PAGE 5000
+
 /* What an upload came to. */
 typedef struct
 {

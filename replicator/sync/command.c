@@ -161,8 +161,19 @@ run_once(Client *cl, const char *online)
 	return 0;
 }
 
-int
-syncqd_main(int argc, char **argv)
+/* What the command line says. */
+typedef struct
+{
+	const char *sqlite_path;
+	bool		once;
+	bool		reidentify;
+	DaemonOptions d;
+} Options;
+
+/* The command line into o; exits 1 with the reason if it is wrong, 0 after
+ * --help or --version. */
+static void
+parse_options(int argc, char **argv, Options *o)
 {
 	static const struct option opts[] = {
 		{"sqlite", required_argument, NULL, 's'},
@@ -178,23 +189,17 @@ syncqd_main(int argc, char **argv)
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0}
 	};
-	const char *sqlite_path = NULL,
-			   *online = getenv("AMRS_ONLINE_URL");
-	DaemonOptions d = {.interval = 300, .control = CONTROL_DEFAULT};
-	bool		once = false,
-				reidentify = false;
-	int			c,
-				lock,
-				status;
+	const char *online = getenv("AMRS_ONLINE_URL");
 	char		err[2048];
-	Client	   *cl;
+	int			c;
 
+	*o = (Options) {.d = {.interval = 300, .control = CONTROL_DEFAULT}};
 	while ((c = getopt_long(argc, argv, "s:o:i:c:1l:Vh", opts, NULL)) != -1)
 	{
 		switch (c)
 		{
 			case 's':
-				sqlite_path = optarg;
+				o->sqlite_path = optarg;
 				break;
 			case 'o':
 				online = optarg;
@@ -209,30 +214,24 @@ syncqd_main(int argc, char **argv)
 					char	   *end;
 
 					errno = 0;
-					d.interval = strtod(optarg, &end);
-					if (errno || *end || end == optarg || !(d.interval >= 0.05) || d.interval > 86400 * 7)
+					o->d.interval = strtod(optarg, &end);
+					if (errno || *end || end == optarg || !(o->d.interval >= 0.05) || o->d.interval > 86400 * 7)
 						bad_args("invalid --interval \"%s\": give seconds, from 0.05 to a week", optarg);
 					break;
 				}
 			case 'c':
-				d.control = strcmp(optarg, "off") == 0 || strcmp(optarg, "none") == 0 ? NULL : optarg;
-				if (d.control)
-				{
-					char		host[256],
-								port[16];
-
-					if (control_parse(d.control, host, sizeof(host), port, sizeof(port), err, sizeof(err)) < 0)
-						bad_args("%s", err);
-				}
+				o->d.control = strcmp(optarg, "off") == 0 || strcmp(optarg, "none") == 0 ? NULL : optarg;
+				if (o->d.control && control_check_address(o->d.control, err, sizeof(err)) < 0)
+					bad_args("%s", err);
 				break;
 			case '1':
-				once = true;
+				o->once = true;
 				break;
 			case 'R':
-				reidentify = true;
+				o->reidentify = true;
 				break;
 			case 'l':
-				d.log_file = optarg;
+				o->d.log_file = optarg;
 				break;
 			case 'L':
 				if (log_level_set(optarg) < 0)
@@ -240,47 +239,63 @@ syncqd_main(int argc, char **argv)
 				break;
 			case 'V':
 				printf("syncqd %s\n", SYNCQD_VERSION);
-				return 0;
+				exit(0);
 			case 'h':
 				usage();
-				return 0;
+				exit(0);
 			default:
 				fputs("Try \"syncqd --help\" for more information.\n", stderr);
-				return 1;
+				exit(1);
 		}
 	}
 	if (optind < argc)
 		bad_args("unexpected argument \"%s\"", argv[optind]);
-	if (sqlite_path == NULL)
+	if (o->sqlite_path == NULL)
 		bad_args("%s", "no client database: give --sqlite FILE");
-	if (!reidentify)
+	if (!o->reidentify)
 	{
 		if (online == NULL || *online == '\0')
 			bad_args("%s", "no hub: give --online URL or set AMRS_ONLINE_URL");
 		if (!online_is_libpq(online) && !online_is_http(online))
 			bad_args("%s", "--online is neither a postgresql:// URL, a libpq conninfo string nor an http:// or https:// URL of a syncqd serve (not shown: it may hold a password)");
 	}
-	if (d.log_file && log_open(d.log_file, err, sizeof(err)) < 0)
+	o->d.online = online;
+}
+
+/*
+ * syncqd: the options, the log, the signals, the lock on the file, the
+ * file; then a new node id (--reidentify), one sync (--once) or the daemon.
+ */
+int
+syncqd_main(int argc, char **argv)
+{
+	Options		o;
+	char		err[2048];
+	int			lock,
+				status;
+	Client	   *cl;
+
+	parse_options(argc, argv, &o);
+	if (o.d.log_file && log_open(o.d.log_file, err, sizeof(err)) < 0)
 	{
 		fprintf(stderr, "syncqd: %s\n", err);
 		return 1;
 	}
-
 	signals_install();
-	lock = take_lock(sqlite_path, err, sizeof(err));
+	lock = take_lock(o.sqlite_path, err, sizeof(err));
 	if (lock < 0)
 	{
 		fprintf(stderr, "syncqd: %s\n", err);
 		return 1;
 	}
-	cl = client_open(sqlite_path, err, sizeof(err));
+	cl = client_open(o.sqlite_path, err, sizeof(err));
 	if (cl == NULL)
 	{
 		fprintf(stderr, "syncqd: %s\n", err);
 		close(lock);
 		return 1;
 	}
-	if (reidentify)
+	if (o.reidentify)
 	{
 		status = client_reidentify(cl, err, sizeof(err)) < 0 ? 1 : 0;
 		if (status)
@@ -288,13 +303,10 @@ syncqd_main(int argc, char **argv)
 		else
 			printf("%s\n", client_node_id(cl));
 	}
-	else if (once)
-		status = run_once(cl, online);
+	else if (o.once)
+		status = run_once(cl, o.d.online);
 	else
-	{
-		d.online = online;
-		status = daemon_run(cl, &d);
-	}
+		status = daemon_run(cl, &o.d);
 	client_close(cl);
 	close(lock);
 	return status;

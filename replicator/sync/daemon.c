@@ -25,6 +25,9 @@
  * the control API's eventfd, with a timeout from the nearest deadline.
  * Signal handlers only set flags; the signals are blocked except inside
  * ppoll, so none is lost between the check and the wait.
+ *
+ *   daemon_run   the loop: request_sync, run_sync, poll_file,
+ *                wait_and_handle (static), until SIGTERM
  */
 #include "base/base.h"
 #include "client/client.h"

@@ -17,8 +17,6 @@
 #include <string.h>
 #include <time.h>
 
-#define UPLOAD_PAGE 5000
-
 /* An upload a hub transaction overtook is sent again, this often at most. */
 #define OVERTAKEN_TRIES 5
 
@@ -190,9 +188,7 @@ check_client_schema(Link *l, Client *cl, char *err, size_t errlen)
 static int
 sync_first(Link *l, Client *cl, const HubTypes *types, SyncStats *st, char *err, size_t errlen)
 {
-	JObject		row;
 	LinkPage	page = {0};
-	char		e[128];
 
 	if (check_client_schema(l, cl, err, errlen) < 0)
 		return -1;
@@ -213,19 +209,10 @@ sync_first(Link *l, Client *cl, const HubTypes *types, SyncStats *st, char *err,
 		{
 			if (l->ops->rows_next(l, &page, err, errlen) < 0)
 				goto fail;
-			for (int r = 0; r < page.n; r++)
+			for (int r = 0; r < page.nrows; r++)
 			{
-				if (jobj_parse(page.row[r], page.rowlen[r], &row, e, sizeof(e)) < 0)
-				{
-					snprintf(err, errlen, "first sync: a row of \"%s\" is not a JSON object (%s)", ht->name, e);
+				if (client_write_row(cl, t, false, &page.rows[r], types, err, errlen) < 0)
 					goto fail;
-				}
-				if (client_write_row(cl, t, false, &row, types, err, errlen) < 0)
-				{
-					jobj_free(&row);
-					goto fail;
-				}
-				jobj_free(&row);
 				st->down_rows++;
 			}
 		} while (page.more);
@@ -294,10 +281,9 @@ sync_down_changes(Link *l, Client *cl, const char *pos, const char *target, int6
 		}
 		if (l->ops->changes_next(l, &page, err, errlen) < 0)
 			goto fail;
-		for (int r = 0; r < page.n; r++)
+		for (int r = 0; r < page.changes.n; r++)
 		{
-			const DownChange *d = &page.c[r];
-			Change		c;
+			const Change *c = &page.changes.c[r];
 			int			rc;
 
 			if (in_part > 0 && reach <= last &&
@@ -324,11 +310,7 @@ sync_down_changes(Link *l, Client *cl, const char *pos, const char *target, int6
 				}
 				part_start = mono_us();
 			}
-			if (change_init(&c, d->seq, d->table, d->op, d->pk, d->row, d->ver_us,
-							d->origin, d->immediate, err, errlen) < 0)
-				goto fail;
-			rc = client_apply_change(cl, &c, types, err, errlen);
-			change_free(&c);
+			rc = client_apply_change(cl, c, types, err, errlen);
 			if (rc < 0)
 				goto fail;
 			if (rc == 2)
@@ -339,9 +321,9 @@ sync_down_changes(Link *l, Client *cl, const char *pos, const char *target, int6
 				st->down_conflicts++;
 			st->down_rows++;
 			in_part++;
-			last = d->seq;
-			if (d->txn_end > reach)
-				reach = d->txn_end;
+			last = c->seq;
+			if (page.txn_end[r] > reach)
+				reach = page.txn_end[r];
 		}
 	} while (page.more);
 	link_page_free(&page);

@@ -34,6 +34,9 @@ done | sqlite3 -cmd ".load $SYNCQ_SQLITE_EXT" -cmd '.timeout 5000' "$C" >/dev/nu
 # many it wrote and the longest wait, in ms
 GO=$SYNCQ_TMP/go
 touch "$GO"
+# on any way out, the app stops too: left running it would hold tests/run's
+# lock (it inherits the descriptor) and every other run would wait for it
+trap 'rm -f "$GO"; daemon_cleanup' EXIT
 cat >"$SYNCQ_TMP/app.py" <<'PY'
 import os, sqlite3, sys, time
 db = sqlite3.connect(sys.argv[1], timeout=5, isolation_level=None)

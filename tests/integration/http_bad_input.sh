@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # syncqd-asan
-# Bad inputs against a real `syncqd serve` (replicator/serve.c, proto.c):
+# Bad inputs against a real `syncqd serve` (replicator/http/serve*.c,
+# link/proto.c):
 # serve runs with a credentials file of two users (site-a, site-b) besides
 # the admin of $AMRS_ADMIN_*, and --max-body 65536; a real client, syncing
 # as site-a, has bound its node id. Then, with curl: a wrong password, an
@@ -9,8 +10,9 @@
 # chunked) → 413, one of exactly --max-body bytes → 200; truncated and
 # malformed JSON → 400; payloads of the wrong shape (no node_id, an unknown
 # op, wrong types, out of range, an upload whose origin is not its node_id,
-# ...) → 400; site-b acting for site-a's node id → 403; rows of a table the
-# hub does not track → 404. Every error is a JSON {"error": ..., "status":
+# rows and keys as JSON text in strings, as protocol 1 sent them, ...) →
+# 400; site-b acting for site-a's node id → 403; rows of a table the hub
+# does not track → 404. Every error is a JSON {"error": ..., "status":
 # ...}; after each one the hub's queue, clients, versions, errors,
 # conflicts, node bindings, sequences and tables are exactly as before, and
 # serve still answers a good request. At the end the real client still
@@ -121,7 +123,7 @@ sys.exit(1 if bad else 0)
 EOF
 }
 
-HELLO_A="{\"v\":1,\"op\":\"hello\",\"node_id\":\"$NODE_A\",\"retry_errors\":false}"
+HELLO_A="{\"v\":2,\"op\":\"hello\",\"node_id\":\"$NODE_A\",\"retry_errors\":false}"
 printf '%s' "$HELLO_A" >"$T/hello_a"
 # alive: serve answers a good request (the admin's hello for node A) and
 # has not died.
@@ -166,7 +168,7 @@ expect_error() {	# expect_error NAME TEXT: ERROR contains TEXT
 
 alive "the first sync"
 STATE=$(state)
-UPLOAD_A="{\"v\":1,\"op\":\"upload\",\"node_id\":\"$NODE_A\",\"ack_seq\":0,\"ack_digest\":\"0\",\"changes\":[{\"seq\":900001,\"table\":\"audit\",\"op\":\"I\",\"pk\":\"{\\\"id\\\":77}\",\"row\":\"{\\\"id\\\":77,\\\"task\\\":\\\"forged\\\",\\\"done_on\\\":null}\",\"ver_us\":1753300000000000,\"origin\":\"$NODE_A\",\"immediate\":true}]}"
+UPLOAD_A="{\"v\":2,\"op\":\"upload\",\"node_id\":\"$NODE_A\",\"ack_seq\":0,\"ack_digest\":\"0\",\"changes\":[{\"seq\":900001,\"table\":\"audit\",\"op\":\"I\",\"pk\":{\"id\":77},\"row\":{\"id\":77,\"task\":\"forged\",\"done_on\":null},\"ver_us\":1753300000000000,\"origin\":\"$NODE_A\",\"immediate\":true}]}"
 
 note "--- authentication: the same bare 401 whatever is wrong"
 unauth() {		# unauth NAME WHO BODY [CURL-ARG]...
@@ -225,14 +227,14 @@ bad "upload without its last brace" 400 a "${UPLOAD_A%\}}"
 bad "not JSON at all" 400 a "hello, serve"
 bad "trailing garbage" 400 a "$HELLO_A xyz"
 bad "two objects" 400 a "$HELLO_A$HELLO_A"
-bad "single quotes" 400 a "{'v':1,'op':'hello','node_id':'$NODE_A'}"
-bad "a trailing comma" 400 a "{\"v\":1,\"op\":\"hello\",\"node_id\":\"$NODE_A\",}"
-bad "invalid UTF-8" 400 a "$(printf '{"v":1,"op":"hello\xff\xfe","node_id":"%s"}' "$NODE_A")"
-printf '{"v":1,"op":"hel\0lo","node_id":"%s"}' "$NODE_A" >"$T/nul"
+bad "single quotes" 400 a "{'v':2,'op':'hello','node_id':'$NODE_A'}"
+bad "a trailing comma" 400 a "{\"v\":2,\"op\":\"hello\",\"node_id\":\"$NODE_A\",}"
+bad "invalid UTF-8" 400 a "$(printf '{"v":2,"op":"hello\xff\xfe","node_id":"%s"}' "$NODE_A")"
+printf '{"v":2,"op":"hel\0lo","node_id":"%s"}' "$NODE_A" >"$T/nul"
 bad_file "a NUL byte in the body" 400 a "$T/nul"
-bad "an escaped NUL in a string" 400 a "{\"v\":1,\"op\":\"hello\\u0000\",\"node_id\":\"$NODE_A\"}"
-bad "a lone surrogate" 400 a "{\"v\":1,\"op\":\"hello\",\"node_id\":\"$NODE_A\",\"x\":\"\\ud800\"}"
-bad "duplicate keys" 400 a "{\"v\":1,\"op\":\"hello\",\"node_id\":\"$NODE_A\",\"node_id\":\"$NODE_B\"}"
+bad "an escaped NUL in a string" 400 a "{\"v\":2,\"op\":\"hello\\u0000\",\"node_id\":\"$NODE_A\"}"
+bad "a lone surrogate" 400 a "{\"v\":2,\"op\":\"hello\",\"node_id\":\"$NODE_A\",\"x\":\"\\ud800\"}"
+bad "duplicate keys" 400 a "{\"v\":2,\"op\":\"hello\",\"node_id\":\"$NODE_A\",\"node_id\":\"$NODE_B\"}"
 bad "deep nesting" 400 a "$(printf '[%.0s' $(seq 5000))"
 bad "an integer too big for JSON" 400 a "{\"v\":99999999999999999999999,\"op\":\"hello\",\"node_id\":\"$NODE_A\"}"
 
@@ -240,27 +242,28 @@ note "--- wrong shape: 400"
 bad "an array, not an object" 400 a "[$HELLO_A]"
 bad "a string, not an object" 400 a "\"hello\""
 bad "null" 400 a "null"
-bad "missing node_id" 400 a '{"v":1,"op":"hello"}'
+bad "missing node_id" 400 a '{"v":2,"op":"hello"}'
 expect_error "missing node_id" '"node_id" is missing'
-bad "null node_id" 400 a '{"v":1,"op":"hello","node_id":null}'
-bad "missing op" 400 a "{\"v\":1,\"node_id\":\"$NODE_A\"}"
-bad "unknown op" 400 a "{\"v\":1,\"op\":\"drop_table\",\"node_id\":\"$NODE_A\"}"
+bad "null node_id" 400 a '{"v":2,"op":"hello","node_id":null}'
+bad "missing op" 400 a "{\"v\":2,\"node_id\":\"$NODE_A\"}"
+bad "unknown op" 400 a "{\"v\":2,\"op\":\"drop_table\",\"node_id\":\"$NODE_A\"}"
 expect_error "unknown op" "unknown op"
-bad "op of another case" 400 a "{\"v\":1,\"op\":\"HELLO\",\"node_id\":\"$NODE_A\"}"
-bad "op a number" 400 a "{\"v\":1,\"op\":1,\"node_id\":\"$NODE_A\"}"
-bad "node_id a number" 400 a '{"v":1,"op":"hello","node_id":42}'
-bad "node_id not a UUID" 400 a '{"v":1,"op":"hello","node_id":"site-a"}'
-bad "node_id a UUID with SQL" 400 a "{\"v\":1,\"op\":\"hello\",\"node_id\":\"$NODE_A'; DROP TABLE audit; --\"}"
-bad "node_id an object" 400 a "{\"v\":1,\"op\":\"hello\",\"node_id\":{\"id\":\"$NODE_A\"}}"
-bad "version 2" 400 a "{\"v\":2,\"op\":\"hello\",\"node_id\":\"$NODE_A\"}"
+bad "op of another case" 400 a "{\"v\":2,\"op\":\"HELLO\",\"node_id\":\"$NODE_A\"}"
+bad "op a number" 400 a "{\"v\":2,\"op\":1,\"node_id\":\"$NODE_A\"}"
+bad "node_id a number" 400 a '{"v":2,"op":"hello","node_id":42}'
+bad "node_id not a UUID" 400 a '{"v":2,"op":"hello","node_id":"site-a"}'
+bad "node_id a UUID with SQL" 400 a "{\"v\":2,\"op\":\"hello\",\"node_id\":\"$NODE_A'; DROP TABLE audit; --\"}"
+bad "node_id an object" 400 a "{\"v\":2,\"op\":\"hello\",\"node_id\":{\"id\":\"$NODE_A\"}}"
+bad "version 1 (pk and row as JSON text)" 400 a "{\"v\":1,\"op\":\"hello\",\"node_id\":\"$NODE_A\"}"
+expect_error "version 1" "protocol version 1 is not spoken here"
 bad "version a string" 400 a "{\"v\":\"1\",\"op\":\"hello\",\"node_id\":\"$NODE_A\"}"
-bad "retry_errors a string" 400 a "{\"v\":1,\"op\":\"hello\",\"node_id\":\"$NODE_A\",\"retry_errors\":\"yes\"}"
+bad "retry_errors a string" 400 a "{\"v\":2,\"op\":\"hello\",\"node_id\":\"$NODE_A\",\"retry_errors\":\"yes\"}"
 up() {		# up EXTRA CHANGES: an upload of node A
-	printf '{"v":1,"op":"upload","node_id":"%s","ack_seq":0,"ack_digest":"0"%s,"changes":[%s]}' "$NODE_A" "$1" "$2"
+	printf '{"v":2,"op":"upload","node_id":"%s","ack_seq":0,"ack_digest":"0"%s,"changes":[%s]}' "$NODE_A" "$1" "$2"
 }
 chg() {		# chg [KEY=JSON]...: one change of node A; KEY=DROP leaves KEY out
-	local -A c=([seq]=900001 [table]='"audit"' [op]='"I"' [pk]='"{\"id\":77}"'
-		[row]='"{\"id\":77,\"task\":\"forged\",\"done_on\":null}"'
+	local -A c=([seq]=900001 [table]='"audit"' [op]='"I"' [pk]='{"id":77}'
+		[row]='{"id":77,"task":"forged","done_on":null}'
 		[ver_us]=1753300000000000 [origin]="\"$NODE_A\"" [immediate]=true)
 	local kv k sep=
 	for kv; do
@@ -279,42 +282,47 @@ bad "upload: origin is not node_id" 400 a "$(up "" "$(chg origin="\"$NODE_B\"")"
 expect_error "origin" "a node uploads only its own changes"
 bad "upload: origin of the second change" 400 a "$(up "" "$(chg)","$(chg seq=900002 origin="\"$NODE_B\"")")"
 bad "upload: no origin" 400 a "$(up "" "$(chg origin=DROP)")"
-bad "upload: no changes" 400 a "$(printf '{"v":1,"op":"upload","node_id":"%s","ack_seq":0,"ack_digest":"0"}' "$NODE_A")"
+bad "upload: no changes" 400 a "$(printf '{"v":2,"op":"upload","node_id":"%s","ack_seq":0,"ack_digest":"0"}' "$NODE_A")"
 bad "upload: empty changes" 400 a "$(up "" "")"
-bad "upload: changes an object" 400 a "$(printf '{"v":1,"op":"upload","node_id":"%s","ack_seq":0,"ack_digest":"0","changes":%s}' "$NODE_A" "$(chg)")"
+bad "upload: changes an object" 400 a "$(printf '{"v":2,"op":"upload","node_id":"%s","ack_seq":0,"ack_digest":"0","changes":%s}' "$NODE_A" "$(chg)")"
 bad "upload: a change not an object" 400 a "$(up "" '"I"')"
-bad "upload: no ack_seq" 400 a "$(printf '{"v":1,"op":"upload","node_id":"%s","ack_digest":"0","changes":[%s]}' "$NODE_A" "$(chg)")"
-bad "upload: ack_seq a string" 400 a "$(printf '{"v":1,"op":"upload","node_id":"%s","ack_seq":"0","ack_digest":"0","changes":[%s]}' "$NODE_A" "$(chg)")"
-bad "upload: negative ack_seq" 400 a "$(printf '{"v":1,"op":"upload","node_id":"%s","ack_seq":-1,"ack_digest":"0","changes":[%s]}' "$NODE_A" "$(chg)")"
-bad "upload: ack_digest not hex" 400 a "$(printf '{"v":1,"op":"upload","node_id":"%s","ack_seq":0,"ack_digest":"xyz","changes":[%s]}' "$NODE_A" "$(chg)")"
-bad "upload: ack_digest too long" 400 a "$(printf '{"v":1,"op":"upload","node_id":"%s","ack_seq":0,"ack_digest":"00000000000000000","changes":[%s]}' "$NODE_A" "$(chg)")"
+bad "upload: no ack_seq" 400 a "$(printf '{"v":2,"op":"upload","node_id":"%s","ack_digest":"0","changes":[%s]}' "$NODE_A" "$(chg)")"
+bad "upload: ack_seq a string" 400 a "$(printf '{"v":2,"op":"upload","node_id":"%s","ack_seq":"0","ack_digest":"0","changes":[%s]}' "$NODE_A" "$(chg)")"
+bad "upload: negative ack_seq" 400 a "$(printf '{"v":2,"op":"upload","node_id":"%s","ack_seq":-1,"ack_digest":"0","changes":[%s]}' "$NODE_A" "$(chg)")"
+bad "upload: ack_digest not hex" 400 a "$(printf '{"v":2,"op":"upload","node_id":"%s","ack_seq":0,"ack_digest":"xyz","changes":[%s]}' "$NODE_A" "$(chg)")"
+bad "upload: ack_digest too long" 400 a "$(printf '{"v":2,"op":"upload","node_id":"%s","ack_seq":0,"ack_digest":"00000000000000000","changes":[%s]}' "$NODE_A" "$(chg)")"
 bad "upload: seq a string" 400 a "$(up "" "$(chg seq='"900001"')")"
 bad "upload: seq 0" 400 a "$(up "" "$(chg seq=0)")"
 bad "upload: seq not after ack_seq" 400 a "$(up "" "$(chg seq=5)" | sed 's/"ack_seq":0/"ack_seq":5/')"
 bad "upload: seqs not rising" 400 a "$(up "" "$(chg)","$(chg seq=900001)")"
 bad "upload: op X" 400 a "$(up "" "$(chg op='"X"')")"
 bad "upload: op a number" 400 a "$(up "" "$(chg op=1)")"
-bad "upload: pk not JSON" 400 a "$(up "" "$(chg pk='"{id:77}"')")"
-bad "upload: pk an object, not text" 400 a "$(up "" "$(chg pk='{"id":77}')")"
-bad "upload: empty pk" 400 a "$(up "" "$(chg pk='"{}"')")"
+bad "upload: pk not JSON" 400 a "$(up "" "$(chg pk='{id:77}')")"
+expect_error "pk not JSON" "not JSON"
+bad "upload: pk as JSON text, not an object (protocol 1)" 400 a "$(up "" "$(chg pk='"{\"id\":77}"')")"
+expect_error "pk as text" '"pk" must be a JSON object'
+bad "upload: empty pk" 400 a "$(up "" "$(chg pk='{}')")"
 bad "upload: an insert without a row" 400 a "$(up "" "$(chg row=null)")"
-bad "upload: row not an object" 400 a "$(up "" "$(chg row='"[1,2]"')")"
+bad "upload: row not an object" 400 a "$(up "" "$(chg row='[1,2]')")"
+bad "upload: row as JSON text (protocol 1)" 400 a "$(up "" "$(chg row='"{\"id\":77}"')")"
+bad "upload: a row that is not JSON" 400 a "$(up "" "$(chg row='{"id":77,"task":"x","done_on":1e}')")"
 bad "upload: empty table name" 400 a "$(up "" "$(chg table='""')")"
 bad "upload: a 64-byte table name" 400 a "$(up "" "$(chg table="\"$(printf 'a%.0s' $(seq 64))\"")")"
 bad "upload: ver_us a float" 400 a "$(up "" "$(chg ver_us=1.5)")"
 bad "upload: ver_us a string" 400 a "$(up "" "$(chg ver_us='"2025-07-24"')")"
 bad "upload: immediate a string" 400 a "$(up "" "$(chg immediate='"yes"')")"
-bad "snapshot: position not a snapshot" 400 a "{\"v\":1,\"op\":\"snapshot\",\"node_id\":\"$NODE_A\",\"position\":\"1:2:3; SELECT 1\"}"
-bad "snapshot: position a number" 400 a "{\"v\":1,\"op\":\"snapshot\",\"node_id\":\"$NODE_A\",\"position\":100}"
-bad "changes: no target" 400 a "{\"v\":1,\"op\":\"changes\",\"node_id\":\"$NODE_A\",\"position\":\"1:1:\"}"
-bad "changes: limit 0" 400 a "{\"v\":1,\"op\":\"changes\",\"node_id\":\"$NODE_A\",\"position\":\"1:1:\",\"target\":\"1:1:\",\"limit\":0}"
-bad "changes: limit too big" 400 a "{\"v\":1,\"op\":\"changes\",\"node_id\":\"$NODE_A\",\"position\":\"1:1:\",\"target\":\"1:1:\",\"limit\":50001}"
-bad "changes: negative after" 400 a "{\"v\":1,\"op\":\"changes\",\"node_id\":\"$NODE_A\",\"position\":\"1:1:\",\"target\":\"1:1:\",\"after\":-1}"
-bad "rows: no table" 400 a "{\"v\":1,\"op\":\"rows\",\"node_id\":\"$NODE_A\"}"
-bad "rows: after not an object" 400 a "{\"v\":1,\"op\":\"rows\",\"node_id\":\"$NODE_A\",\"table\":\"audit\",\"after\":\"[1]\"}"
-bad "rows: after names a column that is not the key" 400 a "{\"v\":1,\"op\":\"rows\",\"node_id\":\"$NODE_A\",\"table\":\"audit\",\"after\":\"{\\\"task\\\":1}\"}"
-bad "done: no position" 400 a "{\"v\":1,\"op\":\"done\",\"node_id\":\"$NODE_A\"}"
-bad "errors: max too big" 400 a "{\"v\":1,\"op\":\"errors\",\"node_id\":\"$NODE_A\",\"max\":1001}"
+bad "snapshot: position not a snapshot" 400 a "{\"v\":2,\"op\":\"snapshot\",\"node_id\":\"$NODE_A\",\"position\":\"1:2:3; SELECT 1\"}"
+bad "snapshot: position a number" 400 a "{\"v\":2,\"op\":\"snapshot\",\"node_id\":\"$NODE_A\",\"position\":100}"
+bad "changes: no target" 400 a "{\"v\":2,\"op\":\"changes\",\"node_id\":\"$NODE_A\",\"position\":\"1:1:\"}"
+bad "changes: limit 0" 400 a "{\"v\":2,\"op\":\"changes\",\"node_id\":\"$NODE_A\",\"position\":\"1:1:\",\"target\":\"1:1:\",\"limit\":0}"
+bad "changes: limit too big" 400 a "{\"v\":2,\"op\":\"changes\",\"node_id\":\"$NODE_A\",\"position\":\"1:1:\",\"target\":\"1:1:\",\"limit\":50001}"
+bad "changes: negative after" 400 a "{\"v\":2,\"op\":\"changes\",\"node_id\":\"$NODE_A\",\"position\":\"1:1:\",\"target\":\"1:1:\",\"after\":-1}"
+bad "rows: no table" 400 a "{\"v\":2,\"op\":\"rows\",\"node_id\":\"$NODE_A\"}"
+bad "rows: after not an object" 400 a "{\"v\":2,\"op\":\"rows\",\"node_id\":\"$NODE_A\",\"table\":\"audit\",\"after\":[1]}"
+bad "rows: after as JSON text (protocol 1)" 400 a "{\"v\":2,\"op\":\"rows\",\"node_id\":\"$NODE_A\",\"table\":\"audit\",\"after\":\"{\\\"id\\\":1}\"}"
+bad "rows: after names a column that is not the key" 400 a "{\"v\":2,\"op\":\"rows\",\"node_id\":\"$NODE_A\",\"table\":\"audit\",\"after\":{\"task\":1}}"
+bad "done: no position" 400 a "{\"v\":2,\"op\":\"done\",\"node_id\":\"$NODE_A\"}"
+bad "errors: max too big" 400 a "{\"v\":2,\"op\":\"errors\",\"node_id\":\"$NODE_A\",\"max\":1001}"
 
 note "--- a time no date can hold: 400"
 # An upload that is right in every other way (the hub's acknowledgement of
@@ -326,14 +334,14 @@ bad "upload: ver_us -2^63" 400 a "$(up "" "$(chg ver_us=-9223372036854775808)" |
 	sed "s/\"ack_seq\":0,\"ack_digest\":\"0\"/\"ack_seq\":$ACK_SEQ,\"ack_digest\":\"$ACK_DIGEST\"/")"
 
 note "--- unknown table: 404"
-bad "rows of an unknown table" 404 a "{\"v\":1,\"op\":\"rows\",\"node_id\":\"$NODE_A\",\"table\":\"no_such_table\",\"limit\":10}"
+bad "rows of an unknown table" 404 a "{\"v\":2,\"op\":\"rows\",\"node_id\":\"$NODE_A\",\"table\":\"no_such_table\",\"limit\":10}"
 expect_error "unknown table" "is not tracked on the hub"
-bad "rows of a table that exists but is not tracked" 404 a "{\"v\":1,\"op\":\"rows\",\"node_id\":\"$NODE_A\",\"table\":\"sync_http_nodes\",\"limit\":10}"
-bad "rows of a quoted name" 404 a "{\"v\":1,\"op\":\"rows\",\"node_id\":\"$NODE_A\",\"table\":\"audit\\\" --\",\"limit\":10}"
+bad "rows of a table that exists but is not tracked" 404 a "{\"v\":2,\"op\":\"rows\",\"node_id\":\"$NODE_A\",\"table\":\"sync_http_nodes\",\"limit\":10}"
+bad "rows of a quoted name" 404 a "{\"v\":2,\"op\":\"rows\",\"node_id\":\"$NODE_A\",\"table\":\"audit\\\" --\",\"limit\":10}"
 
 note "--- another user's node id: 403"
 # site-b binds a node id of its own first, which works
-printf '%s' "{\"v\":1,\"op\":\"hello\",\"node_id\":\"$NODE_B\"}" >"$T/hello_b"
+printf '%s' "{\"v\":2,\"op\":\"hello\",\"node_id\":\"$NODE_B\"}" >"$T/hello_b"
 post b "$T/hello_b"
 [ "$CODE" = 200 ] || fail "site-b's own hello got $CODE: $(head -c 300 "$T/reply")"
 expect_eq "node B bound to site-b" "$(hub "SELECT http_user FROM sync_http_nodes WHERE node_id = '$NODE_B'")" "site-b"
@@ -341,11 +349,11 @@ STATE=$(state)
 bad "site-b says hello as node A" 403 b "$HELLO_A"
 expect_error "403" "node $NODE_A belongs to another user"
 bad "site-b uploads as node A" 403 b "$UPLOAD_A"
-bad "site-b reads node A's errors" 403 b "{\"v\":1,\"op\":\"errors\",\"node_id\":\"$NODE_A\",\"max\":20,\"conflicts\":true}"
-bad "site-b moves node A's position" 403 b "{\"v\":1,\"op\":\"done\",\"node_id\":\"$NODE_A\",\"position\":\"1:1:\"}"
-bad "site-b reads rows as node A" 403 b "{\"v\":1,\"op\":\"rows\",\"node_id\":\"$NODE_A\",\"table\":\"audit\"}"
-bad "site-a says hello as node B" 403 a "{\"v\":1,\"op\":\"hello\",\"node_id\":\"$NODE_B\"}"
-bad "site-b says hello as node A in capitals" 403 b "{\"v\":1,\"op\":\"hello\",\"node_id\":\"${NODE_A^^}\"}"
+bad "site-b reads node A's errors" 403 b "{\"v\":2,\"op\":\"errors\",\"node_id\":\"$NODE_A\",\"max\":20,\"conflicts\":true}"
+bad "site-b moves node A's position" 403 b "{\"v\":2,\"op\":\"done\",\"node_id\":\"$NODE_A\",\"position\":\"1:1:\"}"
+bad "site-b reads rows as node A" 403 b "{\"v\":2,\"op\":\"rows\",\"node_id\":\"$NODE_A\",\"table\":\"audit\"}"
+bad "site-a says hello as node B" 403 a "{\"v\":2,\"op\":\"hello\",\"node_id\":\"$NODE_B\"}"
+bad "site-b says hello as node A in capitals" 403 b "{\"v\":2,\"op\":\"hello\",\"node_id\":\"${NODE_A^^}\"}"
 
 note "--- the rest of the API"
 for m in GET PUT DELETE; do

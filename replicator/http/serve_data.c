@@ -1,0 +1,612 @@
+/*
+ * serve_data.c — the exchange between a client's HTTP link and the hub
+ * (docs/http.md): each POST /api/sync/data is one step of a sync, decoded
+ * and checked first (link/proto.c), then run against the hub with the code
+ * a libpq client runs (hub/), on a connection of the pool.
+ *
+ *   serve_data   POST /api/sync/data: who may act for the node, then the step
+ *   serve_wait   GET /api/sync/wait: the long poll on the hub's wake-ups
+ *
+ * The steps (static): do_hello, do_upload, do_snapshot, do_changes,
+ * do_rows, do_done, do_errors.
+ */
+#include "base/base.h"
+#include "base/buf.h"
+#include "http/serve_state.h"
+#include "link/proto.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define WAIT_MAX_S 25			/* a long poll answers after this at the latest */
+
+
+
+
+static int
+do_hello(Hub *h, const ProtoRequest *rq, Buf *out, char *err, size_t errlen)
+{
+	UploadStats us = {0};
+
+	if (hub_load_tables(h, err, errlen) < 0)
+		return -1;
+	if (rq->retry_errors)
+	{
+		char		e[1024];
+
+		if (hub_retry_errors(h, rq->node_id, &us, e, sizeof(e)) < 0)
+			logmsg(LOG_WARNING, "node %s: retrying set-aside changes failed: %s", rq->node_id, e);
+		if (!hub_ok(h))
+			hub_rollback(h);
+	}
+	proto_encode_hello(out, h->node_id, h->tables, h->ntables, us.retried, us.conflicts);
+	return 0;
+}
+
+/* 409 for a cloned node, else the usual. */
+static int
+do_upload(Hub *h, ProtoRequest *rq, Buf *out, bool *clone, char *err, size_t errlen)
+{
+	UploadStats us = {0};
+
+	*clone = false;
+	hub_upload_forget(&h->up);	/* nothing of the connection's last upload */
+	if (hub_load_tables(h, err, errlen) < 0)
+		return -1;
+	if (hub_upload_begin(h, rq->node_id, rq->ack_seq, rq->ack_digest, err, errlen) < 0)
+	{
+		*clone = h->up.stats.clone;
+		return -1;
+	}
+	/* in pages, as the libpq client sends them */
+	for (int i = 0; i < rq->changes.n; i += UPLOAD_PAGE)
+	{
+		ChangeList	page = {.c = rq->changes.c + i, .n = rq->changes.n - i};
+
+		if (page.n > UPLOAD_PAGE)
+			page.n = UPLOAD_PAGE;
+		if (hub_upload_chunk(h, &page, err, errlen) < 0)
+		{
+			*clone = h->up.stats.clone;
+			return -1;
+		}
+	}
+	if (hub_upload_end(h, &us, err, errlen) < 0)
+	{
+		*clone = us.clone;
+		return -1;
+	}
+	proto_encode_uploaded(out, &us, h->up.marks, h->up.nmarks, h->up.notes, h->up.nnotes,
+						  h->up.notes_more);
+	return 0;
+}
+
+static int
+do_snapshot(Hub *h, const ProtoRequest *rq, Buf *out, char *err, size_t errlen)
+{
+	char	   *snap;
+	bool		behind;
+
+	if (hub_download_begin(h, rq->position, &snap, &behind, err, errlen) < 0)
+		return -1;
+	hub_rollback(h);
+	proto_encode_snapshot(out, snap, behind);
+	free(snap);
+	return 0;
+}
+
+
+/*
+ * A page of the hub's changes after seq rq->after: about rq->limit of them,
+ * always ending where a transaction ends, so the client can commit each page
+ * with its position.
+ */
+static int
+do_changes(Hub *h, const ProtoRequest *rq, Buf *out, char *err, size_t errlen)
+{
+	PGresult   *res;
+	JsonOut		w;
+	int64_t		last = 0,
+				need = 0;		/* the last seq of the last transaction begun */
+	int			n = 0;
+	bool		more = false;
+
+	if (hub_exec(h, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", err, errlen) < 0)
+		return -1;
+	if (hub_changes_open(h, rq->position, rq->target, rq->after, rq->node_id, err, errlen) < 0)
+		return -1;
+	proto_changes_begin(&w, out);
+	for (int want = rq->limit;;)
+	{
+		res = hub_fetch(h, "syncq_down", want, err, errlen);
+		if (res == NULL)
+			return -1;
+		for (int r = 0; r < PQntuples(res); r++)
+		{
+			int64_t		seq = strtoll(PQgetvalue(res, r, 0), NULL, 10),
+						end = strtoll(PQgetvalue(res, r, 8), NULL, 10);
+
+			if (n >= rq->limit && last >= need)
+			{
+				more = true;	/* a row past the end of the page */
+				break;
+			}
+			proto_changes_add(&w, &(ProtoChangeText) {
+				.seq = seq,
+				.table = PQgetvalue(res, r, 1),
+				.op = PQgetvalue(res, r, 2)[0],
+				.pk = PQgetvalue(res, r, 3),
+				.row = PQgetisnull(res, r, 4) ? NULL : PQgetvalue(res, r, 4),
+				.ver_us = strtoll(PQgetvalue(res, r, 5), NULL, 10),
+				.origin = PQgetvalue(res, r, 6),
+				.immediate = strcmp(PQgetvalue(res, r, 7), SYNCQ_PRIORITY_IMMEDIATE) == 0,
+				.txn_end = end,
+			});
+			n++;
+			last = seq;
+			if (end > need)
+				need = end;
+		}
+		if (more || PQntuples(res) < want)
+		{
+			PQclear(res);
+			break;
+		}
+		PQclear(res);
+		want = 1000;			/* finish the transaction, and see what follows */
+	}
+	proto_changes_end(&w, more);
+	return hub_exec(h, "COMMIT", err, errlen);
+}
+
+/*
+ * "after" of a rows request: every primary key column of t once, nothing
+ * else. 0, or -1 with err (400).
+ */
+static int
+check_after(const HubTable *t, const char *after_pk, char *err, size_t errlen)
+{
+	JObject		o;
+	char		e[128];
+	int			found = 0;
+
+	if (jobj_parse(after_pk, strlen(after_pk), &o, e, sizeof(e)) < 0)
+	{
+		snprintf(err, errlen, "\"after\": %s", e);
+		return -1;
+	}
+	for (int i = 0; i < o.n; i++)
+	{
+		int			c = hub_col(t, o.f[i].key);
+
+		if (c < 0 || !t->is_pk[c])
+		{
+			snprintf(err, errlen, "\"after\": \"%.64s\" is not a primary key column of \"%s\"", o.f[i].key, t->name);
+			jobj_free(&o);
+			return -1;
+		}
+		found++;
+	}
+	jobj_free(&o);
+	if (found != t->npk)
+	{
+		snprintf(err, errlen, "\"after\" must give every primary key column of \"%s\" once", t->name);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The rows of t after key after_pk (NULL: from the start), in primary key
+ * order (for its index), limit of them, as row_to_json text.
+ */
+static PGresult *
+select_rows(Hub *h, const HubTable *t, const char *after_pk, int limit, char *err, size_t errlen)
+{
+	Buf			sql = {0},
+				keys = {0},
+				cols = {0};
+	char		lim[16];
+	const char *params[2] = {lim, after_pk};
+	PGresult   *res;
+
+	for (int k = 1; k <= t->npk; k++)
+		for (int c = 0; c < t->ncols; c++)
+			if (t->pk_pos[c] == k)
+			{
+				char	   *q = hub_quote_ident(h, t->cols[c]);
+
+				buf_printf(&keys, "%ssyncq_row.%s", keys.len ? ", " : "", q);
+				buf_printf(&cols, "%ssyncq_key.%s", cols.len ? ", " : "", q);
+				free(q);
+			}
+	snprintf(lim, sizeof(lim), "%d", limit);
+	buf_printf(&sql, "SELECT row_to_json(syncq_row)::text FROM ONLY %s AS syncq_row", t->qname);
+	if (after_pk)
+		buf_printf(&sql, " WHERE (%s) > (SELECT %s FROM json_populate_record(NULL::%s, $2::json) AS syncq_key)",
+				   keys.p, cols.p, t->qname);
+	buf_printf(&sql, " ORDER BY %s LIMIT $1::int", keys.p);
+	res = hub_run(h, sql.p, after_pk ? 2 : 1, params, PGRES_TUPLES_OK, err, errlen);
+	buf_free(&sql);
+	buf_free(&keys);
+	buf_free(&cols);
+	return res;
+}
+
+/* The key of row (row_to_json text) as canonical JSON text (malloc'd). */
+static char *
+key_of(const HubTable *t, const char *row, size_t len)
+{
+	JObject		o,
+				key = {0};
+	Buf			k = {0};
+	char		e[128];
+
+	if (jobj_parse(row, len, &o, e, sizeof(e)) < 0)
+		return NULL;
+	for (int i = 0; i < o.n; i++)
+	{
+		int			c = hub_col(t, o.f[i].key);
+
+		if (c >= 0 && t->is_pk[c])
+		{
+			if (key.n == key.cap)
+			{
+				key.cap = key.cap ? key.cap * 2 : 4;
+				key.f = xrealloc(key.f, (size_t) key.cap * sizeof(JField));
+			}
+			key.f[key.n++] = o.f[i];
+		}
+	}
+	buf_json_object(&k, &key);
+	free(key.f);
+	jobj_free(&o);
+	return k.p;
+}
+
+/*
+ * A page of table rq->table for a first sync, in primary key order after
+ * the key rq->after_pk. 404 for a table the hub does not track, 400 for a
+ * bad "after".
+ */
+static int
+do_rows(Hub *h, const ProtoRequest *rq, Buf *out, unsigned int *code, char *err, size_t errlen)
+{
+	const HubTable *t;
+	PGresult   *res;
+	JsonOut		w;
+	char	   *last = NULL;
+	int			n;
+
+	if (hub_load_tables(h, err, errlen) < 0)
+		return -1;
+	t = hub_table(h, rq->table);
+	if (t == NULL)
+	{
+		*code = MHD_HTTP_NOT_FOUND;
+		snprintf(err, errlen, "table \"%s\" is not tracked on the hub", rq->table);
+		return -1;
+	}
+	if (rq->after_pk && check_after(t, rq->after_pk, err, errlen) < 0)
+	{
+		*code = MHD_HTTP_BAD_REQUEST;
+		return -1;
+	}
+	res = select_rows(h, t, rq->after_pk, rq->limit + 1, err, errlen);
+	if (res == NULL)
+	{
+		/* a key value its column's type refuses: the client's mistake */
+		if (strncmp(h->sqlstate, "22", 2) == 0)
+		{
+			*code = MHD_HTTP_BAD_REQUEST;
+			snprintf(err + strlen(err), errlen - strlen(err), " (in \"after\")");
+		}
+		return -1;
+	}
+	n = PQntuples(res) > rq->limit ? rq->limit : PQntuples(res);
+	proto_rows_begin(&w, out);
+	for (int r = 0; r < n; r++)
+		proto_rows_add(&w, PQgetvalue(res, r, 0), (size_t) PQgetlength(res, r, 0));
+	if (n > 0)
+		last = key_of(t, PQgetvalue(res, n - 1, 0), (size_t) PQgetlength(res, n - 1, 0));
+	proto_rows_end(&w, PQntuples(res) > rq->limit, last);
+	free(last);
+	PQclear(res);
+	return 0;
+}
+
+static int
+do_done(Hub *h, const ProtoRequest *rq, Buf *out, char *err, size_t errlen)
+{
+	long		pruned;
+
+	if (hub_note_position(h, rq->node_id, rq->position, err, errlen) < 0)
+		return -1;
+	pruned = hub_prune_if_due(h, err, errlen);
+	if (pruned < 0)
+		return -1;
+	if (pruned > 0)
+		logmsg(LOG_INFO, "pruned %ld hub queue rows every active client has", pruned);
+	proto_encode_done(out, pruned);
+	return 0;
+}
+
+static int
+do_errors(Hub *h, const ProtoRequest *rq, Buf *out, char *err, size_t errlen)
+{
+	long		count = hub_count_errors(h, rq->node_id, err, errlen),
+				conflicts = -1;
+	HubError   *rows = NULL;
+	int			n = 0;
+
+	if (count < 0)
+		return -1;
+	if (count > 0 && rq->max > 0 &&
+		(n = hub_list_errors(h, rq->node_id, rq->max, &rows, err, errlen)) < 0)
+		return -1;
+	if (rq->conflicts && (conflicts = hub_count_conflicts(h, rq->node_id, err, errlen)) < 0)
+	{
+		hub_errors_free(rows, n);
+		return -1;
+	}
+	proto_encode_errors(out, count, rows, n, conflicts);
+	hub_errors_free(rows, n);
+	return 0;
+}
+
+/*
+ * May this user act for this node id? The admin may act for any; another
+ * user for the node ids bound to it: a node id is bound to the first user
+ * that uses it (sync_http_nodes). 1 yes, 0 no, -1 error.
+ */
+static int
+node_allowed(Serve *s, Hub *h, const HttpRequest *req, const char *node_id, char *err, size_t errlen)
+{
+	const char *params[2] = {node_id, req->user};
+	PGresult   *res;
+	int			ok = -1;
+
+	if (req->admin)
+		return 1;
+	pthread_mutex_lock(&s->bind_mu);
+	for (int i = 0; i < s->nbind; i++)
+		if (strcmp(s->bind_node[i], node_id) == 0)
+			ok = strcmp(s->bind_user[i], req->user) == 0;
+	pthread_mutex_unlock(&s->bind_mu);
+	if (ok >= 0)
+		return ok;
+	res = hub_run(h, "WITH b AS (INSERT INTO sync_http_nodes (node_id, http_user) VALUES ($1::uuid, $2)"
+				  " ON CONFLICT (node_id) DO NOTHING RETURNING http_user)"
+				  " SELECT http_user FROM b UNION ALL"
+				  " SELECT http_user FROM sync_http_nodes WHERE node_id = $1::uuid",
+				  2, params, PGRES_TUPLES_OK, err, errlen);
+	if (res == NULL)
+		return -1;
+	ok = PQntuples(res) > 0 && strcmp(PQgetvalue(res, 0, 0), req->user) == 0;
+	pthread_mutex_lock(&s->bind_mu);
+	if (s->nbind >= BIND_CACHE_MAX)
+	{
+		/* forget them all: the hub has them */
+		for (int i = 0; i < s->nbind; i++)
+		{
+			free(s->bind_node[i]);
+			free(s->bind_user[i]);
+		}
+		s->nbind = 0;
+	}
+	s->bind_node = xrealloc(s->bind_node, (size_t) (s->nbind + 1) * sizeof(char *));
+	s->bind_user = xrealloc(s->bind_user, (size_t) (s->nbind + 1) * sizeof(char *));
+	s->bind_node[s->nbind] = xstrdup(node_id);
+	s->bind_user[s->nbind++] = xstrdup(PQntuples(res) > 0 ? PQgetvalue(res, 0, 0) : "");
+	pthread_mutex_unlock(&s->bind_mu);
+	PQclear(res);
+	return ok;
+}
+
+/*
+ * Uploads take turns for UPLOAD_SLOTS hub connections: they take turns on
+ * the hub's apply lock anyway, and must not hold every pooled connection
+ * while they wait for it.
+ */
+static void
+upload_turn_take(Serve *s)
+{
+	pthread_mutex_lock(&s->up_mu);
+	while (s->up_busy >= UPLOAD_SLOTS)
+		pthread_cond_wait(&s->up_cv, &s->up_mu);
+	s->up_busy++;
+	pthread_mutex_unlock(&s->up_mu);
+}
+
+static void
+upload_turn_give(Serve *s)
+{
+	pthread_mutex_lock(&s->up_mu);
+	s->up_busy--;
+	pthread_cond_signal(&s->up_cv);
+	pthread_mutex_unlock(&s->up_mu);
+}
+
+/* Run the step rq asks for; its reply into out. *code: a 4xx of the step's own. */
+static int
+run_step(Hub *h, ProtoRequest *rq, Buf *out, unsigned int *code, bool *clone,
+		 char *err, size_t errlen)
+{
+	switch (rq->op)
+	{
+		case OP_HELLO:
+			return do_hello(h, rq, out, err, errlen);
+		case OP_UPLOAD:
+			return do_upload(h, rq, out, clone, err, errlen);
+		case OP_SNAPSHOT:
+			return do_snapshot(h, rq, out, err, errlen);
+		case OP_CHANGES:
+			return do_changes(h, rq, out, err, errlen);
+		case OP_ROWS:
+			return do_rows(h, rq, out, code, err, errlen);
+		case OP_DONE:
+			return do_done(h, rq, out, err, errlen);
+		case OP_ERRORS:
+			return do_errors(h, rq, out, err, errlen);
+	}
+	snprintf(err, errlen, "unknown op");
+	return -1;
+}
+
+/*
+ * An upload a hub transaction overtook: not a failure (counted as served),
+ * the client sends it again at once; 503 with "overtaken": true.
+ */
+static enum MHD_Result
+reply_overtaken(Serve *s, struct MHD_Connection *conn, const char *err)
+{
+	json_t	   *o = json_object();
+
+	pthread_mutex_lock(&s->count_mu);
+	s->overtaken++;
+	pthread_mutex_unlock(&s->count_mu);
+	serve_count(s, MHD_HTTP_OK);
+	json_object_set_new(o, "error", http_jtext(err));
+	json_object_set_new(o, "status", json_integer(MHD_HTTP_SERVICE_UNAVAILABLE));
+	json_object_set_new(o, "overtaken", json_true());
+	return http_reply_json(&s->http, conn, MHD_HTTP_SERVICE_UNAVAILABLE, o, NULL, NULL);
+}
+
+/* A step that failed: 409 for a clone, the step's own 4xx, else the hub's 5xx. */
+static enum MHD_Result
+reply_failed(Serve *s, struct MHD_Connection *conn, const Hub *h, const ProtoRequest *rq,
+			 unsigned int code, bool clone, const char *err)
+{
+	char		what[128];
+
+	if (clone)
+		return serve_error(s, conn, MHD_HTTP_CONFLICT, NULL, NULL, "%s", err);
+	if (rq->op == OP_UPLOAD && h->up.overtaken)
+		return reply_overtaken(s, conn, err);
+	if (code != MHD_HTTP_OK)
+		return serve_error(s, conn, code, NULL, NULL, "%s", err);
+	snprintf(what, sizeof(what), "node %s, %s", rq->node_id, proto_op_name(rq->op));
+	return serve_hub_error(s, conn, h, what, err);
+}
+
+/*
+ * POST /api/sync/data: decode the request (400 if it is wrong), take a hub
+ * connection (an upload waits for its turn first), check that the user may
+ * act for the node (403), run the step, reply.
+ */
+enum MHD_Result
+serve_data(Serve *s, struct MHD_Connection *conn, HttpRequest *req)
+{
+	ProtoRequest rq;
+	char		err[2048];
+	Hub		   *h;
+	Buf			out = {0};
+	unsigned int code = MHD_HTTP_OK;
+	bool		clone = false;
+	enum MHD_Result ret;
+	int64_t		t0 = mono_us(),
+				t1;
+	int			allowed;
+
+	if (proto_decode_request(req->body.p ? req->body.p : "", req->body.len, &rq, err, sizeof(err)) < 0)
+		return serve_error(s, conn, MHD_HTTP_BAD_REQUEST, NULL, NULL, "%s", err);
+	t1 = mono_us();
+	if (rq.op == OP_UPLOAD)
+		upload_turn_take(s);
+	h = pool_get(&s->pool, err, sizeof(err));
+	if (h == NULL)
+		ret = serve_hub_error(s, conn, NULL, "the hub", err);
+	else if ((allowed = node_allowed(s, h, req, rq.node_id, err, sizeof(err))) < 0)
+		ret = serve_hub_error(s, conn, h, "the hub", err);
+	else if (allowed == 0)
+	{
+		logmsg(LOG_WARNING, "user \"%s\" asked to act for node %s, which belongs to another user: refused",
+			   req->user, rq.node_id);
+		ret = serve_error(s, conn, MHD_HTTP_FORBIDDEN, NULL, NULL,
+						  "node %s belongs to another user", rq.node_id);
+	}
+	else if (run_step(h, &rq, &out, &code, &clone, err, sizeof(err)) < 0)
+		ret = reply_failed(s, conn, h, &rq, code, clone, err);
+	else
+	{
+		serve_count(s, MHD_HTTP_OK);
+		logmsg(LOG_DEBUG, "node %s: %s of %zu bytes: decoded in %.1f ms, answered %zu bytes in %.1f ms",
+			   rq.node_id, proto_op_name(rq.op), req->body.len, (double) (t1 - t0) / 1e3,
+			   out.len, (double) (mono_us() - t1) / 1e3);
+		ret = http_reply_buf(&s->http, conn, MHD_HTTP_OK, &out);
+	}
+	buf_free(&out);
+	if (h)
+		pool_put(&s->pool, h);
+	if (rq.op == OP_UPLOAD)
+		upload_turn_give(s);
+	proto_request_free(&rq);
+	return ret;
+}
+
+/*
+ * GET /api/sync/wait?serve=ID&changes=N&requests=M&node=UUID: a long poll.
+ * Answers when the hub's wake-up counters pass N or M, except for change
+ * wake-ups caused by node's own uploads, or after WAIT_MAX_S; "wake" says
+ * why ("change", "request" or null). Counters of another serve process
+ * (ID) mean nothing here: it answers at once then.
+ */
+enum MHD_Result
+serve_wait(Serve *s, struct MHD_Connection *conn)
+{
+	const char *ch = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "changes"),
+			   *rq = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "requests"),
+			   *id = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "serve"),
+			   *node = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "node");
+	int64_t		c0 = ch ? strtoll(ch, NULL, 10) : 0,
+				r0 = rq ? strtoll(rq, NULL, 10) : 0,
+				c,
+				r;
+	bool		fresh = id == NULL || strcmp(id, s->serve_id) != 0 || c0 < 0 || r0 < 0;
+	const char *wake = NULL;
+	struct timespec until;
+	Buf			out = {0};
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += WAIT_MAX_S;
+	pthread_mutex_lock(&s->wakes.mu);
+	while (!fresh && !s->wakes.stop && !stop_requested)
+	{
+		if (s->wakes.requests > r0)
+		{
+			wake = SYNCQ_PAYLOAD_REQUEST;
+			break;
+		}
+		if (s->wakes.changes > c0)
+		{
+			/* anyone's but this node's own? */
+			if (s->wakes.changes - c0 > WAKE_RING - 8 || node == NULL)
+				wake = SYNCQ_PAYLOAD_CHANGE;
+			for (int64_t g = c0 + 1; wake == NULL && g <= s->wakes.changes; g++)
+				if (strcmp(s->wakes.origin[g % WAKE_RING], node) != 0)
+					wake = SYNCQ_PAYLOAD_CHANGE;
+			if (wake)
+				break;
+			c0 = s->wakes.changes;
+		}
+		if (pthread_cond_timedwait(&s->wakes.cv, &s->wakes.mu, &until) == ETIMEDOUT)
+			break;
+	}
+	c = s->wakes.changes;
+	r = s->wakes.requests;
+	pthread_mutex_unlock(&s->wakes.mu);
+	{
+		ProtoWait	pw = {.changes = c, .requests = r};
+
+		snprintf(pw.serve, sizeof(pw.serve), "%s", s->serve_id);
+		snprintf(pw.wake, sizeof(pw.wake), "%s", wake ? wake : "");
+		proto_encode_wait(&out, &pw);
+	}
+	serve_count(s, MHD_HTTP_OK);
+	return http_reply_buf(&s->http, conn, MHD_HTTP_OK, &out);
+}
+

@@ -1,0 +1,117 @@
+/*
+ * serve_state.h — what the files of `syncqd serve` share (serve_state.c):
+ * the server, the pool of hub connections, the hub's wake-ups heard by the
+ * listener thread, the counters of the status. Only serve*.c include it.
+ *
+ *   serve.c         the command: options, start, the signal loop, stop;
+ *                   who may ask what (auth), routing
+ *   serve_data.c    POST /api/sync/data (the steps of a sync), GET /api/sync/wait
+ *   serve_status.c  GET /api/sync/status and /, POST /api/sync/trigger
+ *   serve_state.c   the pool, the listener, the counted replies
+ */
+#ifndef SYNCQD_SERVE_STATE_H
+#define SYNCQD_SERVE_STATE_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "http/auth.h"
+#include "http/http.h"
+#include "hub/hub.h"
+
+#define MAX_BODY_DEFAULT (64L * 1024 * 1024)
+#define POOL_DEFAULT 8
+#define POOL_WAIT_S 30			/* a request waits this long for a connection */
+#define UPLOAD_SLOTS 2			/* uploads holding a hub connection at once */
+#define AUTH_SLOTS 4			/* password checks at once */
+#define BIND_CACHE_MAX 10000	/* node bindings remembered, at most */
+
+/* The hub connections requests take turns on (--pool). */
+typedef struct
+{
+	char	   *conninfo;
+	Hub		  **idle;
+	int			nidle;
+	int			open;
+	int			max;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+} Pool;
+
+/*
+ * The hub's wake-ups, counted by the listener thread. The node that caused
+ * each of the last WAKE_RING change wake-ups is kept ("" if not an upload),
+ * so that a long poll does not wake a client for its own upload.
+ */
+#define WAKE_RING 64
+
+typedef struct
+{
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int64_t		changes;
+	int64_t		requests;
+	char		origin[WAKE_RING][NODE_ID_LEN + 1];
+	bool		stop;
+} Wakes;
+
+typedef struct
+{
+	HttpServer	http;
+	Pool		pool;
+	Wakes		wakes;
+	pthread_t	listener;
+	Auth	   *auth;
+	char		serve_id[17];	/* this process: long-poll counters are its own */
+	int64_t		started_us;
+	HttpRateLimit trigger;
+	/* node ids confirmed bound to a user: (node, user) */
+	pthread_mutex_t bind_mu;
+	char	  **bind_node;
+	char	  **bind_user;
+	int			nbind;
+	/*
+	 * Uploads wait here for one of UPLOAD_SLOTS before they take a hub
+	 * connection: they take turns on the hub's apply lock anyway, and must
+	 * not hold every pooled connection while they wait for it.
+	 */
+	pthread_mutex_t up_mu;
+	pthread_cond_t up_cv;
+	int			up_busy;
+	/* password checks running at once (AUTH_SLOTS at most) */
+	pthread_mutex_t auth_mu;
+	pthread_cond_t auth_cv;
+	int			auth_busy;
+	/* counters for the status */
+	pthread_mutex_t count_mu;
+	int64_t		served;
+	int64_t		failed;
+	int64_t		overtaken;		/* uploads rolled back and sent again */
+} Serve;
+
+/* serve_state.c */
+void		serve_state_init(Serve *s, const char *conninfo, int pool_max);
+void		serve_state_free(Serve *s);
+Hub		   *pool_get(Pool *p, char *err, size_t errlen);
+void		pool_put(Pool *p, Hub *h);
+int			serve_listener_start(Serve *s);
+void		serve_listener_stop(Serve *s);
+void		serve_count(Serve *s, unsigned int code);
+enum MHD_Result serve_error(Serve *s, struct MHD_Connection *conn, unsigned int code,
+							const char *hname, const char *hvalue, const char *fmt,...)
+			__attribute__((format(printf, 6, 7)));
+enum MHD_Result serve_method(Serve *s, struct MHD_Connection *conn, const char *method,
+							 const char *url, const char *allow);
+enum MHD_Result serve_hub_error(Serve *s, struct MHD_Connection *conn, const Hub *h,
+								const char *what, const char *err);
+
+/* serve_data.c */
+enum MHD_Result serve_data(Serve *s, struct MHD_Connection *conn, HttpRequest *req);
+enum MHD_Result serve_wait(Serve *s, struct MHD_Connection *conn);
+
+/* serve_status.c */
+enum MHD_Result serve_status(Serve *s, struct MHD_Connection *conn, bool page);
+enum MHD_Result serve_trigger(Serve *s, struct MHD_Connection *conn);
+
+#endif							/* SYNCQD_SERVE_STATE_H */
