@@ -24,3 +24,161 @@ CREATE FUNCTION sync_trigger() RETURNS boolean
 	AS 'MODULE_PATHNAME', 'sync_trigger'
 	LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION sync_trigger() IS 'ask for a sync now (NOTIFY sync_queue, ''request'')';
+
+-- Schema changes are followed (issue 14): the columns of each tracked table
+-- as last seen, and the columns tracked tables dropped or renamed, kept by
+-- the event trigger; syncqd applies a change that still carries a column
+-- gone without it (or under its new name).
+-- The columns of each tracked table as syncq last saw them: attnum stays
+-- through RENAME COLUMN, so syncq_watch_ddl() tells a renamed column
+-- from a new one.  Kept by syncq_columns_follow() when a table is tracked
+-- and by syncq_watch_ddl() after every ALTER TABLE.
+CREATE TABLE sync_columns (
+	relid        regclass NOT NULL,
+	attnum       int2 NOT NULL,
+	attname      name NOT NULL,
+	PRIMARY KEY (relid, attnum)
+);
+COMMENT ON TABLE sync_columns IS 'syncq internal: the columns of each tracked table as last seen';
+SELECT pg_catalog.pg_extension_config_dump('sync_columns', '');
+
+-- The columns a tracked table had and has no more: dropped (renamed_to
+-- NULL) or renamed.  syncqd applies a client change that still carries one
+-- without it (or under its new name) instead of setting it aside; a column
+-- the table never had still sets the change aside until it exists.
+CREATE TABLE sync_columns_gone (
+	table_schema text NOT NULL,
+	table_name   text NOT NULL,
+	column_name  text NOT NULL,
+	renamed_to   text,
+	gone_at      timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	PRIMARY KEY (table_schema, table_name, column_name)
+);
+COMMENT ON TABLE sync_columns_gone IS 'columns tracked tables dropped or renamed (syncqd follows them)';
+SELECT pg_catalog.pg_extension_config_dump('sync_columns_gone', '');
+GRANT SELECT ON sync_columns_gone TO PUBLIC;
+
+-- A table tracked (again): remember its columns as they are now; a table
+-- no longer tracked: forget them.
+CREATE FUNCTION syncq_columns_follow() RETURNS trigger
+	LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF TG_OP = 'DELETE' THEN
+		DELETE FROM @extschema@.sync_columns WHERE relid = OLD.relid;
+		RETURN NULL;
+	END IF;
+	INSERT INTO @extschema@.sync_columns (relid, attnum, attname)
+	SELECT NEW.relid, a.attnum, a.attname
+	  FROM pg_attribute a
+	 WHERE a.attrelid = NEW.relid::oid AND a.attnum > 0 AND NOT a.attisdropped
+	ON CONFLICT (relid, attnum) DO UPDATE SET attname = excluded.attname;
+	RETURN NULL;
+END
+$$;
+REVOKE ALL ON FUNCTION syncq_columns_follow() FROM PUBLIC;
+CREATE TRIGGER syncq_columns_follow AFTER INSERT OR DELETE ON sync_tables
+	FOR EACH ROW EXECUTE FUNCTION syncq_columns_follow();
+INSERT INTO sync_columns (relid, attnum, attname)
+SELECT t.relid, a.attnum, a.attname
+  FROM sync_tables t
+  JOIN pg_catalog.pg_attribute a ON a.attrelid = t.relid::oid AND a.attnum > 0
+ WHERE NOT a.attisdropped;
+
+-- Keep sync_tables true to the catalog: forget a tracked table when it is
+-- dropped, follow a rename or a new schema, and refuse an ALTER TABLE that
+-- takes a tracked table's primary key away (capture could not name its
+-- rows any more).  Keep sync_columns_gone: a column dropped from a tracked
+-- table (sql_drop names it), a column renamed (sync_columns held its old
+-- name), a column that is back again.
+CREATE OR REPLACE FUNCTION syncq_watch_ddl() RETURNS event_trigger
+	LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	lost name;
+BEGIN
+	IF TG_EVENT = 'sql_drop' THEN
+		INSERT INTO @extschema@.sync_columns_gone AS g
+			   (table_schema, table_name, column_name, renamed_to)
+		SELECT t.table_schema, t.table_name, d.address_names[3], NULL
+		  FROM pg_event_trigger_dropped_objects() d
+		  JOIN @extschema@.sync_tables t ON t.relid::oid = d.objid
+		 WHERE d.classid = 'pg_class'::regclass AND d.objsubid > 0
+		   AND d.object_type = 'table column'
+		ON CONFLICT (table_schema, table_name, column_name)
+		DO UPDATE SET renamed_to = NULL, gone_at = pg_catalog.now();
+		DELETE FROM @extschema@.sync_columns c
+		 USING pg_event_trigger_dropped_objects() d
+		 WHERE d.classid = 'pg_class'::regclass AND d.objid = c.relid::oid
+		   AND d.objsubid IN (0, c.attnum);
+		DELETE FROM @extschema@.sync_tables t
+		 USING pg_event_trigger_dropped_objects() d
+		 WHERE d.classid = 'pg_class'::regclass AND d.objsubid = 0
+		   AND d.objid = t.relid::oid;
+		RETURN;
+	END IF;
+
+	UPDATE @extschema@.sync_columns_gone g
+	   SET table_schema = n.nspname, table_name = c.relname
+	  FROM @extschema@.sync_tables t
+	  JOIN pg_class c ON c.oid = t.relid::oid
+	  JOIN pg_namespace n ON n.oid = c.relnamespace
+	 WHERE (g.table_schema, g.table_name) = (t.table_schema, t.table_name)
+	   AND (t.table_schema, t.table_name) IS DISTINCT FROM (n.nspname, c.relname);
+	UPDATE @extschema@.sync_tables t
+	   SET table_schema = n.nspname, table_name = c.relname
+	  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+	 WHERE c.oid = t.relid::oid
+	   AND (t.table_schema, t.table_name) IS DISTINCT FROM (n.nspname, c.relname);
+
+	-- renamed columns: a chain of renames points at the last name
+	UPDATE @extschema@.sync_columns_gone g
+	   SET renamed_to = a.attname, gone_at = pg_catalog.now()
+	  FROM @extschema@.sync_columns s
+	  JOIN @extschema@.sync_tables t ON t.relid = s.relid
+	  JOIN pg_attribute a ON a.attrelid = s.relid::oid AND a.attnum = s.attnum
+	 WHERE NOT a.attisdropped AND a.attname <> s.attname
+	   AND (g.table_schema, g.table_name) = (t.table_schema, t.table_name)
+	   AND g.renamed_to = s.attname;
+	INSERT INTO @extschema@.sync_columns_gone AS g
+		   (table_schema, table_name, column_name, renamed_to)
+	SELECT t.table_schema, t.table_name, s.attname, a.attname
+	  FROM @extschema@.sync_columns s
+	  JOIN @extschema@.sync_tables t ON t.relid = s.relid
+	  JOIN pg_attribute a ON a.attrelid = s.relid::oid AND a.attnum = s.attnum
+	 WHERE NOT a.attisdropped AND a.attname <> s.attname
+	ON CONFLICT (table_schema, table_name, column_name)
+	DO UPDATE SET renamed_to = excluded.renamed_to, gone_at = pg_catalog.now();
+	-- a column that is there (again) has not gone
+	DELETE FROM @extschema@.sync_columns_gone g
+	 USING @extschema@.sync_tables t
+	  JOIN pg_attribute a ON a.attrelid = t.relid::oid AND a.attnum > 0
+	 WHERE NOT a.attisdropped AND (g.table_schema, g.table_name) = (t.table_schema, t.table_name)
+	   AND g.column_name = a.attname;
+	-- the columns as they are now
+	DELETE FROM @extschema@.sync_columns s
+	 WHERE NOT EXISTS (SELECT FROM pg_attribute a
+					   WHERE a.attrelid = s.relid::oid AND a.attnum = s.attnum
+						 AND NOT a.attisdropped AND a.attname = s.attname);
+	INSERT INTO @extschema@.sync_columns (relid, attnum, attname)
+	SELECT t.relid, a.attnum, a.attname
+	  FROM @extschema@.sync_tables t
+	  JOIN pg_attribute a ON a.attrelid = t.relid::oid AND a.attnum > 0
+	 WHERE NOT a.attisdropped
+	ON CONFLICT (relid, attnum) DO NOTHING;
+
+	SELECT c.relname INTO lost
+	  FROM @extschema@.sync_tables t JOIN pg_class c ON c.oid = t.relid::oid
+	 WHERE t.relid::oid IN (SELECT objid FROM pg_event_trigger_ddl_commands()
+							WHERE classid = 'pg_class'::regclass)
+	   AND NOT EXISTS (SELECT FROM pg_index i
+					   WHERE i.indrelid = t.relid::oid AND i.indisprimary)
+	 LIMIT 1;
+	IF lost IS NOT NULL THEN
+		RAISE EXCEPTION 'table "%" is tracked by syncq and needs a primary key', lost
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  DETAIL = 'syncq finds a row on the other nodes by its primary key.',
+				  HINT = 'Drop and add the primary key in one ALTER TABLE, or stop tracking the table with sync_untrack() first.';
+	END IF;
+END
+$$;

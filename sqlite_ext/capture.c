@@ -57,11 +57,22 @@
 **         SELECT sync_reidentify('1b4e28ba-2fa1-11d2-883f-0016d3cca427');
 **
 **   sync_repair()
-**       Rewrite stale triggers of every tracked table (after ALTER TABLE
-**       ADD/RENAME COLUMN or RENAME TO), re-queue rows captured without a
-**       new column, and return how many tables were repaired.  syncqd calls
-**       it whenever PRAGMA schema_version moved.
+**       Rewrite stale or missing triggers of every tracked table (after
+**       ALTER TABLE RENAME TO, a table rebuilt by a migration tool, a new
+**       node id), remember the columns each table lost (dropped or
+**       renamed), and return how many tables were repaired.  No change is
+**       queued again: queued changes keep their versions.  syncqd calls it
+**       whenever PRAGMA schema_version moved, before it reads the queue.
 **         SELECT sync_repair();
+**
+**   sync_fill([n])
+**       For syncqd: the capture triggers queue the key only; read the rows
+**       of the queued changes from their tables into row_data (a change
+**       whose row is gone since becomes a delete of its key): all of them,
+**       or the next n still to be read; return the newest seq it covered.
+**       syncqd runs it in transactions of its own before it reads the
+**       queue, and ships no further.
+**         SELECT sync_fill();   SELECT sync_fill(2000);
 **
 ** On this connection the extension also overrides the built-in
 ** sqlite_compileoption_get() so that the triggers record a txid (see
@@ -499,6 +510,86 @@ static void syncRepairFunc(sqlite3_context *ctx, int argc,
   sqlite3_result_int(ctx, nRepaired);
 }
 
+/*
+** sync_fill()
+*/
+static void syncFillFunc(sqlite3_context *ctx, int argc,
+                         sqlite3_value **argv){
+  sqlite3 *db = sqlite3_context_db_handle(ctx);
+  sqlite3_int64 iLastRowid = sqlite3_last_insert_rowid(db);
+  sqlite3_int64 iUpto = 0;
+  char *zErr = 0;
+  int nFilled = 0;
+  int nMax = 0;
+  int rc;
+
+  if( argc==1 ){
+    if( sqlite3_value_type(argv[0])!=SQLITE_INTEGER
+     || sqlite3_value_int64(argv[0])<1 || sqlite3_value_int64(argv[0])>1000000000 ){
+      char *zMsg = sqlite3_mprintf("sync_fill: bad count \"%s\": expected a"
+          " positive integer", sqlite3_value_text(argv[0]) ?
+          (const char*)sqlite3_value_text(argv[0]) : "NULL");
+      sqlite3_result_error(ctx, zMsg ? zMsg : "sync_fill: bad count", -1);
+      sqlite3_free(zMsg);
+      return;
+    }
+    nMax = (int)sqlite3_value_int64(argv[0]);
+  }
+  rc = syncq_fill(db, nMax, &iUpto, &nFilled, &zErr);
+  sqlite3_set_last_insert_rowid(db, iLastRowid);
+  if( rc!=SQLITE_OK ){
+    resultError(ctx, "sync_fill", rc, zErr);
+    return;
+  }
+  sqlite3_free(zErr);
+  sqlite3_result_int64(ctx, iUpto);
+}
+
+/*
+** syncq_unhex(text): the blob written as hex digits by hex(); used by
+** sync_fill() to find a row by a blob key ({"$hex": "..."} in the queue).
+** NULL for NULL; an error naming the text if it is not hex digits.
+*/
+static void syncqUnhexFunc(sqlite3_context *ctx, int argc,
+                           sqlite3_value **argv){
+  const unsigned char *z = sqlite3_value_text(argv[0]);
+  int n = sqlite3_value_bytes(argv[0]);
+  unsigned char *a;
+  int i;
+
+  (void)argc;
+  if( z==0 ) return;
+  if( n%2 ) goto bad;
+  a = sqlite3_malloc64(n/2 + 1);
+  if( a==0 ){
+    sqlite3_result_error_nomem(ctx);
+    return;
+  }
+  for(i=0; i<n; i+=2){
+    int h[2];
+    int k;
+    for(k=0; k<2; k++){
+      unsigned char c = z[i+k];
+      if( c>='0' && c<='9' ) h[k] = c-'0';
+      else if( c>='a' && c<='f' ) h[k] = c-'a'+10;
+      else if( c>='A' && c<='F' ) h[k] = c-'A'+10;
+      else{
+        sqlite3_free(a);
+        goto bad;
+      }
+    }
+    a[i/2] = (unsigned char)(h[0]*16 + h[1]);
+  }
+  sqlite3_result_blob(ctx, a, n/2, sqlite3_free);
+  return;
+bad:
+  {
+    char *zMsg = sqlite3_mprintf("syncq_unhex: not hex digits: \"%s\"", z);
+    sqlite3_result_error(ctx, zMsg ? zMsg : "syncq_unhex: not hex digits", -1);
+    sqlite3_free(zMsg);
+  }
+}
+
 /* Functions that change the database or the world outside it are
 ** SQLITE_DIRECTONLY: they cannot be smuggled into a trigger or view. */
 #define SYNCQ_DIRECT (SQLITE_UTF8|SQLITE_DIRECTONLY)
@@ -520,6 +611,10 @@ int syncq_capture_register(sqlite3 *db, char **pzErrMsg){
     { "sync_pause",       0, SYNCQ_DIRECT, syncPauseFunc },
     { "sync_resume",      0, SYNCQ_DIRECT, syncResumeFunc },
     { "sync_repair",      0, SYNCQ_DIRECT, syncRepairFunc },
+    { "sync_fill",        0, SYNCQ_DIRECT, syncFillFunc },
+    { "sync_fill",        1, SYNCQ_DIRECT, syncFillFunc },
+    { "syncq_unhex",      1, SQLITE_UTF8|SQLITE_DETERMINISTIC|SQLITE_INNOCUOUS,
+                             syncqUnhexFunc },
     { "sync_apply_origin", 1, SYNCQ_DIRECT, syncApplyOriginFunc },
     { "sync_reidentify",  1, SYNCQ_DIRECT, syncReidentifyFunc },
     { "is_online_server", 0, SQLITE_UTF8|SQLITE_DETERMINISTIC|SQLITE_INNOCUOUS,

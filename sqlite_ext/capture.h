@@ -77,6 +77,8 @@ int syncq_track(sqlite3 *db, const char *zTable, const char *zPriority,
 int syncq_untrack(sqlite3 *db, const char *zTable, int *pbWasTracked,
                   char **pzErr);
 int syncq_repair(sqlite3 *db, int *pnRepaired, char **pzErr);
+int syncq_fill(sqlite3 *db, int nMax, sqlite3_int64 *piUpto, int *pnFilled,
+               char **pzErr);
 int syncq_reidentify(sqlite3 *db, const char *zUuid, char **pzErr);
 
 /* The SQL expression of the changed_at column. */

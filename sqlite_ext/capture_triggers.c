@@ -57,12 +57,21 @@ static const char zSchemaSql[] =
   "CREATE TABLE IF NOT EXISTS main.syncq_state(\n"
   "  id           INTEGER PRIMARY KEY CHECK (id = 1),\n"
   "  node_id      TEXT NOT NULL,      -- this database's node id\n"
-  "  paused       INTEGER NOT NULL DEFAULT 0 CHECK (paused IN (0, 1))\n"
+  "  paused       INTEGER NOT NULL DEFAULT 0 CHECK (paused IN (0, 1)),\n"
+  "  filled_upto  INTEGER NOT NULL DEFAULT 0  -- queue rows up to here were filled\n"
   ");\n"
   "CREATE TABLE IF NOT EXISTS main.syncq_tracked(\n"
   "  table_name TEXT PRIMARY KEY COLLATE NOCASE,\n"
   "  priority   TEXT NOT NULL CHECK (priority IN ('immediate', 'batched')),\n"
-  "  tracked_at TEXT NOT NULL\n"
+  "  tracked_at TEXT NOT NULL,\n"
+  "  columns    TEXT                  -- JSON array: the columns the last repair saw\n"
+  ");\n"
+  "CREATE TABLE IF NOT EXISTS main.syncq_columns_gone(\n"
+  "  table_name  TEXT NOT NULL COLLATE NOCASE,\n"
+  "  column_name TEXT NOT NULL,       -- a column the table had and has no more\n"
+  "  renamed_to  TEXT,                -- its new name, or NULL: dropped\n"
+  "  gone_at     TEXT NOT NULL,\n"
+  "  PRIMARY KEY(table_name, column_name)\n"
   ");\n"
   "CREATE TRIGGER IF NOT EXISTS main.syncq_keep_newest\n"
   "BEFORE DELETE ON sync_queue\n"
@@ -84,11 +93,11 @@ static const char zSchemaSql[] =
   ");\n";
 
 /* Number of objects of zSchemaSql, and a query that counts those present. */
-#define SYNCQ_N_SCHEMA 6
+#define SYNCQ_N_SCHEMA 7
 static const char zSchemaCountSql[] =
   "SELECT count(*) FROM main.sqlite_schema WHERE name IN"
   " ('sync_queue', 'syncq_state', 'syncq_tracked', 'syncq_keep_newest',"
-  " 'syncq_node_id_fixed', 'syncq_schema')";
+  " 'syncq_node_id_fixed', 'syncq_schema', 'syncq_columns_gone')";
 
 /* One column of a tracked table. */
 typedef struct SyncqCol SyncqCol;
@@ -221,11 +230,24 @@ static void makeUuid(char zBuf[37]){
 ** rewritten.  syncqd's tables may be missing (a file never synced): a step
 ** that changes them must check. */
 static int migrate1to2(sqlite3 *db, char **pzErr){
-  /* 0.1.0 -> 0.2.0: only the triggers changed so far; they are rewritten
-  ** after the last step. */
-  (void)db;
-  (void)pzErr;
-  return SQLITE_OK;
+  /* 0.1.0 -> 0.2.0: the triggers queue the key only (rewritten after the
+  ** last step); syncq_fill() reads the rows and remembers how far it got;
+  ** the repair remembers each table's columns (syncq_columns_gone, made by
+  ** zSchemaSql, holds those that went). */
+  int rc = execPrintf(db, pzErr,
+      "ALTER TABLE main.syncq_state ADD COLUMN"
+      " filled_upto INTEGER NOT NULL DEFAULT 0");
+  if( rc==SQLITE_OK ){
+    rc = execPrintf(db, pzErr,
+        "ALTER TABLE main.syncq_tracked ADD COLUMN columns TEXT");
+  }
+  if( rc==SQLITE_OK ){
+    /* Rows the 0.1.0 triggers queued carry their row already. */
+    rc = execPrintf(db, pzErr,
+        "UPDATE main.syncq_state SET filled_upto ="
+        " coalesce((SELECT max(seq) FROM main.sync_queue), 0)");
+  }
+  return rc;
 }
 
 static int (*const aMigrate[])(sqlite3*, char**) = {
@@ -678,11 +700,14 @@ static void appendOrigin(sqlite3_str *pStr, const SyncqTable *pTab){
 }
 
 /* Appends one INSERT INTO sync_queue statement of a trigger body: op zOp,
-** key from row zPkRef, row_data from row zRowRef (NULL: a delete).  seq is
-** left to SQLite (max(seq)+1), so the statement reads no table. */
+** key from row zPkRef.  row_data is left NULL: the triggers name only the
+** key columns (so that ALTER TABLE DROP COLUMN, which refuses to drop a
+** column a trigger names, works on a tracked table), and syncq_fill()
+** reads the row from the table before syncqd ships it.  seq is left to
+** SQLite (max(seq)+1), so the statement reads no table. */
 static void appendQueueInsert(sqlite3_str *pStr, const SyncqTable *pTab,
                               const char *zPriority, const char *zOp,
-                              const char *zPkRef, const char *zRowRef){
+                              const char *zPkRef){
   sqlite3_str_appendall(pStr,
       "  INSERT INTO sync_queue(txid, table_name, op, pk, row_data,"
       " changed_at, origin, priority)\n"
@@ -690,13 +715,7 @@ static void appendQueueInsert(sqlite3_str *pStr, const SyncqTable *pTab,
   appendTxid(pStr, zPriority);
   sqlite3_str_appendf(pStr, ", %Q, %Q,\n    ", pTab->zName, zOp);
   appendObject(pStr, pTab, zPkRef, 1, ", ");
-  sqlite3_str_appendall(pStr, ",\n    ");
-  if( zRowRef ){
-    appendObject(pStr, pTab, zRowRef, 0, ",\n      ");
-  }else{
-    sqlite3_str_appendall(pStr, "NULL");
-  }
-  sqlite3_str_appendf(pStr, ",\n    %s, ", SYNCQ_NOW_EXPR);
+  sqlite3_str_appendf(pStr, ", NULL,\n    %s, ", SYNCQ_NOW_EXPR);
   appendOrigin(pStr, pTab);
   sqlite3_str_appendf(pStr, ", %Q);\n", zPriority);
 }
@@ -753,11 +772,11 @@ static int triggerSql(const SyncqTable *pTab, const char *zPriority,
                                         : SYNCQ_TXID_BATCHED,
       SYNCQ_APPLY_ORIGIN);
   switch( iKind ){
-    case 0:  appendQueueInsert(pStr, pTab, zPriority, "I", "NEW", "NEW"); break;
-    case 1:  appendQueueInsert(pStr, pTab, zPriority, "U", "NEW", "NEW"); break;
-    case 2:  appendQueueInsert(pStr, pTab, zPriority, "D", "OLD", 0);
-             appendQueueInsert(pStr, pTab, zPriority, "I", "NEW", "NEW"); break;
-    default: appendQueueInsert(pStr, pTab, zPriority, "D", "OLD", 0); break;
+    case 0:  appendQueueInsert(pStr, pTab, zPriority, "I", "NEW"); break;
+    case 1:  appendQueueInsert(pStr, pTab, zPriority, "U", "NEW"); break;
+    case 2:  appendQueueInsert(pStr, pTab, zPriority, "D", "OLD");
+             appendQueueInsert(pStr, pTab, zPriority, "I", "NEW"); break;
+    default: appendQueueInsert(pStr, pTab, zPriority, "D", "OLD"); break;
   }
   sqlite3_str_appendall(pStr, "END");
   return strDone(pStr, pzSql);
@@ -767,70 +786,304 @@ static int triggerSql(const SyncqTable *pTab, const char *zPriority,
 ** Installing, comparing and repairing.
 */
 
-/* Re-queues, as U with the full current row, every row of pTab that has a
-** pending I or U whose row_data lacks one of the current columns: the
-** rows written between an ALTER TABLE ADD COLUMN and the repair, whose
-** new column the old trigger could not see. */
-static int requeueIncomplete(sqlite3 *db, const SyncqTable *pTab,
-                             const char *zPriority, char **pzErr){
-  sqlite3_str *pStr = sqlite3_str_new(0);
-  sqlite3_stmt *pSel = 0;
-  sqlite3_stmt *pIns = 0;
+/* Appends the value of key column iCol of pTab read from the JSON key in
+** the SQL expression zPk, as the column holds it: numbers and text as
+** they are, a blob back from {"$hex": "..."}. */
+static void appendKeyFromJson(sqlite3_str *pStr, const SyncqTable *pTab,
+                              int iCol, const char *zPk){
+  const SyncqCol *pCol = &pTab->aCol[iCol];
+  int bPlain = iCol==pTab->iRowidPk
+            || (pTab->bStrict && (sqlite3_stricmp(pCol->zType, "INTEGER")==0
+                               || sqlite3_stricmp(pCol->zType, "INT")==0
+                               || sqlite3_stricmp(pCol->zType, "TEXT")==0));
+  if( bPlain ){
+    sqlite3_str_appendf(pStr,
+        "(SELECT j.value FROM json_each(%s) AS j WHERE j.key = %Q)",
+        zPk, pCol->zName);
+  }else{
+    sqlite3_str_appendf(pStr,
+        "(SELECT CASE WHEN j.type = 'object'"
+        " THEN syncq_unhex(json_extract(j.value, '$.\"" SYNCQ_BLOB_TAG "\"'))"
+        " ELSE j.value END FROM json_each(%s) AS j WHERE j.key = %Q)",
+        zPk, pCol->zName);
+  }
+}
+
+/* Fills row_data of the queue rows of table zQueued (the name the queue
+** holds) up to seq iUpto that the triggers left to be read: each gets the
+** row as the table holds it now, with the queue row's own version.  A row
+** that is gone since (deleted later, or by syncqd applying another node's
+** delete) makes its change a delete of that key.  Rows of a table that
+** does not exist (dropped) are left alone; syncqd does not ship them.
+** *pnFilled counts the rows filled. */
+static int fillTable(sqlite3 *db, const char *zQueued, sqlite3_int64 iUpto,
+                     int *pnFilled, char **pzErr){
+  sqlite3_str *pStr;
+  SyncqTable tab;
+  char *zName = 0;
   char *zSql = 0;
   int rc;
   int i;
 
-  sqlite3_str_appendall(pStr, "SELECT ");
-  appendObject(pStr, pTab, "t", 1, ", ");
-  sqlite3_str_appendall(pStr, ", ");
-  appendObject(pStr, pTab, "t", 0, ", ");
-  sqlite3_str_appendf(pStr, " FROM main.\"%w\" AS t WHERE ", pTab->zName);
-  appendObject(pStr, pTab, "t", 1, ", ");
-  sqlite3_str_appendf(pStr,
-      " IN (SELECT q.pk FROM sync_queue AS q WHERE q.table_name = %Q"
-      " AND q.op IN ('I', 'U') AND (SELECT count(*) FROM json_each(q.row_data)"
-      " WHERE key IN (", pTab->zName);
-  for(i=0; i<pTab->nCol; i++){
-    sqlite3_str_appendf(pStr, "%s%Q", i ? ", " : "", pTab->aCol[i].zName);
+  rc = syncq_resolve_table(db, zQueued, &zName, pzErr);
+  if( rc==SQLITE_NOTFOUND || rc==SQLITE_MISMATCH ){
+    sqlite3_free(*pzErr);
+    *pzErr = 0;
+    return SQLITE_OK;
   }
-  sqlite3_str_appendf(pStr, ")) < %d)", pTab->nCol);
-  rc = strDone(pStr, &zSql);
   if( rc!=SQLITE_OK ) return rc;
-  rc = sqlite3_prepare_v2(db, zSql, -1, &pSel, 0);
-  sqlite3_free(zSql);
-  if( rc!=SQLITE_OK ) return setDbError(db, pzErr, rc);
+  rc = tableLoad(db, zName, &tab, pzErr);
+  sqlite3_free(zName);
+  if( rc==SQLITE_ERROR ){         /* no key any more: cannot read by key */
+    sqlite3_free(*pzErr);
+    *pzErr = 0;
+    return SQLITE_OK;
+  }
+  if( rc!=SQLITE_OK ) return rc;
 
   pStr = sqlite3_str_new(0);
-  sqlite3_str_appendall(pStr,
-      "INSERT INTO main.sync_queue(txid, table_name, op, pk, row_data,"
-      " changed_at, origin, priority) VALUES(");
-  appendTxid(pStr, zPriority);
-  sqlite3_str_appendf(pStr, ", %Q, 'U', ?1, ?2, %s, ", pTab->zName,
-                      SYNCQ_NOW_EXPR);
-  appendOrigin(pStr, pTab);
-  sqlite3_str_appendf(pStr, ", %Q)", zPriority);
+  sqlite3_str_appendall(pStr, "UPDATE main.sync_queue SET row_data = (SELECT ");
+  appendObject(pStr, &tab, "t", 0, ", ");
+  sqlite3_str_appendf(pStr, " FROM main.\"%w\" AS t WHERE ", tab.zName);
+  for(i=0; i<tab.nPk; i++){
+    if( i ) sqlite3_str_appendall(pStr, " AND ");
+    sqlite3_str_appendf(pStr, "t.\"%w\" = ", tab.aCol[tab.aiPk[i]].zName);
+    appendKeyFromJson(pStr, &tab, tab.aiPk[i], "sync_queue.pk");
+  }
+  sqlite3_str_appendf(pStr,
+      ") WHERE table_name = %Q AND op IN ('I', 'U') AND row_data IS NULL"
+      " AND seq <= %lld", zQueued, iUpto);
   rc = strDone(pStr, &zSql);
+  tableClear(&tab);
+  if( rc!=SQLITE_OK ) return rc;
+  rc = sqlite3_exec(db, zSql, 0, 0, pzErr);
+  sqlite3_free(zSql);
   if( rc==SQLITE_OK ){
-    rc = sqlite3_prepare_v2(db, zSql, -1, &pIns, 0);
-    sqlite3_free(zSql);
-    if( rc!=SQLITE_OK ) rc = setDbError(db, pzErr, rc);
+    *pnFilled += sqlite3_changes(db);
+    rc = execPrintf(db, pzErr,
+        "UPDATE main.sync_queue SET op = 'D' WHERE table_name = %Q"
+        " AND op IN ('I', 'U') AND row_data IS NULL AND seq <= %lld",
+        zQueued, iUpto);
+    if( rc==SQLITE_OK ) *pnFilled -= sqlite3_changes(db);
   }
+  return rc;
+}
 
-  while( rc==SQLITE_OK && sqlite3_step(pSel)==SQLITE_ROW ){
-    rc = sqlite3_bind_value(pIns, 1, sqlite3_column_value(pSel, 0));
-    if( rc==SQLITE_OK ){
-      rc = sqlite3_bind_value(pIns, 2, sqlite3_column_value(pSel, 1));
+/* syncq_fill(): read into the queue the rows its changes stand for (see
+** fillTable()), for the queue rows up to the newest, or, if nMax > 0, up
+** to the nMax-th row still to be read after syncq_state.filled_upto;
+** *piUpto is the seq it covered, also kept in syncq_state.filled_upto.
+** syncqd runs it in transactions of its own before it reads the queue (a
+** part at a time, so that the app never waits long for the write lock),
+** and reads no further than *piUpto: a change is shipped with the row as
+** it was at the fill. */
+int syncq_fill(sqlite3 *db, int nMax, sqlite3_int64 *piUpto, int *pnFilled,
+               char **pzErr){
+  sqlite3_stmt *pStmt = 0;
+  char **azTable = 0;
+  int nTable = 0;
+  int rc;
+  int i;
+
+  *piUpto = 0;
+  *pnFilled = 0;
+  rc = savepointBegin(db, "syncq_fill", pzErr);
+  if( rc!=SQLITE_OK ) return rc;
+  rc = syncq_ensure_schema(db, pzErr);
+  if( rc==SQLITE_OK ){
+    rc = sqlite3_prepare_v2(db,
+        "SELECT coalesce((SELECT seq FROM main.sync_queue"
+        "                 WHERE ?1 > 0 AND seq > (SELECT filled_upto FROM main.syncq_state)"
+        "                   AND row_data IS NULL AND op IN ('I', 'U')"
+        "                 ORDER BY seq LIMIT 1 OFFSET ?1 - 1),"
+        "                (SELECT max(seq) FROM main.sync_queue), 0)",
+        -1, &pStmt, 0);
+    if( rc==SQLITE_OK ) sqlite3_bind_int(pStmt, 1, nMax);
+    if( rc==SQLITE_OK && sqlite3_step(pStmt)==SQLITE_ROW ){
+      *piUpto = sqlite3_column_int64(pStmt, 0);
     }
-    if( rc==SQLITE_OK ){
-      sqlite3_step(pIns);
-      rc = sqlite3_reset(pIns);
-      if( rc!=SQLITE_OK ) rc = setDbError(db, pzErr, rc);
+    if( sqlite3_finalize(pStmt)!=SQLITE_OK || rc!=SQLITE_OK ){
+      rc = setDbError(db, pzErr, sqlite3_errcode(db));
     }
   }
-  if( sqlite3_finalize(pSel)!=SQLITE_OK && rc==SQLITE_OK ){
+  if( rc==SQLITE_OK ){
+    rc = sqlite3_prepare_v2(db,
+        "SELECT DISTINCT table_name FROM main.sync_queue"
+        " WHERE seq <= ?1 AND row_data IS NULL AND op IN ('I', 'U')",
+        -1, &pStmt, 0);
+    if( rc==SQLITE_OK ) sqlite3_bind_int64(pStmt, 1, *piUpto);
+    while( rc==SQLITE_OK && sqlite3_step(pStmt)==SQLITE_ROW ){
+      char **aNew = sqlite3_realloc64(azTable, sizeof(char*)*(nTable+1));
+      if( aNew==0 ){ rc = SQLITE_NOMEM; break; }
+      azTable = aNew;
+      azTable[nTable] = sqlite3_mprintf("%s",
+                                   (const char*)sqlite3_column_text(pStmt, 0));
+      if( azTable[nTable++]==0 ) rc = SQLITE_NOMEM;
+    }
+    if( sqlite3_finalize(pStmt)!=SQLITE_OK && rc==SQLITE_OK ){
+      rc = setDbError(db, pzErr, sqlite3_errcode(db));
+    }
+  }
+  for(i=0; rc==SQLITE_OK && i<nTable; i++){
+    rc = fillTable(db, azTable[i], *piUpto, pnFilled, pzErr);
+  }
+  if( rc==SQLITE_OK ){
+    rc = execPrintf(db, pzErr,
+        "UPDATE main.syncq_state SET filled_upto = %lld"
+        " WHERE filled_upto < %lld", *piUpto, *piUpto);
+  }
+  for(i=0; i<nTable; i++) sqlite3_free(azTable[i]);
+  sqlite3_free(azTable);
+  return savepointEnd(db, "syncq_fill", rc, pzErr);
+}
+
+/* ----------------------------------------------------------------------
+** Following the columns of a tracked table.
+**
+** syncq_tracked.columns holds the columns the last repair saw.  When they
+** differ now, the columns that went are kept in syncq_columns_gone, so
+** that syncqd can tell a column this file no longer has (drop it from an
+** incoming change, apply the rest) from one it does not have yet (set the
+** change aside until it exists).  A column that went and another that came
+** between the same two surviving neighbours, with the same declared type,
+** is taken for a rename: that is what ALTER TABLE RENAME COLUMN and a
+** migration tool's rebuild leave (a type change keeps the name).  syncqd
+** repairs as soon as the schema moves, so it mostly sees one change at a
+** time.
+*/
+
+/* Records that column zOld of zTable went (renamed to zNew, or dropped if
+** zNew is NULL); a chain of renames points at the last name. */
+static int columnGone(sqlite3 *db, const char *zTable, const char *zOld,
+                      const char *zNew, char **pzErr){
+  int rc = execPrintf(db, pzErr,
+      "INSERT OR REPLACE INTO main.syncq_columns_gone"
+      "(table_name, column_name, renamed_to, gone_at) VALUES(%Q, %Q, %Q, %s)",
+      zTable, zOld, zNew, SYNCQ_NOW_EXPR);
+  if( rc==SQLITE_OK && zNew ){
+    rc = execPrintf(db, pzErr,
+        "UPDATE main.syncq_columns_gone SET renamed_to = %Q"
+        " WHERE table_name = %Q AND renamed_to = %Q COLLATE NOCASE",
+        zNew, zTable, zOld);
+  }
+  return rc;
+}
+
+/* The old index of the nearest column before (iDir -1) or after (+1)
+** column iCol of pTab that the old columns azOld (name, type pairs) had
+** too; -1 or nOld if there is none. */
+static int oldIndex(char **azOld, int nOld, const SyncqTable *pTab, int iCol,
+                    int iDir){
+  int j, i;
+  for(j=iCol+iDir; j>=0 && j<pTab->nCol; j+=iDir){
+    for(i=0; i<nOld; i++){
+      if( sqlite3_stricmp(azOld[2*i], pTab->aCol[j].zName)==0 ) return i;
+    }
+  }
+  return iDir<0 ? -1 : nOld;
+}
+
+/* Compares pTab's columns with those syncq_tracked remembers, records the
+** columns that went, and remembers the columns of now. */
+static int columnsFollow(sqlite3 *db, const SyncqTable *pTab, char **pzErr){
+  sqlite3_stmt *pStmt = 0;
+  sqlite3_str *pStr;
+  char **azOld = 0;
+  int nOld = 0;
+  int *aiGone = 0, *aiCame = 0, *aiPair = 0;
+  int nGone = 0, nCame = 0;
+  char *zNow = 0;
+  int rc;
+  int i, j;
+
+  rc = sqlite3_prepare_v2(db,
+      "SELECT json_extract(j.value, '$[0]'), json_extract(j.value, '$[1]')"
+      " FROM main.syncq_tracked AS t, json_each(t.columns) AS j"
+      " WHERE t.table_name = ?1 ORDER BY j.key", -1, &pStmt, 0);
+  if( rc!=SQLITE_OK ) return setDbError(db, pzErr, rc);
+  sqlite3_bind_text(pStmt, 1, pTab->zName, -1, SQLITE_STATIC);
+  while( rc==SQLITE_OK && sqlite3_step(pStmt)==SQLITE_ROW ){
+    char **aNew = sqlite3_realloc64(azOld, sizeof(char*)*2*(nOld+1));
+    if( aNew==0 ){ rc = SQLITE_NOMEM; break; }
+    azOld = aNew;
+    azOld[2*nOld] = sqlite3_mprintf("%s",
+                                  (const char*)sqlite3_column_text(pStmt, 0));
+    azOld[2*nOld+1] = sqlite3_mprintf("%s",
+                                  (const char*)sqlite3_column_text(pStmt, 1));
+    if( azOld[2*nOld]==0 || azOld[2*nOld+1]==0 ) rc = SQLITE_NOMEM;
+    nOld++;
+  }
+  if( sqlite3_finalize(pStmt)!=SQLITE_OK && rc==SQLITE_OK ){
     rc = setDbError(db, pzErr, sqlite3_errcode(db));
   }
-  sqlite3_finalize(pIns);
+
+  if( rc==SQLITE_OK && nOld>0 ){
+    aiGone = sqlite3_malloc64(sizeof(int)*(nOld+1));
+    aiCame = sqlite3_malloc64(sizeof(int)*(pTab->nCol+1));
+    if( aiGone==0 || aiCame==0 ) rc = SQLITE_NOMEM;
+    for(i=0; rc==SQLITE_OK && i<nOld; i++){
+      for(j=0; j<pTab->nCol
+               && sqlite3_stricmp(azOld[2*i], pTab->aCol[j].zName)!=0; j++){}
+      if( j==pTab->nCol ) aiGone[nGone++] = i;
+    }
+    for(j=0; rc==SQLITE_OK && j<pTab->nCol; j++){
+      for(i=0; i<nOld && sqlite3_stricmp(azOld[2*i], pTab->aCol[j].zName)!=0;
+          i++){}
+      if( i==nOld ) aiCame[nCame++] = j;
+    }
+    /* Pair each column that came with the first column that went between
+    ** the same two surviving neighbours, with the same declared type. */
+    aiPair = sqlite3_malloc64(sizeof(int)*(nOld+1));
+    if( aiPair==0 ) rc = SQLITE_NOMEM;
+    for(i=0; rc==SQLITE_OK && i<nOld; i++) aiPair[i] = -1;
+    for(j=0; rc==SQLITE_OK && j<nCame; j++){
+      int iLo = oldIndex(azOld, nOld, pTab, aiCame[j], -1);
+      int iHi = oldIndex(azOld, nOld, pTab, aiCame[j], +1);
+      for(i=0; i<nGone; i++){
+        int g = aiGone[i];
+        if( g>iLo && g<iHi && aiPair[g]<0
+         && sqlite3_stricmp(azOld[2*g+1], pTab->aCol[aiCame[j]].zType)==0 ){
+          aiPair[g] = aiCame[j];
+          break;
+        }
+      }
+    }
+    for(i=0; rc==SQLITE_OK && i<nGone; i++){
+      int g = aiGone[i];
+      rc = columnGone(db, pTab->zName, azOld[2*g],
+                      aiPair[g]>=0 ? pTab->aCol[aiPair[g]].zName : 0, pzErr);
+    }
+  }
+  if( rc==SQLITE_OK ){
+    /* A column that is here (again) has not gone. */
+    pStr = sqlite3_str_new(0);
+    sqlite3_str_appendall(pStr, "json_array(");
+    for(j=0; j<pTab->nCol; j++){
+      sqlite3_str_appendf(pStr, "%sjson_array(%Q, %Q)", j ? ", " : "",
+                          pTab->aCol[j].zName, pTab->aCol[j].zType);
+    }
+    sqlite3_str_appendall(pStr, ")");
+    rc = strDone(pStr, &zNow);
+  }
+  if( rc==SQLITE_OK ){
+    rc = execPrintf(db, pzErr,
+        "DELETE FROM main.syncq_columns_gone WHERE table_name = %Q"
+        " AND column_name COLLATE NOCASE IN"
+        " (SELECT json_extract(value, '$[0]') FROM json_each(%s))",
+        pTab->zName, zNow);
+  }
+  if( rc==SQLITE_OK ){
+    rc = execPrintf(db, pzErr,
+        "UPDATE main.syncq_tracked SET columns = %s"
+        " WHERE table_name = %Q AND columns IS NOT %s",
+        zNow, pTab->zName, zNow);
+  }
+  for(i=0; i<2*nOld; i++) sqlite3_free(azOld[i]);
+  sqlite3_free(azOld);
+  sqlite3_free(aiGone);
+  sqlite3_free(aiCame);
+  sqlite3_free(aiPair);
+  sqlite3_free(zNow);
   return rc;
 }
 
@@ -880,9 +1133,10 @@ static int triggerInstall(sqlite3 *db, const SyncqTable *pTab,
 }
 
 /* Brings the triggers of table zName (from sqlite_schema) up to date with
-** its columns and zPriority, records it in syncq_tracked, and re-queues
-** rows the old triggers captured incompletely.  *pbChanged is set if any
-** trigger was (re)created. */
+** its key and zPriority, records it in syncq_tracked with its columns (and
+** those that went since).  *pbChanged is set if any trigger was
+** (re)created.  No queue row is written: changes queued before keep their
+** versions, and syncq_fill() reads their rows as they are now. */
 static int installAll(sqlite3 *db, const char *zName, const char *zPriority,
                       int *pbChanged, char **pzErr){
   SyncqTable tab;
@@ -904,9 +1158,7 @@ static int installAll(sqlite3 *db, const char *zName, const char *zPriority,
         " OR priority IS NOT excluded.priority",
         zName, zPriority, SYNCQ_NOW_EXPR);
   }
-  if( rc==SQLITE_OK && *pbChanged ){
-    rc = requeueIncomplete(db, &tab, zPriority, pzErr);
-  }
+  if( rc==SQLITE_OK ) rc = columnsFollow(db, &tab, pzErr);
   tableClear(&tab);
   return rc;
 }
@@ -1024,10 +1276,18 @@ static int repairOne(sqlite3 *db, const char *zTracked, const char *zPriority,
   }
   if( rc!=SQLITE_OK || zNew==0 ) return rc;   /* dropped: nothing to do */
 
+  /* The tracking, the columns that went, and the changes syncqd has not
+  ** read yet (queued under the old name by the moved triggers) follow. */
   rc = dropAll(db, zTracked, pzErr);
   if( rc==SQLITE_OK ){
     rc = execPrintf(db, pzErr,
-        "DELETE FROM main.syncq_tracked WHERE table_name = %Q", zTracked);
+        "UPDATE main.syncq_tracked SET table_name = %Q WHERE table_name = %Q;"
+        "UPDATE main.syncq_columns_gone SET table_name = %Q"
+        " WHERE table_name = %Q;"
+        "UPDATE main.sync_queue SET table_name = %Q WHERE table_name = %Q"
+        " AND (seq > (SELECT filled_upto FROM main.syncq_state)"
+        "      OR (row_data IS NULL AND op IN ('I', 'U')))",
+        zNew, zTracked, zNew, zTracked, zNew, zTracked);
   }
   if( rc==SQLITE_OK ) rc = installAll(db, zNew, zPriority, &bChanged, pzErr);
   if( rc==SQLITE_OK ) (*pnRepaired)++;

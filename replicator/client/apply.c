@@ -169,9 +169,35 @@ client_rollback(Client *cl)
 		sqlite3_exec(cl->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
+/*
+ * Columns of the change this file's table has no more (syncq_columns_gone):
+ * renamed ones take their new name, dropped ones leave the change, and the
+ * rest applies. Said in the log once per column and run.
+ */
+static void
+follow_gone_columns(Client *cl, ClientTable *t, Change *c)
+{
+	for (int g = 0; g < t->ngone; g++)
+	{
+		if (client_col(t, t->gone[g]) >= 0 || !change_follow_column(c, t->gone[g], t->gone_to[g]))
+			continue;
+		if (t->gone_logged == NULL)
+			t->gone_logged = xcalloc((size_t) t->ngone, sizeof(bool));
+		if (t->gone_logged[g])
+			continue;
+		t->gone_logged[g] = true;
+		if (t->gone_to[g])
+			logmsg(LOG_INFO, "client \"%s\": column \"%s\" of table \"%s\" was renamed to \"%s\" here: the hub's changes that carry it are applied to \"%s\"",
+				   cl->path, t->gone[g], t->name, t->gone_to[g], t->gone_to[g]);
+		else
+			logmsg(LOG_INFO, "client \"%s\": column \"%s\" of table \"%s\" was dropped here: it is left out of the hub's changes that carry it, the rest applies",
+				   cl->path, t->gone[g], t->name);
+	}
+}
+
 /* Check a change's table and columns against the client's schema. */
 static ClientTable *
-check_change(Client *cl, const Change *c, char *err, size_t errlen)
+check_change(Client *cl, Change *c, char *err, size_t errlen)
 {
 	ClientTable *t = client_table(cl, c->table);
 	const JObject *o = c->op == SYNCQ_OP_DELETE ? &c->pk : &c->row;
@@ -182,6 +208,7 @@ check_change(Client *cl, const Change *c, char *err, size_t errlen)
 				 cl->path, c->table, c->seq);
 		return NULL;
 	}
+	follow_gone_columns(cl, t, c);
 	for (int i = 0; i < o->n; i++)
 		if (client_col(t, o->f[i].key) < 0)
 		{
@@ -267,7 +294,7 @@ put_conflict(Client *cl, const Change *c, const Version *winner, char *err, size
  * it (why says why), -1 on an error that ends the download (err).
  */
 int
-client_try_change(Client *cl, const Change *c, const HubTypes *types, bool retry,
+client_try_change(Client *cl, Change *c, const HubTypes *types, bool retry,
 		  char *why, size_t whylen, char *err, size_t errlen)
 {
 	ClientTable *t = check_change(cl, c, why, whylen);
@@ -358,7 +385,7 @@ park_change(Client *cl, const Change *c, const char *why, char *err, size_t errl
  * overruled, 2 if set aside, -1 on an error that ends the download.
  */
 int
-client_apply_change(Client *cl, const Change *c, const HubTypes *types, char *err, size_t errlen)
+client_apply_change(Client *cl, Change *c, const HubTypes *types, char *err, size_t errlen)
 {
 	char		why[1024];
 	int			rc = client_try_change(cl, c, types, false, why, sizeof(why), err, errlen);

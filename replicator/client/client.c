@@ -14,6 +14,7 @@
  *   client_node_id              this file's node id
  *   client_table, client_col    a table's columns, read from the schema once
  *   client_reset_cache          forget them (after a schema change)
+ *   client_follow_schema        the schema moved: sync_repair(), forget the tables
  *   client_get_up               the acknowledged upload position
  *   client_get_down             the download position
  *   client_get_down_partial     a download cut short: its target, how far
@@ -186,6 +187,7 @@ client_open(const char *path, char *err, size_t errlen)
 	sqlite3_stmt *st;
 
 	cl->path = xstrdup(path);
+	cl->schema_version = -1;
 	if (sqlite3_open_v2(path, &cl->db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK)
 	{
 		client_db_err(err, errlen, cl, "cannot open");
@@ -258,6 +260,14 @@ free_tables(Client *cl)
 		free(t->cols);
 		free(t->is_pk);
 		free(t->hubtype);
+		for (int g = 0; g < t->ngone; g++)
+		{
+			free(t->gone[g]);
+			free(t->gone_to[g]);
+		}
+		free(t->gone);
+		free(t->gone_to);
+		free(t->gone_logged);
 	}
 	free(cl->tables);
 	cl->tables = NULL;
@@ -285,6 +295,7 @@ client_close(Client *cl)
 	free_stmts(cl);
 	free_tables(cl);
 	vermap_free(&cl->local);
+	vermap_free(&cl->fill_again);
 	free(cl->bounds);
 	sqlite3_finalize(cl->pending);
 	sqlite3_finalize(cl->get_version);
@@ -332,6 +343,22 @@ client_table(Client *cl, const char *name)
 	sqlite3_finalize(st);
 	if (t->ncols == 0)
 		return NULL;
+	/* the columns it had and has no more (sync_repair() keeps them) */
+	if (sqlite3_prepare_v2(cl->db, "SELECT column_name, renamed_to FROM syncq_columns_gone WHERE table_name = ?1",
+						   -1, &st, NULL) == SQLITE_OK)
+	{
+		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+		while (sqlite3_step(st) == SQLITE_ROW)
+		{
+			t->gone = xrealloc(t->gone, (size_t) (t->ngone + 1) * sizeof(char *));
+			t->gone_to = xrealloc(t->gone_to, (size_t) (t->ngone + 1) * sizeof(char *));
+			t->gone[t->ngone] = xstrdup((const char *) sqlite3_column_text(st, 0));
+			t->gone_to[t->ngone] = sqlite3_column_type(st, 1) == SQLITE_NULL ? NULL :
+				xstrdup((const char *) sqlite3_column_text(st, 1));
+			t->ngone++;
+		}
+		sqlite3_finalize(st);
+	}
 	t->name = xstrdup(name);
 	cl->ntables++;
 	return t;
@@ -354,6 +381,60 @@ client_reset_cache(Client *cl)
 	free_tables(cl);
 	vermap_free(&cl->local);
 	cl->local_seen = 0;
+}
+
+/*
+ * If the schema moved since the last look (or this is the first), bring
+ * capture up to date with it: sync_repair() rewrites stale or missing
+ * triggers (a table renamed or rebuilt) and records the columns that went;
+ * the tables are read again. In a write transaction taken first (a read
+ * upgraded to a write could not wait for the app). Returns how many tables
+ * it repaired, or -1 with err.
+ */
+int
+client_follow_schema(Client *cl, char *err, size_t errlen)
+{
+	sqlite3_stmt *st;
+	int64_t		sv = -1;
+	int			repaired = 0;
+
+	st = client_prep(cl, "PRAGMA schema_version", err, errlen);
+	if (st == NULL)
+		return -1;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		sv = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	if (sv == cl->schema_version)
+		return 0;
+	if (client_exec(cl, "BEGIN IMMEDIATE", err, errlen) < 0)
+		return -1;
+	st = client_prep(cl, "SELECT sync_repair()", err, errlen);
+	if (st == NULL || sqlite3_step(st) != SQLITE_ROW)
+	{
+		if (st)
+			client_db_err(err, errlen, cl, "sync_repair()");
+		sqlite3_finalize(st);
+		sqlite3_exec(cl->db, "ROLLBACK", NULL, NULL, NULL);
+		return -1;
+	}
+	repaired = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	if (client_exec(cl, "COMMIT", err, errlen) < 0)
+	{
+		sqlite3_exec(cl->db, "ROLLBACK", NULL, NULL, NULL);
+		return -1;
+	}
+	if (repaired > 0)
+		logmsg(LOG_INFO, "the schema of \"%s\" changed: capture of %d tables brought up to date",
+			   cl->path, repaired);
+	client_reset_cache(cl);
+	st = client_prep(cl, "PRAGMA schema_version", err, errlen);
+	if (st == NULL)
+		return -1;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		cl->schema_version = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return repaired;
 }
 
 /* ---- positions ---------------------------------------------------------- */

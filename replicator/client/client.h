@@ -35,6 +35,10 @@ typedef struct
 	int		   *is_pk;			/* 0, or position in the primary key (1-based) */
 	int			npk;
 	const char **hubtype;		/* per column: the hub's type, or NULL */
+	int			ngone;			/* columns it had and has no more */
+	char	  **gone;
+	char	  **gone_to;		/* ... renamed to this, or NULL: dropped */
+	bool	   *gone_logged;	/* said in the log already */
 } ClientTable;
 
 /* The hub's column types, which decide conversions (docs/replication.md). */
@@ -71,6 +75,11 @@ struct Client
 	bool		pending_done;	/* it returned its last row */
 	bool		pending_held;	/* it stands on a row not yet returned */
 	int64_t		pending_txid;	/* txid of the last row returned (0: none) */
+	int64_t		pending_reach;	/* the last seq of a row the hub transaction holds */
+	int64_t		schema_version; /* PRAGMA schema_version capture follows */
+	int64_t		fill_upto;		/* the last sync_fill() covered the queue up to here */
+	int64_t		fill_goal;		/* ... and is to cover it up to here */
+	VerMap		fill_again;		/* rows changed more than once: the seq (us) of the last */
 	int			saved_paused;	/* the pause setting before an apply */
 	int64_t		down_stored_at; /* mono_us() of the last position stored */
 	int64_t    *bounds;			/* seqs that ended a snapshot, ascending */
@@ -84,12 +93,14 @@ const char *client_node_id(Client *cl);
 ClientTable *client_table(Client *cl, const char *name);
 int			client_col(const ClientTable *t, const char *col);
 void		client_reset_cache(Client *cl);
+int			client_follow_schema(Client *cl, char *err, size_t errlen);
 
 int			client_get_up(Client *cl, int64_t *seq, uint64_t *digest);
 char	   *client_get_down(Client *cl);
 void		client_get_down_partial(Client *cl, char **target, int64_t *done);
 
 /* queue.c */
+int			client_fill_queue(Client *cl, bool first, char *err, size_t errlen);
 int			client_pending_open(Client *cl, int64_t after_seq, char *err, size_t errlen);
 int			client_pending_next(Client *cl, ChangeList *page, int max, bool *boundary,
 								char *err, size_t errlen);
@@ -105,7 +116,7 @@ int			client_begin_apply(Client *cl, char *err, size_t errlen);
 int			client_commit_apply(Client *cl, const char *down_snapshot, const char *target,
 								int64_t done, char *err, size_t errlen);
 void		client_rollback(Client *cl);
-int			client_apply_change(Client *cl, const Change *c, const HubTypes *types,
+int			client_apply_change(Client *cl, Change *c, const HubTypes *types,
 								char *err, size_t errlen);
 bool		client_in_apply(Client *cl);
 bool		client_position_stale(Client *cl);
@@ -138,7 +149,7 @@ sqlite3_stmt *client_prep(Client *cl, const char *sql, char *err, size_t errlen)
 int			client_state_set(Client *cl, const char *key, const char *value,
 							 char *err, size_t errlen);
 char	   *client_state_get(Client *cl, const char *key);
-int			client_try_change(Client *cl, const Change *c, const HubTypes *types, bool retry,
+int			client_try_change(Client *cl, Change *c, const HubTypes *types, bool retry,
 							  char *why, size_t whylen, char *err, size_t errlen);
 const char *client_short_reason(Client *cl, const char *why);
 

@@ -117,7 +117,7 @@ client_retry_errors(Client *cl, const HubTypes *types, int *applied, char *err, 
 
 	for (int i = 0; rc == 0 && i < sa.n; i++)
 	{
-		const Change *c = &sa.l.c[i];
+		Change	   *c = &sa.l.c[i];
 		char		why[1024];
 		int			r = -2;
 

@@ -2,6 +2,8 @@
  * queue.c — this node's pending changes, read from sync_queue for an
  * upload and deleted once the hub has them (client.h).
  *
+ *   client_fill_queue      read the queued changes' rows from their tables
+ *                          first (sync_fill(), a part at a time)
  *   client_pending_open    a read transaction over the changes after a seq
  *   client_pending_next    the next page, and whether a transaction ends there
  *   client_pending_more    rows not returned yet?
@@ -23,6 +25,9 @@
 
 /* Transaction boundaries the watch saw, kept for splitting uploads. */
 #define BOUNDS_MAX 65536
+
+/* Queued changes read from their tables per transaction (sync_fill(n)). */
+#define FILL_PART_S "5000"
 
 /* Parse a queue changed_at (ISO text or Unix seconds) into microseconds. */
 static int
@@ -53,8 +58,95 @@ instant_us(sqlite3_stmt *st, int col, int64_t *us)
 }
 
 /*
+ * The rows changed more than once in what is to be shipped, with the seq of
+ * their last change (fill_again): a hub transaction must not end between
+ * two changes of one of them, since the fill read the row as the later
+ * change's transaction left it.
+ */
+static int
+note_changed_again(Client *cl, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = client_prep(cl, "SELECT table_name, pk, max(seq) FROM sync_queue"
+								   " WHERE origin = ?1 AND seq <= ?2 AND (op = 'D' OR row_data IS NOT NULL)"
+								   " GROUP BY table_name, pk HAVING count(*) > 1", err, errlen);
+	int			rc;
+
+	vermap_free(&cl->fill_again);
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, cl->node_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, cl->fill_upto);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+	{
+		char	   *k = row_key((const char *) sqlite3_column_text(st, 0),
+								(const char *) sqlite3_column_text(st, 1));
+		Version		last = {sqlite3_column_int64(st, 2), "", true};
+
+		vermap_put(&cl->fill_again, k, &last);
+		free(k);
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+	{
+		client_db_err(err, errlen, cl, "reading sync_queue");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Before the queue is read: follow the schema (first call: first), then read
+ * the rows of the queued changes from their tables into the queue
+ * (sync_fill(): the capture triggers queue the key only,
+ * docs/sqlite_capture.md), FILL_PART_S of them, in a transaction of its own.
+ * Returns 1 if more are to be read (call again after a pause, so that the
+ * app is not kept waiting), 0 when the queue is read up to where it ended
+ * at the first call, -1 with err. The pending read goes no further than
+ * the fill did, so every change it ships carries its row, the same row if
+ * it is sent again.
+ */
+int
+client_fill_queue(Client *cl, bool first, char *err, size_t errlen)
+{
+	sqlite3_stmt *st;
+
+	if (first)
+	{
+		if (client_follow_schema(cl, err, errlen) < 0)
+			return -1;
+		cl->fill_goal = -1;
+	}
+	if (client_exec(cl, "BEGIN IMMEDIATE", err, errlen) < 0)
+		return -1;
+	st = client_prep(cl, "SELECT sync_fill(" FILL_PART_S "), (SELECT coalesce(max(seq), 0) FROM sync_queue)",
+					 err, errlen);
+	if (st == NULL || sqlite3_step(st) != SQLITE_ROW)
+	{
+		if (st)
+			client_db_err(err, errlen, cl, "sync_fill()");
+		sqlite3_finalize(st);
+		sqlite3_exec(cl->db, "ROLLBACK", NULL, NULL, NULL);
+		return -1;
+	}
+	cl->fill_upto = sqlite3_column_int64(st, 0);
+	if (cl->fill_goal < 0)
+		cl->fill_goal = sqlite3_column_int64(st, 1);
+	sqlite3_finalize(st);
+	if (client_exec(cl, "COMMIT", err, errlen) < 0)
+	{
+		sqlite3_exec(cl->db, "ROLLBACK", NULL, NULL, NULL);
+		return -1;
+	}
+	if (cl->fill_upto < cl->fill_goal)
+		return 1;
+	return note_changed_again(cl, err, errlen);
+}
+
+/*
  * Read this node's pending changes a page at a time, in seq order, inside
- * one read transaction: every SQLite transaction is wholly in or out.
+ * one read transaction: every SQLite transaction is wholly in or out. Only
+ * rows the last client_fill_queue() covered are read; a change it could
+ * not read a row for (its table is gone) is not shipped.
  */
 int
 client_pending_open(Client *cl, int64_t after_seq, char *err, size_t errlen)
@@ -67,7 +159,8 @@ client_pending_open(Client *cl, int64_t after_seq, char *err, size_t errlen)
 	 * may be one of them.
 	 */
 	cl->pending = client_prep(cl, "SELECT seq, table_name, op, pk, row_data, changed_at, priority, txid"
-					   " FROM sync_queue WHERE origin = ?1 AND seq > ?2 ORDER BY seq", err, errlen);
+							  " FROM sync_queue WHERE origin = ?1 AND seq > ?2 AND seq <= ?3"
+							  " AND (op = 'D' OR row_data IS NOT NULL) ORDER BY seq", err, errlen);
 	if (cl->pending == NULL)
 	{
 		sqlite3_exec(cl->db, "ROLLBACK", NULL, NULL, NULL);
@@ -75,9 +168,11 @@ client_pending_open(Client *cl, int64_t after_seq, char *err, size_t errlen)
 	}
 	sqlite3_bind_text(cl->pending, 1, cl->node_id, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(cl->pending, 2, after_seq);
+	sqlite3_bind_int64(cl->pending, 3, cl->fill_upto);
 	cl->pending_done = false;
 	cl->pending_held = false;
 	cl->pending_txid = -1;
+	cl->pending_reach = 0;
 	return 0;
 }
 
@@ -116,13 +211,21 @@ client_pending_next(Client *cl, ChangeList *page, int max, bool *boundary, char 
 
 		if (page->n >= max)
 		{
-			bool		ends = txid != cl->pending_txid ||
-				client_is_boundary(cl, page->c[page->n - 1].seq);
+			/*
+			 * A hub transaction ends between two local ones, and not before
+			 * a later change of a row it holds: that change's transaction
+			 * wrote the row the fill read for both.
+			 */
+			bool		ends = (txid != cl->pending_txid ||
+								client_is_boundary(cl, page->c[page->n - 1].seq)) &&
+				cl->pending_reach < sqlite3_column_int64(st, 0);
 
 			if (ends || page->n >= max * 4)
 			{
 				/* stop here; this row starts the next page */
 				*boundary = ends;
+				if (ends)
+					cl->pending_reach = 0;
 				cl->pending_held = true;
 				break;
 			}
@@ -144,6 +247,16 @@ client_pending_next(Client *cl, ChangeList *page, int max, bool *boundary, char 
 			return -1;
 		}
 		cl->pending_txid = txid;
+		if (cl->fill_again.n > 0)
+		{
+			char	   *k = row_key((const char *) sqlite3_column_text(st, 1),
+									(const char *) sqlite3_column_text(st, 3));
+			const Version *last = vermap_get(&cl->fill_again, k);
+
+			free(k);
+			if (last && last->us > cl->pending_reach)
+				cl->pending_reach = last->us;
+		}
 	}
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 	{

@@ -258,14 +258,8 @@ watch_poll(Watch *w, char *err, size_t errlen)
 			goto dberr;
 		if (s != w->schema_version)
 		{
-			int64_t		repaired = pragma_int(db, "SELECT sync_repair()", &rc);
-
-			if (rc != SQLITE_OK)
-				goto dberr;
-			if (repaired > 0)
-				logmsg(LOG_INFO, "the schema of \"%s\" changed: capture of %lld tables brought up to date",
-					   w->cl->path, (long long) repaired);
-			client_reset_cache(w->cl);
+			if (client_follow_schema(w->cl, err, errlen) < 0)
+				return -1;
 			sqlite3_finalize(w->queue_probe);
 			w->queue_probe = NULL;
 			w->schema_version = pragma_int(db, "PRAGMA schema_version", &rc);

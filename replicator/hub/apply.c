@@ -115,6 +115,37 @@ pg_json_value(JsonOut *w, const JField *f, const char *typ)
 	buf_free(&t);
 }
 
+/*
+ * Columns of the change the hub table has no more (sync_columns_gone):
+ * renamed ones take their new name, dropped ones leave the change, and the
+ * rest applies. Said in the log once per column.
+ */
+static void
+follow_gone_columns(Hub *h, const HubTable *t, Change *c)
+{
+	for (int g = 0; g < t->ngone; g++)
+	{
+		char		key[512];
+		bool		logged = false;
+
+		if (hub_col(t, t->gone[g]) >= 0 || !change_follow_column(c, t->gone[g], t->gone_to[g]))
+			continue;
+		snprintf(key, sizeof(key), "%s.%s", t->name, t->gone[g]);
+		for (int i = 0; i < h->ngone_logged && !logged; i++)
+			logged = strcmp(h->gone_logged[i], key) == 0;
+		if (logged)
+			continue;
+		if (t->gone_to[g])
+			logmsg(LOG_INFO, "column \"%s\" of table \"%s\" was renamed to \"%s\" on the hub: changes that carry it are applied to \"%s\"",
+				   t->gone[g], t->name, t->gone_to[g], t->gone_to[g]);
+		else
+			logmsg(LOG_INFO, "column \"%s\" of table \"%s\" was dropped on the hub: it is left out of changes that carry it, the rest applies",
+				   t->gone[g], t->name);
+		h->gone_logged = xrealloc(h->gone_logged, (size_t) (h->ngone_logged + 1) * sizeof(char *));
+		h->gone_logged[h->ngone_logged++] = xstrdup(key);
+	}
+}
+
 /* Check the change's columns against the hub table; name the first stranger. */
 static int
 check_columns(const HubTable *t, const Change *c, char *err, size_t errlen)
@@ -387,7 +418,7 @@ validate(Hub *h, Decision *d, Buf *keys)
 	jout_array(&w);
 	for (int i = 0; i < d->n; i++)
 	{
-		const Change *c = d->cs[i];
+		Change	   *c = d->cs[i];
 		const HubTable *t = hub_table(h, c->table);
 
 		if (t == NULL)
@@ -397,6 +428,7 @@ validate(Hub *h, Decision *d, Buf *keys)
 			set_failed(&d->out[i], why, NULL);
 			continue;
 		}
+		follow_gone_columns(h, t, c);
 		if (check_columns(t, c, why, sizeof(why)) < 0)
 		{
 			set_failed(&d->out[i], why, NULL);

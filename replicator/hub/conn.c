@@ -271,6 +271,9 @@ hub_close(Hub *h)
 		return;
 	hub_tables_free(h->tables, h->ntables);
 	hub_upload_forget(&h->up);
+	for (int i = 0; i < h->ngone_logged; i++)
+		free(h->gone_logged[i]);
+	free(h->gone_logged);
 	PQfinish(h->conn);
 	free(h);
 }

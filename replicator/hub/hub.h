@@ -53,6 +53,8 @@ typedef struct Hub
 	int			ntables;
 	HubUpload	up;
 	char		sqlstate[6];	/* of the last failed statement, "" if none */
+	char	  **gone_logged;	/* "table.column" gone columns already logged */
+	int			ngone_logged;
 } Hub;
 
 /* conn.c */

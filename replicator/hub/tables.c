@@ -2,7 +2,8 @@
  * tables.c — the hub's tracked tables (hub.h): their columns, types and
  * primary keys, read from the catalog.
  *
- *   hub_load_tables   (re)read them into h->tables, sorted by name
+ *   hub_load_tables   (re)read them into h->tables, sorted by name, with the
+ *                     columns each had and has no more (sync_columns_gone)
  *   hub_table         the one called name
  */
 #include "base/base.h"
@@ -12,6 +13,38 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/*
+ * The columns each tracked table had and has no more (sync_columns_gone,
+ * kept by the event trigger syncq_watch_ddl): a client change that still
+ * carries one is followed (renamed, or the column dropped from it) rather
+ * than set aside.
+ */
+static int
+load_gone_columns(Hub *h, char *err, size_t errlen)
+{
+	PGresult   *res = hub_run(h, "SELECT g.table_schema, g.table_name, g.column_name, g.renamed_to"
+							  "  FROM sync_columns_gone g ORDER BY 1, 2, 3",
+							  0, NULL, PGRES_TUPLES_OK, err, errlen);
+
+	if (res == NULL)
+		return -1;
+	for (int r = 0; r < PQntuples(res); r++)
+		for (int i = 0; i < h->ntables; i++)
+		{
+			HubTable   *t = &h->tables[i];
+
+			if (strcmp(t->schema, PQgetvalue(res, r, 0)) != 0 || strcmp(t->name, PQgetvalue(res, r, 1)) != 0)
+				continue;
+			t->gone = xrealloc(t->gone, (size_t) (t->ngone + 1) * sizeof(char *));
+			t->gone_to = xrealloc(t->gone_to, (size_t) (t->ngone + 1) * sizeof(char *));
+			t->gone[t->ngone] = xstrdup(PQgetvalue(res, r, 2));
+			t->gone_to[t->ngone] = PQgetisnull(res, r, 3) ? NULL : xstrdup(PQgetvalue(res, r, 3));
+			t->ngone++;
+		}
+	PQclear(res);
+	return 0;
+}
 
 /*
  * Load the tracked tables with their columns, types and primary keys.
@@ -72,6 +105,8 @@ hub_load_tables(Hub *h, char *err, size_t errlen)
 		t->ncols++;
 	}
 	PQclear(res);
+	if (load_gone_columns(h, err, errlen) < 0)
+		return -1;
 	for (int i = 1; i < h->ntables; i++)
 		if (strcmp(h->tables[i].name, h->tables[i - 1].name) == 0)
 		{

@@ -4,6 +4,7 @@
  *   change_init        a change from a queue row's columns (pk, row as JSON text)
  *   change_take        a change from its parts, pk and row parsed
  *   change_free        free one
+ *   change_follow_column  a column renamed or dropped on the receiving side
  *   changes_push       a new zeroed change at the end of a list
  *   changes_free       free a list
  *   format_instant_us  "YYYY-MM-DDTHH:MM:SS.ffffffZ" of µs since 1970
@@ -134,6 +135,58 @@ change_init(Change *c, int64_t seq, const char *table, const char *op,
 	}
 	return change_take(c, seq, table, op, &opk, del ? NULL : &orow, ver_us, origin, immediate,
 					   err, errlen);
+}
+
+/* Renames field col of o to "to", or removes it if to is NULL (or o has a
+ * field named "to" already). True if o had col. */
+static bool
+jobj_follow(JObject *o, const char *col, const char *to)
+{
+	for (int i = 0; i < o->n; i++)
+	{
+		if (strcmp(o->f[i].key, col) != 0)
+			continue;
+		if (to != NULL && jobj_get(o, to) == NULL)
+		{
+			free(o->f[i].key);
+			o->f[i].key = xstrdup(to);
+		}
+		else
+		{
+			free(o->f[i].key);
+			free(o->f[i].text);
+			memmove(&o->f[i], &o->f[i + 1], sizeof(JField) * (size_t) (o->n - i - 1));
+			o->n--;
+		}
+		return true;
+	}
+	return false;
+}
+
+/*
+ * A column of the change that the receiving table has no more: renamed
+ * (to: the field takes the new name) or dropped (to NULL: the field goes,
+ * the rest of the change applies). The canonical JSON follows. True if the
+ * change carried the column.
+ */
+bool
+change_follow_column(Change *c, const char *col, const char *to)
+{
+	bool		had = false;
+
+	if (jobj_follow(&c->pk, col, to))
+	{
+		free(c->pk_json);
+		c->pk_json = canonical(&c->pk);
+		had = true;
+	}
+	if (c->has_row && jobj_follow(&c->row, col, to))
+	{
+		free(c->row_json);
+		c->row_json = canonical(&c->row);
+		had = true;
+	}
+	return had;
 }
 
 void

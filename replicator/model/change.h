@@ -49,6 +49,7 @@ int			change_take(Change *c, int64_t seq, const char *table, const char *op, JOb
 						JObject *row, int64_t ver_us, const char *origin, bool immediate,
 						char *err, size_t errlen);
 void		change_free(Change *c);
+bool		change_follow_column(Change *c, const char *col, const char *to);
 Change	   *changes_push(ChangeList *l);
 void		changes_free(ChangeList *l);
 char	   *format_instant_us(int64_t us);

@@ -23,6 +23,9 @@ typedef struct
 	bool	   *is_pk;
 	int		   *pk_pos;			/* 1-based place in the primary key, 0: none */
 	int			npk;
+	int			ngone;			/* columns the table had and has no more */
+	char	  **gone;
+	char	  **gone_to;		/* ... renamed to this, or NULL: dropped */
 } HubTable;
 
 /* The table called name in tables[0..n), sorted by name; NULL if none. */

@@ -75,6 +75,14 @@ sync_up(Link *l, Client *cl, SyncStats *st, char *err, size_t errlen)
 	ChangeList	page = {0};
 	int			overtaken = 0;
 
+	/* read the queued changes' rows from their tables, a part at a time */
+	for (int rc = client_fill_queue(cl, true, err, errlen); rc != 0;
+		 rc = client_fill_queue(cl, false, err, errlen))
+	{
+		if (rc < 0)
+			return -1;
+		nap_us(PART_PAUSE_US);	/* let a waiting app in */
+	}
 	for (;;)
 	{
 		int64_t		ack_seq;
@@ -283,7 +291,7 @@ sync_down_changes(Link *l, Client *cl, const char *pos, const char *target, int6
 			goto fail;
 		for (int r = 0; r < page.changes.n; r++)
 		{
-			const Change *c = &page.changes.c[r];
+			Change	   *c = &page.changes.c[r];
 			int			rc;
 
 			if (in_part > 0 && reach <= last &&

@@ -100,7 +100,9 @@ COMMENT ON FUNCTION is_online_server() IS 'true on the PostgreSQL hub (false on 
 -- Keep sync_tables true to the catalog: forget a tracked table when it is
 -- dropped, follow a rename or a new schema, and refuse an ALTER TABLE that
 -- takes a tracked table's primary key away (capture could not name its
--- rows any more).
+-- rows any more).  Keep sync_columns_gone: a column dropped from a tracked
+-- table (sql_drop names it), a column renamed (sync_columns held its old
+-- name), a column that is back again.
 CREATE FUNCTION syncq_watch_ddl() RETURNS event_trigger
 	LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
@@ -108,6 +110,19 @@ DECLARE
 	lost name;
 BEGIN
 	IF TG_EVENT = 'sql_drop' THEN
+		INSERT INTO @extschema@.sync_columns_gone AS g
+			   (table_schema, table_name, column_name, renamed_to)
+		SELECT t.table_schema, t.table_name, d.address_names[3], NULL
+		  FROM pg_event_trigger_dropped_objects() d
+		  JOIN @extschema@.sync_tables t ON t.relid::oid = d.objid
+		 WHERE d.classid = 'pg_class'::regclass AND d.objsubid > 0
+		   AND d.object_type = 'table column'
+		ON CONFLICT (table_schema, table_name, column_name)
+		DO UPDATE SET renamed_to = NULL, gone_at = pg_catalog.now();
+		DELETE FROM @extschema@.sync_columns c
+		 USING pg_event_trigger_dropped_objects() d
+		 WHERE d.classid = 'pg_class'::regclass AND d.objid = c.relid::oid
+		   AND d.objsubid IN (0, c.attnum);
 		DELETE FROM @extschema@.sync_tables t
 		 USING pg_event_trigger_dropped_objects() d
 		 WHERE d.classid = 'pg_class'::regclass AND d.objsubid = 0
@@ -115,11 +130,54 @@ BEGIN
 		RETURN;
 	END IF;
 
+	UPDATE @extschema@.sync_columns_gone g
+	   SET table_schema = n.nspname, table_name = c.relname
+	  FROM @extschema@.sync_tables t
+	  JOIN pg_class c ON c.oid = t.relid::oid
+	  JOIN pg_namespace n ON n.oid = c.relnamespace
+	 WHERE (g.table_schema, g.table_name) = (t.table_schema, t.table_name)
+	   AND (t.table_schema, t.table_name) IS DISTINCT FROM (n.nspname, c.relname);
 	UPDATE @extschema@.sync_tables t
 	   SET table_schema = n.nspname, table_name = c.relname
 	  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 	 WHERE c.oid = t.relid::oid
 	   AND (t.table_schema, t.table_name) IS DISTINCT FROM (n.nspname, c.relname);
+
+	-- renamed columns: a chain of renames points at the last name
+	UPDATE @extschema@.sync_columns_gone g
+	   SET renamed_to = a.attname, gone_at = pg_catalog.now()
+	  FROM @extschema@.sync_columns s
+	  JOIN @extschema@.sync_tables t ON t.relid = s.relid
+	  JOIN pg_attribute a ON a.attrelid = s.relid::oid AND a.attnum = s.attnum
+	 WHERE NOT a.attisdropped AND a.attname <> s.attname
+	   AND (g.table_schema, g.table_name) = (t.table_schema, t.table_name)
+	   AND g.renamed_to = s.attname;
+	INSERT INTO @extschema@.sync_columns_gone AS g
+		   (table_schema, table_name, column_name, renamed_to)
+	SELECT t.table_schema, t.table_name, s.attname, a.attname
+	  FROM @extschema@.sync_columns s
+	  JOIN @extschema@.sync_tables t ON t.relid = s.relid
+	  JOIN pg_attribute a ON a.attrelid = s.relid::oid AND a.attnum = s.attnum
+	 WHERE NOT a.attisdropped AND a.attname <> s.attname
+	ON CONFLICT (table_schema, table_name, column_name)
+	DO UPDATE SET renamed_to = excluded.renamed_to, gone_at = pg_catalog.now();
+	-- a column that is there (again) has not gone
+	DELETE FROM @extschema@.sync_columns_gone g
+	 USING @extschema@.sync_tables t
+	  JOIN pg_attribute a ON a.attrelid = t.relid::oid AND a.attnum > 0
+	 WHERE NOT a.attisdropped AND (g.table_schema, g.table_name) = (t.table_schema, t.table_name)
+	   AND g.column_name = a.attname;
+	-- the columns as they are now
+	DELETE FROM @extschema@.sync_columns s
+	 WHERE NOT EXISTS (SELECT FROM pg_attribute a
+					   WHERE a.attrelid = s.relid::oid AND a.attnum = s.attnum
+						 AND NOT a.attisdropped AND a.attname = s.attname);
+	INSERT INTO @extschema@.sync_columns (relid, attnum, attname)
+	SELECT t.relid, a.attnum, a.attname
+	  FROM @extschema@.sync_tables t
+	  JOIN pg_attribute a ON a.attrelid = t.relid::oid AND a.attnum > 0
+	 WHERE NOT a.attisdropped
+	ON CONFLICT (relid, attnum) DO NOTHING;
 
 	SELECT c.relname INTO lost
 	  FROM @extschema@.sync_tables t JOIN pg_class c ON c.oid = t.relid::oid

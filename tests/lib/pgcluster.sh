@@ -10,7 +10,8 @@
 
 PG_BINDIR=${PG_BINDIR:-$(pg_config --bindir 2>/dev/null || echo /usr/lib/postgresql/15/bin)}
 # Debian's pg_config can be PostgreSQL 16's; the cluster must be 15.
-[ -x /usr/lib/postgresql/15/bin/postgres ] && PG_BINDIR=/usr/lib/postgresql/15/bin
+[ -z "${SYNCQ_PG_BINDIR:-}" ] && [ -x /usr/lib/postgresql/15/bin/postgres ] && PG_BINDIR=/usr/lib/postgresql/15/bin
+PG_BINDIR=${SYNCQ_PG_BINDIR:-$PG_BINDIR}
 
 # Run a server program as the cluster owner: root may not run PostgreSQL.
 pgc_as_owner() {

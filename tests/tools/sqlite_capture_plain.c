@@ -7,8 +7,9 @@
 ** extension: tables item, "Order ""Lines"" ☃" (WITHOUT ROWID, composite
 ** key) and audit_log (batched) are tracked.  This program, linked with the
 ** stock libsqlite3 and never loading an extension, writes to them with
-** bound parameters and checks that sync_queue holds exactly the expected
-** rows, in order, with this node's id, a NULL txid, the right priority and
+** bound parameters (and drops a column of a tracked table) and checks that
+** sync_queue holds exactly the expected rows (the key; the row is read
+** later, by sync_fill()), in order, with this node's id, a NULL txid, the right priority and
 ** a millisecond UTC changed_at; and that another connection sees each
 ** commit through PRAGMA data_version (how syncqd notices plain writers).
 ** Prints "ok ..." and exits 0, or names the first difference and exits 1.
@@ -82,31 +83,25 @@ static sqlite3_int64 data_version(sqlite3 *pDb){
 }
 
 /* The rows the writes below must queue, in order:
-** table_name|op|pk|row_data|priority */
+** table_name|op|pk|row_data|priority.  The triggers queue the key only;
+** row_data is read from the table by sync_fill() before syncqd ships. */
 static const char *const azExpect[] = {
-  "item|I|{\"id\":1}|{\"id\":1,\"name\":\"plain\",\"price\":0.1,"
-    "\"data\":{\"$hex\":\"00FF10\"},\"n\":null}|immediate",
-  "item|I|{\"id\":9007199254740993}|{\"id\":9007199254740993,"
-    "\"name\":\"na\xc3\xafve \xe2\x98\x83 \\\"q\\\"\",\"price\":2.5,"
-    "\"data\":null,\"n\":9223372036854775807}|immediate",
-  "item|U|{\"id\":1}|{\"id\":1,\"name\":\"renamed\",\"price\":0.1,"
-    "\"data\":{\"$hex\":\"00FF10\"},\"n\":-9223372036854775808}|immediate",
+  "item|I|{\"id\":1}||immediate",
+  "item|I|{\"id\":9007199254740993}||immediate",
+  "item|U|{\"id\":1}||immediate",
   "item|D|{\"id\":1}||immediate",
-  "item|I|{\"id\":2}|{\"id\":2,\"name\":\"renamed\",\"price\":0.1,"
-    "\"data\":{\"$hex\":\"00FF10\"},\"n\":-9223372036854775808}|immediate",
+  "item|I|{\"id\":2}||immediate",
   "item|D|{\"id\":9007199254740993}||immediate",
-  "Order \"Lines\" \xe2\x98\x83|I|{\"order\":\"A-1\",\"l\xc3\xadnea\":1}|"
-    "{\"order\":\"A-1\",\"l\xc3\xadnea\":1,\"qty\\\"x\":1.0e-07,"
-    "\"note\":\"x\"}|immediate",
+  "Order \"Lines\" \xe2\x98\x83|I|{\"order\":\"A-1\",\"l\xc3\xadnea\":1}||"
+    "immediate",
   "Order \"Lines\" \xe2\x98\x83|D|{\"order\":\"A-1\",\"l\xc3\xadnea\":1}||"
     "immediate",
-  "Order \"Lines\" \xe2\x98\x83|I|{\"order\":\"A-1\",\"l\xc3\xadnea\":2}|"
-    "{\"order\":\"A-1\",\"l\xc3\xadnea\":2,\"qty\\\"x\":1.0e-07,"
-    "\"note\":\"x\"}|immediate",
+  "Order \"Lines\" \xe2\x98\x83|I|{\"order\":\"A-1\",\"l\xc3\xadnea\":2}||"
+    "immediate",
   "Order \"Lines\" \xe2\x98\x83|D|{\"order\":\"A-1\",\"l\xc3\xadnea\":2}||"
     "immediate",
-  "audit_log|I|{\"id\":\"log-1\"}|{\"id\":\"log-1\","
-    "\"at\":\"2025-07-24T00:30:00Z\",\"body\":\"hello\"}|batched",
+  "audit_log|I|{\"id\":\"log-1\"}||batched",
+  "item|I|{\"id\":3}||immediate",
 };
 #define N_EXPECT ((int)(sizeof(azExpect)/sizeof(azExpect[0])))
 
@@ -155,6 +150,11 @@ int main(int argc, char **argv){
   exec("DELETE FROM \"Order \"\"Lines\"\" \xe2\x98\x83\"");
   run("INSERT INTO audit_log VALUES(?1, ?2, ?3)", "ttt", "log-1",
       "2025-07-24T00:30:00Z", "hello");
+  /* A tracked table's column dropped by the app: the triggers do not name
+  ** it, so SQLite lets it go, and capture goes on. */
+  exec("ALTER TABLE item DROP COLUMN n");
+  run("INSERT INTO item VALUES(?1, ?2, ?3, ?4)", "itdn", (sqlite3_int64)3,
+      "after the drop", 1.5);
 
   if( sqlite3_prepare_v2(db,
       "SELECT table_name || '|' || op || '|' || pk || '|' ||"

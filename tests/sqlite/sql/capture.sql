@@ -10,6 +10,8 @@ SELECT length(sync_node_id()), sync_node_id() = sync_node_id(),
 SELECT sync_trigger();                       -- in-memory: no wake file
 SELECT name FROM sqlite_schema ORDER BY name;
 
+-- The triggers queue the key; sync_fill() (which syncqd runs before it
+-- reads the queue) reads each change's row from its table into row_data.
 -- What varies from run to run (node id, time, txid) is shown as checks.
 CREATE TEMP VIEW q AS
 SELECT seq, table_name, op, pk, row_data, priority,
@@ -29,6 +31,7 @@ newline', 0.30000000000000004, NULL, -9007199254740993);
 INSERT INTO item VALUES(2, x'00', 1e300, 'text in a blob column', 2.5);
 INSERT INTO item VALUES(3, 42, 7, 9e999, -9e999);         -- affinity: '42', 7.0
 INSERT INTO item VALUES(4, NULL, -0.0, 1e-300, 123456789012345678);
+SELECT sync_fill() > 0;
 SELECT * FROM q;
 
 SELECT '-- update, key change, delete';
@@ -38,6 +41,7 @@ UPDATE item SET id = 10 WHERE id = 1;                      -- D old key, then I
 UPDATE item SET id = 11, name = 'both' WHERE id = 10;
 DELETE FROM item WHERE id = 11;
 UPDATE item SET n = n WHERE id = 2;                        -- a no-op update is queued too
+SELECT sync_fill() > 0;
 SELECT * FROM q WHERE seq > 6;
 
 SELECT '-- txid: one per transaction, here where syncq is loaded';
@@ -91,6 +95,7 @@ INSERT INTO "Order ""Lines"" ☃" VALUES('A-1', 2, NULL, NULL);
 UPDATE "Order ""Lines"" ☃" SET "qty""x" = 3 WHERE "línea" = 2;
 UPDATE "Order ""Lines"" ☃" SET "línea" = 3 WHERE "línea" = 2;
 DELETE FROM "Order ""Lines"" ☃" WHERE "order" = 'A-1' AND "línea" = 1;
+SELECT sync_fill() > 0;
 SELECT * FROM q WHERE seq > (SELECT min(seq) FROM sync_queue);
 
 SELECT '-- a text key whose case changes is a key change, even under NOCASE';
@@ -110,6 +115,7 @@ INSERT INTO s(id, i, r, t, b, a) VALUES(1, 5, 5, 'x', x'ff', 1.25);
 INSERT INTO s(id, i, r, t, b, a) VALUES(2, NULL, NULL, NULL, NULL, NULL);
 INSERT OR REPLACE INTO s(id, i, r, t, b, a) VALUES(1, 6, 0.5, 'y', NULL, 'z');
 INSERT INTO s(id, t) VALUES(2, 'up') ON CONFLICT(id) DO UPDATE SET t = excluded.t;
+SELECT sync_fill() > 0;
 SELECT op, pk, row_data FROM sync_queue WHERE seq > (SELECT min(seq) FROM sync_queue);
 
 SELECT '-- pause, from the functions and from plain SQL';
@@ -213,4 +219,5 @@ CREATE TABLE num(id INTEGER PRIMARY KEY, i INTEGER, n NUMERIC);
 SELECT sync_track('num');
 INSERT INTO num VALUES(1, 1.5, '12abc'), (2, x'01', 1e20), (3, NULL, 3.0),
   (4, 9223372036854775807, ' 7'), (5, 'text', -0.0), (6, 9e999, -9e999);
+SELECT sync_fill() > 0;
 SELECT pk, row_data FROM sync_queue WHERE table_name = 'num' ORDER BY seq;

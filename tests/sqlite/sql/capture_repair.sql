@@ -1,62 +1,116 @@
--- Schema changes of tracked tables: SQLite triggers name their columns, so
--- sync_repair() (or sync_track() again) rewrites stale triggers, and what
--- the stale triggers captured without a new column is queued again whole.
+-- Schema changes of tracked tables.  The triggers name only the key, and
+-- sync_fill() reads each queued change's row from its table as it is
+-- when syncqd reads the queue: a column added, dropped or renamed between
+-- the change and the sync arrives as the table has it.  sync_repair()
+-- rewrites stale or missing triggers, follows renamed tables and records
+-- the columns that went; it never queues a change again.
 
-CREATE TABLE site(id INTEGER PRIMARY KEY, name TEXT);
+CREATE TABLE site(id INTEGER PRIMARY KEY, name TEXT, extra TEXT);
 SELECT sync_track('site');
 SELECT sync_repair();                                      -- nothing stale
+SELECT columns FROM syncq_tracked;
 
-SELECT '-- ALTER TABLE ADD COLUMN, then writes the old triggers half-see';
-INSERT INTO site VALUES(1, 'north');
+SELECT '-- ALTER TABLE ADD COLUMN: rows written before the repair keep every value';
+INSERT INTO site VALUES(1, 'north', 'e1');
 ALTER TABLE site ADD COLUMN region TEXT DEFAULT 'east';
-INSERT INTO site VALUES(2, 'south', 'west');
+INSERT INTO site VALUES(2, 'south', 'e2', 'west');
 UPDATE site SET region = 'central' WHERE id = 1;
-INSERT INTO site VALUES(3, 'gone', 'nowhere');
+INSERT INTO site VALUES(3, 'gone', 'e3', 'nowhere');
 DELETE FROM site WHERE id = 3;
+CREATE TEMP TABLE before AS SELECT seq, changed_at FROM sync_queue;
+SELECT sync_repair();                                      -- the triggers name no new column
+SELECT sync_fill() = (SELECT max(seq) FROM sync_queue);
 SELECT seq, op, pk, row_data FROM sync_queue;
+SELECT count(*) FROM sync_queue JOIN before USING (seq, changed_at);   -- versions kept
 
-SELECT '-- the repair: new triggers, and every half-captured row queued whole';
-SELECT sync_repair();
-SELECT seq, op, pk, row_data FROM sync_queue WHERE seq > 5;
-SELECT sync_repair();                                      -- nothing left
-INSERT INTO site VALUES(4, 'east', 'east');
-SELECT seq, op, pk, row_data FROM sync_queue WHERE seq > 7;
-
-SELECT '-- RENAME COLUMN: the JSON key follows';
-ALTER TABLE site RENAME COLUMN region TO area;
-SELECT sync_track('site');                                 -- sync_track repairs too
-UPDATE site SET area = 'far' WHERE id = 4;
-SELECT op, pk, row_data FROM sync_queue ORDER BY seq DESC LIMIT 1;
-
-SELECT '-- DROP COLUMN is refused while the triggers name it: untrack first';
-ALTER TABLE site DROP COLUMN area;
-SELECT sync_untrack('site');
-ALTER TABLE site DROP COLUMN area;
-SELECT sync_track('site');
+SELECT '-- DROP COLUMN works on a tracked table; the repair remembers it';
+ALTER TABLE site DROP COLUMN extra;
 UPDATE site SET name = 'nord' WHERE id = 1;
+SELECT sync_repair();
+SELECT table_name, column_name, renamed_to FROM syncq_columns_gone;
+SELECT sync_fill() > 0;
 SELECT op, pk, row_data FROM sync_queue ORDER BY seq DESC LIMIT 1;
+
+SELECT '-- RENAME COLUMN: the JSON key follows, and the old name is remembered';
+ALTER TABLE site RENAME COLUMN region TO area;
+UPDATE site SET area = 'far' WHERE id = 2;
+SELECT sync_track('site');                                 -- sync_track repairs too
+SELECT table_name, column_name, renamed_to FROM syncq_columns_gone ORDER BY 2;
+SELECT sync_fill() > 0;
+SELECT op, pk, row_data FROM sync_queue ORDER BY seq DESC LIMIT 1;
+
+SELECT '-- a column back again has not gone';
+ALTER TABLE site ADD COLUMN extra TEXT;
+SELECT sync_repair();
+SELECT table_name, column_name, renamed_to FROM syncq_columns_gone ORDER BY 2;
 
 SELECT '-- RENAME TO: the triggers move with the table; repair follows them';
 ALTER TABLE site RENAME TO sites;
-INSERT INTO sites VALUES(5, 'before the repair');
+INSERT INTO sites VALUES(5, 'before the repair', 'x', NULL);
 SELECT table_name, op, pk FROM sync_queue ORDER BY seq DESC LIMIT 1;
 SELECT sync_repair();
 SELECT table_name, priority FROM syncq_tracked;
 SELECT name, tbl_name FROM sqlite_schema WHERE name LIKE 'syncq\_%:%' ESCAPE '\' ORDER BY 1;
-INSERT INTO sites VALUES(6, 'after the repair');
-SELECT table_name, op, pk FROM sync_queue ORDER BY seq DESC LIMIT 1;
+SELECT table_name, op, pk FROM sync_queue ORDER BY seq DESC LIMIT 1;   -- not read yet: follows
+SELECT table_name, column_name, renamed_to FROM syncq_columns_gone ORDER BY 2;
+INSERT INTO sites VALUES(6, 'after the repair', 'y', NULL);
+SELECT sync_fill() > 0;
+SELECT table_name, op, pk, row_data FROM sync_queue ORDER BY seq DESC LIMIT 2;
 
-SELECT '-- a table dropped and made again gets its triggers back';
+SELECT '-- a rebuild (new table, copy, drop, rename) gets its triggers back';
+INSERT INTO sites VALUES(7, 'queued before the rebuild', 'z', 'north');
+CREATE TABLE _tmp_sites(id INTEGER PRIMARY KEY, name TEXT, area TEXT, extra TEXT);
+INSERT INTO _tmp_sites SELECT id, name, upper(area), extra FROM sites;
 DROP TABLE sites;
+ALTER TABLE _tmp_sites RENAME TO sites;
 SELECT count(*) FROM sqlite_schema WHERE name LIKE 'syncq\_%:%' ESCAPE '\';
+SELECT sync_repair();
+SELECT count(*) FROM sqlite_schema WHERE name LIKE 'syncq\_%:%' ESCAPE '\';
+SELECT table_name, column_name, renamed_to FROM syncq_columns_gone ORDER BY 2;
+INSERT INTO sites VALUES(8, 'rebuilt', NULL, NULL);
+SELECT sync_fill() > 0;
+SELECT table_name, op, pk, row_data FROM sync_queue ORDER BY seq DESC LIMIT 2;
+
+SELECT '-- a change whose row is gone by the fill is a delete of its key';
+INSERT INTO sites VALUES(9, 'short-lived', NULL, NULL);
+UPDATE syncq_state SET paused = 1;
+DELETE FROM sites WHERE id = 9;
+UPDATE syncq_state SET paused = 0;
+SELECT sync_fill() > 0;
+SELECT table_name, op, pk, row_data FROM sync_queue ORDER BY seq DESC LIMIT 1;
+
+SELECT '-- changes of a dropped table are left unread';
+INSERT INTO sites VALUES(10, 'dropped with its table', NULL, NULL);
+DROP TABLE sites;
 SELECT sync_repair();                                      -- gone: nothing to do
+SELECT sync_fill() > 0;
+SELECT table_name, op, pk, row_data IS NULL FROM sync_queue ORDER BY seq DESC LIMIT 1;
 CREATE TABLE sites(id INTEGER PRIMARY KEY, name TEXT, open INTEGER);
 SELECT sync_repair();
-INSERT INTO sites VALUES(7, 'rebuilt', 1);
-SELECT table_name, op, pk, row_data FROM sync_queue ORDER BY seq DESC LIMIT 1;
+INSERT INTO sites VALUES(11, 'made again', 1);
+SELECT sync_fill() > 0;
+SELECT table_name, op, pk, row_data FROM sync_queue ORDER BY seq DESC LIMIT 2;
 SELECT sync_untrack('sites');
 SELECT sync_repair();
 SELECT count(*) FROM syncq_tracked;
 
+SELECT '-- a blob key is found again';
+CREATE TABLE bk(k BLOB PRIMARY KEY, v);
+SELECT sync_track('bk');
+INSERT INTO bk VALUES(x'00ff10', 1.5);
+SELECT sync_fill() > 0;
+SELECT pk, row_data FROM sync_queue ORDER BY seq DESC LIMIT 1;
+SELECT hex(syncq_unhex('0a')), hex(syncq_unhex('00ff')), syncq_unhex(NULL);
+SELECT syncq_unhex('xyz');
+
 SELECT '-- the queue is read with its own seq order, never reused';
 SELECT count(*) = max(seq) - min(seq) + 1 FROM sync_queue;
+
+SELECT '-- sync_fill(n) reads the next n changes still to be read';
+INSERT INTO bk VALUES(x'01', 1), (x'02', 2), (x'03', 3);
+SELECT sync_fill(2) = (SELECT max(seq) - 1 FROM sync_queue);
+SELECT count(*) FROM sync_queue WHERE row_data IS NULL AND op = 'I';
+SELECT sync_fill(2) = (SELECT max(seq) FROM sync_queue);
+SELECT count(*) FROM sync_queue WHERE row_data IS NULL AND op = 'I';
+SELECT sync_fill(0);
+SELECT sync_fill('x');
