@@ -58,6 +58,18 @@ COMMENT ON TABLE sync_columns_gone IS 'columns tracked tables dropped or renamed
 SELECT pg_catalog.pg_extension_config_dump('sync_columns_gone', '');
 GRANT SELECT ON sync_columns_gone TO PUBLIC;
 
+-- The tracked tables renamed: a change that still names a table by a name
+-- it had (made on a node that had not renamed it yet) applies to the table
+-- under its name now, and is not set aside.  Kept by syncq_watch_ddl().
+CREATE TABLE sync_tables_renamed (
+	table_name   text PRIMARY KEY,	-- a name a tracked table had
+	renamed_to   text NOT NULL,		-- its name now (a chain points at the last)
+	renamed_at   timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+COMMENT ON TABLE sync_tables_renamed IS 'tracked tables renamed (syncqd follows them)';
+SELECT pg_catalog.pg_extension_config_dump('sync_tables_renamed', '');
+GRANT SELECT ON sync_tables_renamed TO PUBLIC;
+
 -- A table tracked (again): remember its columns as they are now; a table
 -- no longer tracked: forget them.
 CREATE FUNCTION syncq_columns_follow() RETURNS trigger
@@ -90,7 +102,8 @@ SELECT t.relid, a.attnum, a.attname
 -- takes a tracked table's primary key away (capture could not name its
 -- rows any more).  Keep sync_columns_gone: a column dropped from a tracked
 -- table (sql_drop names it), a column renamed (sync_columns held its old
--- name), a column that is back again.
+-- name), a column that is back again.  Keep sync_tables_renamed: the
+-- names a tracked table had.
 CREATE OR REPLACE FUNCTION syncq_watch_ddl() RETURNS event_trigger
 	LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
@@ -125,11 +138,35 @@ BEGIN
 	  JOIN pg_namespace n ON n.oid = c.relnamespace
 	 WHERE (g.table_schema, g.table_name) = (t.table_schema, t.table_name)
 	   AND (t.table_schema, t.table_name) IS DISTINCT FROM (n.nspname, c.relname);
+	-- a table renamed: what still names it by an old name follows it
+	-- (sync_tables_renamed; a chain points at the last name), and so do
+	-- its rows' versions (leftovers of a former table of the new name go)
+	UPDATE @extschema@.sync_tables_renamed r
+	   SET renamed_to = c.relname, renamed_at = pg_catalog.now()
+	  FROM @extschema@.sync_tables t JOIN pg_class c ON c.oid = t.relid::oid
+	 WHERE t.table_name <> c.relname AND r.renamed_to = t.table_name;
+	INSERT INTO @extschema@.sync_tables_renamed AS r (table_name, renamed_to)
+	SELECT t.table_name, c.relname
+	  FROM @extschema@.sync_tables t JOIN pg_class c ON c.oid = t.relid::oid
+	 WHERE t.table_name <> c.relname
+	ON CONFLICT (table_name)
+	DO UPDATE SET renamed_to = excluded.renamed_to, renamed_at = pg_catalog.now();
+	DELETE FROM @extschema@.sync_versions v
+	 USING @extschema@.sync_tables t JOIN pg_class c ON c.oid = t.relid::oid
+	 WHERE t.table_name <> c.relname AND v.table_name = c.relname;
+	UPDATE @extschema@.sync_versions v
+	   SET table_name = c.relname
+	  FROM @extschema@.sync_tables t JOIN pg_class c ON c.oid = t.relid::oid
+	 WHERE t.table_name <> c.relname AND v.table_name = t.table_name;
 	UPDATE @extschema@.sync_tables t
 	   SET table_schema = n.nspname, table_name = c.relname
 	  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 	 WHERE c.oid = t.relid::oid
 	   AND (t.table_schema, t.table_name) IS DISTINCT FROM (n.nspname, c.relname);
+	-- a name a tracked table has now is no old name
+	DELETE FROM @extschema@.sync_tables_renamed r
+	 USING @extschema@.sync_tables t
+	 WHERE r.table_name = t.table_name;
 
 	-- renamed columns: a chain of renames points at the last name
 	UPDATE @extschema@.sync_columns_gone g

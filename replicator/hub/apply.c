@@ -146,6 +146,38 @@ follow_gone_columns(Hub *h, const HubTable *t, Change *c)
 	}
 }
 
+/*
+ * A change that names a table by a name it had on the hub
+ * (sync_tables_renamed) takes the table's name now. Said in the log once
+ * per name. The table, or NULL if the name is no old one either.
+ */
+static const HubTable *
+follow_renamed_table(Hub *h, Change *c)
+{
+	const HubTable *t = NULL;
+	char		key[512];
+	bool		logged = false;
+	int			r = 0;
+
+	while (r < h->nrenamed && strcmp(h->renamed_from[r], c->table) != 0)
+		r++;
+	if (r == h->nrenamed || (t = hub_table(h, h->renamed_to[r])) == NULL)
+		return NULL;
+	snprintf(key, sizeof(key), "\x1f%s", c->table);
+	for (int i = 0; i < h->ngone_logged && !logged; i++)
+		logged = strcmp(h->gone_logged[i], key) == 0;
+	if (!logged)
+	{
+		logmsg(LOG_INFO, "table \"%s\" was renamed to \"%s\" on the hub: changes that name it are applied to \"%s\"",
+			   c->table, t->name, t->name);
+		h->gone_logged = xrealloc(h->gone_logged, (size_t) (h->ngone_logged + 1) * sizeof(char *));
+		h->gone_logged[h->ngone_logged++] = xstrdup(key);
+	}
+	free(c->table);
+	c->table = xstrdup(t->name);
+	return t;
+}
+
 /* Check the change's columns against the hub table; name the first stranger. */
 static int
 check_columns(const HubTable *t, const Change *c, char *err, size_t errlen)
@@ -421,6 +453,8 @@ validate(Hub *h, Decision *d, Buf *keys)
 		Change	   *c = d->cs[i];
 		const HubTable *t = hub_table(h, c->table);
 
+		if (t == NULL)
+			t = follow_renamed_table(h, c);
 		if (t == NULL)
 		{
 			snprintf(why, sizeof(why), "table \"%s\" is not tracked on the hub (run SELECT sync_track('%s') there)",

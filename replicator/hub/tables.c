@@ -4,6 +4,7 @@
  *
  *   hub_load_tables   (re)read them into h->tables, sorted by name, with the
  *                     columns each had and has no more (sync_columns_gone)
+ *                     and the names they had (sync_tables_renamed)
  *   hub_table         the one called name
  */
 #include "base/base.h"
@@ -42,6 +43,47 @@ load_gone_columns(Hub *h, char *err, size_t errlen)
 			t->gone_to[t->ngone] = PQgetisnull(res, r, 3) ? NULL : xstrdup(PQgetvalue(res, r, 3));
 			t->ngone++;
 		}
+	PQclear(res);
+	return 0;
+}
+
+/* Forget the names tracked tables had (h->renamed_*). */
+static void
+forget_renamed(Hub *h)
+{
+	for (int i = 0; i < h->nrenamed; i++)
+	{
+		free(h->renamed_from[i]);
+		free(h->renamed_to[i]);
+	}
+	free(h->renamed_from);
+	free(h->renamed_to);
+	h->renamed_from = h->renamed_to = NULL;
+	h->nrenamed = 0;
+}
+
+/*
+ * The names tracked tables had (sync_tables_renamed, kept by the event
+ * trigger syncq_watch_ddl): a client change that still names a table so is
+ * applied to the table under its name now rather than set aside.
+ */
+static int
+load_renamed_tables(Hub *h, char *err, size_t errlen)
+{
+	PGresult   *res = hub_run(h, "SELECT table_name, renamed_to FROM sync_tables_renamed ORDER BY 1",
+							  0, NULL, PGRES_TUPLES_OK, err, errlen);
+
+	forget_renamed(h);
+	if (res == NULL)
+		return -1;
+	h->nrenamed = PQntuples(res);
+	h->renamed_from = xcalloc((size_t) h->nrenamed + 1, sizeof(char *));
+	h->renamed_to = xcalloc((size_t) h->nrenamed + 1, sizeof(char *));
+	for (int r = 0; r < h->nrenamed; r++)
+	{
+		h->renamed_from[r] = xstrdup(PQgetvalue(res, r, 0));
+		h->renamed_to[r] = xstrdup(PQgetvalue(res, r, 1));
+	}
 	PQclear(res);
 	return 0;
 }
@@ -105,7 +147,7 @@ hub_load_tables(Hub *h, char *err, size_t errlen)
 		t->ncols++;
 	}
 	PQclear(res);
-	if (load_gone_columns(h, err, errlen) < 0)
+	if (load_gone_columns(h, err, errlen) < 0 || load_renamed_tables(h, err, errlen) < 0)
 		return -1;
 	for (int i = 1; i < h->ntables; i++)
 		if (strcmp(h->tables[i].name, h->tables[i - 1].name) == 0)

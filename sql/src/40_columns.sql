@@ -34,6 +34,18 @@ COMMENT ON TABLE sync_columns_gone IS 'columns tracked tables dropped or renamed
 SELECT pg_catalog.pg_extension_config_dump('sync_columns_gone', '');
 GRANT SELECT ON sync_columns_gone TO PUBLIC;
 
+-- The tracked tables renamed: a change that still names a table by a name
+-- it had (made on a node that had not renamed it yet) applies to the table
+-- under its name now, and is not set aside.  Kept by syncq_watch_ddl().
+CREATE TABLE sync_tables_renamed (
+	table_name   text PRIMARY KEY,	-- a name a tracked table had
+	renamed_to   text NOT NULL,		-- its name now (a chain points at the last)
+	renamed_at   timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+COMMENT ON TABLE sync_tables_renamed IS 'tracked tables renamed (syncqd follows them)';
+SELECT pg_catalog.pg_extension_config_dump('sync_tables_renamed', '');
+GRANT SELECT ON sync_tables_renamed TO PUBLIC;
+
 -- A table tracked (again): remember its columns as they are now; a table
 -- no longer tracked: forget them.
 CREATE FUNCTION syncq_columns_follow() RETURNS trigger
