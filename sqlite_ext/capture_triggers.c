@@ -73,6 +73,11 @@ static const char zSchemaSql[] =
   "  gone_at     TEXT NOT NULL,\n"
   "  PRIMARY KEY(table_name, column_name)\n"
   ");\n"
+  "CREATE TABLE IF NOT EXISTS main.syncq_tables_renamed(\n"
+  "  table_name  TEXT PRIMARY KEY COLLATE NOCASE,  -- a name a tracked table had\n"
+  "  renamed_to  TEXT NOT NULL,       -- its name now (a chain points at the last)\n"
+  "  renamed_at  TEXT NOT NULL\n"
+  ");\n"
   "CREATE TRIGGER IF NOT EXISTS main.syncq_keep_newest\n"
   "BEFORE DELETE ON sync_queue\n"
   "WHEN old.seq = (SELECT max(seq) FROM sync_queue)\n"
@@ -93,11 +98,12 @@ static const char zSchemaSql[] =
   ");\n";
 
 /* Number of objects of zSchemaSql, and a query that counts those present. */
-#define SYNCQ_N_SCHEMA 7
+#define SYNCQ_N_SCHEMA 8
 static const char zSchemaCountSql[] =
   "SELECT count(*) FROM main.sqlite_schema WHERE name IN"
   " ('sync_queue', 'syncq_state', 'syncq_tracked', 'syncq_keep_newest',"
-  " 'syncq_node_id_fixed', 'syncq_schema', 'syncq_columns_gone')";
+  " 'syncq_node_id_fixed', 'syncq_schema', 'syncq_columns_gone',"
+  " 'syncq_tables_renamed')";
 
 /* One column of a tracked table. */
 typedef struct SyncqCol SyncqCol;
@@ -233,7 +239,8 @@ static int migrate1to2(sqlite3 *db, char **pzErr){
   /* 0.1.0 -> 0.2.0: the triggers queue the key only (rewritten after the
   ** last step); syncq_fill() reads the rows and remembers how far it got;
   ** the repair remembers each table's columns (syncq_columns_gone, made by
-  ** zSchemaSql, holds those that went). */
+  ** zSchemaSql, holds those that went) and the names a tracked table had
+  ** (syncq_tables_renamed, made by zSchemaSql too). */
   int rc = execPrintf(db, pzErr,
       "ALTER TABLE main.syncq_state ADD COLUMN"
       " filled_upto INTEGER NOT NULL DEFAULT 0");
@@ -1240,6 +1247,27 @@ int syncq_untrack(sqlite3 *db, const char *zTable, int *pbWasTracked,
   return rc;
 }
 
+/* The versions syncqd keeps of the rows of table zOld (sync_versions, in
+** files it synced) follow the table to its name zNew; leftovers of a
+** former table called zNew go. */
+static int renameVersions(sqlite3 *db, const char *zOld, const char *zNew,
+                          char **pzErr){
+  sqlite3_stmt *pStmt = 0;
+  int bHas = 0;
+  int rc = sqlite3_prepare_v2(db,
+      "SELECT 1 FROM main.sqlite_schema"
+      " WHERE type = 'table' AND name = 'sync_versions'", -1, &pStmt, 0);
+  if( rc!=SQLITE_OK ) return setDbError(db, pzErr, rc);
+  bHas = sqlite3_step(pStmt)==SQLITE_ROW;
+  rc = sqlite3_finalize(pStmt);
+  if( rc!=SQLITE_OK ) return setDbError(db, pzErr, rc);
+  if( !bHas ) return SQLITE_OK;
+  return execPrintf(db, pzErr,
+      "DELETE FROM main.sync_versions WHERE table_name = %Q;"
+      "UPDATE main.sync_versions SET table_name = %Q WHERE table_name = %Q",
+      zNew, zNew, zOld);
+}
+
 /* Repairs one tracked table: regenerates stale or missing triggers, and
 ** follows a table renamed since (its triggers moved with it). */
 static int repairOne(sqlite3 *db, const char *zTracked, const char *zPriority,
@@ -1277,7 +1305,9 @@ static int repairOne(sqlite3 *db, const char *zTracked, const char *zPriority,
   if( rc!=SQLITE_OK || zNew==0 ) return rc;   /* dropped: nothing to do */
 
   /* The tracking, the columns that went, and the changes syncqd has not
-  ** read yet (queued under the old name by the moved triggers) follow. */
+  ** read yet (queued under the old name by the moved triggers) follow.
+  ** The old name is remembered (syncq_tables_renamed), for the hub's
+  ** changes that still carry it. */
   rc = dropAll(db, zTracked, pzErr);
   if( rc==SQLITE_OK ){
     rc = execPrintf(db, pzErr,
@@ -1286,9 +1316,17 @@ static int repairOne(sqlite3 *db, const char *zTracked, const char *zPriority,
         " WHERE table_name = %Q;"
         "UPDATE main.sync_queue SET table_name = %Q WHERE table_name = %Q"
         " AND (seq > (SELECT filled_upto FROM main.syncq_state)"
-        "      OR (row_data IS NULL AND op IN ('I', 'U')))",
-        zNew, zTracked, zNew, zTracked, zNew, zTracked);
+        "      OR (row_data IS NULL AND op IN ('I', 'U')));"
+        "UPDATE main.syncq_tables_renamed SET renamed_to = %Q"
+        " WHERE renamed_to = %Q;"
+        "INSERT OR REPLACE INTO main.syncq_tables_renamed"
+        " (table_name, renamed_to, renamed_at)"
+        " VALUES(%Q, %Q, %s);"
+        "DELETE FROM main.syncq_tables_renamed WHERE table_name = %Q",
+        zNew, zTracked, zNew, zTracked, zNew, zTracked,
+        zNew, zTracked, zTracked, zNew, SYNCQ_NOW_EXPR, zNew);
   }
+  if( rc==SQLITE_OK ) rc = renameVersions(db, zTracked, zNew, pzErr);
   if( rc==SQLITE_OK ) rc = installAll(db, zNew, zPriority, &bChanged, pzErr);
   if( rc==SQLITE_OK ) (*pnRepaired)++;
   sqlite3_free(zNew);

@@ -195,6 +195,35 @@ follow_gone_columns(Client *cl, ClientTable *t, Change *c)
 	}
 }
 
+/*
+ * A change that names a table by a name it had in this file
+ * (syncq_tables_renamed, kept by sync_repair()) takes the table's name now.
+ * Said in the log once per table and run. The table, or NULL.
+ */
+static ClientTable *
+follow_renamed_table(Client *cl, Change *c)
+{
+	sqlite3_stmt *st = NULL;
+	ClientTable *t = NULL;
+
+	if (sqlite3_prepare_v2(cl->db, "SELECT renamed_to FROM syncq_tables_renamed WHERE table_name = ?1",
+						   -1, &st, NULL) != SQLITE_OK)
+		return NULL;			/* a file of an older syncq: no renames known */
+	sqlite3_bind_text(st, 1, c->table, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		t = client_table(cl, (const char *) sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	if (t == NULL)
+		return NULL;
+	if (!t->renamed_logged)
+		logmsg(LOG_INFO, "client \"%s\": table \"%s\" was renamed to \"%s\" here: the hub's changes that name it are applied to \"%s\"",
+			   cl->path, c->table, t->name, t->name);
+	t->renamed_logged = true;
+	free(c->table);
+	c->table = xstrdup(t->name);
+	return t;
+}
+
 /* Check a change's table and columns against the client's schema. */
 static ClientTable *
 check_change(Client *cl, Change *c, char *err, size_t errlen)
@@ -202,6 +231,8 @@ check_change(Client *cl, Change *c, char *err, size_t errlen)
 	ClientTable *t = client_table(cl, c->table);
 	const JObject *o = c->op == SYNCQ_OP_DELETE ? &c->pk : &c->row;
 
+	if (t == NULL)
+		t = follow_renamed_table(cl, c);
 	if (t == NULL)
 	{
 		snprintf(err, errlen, "client \"%s\": table \"%s\" does not exist here (change %" PRId64 " from the hub); create it with the hub's columns",

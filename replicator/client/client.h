@@ -39,6 +39,7 @@ typedef struct
 	char	  **gone;
 	char	  **gone_to;		/* ... renamed to this, or NULL: dropped */
 	bool	   *gone_logged;	/* said in the log already */
+	bool		renamed_logged; /* a change under an old name: said already */
 } ClientTable;
 
 /* The hub's column types, which decide conversions (docs/replication.md). */

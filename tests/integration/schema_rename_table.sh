@@ -4,8 +4,8 @@
 # loaded syncq, synced by syncqd --once only: the hub first (clients'
 # changes under the old name, made before they renamed, apply to the
 # renamed table), then a client first (its changes wait on the hub until
-# the hub renames too, then apply; the other client's under the old name
-# follow the hub's rename). Rows are written on every node in
+# the hub renames too, then apply; the hub's and the other client's under
+# the old name apply on the renamed client). Rows are written on every node in
 # between; at the end nothing is in sync_errors and every node holds the
 # same rows.
 . "$SYNCQ_ROOT/tests/lib/synctest.sh"
@@ -58,20 +58,25 @@ same_everywhere goods
 expect_eq "every row" "$(hub "SELECT string_agg(id || '=' || name, ',' ORDER BY id) FROM goods")" \
 	"1=a1,2=a2,3=a3,4=b4,100=h100 by b,101=h101"
 
-note "RENAME TABLE on a client first: its changes wait on the hub until the hub renames too"
+note "RENAME TABLE on a client first: its changes wait on the hub until the hub renames too, the hub's under the old name apply on the client"
 plain "$A" "ALTER TABLE goods RENAME TO wares"
 plain "$A" "INSERT INTO wares VALUES (5, 'a5')"
-sync "$A"
+plain "$A" "UPDATE wares SET name = 'a1+' WHERE id = 1"
+plain "$B" "INSERT INTO goods VALUES (6, 'b6')"
+hub "INSERT INTO goods VALUES (102, 'h102')"
+syncs
 hub "SELECT error FROM sync_errors WHERE pk::text = '{\"id\":5}'" | grep -q 'table "wares" is not tracked on the hub' ||
 	fail "a table the hub does not have yet: $(errors)"
+grep -q 'table "goods" was renamed to "wares" here' "$SYNCQ_TMP/syncqd.log" ||
+	fail "the client's rename is not in the log"
 hub "ALTER TABLE goods RENAME TO wares"
-hub "INSERT INTO wares VALUES (102, 'h102')"
-plain "$B" "INSERT INTO goods VALUES (6, 'b6')"
+hub "INSERT INTO wares VALUES (103, 'h103')"
+plain "$B" "INSERT INTO goods VALUES (7, 'b7')"
 syncs
 plain "$B" "ALTER TABLE goods RENAME TO wares"
 syncs
 expect_eq "nothing set aside after a client renamed first" "$(errors)" ""
 same_everywhere wares
 expect_eq "every row" "$(hub "SELECT string_agg(id || '=' || name, ',' ORDER BY id) FROM wares")" \
-	"1=a1,2=a2,3=a3,4=b4,5=a5,6=b6,100=h100 by b,101=h101,102=h102"
+	"1=a1+,2=a2,3=a3,4=b4,5=a5,6=b6,7=b7,100=h100 by b,101=h101,102=h102,103=h103"
 echo "ok"

@@ -53,6 +53,7 @@ SELECT table_name, priority FROM syncq_tracked;
 SELECT name, tbl_name FROM sqlite_schema WHERE name LIKE 'syncq\_%:%' ESCAPE '\' ORDER BY 1;
 SELECT table_name, op, pk FROM sync_queue ORDER BY seq DESC LIMIT 1;   -- not read yet: follows
 SELECT table_name, column_name, renamed_to FROM syncq_columns_gone ORDER BY 2;
+SELECT table_name, renamed_to FROM syncq_tables_renamed;   -- the old name, for the hub's changes
 INSERT INTO sites VALUES(6, 'after the repair', 'y', NULL);
 SELECT sync_fill() > 0;
 SELECT table_name, op, pk, row_data FROM sync_queue ORDER BY seq DESC LIMIT 2;
