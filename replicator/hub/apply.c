@@ -211,6 +211,41 @@ check_columns(const HubTable *t, const Change *c, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * The text of a json or jsonb column (SQLite holds JSON as text) goes into
+ * the array json_populate_recordset reads as it is (pg_json_value): it must
+ * be exactly one JSON value, or it could end its row and add keys or rows
+ * of its own ({"x":1}},{"id":666} ...). -1 naming the column otherwise.
+ */
+static int
+check_json_values(const HubTable *t, const Change *c, char *err, size_t errlen)
+{
+	const JObject *objs[2] = {&c->row, &c->pk};
+
+	for (int k = 0; k < 2; k++)
+		for (int i = 0; i < objs[k]->n; i++)
+		{
+			const JField *f = &objs[k]->f[i];
+			int			col = hub_col(t, f->key);
+			const char *typ = col >= 0 ? t->types[col] : NULL;
+			JsonIn		in;
+			int			rc;
+
+			if (f->type != JV_STRING || typ == NULL ||
+				(strcmp(typ, "json") != 0 && strcmp(typ, "jsonb") != 0))
+				continue;
+			jin_init(&in, f->text, f->len, true);
+			rc = jin_skip(&in) < 0 ? -1 : jin_end(&in);
+			if (rc < 0)
+				snprintf(err, errlen, "the value of column \"%s\" (%s) of table \"%s\" is not one JSON value: %s (change %" PRId64 ")",
+						 f->key, typ, c->table, in.err, c->seq);
+			jin_free(&in);
+			if (rc < 0)
+				return -1;
+		}
+	return 0;
+}
+
 /* Same set of columns, in the same order? */
 static bool
 same_columns(const JObject *a, const JObject *b)
@@ -463,7 +498,8 @@ validate(Hub *h, Decision *d, Buf *keys)
 			continue;
 		}
 		follow_gone_columns(h, t, c);
-		if (check_columns(t, c, why, sizeof(why)) < 0)
+		if (check_columns(t, c, why, sizeof(why)) < 0 ||
+			check_json_values(t, c, why, sizeof(why)) < 0)
 		{
 			set_failed(&d->out[i], why, NULL);
 			continue;
