@@ -32,7 +32,7 @@ typedef struct
 	bool		too_big;		/* the body passed max_body: not kept */
 	bool		authed;
 	bool		admin;
-	char		user[128];
+	char		user[256];		/* a user name of serve's: 1 to AUTH_USER_MAX (255) bytes */
 } HttpRequest;
 
 typedef struct HttpServer HttpServer;

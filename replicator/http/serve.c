@@ -189,6 +189,8 @@ deny(Serve *s, struct MHD_Connection *conn)
 					   "Basic realm=\"syncq\", charset=\"UTF-8\"", "authentication required");
 }
 
+_Static_assert(sizeof(((HttpRequest *) 0)->user) > AUTH_USER_MAX, "HttpRequest.user holds every user name");
+
 /* A password check may take ~16 MB for yescrypt: AUTH_SLOTS at once. */
 static bool
 check_password(Serve *s, const char *authorization, HttpRequest *req)
@@ -251,7 +253,15 @@ handle(HttpServer *srv, struct MHD_Connection *conn, HttpRequest *req, const cha
 		return serve_status(s, conn, url[1] == '\0');
 	}
 	if (strcmp(url, "/api/sync/trigger") == 0)
-		return post ? serve_trigger(s, conn) : serve_method(s, conn, method, url, "POST");
+	{
+		if (!post)
+			return serve_method(s, conn, method, url, "POST");
+		/* every client syncs (and retries its set-aside changes): not for one site's user */
+		if (!req->admin)
+			return serve_error(s, conn, MHD_HTTP_FORBIDDEN, NULL, NULL,
+							   "a sync of every client is for the admin user ($AMRS_ADMIN_USERNAME)");
+		return serve_trigger(s, conn);
+	}
 	return serve_error(s, conn, MHD_HTTP_NOT_FOUND, NULL, NULL,
 					   "no such resource; try POST /api/sync/data, GET /api/sync/status or GET /");
 }

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# syncqd-asan
+# What one site's user may do on `syncqd serve` (issue 18): a user name of
+# 255 bytes (the longest `syncqd passwd` takes) signs in and syncs (it got
+# 401 while serve kept 127 bytes of a name); POST /api/sync/trigger, which
+# makes every client sync and retry its set-aside changes, is the admin's
+# alone: a site's user gets 403 and nothing is asked of the hub, the admin
+# gets 202.
+. "$SYNCQ_ROOT/tests/lib/synctest.sh"
+new_hub attack_serve_users
+T=$SYNCQ_TMP/users
+rm -rf "$T"
+mkdir -p "$T"
+hub "CREATE TABLE t (id integer PRIMARY KEY, v text); SELECT sync_track('t');
+	INSERT INTO t VALUES (1, 'hub');" >/dev/null
+LONG=$(printf 'site-%0250d' 7)
+PW_A='pw-site-a: Tr0ub4dor&3'
+PW_L='pw-long: staple battery'
+CREDS=$T/credentials
+printf '%s\n' "$PW_A" | "$SYNCQD" passwd site-a >"$CREDS"
+printf '%s\n' "$PW_L" | "$SYNCQD" passwd "$LONG" >>"$CREDS"
+chmod 600 "$CREDS"
+expect_eq "the long name's length" "${#LONG}" 255
+start_serve --credentials "$CREDS"
+
+note "a user name of 255 bytes syncs"
+C=$SYNCQ_TMP/c.db
+rm -f "$C" "$C"-*
+cli "$C" "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT); SELECT sync_track('t');" >/dev/null
+AMRS_ADMIN_USERNAME=$LONG AMRS_ADMIN_PASSWORD=$PW_L sync "$C"
+expect_eq "the hub's row on the client" "$(plain "$C" "SELECT id, v FROM t")" "1|hub"
+NODE=$(plain "$C" "SELECT node_id FROM syncq_state")
+expect_eq "the node bound to the long name" "$(hub "SELECT http_user FROM sync_http_nodes WHERE node_id = '$NODE'")" "$LONG"
+
+note "the trigger: 403 for a site's user, 202 for the admin"
+trigger() {
+	curl -sS --max-time 30 -o "$T/reply" -w '%{http_code}' -u "$1" -X POST "$ONLINE/api/sync/trigger"
+}
+expect_eq "site-a's trigger" "$(trigger "site-a:$PW_A")" 403
+grep -q '"error": "a sync of every client is for the admin user' "$T/reply" || fail "403 without its reason: $(cat "$T/reply")"
+expect_eq "the long user's trigger" "$(trigger "$LONG:$PW_L")" 403
+expect_eq "the admin's trigger" "$(trigger "$AMRS_ADMIN_USERNAME:$AMRS_ADMIN_PASSWORD")" 202
+kill -0 "$SERVE_PID" || fail "serve died"
