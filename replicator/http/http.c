@@ -121,10 +121,28 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 		/* headers only: the server may look at them first */
 		req = xcalloc(1, sizeof(HttpRequest));
 		*con_cls = req;
+		if (MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH) &&
+			MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING))
+			/* two lengths: a proxy in front may read another request than we do */
+			return http_reply_error(srv, conn, MHD_HTTP_BAD_REQUEST, MHD_HTTP_HEADER_CONNECTION, "close",
+									"a request may not have both Content-Length and Transfer-Encoding");
 		return srv->on_headers ? srv->on_headers(srv, conn, req) : MHD_YES;
 	}
 	if (*upload_data_size > 0)
 	{
+		if ((long) (req->body.len + *upload_data_size) > srv->max_body &&
+			MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH) == NULL)
+		{
+			/*
+			 * A body without a length (chunked) that grew past max_body:
+			 * no reply can be queued in the middle of a body, and reading
+			 * the rest only to refuse it is what the sender wants, so the
+			 * connection ends here, unread.
+			 */
+			logmsg(LOG_WARNING, "%s: closed a connection: its request body passed --max-body (%ld bytes)",
+				   srv->name, srv->max_body);
+			return MHD_NO;
+		}
 		if ((long) (req->body.len + *upload_data_size) > srv->max_body)
 			req->too_big = true;
 		else if (!req->too_big)
