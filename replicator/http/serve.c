@@ -30,6 +30,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* What the command line says. */
 typedef struct
@@ -269,6 +271,32 @@ handle(HttpServer *srv, struct MHD_Connection *conn, HttpRequest *req, const cha
 /* ---- the steps of serve_main ------------------------------------------------------ */
 
 /*
+ * May the TLS private key be used? As PostgreSQL asks of its ssl_key_file:
+ * no access for group or others when serve's user owns it (0600), at most
+ * read for the group when root owns it (0640). -1 with err otherwise.
+ */
+static int
+check_key_file(const char *path, char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0)
+	{
+		snprintf(err, errlen, "cannot read the private key \"%s\": %s", path, strerror(errno));
+		return -1;
+	}
+	if ((st.st_uid == geteuid() && (st.st_mode & (S_IRWXG | S_IRWXO))) ||
+		(st.st_uid == 0 && st.st_uid != geteuid() && (st.st_mode & (S_IWGRP | S_IXGRP | S_IRWXO))) ||
+		(st.st_uid != geteuid() && st.st_uid != 0))
+	{
+		snprintf(err, errlen, "the private key \"%s\" may be read or changed by other users (mode %04o): it must be owned by serve's user with mode 0600, or by root with 0640 (chmod 600 %s)",
+				 path, (unsigned) (st.st_mode & 07777), path);
+		return -1;
+	}
+	return 0;
+}
+
+/*
  * Everything serve needs before it listens: the log, the credentials, the
  * TLS files, and the hub, which must be there and have syncq. -1 with the
  * reason printed.
@@ -290,7 +318,8 @@ serve_open(Serve *s, const ServeOptions *o, char **cert, char **key)
 		fprintf(stderr, "syncqd serve: %s\n", err);
 		return -1;
 	}
-	if (o->cert_file && ((*cert = read_file(o->cert_file, err, sizeof(err))) == NULL ||
+	if (o->cert_file && (check_key_file(o->key_file, err, sizeof(err)) < 0 ||
+						 (*cert = read_file(o->cert_file, err, sizeof(err))) == NULL ||
 						 (*key = read_file(o->key_file, err, sizeof(err))) == NULL))
 	{
 		fprintf(stderr, "syncqd serve: TLS: %s\n", err);

@@ -48,6 +48,15 @@ openssl verify -CAfile "$P/ca.pem" "$P/server.pem" >/dev/null || fail "the serve
 hub "CREATE TABLE audit (id integer PRIMARY KEY, task text NOT NULL, done_on date);
 	SELECT sync_track('audit');
 	INSERT INTO audit VALUES (1, 'from the hub', '2025-07-23');" >/dev/null
+# a private key others may read: serve does not start (as PostgreSQL's ssl_key_file)
+cp "$P/server.key" "$P/loose.key"
+chmod 644 "$P/loose.key"
+rc=0
+"$SYNCQD" serve --postgres "$HUB" --listen 127.0.0.1:0 --tls-cert "$P/server.pem" --tls-key "$P/loose.key" \
+	>"$P/loose.out" 2>&1 || rc=$?
+expect_eq "serve with a key of mode 0644" "$rc" 1
+grep -q 'TLS: the private key ".*loose.key" may be read or changed by other users (mode 0644)' "$P/loose.out" ||
+	fail "serve with a key of mode 0644 said: $(cat "$P/loose.out")"
 start_serve --tls-cert "$P/server.pem" --tls-key "$P/server.key"
 [[ $ONLINE == https://localhost:* ]] || fail "start_serve gave $ONLINE for a TLS serve"
 PORT=${ONLINE##*:}
