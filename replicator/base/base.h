@@ -3,7 +3,7 @@
  * back NULL, one log, two clocks, and the flags the signals set.
  *
  *   util.c      xmalloc, xcalloc, xrealloc, xstrdup, xstrndup; now_us,
- *               mono_us, jitter01
+ *               mono_us, jitter01, arg_take_secret
  *   log.c       logmsg, log_open, log_level_set
  *   signals.c   signals_install; stop_requested, reopen_requested
  *
@@ -36,6 +36,10 @@ int64_t		mono_us(void);
 
 /* A uniformly random double in [0, 1), for backoff jitter. */
 double		jitter01(void);
+
+/* A copy of a command-line argument holding a secret, overwritten with '*'
+ * where it stands (/proc/PID/cmdline). */
+char	   *arg_take_secret(char *arg);
 
 /* ---- log.c: one line per event on stderr --------------------------------- */
 

@@ -6,6 +6,7 @@
  *   now_us                       the wall clock, µs since 1970
  *   mono_us                      a clock for deadlines, never jumps
  *   jitter01                     a random double in [0, 1), for backoff
+ *   arg_take_secret              a copy of a command-line argument, hidden there
  */
 #include "base/base.h"
 
@@ -105,4 +106,18 @@ jitter01(void)
 	state ^= state << 25;
 	state ^= state >> 27;
 	return (double) ((state * UINT64_C(0x2545f4914f6cdd1d)) >> 11) / 9007199254740992.0;
+}
+
+/*
+ * A copy of arg, a command-line argument holding a secret, which is
+ * overwritten with '*' where it stands: /proc/PID/cmdline (ps) no longer
+ * shows it. Any local user could read it until now; the caller says so.
+ */
+char *
+arg_take_secret(char *arg)
+{
+	char	   *copy = xstrdup(arg);
+
+	memset(arg, '*', strlen(arg));
+	return copy;
 }

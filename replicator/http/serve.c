@@ -37,6 +37,7 @@
 typedef struct
 {
 	const char *postgres;
+	bool		postgres_hidden;	/* it held a password, now hidden in argv */
 	const char *listen_at;
 	const char *cert_file;
 	const char *key_file;
@@ -131,6 +132,14 @@ parse_options(int argc, char **argv, ServeOptions *o)
 		{
 			case 'p':
 				o->postgres = optarg;
+				if (hub_conninfo_has_password(optarg))
+				{
+					static char *copy;	/* reachable: no leak at exit */
+
+					free(copy);
+					o->postgres = copy = arg_take_secret(optarg);
+					o->postgres_hidden = true;
+				}
 				break;
 			case 'L':
 				o->listen_at = optarg;
@@ -312,6 +321,8 @@ serve_open(Serve *s, const ServeOptions *o, char **cert, char **key)
 		fprintf(stderr, "syncqd serve: %s\n", err);
 		return -1;
 	}
+	if (o->postgres_hidden)
+		logmsg(LOG_WARNING, "--postgres holds a password, which every local user could read in serve's command line until serve hid it just now: give it in a password file (PGPASSFILE, ~/.pgpass) or $PGPASSWORD instead");
 	s->auth = auth_load(o->cred_file, err, sizeof(err));
 	if (s->auth == NULL)
 	{

@@ -3,6 +3,7 @@
  * run statements on it, close it.
  *
  *   hub_connect       connect, check the extension, learn the node id and tables
+ *   hub_conninfo_has_password  does a conninfo or URL hold a password?
  *   hub_close         close it (and free what the last upload left)
  *   hub_ok            usable for the next step (connected, no transaction open)
  *   hub_socket        its socket, for poll()
@@ -320,3 +321,17 @@ hub_upload_forget(HubUpload *u)
 	memset(u, 0, sizeof(*u));
 }
 
+
+/* Does conninfo (key=value words or a postgresql:// URL) hold a password? */
+bool
+hub_conninfo_has_password(const char *conninfo)
+{
+	PQconninfoOption *opts = PQconninfoParse(conninfo, NULL);
+	bool		has = false;
+
+	for (PQconninfoOption *o = opts; o && o->keyword; o++)
+		if (strcmp(o->keyword, "password") == 0 && o->val && o->val[0])
+			has = true;
+	PQconninfoFree(opts);
+	return has;
+}

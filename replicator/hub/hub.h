@@ -62,6 +62,7 @@ typedef struct Hub
 
 /* conn.c */
 Hub		   *hub_connect(const char *conninfo, bool listen, char *err, size_t errlen);
+bool		hub_conninfo_has_password(const char *conninfo);
 void		hub_close(Hub *h);
 void		hub_rollback(Hub *h);
 bool		hub_ok(Hub *h);

@@ -5,7 +5,8 @@
 # 401 while serve kept 127 bytes of a name); POST /api/sync/trigger, which
 # makes every client sync and retry its set-aside changes, is the admin's
 # alone: a site's user gets 403 and nothing is asked of the hub, the admin
-# gets 202.
+# gets 202. A password given in --postgres is hidden from serve's command
+# line (/proc/PID/cmdline) as serve starts, with a warning.
 . "$SYNCQ_ROOT/tests/lib/synctest.sh"
 new_hub attack_serve_users
 T=$SYNCQ_TMP/users
@@ -41,3 +42,14 @@ grep -q '"error": "a sync of every client is for the admin user' "$T/reply" || f
 expect_eq "the long user's trigger" "$(trigger "$LONG:$PW_L")" 403
 expect_eq "the admin's trigger" "$(trigger "$AMRS_ADMIN_USERNAME:$AMRS_ADMIN_PASSWORD")" 202
 kill -0 "$SERVE_PID" || fail "serve died"
+
+note "a password in --postgres: hidden from the command line, and a warning"
+start_serve --credentials "$CREDS" --postgres "$HUB password=pg-secret-77"
+tr '\0' ' ' </proc/"$SERVE_PID"/cmdline >"$T/cmdline"
+! grep -q 'pg-secret-77' "$T/cmdline" || fail "the password is in serve's command line: $(cat "$T/cmdline")"
+grep -q 'serve --postgres .* --postgres \*\*\*\*' "$T/cmdline" || fail "serve's command line: $(cat "$T/cmdline")"
+grep -q 'warning: --postgres holds a password, which every local user could read' "$SERVE_LOG" ||
+	fail "no warning of the password: $(tail -n 3 "$SERVE_LOG")"
+! grep -q 'pg-secret-77' "$SERVE_LOG" || fail "the password is in serve's log"
+expect_eq "the admin's hello with serve on that conninfo" \
+	"$(curl -sS --max-time 30 -o /dev/null -w '%{http_code}' -u "$AMRS_ADMIN_USERNAME:$AMRS_ADMIN_PASSWORD" "$ONLINE/api/sync/status")" 200
