@@ -167,6 +167,7 @@ typedef struct
 	const char *sqlite_path;
 	bool		once;
 	bool		reidentify;
+	bool		online_hidden;	/* --online held a password, now hidden in argv */
 	DaemonOptions d;
 } Options;
 
@@ -203,6 +204,14 @@ parse_options(int argc, char **argv, Options *o)
 				break;
 			case 'o':
 				online = optarg;
+				if (online_has_password(optarg))
+				{
+					static char *copy;	/* reachable: no leak at exit */
+
+					free(copy);
+					online = copy = arg_take_secret(optarg);
+					o->online_hidden = true;
+				}
 				break;
 			case 'A':
 				if (access(optarg, R_OK) != 0)
@@ -281,6 +290,8 @@ syncqd_main(int argc, char **argv)
 		fprintf(stderr, "syncqd: %s\n", err);
 		return 1;
 	}
+	if (o.online_hidden)
+		logmsg(LOG_WARNING, "--online holds a password, which every local user could read in syncqd's command line until syncqd hid it just now: give it in a password file (PGPASSFILE, ~/.pgpass) or $PGPASSWORD instead");
 	signals_install();
 	lock = take_lock(o.sqlite_path, err, sizeof(err));
 	if (lock < 0)

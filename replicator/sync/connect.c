@@ -5,9 +5,11 @@
  *
  *   online_is_libpq   is it a libpq target?
  *   online_is_http    is it the URL of a serve?
+ *   online_has_password  does a libpq target hold a password?
  *   sync_connect      connect to the hub it names
  */
 #include "base/base.h"
+#include "hub/hub.h"
 #include "hub/link_pg.h"
 #include "link/link_http.h"
 #include "sync/sync.h"
@@ -25,6 +27,12 @@ online_is_libpq(const char *online)
 {
 	return strncmp(online, "postgresql://", 13) == 0 || strncmp(online, "postgres://", 11) == 0 ||
 		(strchr(online, '=') != NULL && !online_is_http(online));
+}
+
+bool
+online_has_password(const char *online)
+{
+	return online_is_libpq(online) && hub_conninfo_has_password(online);
 }
 
 /*

@@ -48,6 +48,7 @@ void		sync_stats_text(const SyncStats *st, char *buf, size_t len);
 /* connect.c */
 bool		online_is_libpq(const char *online);
 bool		online_is_http(const char *online);
+bool		online_has_password(const char *online);
 Link	   *sync_connect(const char *online, const char *client_id, bool listen,
 						 char *err, size_t errlen);
 

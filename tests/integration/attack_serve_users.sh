@@ -6,7 +6,8 @@
 # makes every client sync and retry its set-aside changes, is the admin's
 # alone: a site's user gets 403 and nothing is asked of the hub, the admin
 # gets 202. A password given in --postgres is hidden from serve's command
-# line (/proc/PID/cmdline) as serve starts, with a warning.
+# line (/proc/PID/cmdline) as serve starts, with a warning; so is one in a
+# client's --online.
 . "$SYNCQ_ROOT/tests/lib/synctest.sh"
 new_hub attack_serve_users
 T=$SYNCQ_TMP/users
@@ -53,3 +54,27 @@ grep -q 'warning: --postgres holds a password, which every local user could read
 ! grep -q 'pg-secret-77' "$SERVE_LOG" || fail "the password is in serve's log"
 expect_eq "the admin's hello with serve on that conninfo" \
 	"$(curl -sS --max-time 30 -o /dev/null -w '%{http_code}' -u "$AMRS_ADMIN_USERNAME:$AMRS_ADMIN_PASSWORD" "$ONLINE/api/sync/status")" 200
+
+note "a password in a client's --online: hidden from the command line, and a warning"
+D=$SYNCQ_TMP/d.db
+rm -f "$D" "$D"-*
+cli "$D" "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT); SELECT sync_track('t');" >/dev/null
+"$SYNCQD" --sqlite "$D" --online "$HUB password=pg-secret-88" --control off 2>"$T/daemon.log" &
+DPID=$!
+for i in $(seq 250); do
+	grep -q 'running' "$T/daemon.log" && break
+	kill -0 "$DPID" 2>/dev/null || { cat "$T/daemon.log" >&2; fail "syncqd did not start"; }
+	sleep 0.02
+done
+tr '\0' ' ' </proc/"$DPID"/cmdline >"$T/dcmdline"
+for i in $(seq 250); do
+	[ "$(plain "$D" "SELECT count(*) FROM t")" = 1 ] && break
+	sleep 0.02
+done
+kill -TERM "$DPID"
+wait "$DPID" || fail "syncqd exited $? on SIGTERM"
+! grep -q 'pg-secret-88' "$T/dcmdline" || fail "the password is in syncqd's command line: $(cat "$T/dcmdline")"
+grep -q 'warning: --online holds a password, which every local user could read' "$T/daemon.log" ||
+	fail "no warning of the password: $(head -n 3 "$T/daemon.log")"
+! grep -q 'pg-secret-88' "$T/daemon.log" || fail "the password is in syncqd's log"
+expect_eq "the hub's row, synced by that daemon" "$(plain "$D" "SELECT id, v FROM t")" "1|hub"
