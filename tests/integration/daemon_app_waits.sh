@@ -6,7 +6,8 @@
 # never waits a second for the write lock, because syncqd applies a long
 # download in parts (cut between two hub transactions, here of 1,000 rows
 # each) and acknowledges a long upload 2,000 rows at a time, with a pause
-# after each part for a waiting writer.
+# after each part for a waiting writer (after a download's part longer than
+# SQLite's longest busy-handler sleep, so the app cannot miss it).
 . "$SYNCQ_ROOT/tests/lib/daemontest.sh"
 new_hub daemon_app_waits
 DOWN=100000
@@ -53,8 +54,8 @@ python3 "$SYNCQ_TMP/app.py" "$C" "$GO" >"$SYNCQ_TMP/app.out" &
 app=$!
 sleep 0.5
 
-# syncqd ships it all while the app writes
-start_daemon "$C" --control off
+# syncqd ships it all while the app writes (its first sync is all of it)
+FIRST_SYNC_WAIT=120 start_daemon "$C" --control off
 wait_until 120 "the hub's rows on the client" '[ "$(plain "$C" "SELECT count(*) FROM big")" = "$DOWN" ]'
 wait_until 120 "the client's rows on the hub" '[ "$(hub "SELECT count(*) FROM mine")" = "$UP" ]'
 rm "$GO"
