@@ -459,7 +459,8 @@ static void tableClear(SyncqTable *pTab){
 }
 
 /* Reads the columns and key of table zName (a name from sqlite_schema).
-** A table without a primary key is an error (SQLITE_CONSTRAINT). */
+** A table without a primary key is an error of its own (SQLITE_MISMATCH:
+** not a table syncq can track, as for syncq_resolve_table()). */
 static int tableLoad(sqlite3 *db, const char *zName, SyncqTable *pTab,
                      char **pzErr){
   sqlite3_stmt *pStmt = 0;
@@ -551,7 +552,7 @@ static int tableLoad(sqlite3 *db, const char *zName, SyncqTable *pTab,
   if( rc!=SQLITE_OK ) goto load_db_error;
 
   if( pTab->nPk==0 ){
-    rc = setError(pzErr, SQLITE_ERROR,
+    rc = setError(pzErr, SQLITE_MISMATCH,
                   "table \"%s\" has no primary key", zName);
     tableClear(pTab);
     return rc;
@@ -817,14 +818,17 @@ static void appendKeyFromJson(sqlite3_str *pStr, const SyncqTable *pTab,
 }
 
 /* Fills row_data of the queue rows of table zQueued (the name the queue
-** holds) up to seq iUpto that the triggers left to be read: each gets the
+** holds) after seq iFrom up to seq iUpto that the triggers left to be read
+** (a range of the queue's key: a part reads only its own rows): each gets the
 ** row as the table holds it now, with the queue row's own version.  A row
 ** that is gone since (deleted later, or by syncqd applying another node's
 ** delete) makes its change a delete of that key.  Rows of a table that
-** does not exist (dropped) are left alone; syncqd does not ship them.
-** *pnFilled counts the rows filled. */
-static int fillTable(sqlite3 *db, const char *zQueued, sqlite3_int64 iUpto,
-                     int *pnFilled, char **pzErr){
+** does not exist (dropped) or has no key any more are left alone; syncqd
+** does not ship them.  Any other error is the caller's: the rows must not
+** be passed over (filled_upto would move past them).  *pnFilled counts the
+** rows filled. */
+static int fillTable(sqlite3 *db, const char *zQueued, sqlite3_int64 iFrom,
+                     sqlite3_int64 iUpto, int *pnFilled, char **pzErr){
   sqlite3_str *pStr;
   SyncqTable tab;
   char *zName = 0;
@@ -841,7 +845,7 @@ static int fillTable(sqlite3 *db, const char *zQueued, sqlite3_int64 iUpto,
   if( rc!=SQLITE_OK ) return rc;
   rc = tableLoad(db, zName, &tab, pzErr);
   sqlite3_free(zName);
-  if( rc==SQLITE_ERROR ){         /* no key any more: cannot read by key */
+  if( rc==SQLITE_MISMATCH ){      /* no key any more: cannot read by key */
     sqlite3_free(*pzErr);
     *pzErr = 0;
     return SQLITE_OK;
@@ -858,8 +862,8 @@ static int fillTable(sqlite3 *db, const char *zQueued, sqlite3_int64 iUpto,
     appendKeyFromJson(pStr, &tab, tab.aiPk[i], "sync_queue.pk");
   }
   sqlite3_str_appendf(pStr,
-      ") WHERE table_name = %Q AND op IN ('I', 'U') AND row_data IS NULL"
-      " AND seq <= %lld", zQueued, iUpto);
+      ") WHERE seq > %lld AND seq <= %lld AND table_name = %Q"
+      " AND op IN ('I', 'U') AND row_data IS NULL", iFrom, iUpto, zQueued);
   rc = strDone(pStr, &zSql);
   tableClear(&tab);
   if( rc!=SQLITE_OK ) return rc;
@@ -868,9 +872,9 @@ static int fillTable(sqlite3 *db, const char *zQueued, sqlite3_int64 iUpto,
   if( rc==SQLITE_OK ){
     *pnFilled += sqlite3_changes(db);
     rc = execPrintf(db, pzErr,
-        "UPDATE main.sync_queue SET op = 'D' WHERE table_name = %Q"
-        " AND op IN ('I', 'U') AND row_data IS NULL AND seq <= %lld",
-        zQueued, iUpto);
+        "UPDATE main.sync_queue SET op = 'D' WHERE seq > %lld AND seq <= %lld"
+        " AND table_name = %Q AND op IN ('I', 'U') AND row_data IS NULL",
+        iFrom, iUpto, zQueued);
     if( rc==SQLITE_OK ) *pnFilled -= sqlite3_changes(db);
   }
   return rc;
@@ -887,6 +891,7 @@ static int fillTable(sqlite3 *db, const char *zQueued, sqlite3_int64 iUpto,
 int syncq_fill(sqlite3 *db, int nMax, sqlite3_int64 *piUpto, int *pnFilled,
                char **pzErr){
   sqlite3_stmt *pStmt = 0;
+  sqlite3_int64 iFrom = 0;
   char **azTable = 0;
   int nTable = 0;
   int rc;
@@ -900,14 +905,17 @@ int syncq_fill(sqlite3 *db, int nMax, sqlite3_int64 *piUpto, int *pnFilled,
   if( rc==SQLITE_OK ){
     rc = sqlite3_prepare_v2(db,
         "SELECT coalesce((SELECT seq FROM main.sync_queue"
-        "                 WHERE ?1 > 0 AND seq > (SELECT filled_upto FROM main.syncq_state)"
+        "                 WHERE ?1 > 0 AND seq > s.filled_upto"
         "                   AND row_data IS NULL AND op IN ('I', 'U')"
         "                 ORDER BY seq LIMIT 1 OFFSET ?1 - 1),"
-        "                (SELECT max(seq) FROM main.sync_queue), 0)",
+        "                (SELECT max(seq) FROM main.sync_queue), 0),"
+        "       s.filled_upto"
+        "  FROM main.syncq_state AS s",
         -1, &pStmt, 0);
     if( rc==SQLITE_OK ) sqlite3_bind_int(pStmt, 1, nMax);
     if( rc==SQLITE_OK && sqlite3_step(pStmt)==SQLITE_ROW ){
       *piUpto = sqlite3_column_int64(pStmt, 0);
+      iFrom = sqlite3_column_int64(pStmt, 1);
     }
     if( sqlite3_finalize(pStmt)!=SQLITE_OK || rc!=SQLITE_OK ){
       rc = setDbError(db, pzErr, sqlite3_errcode(db));
@@ -916,9 +924,10 @@ int syncq_fill(sqlite3 *db, int nMax, sqlite3_int64 *piUpto, int *pnFilled,
   if( rc==SQLITE_OK ){
     rc = sqlite3_prepare_v2(db,
         "SELECT DISTINCT table_name FROM main.sync_queue"
-        " WHERE seq <= ?1 AND row_data IS NULL AND op IN ('I', 'U')",
+        " WHERE seq > ?1 AND seq <= ?2 AND row_data IS NULL AND op IN ('I', 'U')",
         -1, &pStmt, 0);
-    if( rc==SQLITE_OK ) sqlite3_bind_int64(pStmt, 1, *piUpto);
+    if( rc==SQLITE_OK ) sqlite3_bind_int64(pStmt, 1, iFrom);
+    if( rc==SQLITE_OK ) sqlite3_bind_int64(pStmt, 2, *piUpto);
     while( rc==SQLITE_OK && sqlite3_step(pStmt)==SQLITE_ROW ){
       char **aNew = sqlite3_realloc64(azTable, sizeof(char*)*(nTable+1));
       if( aNew==0 ){ rc = SQLITE_NOMEM; break; }
@@ -932,7 +941,7 @@ int syncq_fill(sqlite3 *db, int nMax, sqlite3_int64 *piUpto, int *pnFilled,
     }
   }
   for(i=0; rc==SQLITE_OK && i<nTable; i++){
-    rc = fillTable(db, azTable[i], *piUpto, pnFilled, pzErr);
+    rc = fillTable(db, azTable[i], iFrom, *piUpto, pnFilled, pzErr);
   }
   if( rc==SQLITE_OK ){
     rc = execPrintf(db, pzErr,
@@ -1317,13 +1326,19 @@ static int repairOne(sqlite3 *db, const char *zTracked, const char *zPriority,
         "UPDATE main.sync_queue SET table_name = %Q WHERE table_name = %Q"
         " AND (seq > (SELECT filled_upto FROM main.syncq_state)"
         "      OR (row_data IS NULL AND op IN ('I', 'U')));"
+        /* a fill that passed them (no such table then) reads them again */
+        "UPDATE main.syncq_state SET filled_upto = (SELECT min(seq) - 1"
+        " FROM main.sync_queue WHERE table_name = %Q AND row_data IS NULL"
+        " AND op IN ('I', 'U')) WHERE filled_upto >= (SELECT min(seq)"
+        " FROM main.sync_queue WHERE table_name = %Q AND row_data IS NULL"
+        " AND op IN ('I', 'U'));"
         "UPDATE main.syncq_tables_renamed SET renamed_to = %Q"
         " WHERE renamed_to = %Q;"
         "INSERT OR REPLACE INTO main.syncq_tables_renamed"
         " (table_name, renamed_to, renamed_at)"
         " VALUES(%Q, %Q, %s);"
         "DELETE FROM main.syncq_tables_renamed WHERE table_name = %Q",
-        zNew, zTracked, zNew, zTracked, zNew, zTracked,
+        zNew, zTracked, zNew, zTracked, zNew, zTracked, zNew, zNew,
         zNew, zTracked, zTracked, zNew, SYNCQ_NOW_EXPR, zNew);
   }
   if( rc==SQLITE_OK ) rc = renameVersions(db, zTracked, zNew, pzErr);
