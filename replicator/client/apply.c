@@ -177,21 +177,24 @@ client_rollback(Client *cl)
 static void
 follow_gone_columns(Client *cl, ClientTable *t, Change *c)
 {
-	for (int g = 0; g < t->ngone; g++)
+	for (int g = 0; g < t->gone.n; g++)
 	{
-		if (client_col(t, t->gone[g]) >= 0 || !change_follow_column(c, t->gone[g], t->gone_to[g]))
+		const char *col = t->gone.from[g],
+				   *to = t->gone.to[g];
+
+		if (client_col(t, col) >= 0 || !change_follow_column(c, col, to))
 			continue;
 		if (t->gone_logged == NULL)
-			t->gone_logged = xcalloc((size_t) t->ngone, sizeof(bool));
+			t->gone_logged = xcalloc((size_t) t->gone.n, sizeof(bool));
 		if (t->gone_logged[g])
 			continue;
 		t->gone_logged[g] = true;
-		if (t->gone_to[g])
+		if (to)
 			logmsg(LOG_INFO, "client \"%s\": column \"%s\" of table \"%s\" was renamed to \"%s\" here: the hub's changes that carry it are applied to \"%s\"",
-				   cl->path, t->gone[g], t->name, t->gone_to[g], t->gone_to[g]);
+				   cl->path, col, t->name, to, to);
 		else
 			logmsg(LOG_INFO, "client \"%s\": column \"%s\" of table \"%s\" was dropped here: it is left out of the hub's changes that carry it, the rest applies",
-				   cl->path, t->gone[g], t->name);
+				   cl->path, col, t->name);
 	}
 }
 

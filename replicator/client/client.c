@@ -18,13 +18,15 @@
  *   client_get_up               the acknowledged upload position
  *   client_get_down             the download position
  *   client_get_down_partial     a download cut short: its target, how far
- *   client_exec, client_prep, client_db_err, client_state_set,
+ *   client_exec, client_prep, client_db_err, client_query_int,
+ *   client_write_call, client_state_set,
  *   client_state_get            shared by the client files
  */
 #include "base/base.h"
 #include "base/buf.h"
 #include "client/client.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,6 +93,61 @@ client_prep(Client *cl, const char *sql, char *err, size_t errlen)
 		return NULL;
 	}
 	return st;
+}
+
+/* The integer a one-row query (a PRAGMA) returns; *rc is SQLite's code. */
+int64_t
+client_query_int(sqlite3 *db, const char *sql, int *rc)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t		v = -1;
+
+	*rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+	if (*rc == SQLITE_OK)
+	{
+		*rc = sqlite3_step(st);
+		if (*rc == SQLITE_ROW)
+		{
+			v = sqlite3_column_int64(st, 0);
+			*rc = SQLITE_OK;
+		}
+	}
+	sqlite3_finalize(st);
+	return v;
+}
+
+/*
+ * Run sql, a one-row SELECT of syncq functions that write (sync_repair(),
+ * sync_fill()), in a write transaction of its own taken first (a read
+ * upgraded to a write could not wait for the app), and keep its first n
+ * integer columns in v. 0, or -1 with err naming what.
+ */
+int
+client_write_call(Client *cl, const char *sql, const char *what, int64_t *v, int n,
+				  char *err, size_t errlen)
+{
+	sqlite3_stmt *st;
+
+	if (client_exec(cl, "BEGIN IMMEDIATE", err, errlen) < 0)
+		return -1;
+	st = client_prep(cl, sql, err, errlen);
+	if (st == NULL || sqlite3_step(st) != SQLITE_ROW)
+	{
+		if (st)
+			client_db_err(err, errlen, cl, what);
+		sqlite3_finalize(st);
+		sqlite3_exec(cl->db, "ROLLBACK", NULL, NULL, NULL);
+		return -1;
+	}
+	for (int i = 0; i < n; i++)
+		v[i] = sqlite3_column_int64(st, i);
+	sqlite3_finalize(st);
+	if (client_exec(cl, "COMMIT", err, errlen) < 0)
+	{
+		sqlite3_exec(cl->db, "ROLLBACK", NULL, NULL, NULL);
+		return -1;
+	}
+	return 0;
 }
 
 int
@@ -260,13 +317,7 @@ free_tables(Client *cl)
 		free(t->cols);
 		free(t->is_pk);
 		free(t->hubtype);
-		for (int g = 0; g < t->ngone; g++)
-		{
-			free(t->gone[g]);
-			free(t->gone_to[g]);
-		}
-		free(t->gone);
-		free(t->gone_to);
+		namemap_free(&t->gone);
 		free(t->gone_logged);
 	}
 	free(cl->tables);
@@ -349,14 +400,8 @@ client_table(Client *cl, const char *name)
 	{
 		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
 		while (sqlite3_step(st) == SQLITE_ROW)
-		{
-			t->gone = xrealloc(t->gone, (size_t) (t->ngone + 1) * sizeof(char *));
-			t->gone_to = xrealloc(t->gone_to, (size_t) (t->ngone + 1) * sizeof(char *));
-			t->gone[t->ngone] = xstrdup((const char *) sqlite3_column_text(st, 0));
-			t->gone_to[t->ngone] = sqlite3_column_type(st, 1) == SQLITE_NULL ? NULL :
-				xstrdup((const char *) sqlite3_column_text(st, 1));
-			t->ngone++;
-		}
+			namemap_add(&t->gone, (const char *) sqlite3_column_text(st, 0),
+						(const char *) sqlite3_column_text(st, 1));
 		sqlite3_finalize(st);
 	}
 	t->name = xstrdup(name);
@@ -394,47 +439,31 @@ client_reset_cache(Client *cl)
 int
 client_follow_schema(Client *cl, char *err, size_t errlen)
 {
-	sqlite3_stmt *st;
-	int64_t		sv = -1;
-	int			repaired = 0;
+	int			rc;
+	int64_t		sv = client_query_int(cl->db, "PRAGMA schema_version", &rc),
+				repaired;
 
-	st = client_prep(cl, "PRAGMA schema_version", err, errlen);
-	if (st == NULL)
+	if (rc != SQLITE_OK)
+	{
+		client_db_err(err, errlen, cl, "PRAGMA schema_version");
 		return -1;
-	if (sqlite3_step(st) == SQLITE_ROW)
-		sv = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
+	}
 	if (sv == cl->schema_version)
 		return 0;
-	if (client_exec(cl, "BEGIN IMMEDIATE", err, errlen) < 0)
+	if (client_write_call(cl, "SELECT sync_repair()", "sync_repair()", &repaired, 1, err, errlen) < 0)
 		return -1;
-	st = client_prep(cl, "SELECT sync_repair()", err, errlen);
-	if (st == NULL || sqlite3_step(st) != SQLITE_ROW)
-	{
-		if (st)
-			client_db_err(err, errlen, cl, "sync_repair()");
-		sqlite3_finalize(st);
-		sqlite3_exec(cl->db, "ROLLBACK", NULL, NULL, NULL);
-		return -1;
-	}
-	repaired = sqlite3_column_int(st, 0);
-	sqlite3_finalize(st);
-	if (client_exec(cl, "COMMIT", err, errlen) < 0)
-	{
-		sqlite3_exec(cl->db, "ROLLBACK", NULL, NULL, NULL);
-		return -1;
-	}
 	if (repaired > 0)
-		logmsg(LOG_INFO, "the schema of \"%s\" changed: capture of %d tables brought up to date",
+		logmsg(LOG_INFO, "the schema of \"%s\" changed: capture of %" PRId64 " tables brought up to date",
 			   cl->path, repaired);
 	client_reset_cache(cl);
-	st = client_prep(cl, "PRAGMA schema_version", err, errlen);
-	if (st == NULL)
+	/* the repair moved it again, if it rewrote a trigger */
+	cl->schema_version = client_query_int(cl->db, "PRAGMA schema_version", &rc);
+	if (rc != SQLITE_OK)
+	{
+		client_db_err(err, errlen, cl, "PRAGMA schema_version");
 		return -1;
-	if (sqlite3_step(st) == SQLITE_ROW)
-		cl->schema_version = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return repaired;
+	}
+	return (int) repaired;
 }
 
 /* ---- positions ---------------------------------------------------------- */

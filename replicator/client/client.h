@@ -35,10 +35,8 @@ typedef struct
 	int		   *is_pk;			/* 0, or position in the primary key (1-based) */
 	int			npk;
 	const char **hubtype;		/* per column: the hub's type, or NULL */
-	int			ngone;			/* columns it had and has no more */
-	char	  **gone;
-	char	  **gone_to;		/* ... renamed to this, or NULL: dropped */
-	bool	   *gone_logged;	/* said in the log already */
+	NameMap		gone;			/* columns it had and has no more */
+	bool	   *gone_logged;	/* each said in the log already */
 	bool		renamed_logged; /* a change under an old name: said already */
 } ClientTable;
 
@@ -147,6 +145,9 @@ int			client_reidentify(Client *cl, char *err, size_t errlen);
 void		client_db_err(char *err, size_t errlen, Client *cl, const char *what);
 int			client_exec(Client *cl, const char *sql, char *err, size_t errlen);
 sqlite3_stmt *client_prep(Client *cl, const char *sql, char *err, size_t errlen);
+int64_t		client_query_int(sqlite3 *db, const char *sql, int *rc);
+int			client_write_call(Client *cl, const char *sql, const char *what, int64_t *v, int n,
+							  char *err, size_t errlen);
 int			client_state_set(Client *cl, const char *key, const char *value,
 							 char *err, size_t errlen);
 char	   *client_state_get(Client *cl, const char *key);

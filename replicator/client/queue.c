@@ -108,7 +108,7 @@ note_changed_again(Client *cl, char *err, size_t errlen)
 int
 client_fill_queue(Client *cl, bool first, char *err, size_t errlen)
 {
-	sqlite3_stmt *st;
+	int64_t		v[2];
 
 	if (first)
 	{
@@ -116,27 +116,12 @@ client_fill_queue(Client *cl, bool first, char *err, size_t errlen)
 			return -1;
 		cl->fill_goal = -1;
 	}
-	if (client_exec(cl, "BEGIN IMMEDIATE", err, errlen) < 0)
+	if (client_write_call(cl, "SELECT sync_fill(" FILL_PART_S "), (SELECT coalesce(max(seq), 0) FROM sync_queue)",
+						  "sync_fill()", v, 2, err, errlen) < 0)
 		return -1;
-	st = client_prep(cl, "SELECT sync_fill(" FILL_PART_S "), (SELECT coalesce(max(seq), 0) FROM sync_queue)",
-					 err, errlen);
-	if (st == NULL || sqlite3_step(st) != SQLITE_ROW)
-	{
-		if (st)
-			client_db_err(err, errlen, cl, "sync_fill()");
-		sqlite3_finalize(st);
-		sqlite3_exec(cl->db, "ROLLBACK", NULL, NULL, NULL);
-		return -1;
-	}
-	cl->fill_upto = sqlite3_column_int64(st, 0);
+	cl->fill_upto = v[0];
 	if (cl->fill_goal < 0)
-		cl->fill_goal = sqlite3_column_int64(st, 1);
-	sqlite3_finalize(st);
-	if (client_exec(cl, "COMMIT", err, errlen) < 0)
-	{
-		sqlite3_exec(cl->db, "ROLLBACK", NULL, NULL, NULL);
-		return -1;
-	}
+		cl->fill_goal = v[1];
 	if (cl->fill_upto < cl->fill_goal)
 		return 1;
 	return note_changed_again(cl, err, errlen);

@@ -52,26 +52,6 @@ struct Watch
 	sqlite3_stmt *queue_probe;
 };
 
-static int64_t
-pragma_int(sqlite3 *db, const char *sql, int *rc)
-{
-	sqlite3_stmt *st = NULL;
-	int64_t		v = -1;
-
-	*rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
-	if (*rc == SQLITE_OK)
-	{
-		*rc = sqlite3_step(st);
-		if (*rc == SQLITE_ROW)
-		{
-			v = sqlite3_column_int64(st, 0);
-			*rc = SQLITE_OK;
-		}
-	}
-	sqlite3_finalize(st);
-	return v;
-}
-
 /* The base name of path (malloc'd) and its directory (malloc'd). */
 static void
 split_path(const char *path, char **dir, char **base)
@@ -132,11 +112,11 @@ watch_open(Client *cl, char *err, size_t errlen)
 		w->fd = -1;
 	}
 
-	w->data_version = pragma_int(cl->db, "PRAGMA data_version", &rc);
+	w->data_version = client_query_int(cl->db, "PRAGMA data_version", &rc);
 	if (rc == SQLITE_OK)
-		w->schema_version = pragma_int(cl->db, "PRAGMA schema_version", &rc);
+		w->schema_version = client_query_int(cl->db, "PRAGMA schema_version", &rc);
 	if (rc == SQLITE_OK)
-		w->last_seq = pragma_int(cl->db, "SELECT coalesce(max(seq), 0) FROM sync_queue", &rc);
+		w->last_seq = client_query_int(cl->db, "SELECT coalesce(max(seq), 0) FROM sync_queue", &rc);
 	if (rc != SQLITE_OK)
 	{
 		snprintf(err, errlen, "client \"%s\": reading the file's version: %s", cl->path, sqlite3_errmsg(cl->db));
@@ -220,7 +200,7 @@ watch_poll(Watch *w, char *err, size_t errlen)
 	sqlite3    *db = w->cl->db;
 	int			rc,
 				what;
-	int64_t		v = pragma_int(db, "PRAGMA data_version", &rc);
+	int64_t		v = client_query_int(db, "PRAGMA data_version", &rc);
 
 	if (rc != SQLITE_OK)
 		goto dberr;
@@ -252,7 +232,7 @@ watch_poll(Watch *w, char *err, size_t errlen)
 		goto dberr;
 
 	{
-		int64_t		s = pragma_int(db, "PRAGMA schema_version", &rc);
+		int64_t		s = client_query_int(db, "PRAGMA schema_version", &rc);
 
 		if (rc != SQLITE_OK)
 			goto dberr;
@@ -262,7 +242,7 @@ watch_poll(Watch *w, char *err, size_t errlen)
 				return -1;
 			sqlite3_finalize(w->queue_probe);
 			w->queue_probe = NULL;
-			w->schema_version = pragma_int(db, "PRAGMA schema_version", &rc);
+			w->schema_version = w->cl->schema_version;
 			what |= WATCH_SCHEMA;
 		}
 	}

@@ -80,6 +80,18 @@ transient_error(Hub *h)
 }
 
 /*
+ * Is field f the text of a json or jsonb column (SQLite holds JSON as its
+ * text)? That text goes into the array json_populate_recordset reads as it
+ * is: check_json_values() makes sure it is exactly one JSON value.
+ */
+static bool
+is_json_text(const JField *f, const char *typ)
+{
+	return f->type == JV_STRING && typ != NULL &&
+		(strcmp(typ, "json") == 0 || strcmp(typ, "jsonb") == 0);
+}
+
+/*
  * The JSON value of field f as PostgreSQL should read it for a column of
  * type typ: blobs become bytea hex strings, and so does the base64 text a
  * bytea value is on the wire (docs/queue.md).
@@ -91,8 +103,8 @@ pg_json_value(JsonOut *w, const JField *f, const char *typ)
 	Buf			bytes = {0},
 				t = {0};
 
-	if (f->type == JV_STRING && typ && (strcmp(typ, "json") == 0 || strcmp(typ, "jsonb") == 0))
-		jout_raw(w, f->text, f->len);	/* SQLite holds json as its text: that text is the value */
+	if (is_json_text(f, typ))
+		jout_raw(w, f->text, f->len);	/* one JSON value: check_json_values() */
 	else if (f->type == JV_STRING && bytea && f->len % 4 == 0 &&
 			 !(f->len >= 2 && f->text[0] == '\\' && f->text[1] == 'x') &&
 			 base64_decode(f->text, f->len, &bytes) == 0)
@@ -123,24 +135,26 @@ pg_json_value(JsonOut *w, const JField *f, const char *typ)
 static void
 follow_gone_columns(Hub *h, const HubTable *t, Change *c)
 {
-	for (int g = 0; g < t->ngone; g++)
+	for (int g = 0; g < t->gone.n; g++)
 	{
+		const char *col = t->gone.from[g],
+				   *to = t->gone.to[g];
 		char		key[512];
 		bool		logged = false;
 
-		if (hub_col(t, t->gone[g]) >= 0 || !change_follow_column(c, t->gone[g], t->gone_to[g]))
+		if (hub_col(t, col) >= 0 || !change_follow_column(c, col, to))
 			continue;
-		snprintf(key, sizeof(key), "%s.%s", t->name, t->gone[g]);
+		snprintf(key, sizeof(key), "%s.%s", t->name, col);
 		for (int i = 0; i < h->ngone_logged && !logged; i++)
 			logged = strcmp(h->gone_logged[i], key) == 0;
 		if (logged)
 			continue;
-		if (t->gone_to[g])
+		if (to)
 			logmsg(LOG_INFO, "column \"%s\" of table \"%s\" was renamed to \"%s\" on the hub: changes that carry it are applied to \"%s\"",
-				   t->gone[g], t->name, t->gone_to[g], t->gone_to[g]);
+				   col, t->name, to, to);
 		else
 			logmsg(LOG_INFO, "column \"%s\" of table \"%s\" was dropped on the hub: it is left out of changes that carry it, the rest applies",
-				   t->gone[g], t->name);
+				   col, t->name);
 		h->gone_logged = xrealloc(h->gone_logged, (size_t) (h->ngone_logged + 1) * sizeof(char *));
 		h->gone_logged[h->ngone_logged++] = xstrdup(key);
 	}
@@ -157,11 +171,9 @@ follow_renamed_table(Hub *h, Change *c)
 	const HubTable *t = NULL;
 	char		key[512];
 	bool		logged = false;
-	int			r = 0;
+	int			r = namemap_find(&h->renamed, c->table);
 
-	while (r < h->nrenamed && strcmp(h->renamed_from[r], c->table) != 0)
-		r++;
-	if (r == h->nrenamed || (t = hub_table(h, h->renamed_to[r])) == NULL)
+	if (r < 0 || (t = hub_table(h, h->renamed.to[r])) == NULL)
 		return NULL;
 	snprintf(key, sizeof(key), "\x1f%s", c->table);
 	for (int i = 0; i < h->ngone_logged && !logged; i++)
@@ -212,10 +224,10 @@ check_columns(const HubTable *t, const Change *c, char *err, size_t errlen)
 }
 
 /*
- * The text of a json or jsonb column (SQLite holds JSON as text) goes into
- * the array json_populate_recordset reads as it is (pg_json_value): it must
- * be exactly one JSON value, or it could end its row and add keys or rows
- * of its own ({"x":1}},{"id":666} ...). -1 naming the column otherwise.
+ * The text of a json or jsonb column goes into the array
+ * json_populate_recordset reads as it is (pg_json_value): it must be
+ * exactly one JSON value, or it could end its row and add keys or rows of
+ * its own ({"x":1}},{"id":666} ...). -1 naming the column otherwise.
  */
 static int
 check_json_values(const HubTable *t, const Change *c, char *err, size_t errlen)
@@ -231,8 +243,7 @@ check_json_values(const HubTable *t, const Change *c, char *err, size_t errlen)
 			JsonIn		in;
 			int			rc;
 
-			if (f->type != JV_STRING || typ == NULL ||
-				(strcmp(typ, "json") != 0 && strcmp(typ, "jsonb") != 0))
+			if (!is_json_text(f, typ))
 				continue;
 			jin_init(&in, f->text, f->len, true);
 			rc = jin_skip(&in) < 0 ? -1 : jin_end(&in);

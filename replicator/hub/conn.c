@@ -271,13 +271,7 @@ hub_close(Hub *h)
 	if (h == NULL)
 		return;
 	hub_tables_free(h->tables, h->ntables);
-	for (int i = 0; i < h->nrenamed; i++)
-	{
-		free(h->renamed_from[i]);
-		free(h->renamed_to[i]);
-	}
-	free(h->renamed_from);
-	free(h->renamed_to);
+	namemap_free(&h->renamed);
 	hub_upload_forget(&h->up);
 	for (int i = 0; i < h->ngone_logged; i++)
 		free(h->gone_logged[i]);

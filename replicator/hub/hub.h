@@ -53,9 +53,7 @@ typedef struct Hub
 	int			ntables;
 	HubUpload	up;
 	char		sqlstate[6];	/* of the last failed statement, "" if none */
-	char	  **renamed_from;	/* names tracked tables had (sync_tables_renamed) */
-	char	  **renamed_to;		/* ... and have now */
-	int			nrenamed;
+	NameMap		renamed;		/* names tracked tables had (sync_tables_renamed) */
 	char	  **gone_logged;	/* "table.column" gone columns (and old table names) already logged */
 	int			ngone_logged;
 } Hub;

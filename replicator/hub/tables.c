@@ -37,29 +37,11 @@ load_gone_columns(Hub *h, char *err, size_t errlen)
 
 			if (strcmp(t->schema, PQgetvalue(res, r, 0)) != 0 || strcmp(t->name, PQgetvalue(res, r, 1)) != 0)
 				continue;
-			t->gone = xrealloc(t->gone, (size_t) (t->ngone + 1) * sizeof(char *));
-			t->gone_to = xrealloc(t->gone_to, (size_t) (t->ngone + 1) * sizeof(char *));
-			t->gone[t->ngone] = xstrdup(PQgetvalue(res, r, 2));
-			t->gone_to[t->ngone] = PQgetisnull(res, r, 3) ? NULL : xstrdup(PQgetvalue(res, r, 3));
-			t->ngone++;
+			namemap_add(&t->gone, PQgetvalue(res, r, 2),
+						PQgetisnull(res, r, 3) ? NULL : PQgetvalue(res, r, 3));
 		}
 	PQclear(res);
 	return 0;
-}
-
-/* Forget the names tracked tables had (h->renamed_*). */
-static void
-forget_renamed(Hub *h)
-{
-	for (int i = 0; i < h->nrenamed; i++)
-	{
-		free(h->renamed_from[i]);
-		free(h->renamed_to[i]);
-	}
-	free(h->renamed_from);
-	free(h->renamed_to);
-	h->renamed_from = h->renamed_to = NULL;
-	h->nrenamed = 0;
 }
 
 /*
@@ -73,17 +55,11 @@ load_renamed_tables(Hub *h, char *err, size_t errlen)
 	PGresult   *res = hub_run(h, "SELECT table_name, renamed_to FROM sync_tables_renamed ORDER BY 1",
 							  0, NULL, PGRES_TUPLES_OK, err, errlen);
 
-	forget_renamed(h);
+	namemap_free(&h->renamed);
 	if (res == NULL)
 		return -1;
-	h->nrenamed = PQntuples(res);
-	h->renamed_from = xcalloc((size_t) h->nrenamed + 1, sizeof(char *));
-	h->renamed_to = xcalloc((size_t) h->nrenamed + 1, sizeof(char *));
-	for (int r = 0; r < h->nrenamed; r++)
-	{
-		h->renamed_from[r] = xstrdup(PQgetvalue(res, r, 0));
-		h->renamed_to[r] = xstrdup(PQgetvalue(res, r, 1));
-	}
+	for (int r = 0; r < PQntuples(res); r++)
+		namemap_add(&h->renamed, PQgetvalue(res, r, 0), PQgetvalue(res, r, 1));
 	PQclear(res);
 	return 0;
 }

@@ -5,6 +5,7 @@
  *   change_take        a change from its parts, pk and row parsed
  *   change_free        free one
  *   change_follow_column  a column renamed or dropped on the receiving side
+ *   namemap_add, namemap_find, namemap_free   names gone: renamed or dropped
  *   changes_push       a new zeroed change at the end of a list
  *   changes_free       free a list
  *   format_instant_us  "YYYY-MM-DDTHH:MM:SS.ffffffZ" of µs since 1970
@@ -187,6 +188,39 @@ change_follow_column(Change *c, const char *col, const char *to)
 		had = true;
 	}
 	return had;
+}
+
+void
+namemap_add(NameMap *m, const char *from, const char *to)
+{
+	m->from = xrealloc(m->from, (size_t) (m->n + 1) * sizeof(char *));
+	m->to = xrealloc(m->to, (size_t) (m->n + 1) * sizeof(char *));
+	m->from[m->n] = xstrdup(from);
+	m->to[m->n] = to ? xstrdup(to) : NULL;
+	m->n++;
+}
+
+/* The place of name from in m, or -1. */
+int
+namemap_find(const NameMap *m, const char *from)
+{
+	for (int i = 0; i < m->n; i++)
+		if (strcmp(m->from[i], from) == 0)
+			return i;
+	return -1;
+}
+
+void
+namemap_free(NameMap *m)
+{
+	for (int i = 0; i < m->n; i++)
+	{
+		free(m->from[i]);
+		free(m->to[i]);
+	}
+	free(m->from);
+	free(m->to);
+	memset(m, 0, sizeof(*m));
 }
 
 void

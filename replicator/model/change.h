@@ -42,6 +42,22 @@ typedef struct
 	int			cap;
 } ChangeList;
 
+/*
+ * The names a table or the columns of a table had and have no more on
+ * this side (sync_columns_gone, sync_tables_renamed and their SQLite
+ * twins): each renamed (to) or dropped (to NULL).
+ */
+typedef struct
+{
+	int			n;
+	char	  **from;
+	char	  **to;				/* ... its name now, or NULL: dropped */
+} NameMap;
+
+void		namemap_add(NameMap *m, const char *from, const char *to);
+int			namemap_find(const NameMap *m, const char *from);
+void		namemap_free(NameMap *m);
+
 int			change_init(Change *c, int64_t seq, const char *table, const char *op,
 						const char *pk, const char *row, int64_t ver_us,
 						const char *origin, bool immediate, char *err, size_t errlen);

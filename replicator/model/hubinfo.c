@@ -62,13 +62,7 @@ hub_tables_free(HubTable *tables, int n)
 		free(t->types);
 		free(t->is_pk);
 		free(t->pk_pos);
-		for (int c = 0; c < t->ngone; c++)
-		{
-			free(t->gone[c]);
-			free(t->gone_to[c]);
-		}
-		free(t->gone);
-		free(t->gone_to);
+		namemap_free(&t->gone);
 	}
 	free(tables);
 }

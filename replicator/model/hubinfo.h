@@ -11,6 +11,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "model/change.h"
+
 /* A tracked hub table: its columns, their types, which form the key. */
 typedef struct
 {
@@ -23,9 +25,7 @@ typedef struct
 	bool	   *is_pk;
 	int		   *pk_pos;			/* 1-based place in the primary key, 0: none */
 	int			npk;
-	int			ngone;			/* columns the table had and has no more */
-	char	  **gone;
-	char	  **gone_to;		/* ... renamed to this, or NULL: dropped */
+	NameMap		gone;			/* columns the table had and has no more */
 } HubTable;
 
 /* The table called name in tables[0..n), sorted by name; NULL if none. */

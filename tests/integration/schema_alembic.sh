@@ -22,11 +22,7 @@ migrate() {	# migrate NODE REVISION
 	SYNCQ_SQLITE_EXT=$SYNCQ_SQLITE_EXT "$PY" "$AL/migrate.py" "$url" "$2" 2>>"$SYNCQ_TMP/alembic.log" ||
 		{ tail -n 20 "$SYNCQ_TMP/alembic.log" >&2; fail "alembic upgrade $2 on $1"; }
 }
-errors() {
-	{ hub "SELECT 'hub', table_name, op, pk::text, error FROM sync_errors"
-	  plain "$A" "SELECT 'a', table_name, op, pk, error FROM sync_errors"
-	  plain "$B" "SELECT 'b', table_name, op, pk, error FROM sync_errors"; } | sed '/^$/d'
-}
+errors() { set_aside "$A" "$B"; }
 
 for n in hub a b; do migrate "$n" r1; done
 hub "SELECT sync_track('items')" >/dev/null

@@ -23,19 +23,8 @@ for f in "$A" "$B"; do
 	sync "$f"
 done
 syncs() { sync "$A"; sync "$B"; sync "$A"; sync "$B"; }
-errors() {		# what is set aside anywhere
-	{ hub "SELECT 'hub', table_name, op, pk::text, error FROM sync_errors"
-	  plain "$A" "SELECT 'a', table_name, op, pk, error FROM sync_errors"
-	  plain "$B" "SELECT 'b', table_name, op, pk, error FROM sync_errors"; } | sed '/^$/d'
-}
-same_everywhere() {	# same_everywhere COLUMNS: every node holds the same rows
-	local h a b
-	h=$(hub "SELECT $1 FROM items ORDER BY id")
-	a=$(plain "$A" "SELECT $1 FROM items ORDER BY id")
-	b=$(plain "$B" "SELECT $1 FROM items ORDER BY id")
-	expect_eq "client a's rows = the hub's" "$a" "$h"
-	expect_eq "client b's rows = the hub's" "$b" "$h"
-}
+errors() { set_aside "$A" "$B"; }
+same_everywhere() { same_rows items "$1" "$A" "$B"; }	# COLUMNS
 
 plain "$A" "INSERT INTO items VALUES (1, 'a1', 1, 'n1', 'o1')"
 hub "INSERT INTO items VALUES (100, 'h100', 100, 'n100', 'o100')"

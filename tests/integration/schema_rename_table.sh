@@ -20,19 +20,8 @@ for f in "$A" "$B"; do
 	sync "$f"
 done
 syncs() { sync "$A"; sync "$B"; sync "$A"; sync "$B"; }
-errors() {
-	{ hub "SELECT 'hub', table_name, op, pk::text, error FROM sync_errors"
-	  plain "$A" "SELECT 'a', table_name, op, pk, error FROM sync_errors"
-	  plain "$B" "SELECT 'b', table_name, op, pk, error FROM sync_errors"; } | sed '/^$/d'
-}
-same_everywhere() {	# same_everywhere TABLE
-	local h a b
-	h=$(hub "SELECT id, name FROM $1 ORDER BY id")
-	a=$(plain "$A" "SELECT id, name FROM $1 ORDER BY id")
-	b=$(plain "$B" "SELECT id, name FROM $1 ORDER BY id")
-	expect_eq "client a's $1 = the hub's" "$a" "$h"
-	expect_eq "client b's $1 = the hub's" "$b" "$h"
-}
+errors() { set_aside "$A" "$B"; }
+same_everywhere() { same_rows "$1" "id, name" "$A" "$B"; }	# TABLE
 
 plain "$A" "INSERT INTO items VALUES (1, 'a1')"
 hub "INSERT INTO items VALUES (100, 'h100')"

@@ -82,6 +82,23 @@ $2"
 # pending FILE: this node's changes not yet acknowledged by the hub. (The
 # capture keeps the newest queue row so that its seq is never reused, so an
 # empty queue is not the test.)
+set_aside() {		# set_aside FILE...: what the hub and each client file set aside
+	{ hub "SELECT 'hub', table_name, op, pk::text, error FROM sync_errors"
+	  for f in "$@"; do
+		plain "$f" "SELECT '$(basename "$f" .db)', table_name, op, pk, error FROM sync_errors"
+	  done; } | sed '/^$/d'
+}
+
+same_rows() {		# same_rows TABLE COLUMNS FILE...: each client file holds the hub's rows
+	local t=$1 cols=$2 h f
+	shift 2
+	h=$(hub "SELECT $cols FROM $t ORDER BY id")
+	for f in "$@"; do
+		expect_eq "client $(basename "$f" .db)'s $t = the hub's" \
+			"$(plain "$f" "SELECT $cols FROM $t ORDER BY id")" "$h"
+	done
+}
+
 pending() {
 	plain "$1" "SELECT count(*) FROM sync_queue
 		WHERE origin = (SELECT node_id FROM syncq_state)
