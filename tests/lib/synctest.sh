@@ -79,9 +79,6 @@ got
 $2"
 }
 
-# pending FILE: this node's changes not yet acknowledged by the hub. (The
-# capture keeps the newest queue row so that its seq is never reused, so an
-# empty queue is not the test.)
 set_aside() {		# set_aside FILE...: what the hub and each client file set aside
 	{ hub "SELECT 'hub', table_name, op, pk::text, error FROM sync_errors"
 	  for f in "$@"; do
@@ -99,6 +96,9 @@ same_rows() {		# same_rows TABLE COLUMNS FILE...: each client file holds the hub
 	done
 }
 
+# pending FILE: this node's changes not yet acknowledged by the hub. (The
+# capture keeps the newest queue row so that its seq is never reused, so an
+# empty queue is not the test.)
 pending() {
 	plain "$1" "SELECT count(*) FROM sync_queue
 		WHERE origin = (SELECT node_id FROM syncq_state)
