@@ -14,7 +14,8 @@
 **   loaded   the same, from a connection that loaded syncq (txid, commit
 **            hook, wake-up file)
 **   floor    the app writing the row and its queue row itself: a second
-**            prepared INSERT into sync_queue with the same JSON
+**            prepared INSERT into sync_queue with the same JSON and the
+**            same version (the hybrid logical clock)
 ** Variants run interleaved, in a rotating order, --reps times; the table
 ** printed (markdown, on stdout) holds the median time of each.
 */
@@ -43,13 +44,18 @@ static const char zTable[] =
 static const char zInsertRow[] =
   "INSERT INTO completions(id, site_id, inspector, completed_at, score, notes)"
   " VALUES(?1, ?2, ?3, ?4, ?5, ?6)";
-/* What the floor app writes: the JSON the trigger writes for these rows. */
+/* What the floor app writes: the queue row the trigger writes for these
+** rows, the same JSON and the same version (changed_at: the hybrid logical
+** clock of sqlite_ext/capture.h, SYNCQ_VERSION_EXPR). */
 static const char zInsertQueue[] =
   "INSERT INTO sync_queue(txid, table_name, op, pk, row_data, changed_at,"
   " origin, priority) VALUES(NULL, 'completions', 'I', json_object('id', ?1),"
   " json_object('id', ?1, 'site_id', ?2, 'inspector', ?3, 'completed_at', ?4,"
-  " 'score', ?5, 'notes', ?6), strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), ?7,"
-  " 'immediate')";
+  " 'score', ?5, 'notes', ?6),"
+  " max(strftime('%Y-%m-%dT%H:%M:%f000Z', 'now'),"
+  " coalesce((SELECT next FROM syncq_state), ''),"
+  " coalesce((SELECT changed_at FROM sync_queue ORDER BY seq DESC LIMIT 1), '')),"
+  " ?7, 'immediate')";
 
 static const char *zExt;
 static const char *zTriggerFile;   /* --trigger FILE: replaces syncq_ins */

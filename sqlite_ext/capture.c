@@ -235,7 +235,7 @@ static void syncEnqueueFunc(sqlite3_context *ctx, int argc,
   static const char zInsert[] =
       "INSERT INTO main.sync_queue(txid, table_name, op, pk, row_data,"
       " changed_at, origin, priority)"
-      " VALUES(?1, ?2, ?3, json(?4), json(?5), " SYNCQ_NOW_EXPR ","
+      " VALUES(?1, ?2, ?3, json(?4), json(?5), " SYNCQ_VERSION_EXPR ","
       " coalesce(?7, (SELECT node_id FROM main.syncq_state)), ?6)";
   SyncqConn *pConn = (SyncqConn*)sqlite3_user_data(ctx);
   sqlite3 *db = sqlite3_context_db_handle(ctx);

@@ -81,8 +81,24 @@ int syncq_fill(sqlite3 *db, int nMax, sqlite3_int64 *piUpto, int *pnFilled,
                char **pzErr);
 int syncq_reidentify(sqlite3 *db, const char *zUuid, char **pzErr);
 
-/* The SQL expression of the changed_at column. */
+/* The current time as SQL text, for bookkeeping columns (tracked_at). */
 #define SYNCQ_NOW_EXPR "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+
+/* The SQL expression of a captured change's changed_at: its version, a
+** hybrid logical clock in UTC microseconds, "YYYY-MM-DDTHH:MM:SS.ffffffZ"
+** (docs/replication.md, Versions).  The greatest of
+**   - the wall clock (SQLite's 'now' has millisecond resolution),
+**   - syncq_state.next, which syncqd raises past every version it applies,
+**   - the newest queue row's changed_at (never deleted: docs/queue.md), so
+**     a node never stamps a change lower than one it made before.
+** All three are the same fixed-width text, so max() of the texts is the
+** max of the instants; coalesce keeps a missing state row or an empty
+** queue from making it NULL.  Plain SQL: it runs in the triggers of
+** connections that never loaded syncq. */
+#define SYNCQ_VERSION_EXPR \
+  "max(strftime('%Y-%m-%dT%H:%M:%f000Z', 'now')," \
+  " coalesce((SELECT next FROM syncq_state), '')," \
+  " coalesce((SELECT changed_at FROM sync_queue ORDER BY seq DESC LIMIT 1), ''))"
 
 /* capture_conn.c: the state of one connection that loaded the extension,
 ** shared by the functions registered on it (reference counted). */

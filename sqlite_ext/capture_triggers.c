@@ -10,9 +10,11 @@
 **
 ** Their bodies use only SQL built into SQLite 3.38 and later (json_object,
 ** strftime, quote, hex, sqlite_compileoption_get), so every connection
-** captures, whether or not it loaded syncq.  Each trigger reads one table
-** per row (syncq_state.paused, in its WHEN clause) and inserts one queue
-** row with VALUES; the node id is a literal in its text.  That text is a
+** captures, whether or not it loaded syncq.  Per row each trigger reads
+** syncq_state.paused (in its WHEN clause), the version floor and the
+** newest queue row (for changed_at, a hybrid logical clock:
+** SYNCQ_VERSION_EXPR) and inserts one queue row with VALUES; the node id
+** is a literal in its text.  That text is a
 ** pure function of the table's columns and key, the priority and the node
 ** id, which is how sync_repair() finds stale triggers: it writes the SQL
 ** again and compares it with sqlite_schema.sql.
@@ -50,7 +52,7 @@ static const char zSchemaSql[] =
   "  op         TEXT NOT NULL,        -- I, U or D\n"
   "  pk         TEXT NOT NULL,        -- JSON object of the key\n"
   "  row_data   TEXT,                 -- JSON object of the row; NULL for D\n"
-  "  changed_at TEXT NOT NULL,        -- UTC, YYYY-MM-DDTHH:MM:SS.sssZ\n"
+  "  changed_at TEXT NOT NULL,        -- version: UTC YYYY-MM-DDTHH:MM:SS.ffffffZ\n"
   "  origin     TEXT NOT NULL,        -- node id where the change was made\n"
   "  priority   TEXT NOT NULL         -- immediate or batched\n"
   ");\n"
@@ -58,7 +60,9 @@ static const char zSchemaSql[] =
   "  id           INTEGER PRIMARY KEY CHECK (id = 1),\n"
   "  node_id      TEXT NOT NULL,      -- this database's node id\n"
   "  paused       INTEGER NOT NULL DEFAULT 0 CHECK (paused IN (0, 1)),\n"
-  "  filled_upto  INTEGER NOT NULL DEFAULT 0  -- queue rows up to here were filled\n"
+  "  filled_upto  INTEGER NOT NULL DEFAULT 0, -- queue rows up to here were filled\n"
+  "  next         TEXT NOT NULL DEFAULT ''  -- no change is stamped lower:\n"
+  "                                 -- syncqd raises it past what it applies\n"
   ");\n"
   "CREATE TABLE IF NOT EXISTS main.syncq_tracked(\n"
   "  table_name TEXT PRIMARY KEY COLLATE NOCASE,\n"
@@ -240,10 +244,24 @@ static int migrate1to2(sqlite3 *db, char **pzErr){
   ** last step); syncq_fill() reads the rows and remembers how far it got;
   ** the repair remembers each table's columns (syncq_columns_gone, made by
   ** zSchemaSql, holds those that went) and the names a tracked table had
-  ** (syncq_tables_renamed, made by zSchemaSql too). */
+  ** (syncq_tables_renamed, made by zSchemaSql too).  Versions are hybrid
+  ** logical clocks in microseconds (docs/replication.md, Versions):
+  ** syncq_state.next holds the floor syncqd raises, and the queue's
+  ** millisecond changed_at texts take the microsecond form, so that the
+  ** capture's max() of texts compares like with like. */
   int rc = execPrintf(db, pzErr,
       "ALTER TABLE main.syncq_state ADD COLUMN"
       " filled_upto INTEGER NOT NULL DEFAULT 0");
+  if( rc==SQLITE_OK ){
+    rc = execPrintf(db, pzErr,
+        "ALTER TABLE main.syncq_state ADD COLUMN next TEXT NOT NULL DEFAULT ''");
+  }
+  if( rc==SQLITE_OK ){
+    rc = execPrintf(db, pzErr,
+        "UPDATE main.sync_queue SET changed_at = substr(changed_at, 1, 23) || '000Z'"
+        " WHERE changed_at GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T"
+        "[0-9][0-9]:[0-9][0-9]:[0-9][0-9].[0-9][0-9][0-9]Z'");
+  }
   if( rc==SQLITE_OK ){
     rc = execPrintf(db, pzErr,
         "ALTER TABLE main.syncq_tracked ADD COLUMN columns TEXT");
@@ -723,7 +741,7 @@ static void appendQueueInsert(sqlite3_str *pStr, const SyncqTable *pTab,
   appendTxid(pStr, zPriority);
   sqlite3_str_appendf(pStr, ", %Q, %Q,\n    ", pTab->zName, zOp);
   appendObject(pStr, pTab, zPkRef, 1, ", ");
-  sqlite3_str_appendf(pStr, ", NULL,\n    %s, ", SYNCQ_NOW_EXPR);
+  sqlite3_str_appendf(pStr, ", NULL,\n    %s, ", SYNCQ_VERSION_EXPR);
   appendOrigin(pStr, pTab);
   sqlite3_str_appendf(pStr, ", %Q);\n", zPriority);
 }

@@ -30,7 +30,7 @@ queue_after() {
 	plain "SELECT seq - $1, table_name, op, pk, coalesce(row_data, '-'), priority,
 	  CASE WHEN txid IS NULL THEN 'no-txid' ELSE 'txid' END,
 	  CASE WHEN origin = (SELECT node_id FROM syncq_state) THEN 'this-node' ELSE origin END,
-	  changed_at GLOB '20[0-9][0-9]-[01][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-5][0-9].[0-9][0-9][0-9]Z'
+	  changed_at GLOB '20[0-9][0-9]-[01][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-5][0-9].[0-9][0-9][0-9][0-9][0-9][0-9]Z'
 	  FROM sync_queue WHERE seq > $1 ORDER BY seq"
 }
 last_seq() { plain "SELECT coalesce(max(seq), 0) FROM sync_queue"; }

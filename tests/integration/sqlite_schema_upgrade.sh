@@ -30,7 +30,11 @@ make_old() {	# make_old FILE: a 0.1.0 file with two tracked tables and queued ch
 		"UPDATE sites SET name = 'North 2' WHERE id = 1;" \
 		"INSERT INTO notes VALUES ('a', 'one');" "DELETE FROM sites WHERE id = 2;" >/dev/null
 }
-queue_of() { plain "$1" "SELECT seq, table_name, op, pk, row_data, changed_at, origin, priority FROM sync_queue ORDER BY seq;"; }
+# (the upgrade writes 0.1.0's millisecond changed_at in the microsecond form
+# of versions: .123Z becomes .123000Z, the same instant)
+queue_of() { plain "$1" "SELECT seq, table_name, op, pk, row_data,
+	CASE WHEN length(changed_at) = 24 THEN substr(changed_at, 1, 23) || '000Z' ELSE changed_at END,
+	origin, priority FROM sync_queue ORDER BY seq;"; }
 
 # 1. a connection that loads this syncq migrates the file
 f=$SYNCQ_TMP/a.db
@@ -43,6 +47,8 @@ got=$(cli "$f" "SELECT sync_node_id();")
 [ "$(plain "$f" "SELECT version || ' ' || release FROM syncq_schema")" = "2 $(sed -n "s/^default_version *= *'\([^']*\)'.*/\1/p" pg_ext/syncq.control)" ] ||
 	fail "syncq_schema after upgrade: $(plain "$f" "SELECT * FROM syncq_schema")"
 [ "$(queue_of "$f")" = "$before" ] || fail "queued changes changed in the upgrade"
+[ "$(plain "$f" "SELECT count(*) FROM sync_queue WHERE changed_at NOT GLOB '*.[0-9][0-9][0-9][0-9][0-9][0-9]Z'")" = 0 ] ||
+	fail "changed_at not in the microsecond form after the upgrade: $(plain "$f" "SELECT changed_at FROM sync_queue")"
 # the triggers are this version's: what sync_repair() would write finds nothing to do
 [ "$(cli "$f" "SELECT sync_repair();")" = 0 ] || fail "triggers left stale by the upgrade"
 # and a plain connection is captured by them

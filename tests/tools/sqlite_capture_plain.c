@@ -10,7 +10,7 @@
 ** bound parameters (and drops a column of a tracked table) and checks that
 ** sync_queue holds exactly the expected rows (the key; the row is read
 ** later, by sync_fill()), in order, with this node's id, a NULL txid, the right priority and
-** a millisecond UTC changed_at; and that another connection sees each
+** a microsecond UTC changed_at; and that another connection sees each
 ** commit through PRAGMA data_version (how syncqd notices plain writers).
 ** Prints "ok ..." and exits 0, or names the first difference and exits 1.
 */
@@ -162,7 +162,7 @@ int main(int argc, char **argv){
       " txid IS NULL,"
       " origin = (SELECT node_id FROM syncq_state),"
       " changed_at GLOB '20[0-9][0-9]-[01][0-9]-[0-3][0-9]T[0-2][0-9]:"
-      "[0-5][0-9]:[0-5][0-9].[0-9][0-9][0-9]Z'"
+      "[0-5][0-9]:[0-5][0-9].[0-9][0-9][0-9][0-9][0-9][0-9]Z'"
       " FROM sync_queue WHERE seq > ?1 ORDER BY seq", -1, &pStmt, 0)
       !=SQLITE_OK ){
     fail("read sync_queue", sqlite3_errmsg(db));

@@ -16,7 +16,7 @@ SELECT name FROM sqlite_schema ORDER BY name;
 CREATE TEMP VIEW q AS
 SELECT seq, table_name, op, pk, row_data, priority,
        origin = (SELECT node_id FROM syncq_state) AS own,
-       changed_at GLOB '20[0-9][0-9]-[01][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-5][0-9].[0-9][0-9][0-9]Z' AS at_ok
+       changed_at GLOB '20[0-9][0-9]-[01][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-5][0-9].[0-9][0-9][0-9][0-9][0-9][0-9]Z' AS at_ok
 FROM sync_queue;
 
 SELECT '-- track, and every kind of value';
@@ -221,3 +221,19 @@ INSERT INTO num VALUES(1, 1.5, '12abc'), (2, x'01', 1e20), (3, NULL, 3.0),
   (4, 9223372036854775807, ' 7'), (5, 'text', -0.0), (6, 9e999, -9e999);
 SELECT sync_fill() > 0;
 SELECT pk, row_data FROM sync_queue WHERE table_name = 'num' ORDER BY seq;
+
+SELECT '-- versions: a hybrid logical clock, never below the floor syncqd raises or the newest row';
+DELETE FROM sync_queue;
+SELECT next FROM syncq_state;
+INSERT INTO num VALUES(10, 1, 1);
+SELECT changed_at <= strftime('%Y-%m-%dT%H:%M:%f999Z', 'now') FROM sync_queue ORDER BY seq DESC LIMIT 1;
+UPDATE syncq_state SET next = '2999-01-01T00:00:00.000001Z';
+INSERT INTO num VALUES(11, 1, 1);
+UPDATE num SET i = 2 WHERE id = 11;
+SELECT op, pk, changed_at FROM sync_queue WHERE pk = '{"id":11}' ORDER BY seq;
+UPDATE syncq_state SET next = '';
+DELETE FROM sync_queue;                                    -- keeps the newest row
+DELETE FROM num WHERE id = 11;
+SELECT op, pk, changed_at FROM sync_queue ORDER BY seq;
+SELECT sync_enqueue('num', 'D', '{"id":10}', NULL) > 0;
+SELECT op, pk, changed_at FROM sync_queue ORDER BY seq DESC LIMIT 1;
