@@ -31,6 +31,7 @@
 #include "executor/tuptable.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/fmgrprotos.h"
 #include "utils/guc.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
@@ -206,8 +207,8 @@ syncq_table(Relation rel)
 }
 
 /* Write the primary key of the tuple in slot as a JSON object. */
-static Datum
-key_json(StringInfo buf, const SyncqTable *table, TupleTableSlot *slot)
+Datum
+syncq_key_json(StringInfo buf, const SyncqTable *table, TupleTableSlot *slot)
 {
 	int			i;
 
@@ -229,8 +230,8 @@ key_json(StringInfo buf, const SyncqTable *table, TupleTableSlot *slot)
 }
 
 /* Write every column of the tuple in slot as a JSON object. */
-static Datum
-row_json(StringInfo buf, const SyncqTable *table, TupleTableSlot *slot)
+Datum
+syncq_row_json(StringInfo buf, const SyncqTable *table, TupleTableSlot *slot)
 {
 	int			i;
 
@@ -282,9 +283,22 @@ key_changed(const SyncqTable *table, TupleTableSlot *oldslot,
 	if (same)
 		return false;
 
-	key_json(oldkey, table, oldslot);
+	syncq_key_json(oldkey, table, oldslot);
 	return VARSIZE(DatumGetPointer(newkey)) != (Size) oldkey->len ||
 		memcmp(DatumGetPointer(newkey), oldkey->data, oldkey->len) != 0;
+}
+
+/*
+ * How deep in triggers the current call is: 1 for a row the statement
+ * itself changed, more for a row a trigger or a foreign key action changed.
+ */
+int
+syncq_trigger_depth(void)
+{
+	LOCAL_FCINFO(depth_fcinfo, 0);
+
+	InitFunctionCallInfoData(*depth_fcinfo, NULL, 0, InvalidOid, NULL, NULL);
+	return DatumGetInt32(pg_trigger_depth(depth_fcinfo));
 }
 
 /* Read a trigger's priority argument: true for 'immediate'. */
@@ -320,6 +334,7 @@ syncq_capture(PG_FUNCTION_ARGS)
 	TriggerEvent event;
 	bool		immediate;
 	Oid			nspid;
+	Relation	rel;
 	SyncqTable *table;
 	MemoryContext old = CurrentMemoryContext;
 	StringInfoData keybuf,
@@ -353,7 +368,8 @@ syncq_capture(PG_FUNCTION_ARGS)
 		return PointerGetDatum(NULL);
 
 	nspid = syncq_schema(fcinfo);
-	table = syncq_table(trigdata->tg_relation);
+	rel = trigdata->tg_relation;
+	table = syncq_table(rel);
 
 	if (capture_depth++ == 0)
 	{
@@ -370,10 +386,10 @@ syncq_capture(PG_FUNCTION_ARGS)
 
 	if (TRIGGER_FIRED_BY_INSERT(event))
 	{
-		key = key_json(&keybuf, table, trigdata->tg_trigslot);
-		syncq_queue_change(nspid, table, 'I', key,
-						   row_json(&rowbuf, table, trigdata->tg_trigslot),
-						   immediate);
+		key = syncq_key_json(&keybuf, table, trigdata->tg_trigslot);
+		syncq_capture_change(nspid, rel, table, 'I', key,
+							 syncq_row_json(&rowbuf, table, trigdata->tg_trigslot),
+							 immediate, NULL);
 	}
 	else if (TRIGGER_FIRED_BY_UPDATE(event))
 	{
@@ -381,23 +397,26 @@ syncq_capture(PG_FUNCTION_ARGS)
 		Datum		row;
 
 		initStringInfo(&oldkeybuf);
-		key = key_json(&keybuf, table, trigdata->tg_newslot);
-		row = row_json(&rowbuf, table, trigdata->tg_newslot);
+		key = syncq_key_json(&keybuf, table, trigdata->tg_newslot);
+		row = syncq_row_json(&rowbuf, table, trigdata->tg_newslot);
 		if (key_changed(table, trigdata->tg_trigslot, trigdata->tg_newslot,
 						key, &oldkeybuf))
 		{
-			syncq_queue_change(nspid, table, 'D',
-							   syncq_json_finish(&oldkeybuf), (Datum) 0,
-							   immediate);
-			syncq_queue_change(nspid, table, 'I', key, row, immediate);
+			syncq_capture_change(nspid, rel, table, 'D',
+								 syncq_json_finish(&oldkeybuf), (Datum) 0,
+								 immediate, trigdata->tg_trigtuple);
+			syncq_capture_change(nspid, rel, table, 'I', key, row, immediate,
+								 trigdata->tg_trigtuple);
 		}
 		else
-			syncq_queue_change(nspid, table, 'U', key, row, immediate);
+			syncq_capture_change(nspid, rel, table, 'U', key, row, immediate,
+								 trigdata->tg_trigtuple);
 	}
 	else
 	{
-		key = key_json(&keybuf, table, trigdata->tg_trigslot);
-		syncq_queue_change(nspid, table, 'D', key, (Datum) 0, immediate);
+		key = syncq_key_json(&keybuf, table, trigdata->tg_trigslot);
+		syncq_capture_change(nspid, rel, table, 'D', key, (Datum) 0, immediate,
+							 trigdata->tg_trigtuple);
 	}
 
 	MemoryContextSwitchTo(old);
@@ -564,4 +583,6 @@ _PG_init(void)
 	RegisterXactCallback(capture_xact_callback, NULL);
 	RegisterSubXactCallback(capture_subxact_callback, NULL);
 	syncq_queue_init();
+	syncq_clock_init();
+	syncq_apply_init();
 }

@@ -62,12 +62,15 @@ typedef enum QueueColumn
 	QC_CHANGED_AT,
 	QC_ORIGIN,
 	QC_PRIORITY,
+	QC_FOR_NODE,
+	QC_FOR_SEQ,
+	QC_REPLACES,
 	QC_COUNT
 } QueueColumn;
 
 static const char *const queue_columns[QC_COUNT] = {
 	"seq", "txid", "table_schema", "table_name", "op", "pk", "row_data",
-	"changed_at", "origin", "priority"
+	"changed_at", "origin", "priority", "for_node", "for_seq", "replaces"
 };
 
 /* sync_queue, open for writing for the rest of the transaction. */
@@ -384,14 +387,15 @@ writer_insert(QueueWriter *w)
  * Add one change to sync_queue and return its seq.
  *
  * pk and row_data are json Datums (row_data (Datum) 0 for a delete); the
- * table's schema and name come from table.  An immediate change also
- * NOTIFYs sync_queue, once per transaction.
+ * table's schema and name come from table; the version, the origin and
+ * whether it is a correction for one client from meta.  An immediate change
+ * also NOTIFYs sync_queue, once per transaction, unless meta says not to.
  */
 int64
 syncq_queue_change(Oid nspid, const SyncqTable *table, char op, Datum pk,
-				   Datum row_data, bool immediate)
+				   Datum row_data, bool immediate, const SyncqChangeMeta *meta)
 {
-	pg_uuid_t  *origin;
+	const pg_uuid_t *origin;
 	QueueWriter *w;
 	TupleTableSlot *slot;
 	Datum	   *values;
@@ -399,7 +403,8 @@ syncq_queue_change(Oid nspid, const SyncqTable *table, char op, Datum pk,
 	int64		seq;
 
 	/* First, as it may run SQL: the origin of the change. */
-	origin = syncq_origin_setting ? syncq_origin_setting : syncq_node_id(nspid);
+	origin = meta->origin ? meta->origin :
+		syncq_origin_setting ? syncq_origin_setting : syncq_node_id(nspid);
 	w = writer_open(nspid);
 	slot = w->slot;
 
@@ -418,9 +423,16 @@ syncq_queue_change(Oid nspid, const SyncqTable *table, char op, Datum pk,
 	SET(QC_PK, pk);
 	if (op != 'D')
 		SET(QC_ROW, row_data);
-	SET(QC_CHANGED_AT, TimestampTzGetDatum(GetCurrentTimestamp()));
+	SET(QC_CHANGED_AT, TimestampTzGetDatum(meta->version));
 	SET(QC_ORIGIN, UUIDPGetDatum(origin));
 	SET(QC_PRIORITY, priority_text[immediate ? 1 : 0]);
+	if (meta->for_node != NULL)
+	{
+		SET(QC_FOR_NODE, UUIDPGetDatum(meta->for_node));
+		SET(QC_FOR_SEQ, Int64GetDatum(meta->for_seq));
+		if (meta->has_replaces)
+			SET(QC_REPLACES, TimestampTzGetDatum(meta->replaces));
+	}
 #undef SET
 	ExecStoreVirtualTuple(slot);
 
@@ -430,7 +442,7 @@ syncq_queue_change(Oid nspid, const SyncqTable *table, char op, Datum pk,
 	ExecClearTuple(slot);
 	ResetPerTupleExprContext(w->estate);
 
-	if (immediate)
+	if (immediate && meta->notify)
 		syncq_notify_once();
 	return seq;
 }

@@ -8,6 +8,9 @@
  *
  *	  capture.c   the trigger functions, the per-table cache, the settings
  *	  rowjson.c   a column value as JSON, per docs/queue.md
+ *	  clock.c     versions: the hub's hybrid logical clock
+ *	  apply.c     a captured change's version and origin, also while syncqd
+ *	              applies another node's changes (and what it reports back)
  *	  queue.c     writing one sync_queue row, NOTIFY once, the node id
  *	  track.c     sync_track(), sync_untrack(), sync_enqueue() and friends
  */
@@ -17,8 +20,11 @@
 #include "postgres.h"
 
 #include "access/tupdesc.h"
+#include "executor/tuptable.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
+#include "access/htup.h"
+#include "datatype/timestamp.h"
 #include "utils/relcache.h"
 #include "utils/uuid.h"
 
@@ -95,6 +101,27 @@ typedef struct SyncqTable
 extern bool syncq_capture_enabled;
 extern pg_uuid_t *syncq_origin_setting;
 extern SyncqTable *syncq_table(Relation rel);
+extern Datum syncq_key_json(StringInfo buf, const SyncqTable *table,
+							TupleTableSlot *slot);
+extern Datum syncq_row_json(StringInfo buf, const SyncqTable *table,
+							TupleTableSlot *slot);
+extern int	syncq_trigger_depth(void);
+
+/* --- clock.c ------------------------------------------------------------- */
+
+extern void syncq_clock_init(void);
+extern TimestampTz syncq_clock_stamp(Oid nspid, HeapTuple oldtuple);
+extern void syncq_clock_observe(TimestampTz version);
+extern int64 syncq_version_to_unix_us(TimestampTz version);
+extern TimestampTz syncq_version_from_unix_us(int64 us);
+
+/* --- apply.c ------------------------------------------------------------- */
+
+extern void syncq_apply_init(void);
+extern int64 syncq_capture_change(Oid nspid, Relation rel, const SyncqTable *table,
+								  char op, Datum pk, Datum row_data,
+								  bool immediate, HeapTuple oldtuple);
+extern uint64 syncq_text_hash(const char *s, Size len);
 
 /* --- queue.c ------------------------------------------------------------- */
 
@@ -104,8 +131,21 @@ extern Oid	syncq_queue_relid(Oid nspid);
 extern Oid	syncq_owner(Oid nspid);
 extern void syncq_become_owner(Oid nspid, Oid *save_userid,
 							   int *save_sec_context);
+/* What a queue row carries besides the change itself (docs/queue.md). */
+typedef struct SyncqChangeMeta
+{
+	TimestampTz version;		/* changed_at */
+	const pg_uuid_t *origin;	/* NULL: this node */
+	bool		notify;			/* NOTIFY sync_queue if immediate */
+	const pg_uuid_t *for_node;	/* a correction for that client only */
+	int64		for_seq;		/* ... answering its change of this seq */
+	bool		has_replaces;	/* ... whose version it replaces: */
+	TimestampTz replaces;
+} SyncqChangeMeta;
+
 extern int64 syncq_queue_change(Oid nspid, const SyncqTable *table, char op,
-								Datum pk, Datum row_data, bool immediate);
+								Datum pk, Datum row_data, bool immediate,
+								const SyncqChangeMeta *meta);
 extern void syncq_notify_once(void);
 extern pg_uuid_t *syncq_node_id(Oid nspid);
 

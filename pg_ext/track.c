@@ -225,6 +225,49 @@ is_tracked(Oid nspid, Oid relid)
 						1, argtypes, values, SPI_OK_SELECT) > 0;
 }
 
+/*
+ * Raise an error if another tracked table has rel's name, in another schema
+ * or spelt in another case: a client finds a table by its name alone, and
+ * SQLite's names ignore ASCII case, so it could not tell the two apart.
+ */
+static void
+require_unique_name(Oid nspid, Relation rel)
+{
+	Oid			argtypes[2] = {OIDOID, TEXTOID};
+	Datum		values[2];
+	Oid			save_userid;
+	int			save_sec_context;
+	int			ret;
+	char	   *other = NULL;
+
+	values[0] = ObjectIdGetDatum(RelationGetRelid(rel));
+	values[1] = CStringGetTextDatum(RelationGetRelationName(rel));
+	syncq_become_owner(nspid, &save_userid, &save_sec_context);
+	if ((ret = SPI_connect()) != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed: %s", SPI_result_code_string(ret));
+	ret = SPI_execute_with_args(psprintf("SELECT pg_catalog.quote_ident(table_schema) OPERATOR(pg_catalog.||) '.' "
+										 "OPERATOR(pg_catalog.||) pg_catalog.quote_ident(table_name) FROM %s "
+										 "WHERE relid OPERATOR(pg_catalog.<>) $1::pg_catalog.regclass "
+										 "AND pg_catalog.lower(table_name) OPERATOR(pg_catalog.=) pg_catalog.lower($2) "
+										 "ORDER BY 1 LIMIT 1",
+										 syncq_name(nspid, "sync_tables")),
+								2, argtypes, values, NULL, true, 1);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
+	if (SPI_processed > 0)
+		other = pstrdup(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
+	if ((ret = SPI_finish()) != SPI_OK_FINISH)
+		elog(ERROR, "SPI_finish failed: %s", SPI_result_code_string(ret));
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+	if (other != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("cannot track %s: %s is tracked under the same name",
+						qualified_name(rel), other),
+				 errdetail("A client finds a table by its name alone, ignoring case, so it could not tell the two apart."),
+				 errhint("Rename one of the tables, or stop tracking %s with sync_untrack().", other)));
+}
+
 /* Raise the error of a table that is not tracked. */
 static void
 not_tracked(Relation rel)
@@ -264,6 +307,7 @@ sync_track(PG_FUNCTION_ARGS)
 	require_trackable(rel);
 	require_owner(rel);
 	require_primary_key(rel);
+	require_unique_name(nspid, rel);
 	table = qualified_name(rel);
 
 	/*
@@ -546,6 +590,7 @@ sync_enqueue(PG_FUNCTION_ARGS)
 	SyncqTable *table;
 	Datum		key;
 	Datum		row = (Datum) 0;
+	SyncqChangeMeta meta;
 	int64		seq;
 
 	require_arg(fcinfo, 0, "table");
@@ -596,8 +641,11 @@ sync_enqueue(PG_FUNCTION_ARGS)
 		row = enqueue_row(table, relname, PG_GETARG_JSONB_P(3));
 	}
 
+	memset(&meta, 0, sizeof(meta));
+	meta.version = syncq_clock_stamp(nspid, NULL);
+	meta.notify = true;
 	seq = syncq_queue_change(nspid, table, op[0], key, row,
-							 PG_GETARG_BOOL(4));
+							 PG_GETARG_BOOL(4), &meta);
 	table_close(rel, NoLock);
 	PG_RETURN_INT64(seq);
 }

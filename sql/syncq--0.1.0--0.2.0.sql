@@ -97,6 +97,29 @@ SELECT t.relid, a.attnum, a.attname
   JOIN pg_catalog.pg_attribute a ON a.attrelid = t.relid::oid AND a.attnum > 0
  WHERE NOT a.attisdropped;
 
+-- Versions are a hybrid logical clock; syncqd applies clients' changes with
+-- capture on, and the hub answers a client with corrections
+-- (docs/replication.md). Corrections for one client in the queue:
+ALTER TABLE sync_queue
+	ADD COLUMN for_node uuid,
+	ADD COLUMN for_seq bigint,
+	ADD COLUMN replaces timestamptz,
+	ADD CONSTRAINT sync_queue_correction_check
+		CHECK (for_node IS NOT NULL OR (for_seq IS NULL AND replaces IS NULL));
+
+-- How far ahead of the hub's clock a client's version may be.
+ALTER TABLE sync_hub_state
+	ADD COLUMN max_offset interval NOT NULL DEFAULT '5 minutes' CHECK (max_offset >= '0');
+
+-- The hub's clock.
+CREATE TABLE sync_clock (
+	singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+	hlc       timestamptz NOT NULL
+) USING heap;
+INSERT INTO sync_clock (hlc) VALUES ('epoch');
+COMMENT ON TABLE sync_clock IS 'syncq: the greatest version applied on the hub (its hybrid logical clock)';
+
+
 -- Keep sync_tables true to the catalog: forget a tracked table when it is
 -- dropped, follow a rename or a new schema, and refuse an ALTER TABLE that
 -- takes a tracked table's primary key away (capture could not name its
@@ -109,6 +132,7 @@ CREATE OR REPLACE FUNCTION syncq_watch_ddl() RETURNS event_trigger
 AS $$
 DECLARE
 	lost name;
+	twins text;
 BEGIN
 	IF TG_EVENT = 'sql_drop' THEN
 		INSERT INTO @extschema@.sync_columns_gone AS g
@@ -204,6 +228,19 @@ BEGIN
 	 WHERE NOT a.attisdropped
 	ON CONFLICT (relid, attnum) DO NOTHING;
 
+	-- a client finds a table by its name alone, ignoring case
+	SELECT format('%I.%I and %I.%I', a.table_schema, a.table_name, b.table_schema, b.table_name)
+	  INTO twins
+	  FROM @extschema@.sync_tables a JOIN @extschema@.sync_tables b
+	    ON lower(a.table_name) = lower(b.table_name) AND a.relid::oid < b.relid::oid
+	 LIMIT 1;
+	IF twins IS NOT NULL THEN
+		RAISE EXCEPTION 'tracked tables % would have the same name', twins
+			USING ERRCODE = 'duplicate_object',
+				  DETAIL = 'A client finds a table by its name alone, ignoring case, so it could not tell the two apart.',
+				  HINT = 'Give the table another name, or stop tracking one of them with sync_untrack() first.';
+	END IF;
+
 	SELECT c.relname INTO lost
 	  FROM @extschema@.sync_tables t JOIN pg_class c ON c.oid = t.relid::oid
 	 WHERE t.relid::oid IN (SELECT objid FROM pg_event_trigger_ddl_commands()
@@ -219,3 +256,107 @@ BEGIN
 	END IF;
 END
 $$;
+
+-- For syncqd, which applies clients' changes with capture on (apply.c):
+-- the keys of a client's changes as the hub stores them; what the next
+-- statement applies; what the capture did with it; a row queued as the hub
+-- holds it now (a correction for one client, or a change of the hub's own).
+CREATE FUNCTION sync_normalize_keys(keys jsonb) RETURNS TABLE (i integer, pk text, error text)
+	AS 'MODULE_PATHNAME', 'sync_normalize_keys'
+	LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION sync_normalize_keys(jsonb) IS 'syncq internal: keys of changes as the hub stores them';
+CREATE FUNCTION sync_apply_expect(changes jsonb) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'sync_apply_expect'
+	LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION sync_apply_expect(jsonb) IS 'syncq internal: the changes the statement applies, with their versions';
+CREATE FUNCTION sync_apply_report()
+	RETURNS TABLE (n integer, seq bigint, t text, op text, pk text, row_data text,
+				   ver bigint, origin uuid, what text)
+	AS 'MODULE_PATHNAME', 'sync_apply_report'
+	LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION sync_apply_report() IS 'syncq internal: what the capture did with the changes syncqd applied';
+CREATE FUNCTION sync_queue_row(tbl regclass, pk jsonb, ver bigint, origin uuid,
+							   for_node uuid, for_seq bigint, replaces bigint,
+							   OUT queued_seq bigint, OUT queued_ver bigint, OUT queued_op text)
+	AS 'MODULE_PATHNAME', 'sync_queue_row'
+	LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION sync_queue_row(regclass, jsonb, bigint, uuid, uuid, bigint, bigint) IS 'syncq internal: queue a row as the hub holds it now';
+REVOKE ALL ON FUNCTION sync_normalize_keys(jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION sync_apply_expect(jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION sync_apply_report() FROM PUBLIC;
+REVOKE ALL ON FUNCTION sync_queue_row(regclass, jsonb, bigint, uuid, uuid, bigint, bigint) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION sync_fold_local() RETURNS bigint
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+DECLARE
+	prev pg_snapshot;
+	cur  pg_snapshot := pg_current_snapshot();
+	me   uuid := sync_node_id();
+	own  xid8 := pg_current_xact_id();
+	n    bigint;
+	r    record;
+	made record;
+BEGIN
+	SELECT fold_snapshot INTO prev FROM sync_hub_state FOR UPDATE;
+	FOR r IN
+		WITH w AS (
+			SELECT DISTINCT ON (q.table_name, q.pk::text)
+			       q.table_schema, q.table_name, q.pk, q.changed_at,
+			       max(q.changed_at) OVER (PARTITION BY q.table_name, q.pk::text) AS top
+			FROM sync_queue q
+			WHERE q.origin = me AND q.for_node IS NULL AND q.txid <> own
+			  AND pg_visible_in_snapshot(q.txid, cur)
+			  AND (prev IS NULL OR (sync_xid_value(q.txid) >= sync_xid_value(pg_snapshot_xmin(prev))
+			                        AND NOT pg_visible_in_snapshot(q.txid, prev)))
+			ORDER BY q.table_name, q.pk::text, q.seq DESC)
+		SELECT w.table_schema, w.table_name, w.pk
+		  FROM w LEFT JOIN sync_versions v ON v.table_name = w.table_name AND v.pk = w.pk::text
+		 WHERE w.changed_at < w.top
+		    OR ((extract(epoch FROM w.changed_at) * 1000000)::bigint, me::text)
+		       < (v.ver_us, v.ver_origin::text)
+	LOOP
+		made := sync_queue_row(format('%I.%I', r.table_schema, r.table_name)::regclass,
+							   r.pk::jsonb, NULL, NULL, NULL, NULL, NULL);
+		INSERT INTO sync_versions AS v (table_name, pk, ver_us, ver_origin, deleted)
+		VALUES (r.table_name, r.pk::text, made.queued_ver, me, made.queued_op = 'D')
+		ON CONFLICT (table_name, pk) DO UPDATE
+		   SET ver_us = EXCLUDED.ver_us, ver_origin = EXCLUDED.ver_origin, deleted = EXCLUDED.deleted;
+	END LOOP;
+	INSERT INTO sync_versions AS v (table_name, pk, ver_us, ver_origin, deleted)
+	SELECT DISTINCT ON (q.table_name, q.pk::text)
+	       q.table_name, q.pk::text,
+	       (extract(epoch FROM q.changed_at) * 1000000)::bigint, q.origin, q.op = 'D'
+	FROM sync_queue q
+	WHERE q.origin = me AND q.for_node IS NULL AND q.txid <> own
+	  AND pg_visible_in_snapshot(q.txid, cur)
+	  AND (prev IS NULL OR (sync_xid_value(q.txid) >= sync_xid_value(pg_snapshot_xmin(prev))
+	                        AND NOT pg_visible_in_snapshot(q.txid, prev)))
+	ORDER BY q.table_name, q.pk::text, q.seq DESC
+	ON CONFLICT (table_name, pk) DO UPDATE
+	   SET ver_us = EXCLUDED.ver_us, ver_origin = EXCLUDED.ver_origin, deleted = EXCLUDED.deleted
+	 WHERE (v.ver_us, v.ver_origin::text) <= (EXCLUDED.ver_us, EXCLUDED.ver_origin::text);
+	GET DIAGNOSTICS n = ROW_COUNT;
+	UPDATE sync_hub_state SET fold_snapshot = cur;
+	RETURN n;
+END
+$$;
+
+-- Was the upload this transaction applies overtaken (docs/replication.md)?
+-- The number of rows it wrote that a hub transaction committed after the
+-- fold at its start (sync_fold_local) also wrote: that change was not
+-- compared with the upload's, which may have overwritten it.
+CREATE FUNCTION sync_overtaken() RETURNS bigint
+LANGUAGE sql STABLE SET search_path FROM CURRENT AS $$
+	WITH late AS (
+		SELECT q.table_name, q.pk::text AS pk FROM sync_queue q, sync_hub_state s
+		 WHERE sync_xid_value(q.txid) >= sync_xid_value(pg_snapshot_xmin(s.fold_snapshot))
+		   AND NOT pg_visible_in_snapshot(q.txid, s.fold_snapshot)
+		   AND q.txid <> pg_current_xact_id()
+		   AND q.origin = sync_node_id() AND q.for_node IS NULL)
+	SELECT count(*) FROM late WHERE EXISTS (
+		SELECT 1 FROM sync_queue m
+		 WHERE sync_xid_value(m.txid) = sync_xid_value(pg_current_xact_id())
+		   AND m.table_name = late.table_name AND m.pk::text = late.pk)
+$$;
+COMMENT ON FUNCTION sync_overtaken() IS 'syncq internal: rows of this upload a late hub transaction also wrote';
+REVOKE ALL ON FUNCTION sync_overtaken() FROM PUBLIC;

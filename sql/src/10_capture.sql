@@ -22,7 +22,15 @@ CREATE TABLE sync_queue (
 	changed_at   timestamptz NOT NULL,
 	origin       uuid NOT NULL,
 	priority     text NOT NULL CHECK (priority IN ('immediate', 'batched')),
-	CHECK ((op = 'D') = (row_data IS NULL))
+	-- a correction for one client only (docs/replication.md): the hub's
+	-- answer to that client's change for_seq, replacing its version
+	-- replaces when the hub re-stamped it; NULL: for every client but origin
+	for_node     uuid,
+	for_seq      bigint,
+	replaces     timestamptz,
+	CHECK ((op = 'D') = (row_data IS NULL)),
+	CONSTRAINT sync_queue_correction_check
+		CHECK (for_node IS NOT NULL OR (for_seq IS NULL AND replaces IS NULL))
 ) USING heap;
 COMMENT ON TABLE sync_queue IS 'one row per captured change, in capture order (seq)';
 SELECT pg_catalog.pg_extension_config_dump('sync_queue', '');
@@ -109,6 +117,7 @@ CREATE FUNCTION syncq_watch_ddl() RETURNS event_trigger
 AS $$
 DECLARE
 	lost name;
+	twins text;
 BEGIN
 	IF TG_EVENT = 'sql_drop' THEN
 		INSERT INTO @extschema@.sync_columns_gone AS g
@@ -203,6 +212,19 @@ BEGIN
 	  JOIN pg_attribute a ON a.attrelid = t.relid::oid AND a.attnum > 0
 	 WHERE NOT a.attisdropped
 	ON CONFLICT (relid, attnum) DO NOTHING;
+
+	-- a client finds a table by its name alone, ignoring case
+	SELECT format('%I.%I and %I.%I', a.table_schema, a.table_name, b.table_schema, b.table_name)
+	  INTO twins
+	  FROM @extschema@.sync_tables a JOIN @extschema@.sync_tables b
+	    ON lower(a.table_name) = lower(b.table_name) AND a.relid::oid < b.relid::oid
+	 LIMIT 1;
+	IF twins IS NOT NULL THEN
+		RAISE EXCEPTION 'tracked tables % would have the same name', twins
+			USING ERRCODE = 'duplicate_object',
+				  DETAIL = 'A client finds a table by its name alone, ignoring case, so it could not tell the two apart.',
+				  HINT = 'Give the table another name, or stop tracking one of them with sync_untrack() first.';
+	END IF;
 
 	SELECT c.relname INTO lost
 	  FROM @extschema@.sync_tables t JOIN pg_class c ON c.oid = t.relid::oid

@@ -58,14 +58,29 @@ COMMENT ON TABLE sync_conflicts IS 'syncq: changes overruled by a later change t
 
 -- Hub-wide replication state: how far the hub's own changes have been folded
 -- into sync_versions, and below which position the queue was pruned.
+-- max_offset: how far ahead of the hub's clock a client's version may be;
+-- a change stamped further ahead is re-stamped on arrival
+-- (docs/replication.md, Clock skew).
 CREATE TABLE sync_hub_state (
 	singleton     boolean PRIMARY KEY DEFAULT true CHECK (singleton),
 	fold_snapshot pg_snapshot,
 	horizon_xmin  xid8,
 	retention     interval NOT NULL DEFAULT '30 days',
-	pruned_at     timestamptz
+	pruned_at     timestamptz,
+	max_offset    interval NOT NULL DEFAULT '5 minutes' CHECK (max_offset >= '0')
 );
 INSERT INTO sync_hub_state DEFAULT VALUES;
+
+-- The hub's clock: the greatest version syncqd has applied here, raised in
+-- the same transaction as the changes. The capture trigger reads it once
+-- per transaction, so that a change made here after another was applied
+-- has the greater version (a hybrid logical clock: docs/replication.md).
+CREATE TABLE sync_clock (
+	singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+	hlc       timestamptz NOT NULL
+) USING heap;
+INSERT INTO sync_clock (hlc) VALUES ('epoch');
+COMMENT ON TABLE sync_clock IS 'syncq: the greatest version applied on the hub (its hybrid logical clock)';
 
 -- Which `syncqd serve` user a client node id belongs to: bound on the node's
 -- first request over HTTP, so that no other user can act for it
@@ -82,29 +97,92 @@ SELECT pg_catalog.pg_extension_config_dump('sync_http_nodes', '');
 SELECT pg_catalog.pg_extension_config_dump('sync_versions', '');
 SELECT pg_catalog.pg_extension_config_dump('sync_conflicts', '');
 
+-- For syncqd, which applies clients' changes with capture on (apply.c):
+-- the keys of a client's changes as the hub stores them; what the next
+-- statement applies; what the capture did with it; a row queued as the hub
+-- holds it now (a correction for one client, or a change of the hub's own).
+CREATE FUNCTION sync_normalize_keys(keys jsonb) RETURNS TABLE (i integer, pk text, error text)
+	AS 'MODULE_PATHNAME', 'sync_normalize_keys'
+	LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION sync_normalize_keys(jsonb) IS 'syncq internal: keys of changes as the hub stores them';
+CREATE FUNCTION sync_apply_expect(changes jsonb) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'sync_apply_expect'
+	LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION sync_apply_expect(jsonb) IS 'syncq internal: the changes the statement applies, with their versions';
+CREATE FUNCTION sync_apply_report()
+	RETURNS TABLE (n integer, seq bigint, t text, op text, pk text, row_data text,
+				   ver bigint, origin uuid, what text)
+	AS 'MODULE_PATHNAME', 'sync_apply_report'
+	LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION sync_apply_report() IS 'syncq internal: what the capture did with the changes syncqd applied';
+CREATE FUNCTION sync_queue_row(tbl regclass, pk jsonb, ver bigint, origin uuid,
+							   for_node uuid, for_seq bigint, replaces bigint,
+							   OUT queued_seq bigint, OUT queued_ver bigint, OUT queued_op text)
+	AS 'MODULE_PATHNAME', 'sync_queue_row'
+	LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION sync_queue_row(regclass, jsonb, bigint, uuid, uuid, bigint, bigint) IS 'syncq internal: queue a row as the hub holds it now';
+REVOKE ALL ON FUNCTION sync_normalize_keys(jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION sync_apply_expect(jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION sync_apply_report() FROM PUBLIC;
+REVOKE ALL ON FUNCTION sync_queue_row(regclass, jsonb, bigint, uuid, uuid, bigint, bigint) FROM PUBLIC;
+
 -- Fold the hub's own committed changes (origin = this node) that are not yet
 -- in sync_versions into it. Called by syncqd at the start of every upload
 -- transaction, under the apply lock, so uploaded changes are compared with
 -- them. Idempotent: a version only ever grows.
+--
+-- A row's last hub change (in the order of the writes, which is seq order
+-- for one row) must also have its greatest version, or every client would
+-- keep another version than the row the hub holds: a hub clock that went
+-- back, or a hub transaction that overwrote a version it had not seen in
+-- the clock. Such a row is queued again as the hub holds it, with a fresh
+-- version (sync_queue_row).
 CREATE FUNCTION sync_fold_local() RETURNS bigint
 LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 DECLARE
 	prev pg_snapshot;
 	cur  pg_snapshot := pg_current_snapshot();
 	me   uuid := sync_node_id();
+	own  xid8 := pg_current_xact_id();
 	n    bigint;
+	r    record;
+	made record;
 BEGIN
 	SELECT fold_snapshot INTO prev FROM sync_hub_state FOR UPDATE;
+	FOR r IN
+		WITH w AS (
+			SELECT DISTINCT ON (q.table_name, q.pk::text)
+			       q.table_schema, q.table_name, q.pk, q.changed_at,
+			       max(q.changed_at) OVER (PARTITION BY q.table_name, q.pk::text) AS top
+			FROM sync_queue q
+			WHERE q.origin = me AND q.for_node IS NULL AND q.txid <> own
+			  AND pg_visible_in_snapshot(q.txid, cur)
+			  AND (prev IS NULL OR (sync_xid_value(q.txid) >= sync_xid_value(pg_snapshot_xmin(prev))
+			                        AND NOT pg_visible_in_snapshot(q.txid, prev)))
+			ORDER BY q.table_name, q.pk::text, q.seq DESC)
+		SELECT w.table_schema, w.table_name, w.pk
+		  FROM w LEFT JOIN sync_versions v ON v.table_name = w.table_name AND v.pk = w.pk::text
+		 WHERE w.changed_at < w.top
+		    OR ((extract(epoch FROM w.changed_at) * 1000000)::bigint, me::text)
+		       < (v.ver_us, v.ver_origin::text)
+	LOOP
+		made := sync_queue_row(format('%I.%I', r.table_schema, r.table_name)::regclass,
+							   r.pk::jsonb, NULL, NULL, NULL, NULL, NULL);
+		INSERT INTO sync_versions AS v (table_name, pk, ver_us, ver_origin, deleted)
+		VALUES (r.table_name, r.pk::text, made.queued_ver, me, made.queued_op = 'D')
+		ON CONFLICT (table_name, pk) DO UPDATE
+		   SET ver_us = EXCLUDED.ver_us, ver_origin = EXCLUDED.ver_origin, deleted = EXCLUDED.deleted;
+	END LOOP;
 	INSERT INTO sync_versions AS v (table_name, pk, ver_us, ver_origin, deleted)
 	SELECT DISTINCT ON (q.table_name, q.pk::text)
 	       q.table_name, q.pk::text,
 	       (extract(epoch FROM q.changed_at) * 1000000)::bigint, q.origin, q.op = 'D'
 	FROM sync_queue q
-	WHERE q.origin = me
+	WHERE q.origin = me AND q.for_node IS NULL AND q.txid <> own
 	  AND pg_visible_in_snapshot(q.txid, cur)
 	  AND (prev IS NULL OR (sync_xid_value(q.txid) >= sync_xid_value(pg_snapshot_xmin(prev))
 	                        AND NOT pg_visible_in_snapshot(q.txid, prev)))
-	ORDER BY q.table_name, q.pk::text, q.changed_at DESC, q.seq DESC
+	ORDER BY q.table_name, q.pk::text, q.seq DESC
 	ON CONFLICT (table_name, pk) DO UPDATE
 	   SET ver_us = EXCLUDED.ver_us, ver_origin = EXCLUDED.ver_origin, deleted = EXCLUDED.deleted
 	 WHERE (v.ver_us, v.ver_origin::text) <= (EXCLUDED.ver_us, EXCLUDED.ver_origin::text);
@@ -115,6 +193,26 @@ END
 $$;
 COMMENT ON FUNCTION sync_fold_local() IS 'syncq internal: fold the hub''s own changes into sync_versions';
 REVOKE ALL ON FUNCTION sync_fold_local() FROM PUBLIC;
+
+-- Was the upload this transaction applies overtaken (docs/replication.md)?
+-- The number of rows it wrote that a hub transaction committed after the
+-- fold at its start (sync_fold_local) also wrote: that change was not
+-- compared with the upload's, which may have overwritten it.
+CREATE FUNCTION sync_overtaken() RETURNS bigint
+LANGUAGE sql STABLE SET search_path FROM CURRENT AS $$
+	WITH late AS (
+		SELECT q.table_name, q.pk::text AS pk FROM sync_queue q, sync_hub_state s
+		 WHERE sync_xid_value(q.txid) >= sync_xid_value(pg_snapshot_xmin(s.fold_snapshot))
+		   AND NOT pg_visible_in_snapshot(q.txid, s.fold_snapshot)
+		   AND q.txid <> pg_current_xact_id()
+		   AND q.origin = sync_node_id() AND q.for_node IS NULL)
+	SELECT count(*) FROM late WHERE EXISTS (
+		SELECT 1 FROM sync_queue m
+		 WHERE sync_xid_value(m.txid) = sync_xid_value(pg_current_xact_id())
+		   AND m.table_name = late.table_name AND m.pk::text = late.pk)
+$$;
+COMMENT ON FUNCTION sync_overtaken() IS 'syncq internal: rows of this upload a late hub transaction also wrote';
+REVOKE ALL ON FUNCTION sync_overtaken() FROM PUBLIC;
 
 -- Delete the queue rows every client that synced within the retention
 -- window has already received, and remember the horizon: a client whose
