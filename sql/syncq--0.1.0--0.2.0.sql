@@ -107,9 +107,15 @@ ALTER TABLE sync_queue
 	ADD CONSTRAINT sync_queue_correction_check
 		CHECK (for_node IS NOT NULL OR (for_seq IS NULL AND replaces IS NULL));
 
--- How far ahead of the hub's clock a client's version may be.
+-- How far ahead of the hub's clock a client's version may be. (Added
+-- without a default first, so that no "missing value" of the column's
+-- default stays behind in pg_attribute, unlike in a fresh install.)
+ALTER TABLE sync_hub_state ADD COLUMN max_offset interval;
+UPDATE sync_hub_state SET max_offset = '5 minutes';
 ALTER TABLE sync_hub_state
-	ADD COLUMN max_offset interval NOT NULL DEFAULT '5 minutes' CHECK (max_offset >= '0');
+	ALTER COLUMN max_offset SET DEFAULT '5 minutes',
+	ALTER COLUMN max_offset SET NOT NULL,
+	ADD CONSTRAINT sync_hub_state_max_offset_check CHECK (max_offset >= '0');
 
 -- The hub's clock.
 CREATE TABLE sync_clock (
