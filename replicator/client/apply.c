@@ -7,6 +7,7 @@
  *   client_begin_apply      open the write transaction; note pending versions
  *   client_commit_apply     store the position and commit
  *   client_in_apply         is one open?
+ *   client_observe_clock    a version the hub has: this file's clock goes past it
  *   client_position_stale   has the stored position not moved for a while?
  *   client_rollback         give up an open transaction
  *   client_apply_change     apply one change (or set it aside in sync_errors)
@@ -110,6 +111,47 @@ client_begin_apply(Client *cl, char *err, size_t errlen)
 }
 
 /*
+ * A version the hub holds (its clock at a download, a change applied): the
+ * file's clock (syncq_state.next, which every capture trigger stamps at
+ * least) is raised past it when the apply transaction commits, so that a
+ * change made here after it is the later one, whatever this machine's
+ * wall clock says (docs/replication.md).
+ */
+void
+client_observe_clock(Client *cl, int64_t us)
+{
+	if (us > cl->clock_us)
+		cl->clock_us = us;
+}
+
+/* Raise syncq_state.next past cl->clock_us, inside the open transaction. */
+static int
+raise_clock(Client *cl, char *err, size_t errlen)
+{
+	sqlite3_stmt *st;
+	char	   *next;
+	int			rc;
+
+	if (cl->clock_us <= 0)
+		return 0;
+	st = client_prep(cl, "UPDATE syncq_state SET next = ?1 WHERE next < ?1", err, errlen);
+	if (st == NULL)
+		return -1;
+	next = format_instant_us(cl->clock_us + 1);
+	sqlite3_bind_text(st, 1, next, -1, SQLITE_TRANSIENT);
+	rc = sqlite3_step(st);
+	free(next);
+	if (rc != SQLITE_DONE)
+	{
+		client_db_err(err, errlen, cl, "raising syncq_state.next");
+		sqlite3_finalize(st);
+		return -1;
+	}
+	sqlite3_finalize(st);
+	return 0;
+}
+
+/*
  * Store the download position and commit the apply transaction; with none
  * open (nothing came), store it in one of its own. target NULL: the
  * download reached snapshot down_snapshot. Else it was cut after seq done
@@ -127,6 +169,8 @@ client_commit_apply(Client *cl, const char *down_snapshot, const char *target, i
 			return -1;
 	}
 	else if (capture_resume(cl, err, errlen) < 0)
+		goto fail;
+	if (raise_clock(cl, err, errlen) < 0)
 		goto fail;
 	snprintf(num, sizeof(num), "%" PRId64, done);
 	if (target == NULL)
@@ -364,6 +408,7 @@ client_try_change(Client *cl, Change *c, const HubTypes *types, bool retry,
 		return -2;
 	if (put_version(cl, c->table, c->pk_json, &v, c->op == SYNCQ_OP_DELETE, err, errlen) < 0)
 		return -1;
+	client_observe_clock(cl, v.us);
 	return 1;
 }
 

@@ -81,6 +81,8 @@ struct Client
 	VerMap		fill_again;		/* rows changed more than once: the seq (us) of the last */
 	int			saved_paused;	/* the pause setting before an apply */
 	int64_t		down_stored_at; /* mono_us() of the last position stored */
+	int64_t		clock_us;		/* the greatest version seen from the hub: the
+								 * floor of this file's clock (syncq_state.next) */
 	int64_t    *bounds;			/* seqs that ended a snapshot, ascending */
 	int			nbounds;
 };
@@ -118,6 +120,7 @@ void		client_rollback(Client *cl);
 int			client_apply_change(Client *cl, Change *c, const HubTypes *types,
 								char *err, size_t errlen);
 bool		client_in_apply(Client *cl);
+void		client_observe_clock(Client *cl, int64_t us);
 bool		client_position_stale(Client *cl);
 
 /* write.c */

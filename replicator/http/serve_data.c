@@ -94,7 +94,7 @@ do_snapshot(Hub *h, const ProtoRequest *rq, Buf *out, char *err, size_t errlen)
 	if (hub_download_begin(h, rq->position, &snap, &behind, err, errlen) < 0)
 		return -1;
 	hub_rollback(h);
-	proto_encode_snapshot(out, snap, behind);
+	proto_encode_snapshot(out, snap, behind, h->clock_us);
 	free(snap);
 	return 0;
 }

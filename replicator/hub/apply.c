@@ -684,8 +684,37 @@ applied_rows(Hub *h, const Decision *d, Buf *vrows, Buf *relay, bool *notify)
 }
 
 /*
+ * Raise the hub's clock (sync_clock) to the greatest version applied, in
+ * the transaction that applies it: a change the hub's app makes after it
+ * is stamped later (pg_ext/clock.c, docs/replication.md).
+ */
+static int
+raise_clock(Hub *h, const Decision *d, char *err, size_t errlen)
+{
+	int64_t		top = INT64_MIN;
+	char		num[32];
+	const char *params[1] = {num};
+	PGresult   *res;
+
+	for (int i = 0; i < d->nwin; i++)
+		if (d->wout[i]->done == DONE_APPLIED && d->win[i]->ver_us > top)
+			top = d->win[i]->ver_us;
+	if (top == INT64_MIN)
+		return 0;
+	snprintf(num, sizeof(num), "%" PRId64, top);
+	res = hub_run(h, "UPDATE sync_clock SET hlc = to_timestamp(0) + $1::bigint * interval '1 microsecond'"
+				  " WHERE hlc < to_timestamp(0) + $1::bigint * interval '1 microsecond'",
+				  1, params, PGRES_COMMAND_OK, err, errlen);
+	if (res == NULL)
+		return -1;
+	PQclear(res);
+	return 0;
+}
+
+/*
  * Record: the versions of what went through, the relay of it to every
- * other client with its original version, and the overruled changes.
+ * other client with its original version, the hub's clock raised past it,
+ * and the overruled changes.
  */
 static int
 record(Hub *h, Decision *d, bool *notify, char *err, size_t errlen)
@@ -709,6 +738,8 @@ record(Hub *h, Decision *d, bool *notify, char *err, size_t errlen)
 					 "        WITH ORDINALITY AS x(s, t, op, pk, r, at, o, pr, n)"
 					 "  ORDER BY x.n",
 					 &relay, err, errlen) < 0 ? -1 : 0;
+	if (rc == 0)
+		rc = raise_clock(h, d, err, errlen);
 	if (rc == 0 && d->nconfl > 0)
 		rc = run_json(h, "INSERT INTO sync_conflicts (table_name, pk, loser_op, loser_row, loser_changed_at, loser_origin, winner_changed_at, winner_origin)"
 					  " SELECT x.t, x.pk, x.op, x.r, x.at, x.o, to_timestamp(0) + x.wat * interval '1 microsecond', x.wo"

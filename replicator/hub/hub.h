@@ -56,6 +56,7 @@ typedef struct Hub
 	NameMap		renamed;		/* names tracked tables had (sync_tables_renamed) */
 	char	  **gone_logged;	/* "table.column" gone columns (and old table names) already logged */
 	int			ngone_logged;
+	int64_t		clock_us;		/* the hub's clock as the last download began */
 } Hub;
 
 /* conn.c */

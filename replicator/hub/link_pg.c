@@ -89,7 +89,10 @@ static int
 pg_down_begin(Link *l, const char *position, char **snapshot, bool *behind,
 			  char *err, size_t errlen)
 {
-	return hub_download_begin(HUB(l), position, snapshot, behind, err, errlen);
+	int			rc = hub_download_begin(HUB(l), position, snapshot, behind, err, errlen);
+
+	l->hub_clock_us = rc == 0 ? HUB(l)->clock_us : 0;
+	return rc;
 }
 
 static int

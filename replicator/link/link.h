@@ -89,6 +89,8 @@ struct Link
 	int			nmarks;
 	bool		clone;			/* the hub refused us as a copy of another node */
 	bool		overtaken;		/* the upload was rolled back: try it again */
+	int64_t		hub_clock_us;	/* after down_begin: the hub's clock, above
+								 * every version of the snapshot (0: unknown) */
 };
 
 /* Close a link (NULL: nothing). */

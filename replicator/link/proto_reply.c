@@ -467,7 +467,7 @@ proto_uploaded_free(ProtoUploaded *r)
 /* ---- snapshot ------------------------------------------------------------------------ */
 
 void
-proto_encode_snapshot(Buf *out, const char *snapshot, bool behind)
+proto_encode_snapshot(Buf *out, const char *snapshot, bool behind, int64_t clock_us)
 {
 	JsonOut		w;
 
@@ -475,11 +475,14 @@ proto_encode_snapshot(Buf *out, const char *snapshot, bool behind)
 	jout_object(&w);
 	jout_kstring(&w, "snapshot", snapshot);
 	jout_kbool(&w, "behind", behind);
+	jout_kint(&w, "clock", clock_us);
 	jout_object_end(&w);
 }
 
+/* clock_us: the hub's clock (0 if the reply has none: an older serve). */
 int
-proto_decode_snapshot(const char *s, size_t n, char **snapshot, bool *behind, char *err, size_t errlen)
+proto_decode_snapshot(const char *s, size_t n, char **snapshot, bool *behind, int64_t *clock_us,
+					  char *err, size_t errlen)
 {
 	JsonIn		in;
 	char	   *snap = NULL;
@@ -487,6 +490,7 @@ proto_decode_snapshot(const char *s, size_t n, char **snapshot, bool *behind, ch
 
 	*snapshot = NULL;
 	*behind = false;
+	*clock_us = 0;
 	err[0] = '\0';
 	if (begin(&in, s, n, err, errlen) < 0)
 		goto out;
@@ -499,6 +503,8 @@ proto_decode_snapshot(const char *s, size_t n, char **snapshot, bool *behind, ch
 		}
 		else if (is(&in, "behind"))
 			rc = read_bool(&in, behind, err, errlen);
+		else if (is(&in, "clock"))
+			rc = read_int(&in, clock_us, err, errlen);
 		else
 			rc = jin_skip(&in);
 		if (rc < 0)

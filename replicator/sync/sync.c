@@ -449,6 +449,7 @@ sync_once(Link *l, Client *cl, const SyncOptions *o, SyncStats *st, char *err, s
 	client_get_down_partial(cl, &target, &done);
 	if (l->ops->down_begin(l, pos, &snap, &behind, err, errlen) < 0)
 		goto out;
+	client_observe_clock(cl, l->hub_clock_us);
 	if (behind)
 		logmsg(LOG_WARNING, "this client's position is older than the hub's retained queue: taking a fresh first sync");
 	if (pos == NULL || behind)
