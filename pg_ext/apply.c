@@ -952,14 +952,15 @@ sync_queue_row(PG_FUNCTION_ARGS)
 	values = palloc(sizeof(Datum) * (kt->table->nkeys + 1));
 	nulls = palloc(sizeof(char) * (kt->table->nkeys + 1));
 	initStringInfo(&sql);
-	appendStringInfo(&sql, "SELECT s.priority, (SELECT t FROM ONLY %s AS t WHERE ",
+	/* (the row's alias must not be a column name: "t" would be column t) */
+	appendStringInfo(&sql, "SELECT s.priority, (SELECT syncq_row FROM ONLY %s AS syncq_row WHERE ",
 					 quote_qualified_identifier(get_namespace_name(RelationGetNamespace(kt->rel)),
 												RelationGetRelationName(kt->rel)));
 	for (i = 0; i < kt->table->nkeys; i++)
 	{
 		const SyncqColumn *col = kt->table->keys[i];
 
-		appendStringInfo(&sql, "%st.%s = $%d", i ? " AND " : "",
+		appendStringInfo(&sql, "%ssyncq_row.%s = $%d", i ? " AND " : "",
 						 quote_identifier(col->name), i + 1);
 		argtypes[i] = TupleDescAttr(RelationGetDescr(kt->rel), col->attnum - 1)->atttypid;
 		values[i] = kt->slot->tts_values[col->attnum - 1];

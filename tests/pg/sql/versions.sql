@@ -152,3 +152,10 @@ SELECT sync_track('other.solo');
 ALTER TABLE other.solo RENAME TO child;
 ALTER TABLE other.solo SET SCHEMA public;
 SELECT table_schema, table_name FROM sync_tables ORDER BY 1, 2;
+
+-- sync_queue_row reads the row of a table that has a column named t.
+CREATE TABLE note (id bigint PRIMARY KEY, t text);
+SELECT sync_track('note');
+INSERT INTO note VALUES (1, 'café');
+SELECT queued_op FROM sync_queue_row('note', '{"id": 1}', NULL, NULL, NULL, NULL, NULL);
+SELECT op, row_data FROM sync_queue WHERE table_name = 'note' ORDER BY seq;
