@@ -52,7 +52,7 @@ replicator:
 # into its own directory (FUZZ_DIR=...) and runs it for 60 s.
 FUZZ_CC  ?= clang
 FUZZ_DIR ?= build/fuzz
-FUZZ_SRC := tests/fuzz/fuzz_proto.c $(wildcard replicator/link/proto*.c replicator/link/page.c replicator/model/*.c replicator/base/*.c)
+FUZZ_SRC := tests/fuzz/fuzz_proto.c $(wildcard replicator/link/proto*.c replicator/link/page.c replicator/model/*.c replicator/base/*.c) common/tz.c
 
 fuzz: $(FUZZ_DIR)/fuzz_proto
 
@@ -60,7 +60,7 @@ $(FUZZ_DIR)/fuzz_proto: $(FUZZ_SRC) $(wildcard replicator/*/*.h)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(WARN) -D_GNU_SOURCE -O1 -g -fno-omit-frame-pointer \
 		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-		-Ireplicator -Icommon -I$(shell $(PG_CONFIG) --includedir) -o $@ $(FUZZ_SRC) -ljansson
+		-Ireplicator -Icommon -I$(shell $(PG_CONFIG) --includedir) -o $@ $(FUZZ_SRC) -ljansson -lsqlite3
 
 install: all
 	$(MAKE) -C pg_ext PG_CONFIG=$(PG_CONFIG) install

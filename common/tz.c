@@ -1011,6 +1011,37 @@ int syncq_parse_instant(const char *z, int n, int64_t *pSec, int32_t *pUsec){
   return SQLITE_OK;
 }
 
+/*
+** Unix seconds as a double to an instant, rounded to the microsecond as
+** PostgreSQL's to_timestamp(double precision) does it: microseconds since
+** 2000-01-01 through rint(), i.e. ties to even.  SQLITE_RANGE outside the
+** supported instants (and for NaN).
+*/
+int syncq_instant_from_real(double r, int64_t *pSec, int32_t *pUsec){
+  const int64_t pgEpoch = 946684800;
+  double x, frac;
+  int64_t i, us;
+  if( !(r>=(double)SYNCQ_INSTANT_MIN && r<=(double)SYNCQ_INSTANT_MAX) ){
+    return SQLITE_RANGE;                /* also NaN */
+  }
+  x = (r - (double)pgEpoch) * 1e6;
+  i = (int64_t)x;
+  frac = x - (double)i;
+  if( frac>0.5 || (frac==0.5 && (i&1)) ){
+    i++;
+  }else if( frac< -0.5 || (frac==-0.5 && (i&1)) ){
+    i--;
+  }
+  us = i + pgEpoch*1000000;
+  *pSec = us/1000000;
+  *pUsec = (int32_t)(us%1000000);
+  if( *pUsec<0 ){
+    *pUsec += 1000000;
+    (*pSec)--;
+  }
+  return SQLITE_OK;
+}
+
 static char *put2(char *z, int v){
   z[0] = (char)('0' + v/10);
   z[1] = (char)('0' + v%10);
@@ -1044,9 +1075,9 @@ int syncq_format_date(char *zBuf, int64_t t, int offset){
 /*
 ** Write "YYYY-MM-DDTHH:MM:SS[.ffffff]+HH:MM[:SS]" into zBuf[SYNCQ_WALL_BUFSZ]:
 ** the wall time of instant t.usec at offset.  SYNCQ_FMT_USEC always
-** writes six fractional digits; SYNCQ_FMT_TRIM writes the fraction only
-** when it is not zero, without trailing zeros.  Return the length, or -1
-** if out of range.
+** writes six fractional digits; SYNCQ_FMT_SIX six digits when the fraction
+** is not zero; SYNCQ_FMT_TRIM the fraction only when it is not zero,
+** without trailing zeros.  Return the length, or -1 if out of range.
 */
 int syncq_format_wall(char *zBuf, int64_t t, int32_t usec, int offset,
                       int flags){
@@ -1076,7 +1107,7 @@ int syncq_format_wall(char *zBuf, int64_t t, int32_t usec, int offset,
       v /= 10;
     }
     z += 6;
-    if( (flags & SYNCQ_FMT_USEC)==0 ){
+    if( (flags & (SYNCQ_FMT_USEC|SYNCQ_FMT_SIX))==0 ){
       while( z[-1]=='0' ) z--;
     }
   }

@@ -49,6 +49,7 @@ struct sqlite3;
 /* Flags for syncq_format_wall(). */
 #define SYNCQ_FMT_TRIM  0       /* fraction only when non-zero, zeros trimmed */
 #define SYNCQ_FMT_USEC  1       /* always six fractional digits */
+#define SYNCQ_FMT_SIX   2       /* six digits, only when not zero */
 
 typedef struct SyncqTz SyncqTz;
 
@@ -68,6 +69,7 @@ int syncq_days_in_month(int y, int m);
 
 /* ISO-8601 instants */
 int syncq_parse_instant(const char *z, int n, int64_t *pSec, int32_t *pUsec);
+int syncq_instant_from_real(double r, int64_t *pSec, int32_t *pUsec);
 int syncq_format_date(char *zBuf, int64_t t, int offset);
 int syncq_format_wall(char *zBuf, int64_t t, int32_t usec, int offset,
                       int flags);

@@ -7,6 +7,7 @@
  *	                     with the priority as its argument:
  *	                     EXECUTE FUNCTION syncq_capture('immediate')
  *	  syncq_truncate()   BEFORE TRUNCATE ... FOR EACH STATEMENT: refuses it
+ *	  sync_row_json(tbl, row)   a row as the trigger writes it (first sync)
  *
  *	  syncq.capture      boolean, default on; off pauses capture
  *	  syncq.origin       uuid; when set, the origin of the changes made now
@@ -18,14 +19,17 @@
  * columns, how each is encoded, the primary key columns), keyed by relid and
  * dropped by a relcache invalidation callback, so ALTER TABLE ADD/DROP COLUMN
  * needs no extra step.  Per row it encodes the key and the row straight from
- * the tuple and hands them to queue.c.
+ * the tuple and hands them to queue.c.  Generated columns are left out: each
+ * node computes its own (docs/replication.md, Types).
  */
 #include "syncq.h"
 
 #include <ctype.h>
 
 #include "access/htup_details.h"
+#include "access/relation.h"
 #include "access/xact.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_index.h"
 #include "commands/trigger.h"
 #include "executor/tuptable.h"
@@ -42,6 +46,7 @@
 
 PG_FUNCTION_INFO_V1(syncq_capture);
 PG_FUNCTION_INFO_V1(syncq_truncate);
+PG_FUNCTION_INFO_V1(sync_row_json);
 
 void		_PG_init(void);
 
@@ -138,7 +143,8 @@ build_table(SyncqTable *table, Relation rel)
 	{
 		Form_pg_attribute att = TupleDescAttr(tupdesc, i);
 
-		if (att->attisdropped)
+		/* a generated column is computed by every node that has it */
+		if (att->attisdropped || att->attgenerated != '\0')
 			continue;
 		syncq_column_init(&table->columns[table->ncolumns++], att,
 						  table->mcxt);
@@ -229,13 +235,13 @@ syncq_key_json(StringInfo buf, const SyncqTable *table, TupleTableSlot *slot)
 	return syncq_json_finish(buf);
 }
 
-/* Write every column of the tuple in slot as a JSON object. */
-Datum
-syncq_row_json(StringInfo buf, const SyncqTable *table, TupleTableSlot *slot)
+/* Write every shipped column of a row (values by attnum) as a JSON object. */
+static Datum
+values_json(StringInfo buf, const SyncqTable *table, Datum *values,
+			bool *isnull)
 {
 	int			i;
 
-	slot_getallattrs(slot);
 	syncq_json_begin(buf);
 	appendStringInfoCharMacro(buf, '{');
 	for (i = 0; i < table->ncolumns; i++)
@@ -246,11 +252,18 @@ syncq_row_json(StringInfo buf, const SyncqTable *table, TupleTableSlot *slot)
 		if (i > 0)
 			appendStringInfoCharMacro(buf, ',');
 		appendBinaryStringInfo(buf, col->key, col->keylen);
-		syncq_json_value(buf, col, slot->tts_values[off],
-						 slot->tts_isnull[off]);
+		syncq_json_value(buf, col, values[off], isnull[off]);
 	}
 	appendStringInfoCharMacro(buf, '}');
 	return syncq_json_finish(buf);
+}
+
+/* Write every shipped column of the tuple in slot as a JSON object. */
+Datum
+syncq_row_json(StringInfo buf, const SyncqTable *table, TupleTableSlot *slot)
+{
+	slot_getallattrs(slot);
+	return values_json(buf, table, slot->tts_values, slot->tts_isnull);
 }
 
 /*
@@ -423,6 +436,53 @@ syncq_capture(PG_FUNCTION_ARGS)
 	if (capture_depth > 0)
 		capture_depth--;
 	return PointerGetDatum(NULL);
+}
+
+/*
+ * sync_row_json(tbl regclass, r record) returns json
+ *
+ * Row r of table tbl (a whole-row reference: SELECT sync_row_json('t', t)
+ * FROM t) as the capture trigger writes it into row_data.  syncqd reads a
+ * first sync with it, so the first sync and the changes after it spell
+ * every value alike, and no generated column is shipped.
+ */
+Datum
+sync_row_json(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+	HeapTupleHeader rec = PG_GETARG_HEAPTUPLEHEADER(1);
+	Relation	rel;
+	TupleDesc	tupdesc;
+	SyncqTable *table;
+	HeapTupleData tuple;
+	Datum	   *values;
+	bool	   *isnull;
+	StringInfoData buf;
+	Datum		result;
+
+	rel = relation_open(relid, AccessShareLock);
+	if (rel->rd_rel->relkind != RELKIND_RELATION ||
+		HeapTupleHeaderGetTypeId(rec) != rel->rd_rel->reltype)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("the row given to %s is not a row of table \"%s\"",
+						"sync_row_json", RelationGetRelationName(rel)),
+				 errhint("Pass the table and a whole row of it: SELECT sync_row_json('t', t) FROM t.")));
+	table = syncq_table(rel);
+	tupdesc = RelationGetDescr(rel);
+
+	tuple.t_len = HeapTupleHeaderGetDatumLength(rec);
+	ItemPointerSetInvalid(&tuple.t_self);
+	tuple.t_tableOid = InvalidOid;
+	tuple.t_data = rec;
+	values = palloc(sizeof(Datum) * tupdesc->natts);
+	isnull = palloc(sizeof(bool) * tupdesc->natts);
+	heap_deform_tuple(&tuple, tupdesc, values, isnull);
+
+	initStringInfo(&buf);
+	result = values_json(&buf, table, values, isnull);
+	relation_close(rel, AccessShareLock);
+	PG_RETURN_DATUM(result);
 }
 
 /*

@@ -16,9 +16,10 @@
  *	  timestamptz       string, ISO-8601 in UTC        "2025-07-24T00:30:00.5+00:00"
  *	  timestamp         the same, read as UTC
  *	  date              string                         "2025-07-24"
- *	  interval          string, postgres style         "1 day 02:00:00"
+ *	  interval          string, ISO 8601 duration      "P1DT2H"
  *	  uuid              string, lower case
  *	  json / jsonb      the value itself, embedded
+ *	  arrays            JSON array of the elements     [1,2,null]
  *	  anything else     string, the type's output function
  *
  * JSON is built in a StringInfo that starts with room for a varlena header
@@ -235,7 +236,11 @@ append_date(StringInfo buf, Datum value)
 	appendStringInfoCharMacro(buf, '"');
 }
 
-/* An interval in the default "postgres" style, whatever IntervalStyle says. */
+/*
+ * An interval as an ISO 8601 duration ("P1Y2M3DT4H5M6.7S"), whatever
+ * IntervalStyle says: PostgreSQL reads it back exactly, and syncqd reads it
+ * without knowing PostgreSQL's own styles (docs/replication.md, Types).
+ */
 static void
 append_interval(StringInfo buf, Datum value)
 {
@@ -244,8 +249,20 @@ append_interval(StringInfo buf, Datum value)
 	char		str[MAXDATELEN + 1];
 
 	interval2itm(*span, &itm);
-	EncodeInterval(&itm, INTSTYLE_POSTGRES, str);
+	EncodeInterval(&itm, INTSTYLE_ISO_8601, str);
 	syncq_json_string(buf, str, strlen(str));
+}
+
+/*
+ * An array as a JSON array of its elements, nested for each dimension, each
+ * element as to_json() writes it (what row_to_json() gives the first sync).
+ */
+static void
+append_array(StringInfo buf, Datum value)
+{
+	text	   *json = DatumGetTextPP(DirectFunctionCall1(array_to_json, value));
+
+	appendBinaryStringInfo(buf, VARDATA_ANY(json), VARSIZE_ANY_EXHDR(json));
 }
 
 /*
@@ -322,6 +339,11 @@ syncq_column_init(SyncqColumn *col, Form_pg_attribute att, MemoryContext mcxt)
 			col->kind = SYNCQ_JSON_JSONB;
 			break;
 		default:
+			if (OidIsValid(get_element_type(base)))
+			{
+				col->kind = SYNCQ_JSON_ARRAY;
+				break;
+			}
 			{
 				Oid			outfunc;
 				bool		isvarlena;
@@ -412,6 +434,9 @@ syncq_json_value(StringInfo buf, const SyncqColumn *col, Datum value,
 
 				JsonbToCString(buf, &jb->root, VARSIZE(jb));
 			}
+			break;
+		case SYNCQ_JSON_ARRAY:
+			append_array(buf, value);
 			break;
 		case SYNCQ_JSON_OTHER:
 			{

@@ -57,6 +57,7 @@ typedef enum SyncqJsonKind
 	SYNCQ_JSON_BYTEA,
 	SYNCQ_JSON_JSON,
 	SYNCQ_JSON_JSONB,
+	SYNCQ_JSON_ARRAY,			/* a JSON array of the elements */
 	SYNCQ_JSON_OTHER			/* the type's output function, as a string */
 } SyncqJsonKind;
 

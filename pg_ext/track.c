@@ -156,6 +156,42 @@ require_primary_key(Relation rel)
 				 errhint("Add one with ALTER TABLE ... ADD PRIMARY KEY, then call sync_track() again.")));
 }
 
+/*
+ * Raise an error if a column of rel has a type syncq cannot carry between
+ * nodes without changing its value (docs/replication.md, Types): money,
+ * whose text is written and read by lc_monetary, so another node (or
+ * another session) may read another amount.  Domains and arrays are looked
+ * through.  Generated columns are never shipped, so they do not count.
+ */
+static void
+require_syncable_types(Relation rel)
+{
+	TupleDesc	tupdesc = RelationGetDescr(rel);
+	int			i;
+
+	for (i = 0; i < tupdesc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(tupdesc, i);
+		Oid			base;
+		Oid			elem;
+
+		if (att->attisdropped || att->attgenerated != '\0')
+			continue;
+		base = getBaseType(att->atttypid);
+		elem = get_element_type(base);
+		if (OidIsValid(elem))
+			base = getBaseType(elem);
+		if (base == CASHOID)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("column \"%s\" of table \"%s\" has type %s, which syncq cannot carry",
+							NameStr(att->attname), RelationGetRelationName(rel),
+							format_type_be(att->atttypid)),
+					 errdetail("The text of a money value follows lc_monetary, so another node may read it as another amount."),
+					 errhint("Store amounts as numeric (ALTER TABLE ... ALTER COLUMN ... TYPE numeric(12,2)), then call sync_track() again.")));
+	}
+}
+
 /* Parse a priority: true for 'immediate', false for 'batched'. */
 static bool
 parse_priority(const char *priority)
@@ -308,6 +344,7 @@ sync_track(PG_FUNCTION_ARGS)
 	require_owner(rel);
 	require_primary_key(rel);
 	require_unique_name(nspid, rel);
+	require_syncable_types(rel);
 	table = qualified_name(rel);
 
 	/*

@@ -366,3 +366,10 @@ LANGUAGE sql STABLE SET search_path FROM CURRENT AS $$
 $$;
 COMMENT ON FUNCTION sync_overtaken() IS 'syncq internal: rows of this upload a late hub transaction also wrote';
 REVOKE ALL ON FUNCTION sync_overtaken() FROM PUBLIC;
+
+-- A row as its capture writes it: what syncqd reads for a first sync, so
+-- that the first sync and the changes after it spell every value alike.
+CREATE FUNCTION sync_row_json(tbl regclass, r record) RETURNS json
+	AS 'MODULE_PATHNAME', 'sync_row_json'
+	LANGUAGE C STABLE STRICT;
+COMMENT ON FUNCTION sync_row_json(regclass, record) IS 'a row of a table as its capture writes it (what a first sync sends)';

@@ -6,12 +6,19 @@
 ** writes with a stock driver that never loads syncq is captured too.
 ** Loading the extension is needed only to call these functions:
 **
-**   sync_track(table [, priority])
+**   sync_track(table [, priority [, keys, forms]])
 **       Start capturing table; priority is 'immediate' (default) or
 **       'batched'.  Re-running it changes the priority and rewrites the
 **       triggers (after ALTER TABLE ADD COLUMN, say).  Returns the priority.
+**       keys must be NULL (the default key policy).  forms says how syncqd
+**       writes the hub's values into the table (docs/replication.md,
+**       Types): NULL or 'default', 'sqlalchemy' (the forms SQLAlchemy's
+**       SQLite types store), or a JSON object naming columns; without it
+**       the forms stay as they were.
 **         SELECT sync_track('audit_completions');
 **         SELECT sync_track('audit_log', 'batched');
+**         SELECT sync_track('visits', 'immediate', NULL, 'sqlalchemy');
+**         SELECT sync_track('visits', 'immediate', NULL, '{"span":"sqlalchemy"}');
 **
 **   sync_untrack(table)
 **       Stop capturing; rows already queued stay.  Returns 1 if the table
@@ -135,13 +142,14 @@ static const char *tableArg(sqlite3_context *ctx, const char *zFunc,
 }
 
 /*
-** sync_track(table [, priority])
+** sync_track(table [, priority [, keys, forms]])
 */
 static void syncTrackFunc(sqlite3_context *ctx, int argc,
                           sqlite3_value **argv){
   sqlite3 *db = sqlite3_context_db_handle(ctx);
   const char *zTable;
   const char *zPriority = SYNCQ_PRIORITY_IMMEDIATE;
+  const char *zForms = 0;
   sqlite3_int64 iLastRowid = sqlite3_last_insert_rowid(db);
   char *zErr = 0;
   int rc;
@@ -156,7 +164,22 @@ static void syncTrackFunc(sqlite3_context *ctx, int argc,
       return;
     }
   }
-  rc = syncq_track(db, zTable, zPriority, &zErr);
+  if( argc>2 && sqlite3_value_type(argv[2])!=SQLITE_NULL ){
+    char *zShown = shownValue(argv[2]);
+    resultError(ctx, "sync_track", SQLITE_ERROR, zShown ? sqlite3_mprintf(
+        "bad keys %s: this syncq has one key policy; pass NULL", zShown) : 0);
+    sqlite3_free(zShown);
+    return;
+  }
+  if( argc>3 ){
+    zForms = sqlite3_value_type(argv[3])==SQLITE_NULL ? "default"
+             : (const char*)sqlite3_value_text(argv[3]);
+    if( zForms==0 ){
+      sqlite3_result_error_nomem(ctx);
+      return;
+    }
+  }
+  rc = syncq_track(db, zTable, zPriority, zForms, &zErr);
   sqlite3_set_last_insert_rowid(db, iLastRowid);
   if( rc!=SQLITE_OK ){
     resultError(ctx, "sync_track", rc, zErr);
@@ -603,6 +626,8 @@ int syncq_capture_register(sqlite3 *db, char **pzErrMsg){
   } aFunc[] = {
     { "sync_track",       1, SYNCQ_DIRECT, syncTrackFunc },
     { "sync_track",       2, SYNCQ_DIRECT, syncTrackFunc },
+    { "sync_track",       3, SYNCQ_DIRECT, syncTrackFunc },
+    { "sync_track",       4, SYNCQ_DIRECT, syncTrackFunc },
     { "sync_untrack",     1, SYNCQ_DIRECT, syncUntrackFunc },
     { "sync_enqueue",     4, SYNCQ_DIRECT, syncEnqueueFunc },
     { "sync_enqueue",     5, SYNCQ_DIRECT, syncEnqueueFunc },

@@ -73,7 +73,7 @@ int syncq_ensure_schema(sqlite3 *db, char **pzErr);
 int syncq_resolve_table(sqlite3 *db, const char *zTable, char **pzName,
                         char **pzErr);
 int syncq_track(sqlite3 *db, const char *zTable, const char *zPriority,
-                char **pzErr);
+                const char *zForms, char **pzErr);
 int syncq_untrack(sqlite3 *db, const char *zTable, int *pbWasTracked,
                   char **pzErr);
 int syncq_repair(sqlite3 *db, int *pnRepaired, char **pzErr);

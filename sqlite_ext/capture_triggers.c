@@ -68,7 +68,8 @@ static const char zSchemaSql[] =
   "  table_name TEXT PRIMARY KEY COLLATE NOCASE,\n"
   "  priority   TEXT NOT NULL CHECK (priority IN ('immediate', 'batched')),\n"
   "  tracked_at TEXT NOT NULL,\n"
-  "  columns    TEXT                  -- JSON array: the columns the last repair saw\n"
+  "  columns    TEXT,                 -- JSON array: the columns the last repair saw\n"
+  "  forms      TEXT                  -- how syncqd writes values: NULL default\n"
   ");\n"
   "CREATE TABLE IF NOT EXISTS main.syncq_columns_gone(\n"
   "  table_name  TEXT NOT NULL COLLATE NOCASE,\n"
@@ -244,11 +245,13 @@ static int migrate1to2(sqlite3 *db, char **pzErr){
   ** last step); syncq_fill() reads the rows and remembers how far it got;
   ** the repair remembers each table's columns (syncq_columns_gone, made by
   ** zSchemaSql, holds those that went) and the names a tracked table had
-  ** (syncq_tables_renamed, made by zSchemaSql too).  Versions are hybrid
-  ** logical clocks in microseconds (docs/replication.md, Versions):
-  ** syncq_state.next holds the floor syncqd raises, and the queue's
-  ** millisecond changed_at texts take the microsecond form, so that the
-  ** capture's max() of texts compares like with like. */
+  ** (syncq_tables_renamed, made by zSchemaSql too); syncq_tracked.forms
+  ** holds the value forms of a table (sync_track's fourth argument).
+  ** Versions are hybrid logical clocks in microseconds
+  ** (docs/replication.md, Versions): syncq_state.next holds the floor
+  ** syncqd raises, and the queue's millisecond changed_at texts take the
+  ** microsecond form, so that the capture's max() of texts compares like
+  ** with like. */
   int rc = execPrintf(db, pzErr,
       "ALTER TABLE main.syncq_state ADD COLUMN"
       " filled_upto INTEGER NOT NULL DEFAULT 0");
@@ -265,6 +268,10 @@ static int migrate1to2(sqlite3 *db, char **pzErr){
   if( rc==SQLITE_OK ){
     rc = execPrintf(db, pzErr,
         "ALTER TABLE main.syncq_tracked ADD COLUMN columns TEXT");
+  }
+  if( rc==SQLITE_OK ){
+    rc = execPrintf(db, pzErr,
+        "ALTER TABLE main.syncq_tracked ADD COLUMN forms TEXT");
   }
   if( rc==SQLITE_OK ){
     /* Rows the 0.1.0 triggers queued carry their row already. */
@@ -1168,11 +1175,13 @@ static int triggerInstall(sqlite3 *db, const SyncqTable *pTab,
 
 /* Brings the triggers of table zName (from sqlite_schema) up to date with
 ** its key and zPriority, records it in syncq_tracked with its columns (and
-** those that went since).  *pbChanged is set if any trigger was
-** (re)created.  No queue row is written: changes queued before keep their
-** versions, and syncq_fill() reads their rows as they are now. */
+** those that went since) and with zForms if bSetForms, else keeping the
+** forms it had.  *pbChanged is set if any trigger was (re)created.  No
+** queue row is written: changes queued before keep their versions, and
+** syncq_fill() reads their rows as they are now. */
 static int installAll(sqlite3 *db, const char *zName, const char *zPriority,
-                      int *pbChanged, char **pzErr){
+                      int bSetForms, const char *zForms, int *pbChanged,
+                      char **pzErr){
   SyncqTable tab;
   int rc;
   int i;
@@ -1184,13 +1193,15 @@ static int installAll(sqlite3 *db, const char *zName, const char *zPriority,
   }
   if( rc==SQLITE_OK ){
     rc = execPrintf(db, pzErr,
-        "INSERT INTO main.syncq_tracked(table_name, priority, tracked_at)"
-        " VALUES(%Q, %Q, %s)"
+        "INSERT INTO main.syncq_tracked(table_name, priority, tracked_at, forms)"
+        " VALUES(%Q, %Q, %s, %Q)"
         " ON CONFLICT(table_name) DO UPDATE SET table_name = excluded.table_name,"
-        " priority = excluded.priority"
+        " priority = excluded.priority%s"
         " WHERE table_name IS NOT excluded.table_name"
-        " OR priority IS NOT excluded.priority",
-        zName, zPriority, SYNCQ_NOW_EXPR);
+        " OR priority IS NOT excluded.priority%s",
+        zName, zPriority, SYNCQ_NOW_EXPR, zForms,
+        bSetForms ? ", forms = excluded.forms" : "",
+        bSetForms ? " OR forms IS NOT excluded.forms" : "");
   }
   if( rc==SQLITE_OK ) rc = columnsFollow(db, &tab, pzErr);
   tableClear(&tab);
@@ -1208,10 +1219,119 @@ static int dropAll(sqlite3 *db, const char *zName, char **pzErr){
   return rc;
 }
 
-/* sync_track(): capture table zTable with priority zPriority. */
+/* ----------------------------------------------------------------------
+** Value forms: how syncqd writes the hub's values into a table
+** (docs/replication.md, Types).  syncq_tracked.forms holds NULL (every
+** column in the default form), the name of a form for the whole table, or
+** a JSON object of column names (or "*", the rest) to form names.
+*/
+
+/* The forms syncqd knows.  Keep in step with replicator/model/value.c. */
+static const char *const azForm[] = { "default", "sqlalchemy" };
+
+/* Is z the name of a form? */
+static int isForm(const char *z){
+  size_t i;
+  for(i=0; i<sizeof(azForm)/sizeof(azForm[0]); i++){
+    if( strcmp(z, azForm[i])==0 ) return 1;
+  }
+  return 0;
+}
+
+/* Is zCol "*" or a stored column of pTab? */
+static int isFormColumn(const SyncqTable *pTab, const char *zCol){
+  int i;
+  if( strcmp(zCol, "*")==0 ) return 1;
+  for(i=0; i<pTab->nCol; i++){
+    if( strcmp(pTab->aCol[i].zName, zCol)==0 ) return 1;
+  }
+  return 0;
+}
+
+/* Checks zForms, the forms argument of sync_track(), against table pTab
+** and sets *pzNorm (sqlite3_malloc'd, NULL for the default) to what
+** syncq_tracked.forms is to hold. */
+static int formsNormalize(sqlite3 *db, const SyncqTable *pTab,
+                          const char *zForms, char **pzNorm, char **pzErr){
+  sqlite3_stmt *pStmt = 0;
+  int rc;
+  int bObject = 0;
+
+  *pzNorm = 0;
+  if( isForm(zForms) ){
+    if( strcmp(zForms, "default")==0 ) return SQLITE_OK;
+    *pzNorm = sqlite3_mprintf("%s", zForms);
+    return *pzNorm ? SQLITE_OK : SQLITE_NOMEM;
+  }
+  rc = sqlite3_prepare_v2(db, "SELECT json_type(?1) = 'object', json(?1)",
+                          -1, &pStmt, 0);
+  if( rc!=SQLITE_OK ) return setDbError(db, pzErr, rc);
+  sqlite3_bind_text(pStmt, 1, zForms, -1, SQLITE_STATIC);
+  if( sqlite3_step(pStmt)==SQLITE_ROW && sqlite3_column_int(pStmt, 0) ){
+    bObject = 1;
+    *pzNorm = sqlite3_mprintf("%s", sqlite3_column_text(pStmt, 1));
+    if( *pzNorm==0 ) rc = SQLITE_NOMEM;
+  }
+  sqlite3_finalize(pStmt);
+  if( rc!=SQLITE_OK ) return rc;
+  if( !bObject ){
+    return setError(pzErr, SQLITE_MISUSE,
+        "bad forms \"%s\": expected 'default', 'sqlalchemy' or a JSON object"
+        " of column names to those", zForms);
+  }
+
+  rc = sqlite3_prepare_v2(db,
+      "SELECT key, value, type FROM json_each(?1)", -1, &pStmt, 0);
+  if( rc!=SQLITE_OK ){
+    sqlite3_free(*pzNorm);
+    *pzNorm = 0;
+    return setDbError(db, pzErr, rc);
+  }
+  sqlite3_bind_text(pStmt, 1, *pzNorm, -1, SQLITE_STATIC);
+  while( rc==SQLITE_OK && sqlite3_step(pStmt)==SQLITE_ROW ){
+    const char *zCol = (const char*)sqlite3_column_text(pStmt, 0);
+    const char *zForm = (const char*)sqlite3_column_text(pStmt, 1);
+    const char *zType = (const char*)sqlite3_column_text(pStmt, 2);
+    if( zCol==0 || zType==0 ){
+      rc = SQLITE_NOMEM;
+    }else if( !isFormColumn(pTab, zCol) ){
+      rc = setError(pzErr, SQLITE_MISUSE,
+          "forms names column \"%s\", which is not a stored column of"
+          " table \"%s\"", zCol, pTab->zName);
+    }else if( strcmp(zType, "text")!=0 || zForm==0 || !isForm(zForm) ){
+      rc = setError(pzErr, SQLITE_MISUSE,
+          "bad form %s%s%s for column \"%s\": expected 'default' or"
+          " 'sqlalchemy'", strcmp(zType, "text")==0 ? "\"" : "",
+          zForm ? zForm : "null", strcmp(zType, "text")==0 ? "\"" : "",
+          zCol);
+    }
+  }
+  sqlite3_finalize(pStmt);
+  if( rc!=SQLITE_OK ){
+    sqlite3_free(*pzNorm);
+    *pzNorm = 0;
+  }
+  return rc;
+}
+
+/* Checks the forms argument of sync_track() for table zName; see
+** formsNormalize(). */
+static int formsForTable(sqlite3 *db, const char *zName, const char *zForms,
+                         char **pzNorm, char **pzErr){
+  SyncqTable tab;
+  int rc = tableLoad(db, zName, &tab, pzErr);
+  if( rc!=SQLITE_OK ) return rc;
+  rc = formsNormalize(db, &tab, zForms, pzNorm, pzErr);
+  tableClear(&tab);
+  return rc;
+}
+
+/* sync_track(): capture table zTable with priority zPriority; zForms, if
+** not NULL, sets its value forms. */
 int syncq_track(sqlite3 *db, const char *zTable, const char *zPriority,
-                char **pzErr){
+                const char *zForms, char **pzErr){
   char *zName = 0;
+  char *zNorm = 0;
   int bChanged = 0;
   int rc;
 
@@ -1224,8 +1344,14 @@ int syncq_track(sqlite3 *db, const char *zTable, const char *zPriority,
   if( rc!=SQLITE_OK ) return rc;
   rc = syncq_ensure_schema(db, pzErr);
   if( rc==SQLITE_OK ) rc = syncq_resolve_table(db, zTable, &zName, pzErr);
-  if( rc==SQLITE_OK ) rc = installAll(db, zName, zPriority, &bChanged, pzErr);
+  if( rc==SQLITE_OK && zForms ){
+    rc = formsForTable(db, zName, zForms, &zNorm, pzErr);
+  }
+  if( rc==SQLITE_OK ){
+    rc = installAll(db, zName, zPriority, zForms!=0, zNorm, &bChanged, pzErr);
+  }
   sqlite3_free(zName);
+  sqlite3_free(zNorm);
   return savepointEnd(db, "syncq_track", rc, pzErr);
 }
 
@@ -1307,7 +1433,7 @@ static int repairOne(sqlite3 *db, const char *zTracked, const char *zPriority,
 
   rc = syncq_resolve_table(db, zTracked, &zName, pzErr);
   if( rc==SQLITE_OK ){
-    rc = installAll(db, zName, zPriority, &bChanged, pzErr);
+    rc = installAll(db, zName, zPriority, 0, 0, &bChanged, pzErr);
     sqlite3_free(zName);
     if( rc==SQLITE_OK && bChanged ) (*pnRepaired)++;
     return rc;
@@ -1360,7 +1486,7 @@ static int repairOne(sqlite3 *db, const char *zTracked, const char *zPriority,
         zNew, zTracked, zTracked, zNew, SYNCQ_NOW_EXPR, zNew);
   }
   if( rc==SQLITE_OK ) rc = renameVersions(db, zTracked, zNew, pzErr);
-  if( rc==SQLITE_OK ) rc = installAll(db, zNew, zPriority, &bChanged, pzErr);
+  if( rc==SQLITE_OK ) rc = installAll(db, zNew, zPriority, 0, 0, &bChanged, pzErr);
   if( rc==SQLITE_OK ) (*pnRepaired)++;
   sqlite3_free(zNew);
   return rc;

@@ -203,36 +203,6 @@ static void ts_error(sqlite3_context *ctx, const char *zFunc,
 }
 
 /*
-** Unix seconds as a double to an instant, rounded to the microsecond as
-** PostgreSQL's to_timestamp(double precision) does it: microseconds since
-** 2000-01-01 through rint(), i.e. ties to even.
-*/
-static int real_to_instant(double r, int64_t *pSec, int32_t *pUsec){
-  const int64_t pgEpoch = 946684800;
-  double x, frac;
-  int64_t i, us;
-  if( !(r>=(double)SYNCQ_INSTANT_MIN && r<=(double)SYNCQ_INSTANT_MAX) ){
-    return SQLITE_RANGE;                /* also NaN */
-  }
-  x = (r - (double)pgEpoch) * 1e6;
-  i = (int64_t)x;
-  frac = x - (double)i;
-  if( frac>0.5 || (frac==0.5 && (i&1)) ){
-    i++;
-  }else if( frac< -0.5 || (frac==-0.5 && (i&1)) ){
-    i--;
-  }
-  us = i + pgEpoch*1000000;
-  *pSec = us/1000000;
-  *pUsec = (int32_t)(us%1000000);
-  if( *pUsec<0 ){
-    *pUsec += 1000000;
-    (*pSec)--;
-  }
-  return SQLITE_OK;
-}
-
-/*
 ** Decode timestamp argument pVal.  Return SQLITE_OK with the instant,
 ** SQLITE_DONE for NULL, or SQLITE_ERROR after setting the error.
 */
@@ -249,7 +219,7 @@ static int ts_arg(sqlite3_context *ctx, const char *zFunc,
       return SQLITE_OK;
     }
     case SQLITE_FLOAT:
-      if( real_to_instant(sqlite3_value_double(pVal), pSec, pUsec)!=SQLITE_OK ){
+      if( syncq_instant_from_real(sqlite3_value_double(pVal), pSec, pUsec)!=SQLITE_OK ){
         break;
       }
       return SQLITE_OK;

@@ -288,7 +288,7 @@ check_change(Client *cl, Change *c, char *err, size_t errlen)
 	}
 	follow_gone_columns(cl, t, c);
 	for (int i = 0; i < o->n; i++)
-		if (client_col(t, o->f[i].key) < 0)
+		if (client_col(t, o->f[i].key) < 0 && !client_col_generated(t, o->f[i].key))
 		{
 			snprintf(err, errlen, "client \"%s\": column \"%s\" of table \"%s\" does not exist here (change %" PRId64 " from the hub)",
 					 cl->path, o->f[i].key, c->table, c->seq);

@@ -13,6 +13,7 @@
  *   client_open, client_close   open the file, make syncqd's tables
  *   client_node_id              this file's node id
  *   client_table, client_col    a table's columns, read from the schema once
+ *   client_col_generated        is it a generated column there
  *   client_reset_cache          forget them (after a schema change)
  *   client_follow_schema        the schema moved: sync_repair(), forget the tables
  *   client_get_up               the acknowledged upload position
@@ -314,11 +315,16 @@ free_tables(Client *cl)
 		free(t->name);
 		for (int c = 0; c < t->ncols; c++)
 			free(t->cols[c]);
+		for (int c = 0; c < t->ngen; c++)
+			free(t->gencols[c]);
 		free(t->cols);
 		free(t->is_pk);
-		free(t->hubtype);
 		namemap_free(&t->gone);
 		free(t->gone_logged);
+		free(t->gencols);
+		free(t->forms);
+		free(t->kind);
+		free(t->form);
 	}
 	free(cl->tables);
 	cl->tables = NULL;
@@ -365,7 +371,28 @@ client_node_id(Client *cl)
 
 /* ---- tables ------------------------------------------------------------- */
 
-/* The client table called name, read from the schema once; NULL if absent. */
+/* syncq_tracked.forms of table name (malloc'd), or NULL. */
+static char *
+table_forms(Client *cl, const char *name)
+{
+	sqlite3_stmt *st = NULL;
+	char	   *forms = NULL;
+
+	/* a file of an older syncq may lack the column until it is migrated */
+	if (sqlite3_prepare_v2(cl->db, "SELECT forms FROM syncq_tracked WHERE table_name = ?1",
+						   -1, &st, NULL) != SQLITE_OK)
+		return NULL;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) == SQLITE_TEXT)
+		forms = xstrdup((const char *) sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	return forms;
+}
+
+/*
+ * The client table called name, read from the schema once; NULL if absent.
+ * Generated columns (hidden 2 and 3 in table_xinfo) are listed apart.
+ */
 ClientTable *
 client_table(Client *cl, const char *name)
 {
@@ -375,7 +402,8 @@ client_table(Client *cl, const char *name)
 	for (int i = 0; i < cl->ntables; i++)
 		if (strcmp(cl->tables[i].name, name) == 0)
 			return &cl->tables[i];
-	if (sqlite3_prepare_v2(cl->db, "SELECT name, pk FROM pragma_table_info(?1) ORDER BY cid", -1, &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(cl->db, "SELECT name, pk, hidden IN (2, 3) FROM pragma_table_xinfo(?1)"
+						   " WHERE hidden IN (0, 2, 3) ORDER BY cid", -1, &st, NULL) != SQLITE_OK)
 		return NULL;
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
 	cl->tables = xrealloc(cl->tables, (size_t) (cl->ntables + 1) * sizeof(ClientTable));
@@ -383,6 +411,12 @@ client_table(Client *cl, const char *name)
 	memset(t, 0, sizeof(*t));
 	while (sqlite3_step(st) == SQLITE_ROW)
 	{
+		if (sqlite3_column_int(st, 2))
+		{
+			t->gencols = xrealloc(t->gencols, (size_t) (t->ngen + 1) * sizeof(char *));
+			t->gencols[t->ngen++] = xstrdup((const char *) sqlite3_column_text(st, 0));
+			continue;
+		}
 		t->cols = xrealloc(t->cols, (size_t) (t->ncols + 1) * sizeof(char *));
 		t->is_pk = xrealloc(t->is_pk, (size_t) (t->ncols + 1) * sizeof(int));
 		t->cols[t->ncols] = xstrdup((const char *) sqlite3_column_text(st, 0));
@@ -393,7 +427,12 @@ client_table(Client *cl, const char *name)
 	}
 	sqlite3_finalize(st);
 	if (t->ncols == 0)
+	{
+		for (int c = 0; c < t->ngen; c++)
+			free(t->gencols[c]);
+		free(t->gencols);
 		return NULL;
+	}
 	/* the columns it had and has no more (sync_repair() keeps them) */
 	if (sqlite3_prepare_v2(cl->db, "SELECT column_name, renamed_to FROM syncq_columns_gone WHERE table_name = ?1",
 						   -1, &st, NULL) == SQLITE_OK)
@@ -405,8 +444,19 @@ client_table(Client *cl, const char *name)
 		sqlite3_finalize(st);
 	}
 	t->name = xstrdup(name);
+	t->forms = table_forms(cl, name);
 	cl->ntables++;
 	return t;
+}
+
+/* Is col a generated column of t? */
+bool
+client_col_generated(const ClientTable *t, const char *col)
+{
+	for (int i = 0; i < t->ngen; i++)
+		if (strcmp(t->gencols[i], col) == 0)
+			return true;
+	return false;
 }
 
 int

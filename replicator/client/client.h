@@ -23,10 +23,15 @@
 
 #include "model/change.h"
 #include "model/json.h"
+#include "model/value.h"
 
 typedef struct Client Client;
 
-/* A client table as its schema says. */
+/*
+ * A client table as its schema says: its stored columns (generated ones
+ * apart: syncqd never writes them), and, once the hub's types are known,
+ * how each column's values are written (docs/replication.md, Types).
+ */
 typedef struct
 {
 	char	   *name;
@@ -34,10 +39,16 @@ typedef struct
 	char	  **cols;
 	int		   *is_pk;			/* 0, or position in the primary key (1-based) */
 	int			npk;
-	const char **hubtype;		/* per column: the hub's type, or NULL */
 	NameMap		gone;			/* columns it had and has no more */
 	bool	   *gone_logged;	/* each said in the log already */
 	bool		renamed_logged; /* a change under an old name: said already */
+	char	  **gencols;		/* generated columns */
+	int			ngen;
+	char	   *forms;			/* syncq_tracked.forms, or NULL */
+	bool		typed;			/* kind and form below are set */
+	ValueKind  *kind;			/* per column: of the hub column's type */
+	ValueForm  *form;			/* per column: its form */
+	int			nuuidkey;		/* key columns of hub type uuid */
 } ClientTable;
 
 /* The hub's column types, which decide conversions (docs/replication.md). */
@@ -93,6 +104,7 @@ void		client_close(Client *cl);
 const char *client_node_id(Client *cl);
 ClientTable *client_table(Client *cl, const char *name);
 int			client_col(const ClientTable *t, const char *col);
+bool		client_col_generated(const ClientTable *t, const char *col);
 void		client_reset_cache(Client *cl);
 int			client_follow_schema(Client *cl, char *err, size_t errlen);
 

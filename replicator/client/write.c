@@ -18,115 +18,98 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* How many significant digits a decimal number text has. */
-static int
-sig_digits(const char *s)
+/*
+ * The form of column col by forms (syncq_tracked.forms: NULL, a form's
+ * name, or a JSON object of column names or "*" to forms' names).
+ */
+static ValueForm
+column_form(const JObject *byname, const char *forms, const char *col)
 {
-	int			n = 0;
-	bool		started = false;
-	int			trailing_zeros = 0;
+	ValueForm	form = FORM_DEFAULT;
+	const JField *f;
 
-	for (; *s && *s != 'e' && *s != 'E'; s++)
+	if (byname == NULL)
 	{
-		if (*s < '0' || *s > '9')
-			continue;
-		if (*s == '0' && !started)
-			continue;
-		started = true;
-		n++;
-		trailing_zeros = *s == '0' ? trailing_zeros + 1 : 0;
+		if (forms == NULL || value_form(forms, &form) < 0)
+			form = FORM_DEFAULT;
+		return form;
 	}
-	return n - trailing_zeros;
+	f = jobj_get(byname, col);
+	if (f == NULL)
+		f = jobj_get(byname, "*");
+	if (f && f->type == JV_STRING && value_form(f->text, &form) == 0)
+		return form;
+	return FORM_DEFAULT;
+}
+
+/* Learn how t's values are written: the hub's types and the table's forms. */
+static void
+table_types(Client *cl, ClientTable *t, const HubTypes *types)
+{
+	JObject		byname = {0};
+	bool		object = false;
+	char		e[128];
+
+	if (t->forms && t->forms[0] == '{')
+	{
+		object = jobj_parse(t->forms, strlen(t->forms), &byname, e, sizeof(e)) == 0;
+		if (!object)
+			logmsg(LOG_WARNING, "client \"%s\": syncq_tracked.forms of \"%s\" is not a JSON object (%s); the default forms are used",
+				   cl->path, t->name, e);
+	}
+	t->kind = xcalloc((size_t) t->ncols, sizeof(ValueKind));
+	t->form = xcalloc((size_t) t->ncols, sizeof(ValueForm));
+	t->nuuidkey = 0;
+	for (int i = 0; i < t->ncols; i++)
+	{
+		t->kind[i] = value_kind(hubtypes_get(types, t->name, t->cols[i]));
+		t->form[i] = column_form(object ? &byname : NULL, object ? NULL : t->forms, t->cols[i]);
+		if (t->is_pk[i] && t->kind[i] == VK_UUID)
+			t->nuuidkey++;
+	}
+	if (object)
+		jobj_free(&byname);
+	t->typed = true;
 }
 
 /*
- * Bind one JSON value to a SQLite parameter the way SQLite apps read it
- * (docs/replication.md, Types). hubtype: the hub column's type, or NULL.
+ * Bind the hub's value f to parameter idx, in the form SQLite apps read
+ * (value_for_sqlite; docs/replication.md, Types). -2 if this file cannot
+ * take the value (why), -1 on an error of SQLite.
  */
 static int
-bind_value(Client *cl, sqlite3_stmt *st, int idx, const JField *f, const char *hubtype,
-		   char *err, size_t errlen)
+bind_value(Client *cl, sqlite3_stmt *st, int idx, const JField *f, ValueKind kind,
+		   ValueForm form, char *err, size_t errlen)
 {
-	int			rc = SQLITE_OK;
+	SqlValue	v;
+	char		why[512];
+	int			rc;
 
-	/* json and jsonb are held in SQLite as their JSON text */
-	if (hubtype && (strcmp(hubtype, "json") == 0 || strcmp(hubtype, "jsonb") == 0) &&
-		f->type != JV_NULL && f->type != JV_RAW)
+	if (value_for_sqlite(f, kind, form, &v, why, sizeof(why)) < 0)
 	{
-		Buf			b = {0};
-
-		buf_json_value(&b, f);
-		rc = sqlite3_bind_text64(st, idx, b.p, b.len, SQLITE_TRANSIENT, SQLITE_UTF8);
-		buf_free(&b);
-		if (rc != SQLITE_OK)
-		{
-			client_db_err(err, errlen, cl, "bind");
-			return -1;
-		}
-		return 0;
+		snprintf(err, errlen, "client \"%s\": %s", cl->path, why);
+		sqlvalue_free(&v);
+		return -2;
 	}
-	switch (f->type)
+	switch (v.type)
 	{
-		case JV_NULL:
+		case SQLITE_INTEGER:
+			rc = sqlite3_bind_int64(st, idx, v.i);
+			break;
+		case SQLITE_FLOAT:
+			rc = sqlite3_bind_double(st, idx, v.d);
+			break;
+		case SQLITE_TEXT:
+			rc = sqlite3_bind_text64(st, idx, v.p, v.n, SQLITE_TRANSIENT, SQLITE_UTF8);
+			break;
+		case SQLITE_BLOB:
+			rc = sqlite3_bind_blob64(st, idx, v.p, v.n, SQLITE_TRANSIENT);
+			break;
+		default:
 			rc = sqlite3_bind_null(st, idx);
 			break;
-		case JV_BOOL:
-			rc = sqlite3_bind_int(st, idx, f->b);
-			break;
-		case JV_NUMBER:
-			{
-				const char *s = f->text;
-				bool		integral = strpbrk(s, ".eE") == NULL;
-				char	   *end;
-
-				if (integral)
-				{
-					long long	v = strtoll(s, &end, 10);
-
-					if (*end == '\0' && !(v == LLONG_MAX && strcmp(s, "9223372036854775807") != 0) &&
-						!(v == LLONG_MIN && strcmp(s, "-9223372036854775808") != 0))
-					{
-						rc = sqlite3_bind_int64(st, idx, v);
-						break;
-					}
-				}
-				if ((hubtype && (strcmp(hubtype, "double precision") == 0 || strcmp(hubtype, "real") == 0)) ||
-					sig_digits(s) <= 15)
-					rc = sqlite3_bind_double(st, idx, strtod(s, NULL));
-				else
-					rc = sqlite3_bind_text(st, idx, s, (int) f->len, SQLITE_TRANSIENT);
-				break;
-			}
-		case JV_STRING:
-			if (hubtype && strcmp(hubtype, "bytea") == 0)
-			{
-				Buf			b = {0};
-				int			bad;
-
-				if (f->len >= 2 && f->text[0] == '\\' && f->text[1] == 'x')
-					bad = hex_decode(f->text + 2, f->len - 2, &b);
-				else
-					bad = base64_decode(f->text, f->len, &b);
-				if (bad)
-				{
-					buf_free(&b);
-					snprintf(err, errlen, "client \"%s\": a bytea value of column \"%s\" is neither base64 nor hex",
-							 cl->path, f->key);
-					return -2;
-				}
-				rc = sqlite3_bind_blob64(st, idx, b.p ? b.p : "", b.len, SQLITE_TRANSIENT);
-				buf_free(&b);
-			}
-			else
-				rc = sqlite3_bind_text64(st, idx, f->text, f->len, SQLITE_TRANSIENT, SQLITE_UTF8);
-			break;
-		case JV_RAW:
-			rc = sqlite3_bind_text64(st, idx, f->text, f->len, SQLITE_TRANSIENT, SQLITE_UTF8);
-			break;
-		case JV_BLOB:
-			rc = sqlite3_bind_blob64(st, idx, f->text, f->len, SQLITE_TRANSIENT);
-			break;
 	}
+	sqlvalue_free(&v);
 	if (rc != SQLITE_OK)
 	{
 		client_db_err(err, errlen, cl, "bind");
@@ -247,6 +230,159 @@ refused(int rc)
 	}
 }
 
+/* Number of spellings of a uuid rekey_uuid() looks for, canonical included. */
+#define UUID_SPELLINGS 6
+
+/*
+ * The statement that gives a row keyed by a uuid in another spelling the
+ * canonical key: UPDATE OR IGNORE t SET u = ?1 WHERE u IN (?1, ..., ?6)
+ * AND k = ?7 ... AND NOT (u = ?1), per key column in key order, each with
+ * UUID_SPELLINGS parameters.
+ */
+static sqlite3_stmt *
+rekey_stmt(Client *cl, const ClientTable *t, char *err, size_t errlen)
+{
+	Buf			key = {0},
+				sql = {0},
+				same = {0};
+	sqlite3_stmt *st;
+	char	   *q;
+
+	buf_printf(&key, "K%s", t->name);
+	for (int i = 0; i < cl->nstmts; i++)
+		if (strcmp(cl->stmts[i].key, key.p) == 0)
+		{
+			buf_free(&key);
+			sqlite3_reset(cl->stmts[i].st);
+			return cl->stmts[i].st;
+		}
+	q = sqlite3_mprintf("UPDATE OR IGNORE \"%w\" SET ", t->name);
+	buf_puts(&sql, q);
+	sqlite3_free(q);
+	for (int k = 1, n = 0; k <= t->npk; k++)
+		for (int c = 0; c < t->ncols; c++)
+			if (t->is_pk[c] == k && t->kind[c] == VK_UUID)
+			{
+				q = sqlite3_mprintf("%s\"%w\" = ?%d", n++ ? ", " : "", t->cols[c], (k - 1) * UUID_SPELLINGS + 1);
+				buf_puts(&sql, q);
+				sqlite3_free(q);
+			}
+	buf_puts(&sql, " WHERE ");
+	for (int k = 1; k <= t->npk; k++)
+		for (int c = 0; c < t->ncols; c++)
+			if (t->is_pk[c] == k)
+			{
+				int			b = (k - 1) * UUID_SPELLINGS + 1;
+
+				if (t->kind[c] == VK_UUID)
+				{
+					q = sqlite3_mprintf("\"%w\" IN (?%d, ?%d, ?%d, ?%d, ?%d, ?%d) AND ", t->cols[c],
+										b, b + 1, b + 2, b + 3, b + 4, b + 5);
+					buf_puts(&sql, q);
+					sqlite3_free(q);
+					q = sqlite3_mprintf("%s\"%w\" = ?%d", same.len ? " AND " : "", t->cols[c], b);
+					buf_puts(&same, q);
+				}
+				else
+				{
+					q = sqlite3_mprintf("\"%w\" = ?%d AND ", t->cols[c], b);
+					buf_puts(&sql, q);
+				}
+				sqlite3_free(q);
+			}
+	buf_printf(&sql, "NOT (%s)", same.p);
+	buf_free(&same);
+	if (sqlite3_prepare_v2(cl->db, sql.p, -1, &st, NULL) != SQLITE_OK)
+	{
+		client_db_err(err, errlen, cl, "preparing a uuid key statement");
+		buf_free(&sql);
+		buf_free(&key);
+		return NULL;
+	}
+	buf_free(&sql);
+	cl->stmts = xrealloc(cl->stmts, (size_t) (cl->nstmts + 1) * sizeof(*cl->stmts));
+	cl->stmts[cl->nstmts].key = key.p;
+	cl->stmts[cl->nstmts].st = st;
+	cl->nstmts++;
+	return st;
+}
+
+/*
+ * A row this file keyed by a uuid in another spelling than the hub's (upper
+ * case, no hyphens, braces: what apps write, and PostgreSQL reads as the
+ * same uuid) is the row the hub's key names: it is given the hub's
+ * spelling before the hub's change is written, so that the change finds it
+ * rather than making a second row. Capture is paused during an apply: the
+ * new key is not queued. 0, -2 if the file refused it, -1 on an error.
+ */
+static int
+rekey_uuid(Client *cl, const ClientTable *t, const JObject *o, char *err, size_t errlen)
+{
+	sqlite3_stmt *st;
+	int			rc;
+
+	/* every key column must be there, every uuid a uuid */
+	for (int c = 0; c < t->ncols; c++)
+		if (t->is_pk[c])
+		{
+			const JField *f = jobj_get(o, t->cols[c]);
+			char		canon[37];
+
+			if (f == NULL || (t->kind[c] == VK_UUID &&
+							  (f->type != JV_STRING || !uuid_canonical(f->text, f->len, canon))))
+				return 0;
+		}
+	if ((st = rekey_stmt(cl, t, err, errlen)) == NULL)
+		return -1;
+	for (int c = 0; c < t->ncols; c++)
+		if (t->is_pk[c])
+		{
+			const JField *f = jobj_get(o, t->cols[c]);
+			int			b = (t->is_pk[c] - 1) * UUID_SPELLINGS + 1;
+			char		sp[UUID_SPELLINGS][48];
+
+			if (t->kind[c] != VK_UUID)
+			{
+				if ((rc = bind_value(cl, st, b, f, t->kind[c], t->form[c], err, errlen)) < 0)
+				{
+					sqlite3_clear_bindings(st);
+					return rc;
+				}
+				continue;
+			}
+			/* canonical, upper case, no hyphens (both cases), braces (both) */
+			uuid_canonical(f->text, f->len, sp[0]);
+			for (int k = 0; k <= 36; k++)
+				sp[1][k] = (char) (sp[0][k] >= 'a' && sp[0][k] <= 'f' ? sp[0][k] - 32 : sp[0][k]);
+			for (int k = 0, o2 = 0; k <= 36; k++)
+				if (sp[0][k] != '-')
+				{
+					sp[2][o2] = sp[0][k];
+					sp[3][o2] = sp[1][k];
+					o2++;
+				}
+			for (int k = 4; k <= 5; k++)
+			{
+				sp[k][0] = '{';
+				memcpy(sp[k] + 1, sp[k - 4], 36);
+				sp[k][37] = '}';
+				sp[k][38] = '\0';
+			}
+			for (int k = 0; k < UUID_SPELLINGS; k++)
+				sqlite3_bind_text(st, b + k, sp[k], -1, SQLITE_TRANSIENT);
+		}
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (rc != SQLITE_DONE)
+	{
+		snprintf(err, errlen, "client \"%s\": giving a row of \"%s\" the hub's spelling of its uuid key: %s",
+				 cl->path, t->name, sqlite3_errmsg(cl->db));
+		return refused(rc) ? -2 : -1;
+	}
+	return 0;
+}
+
 /*
  * Write one row (upsert) or delete one key; no version logic. Returns 0,
  * -2 if the file refused this row (a constraint, a value it will not take:
@@ -256,43 +392,66 @@ int
 client_write_row(Client *cl, ClientTable *t, bool del, const JObject *o, const HubTypes *types,
 				 char *err, size_t errlen)
 {
-	sqlite3_stmt *st = apply_stmt(cl, t, del, o, err, errlen);
-	int			rc;
+	JObject		shape = *o;
+	sqlite3_stmt *st;
+	int			rc = 0;
 
-	if (st == NULL)
-		return refused(sqlite3_errcode(cl->db)) ? -2 : -1;
-	if (types && t->hubtype == NULL)
+	if (!t->typed && types)
+		table_types(cl, t, types);
+	if (t->ngen > 0)
 	{
-		t->hubtype = xcalloc((size_t) t->ncols, sizeof(char *));
-		for (int i = 0; i < t->ncols; i++)
-			t->hubtype[i] = hubtypes_get(types, t->name, t->cols[i]);
+		/* the hub may ship a column this file generates: SQLite computes it */
+		shape.f = xmalloc(sizeof(JField) * (size_t) (o->n + 1));
+		shape.n = 0;
+		for (int i = 0; i < o->n; i++)
+			if (!client_col_generated(t, o->f[i].key))
+				shape.f[shape.n++] = o->f[i];
 	}
-	for (int i = 0; i < o->n; i++)
-		if ((rc = bind_value(cl, st, i + 1, &o->f[i],
-							 t->hubtype ? t->hubtype[client_col(t, o->f[i].key)] : NULL, err, errlen)) < 0)
+	if (t->typed && t->nuuidkey > 0 && (rc = rekey_uuid(cl, t, &shape, err, errlen)) < 0)
+		goto out;
+	st = apply_stmt(cl, t, del, &shape, err, errlen);
+	if (st == NULL)
+	{
+		rc = refused(sqlite3_errcode(cl->db)) ? -2 : -1;
+		goto out;
+	}
+	for (int i = 0; i < shape.n; i++)
+	{
+		int			c = client_col(t, shape.f[i].key);
+
+		if ((rc = bind_value(cl, st, i + 1, &shape.f[i], t->typed ? t->kind[c] : VK_OTHER,
+							 t->typed ? t->form[c] : FORM_DEFAULT, err, errlen)) < 0)
 		{
 			sqlite3_clear_bindings(st);
-			return rc == -2 || refused(sqlite3_errcode(cl->db)) ? -2 : -1;
+			rc = rc == -2 || refused(sqlite3_errcode(cl->db)) ? -2 : -1;
+			goto out;
 		}
+	}
 	rc = sqlite3_step(st);
 	if (rc != SQLITE_DONE)
 	{
 		snprintf(err, errlen, "client \"%s\": writing table \"%s\": %s", cl->path, t->name, sqlite3_errmsg(cl->db));
 		sqlite3_reset(st);
 		if (!refused(rc))
-			return -1;
-		if (sqlite3_get_autocommit(cl->db))
+			rc = -1;
+		else if (sqlite3_get_autocommit(cl->db))
 		{
 			/* RAISE(ROLLBACK) in an app trigger: the whole apply is gone */
 			size_t		n = strlen(err);
 
 			snprintf(err + n, errlen - n, " (the apply transaction was rolled back)");
-			return -1;
+			rc = -1;
 		}
-		return -2;
+		else
+			rc = -2;
+		goto out;
 	}
 	sqlite3_reset(st);
-	return 0;
+	rc = 0;
+out:
+	if (shape.f != o->f)
+		free(shape.f);
+	return rc;
 }
 
 /* Empty a table for a first sync (inside the apply transaction). */

@@ -12,6 +12,7 @@
  */
 #include "base/base.h"
 #include "base/buf.h"
+#include "base/encode.h"
 #include "http/serve_state.h"
 #include "link/proto.h"
 
@@ -202,7 +203,8 @@ check_after(const HubTable *t, const char *after_pk, char *err, size_t errlen)
 
 /*
  * The rows of t after key after_pk (NULL: from the start), in primary key
- * order (for its index), limit of them, as row_to_json text.
+ * order (for its index), limit of them, as their capture writes them
+ * (hub_rows_sql).
  */
 static PGresult *
 select_rows(Hub *h, const HubTable *t, const char *after_pk, int limit, char *err, size_t errlen)
@@ -212,6 +214,7 @@ select_rows(Hub *h, const HubTable *t, const char *after_pk, int limit, char *er
 				cols = {0};
 	char		lim[16];
 	const char *params[2] = {lim, after_pk};
+	char	   *rows;
 	PGresult   *res;
 
 	for (int k = 1; k <= t->npk; k++)
@@ -225,7 +228,9 @@ select_rows(Hub *h, const HubTable *t, const char *after_pk, int limit, char *er
 				free(q);
 			}
 	snprintf(lim, sizeof(lim), "%d", limit);
-	buf_printf(&sql, "SELECT row_to_json(syncq_row)::text FROM ONLY %s AS syncq_row", t->qname);
+	rows = hub_rows_sql(h, t);
+	buf_puts(&sql, rows);
+	free(rows);
 	if (after_pk)
 		buf_printf(&sql, " WHERE (%s) > (SELECT %s FROM json_populate_record(NULL::%s, $2::json) AS syncq_key)",
 				   keys.p, cols.p, t->qname);
@@ -237,7 +242,29 @@ select_rows(Hub *h, const HubTable *t, const char *after_pk, int limit, char *er
 	return res;
 }
 
-/* The key of row (row_to_json text) as canonical JSON text (malloc'd). */
+/* A bytea value as base64 text turned into \x hex (as it is if not base64). */
+static void
+bytea_hex(JField *f)
+{
+	Buf			bytes = {0},
+				hex = {0};
+
+	if (base64_decode(f->text, f->len, &bytes) == 0)
+	{
+		buf_puts(&hex, "\\x");
+		buf_hex(&hex, (const unsigned char *) bytes.p, bytes.len);
+		free(f->text);
+		f->text = hex.p;
+		f->len = hex.len;
+	}
+	buf_free(&bytes);
+}
+
+/*
+ * The key of row (hub_rows_sql's JSON) as canonical JSON text (malloc'd),
+ * as json_populate_record reads it for the next page's "after": a bytea
+ * as \x hex, not the base64 the row's JSON holds.
+ */
 static char *
 key_of(const HubTable *t, const char *row, size_t len)
 {
@@ -252,6 +279,8 @@ key_of(const HubTable *t, const char *row, size_t len)
 	{
 		int			c = hub_col(t, o.f[i].key);
 
+		if (c >= 0 && t->is_pk[c] && t->kinds[c] == VK_BYTEA && o.f[i].type == JV_STRING)
+			bytea_hex(&o.f[i]);
 		if (c >= 0 && t->is_pk[c])
 		{
 			if (key.n == key.cap)

@@ -18,6 +18,7 @@
  * deadlock, shutdown) fails the whole upload instead, to be retried.
  *
  *   hub_apply_begin     open the transaction: capture off, the upload lock, fold
+ *   (change_for_hub)    spell each change as the hub reads it (model/value.c)
  *   hub_apply_changes   decide (last writer wins) and apply; relay, conflicts
  *   hub_park_changes    set the refused ones aside in sync_errors
  *   hub_overtaken       did a hub transaction overtake this one?
@@ -190,6 +191,57 @@ follow_renamed_table(Hub *h, Change *c)
 	return t;
 }
 
+/*
+ * Spell change c as the hub reads it (docs/replication.md, Types): each
+ * value in its column type's canonical form (value_for_hub), a generated
+ * column's value left out (the hub computes its own), pk_json and row_json
+ * spelt again. Done after the change counted in the node's digest (which
+ * covers what the client sent) and before any version lookup, so that a
+ * row has one key however a client spelt it, and what is relayed to the
+ * other clients is what the hub reads. -1 with why: a value the hub could
+ * only misread.
+ */
+static int
+change_for_hub(const HubTable *t, Change *c, char *why, size_t whylen)
+{
+	JObject    *objs[2] = {&c->pk, c->has_row ? &c->row : NULL};
+	bool		changed = false;
+
+	for (int k = 0; k < 2 && objs[k]; k++)
+	{
+		JObject    *o = objs[k];
+
+		for (int i = 0; i < o->n;)
+		{
+			JField	   *f = &o->f[i];
+			int			col = hub_col(t, f->key);
+			int			rc;
+
+			if (col < 0 && k == 1 && hub_col_generated(t, f->key))
+			{
+				free(f->key);
+				free(f->text);
+				memmove(f, f + 1, sizeof(JField) * (size_t) (o->n - i - 1));
+				o->n--;
+				changed = true;
+				continue;
+			}
+			if (col >= 0)
+			{
+				rc = value_for_hub(f, t->kinds[col], why, whylen);
+				if (rc < 0)
+					return -1;
+				if (rc > 0)
+					changed = true;
+			}
+			i++;
+		}
+	}
+	if (changed)
+		change_respell(c);
+	return 0;
+}
+
 /* Check the change's columns against the hub table; name the first stranger. */
 static int
 check_columns(const HubTable *t, const Change *c, char *err, size_t errlen)
@@ -240,19 +292,16 @@ check_json_values(const HubTable *t, const Change *c, char *err, size_t errlen)
 			const JField *f = &objs[k]->f[i];
 			int			col = hub_col(t, f->key);
 			const char *typ = col >= 0 ? t->types[col] : NULL;
-			JsonIn		in;
-			int			rc;
+			char		e[160];
 
 			if (!is_json_text(f, typ))
 				continue;
-			jin_init(&in, f->text, f->len, true);
-			rc = jin_skip(&in) < 0 ? -1 : jin_end(&in);
-			if (rc < 0)
+			if (json_check(f->text, f->len, e, sizeof(e)) < 0)
+			{
 				snprintf(err, errlen, "the value of column \"%s\" (%s) of table \"%s\" is not one JSON value: %s (change %" PRId64 ")",
-						 f->key, typ, c->table, in.err, c->seq);
-			jin_free(&in);
-			if (rc < 0)
+						 f->key, typ, c->table, e, c->seq);
 				return -1;
+			}
 		}
 	return 0;
 }
@@ -509,7 +558,8 @@ validate(Hub *h, Decision *d, Buf *keys)
 			continue;
 		}
 		follow_gone_columns(h, t, c);
-		if (check_columns(t, c, why, sizeof(why)) < 0 ||
+		if (change_for_hub(t, c, why, sizeof(why)) < 0 ||
+			check_columns(t, c, why, sizeof(why)) < 0 ||
 			check_json_values(t, c, why, sizeof(why)) < 0)
 		{
 			set_failed(&d->out[i], why, NULL);

@@ -254,13 +254,16 @@ hub_connect(const char *conninfo, bool listen, char *err, size_t errlen)
 		}
 		buf_free(&b);
 	}
-	res = hub_run(h, "SELECT sync_node_id()::text", 0, NULL, PGRES_TUPLES_OK, err, errlen);
+	res = hub_run(h, "SELECT sync_node_id()::text,"
+				  " to_regprocedure('sync_row_json(regclass, record)') IS NOT NULL",
+				  0, NULL, PGRES_TUPLES_OK, err, errlen);
 	if (res == NULL)
 	{
 		hub_close(h);
 		return NULL;
 	}
 	snprintf(h->node_id, sizeof(h->node_id), "%s", PQgetvalue(res, 0, 0));
+	h->row_json_fn = PQgetvalue(res, 0, 1)[0] == 't';
 	PQclear(res);
 	return h;
 }

@@ -112,9 +112,10 @@ hub_table_open(Hub *h, const HubTable *t, char *err, size_t errlen)
 {
 	Buf			sql = {0};
 	PGresult   *res;
+	char	   *rows = hub_rows_sql(h, t);
 
-	buf_printf(&sql, "DECLARE syncq_snap NO SCROLL CURSOR FOR SELECT row_to_json(syncq_row)::text FROM ONLY %s AS syncq_row",
-			   t->qname);
+	buf_printf(&sql, "DECLARE syncq_snap NO SCROLL CURSOR FOR %s", rows);
+	free(rows);
 	res = hub_run(h, sql.p, 0, NULL, PGRES_COMMAND_OK, err, errlen);
 	buf_free(&sql);
 	if (res == NULL)

@@ -57,6 +57,7 @@ typedef struct Hub
 	char	  **gone_logged;	/* "table.column" gone columns (and old table names) already logged */
 	int			ngone_logged;
 	int64_t		clock_us;		/* the hub's clock as the last download began */
+	bool		row_json_fn;	/* the hub's syncq has sync_row_json() (0.2.0) */
 } Hub;
 
 /* conn.c */
@@ -77,6 +78,7 @@ void		hub_upload_forget(HubUpload *u);
 /* tables.c */
 int			hub_load_tables(Hub *h, char *err, size_t errlen);
 HubTable   *hub_table(Hub *h, const char *name);
+char	   *hub_rows_sql(Hub *h, const HubTable *t);
 
 /* notify.c */
 typedef enum

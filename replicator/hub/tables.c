@@ -1,11 +1,12 @@
 /*
  * tables.c — the hub's tracked tables (hub.h): their columns, types and
- * primary keys, read from the catalog.
+ * primary keys, read from the catalog, and how a first sync reads them.
  *
  *   hub_load_tables   (re)read them into h->tables, sorted by name, with the
  *                     columns each had and has no more (sync_columns_gone)
  *                     and the names they had (sync_tables_renamed)
  *   hub_table         the one called name
+ *   hub_rows_sql      the SELECT of a table's rows as a first sync reads them
  */
 #include "base/base.h"
 #include "base/buf.h"
@@ -65,7 +66,9 @@ load_renamed_tables(Hub *h, char *err, size_t errlen)
 }
 
 /*
- * Load the tracked tables with their columns, types and primary keys.
+ * Load the tracked tables with their columns, types and primary keys. A
+ * domain's type is its base type (what its values look like); generated
+ * columns are listed apart (no node ships them).
  */
 int
 hub_load_tables(Hub *h, char *err, size_t errlen)
@@ -76,11 +79,14 @@ hub_load_tables(Hub *h, char *err, size_t errlen)
 	h->tables = NULL;
 	h->ntables = 0;
 	res = hub_run(h,
-			  "SELECT t.table_schema, t.table_name, a.attname, format_type(a.atttypid, NULL),"
+			  "SELECT t.table_schema, t.table_name, a.attname,"
+			  "       format_type(CASE WHEN ty.typtype = 'd' THEN ty.typbasetype ELSE a.atttypid END, NULL),"
 			  "       coalesce((SELECT k.n FROM unnest(i.indkey::int2[]) WITH ORDINALITY AS k(att, n)"
-			  "                  WHERE k.att = a.attnum), 0)"
+			  "                  WHERE k.att = a.attnum), 0),"
+			  "       a.attgenerated <> ''"
 			  "  FROM sync_tables t"
 			  "  JOIN pg_attribute a ON a.attrelid = t.relid AND a.attnum > 0 AND NOT a.attisdropped"
+			  "  JOIN pg_type ty ON ty.oid = a.atttypid"
 			  "  LEFT JOIN pg_index i ON i.indrelid = t.relid AND i.indisprimary"
 			  " ORDER BY t.table_name, t.table_schema, a.attnum",
 			  0, NULL, PGRES_TUPLES_OK, err, errlen);
@@ -110,12 +116,20 @@ hub_load_tables(Hub *h, char *err, size_t errlen)
 				free(qn);
 			}
 		}
+		if (PQgetvalue(res, r, 5)[0] == 't')
+		{
+			t->gencols = xrealloc(t->gencols, (size_t) (t->ngen + 1) * sizeof(char *));
+			t->gencols[t->ngen++] = xstrdup(PQgetvalue(res, r, 2));
+			continue;
+		}
 		t->cols = xrealloc(t->cols, (size_t) (t->ncols + 1) * sizeof(char *));
 		t->types = xrealloc(t->types, (size_t) (t->ncols + 1) * sizeof(char *));
+		t->kinds = xrealloc(t->kinds, (size_t) (t->ncols + 1) * sizeof(ValueKind));
 		t->is_pk = xrealloc(t->is_pk, (size_t) (t->ncols + 1) * sizeof(bool));
 		t->pk_pos = xrealloc(t->pk_pos, (size_t) (t->ncols + 1) * sizeof(int));
 		t->cols[t->ncols] = xstrdup(PQgetvalue(res, r, 2));
 		t->types[t->ncols] = xstrdup(PQgetvalue(res, r, 3));
+		t->kinds[t->ncols] = value_kind(t->types[t->ncols]);
 		t->pk_pos[t->ncols] = atoi(PQgetvalue(res, r, 4));
 		t->is_pk[t->ncols] = t->pk_pos[t->ncols] > 0;
 		if (t->is_pk[t->ncols])
@@ -140,4 +154,30 @@ HubTable *
 hub_table(Hub *h, const char *name)
 {
 	return hub_tables_find(h->tables, h->ntables, name);
+}
+
+/*
+ * The SELECT of every row of t for a first sync (malloc'd), each as the
+ * JSON its capture writes (sync_row_json(), so the first sync and the
+ * changes after it spell every value alike, generated columns left out;
+ * a hub whose syncq is older has row_to_json(), whose forms the client
+ * reads too). The row is called syncq_row, for a WHERE or ORDER BY the
+ * caller adds.
+ */
+char *
+hub_rows_sql(Hub *h, const HubTable *t)
+{
+	Buf			sql = {0};
+	char	   *lit;
+
+	if (!h->row_json_fn)
+	{
+		buf_printf(&sql, "SELECT row_to_json(syncq_row)::text FROM ONLY %s AS syncq_row", t->qname);
+		return sql.p;
+	}
+	lit = PQescapeLiteral(h->conn, t->qname, strlen(t->qname));
+	buf_printf(&sql, "SELECT sync_row_json(%s::regclass, syncq_row)::text FROM ONLY %s AS syncq_row",
+			   lit ? lit : "NULL", t->qname);
+	PQfreemem(lit);
+	return sql.p;
 }

@@ -190,6 +190,19 @@ change_follow_column(Change *c, const char *col, const char *to)
 	return had;
 }
 
+/* After its pk or row changed: spell pk_json and row_json again. */
+void
+change_respell(Change *c)
+{
+	free(c->pk_json);
+	c->pk_json = canonical(&c->pk);
+	if (c->has_row)
+	{
+		free(c->row_json);
+		c->row_json = canonical(&c->row);
+	}
+}
+
 void
 namemap_add(NameMap *m, const char *from, const char *to)
 {

@@ -64,6 +64,7 @@ int			change_init(Change *c, int64_t seq, const char *table, const char *op,
 int			change_take(Change *c, int64_t seq, const char *table, const char *op, JObject *pk,
 						JObject *row, int64_t ver_us, const char *origin, bool immediate,
 						char *err, size_t errlen);
+void		change_respell(Change *c);
 void		change_free(Change *c);
 bool		change_follow_column(Change *c, const char *col, const char *to);
 Change	   *changes_push(ChangeList *l);

@@ -4,6 +4,7 @@
  *
  *   hub_tables_find   a table by name (binary search)
  *   hub_col           a column's place in a table, or -1
+ *   hub_col_generated is it a generated column of the table
  *   hub_tables_free   free an array of tables
  *   hub_errors_free   free an array of set-aside changes
  */
@@ -42,6 +43,16 @@ hub_col(const HubTable *t, const char *col)
 	return -1;
 }
 
+/* Is col a generated column of t? */
+bool
+hub_col_generated(const HubTable *t, const char *col)
+{
+	for (int i = 0; i < t->ngen; i++)
+		if (strcmp(t->gencols[i], col) == 0)
+			return true;
+	return false;
+}
+
 /* Free n tables' descriptions and the array. */
 void
 hub_tables_free(HubTable *tables, int n)
@@ -58,11 +69,15 @@ hub_tables_free(HubTable *tables, int n)
 			free(t->cols[c]);
 			free(t->types[c]);
 		}
+		for (int c = 0; c < t->ngen; c++)
+			free(t->gencols[c]);
 		free(t->cols);
 		free(t->types);
+		free(t->kinds);
 		free(t->is_pk);
 		free(t->pk_pos);
 		namemap_free(&t->gone);
+		free(t->gencols);
 	}
 	free(tables);
 }

@@ -12,8 +12,14 @@
 #include <stdint.h>
 
 #include "model/change.h"
+#include "model/value.h"
 
-/* A tracked hub table: its columns, their types, which form the key. */
+/*
+ * A tracked hub table: its stored columns, their types, which form the key.
+ * Generated columns are not among them: no node ships them (each computes
+ * its own); gencols names them, so that a client's value for one is left
+ * out rather than refused.
+ */
 typedef struct
 {
 	char	   *schema;
@@ -21,17 +27,21 @@ typedef struct
 	char	   *qname;			/* quoted, schema-qualified */
 	int			ncols;
 	char	  **cols;
-	char	  **types;			/* format_type() of each column */
+	char	  **types;			/* format_type() of each column (a domain's base) */
+	ValueKind  *kinds;			/* value_kind() of each type; NULL on a client */
 	bool	   *is_pk;
 	int		   *pk_pos;			/* 1-based place in the primary key, 0: none */
 	int			npk;
 	NameMap		gone;			/* columns the table had and has no more */
+	char	  **gencols;		/* generated columns (on the hub side only) */
+	int			ngen;
 } HubTable;
 
 /* The table called name in tables[0..n), sorted by name; NULL if none. */
 HubTable   *hub_tables_find(HubTable *tables, int n, const char *name);
 void		hub_tables_free(HubTable *tables, int n);
 int			hub_col(const HubTable *t, const char *col);
+bool		hub_col_generated(const HubTable *t, const char *col);
 
 /* Changes per page of an upload: the libpq link hands the hub pages of
  * this many (sync/sync.c), and serve an HTTP upload the same way. */

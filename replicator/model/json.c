@@ -13,6 +13,7 @@
  *   jin_end                 nothing but white space after
  *   jobj_parse              a whole text that is one flat object
  *   jobj_free, jobj_get     free one, find a field
+ *   json_check              is a text exactly one JSON value
  *
  * Writing:
  *   buf_json_string         a string, escaped as PostgreSQL does
@@ -680,6 +681,24 @@ jobj_get(const JObject *o, const char *key)
 		if (strcmp(o->f[i].key, key) == 0)
 			return &o->f[i];
 	return NULL;
+}
+
+/*
+ * Is s[0..n) exactly one JSON value (RFC 8259; blanks around it allowed)?
+ * 0, or -1 with what is wrong in err.
+ */
+int
+json_check(const char *s, size_t n, char *err, size_t errlen)
+{
+	JsonIn		in;
+	int			rc;
+
+	jin_init(&in, s, n, true);
+	rc = jin_skip(&in) < 0 ? -1 : jin_end(&in);
+	if (rc < 0)
+		snprintf(err, errlen, "%s", in.err);
+	jin_free(&in);
+	return rc < 0 ? -1 : 0;
 }
 
 /* ---- writing ------------------------------------------------------------------------ */

@@ -53,6 +53,9 @@ int			jobj_parse(const char *s, size_t n, JObject *out, char *err, size_t errlen
 void		jobj_free(JObject *o);
 const JField *jobj_get(const JObject *o, const char *key);
 
+/* Is s[0..n) exactly one JSON value (RFC 8259)? 0, or -1 with err. */
+int			json_check(const char *s, size_t n, char *err, size_t errlen);
+
 /* Write: a string, escaped as PostgreSQL does; a field's value (blobs as
  * base64); an object, compact, keys in their order (blobs as base64, or
  * tagged: as {"$hex": ...}, which jobj_parse reads back to the same). */

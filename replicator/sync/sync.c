@@ -177,7 +177,11 @@ fail:
 	return -1;
 }
 
-/* Every tracked hub table must exist on the client with every hub column. */
+/*
+ * Every tracked hub table must exist on the client with every hub column
+ * (stored or generated here: a generated one is computed by SQLite; the
+ * hub's own generated columns are not shipped at all).
+ */
 static int
 check_client_schema(Link *l, Client *cl, char *err, size_t errlen)
 {
@@ -193,7 +197,7 @@ check_client_schema(Link *l, Client *cl, char *err, size_t errlen)
 			return -1;
 		}
 		for (int c = 0; c < ht->ncols; c++)
-			if (client_col(t, ht->cols[c]) < 0)
+			if (client_col(t, ht->cols[c]) < 0 && !client_col_generated(t, ht->cols[c]))
 			{
 				snprintf(err, errlen, "first sync: column \"%s\" of table \"%s\" exists on the hub but not in \"%s\"",
 						 ht->cols[c], ht->name, cl->path);

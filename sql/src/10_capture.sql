@@ -95,6 +95,11 @@ CREATE FUNCTION sync_trigger() RETURNS boolean
 	LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION sync_trigger() IS 'ask for a sync now (NOTIFY sync_queue, ''request'')';
 
+CREATE FUNCTION sync_row_json(tbl regclass, r record) RETURNS json
+	AS 'MODULE_PATHNAME', 'sync_row_json'
+	LANGUAGE C STABLE STRICT;
+COMMENT ON FUNCTION sync_row_json(regclass, record) IS 'a row of a table as its capture writes it (what a first sync sends)';
+
 CREATE FUNCTION sync_node_id() RETURNS uuid
 	AS 'MODULE_PATHNAME', 'sync_node_id'
 	LANGUAGE C VOLATILE;

@@ -38,7 +38,7 @@ note "first sync took $(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN{printf "%
 expect_eq "rows" "$(plain "$C" "SELECT count(*), sum(qty), min(name), max(id) FROM item")" \
 	"$(hub "SELECT count(*), sum(qty), min(name), max(id) FROM item")"
 expect_eq "a row" "$(plain "$C" "SELECT name, qty, price, seen FROM item WHERE id = 12345")" \
-	"item 12345|26|86.25|2025-01-09T13:45:00+00:00"
+	"item 12345|26|86.25|2025-01-09 13:45:00"
 expect_eq "nothing pending after the first sync" "$(pending "$C")" "0"
 
 note "then changes flow as usual"
