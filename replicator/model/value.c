@@ -843,11 +843,12 @@ value_for_hub(JField *f, ValueKind kind, char *why, size_t whylen)
 			}
 			return 0;
 		case VK_ARRAY:
-			/* a JSON array; PostgreSQL's own "{1,2}" goes as it is */
-			if (f->type == JV_STRING && first_char(f->text, f->len) == '[' &&
+			/* a JSON array (JSON null: none); "{1,2}" goes as it is */
+			if (f->type == JV_STRING && (first_char(f->text, f->len) == '[' ||
+										 first_char(f->text, f->len) == 'n') &&
 				json_check(f->text, f->len, e, sizeof(e)) == 0)
 			{
-				f->type = JV_RAW;
+				f->type = first_char(f->text, f->len) == 'n' ? JV_NULL : JV_RAW;
 				return 1;
 			}
 			return 0;
