@@ -166,9 +166,12 @@ client_pending_open(Client *cl, int64_t after_seq, char *err, size_t errlen)
  * *boundary: the page ends where a transaction ends (the queue's end, the
  * next row has another txid, or a seq the watch saw as the last of the
  * queue), so what was read so far may go to the hub as one transaction.
- * Rows of a connection that did not load syncq have no txid: between two
- * of them there is no telling but the watch's, so a page goes on until a
- * known boundary, up to 4 * max rows a call.
+ * Otherwise (a local transaction larger than a page, or rows of a
+ * connection that did not load syncq, which have no txid, so that between
+ * two of them there is no telling but the watch's) the next page goes on
+ * in the same hub transaction: a page never holds more than max changes,
+ * which bounds syncqd's memory (a page's rows are parsed, about 1.8 kB a
+ * change for four columns).
  */
 int
 client_pending_next(Client *cl, ChangeList *page, int max, bool *boundary, char *err, size_t errlen)
@@ -205,15 +208,12 @@ client_pending_next(Client *cl, ChangeList *page, int max, bool *boundary, char 
 								client_is_boundary(cl, page->c[page->n - 1].seq)) &&
 				cl->pending_reach < sqlite3_column_int64(st, 0);
 
-			if (ends || page->n >= max * 4)
-			{
-				/* stop here; this row starts the next page */
-				*boundary = ends;
-				if (ends)
-					cl->pending_reach = 0;
-				cl->pending_held = true;
-				break;
-			}
+			/* stop here; this row starts the next page */
+			*boundary = ends;
+			if (ends)
+				cl->pending_reach = 0;
+			cl->pending_held = true;
+			break;
 		}
 		if (instant_us(st, 5, &us) < 0)
 		{
