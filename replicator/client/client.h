@@ -63,6 +63,16 @@ typedef struct
 	int			n;
 } HubTypes;
 
+/* A value of this node's, to be given the hub's spelling (respell.c). */
+typedef struct
+{
+	int64_t		seq;			/* of the change that shipped it */
+	char	   *table;
+	char	   *pk_json;		/* the row's key, as the queue holds it */
+	JField		old;			/* the value as the file holds it */
+	JField		hub;			/* ... and as the hub spells it */
+} Respell;
+
 struct Client
 {
 	sqlite3    *db;
@@ -96,6 +106,8 @@ struct Client
 								 * floor of this file's clock (syncq_state.next) */
 	int64_t    *bounds;			/* seqs that ended a snapshot, ascending */
 	int			nbounds;
+	Respell    *respell;		/* values uploaded, to be spelt as the hub's */
+	int			nrespell;
 };
 
 /* client.c */
@@ -124,6 +136,12 @@ void		client_pending_close(Client *cl);
 int			client_ack_upload(Client *cl, int64_t from_seq, int64_t up_seq,
 							  uint64_t up_digest, char *err, size_t errlen);
 
+/* respell.c */
+void		client_respell_note(Client *cl, const ChangeList *page, const HubTypes *types);
+int			client_respell_apply(Client *cl, int64_t up_seq, const HubTypes *types,
+								 char *err, size_t errlen);
+void		client_respell_clear(Client *cl);
+
 /* apply.c */
 int			client_begin_apply(Client *cl, char *err, size_t errlen);
 int			client_commit_apply(Client *cl, const char *down_snapshot, const char *target,
@@ -139,6 +157,9 @@ bool		client_position_stale(Client *cl);
 int			client_write_row(Client *cl, ClientTable *t, bool del, const JObject *o,
 							 const HubTypes *types, char *err, size_t errlen);
 int			client_clear_table(Client *cl, const ClientTable *t, char *err, size_t errlen);
+void		client_table_typed(Client *cl, ClientTable *t, const HubTypes *types);
+int			client_bind_value(Client *cl, sqlite3_stmt *st, int idx, const JField *f,
+							  ValueKind kind, ValueForm form, char *err, size_t errlen);
 void		hubtypes_add(HubTypes *ht, const char *table, const char *col, const char *type);
 const char *hubtypes_get(const HubTypes *ht, const char *table, const char *col);
 void		hubtypes_free(HubTypes *ht);

@@ -4,6 +4,8 @@
  * column's type, one cached upsert or delete statement per table and
  * column set.
  *
+ *   client_table_typed  learn a table's kinds (the hub's types) and forms
+ *   client_bind_value   bind one value in its column's form
  *   client_write_row    upsert a row, or delete a key
  *   client_clear_table  empty a table (first sync)
  *   hubtypes_add, hubtypes_get, hubtypes_free   the hub's column types
@@ -43,8 +45,8 @@ column_form(const JObject *byname, const char *forms, const char *col)
 }
 
 /* Learn how t's values are written: the hub's types and the table's forms. */
-static void
-table_types(Client *cl, ClientTable *t, const HubTypes *types)
+void
+client_table_typed(Client *cl, ClientTable *t, const HubTypes *types)
 {
 	JObject		byname = {0};
 	bool		object = false;
@@ -77,8 +79,8 @@ table_types(Client *cl, ClientTable *t, const HubTypes *types)
  * (value_for_sqlite; docs/replication.md, Types). -2 if this file cannot
  * take the value (why), -1 on an error of SQLite.
  */
-static int
-bind_value(Client *cl, sqlite3_stmt *st, int idx, const JField *f, ValueKind kind,
+int
+client_bind_value(Client *cl, sqlite3_stmt *st, int idx, const JField *f, ValueKind kind,
 		   ValueForm form, char *err, size_t errlen)
 {
 	SqlValue	v;
@@ -343,7 +345,7 @@ rekey_uuid(Client *cl, const ClientTable *t, const JObject *o, char *err, size_t
 
 			if (t->kind[c] != VK_UUID)
 			{
-				if ((rc = bind_value(cl, st, b, f, t->kind[c], t->form[c], err, errlen)) < 0)
+				if ((rc = client_bind_value(cl, st, b, f, t->kind[c], t->form[c], err, errlen)) < 0)
 				{
 					sqlite3_clear_bindings(st);
 					return rc;
@@ -397,7 +399,7 @@ client_write_row(Client *cl, ClientTable *t, bool del, const JObject *o, const H
 	int			rc = 0;
 
 	if (!t->typed && types)
-		table_types(cl, t, types);
+		client_table_typed(cl, t, types);
 	if (t->ngen > 0)
 	{
 		/* the hub may ship a column this file generates: SQLite computes it */
@@ -419,7 +421,7 @@ client_write_row(Client *cl, ClientTable *t, bool del, const JObject *o, const H
 	{
 		int			c = client_col(t, shape.f[i].key);
 
-		if ((rc = bind_value(cl, st, i + 1, &shape.f[i], t->typed ? t->kind[c] : VK_OTHER,
+		if ((rc = client_bind_value(cl, st, i + 1, &shape.f[i], t->typed ? t->kind[c] : VK_OTHER,
 							 t->typed ? t->form[c] : FORM_DEFAULT, err, errlen)) < 0)
 		{
 			sqlite3_clear_bindings(st);

@@ -182,10 +182,10 @@ two_digits(const char *s, size_t n, size_t i)
 }
 
 /*
- * A time of day "HH:MM:SS[.f]" (and for timetz an offset "+HH[:MM[:SS]]")
- * in SQLite's form: six fractional digits when the fraction is not zero
- * (always, in the sqlalchemy form), the offset as "+HH:MM[:SS]". false if
- * s is not such a time.
+ * A time of day "HH:MM[:SS[.f]]" (and for timetz an offset
+ * "+HH[:MM[:SS]]") in SQLite's form: the seconds always, six fractional
+ * digits when the fraction is not zero (always, in the sqlalchemy form),
+ * the offset as "+HH:MM[:SS]". false if s is not such a time.
  */
 static bool
 sqlite_time(Buf *b, const char *s, size_t n, bool tz, ValueForm form)
@@ -195,6 +195,17 @@ sqlite_time(Buf *b, const char *s, size_t n, bool tz, ValueForm form)
 	size_t		i = 8,
 				o = 8;
 
+	if (n >= 5 && n < 32 && two_digits(s, n, 0) && s[2] == ':' && two_digits(s, n, 3) &&
+		(n == 5 || s[5] == '+' || s[5] == '-'))
+	{
+		/* no seconds: "HH:MM" is "HH:MM:00" */
+		char		t[40];
+
+		memcpy(t, s, 5);
+		memcpy(t + 5, ":00", 3);
+		memcpy(t + 8, s + 5, n - 5);
+		return sqlite_time(b, t, n + 3, tz, form);
+	}
 	if (!two_digits(s, n, 0) || n < 8 || s[2] != ':' || !two_digits(s, n, 3) ||
 		s[5] != ':' || !two_digits(s, n, 6))
 		return false;

@@ -81,7 +81,7 @@ load_hub_types(Link *l, HubTypes *ht)
  * txid; a run of them stays in one hub transaction.)
  */
 static int
-sync_up(Link *l, Client *cl, SyncStats *st, char *err, size_t errlen)
+sync_up(Link *l, Client *cl, const HubTypes *types, SyncStats *st, char *err, size_t errlen)
 {
 	ChangeList	page = {0};
 	int			overtaken = 0;
@@ -103,10 +103,13 @@ sync_up(Link *l, Client *cl, SyncStats *st, char *err, size_t errlen)
 					more;
 		int			n;
 
+		client_respell_clear(cl);
 		client_get_up(cl, &ack_seq, &ack_digest);
 		if (client_pending_open(cl, ack_seq, err, errlen) < 0)
 			return -1;
 		n = client_pending_next(cl, &page, UPLOAD_PAGE, &boundary, err, errlen);
+		if (n > 0)
+			client_respell_note(cl, &page, types);
 		if (n <= 0)
 		{
 			/* nothing (more) to send, or a read error */
@@ -135,6 +138,7 @@ sync_up(Link *l, Client *cl, SyncStats *st, char *err, size_t errlen)
 				l->ops->abort(l);
 				goto fail;
 			}
+			client_respell_note(cl, &page, types);
 		}
 		more = client_pending_more(cl);
 		client_pending_close(cl);
@@ -166,6 +170,12 @@ sync_up(Link *l, Client *cl, SyncStats *st, char *err, size_t errlen)
 			if (client_ack_upload(cl, ack_seq, m->seq, m->digest, err, errlen) < 0)
 				return -1;
 			ack_seq = m->seq;
+			/* this node's values, spelt as the hub's reach the others */
+			if (client_respell_apply(cl, ack_seq, types, err, errlen) < 0)
+			{
+				logmsg(LOG_WARNING, "values keep the app's spelling: %s", err);
+				err[0] = '\0';
+			}
 		}
 		logmsg(LOG_DEBUG, "upload up to seq %" PRId64 " committed on the hub and acknowledged here", ack_seq);
 		if (!more || stop_requested)
@@ -421,7 +431,8 @@ sync_once(Link *l, Client *cl, const SyncOptions *o, SyncStats *st, char *err, s
 	int64_t		done = 0;
 	const char *stored;
 	bool		behind = false;
-	int			rc = -1;
+	int			up,
+				rc = -1;
 
 	memset(st, 0, sizeof(*st));
 	{
@@ -433,22 +444,25 @@ sync_once(Link *l, Client *cl, const SyncOptions *o, SyncStats *st, char *err, s
 		st->up_conflicts += us.conflicts;
 	}
 	client_reset_cache(cl);
-	if (sync_up(l, cl, st, uperr, sizeof(uperr)) < 0)
+	load_hub_types(l, &types);
+	up = sync_up(l, cl, &types, st, uperr, sizeof(uperr));
+	client_respell_clear(cl);
+	if (up < 0)
 	{
 		if (st->clone)
 		{
 			snprintf(err, errlen, "%s", uperr);
-			return -1;
+			goto out;
 		}
 		logmsg(LOG_WARNING, "upload failed, downloading anyway: %s", uperr);
 	}
 	if (stop_requested && uperr[0] == '\0')
 	{
 		st->stopped = true;
-		return 0;
+		rc = 0;
+		goto out;
 	}
 
-	load_hub_types(l, &types);
 	pos = client_get_down(cl);
 	client_get_down_partial(cl, &target, &done);
 	if (l->ops->down_begin(l, pos, &snap, &behind, err, errlen) < 0)
