@@ -139,6 +139,7 @@ AS $$
 DECLARE
 	lost name;
 	twins text;
+	cash record;
 BEGIN
 	IF TG_EVENT = 'sql_drop' THEN
 		INSERT INTO @extschema@.sync_columns_gone AS g
@@ -259,6 +260,34 @@ BEGIN
 			USING ERRCODE = 'object_not_in_prerequisite_state',
 				  DETAIL = 'syncq finds a row on the other nodes by its primary key.',
 				  HINT = 'Drop and add the primary key in one ALTER TABLE, or stop tracking the table with sync_untrack() first.';
+	END IF;
+
+	-- a column of money (through domains and arrays) added to a tracked
+	-- table, or a column made money: refused as sync_track() refuses it
+	SELECT c.relname, a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod) AS typ
+	  INTO cash
+	  FROM @extschema@.sync_tables t
+	  JOIN pg_class c ON c.oid = t.relid::oid
+	  JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0
+	 WHERE t.relid::oid IN (SELECT objid FROM pg_event_trigger_ddl_commands()
+							WHERE classid = 'pg_class'::regclass)
+	   AND NOT a.attisdropped AND a.attgenerated = ''
+	   AND 'money'::regtype IN (
+			WITH RECURSIVE b(oid) AS (
+				SELECT a.atttypid
+				UNION
+				SELECT CASE WHEN y.typtype = 'd' THEN y.typbasetype ELSE y.typelem END
+				  FROM b JOIN pg_type y ON y.oid = b.oid
+				 WHERE y.typtype = 'd' OR (y.typcategory = 'A' AND y.typelem <> 0))
+			SELECT oid FROM b)
+	 ORDER BY a.attnum
+	 LIMIT 1;
+	IF cash IS NOT NULL THEN
+		RAISE EXCEPTION 'column "%" of table "%" has type %, which syncq cannot carry',
+			cash.attname, cash.relname, cash.typ
+			USING ERRCODE = 'feature_not_supported',
+				  DETAIL = 'The text of a money value follows lc_monetary, so another node may read it as another amount.',
+				  HINT = 'Store amounts as numeric, or stop tracking the table with sync_untrack() first.';
 	END IF;
 END
 $$;

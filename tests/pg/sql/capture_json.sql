@@ -120,3 +120,13 @@ SELECT sync_track('till');
 CREATE DOMAIN cash AS money;
 CREATE TABLE tills (id int PRIMARY KEY, amounts cash[]);
 SELECT sync_track('tills');
+-- ... and so is a money column added to a tracked table, or a column made
+-- money, however deep in domains and arrays; the table stays as it was.
+CREATE TABLE till2 (id int PRIMARY KEY, amount numeric(12,2));
+SELECT sync_track('till2');
+ALTER TABLE till2 ADD COLUMN tip money;
+ALTER TABLE till2 ALTER COLUMN amount TYPE cash[] USING NULL;
+ALTER TABLE till2 ADD COLUMN ok numeric, ADD COLUMN tips cash[][];
+SELECT attname FROM pg_attribute WHERE attrelid = 'till2'::regclass AND attnum > 0 ORDER BY attnum;
+ALTER TABLE till2 ADD COLUMN tip numeric(12,2);
+ALTER TABLE till ADD COLUMN tip money;
