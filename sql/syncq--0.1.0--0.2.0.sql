@@ -402,3 +402,10 @@ CREATE FUNCTION sync_row_json(tbl regclass, r record) RETURNS json
 	AS 'MODULE_PATHNAME', 'sync_row_json'
 	LANGUAGE C STABLE STRICT;
 COMMENT ON FUNCTION sync_row_json(regclass, record) IS 'a row of a table as its capture writes it (what a first sync sends)';
+
+-- syncq_version(): the installed version, as in the SQLite extension and
+-- syncqd --version.
+CREATE FUNCTION syncq_version() RETURNS text
+	LANGUAGE sql STABLE PARALLEL SAFE
+	AS $$ SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'syncq' $$;
+COMMENT ON FUNCTION syncq_version() IS 'the installed version of syncq (as syncqd --version)';
