@@ -6,6 +6,7 @@
 #   make bench      the benchmarks, printing a table
 #   make demo       a throwaway cluster + SQLite file showing syncq at work
 #   make deps       install the Debian packages of deps/debian-packages.txt
+#   make dist       the PGXN zip, build/dist/syncq-VERSION.zip
 #
 # The version lives in pg_ext/syncq.control (default_version); META.json is
 # checked against it by the tests.
@@ -23,7 +24,7 @@ SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-r
 SQLITE_SRC := $(sort $(wildcard sqlite_ext/*.c)) common/tz.c
 SQLITE_HDR := $(wildcard sqlite_ext/*.h common/*.h)
 
-.PHONY: all pg sqlite asan replicator install deps check bench demo clean fuzz
+.PHONY: all pg sqlite asan replicator install deps check bench demo clean fuzz dist
 
 all: pg sqlite replicator
 
@@ -69,6 +70,25 @@ install: all
 
 deps:
 	@sh deps/install.sh
+
+# The PGXN distribution that META.json describes: the committed tree of HEAD
+# (git archive) under syncq-VERSION/, plus the install script
+# sql/syncq--VERSION.sql built from HEAD's sql/src (not committed, and what
+# META.json's "provides" names), so that PGXS's `make install` in pg_ext/
+# needs nothing but the zip. Uncommitted changes are not in it.
+DISTDIR  ?= build/dist
+DISTNAME := syncq-$(VERSION)
+
+dist:
+	@git rev-parse --verify -q HEAD >/dev/null || { echo "make dist: not a git checkout" >&2; exit 1; }
+	rm -rf $(DISTDIR)/$(DISTNAME) $(DISTDIR)/$(DISTNAME).zip
+	mkdir -p $(DISTDIR)/$(DISTNAME)
+	git archive HEAD sql pg_ext | tar -x -C $(DISTDIR)/$(DISTNAME)
+	$(MAKE) -C $(DISTDIR)/$(DISTNAME)/pg_ext PG_CONFIG=$(PG_CONFIG) ../sql/syncq--$(VERSION).sql
+	git archive --format=zip --prefix=$(DISTNAME)/sql/ --add-file=$(DISTDIR)/$(DISTNAME)/sql/syncq--$(VERSION).sql \
+		--prefix=$(DISTNAME)/ -o $(DISTDIR)/$(DISTNAME).zip HEAD
+	rm -rf $(DISTDIR)/$(DISTNAME)
+	@echo "$(DISTDIR)/$(DISTNAME).zip"
 
 check: deps
 	$(MAKE) all asan
