@@ -44,7 +44,7 @@ do_hello(Hub *h, const ProtoRequest *rq, Buf *out, char *err, size_t errlen)
 		if (!hub_ok(h))
 			hub_rollback(h);
 	}
-	proto_encode_hello(out, h->node_id, h->tables, h->ntables, us.retried, us.conflicts);
+	proto_encode_hello(out, SYNCQD_VERSION, h->node_id, h->tables, h->ntables, us.retried, us.conflicts);
 	return 0;
 }
 

@@ -223,8 +223,17 @@ hub_connect(const char *conninfo, bool listen, char *err, size_t errlen)
 		hub_close(h);
 		return NULL;
 	}
-	res = hub_run(h, "SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace"
-			  " WHERE e.extname = 'syncq'", 0, NULL, PGRES_TUPLES_OK, err, errlen);
+	{
+		/* the extension, and a version of it at least as new as this syncqd:
+		 * an older hub lacks what this syncqd needs (tests/integration/
+		 * release_upgrade.sh) */
+		const char *params[] = {SYNCQD_VERSION};
+
+		res = hub_run(h, "SELECT n.nspname, e.extversion,"
+				  "       string_to_array(e.extversion, '.')::int[] < string_to_array($1, '.')::int[]"
+				  "  FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace"
+				  " WHERE e.extname = 'syncq'", 1, params, PGRES_TUPLES_OK, err, errlen);
+	}
 	if (res == NULL)
 	{
 		hub_close(h);
@@ -235,6 +244,15 @@ hub_connect(const char *conninfo, bool listen, char *err, size_t errlen)
 		PQclear(res);
 		snprintf(err, errlen, "hub: the syncq extension is not installed in database \"%s\" (run CREATE EXTENSION syncq there)",
 				 PQdb(h->conn));
+		hub_close(h);
+		return NULL;
+	}
+	if (strcmp(PQgetvalue(res, 0, 2), "t") == 0)
+	{
+		snprintf(err, errlen, "hub: the syncq extension in database \"%s\" is at version %s, older than this syncqd (%s): "
+				 "run ALTER EXTENSION syncq UPDATE there",
+				 PQdb(h->conn), PQgetvalue(res, 0, 1), SYNCQD_VERSION);
+		PQclear(res);
 		hub_close(h);
 		return NULL;
 	}

@@ -57,6 +57,7 @@ typedef struct
 	char	   *user;
 	char	   *password;
 	bool		broken;			/* the link failed: make a new one */
+	bool		old_protocol;	/* the last reply: serve speaks an older protocol */
 	char		curl_err[CURL_ERROR_SIZE];
 	char		node_id[NODE_ID_LEN + 1];
 	/* upload in progress */
@@ -129,6 +130,7 @@ post(HttpLink *hl, const Buf *body, const char *what, Buf *reply, char *err, siz
 	int64_t		t0;
 	char		msg[1024];
 	bool		overtaken = false;
+	int			speaks;
 
 	buf_reset(reply);
 	buf_printf(&url, "%s/api/sync/data", hl->url);
@@ -157,10 +159,15 @@ post(HttpLink *hl, const Buf *body, const char *what, Buf *reply, char *err, siz
 		return -1;
 	}
 	curl_easy_getinfo(hl->curl, CURLINFO_RESPONSE_CODE, &code);
+	hl->old_protocol = false;
 	if (code == 200)
 		return 0;
 	if (proto_decode_error(reply->p ? reply->p : "", reply->len, msg, sizeof(msg), &overtaken) < 0)
 		msg[0] = '\0';
+	/* serve speaks an older protocol (syncq 0.1.0's says so in these words) */
+	if (code == 400 && sscanf(msg, "protocol version %*d is not spoken here (this serve speaks %d)", &speaks) == 1 &&
+		speaks < PROTO_VERSION)
+		hl->old_protocol = true;
 	if (code == 401)
 		snprintf(err, errlen, "serve %s refused the credentials (401): check $AMRS_ADMIN_USERNAME and $AMRS_ADMIN_PASSWORD",
 				 hl->url);
@@ -214,6 +221,35 @@ bad_reply(HttpLink *hl, const char *what, const char *why, char *err, size_t err
 	return -1;
 }
 
+/*
+ * Is release a (X.Y.Z) older than b? An empty or unreadable one is older
+ * than any: syncq 0.1.0's serve did not say its release.
+ */
+static bool
+release_older(const char *a, const char *b)
+{
+	int			x[3] = {0},
+				y[3] = {0};
+
+	if (sscanf(a, "%d.%d.%d", &x[0], &x[1], &x[2]) != 3 ||
+		sscanf(b, "%d.%d.%d", &y[0], &y[1], &y[2]) != 3)
+		return true;
+	for (int i = 0; i < 3; i++)
+		if (x[i] != y[i])
+			return x[i] < y[i];
+	return false;
+}
+
+/* err: serve runs an older syncq than this syncqd (release "" if unsaid). */
+static int
+serve_too_old(HttpLink *hl, const char *release, char *err, size_t errlen)
+{
+	snprintf(err, errlen, "serve %s runs syncq %s, older than this syncqd (%s): upgrade syncqd serve there "
+			 "(and run ALTER EXTENSION syncq UPDATE on its hub)",
+			 hl->url, release[0] ? release : "0.1.0 or older", SYNCQD_VERSION);
+	return -1;
+}
+
 static void
 free_tables(Link *l)
 {
@@ -237,8 +273,16 @@ http_hello(Link *l, const char *client_id, bool retry_errors, UploadStats *retri
 	rq = request(hl, OP_HELLO);
 	rq.retry_errors = retry_errors;
 	rc = step(hl, &rq, &reply, err, errlen);
-	if (rc == 0 && proto_decode_hello(reply.p, reply.len, &r, why, sizeof(why)) < 0)
+	if (rc < 0 && hl->old_protocol)
+		rc = serve_too_old(hl, "", err, errlen);
+	else if (rc == 0 && proto_decode_hello(reply.p, reply.len, &r, why, sizeof(why)) < 0)
 		rc = bad_reply(hl, "hello", why, err, errlen);
+	else if (rc == 0 && release_older(r.release, SYNCQD_VERSION))
+	{
+		/* its hub code lacks what this syncqd needs */
+		rc = serve_too_old(hl, r.release, err, errlen);
+		proto_hello_free(&r);
+	}
 	buf_free(&reply);
 	if (rc < 0)
 		return -1;

@@ -530,7 +530,14 @@ decode_envelope(const Fields *fs, ProtoRequest *rq, char *err, size_t errlen)
 		goto out;
 	if (v != PROTO_VERSION)
 	{
-		snprintf(err, errlen, "protocol version %" PRId64 " is not spoken here (this serve speaks %d)", v, PROTO_VERSION);
+		/*
+		 * Say which side to upgrade. A newer client reads "(this serve
+		 * speaks N)" (link_http.c), as it reads syncq 0.1.0's message.
+		 */
+		snprintf(err, errlen, "protocol version %" PRId64 " is not spoken here (this serve speaks %d): %s",
+				 v, PROTO_VERSION,
+				 v < PROTO_VERSION ? "this syncqd is older than syncqd serve (syncq " SYNCQD_VERSION "): upgrade it"
+				 : "syncqd serve is older than this syncqd: upgrade syncqd serve");
 		goto out;
 	}
 	for (i = 0; i < PROTO_OPS; i++)

@@ -86,14 +86,15 @@ void		proto_upload_end(JsonOut *w);
 typedef struct
 {
 	char		hub_node_id[NODE_ID_LEN + 1];
+	char		release[32];	/* serve's syncq release; "" from 0.1.0 */
 	HubTable   *tables;			/* sorted by name */
 	int			ntables;
 	int			retried;		/* set-aside changes through now */
 	int			conflicts;		/* ... overruled now */
 } ProtoHello;
 
-void		proto_encode_hello(Buf *out, const char *hub_node_id, const HubTable *tables,
-							   int ntables, int retried, int conflicts);
+void		proto_encode_hello(Buf *out, const char *release, const char *hub_node_id,
+							   const HubTable *tables, int ntables, int retried, int conflicts);
 int			proto_decode_hello(const char *s, size_t n, ProtoHello *r, char *err, size_t errlen);
 void		proto_hello_free(ProtoHello *r);
 

@@ -110,14 +110,16 @@ is(JsonIn *in, const char *key)
 /* ---- hello ------------------------------------------------------------------------- */
 
 void
-proto_encode_hello(Buf *out, const char *hub_node_id, const HubTable *tables, int ntables,
-				   int retried, int conflicts)
+proto_encode_hello(Buf *out, const char *release, const char *hub_node_id,
+				   const HubTable *tables, int ntables, int retried, int conflicts)
 {
 	JsonOut		w;
 
 	jout_init(&w, out);
 	jout_object(&w);
 	jout_kint(&w, "v", PROTO_VERSION);
+	/* serve's release: a client newer than it stops (link_http.c) */
+	jout_kstring(&w, "syncq", release);
 	jout_kstring(&w, "hub_node_id", hub_node_id);
 	jout_key(&w, "tables");
 	jout_array(&w);
@@ -250,7 +252,8 @@ int
 proto_decode_hello(const char *s, size_t n, ProtoHello *r, char *err, size_t errlen)
 {
 	JsonIn		in;
-	char	   *hub = NULL;
+	char	   *hub = NULL,
+			   *release = NULL;
 	bool		have_tables = false;
 	int64_t		v;
 	int			rc = -1;
@@ -265,6 +268,11 @@ proto_decode_hello(const char *s, size_t n, ProtoHello *r, char *err, size_t err
 		{
 			free(hub);
 			rc = read_str(&in, &hub, err, errlen);
+		}
+		else if (is(&in, "syncq"))
+		{
+			free(release);
+			rc = read_str(&in, &release, err, errlen);
 		}
 		else if (is(&in, "tables"))
 		{
@@ -306,10 +314,16 @@ proto_decode_hello(const char *s, size_t n, ProtoHello *r, char *err, size_t err
 	for (int k = 1; rc == 0 && k < r->ntables; k++)
 		if (strcmp(r->tables[k - 1].name, r->tables[k].name) >= 0)
 			rc = malformed(&in, "the tables are not in name order", NULL, err, errlen);
+	if (rc == 0 && release && strlen(release) >= sizeof(r->release))
+		rc = malformed(&in, "too long:", "syncq", err, errlen);
 	if (rc == 0)
+	{
 		snprintf(r->hub_node_id, sizeof(r->hub_node_id), "%s", hub);
+		snprintf(r->release, sizeof(r->release), "%s", release ? release : "");
+	}
 out:
 	free(hub);
+	free(release);
 	jin_free(&in);
 	if (err[0])
 		rc = -1;

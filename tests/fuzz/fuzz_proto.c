@@ -152,7 +152,7 @@ fuzz_request(const char *data, size_t size)
 static void
 encode_hello(const ProtoHello *r, Buf *out)
 {
-	proto_encode_hello(out, r->hub_node_id, r->tables, r->ntables, r->retried, r->conflicts);
+	proto_encode_hello(out, r->release, r->hub_node_id, r->tables, r->ntables, r->retried, r->conflicts);
 }
 
 static void
