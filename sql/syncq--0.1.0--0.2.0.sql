@@ -409,3 +409,23 @@ CREATE FUNCTION syncq_version() RETURNS text
 	LANGUAGE sql STABLE PARALLEL SAFE
 	AS $$ SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'syncq' $$;
 COMMENT ON FUNCTION syncq_version() IS 'the installed version of syncq (as syncqd --version)';
+
+-- pg_dump keeps the hub's state and settings (sync_hub_state: retention,
+-- the prune horizon) and the identity sequences of sync_conflicts and
+-- sync_errors (a restored hub handed out their ids again).
+CREATE FUNCTION sync_hub_state_replace() RETURNS trigger
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+BEGIN
+	DELETE FROM sync_hub_state;
+	RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION sync_hub_state_replace() IS 'syncq internal: an insert into sync_hub_state replaces its one row (pg_restore)';
+REVOKE ALL ON FUNCTION sync_hub_state_replace() FROM PUBLIC;
+CREATE TRIGGER sync_hub_state_replace BEFORE INSERT ON sync_hub_state
+	FOR EACH ROW EXECUTE FUNCTION sync_hub_state_replace();
+SELECT pg_catalog.pg_extension_config_dump('sync_hub_state', '');
+SELECT pg_catalog.pg_extension_config_dump(
+	pg_catalog.pg_get_serial_sequence('@extschema@.sync_conflicts', 'id')::pg_catalog.regclass, '');
+SELECT pg_catalog.pg_extension_config_dump(
+	pg_catalog.pg_get_serial_sequence('@extschema@.sync_errors', 'id')::pg_catalog.regclass, '');

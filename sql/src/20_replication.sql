@@ -70,6 +70,20 @@ CREATE TABLE sync_hub_state (
 	max_offset    interval NOT NULL DEFAULT '5 minutes' CHECK (max_offset >= '0')
 );
 INSERT INTO sync_hub_state DEFAULT VALUES;
+-- pg_dump saves the row (the settings, the prune horizon); CREATE
+-- EXTENSION has made the default one by the time pg_restore loads it, so
+-- an insert takes the place of the row there is.
+CREATE FUNCTION sync_hub_state_replace() RETURNS trigger
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+BEGIN
+	DELETE FROM sync_hub_state;
+	RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION sync_hub_state_replace() IS 'syncq internal: an insert into sync_hub_state replaces its one row (pg_restore)';
+REVOKE ALL ON FUNCTION sync_hub_state_replace() FROM PUBLIC;
+CREATE TRIGGER sync_hub_state_replace BEFORE INSERT ON sync_hub_state
+	FOR EACH ROW EXECUTE FUNCTION sync_hub_state_replace();
 
 -- The hub's clock: the greatest version syncqd has applied here, raised in
 -- the same transaction as the changes. The capture trigger reads it once
@@ -96,6 +110,10 @@ SELECT pg_catalog.pg_extension_config_dump('sync_clients', '');
 SELECT pg_catalog.pg_extension_config_dump('sync_http_nodes', '');
 SELECT pg_catalog.pg_extension_config_dump('sync_versions', '');
 SELECT pg_catalog.pg_extension_config_dump('sync_conflicts', '');
+SELECT pg_catalog.pg_extension_config_dump('sync_hub_state', '');
+-- the identity sequences too: a restored hub never hands out an id twice
+SELECT pg_catalog.pg_extension_config_dump(
+	pg_catalog.pg_get_serial_sequence('@extschema@.sync_conflicts', 'id')::pg_catalog.regclass, '');
 
 -- For syncqd, which applies clients' changes with capture on (apply.c):
 -- the keys of a client's changes as the hub stores them; what the next

@@ -29,3 +29,5 @@ CREATE TABLE sync_errors (
 );
 COMMENT ON TABLE sync_errors IS 'syncq: uploaded changes the hub could not apply, kept with the reason and retried by syncqd';
 SELECT pg_catalog.pg_extension_config_dump('sync_errors', '');
+SELECT pg_catalog.pg_extension_config_dump(
+	pg_catalog.pg_get_serial_sequence('@extschema@.sync_errors', 'id')::pg_catalog.regclass, '');

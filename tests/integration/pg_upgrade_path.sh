@@ -16,8 +16,10 @@ dump() {	# dump DB: the extension's members, OIDs left out
 	pg_dump --binary-upgrade --schema-only --no-owner -d "host=$PGHOST port=$PGPORT user=postgres dbname=$1" |
 		grep -v -E "binary_upgrade_set_next_|^-- |^SET |^SELECT pg_catalog.set_config|^\\\\(un)?restrict |^WHERE oid = '[0-9]+';\$|^\$" |
 		sed -E "s/'\\{[0-9,]+\\}'/'{config tables}'/"
-	# the config tables of pg_dump, by name rather than OID
-	psql -X -At -d "$1" -c "SELECT extconfig::regclass[], extcondition FROM pg_extension WHERE extname = 'syncq'"
+	# the config tables of pg_dump, by name rather than OID (in name order:
+	# an upgrade script registers its new ones after the old ones)
+	psql -X -At -d "$1" -c "SELECT string_agg(t::regclass::text || ' ' || quote_literal(c), ', ' ORDER BY t::regclass::text)
+		FROM pg_extension, unnest(extconfig, extcondition) AS u(t, c) WHERE extname = 'syncq'"
 }
 fresh() {	# fresh DB [VERSION]
 	psql -X -q -d postgres -c "SET client_min_messages = warning" \
