@@ -7,6 +7,7 @@
 #   make demo       a throwaway cluster + SQLite file showing syncq at work
 #   make deps       install the Debian packages of deps/debian-packages.txt
 #   make dist       the PGXN zip, build/dist/syncq-VERSION.zip
+#   make deb        the Debian packages, in build/deb/
 #
 # The version lives in pg_ext/syncq.control (default_version); META.json is
 # checked against it by the tests.
@@ -24,7 +25,7 @@ SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-r
 SQLITE_SRC := $(sort $(wildcard sqlite_ext/*.c)) common/tz.c
 SQLITE_HDR := $(wildcard sqlite_ext/*.h common/*.h)
 
-.PHONY: all pg sqlite asan replicator install deps check bench demo clean fuzz dist
+.PHONY: all pg sqlite asan replicator install deps check bench demo clean fuzz dist deb
 
 all: pg sqlite replicator
 
@@ -34,7 +35,7 @@ pg:
 sqlite: sqlite_ext/syncq.so
 
 sqlite_ext/syncq.so: $(SQLITE_SRC) $(SQLITE_HDR)
-	$(CC) $(WARN) $(CFLAGS) -fPIC -shared -DSYNCQ_SQLITE_EXTENSION -Icommon -o $@ $(SQLITE_SRC)
+	$(CC) $(WARN) $(CFLAGS) $(CPPFLAGS) -fPIC -shared -DSYNCQ_SQLITE_EXTENSION -Icommon $(LDFLAGS) -o $@ $(SQLITE_SRC)
 
 # The SQLite extension and syncqd again, under AddressSanitizer and UBSan,
 # for tests/run.
@@ -62,6 +63,24 @@ $(FUZZ_DIR)/fuzz_proto: $(FUZZ_SRC) $(wildcard replicator/*/*.h)
 	$(FUZZ_CC) $(WARN) -D_GNU_SOURCE -O1 -g -fno-omit-frame-pointer \
 		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 		-Ireplicator -Icommon -I$(shell $(PG_CONFIG) --includedir) -o $@ $(FUZZ_SRC) -ljansson -lsqlite3
+
+# The Debian packages postgresql-15-syncq and syncqd (debian/), built with
+# dpkg-buildpackage in a copy of the tree at $(DEBDIR)/syncq-VERSION, so
+# that the .deb files land in $(DEBDIR) (dpkg-buildpackage writes to the
+# parent of the tree it builds). The copy holds the files git knows of, as
+# they are in the work tree. debian/changelog must name VERSION.
+DEBDIR   ?= build/deb
+
+deb:
+	@v=$$(dpkg-parsechangelog -l debian/changelog -S Version) && [ "$$v" = "$(VERSION)" ] || \
+		{ echo "make deb: debian/changelog is at $$v, syncq.control at $(VERSION)" >&2; exit 1; }
+	rm -rf $(DEBDIR)/syncq-$(VERSION)
+	mkdir -p $(DEBDIR)/syncq-$(VERSION)
+	git ls-files -z --cached --others --exclude-standard | \
+		tar --null -T - --ignore-failed-read -cf - 2>/dev/null | tar -xf - -C $(DEBDIR)/syncq-$(VERSION)
+	cd $(DEBDIR)/syncq-$(VERSION) && dpkg-buildpackage -b -us -uc
+	rm -rf $(DEBDIR)/syncq-$(VERSION)
+	@ls $(DEBDIR)/*.deb
 
 install: all
 	$(MAKE) -C pg_ext PG_CONFIG=$(PG_CONFIG) install

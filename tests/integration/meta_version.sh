@@ -2,8 +2,9 @@
 # meta_version.sh — one version everywhere. pg_ext/syncq.control's
 # default_version is the version; META.json, the built install script,
 # common/syncq_contract.h (SYNCQ_VERSION), SELECT syncq_version() in both
-# engines, `syncqd --version` and the status JSON of syncqd's control API
-# and of `syncqd serve` ("version") all say the same.
+# engines, `syncqd --version`, the status JSON of syncqd's control API and
+# of `syncqd serve` ("version"), debian/changelog and the man page syncqd(1)
+# all say the same.
 . "$SYNCQ_ROOT/tests/lib/daemontest.sh"
 cd "$SYNCQ_ROOT"
 ctl=$(sed -n "s/^default_version *= *'\([^']*\)'.*/\1/p" pg_ext/syncq.control)
@@ -17,6 +18,8 @@ head -n 3 "sql/syncq--$ctl.sql" | grep -q '^\\echo Use "CREATE EXTENSION syncq"'
 	fail "install script lacks the \\echo guard"
 expect_eq "SYNCQ_VERSION in common/syncq_contract.h" \
 	"$(sed -n 's/^#define SYNCQ_VERSION[[:space:]]*"\([^"]*\)".*/\1/p' common/syncq_contract.h)" "$ctl"
+expect_eq "debian/changelog" "$(dpkg-parsechangelog -l debian/changelog -S Version)" "$ctl"
+grep -q "^\.TH SYNCQD 1 .* \"syncq $ctl\"" docs/syncqd.1 || fail "docs/syncqd.1 is not of syncq $ctl: $(grep '^\.TH' docs/syncqd.1)"
 
 # the engines
 new_hub meta_version
