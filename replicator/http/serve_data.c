@@ -146,7 +146,7 @@ do_changes(Hub *h, const ProtoRequest *rq, Buf *out, char *err, size_t errlen)
 				.origin = PQgetvalue(res, r, 6),
 				.immediate = strcmp(PQgetvalue(res, r, 7), SYNCQ_PRIORITY_IMMEDIATE) == 0,
 				.txn_end = end,
-			});
+			}, rq->v);
 			n++;
 			last = seq;
 			if (end > need)
@@ -339,10 +339,10 @@ do_rows(Hub *h, const ProtoRequest *rq, Buf *out, unsigned int *code, char *err,
 	n = PQntuples(res) > rq->limit ? rq->limit : PQntuples(res);
 	proto_rows_begin(&w, out);
 	for (int r = 0; r < n; r++)
-		proto_rows_add(&w, PQgetvalue(res, r, 0), (size_t) PQgetlength(res, r, 0));
+		proto_rows_add(&w, PQgetvalue(res, r, 0), (size_t) PQgetlength(res, r, 0), rq->v);
 	if (n > 0)
 		last = key_of(t, PQgetvalue(res, n - 1, 0), (size_t) PQgetlength(res, n - 1, 0));
-	proto_rows_end(&w, PQntuples(res) > rq->limit, last);
+	proto_rows_end(&w, PQntuples(res) > rq->limit, last, rq->v);
 	free(last);
 	PQclear(res);
 	return 0;
@@ -382,7 +382,7 @@ do_errors(Hub *h, const ProtoRequest *rq, Buf *out, char *err, size_t errlen)
 		hub_errors_free(rows, n);
 		return -1;
 	}
-	proto_encode_errors(out, count, rows, n, conflicts);
+	proto_encode_errors(out, count, rows, n, conflicts, rq->v);
 	hub_errors_free(rows, n);
 	return 0;
 }

@@ -285,12 +285,16 @@ get_snapshot(const Fields *fs, const char *key, bool required, char **out, char 
 	return 0;
 }
 
-/* A row field: a JSON object, into o; *has false when absent or null. */
+/*
+ * A row field: a JSON object, into o; *has false when absent or null. In
+ * protocol 1 (v) it is a string holding the object's text.
+ */
 static int
-get_row(const Fields *fs, const char *key, bool required, JObject *o, bool *has,
+get_row(const Fields *fs, const char *key, bool required, int v, JObject *o, bool *has,
 		char *err, size_t errlen)
 {
 	const Field *f = field(fs, key);
+	Buf			text = {0};
 	JsonIn		in;
 	int			rc;
 
@@ -298,14 +302,34 @@ get_row(const Fields *fs, const char *key, bool required, JObject *o, bool *has,
 	*has = false;
 	if (absent(f))
 		return required ? bad(err, errlen, "\"%s\" is missing", key) : 0;
-	if (f->kind != JK_OBJECT)
+	if (v < 2)
+	{
+		if (get_string(fs, key, required, &text, err, errlen) < 0)
+			return -1;
+		jin_init(&in, text.p, text.len, true);
+		if (jin_peek(&in) != JK_OBJECT)
+		{
+			jin_free(&in);
+			buf_free(&text);
+			return bad(err, errlen, "\"%s\" must hold the text of a JSON object (protocol 1)", key);
+		}
+	}
+	else if (f->kind != JK_OBJECT)
 		return bad(err, errlen, required ? "\"%s\" must be a JSON object" :
 				   "\"%s\" must be a JSON object or null", key);
-	jin_init(&in, f->val, f->len, true);
+	else
+		jin_init(&in, f->val, f->len, true);
 	rc = jin_row(&in, o);
+	if (rc == 0)
+		rc = jin_end(&in);
 	if (rc < 0)
+	{
 		snprintf(err, errlen, "\"%s\": %s", key, in.err);
+		jobj_free(o);
+		memset(o, 0, sizeof(*o));
+	}
 	jin_free(&in);
+	buf_free(&text);
 	*has = rc == 0;
 	return rc;
 }
@@ -314,7 +338,7 @@ get_row(const Fields *fs, const char *key, bool required, JObject *o, bool *has,
 
 /* One change of an upload, at in (an element of "changes"). */
 static int
-decode_change(JsonIn *in, size_t i, const char *node_id, Change *c, char *err, size_t errlen)
+decode_change(JsonIn *in, size_t i, int v, const char *node_id, Change *c, char *err, size_t errlen)
 {
 	Fields		fs = {0};
 	Buf			table = {0},
@@ -342,8 +366,8 @@ decode_change(JsonIn *in, size_t i, const char *node_id, Change *c, char *err, s
 		get_int(&fs, "seq", true, 1, INT64_MAX, &seq, e, sizeof(e)) < 0 ||
 		get_string(&fs, "table", true, &table, e, sizeof(e)) < 0 ||
 		get_string(&fs, "op", true, &op, e, sizeof(e)) < 0 ||
-		get_row(&fs, "pk", true, &pk, &has_pk, e, sizeof(e)) < 0 ||
-		get_row(&fs, "row", false, &row, &has_row, e, sizeof(e)) < 0 ||
+		get_row(&fs, "pk", true, v, &pk, &has_pk, e, sizeof(e)) < 0 ||
+		get_row(&fs, "row", false, v, &row, &has_row, e, sizeof(e)) < 0 ||
 		get_int(&fs, "ver_us", true, VER_US_MIN, VER_US_MAX, &ver_us, e, sizeof(e)) < 0 ||
 		get_string(&fs, "origin", true, &origin, e, sizeof(e)) < 0 ||
 		get_bool(&fs, "immediate", &immediate, e, sizeof(e)) < 0)
@@ -406,7 +430,7 @@ decode_upload(const Fields *fs, ProtoRequest *rq, char *err, size_t errlen)
 	{
 		Change	   *ch = changes_push(&rq->changes);
 
-		if (decode_change(&in, i, rq->node_id, ch, err, errlen) < 0)
+		if (decode_change(&in, i, rq->v, rq->node_id, ch, err, errlen) < 0)
 		{
 			rq->changes.n--;
 			rc = -1;
@@ -460,7 +484,7 @@ decode_rows_op(const Fields *fs, ProtoRequest *rq, char *err, size_t errlen)
 
 	if (get_string(fs, "table", true, &t, err, errlen) < 0 ||
 		get_int(fs, "limit", false, 1, PROTO_LIMIT_MAX, &n, err, errlen) < 0 ||
-		get_row(fs, "after", false, &after, &has_after, err, errlen) < 0)
+		get_row(fs, "after", false, rq->v, &after, &has_after, err, errlen) < 0)
 	{
 		buf_free(&t);
 		return -1;
@@ -528,7 +552,7 @@ decode_envelope(const Fields *fs, ProtoRequest *rq, char *err, size_t errlen)
 		get_string(fs, "op", true, &op, err, errlen) < 0 ||
 		get_string(fs, "node_id", true, &node, err, errlen) < 0)
 		goto out;
-	if (v != PROTO_VERSION)
+	if (v < PROTO_VERSION_MIN || v > PROTO_VERSION)
 	{
 		/*
 		 * Say which side to upgrade. A newer client reads "(this serve
@@ -540,6 +564,7 @@ decode_envelope(const Fields *fs, ProtoRequest *rq, char *err, size_t errlen)
 				 : "syncqd serve is older than this syncqd: upgrade syncqd serve");
 		goto out;
 	}
+	rq->v = (int) v;
 	for (i = 0; i < PROTO_OPS; i++)
 		if (strcmp(op.p, op_names[i]) == 0)
 			break;

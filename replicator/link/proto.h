@@ -19,8 +19,14 @@
 #include "model/hubinfo.h"
 #include "model/json.h"
 
-/* 2: rows and keys as JSON values (1 had them as JSON text in strings). */
+/*
+ * 2: rows and keys as JSON values. 1 (syncq 0.1.0) had them as JSON text
+ * in strings: serve still reads and answers it, so that a 0.1.0 syncqd goes
+ * on syncing through a 0.2.0 serve (its requests say "v": 1, and what it
+ * is answered carries rows and keys in strings again). A client writes 2.
+ */
 #define PROTO_VERSION 2
+#define PROTO_VERSION_MIN 1
 
 /* Changes or rows per page a client may ask for, at most. */
 #define PROTO_LIMIT_MAX 50000
@@ -42,6 +48,7 @@ typedef enum
 
 typedef struct
 {
+	int			v;				/* the request's protocol (serve answers in it) */
 	ProtoOp		op;
 	char		node_id[NODE_ID_LEN + 1];
 	/* hello */
@@ -135,7 +142,7 @@ typedef struct
 } ProtoChangeText;
 
 void		proto_changes_begin(JsonOut *w, Buf *out);
-void		proto_changes_add(JsonOut *w, const ProtoChangeText *c);
+void		proto_changes_add(JsonOut *w, const ProtoChangeText *c, int v);
 void		proto_changes_end(JsonOut *w, bool more);
 /* Read into page (reset first): seqs must rise above after. */
 int			proto_decode_changes(const char *s, size_t n, int64_t after, LinkPage *page,
@@ -143,8 +150,8 @@ int			proto_decode_changes(const char *s, size_t n, int64_t after, LinkPage *pag
 
 /* rows: the rows as JSON text of objects; last: the last row's key */
 void		proto_rows_begin(JsonOut *w, Buf *out);
-void		proto_rows_add(JsonOut *w, const char *row, size_t len);
-void		proto_rows_end(JsonOut *w, bool more, const char *last);
+void		proto_rows_add(JsonOut *w, const char *row, size_t len, int v);
+void		proto_rows_end(JsonOut *w, bool more, const char *last, int v);
 /* Read into page (reset first); *last: the key as canonical JSON text
  * (malloc'd), NULL if none. */
 int			proto_decode_rows(const char *s, size_t n, LinkPage *page, char **last,
@@ -163,7 +170,8 @@ typedef struct
 	long		conflicts;
 } ProtoErrors;
 
-void		proto_encode_errors(Buf *out, long count, const HubError *rows, int nrows, long conflicts);
+void		proto_encode_errors(Buf *out, long count, const HubError *rows, int nrows, long conflicts,
+								int v);
 int			proto_decode_errors(const char *s, size_t n, ProtoErrors *r, char *err, size_t errlen);
 
 /* GET /api/sync/wait: wake is "change", "request" or "" */

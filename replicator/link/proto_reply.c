@@ -538,6 +538,19 @@ out:
 	return rc;
 }
 
+/*
+ * A row or key of the hub (JSON text) as protocol v carries it: the value
+ * itself (2), or a string holding its text (1, syncq 0.1.0's clients).
+ */
+static void
+put_json(JsonOut *w, const char *text, size_t len, int v)
+{
+	if (v >= 2)
+		jout_raw(w, text, len);
+	else
+		jout_stringn(w, text, len);
+}
+
 /* ---- changes ------------------------------------------------------------------------- */
 
 void
@@ -551,7 +564,7 @@ proto_changes_begin(JsonOut *w, Buf *out)
 
 /* One change of the hub: pk and row as the JSON text they are. */
 void
-proto_changes_add(JsonOut *w, const ProtoChangeText *c)
+proto_changes_add(JsonOut *w, const ProtoChangeText *c, int v)
 {
 	char		op[2] = {c->op, '\0'};
 
@@ -560,10 +573,10 @@ proto_changes_add(JsonOut *w, const ProtoChangeText *c)
 	jout_kstring(w, "table", c->table);
 	jout_kstring(w, "op", op);
 	jout_key(w, "pk");
-	jout_raw(w, c->pk, strlen(c->pk));
+	put_json(w, c->pk, strlen(c->pk), v);
 	jout_key(w, "row");
 	if (c->row)
-		jout_raw(w, c->row, strlen(c->row));
+		put_json(w, c->row, strlen(c->row), v);
 	else
 		jout_null(w);
 	jout_kint(w, "ver_us", c->ver_us);
@@ -722,20 +735,20 @@ proto_rows_begin(JsonOut *w, Buf *out)
 }
 
 void
-proto_rows_add(JsonOut *w, const char *row, size_t len)
+proto_rows_add(JsonOut *w, const char *row, size_t len, int v)
 {
-	jout_raw(w, row, len);
+	put_json(w, row, len, v);
 }
 
 void
-proto_rows_end(JsonOut *w, bool more, const char *last)
+proto_rows_end(JsonOut *w, bool more, const char *last, int v)
 {
 	jout_array_end(w);
 	jout_kbool(w, "more", more);
 	if (last)
 	{
 		jout_key(w, "last");
-		jout_raw(w, last, strlen(last));
+		put_json(w, last, strlen(last), v);
 	}
 	jout_object_end(w);
 }
@@ -865,7 +878,7 @@ out:
 /* ---- errors ------------------------------------------------------------------------------- */
 
 void
-proto_encode_errors(Buf *out, long count, const HubError *rows, int nrows, long conflicts)
+proto_encode_errors(Buf *out, long count, const HubError *rows, int nrows, long conflicts, int v)
 {
 	JsonOut		w;
 
@@ -884,7 +897,7 @@ proto_encode_errors(Buf *out, long count, const HubError *rows, int nrows, long 
 		jout_kstring(&w, "table", e->table);
 		jout_kstring(&w, "op", op);
 		jout_key(&w, "pk");
-		jout_raw(&w, e->pk, strlen(e->pk));
+		put_json(&w, e->pk, strlen(e->pk), v);
 		jout_kstring(&w, "error", e->error);
 		jout_kstring(&w, "first_failed", e->first_failed);
 		jout_kstring(&w, "last_failed", e->last_failed);

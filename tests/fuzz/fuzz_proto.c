@@ -267,7 +267,7 @@ encode_changes(const LinkPage *p, Buf *out)
 			.seq = c->seq, .table = c->table, .op = c->op, .pk = pk.p,
 			.row = c->has_row ? row.p : NULL, .ver_us = c->ver_us, .origin = c->origin,
 			.immediate = c->immediate, .txn_end = p->txn_end[i],
-		});
+		}, PROTO_VERSION);
 	}
 	proto_changes_end(&w, p->more);
 	buf_free(&pk);
@@ -315,9 +315,9 @@ encode_rows(const LinkPage *p, const char *last, Buf *out)
 	{
 		buf_reset(&row);
 		buf_json_object_tagged(&row, &p->rows[i]);
-		proto_rows_add(&w, row.p, row.len);
+		proto_rows_add(&w, row.p, row.len, PROTO_VERSION);
 	}
-	proto_rows_end(&w, p->more, last);
+	proto_rows_end(&w, p->more, last, PROTO_VERSION);
 	buf_free(&row);
 }
 
@@ -390,9 +390,9 @@ fuzz_errors(const char *data, size_t size)
 		CHECK(all_zero(&r, sizeof(r)));
 		return;
 	}
-	proto_encode_errors(&e1, r.count, r.rows, r.nrows, r.conflicts);
+	proto_encode_errors(&e1, r.count, r.rows, r.nrows, r.conflicts, PROTO_VERSION);
 	CHECK(proto_decode_errors(e1.p, e1.len, &again, err, sizeof(err)) == 0);
-	proto_encode_errors(&e2, again.count, again.rows, again.nrows, again.conflicts);
+	proto_encode_errors(&e2, again.count, again.rows, again.nrows, again.conflicts, PROTO_VERSION);
 	check_same(&e1, &e2);
 	hub_errors_free(again.rows, again.nrows);
 	hub_errors_free(r.rows, r.nrows);

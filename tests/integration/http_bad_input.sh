@@ -291,8 +291,23 @@ bad "node_id a number" 400 a '{"v":2,"op":"hello","node_id":42}'
 bad "node_id not a UUID" 400 a '{"v":2,"op":"hello","node_id":"site-a"}'
 bad "node_id a UUID with SQL" 400 a "{\"v\":2,\"op\":\"hello\",\"node_id\":\"$NODE_A'; DROP TABLE audit; --\"}"
 bad "node_id an object" 400 a "{\"v\":2,\"op\":\"hello\",\"node_id\":{\"id\":\"$NODE_A\"}}"
-bad "version 1 (pk and row as JSON text)" 400 a "{\"v\":1,\"op\":\"hello\",\"node_id\":\"$NODE_A\"}"
-expect_error "version 1" "protocol version 1 is not spoken here"
+bad "version 0" 400 a "{\"v\":0,\"op\":\"hello\",\"node_id\":\"$NODE_A\"}"
+expect_error "version 0" "protocol version 0 is not spoken here (this serve speaks 2): this syncqd is older than syncqd serve"
+bad "version 3" 400 a "{\"v\":3,\"op\":\"hello\",\"node_id\":\"$NODE_A\"}"
+expect_error "version 3" "protocol version 3 is not spoken here (this serve speaks 2): syncqd serve is older than this syncqd: upgrade syncqd serve"
+# protocol 1 (syncq 0.1.0's syncqd): pk and row are strings of JSON text
+up1() {		# up1 PK ROW: an upload of node A in protocol 1
+	printf '{"v":1,"op":"upload","node_id":"%s","ack_seq":0,"ack_digest":"0","changes":[{"seq":900001,"table":"audit","op":"I","pk":%s,"row":%s,"ver_us":1753300000000000,"origin":"%s","immediate":true}]}' \
+		"$NODE_A" "$1" "$2" "$NODE_A"
+}
+bad "version 1: pk an object (as in 2)" 400 a "$(up1 '{"id":77}' '"{\"id\":77}"')"
+expect_error "version 1: pk an object" '"pk" must be a string'
+bad "version 1: pk the text of an array" 400 a "$(up1 '"[77]"' '"{\"id\":77}"')"
+expect_error "version 1: pk an array" '"pk" must hold the text of a JSON object (protocol 1)'
+bad "version 1: row text with more after the object" 400 a "$(up1 '"{\"id\":77}"' '"{\"id\":77} {}"')"
+expect_error "version 1: row text with more" '"row"'
+bad "version 1: row text not JSON" 400 a "$(up1 '"{\"id\":77}"' '"{\"id\":77"')"
+expect_error "version 1: row text not JSON" '"row"'
 bad "version a string" 400 a "{\"v\":\"1\",\"op\":\"hello\",\"node_id\":\"$NODE_A\"}"
 bad "retry_errors a string" 400 a "{\"v\":2,\"op\":\"hello\",\"node_id\":\"$NODE_A\",\"retry_errors\":\"yes\"}"
 up() {		# up EXTRA CHANGES: an upload of node A

@@ -12,11 +12,10 @@
 # doubled.
 #
 # Mixed versions on the way, as decided (README "Upgrade"):
-#   * 0.1.0 syncqd -> 0.2.0 hub over libpq: works (the hub is upgraded
-#     first, the clients at their own pace);
-#   * 0.1.0 syncqd -> 0.2.0 serve: stops with serve's message to upgrade
-#     this syncqd (0.1.0 speaks protocol 1, 0.2.0 protocol 2); its queue
-#     waits and goes once the client is upgraded;
+#   * 0.1.0 syncqd -> 0.2.0 hub, over libpq and through a 0.2.0 serve
+#     (which still speaks 0.1.0's protocol 1: rows and keys as JSON text in
+#     strings): works (the hub is upgraded first, the clients at their own
+#     pace); a first sync of a new 0.1.0 client through it too, in pages;
 #   * this syncqd -> 0.1.0 hub over libpq, or through a 0.1.0 serve: stops
 #     with a message saying to upgrade the hub (ALTER EXTENSION syncq
 #     UPDATE) or serve; its queue waits and goes once the hub is upgraded;
@@ -53,6 +52,13 @@ nsync() {	# nsync FILE [URL]: one sync by this syncqd
 stop_serve() { kill -TERM "$SERVE_PID"; wait "$SERVE_PID" 2>/dev/null || true; SERVE_PID=; }
 extversion() { hub "SELECT extversion FROM pg_extension WHERE extname = 'syncq'"; }
 
+# new_client FILE: a SQLite file of 0.1.0 tracking the tables
+new_client() {
+	ocli "$1" "CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT, qty INTEGER);" \
+		"CREATE TABLE notes (k TEXT PRIMARY KEY, body TEXT);" "CREATE TABLE bulk (k TEXT PRIMARY KEY, n INTEGER);" \
+		"SELECT sync_track('items'); SELECT sync_track('notes', 'batched'); SELECT sync_track('bulk');" >/dev/null
+}
+
 # setup NAME: a 0.1.0 hub and clients $A, $B, synced once, then changes
 # pending everywhere: the hub's (some already downloaded by A, none by B),
 # A's and B's own, in an immediate and a batched table.
@@ -64,14 +70,13 @@ setup() {
 	expect_eq "the hub's version" "$(extversion)" 0.1.0
 	hub "CREATE TABLE items (id integer PRIMARY KEY, name text, qty integer);
 		CREATE TABLE notes (k text PRIMARY KEY, body text);
-		SELECT sync_track('items'), sync_track('notes', 'batched');
+		CREATE TABLE bulk (k text PRIMARY KEY, n integer);
+		SELECT sync_track('items'), sync_track('notes', 'batched'), sync_track('bulk');
 		INSERT INTO items SELECT g, 'item ' || g, g * 10 FROM generate_series(1, 6) g;" >/dev/null
 	A=$SYNCQ_TMP/$1-a.db B=$SYNCQ_TMP/$1-b.db
 	for f in "$A" "$B"; do
 		rm -f "$f"*
-		ocli "$f" "CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT, qty INTEGER);" \
-			"CREATE TABLE notes (k TEXT PRIMARY KEY, body TEXT);" \
-			"SELECT sync_track('items'); SELECT sync_track('notes', 'batched');" >/dev/null
+		new_client "$f"
 		osync "$f"
 	done
 	hub "UPDATE items SET name = 'hub one' WHERE id = 1; INSERT INTO items VALUES (3001, 'hub 3001', 1)" >/dev/null
@@ -126,22 +131,24 @@ osync "$A"
 expect_eq "0.1.0 syncqd -> $cur hub: A's changes arrived" "$(hub "SELECT name FROM items WHERE id IN (1001, 3) ORDER BY id")" "a three
 a 1001"
 expect_eq "0.1.0 syncqd -> $cur hub: the hub's changes arrived" "$(plain "$A" "SELECT count(*) FROM items WHERE id IN (2, 3002)")" 1
-note "  a 0.1.0 syncqd syncs with the $cur hub over libpq"
-# ... and through this version's serve it stops, saying to upgrade it
+# ... and through this version's serve (protocol 1): B uploads and downloads
 start_serve
-before=$(plain "$B" "SELECT seq, table_name, op, pk, row_data FROM sync_queue ORDER BY seq")
-if "$OLD_SYNCQD" --sqlite "$B" --online "$ONLINE" --once >"$SYNCQ_TMP/refused-old.log" 2>&1; then
-	fail "syncqd 0.1.0 synced through a $cur serve"
-fi
-grep -q "protocol version 1 is not spoken here (this serve speaks 2): this syncqd is older than syncqd serve (syncq $cur): upgrade it" \
-	"$SYNCQ_TMP/refused-old.log" || { cat "$SYNCQ_TMP/refused-old.log"; fail "syncqd 0.1.0 -> $cur serve: the message"; }
-note "  syncqd 0.1.0 -> $cur serve: $(tail -n 1 "$SYNCQ_TMP/refused-old.log")"
-expect_eq "B's queue after the refusal" "$(plain "$B" "SELECT seq, table_name, op, pk, row_data FROM sync_queue ORDER BY seq")" "$before"
-expect_eq "B's changes not on the hub" "$(hub "SELECT count(*) FROM items WHERE id = 2001")" 0
-# B upgraded: this syncqd takes its queue through serve
-nsync "$B" "$ONLINE"
-expect_eq "$cur syncqd -> $cur serve: B's changes arrived" "$(hub "SELECT name FROM items WHERE id = 2001")" "b 2001"
+osync "$B" "$ONLINE"
+expect_eq "0.1.0 syncqd -> $cur serve: B's changes arrived" "$(hub "SELECT name FROM items WHERE id = 2001")" "b 2001"
+expect_eq "0.1.0 syncqd -> $cur serve: the hub's changes arrived" "$(plain "$B" "SELECT count(*) FROM items WHERE id IN (2, 3002)")" 1
+# a new 0.1.0 client's first sync through it: a table of more rows than
+# 0.1.0 asks for in one page (20000), read with "after" and "last"
+hub "INSERT INTO bulk SELECT 'k' || g, g FROM generate_series(1, 20005) g" >/dev/null
+C=$SYNCQ_TMP/up_hubfirst-c.db
+rm -f "$C"*
+new_client "$C"
+osync "$C" "$ONLINE"
+for t in items notes bulk; do
+	expect_eq "0.1.0 syncqd's first sync through a $cur serve: $t" \
+		"$(plain "$C" "SELECT * FROM $t ORDER BY 1")" "$(hub "SELECT * FROM $t ORDER BY 1")"
+done
 stop_serve
+note "  a 0.1.0 syncqd syncs with the $cur hub, directly and through serve (protocol 1)"
 # now the clients: this syncqd migrates each file and syncs
 for f in "$A" "$B" "$A" "$B"; do nsync "$f"; done
 compare "hub first"
