@@ -69,7 +69,13 @@ copy_snapshot(Snapshot s, MemoryContext cxt)
 	return n;
 }
 
-/* sync_clock's OID, looked up once and kept until invalidated. */
+/*
+ * sync_clock's OID, looked up once and kept until invalidated.
+ * InvalidOid while the extension's SQL is still 0.1.0's, which has no
+ * sync_clock: this library was installed and ALTER EXTENSION syncq UPDATE
+ * has not run yet (README "Upgrade"). Looked up again each transaction
+ * then, so the update is seen at once.
+ */
 static Oid
 clock_relation(Oid nspid)
 {
@@ -78,11 +84,7 @@ clock_relation(Oid nspid)
 		Oid			relid = get_relname_relid("sync_clock", nspid);
 
 		if (!OidIsValid(relid))
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_TABLE),
-					 errmsg("relation \"%s.sync_clock\" does not exist",
-							get_namespace_name(nspid)),
-					 errhint("Update the extension with ALTER EXTENSION syncq UPDATE.")));
+			return InvalidOid;
 		clock_attnum = get_attnum(relid, "hlc");
 		if (clock_attnum == InvalidAttrNumber)
 			elog(ERROR, "column \"hlc\" of sync_clock is missing");
@@ -100,12 +102,20 @@ static void
 read_clock(Oid nspid)
 {
 	Oid			relid = clock_relation(nspid);
-	Snapshot	snap = GetLatestSnapshot();
+	Snapshot	snap;
 	Relation	rel;
 	TableScanDesc scan;
 	HeapTuple	tup;
 	TimestampTz hlc = 0;
 
+	if (!OidIsValid(relid))
+	{
+		/* SQL of 0.1.0: stamps as 0.1.0 made them (wall clock, this backend) */
+		clock_lxid = MyProc->lxid;
+		clock_floor = 0;
+		return;
+	}
+	snap = GetLatestSnapshot();
 	rel = table_open(relid, AccessShareLock);
 	if (rel->rd_rel->relam != HEAP_TABLE_AM_OID)
 		elog(ERROR, "sync_clock must be a heap table");

@@ -282,7 +282,12 @@ writer_open(Oid nspid)
 					strcmp(NameStr(att->attname), queue_columns[c]) == 0)
 					w->off[c] = i;
 			}
-			if (w->off[c] < 0)
+			/*
+			 * 0.1.0's sync_queue has no for_node, for_seq, replaces: this
+			 * library before ALTER EXTENSION syncq UPDATE still captures
+			 * the apps' changes there (README "Upgrade").
+			 */
+			if (w->off[c] < 0 && c < QC_FOR_NODE)
 				elog(ERROR, "column \"%s\" of sync_queue is missing",
 					 queue_columns[c]);
 		}
@@ -428,6 +433,11 @@ syncq_queue_change(Oid nspid, const SyncqTable *table, char op, Datum pk,
 	SET(QC_PRIORITY, priority_text[immediate ? 1 : 0]);
 	if (meta->for_node != NULL)
 	{
+		if (w->off[QC_FOR_NODE] < 0 || w->off[QC_FOR_SEQ] < 0 || w->off[QC_REPLACES] < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("sync_queue has no column for_node: the syncq extension is older than its library"),
+					 errhint("Run ALTER EXTENSION syncq UPDATE.")));
 		SET(QC_FOR_NODE, UUIDPGetDatum(meta->for_node));
 		SET(QC_FOR_SEQ, Int64GetDatum(meta->for_seq));
 		if (meta->has_replaces)
