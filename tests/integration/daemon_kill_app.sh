@@ -19,7 +19,7 @@ for f in "$A" "$B"; do
 	sync "$f"
 done
 STOP=$SYNCQ_TMP/stop; PA= PB= PH= DA= DB=
-cleanup() { touch "$STOP"; kill $PA $PB $PH $DA $DB 2>/dev/null || true; }
+cleanup() { touch "$STOP"; kill $PA $PB $PH $DA $DB 2>/dev/null || true; daemon_cleanup; }
 trap cleanup EXIT
 HUBURL="postgresql://postgres@/daemon_kill_app?host=$PGHOST&port=$PGPORT"
 $PY "$SYNCQ_ROOT/tests/apps/parts_app.py" "$HUBURL" 1000000 "$STOP" $SYNCQ_TMP/h.json $SEED 2>$SYNCQ_TMP/h.err & PH=$!
