@@ -531,18 +531,15 @@ put_object(JsonOut *w, const char *key, const char *json)
 
 /*
  * Validate: what the hub cannot even try (an untracked table, a stranger
- * column) fails at once. The keys of the rest, as JSON rows (i, t, p) for
- * the version lookup, go in keys; how many, returned.
+ * column, json text that is not one JSON value) fails at once. Returns how
+ * many are left to try.
  */
 static int
-validate(Hub *h, Decision *d, Buf *keys)
+validate(Hub *h, Decision *d)
 {
-	JsonOut		w;
 	char		why[1024];
-	int			nkeys = 0;
+	int			left = 0;
 
-	jout_init(&w, keys);
-	jout_array(&w);
 	for (int i = 0; i < d->n; i++)
 	{
 		Change	   *c = d->cs[i];
@@ -565,39 +562,130 @@ validate(Hub *h, Decision *d, Buf *keys)
 			set_failed(&d->out[i], why, NULL);
 			continue;
 		}
-		jout_object(&w);
-		jout_kint(&w, "i", i);
-		jout_kstring(&w, "t", c->table);
-		jout_kstring(&w, "p", c->pk_json);
-		jout_object_end(&w);
-		nkeys++;
+		left++;
 	}
-	jout_array_end(&w);
-	return nkeys;
+	return left;
 }
 
-/* Versions: the hub's current version of every row the keys name. */
-static int
-read_versions(Hub *h, Decision *d, const Buf *keys, char *err, size_t errlen)
+/* The primary key columns of o (a change's row or pk) as a JSON object. */
+static void
+key_object(JsonOut *w, const HubTable *t, const JObject *o)
 {
-	const char *params[1] = {keys->p};
-	PGresult   *res = hub_run(h, "SELECT k.i, v.ver_us, v.ver_origin::text"
-							  "  FROM json_to_recordset($1::json) AS k(i int, t text, p text)"
-							  "  JOIN sync_versions v ON v.table_name = k.t AND v.pk = k.p",
-							  1, params, PGRES_TUPLES_OK, err, errlen);
-
-	if (res == NULL)
-		return -1;
-	for (int r = 0; r < PQntuples(res); r++)
+	jout_object(w);
+	for (int i = 0; i < o->n; i++)
 	{
-		const Change *c = d->cs[atoi(PQgetvalue(res, r, 0))];
-		Version		v = {strtoll(PQgetvalue(res, r, 1), NULL, 10), "", true};
+		int			col = hub_col(t, o->f[i].key);
+
+		if (col < 0 || !t->is_pk[col])
+			continue;
+		jout_key(w, o->f[i].key);
+		pg_json_value(w, &o->f[i], t->types[col]);
+	}
+	jout_object_end(w);
+}
+
+/*
+ * One row of the keys statement (read_keys): a change whose row and pk name
+ * different rows, or whose key the hub's types refuse, is refused; the
+ * rest take the hub's spelling of their key as pk_json, and the version of
+ * their row goes into d->vers. Columns: i, key from the row, its error,
+ * key from the pk, its error, ver_us, ver_origin.
+ */
+static void
+take_key(Decision *d, PGresult *res, int r)
+{
+	int			i = atoi(PQgetvalue(res, r, 0));
+	Change	   *c = d->cs[i];
+	char		why[1024];
+
+	if (PQgetisnull(res, r, 1) || PQgetisnull(res, r, 3))
+	{
+		int			col = PQgetisnull(res, r, 1) ? 2 : 4;
+
+		snprintf(why, sizeof(why), "%s (reading the key of change %" PRId64 " of \"%s\" from its %s)",
+				 PQgetisnull(res, r, col) ? "no key" : PQgetvalue(res, r, col),
+				 c->seq, c->table, col == 2 ? (c->op == SYNCQ_OP_DELETE ? "pk" : "row") : "pk");
+		set_failed(&d->out[i], why, NULL);
+		return;
+	}
+	if (strcmp(PQgetvalue(res, r, 1), PQgetvalue(res, r, 3)) != 0)
+	{
+		snprintf(why, sizeof(why), "change %" PRId64 " of \"%s\" names the row %.200s in its pk, but carries the row %.200s",
+				 c->seq, c->table, PQgetvalue(res, r, 3), PQgetvalue(res, r, 1));
+		set_failed(&d->out[i], why, NULL);
+		return;
+	}
+	free(c->pk_json);
+	c->pk_json = xstrdup(PQgetvalue(res, r, 1));
+	if (!PQgetisnull(res, r, 5))
+	{
+		Version		v = {strtoll(PQgetvalue(res, r, 5), NULL, 10), "", true};
 		char	   *k = row_key(c->table, c->pk_json);
 
-		snprintf(v.origin, sizeof(v.origin), "%s", PQgetvalue(res, r, 2));
+		snprintf(v.origin, sizeof(v.origin), "%s", PQgetvalue(res, r, 6));
 		vermap_put(&d->vers, k, &v);
 		free(k);
 	}
+}
+
+/*
+ * Keys and versions: each change's key derived from the row it carries (its
+ * pk, for a delete) and spelt as the hub's capture writes it, before any
+ * version lookup; a change whose pk names another row than its row is
+ * refused (its version would be compared with the wrong row's, and the
+ * other row overwritten: docs/security.md). sync_normalize_keys() reads
+ * both keys of each change by its columns' types ("i" 2n: from the row,
+ * 2n + 1: the pk); then the hub's current version of every row they name.
+ */
+static int
+read_keys(Hub *h, Decision *d, char *err, size_t errlen)
+{
+	Buf			arr = {0};
+	JsonOut		w;
+	const char *params[1];
+	PGresult   *res;
+	int			m = 0;
+
+	jout_init(&w, &arr);
+	jout_array(&w);
+	for (int i = 0; i < d->n; i++)
+	{
+		const Change *c = d->cs[i];
+		const HubTable *t;
+
+		if (d->out[i].done == DONE_FAILED)
+			continue;
+		t = hub_table(h, c->table);
+		for (int k = 0; k < 2; k++)
+		{
+			jout_object(&w);
+			jout_kint(&w, "i", 2 * i + k);
+			jout_kstring(&w, "t", c->table);
+			jout_key(&w, "p");
+			key_object(&w, t, k == 0 && c->op != SYNCQ_OP_DELETE ? &c->row : &c->pk);
+			jout_object_end(&w);
+		}
+		m++;
+	}
+	jout_array_end(&w);
+	if (m == 0)
+	{
+		buf_free(&arr);
+		return 0;
+	}
+	params[0] = arr.p;
+	res = hub_run(h, "WITH k AS MATERIALIZED (SELECT * FROM sync_normalize_keys($1::jsonb)),"
+				  "     e AS (SELECT (x->>'i')::int AS i, x->>'t' AS t FROM jsonb_array_elements($1::jsonb) AS x)"
+				  " SELECT r.i / 2, r.pk, r.error, p.pk, p.error, v.ver_us, v.ver_origin::text"
+				  "   FROM k AS r JOIN k AS p ON p.i = r.i + 1 JOIN e ON e.i = r.i"
+				  "   LEFT JOIN sync_versions v ON v.table_name = e.t AND v.pk = r.pk"
+				  "  WHERE r.i % 2 = 0",
+				  1, params, PGRES_TUPLES_OK, err, errlen);
+	buf_free(&arr);
+	if (res == NULL)
+		return -1;
+	for (int r = 0; r < PQntuples(res); r++)
+		take_key(d, res, r);
 	PQclear(res);
 	return 0;
 }
@@ -802,7 +890,8 @@ record(Hub *h, Decision *d, bool *notify, char *err, size_t errlen)
 
 /*
  * Decide and apply changes cs[0..n) (one client's, in seq order) inside the
- * open upload transaction, in five steps: validate, read the versions,
+ * open upload transaction, in five steps: validate, read the keys (from
+ * each change's row, in the hub's spelling) and the versions,
  * decide (last writer wins against sync_versions), apply the winners
  * (guarded), record (their versions, their relay to every other client
  * with the original version, the overruled ones in sync_conflicts). out[i]
@@ -815,12 +904,11 @@ hub_apply_changes(Hub *h, Change **cs, int n, Outcome *out, bool retry, bool *no
 				  char *err, size_t errlen)
 {
 	Decision	d = {.cs = cs, .out = out, .n = n};
-	Buf			keys = {0};
 	int			rc = -1;
 
 	d.win = xmalloc(sizeof(Change *) * (size_t) (n + 1));
 	d.wout = xmalloc(sizeof(Outcome *) * (size_t) (n + 1));
-	if (validate(h, &d, &keys) > 0 && read_versions(h, &d, &keys, err, errlen) < 0)
+	if (validate(h, &d) > 0 && read_keys(h, &d, err, errlen) < 0)
 		goto out;
 	decide(&d, retry);
 	if (apply_winners(h, d.win, d.wout, d.nwin, err, errlen) < 0 ||
@@ -831,7 +919,6 @@ out:
 	free(d.win);
 	free(d.wout);
 	vermap_free(&d.vers);
-	buf_free(&keys);
 	buf_free(&d.confl);
 	return rc;
 }
