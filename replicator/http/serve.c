@@ -45,6 +45,7 @@ typedef struct
 	const char *log_file;
 	long		max_body;
 	int			pool;
+	long		max_set_aside;
 } ServeOptions;
 
 /* ---- the command ----------------------------------------------------------------- */
@@ -64,11 +65,13 @@ usage(void)
 		   "      --max-body=BYTES     refuse larger requests with 413 (default %ld)\n"
 		   "      --pool=N             hub connections for requests, at most (default %d);\n"
 		   "                           one more listens for the hub's wake-ups\n"
+		   "      --max-set-aside=N    a client's refused changes kept in sync_errors, at\n"
+		   "                           most; then its uploads get 507 (default %d)\n"
 		   "  -l, --log-file=FILE      log there instead of stderr\n"
 		   "      --log-level=LEVEL    debug, info, warning or error (default info)\n"
 		   "  -h, --help               show this help and exit\n\n"
 		   "Signals: SIGTERM or SIGINT finish the requests at hand and exit 0.\n",
-		   MAX_BODY_DEFAULT, POOL_DEFAULT);
+		   MAX_BODY_DEFAULT, POOL_DEFAULT, HUB_SET_ASIDE_MAX);
 }
 
 static void
@@ -113,6 +116,7 @@ parse_options(int argc, char **argv, ServeOptions *o)
 		{"credentials", required_argument, NULL, 'u'},
 		{"max-body", required_argument, NULL, 'm'},
 		{"pool", required_argument, NULL, 'P'},
+		{"max-set-aside", required_argument, NULL, 'S'},
 		{"log-file", required_argument, NULL, 'l'},
 		{"log-level", required_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
@@ -124,7 +128,8 @@ parse_options(int argc, char **argv, ServeOptions *o)
 	char	   *end;
 	int			c;
 
-	*o = (ServeOptions) {.max_body = MAX_BODY_DEFAULT, .pool = POOL_DEFAULT};
+	*o = (ServeOptions) {.max_body = MAX_BODY_DEFAULT, .pool = POOL_DEFAULT,
+	.max_set_aside = HUB_SET_ASIDE_MAX};
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "p:L:l:h", opts, NULL)) != -1)
 	{
@@ -163,6 +168,12 @@ parse_options(int argc, char **argv, ServeOptions *o)
 				o->pool = (int) strtol(optarg, &end, 10);
 				if (*end || o->pool < 1 || o->pool > 1000)
 					serve_bad_args("invalid --pool \"%s\": give a number of connections, from 1 to 1000", optarg);
+				break;
+			case 'S':
+				errno = 0;
+				o->max_set_aside = strtol(optarg, &end, 10);
+				if (errno || end == optarg || *end || o->max_set_aside < 1 || o->max_set_aside > 100000000)
+					serve_bad_args("invalid --max-set-aside \"%s\": give a number of changes, from 1 to 100000000", optarg);
 				break;
 			case 'l':
 				o->log_file = optarg;
@@ -336,7 +347,7 @@ serve_open(Serve *s, const ServeOptions *o, char **cert, char **key)
 		fprintf(stderr, "syncqd serve: TLS: %s\n", err);
 		return -1;
 	}
-	serve_state_init(s, o->postgres, o->pool);
+	serve_state_init(s, o->postgres, o->pool, o->max_set_aside);
 	h = pool_get(&s->pool, err, sizeof(err));
 	if (h == NULL)
 	{

@@ -7,7 +7,8 @@
  *   serve_data   POST /api/sync/data: who may act for the node, then the step
  *   serve_wait   GET /api/sync/wait: the long poll on the hub's wake-ups
  *
- * The steps (static): do_hello, do_upload, do_snapshot, do_changes,
+ * The steps (static): do_hello (retry_due: set-aside changes retried at
+ * most every RETRY_GAP_S per node), do_upload, do_snapshot, do_changes,
  * do_rows, do_done, do_errors.
  */
 #include "base/base.h"
@@ -21,21 +22,48 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #define WAIT_MAX_S 25			/* a long poll answers after this at the latest */
+#define RETRY_GAP_S 10			/* a node retries set-aside changes at most this often */
 
+/*
+ * May this node retry its set-aside changes now? At most once per
+ * RETRY_GAP_S per node: each retry holds the hub's upload lock. (The slots
+ * are few and shared by hash; a node that meets another in its slot may
+ * retry sooner, never more often than the two together.)
+ */
+static bool
+retry_due(Serve *s, const char *node_id)
+{
+	uint64_t	hash = 14695981039346656037ULL;
+	int64_t		now = mono_us();
+	bool		due;
+	RetrySlot  *slot;
 
-
+	for (const char *p = node_id; *p; p++)
+		hash = (hash ^ (unsigned char) (*p | 0x20)) * 1099511628211ULL;
+	slot = &s->retry_slots[hash % RETRY_SLOTS];
+	pthread_mutex_lock(&s->retry_mu);
+	due = strcasecmp(slot->node, node_id) != 0 || now - slot->at_us >= RETRY_GAP_S * 1000000LL;
+	if (due)
+	{
+		snprintf(slot->node, sizeof(slot->node), "%s", node_id);
+		slot->at_us = now;
+	}
+	pthread_mutex_unlock(&s->retry_mu);
+	return due;
+}
 
 static int
-do_hello(Hub *h, const ProtoRequest *rq, Buf *out, char *err, size_t errlen)
+do_hello(Serve *s, Hub *h, const ProtoRequest *rq, Buf *out, char *err, size_t errlen)
 {
 	UploadStats us = {0};
 
 	if (hub_load_tables(h, err, errlen) < 0)
 		return -1;
-	if (rq->retry_errors)
+	if (rq->retry_errors && retry_due(s, rq->node_id))
 	{
 		char		e[1024];
 
@@ -388,17 +416,19 @@ do_errors(Hub *h, const ProtoRequest *rq, Buf *out, char *err, size_t errlen)
 }
 
 /*
- * May this user act for this node id? The admin may act for any; another
- * user for the node ids bound to it: a node id is bound to the first user
- * that uses it (sync_http_nodes). 1 yes, 0 no, -1 error.
+ * May this user act for this node id? Nobody for the hub's own; the admin
+ * for any other; another user for the node ids bound to it: a node id is
+ * bound to the first user that uses it, over HTTP or libpq
+ * (hub_bind_node). 1 yes, 0 no, -1 error.
  */
 static int
 node_allowed(Serve *s, Hub *h, const HttpRequest *req, const char *node_id, char *err, size_t errlen)
 {
-	const char *params[2] = {node_id, req->user};
-	PGresult   *res;
+	char	   *owner = NULL;
 	int			ok = -1;
 
+	if (strcasecmp(node_id, h->node_id) == 0)
+		return 0;
 	if (req->admin)
 		return 1;
 	pthread_mutex_lock(&s->bind_mu);
@@ -408,14 +438,9 @@ node_allowed(Serve *s, Hub *h, const HttpRequest *req, const char *node_id, char
 	pthread_mutex_unlock(&s->bind_mu);
 	if (ok >= 0)
 		return ok;
-	res = hub_run(h, "WITH b AS (INSERT INTO sync_http_nodes (node_id, http_user) VALUES ($1::uuid, $2)"
-				  " ON CONFLICT (node_id) DO NOTHING RETURNING http_user)"
-				  " SELECT http_user FROM b UNION ALL"
-				  " SELECT http_user FROM sync_http_nodes WHERE node_id = $1::uuid",
-				  2, params, PGRES_TUPLES_OK, err, errlen);
-	if (res == NULL)
+	if (hub_bind_node(h, node_id, req->user, &owner, err, errlen) < 0)
 		return -1;
-	ok = PQntuples(res) > 0 && strcmp(PQgetvalue(res, 0, 0), req->user) == 0;
+	ok = owner != NULL && strcmp(owner, req->user) == 0;
 	pthread_mutex_lock(&s->bind_mu);
 	if (s->nbind >= BIND_CACHE_MAX)
 	{
@@ -430,9 +455,8 @@ node_allowed(Serve *s, Hub *h, const HttpRequest *req, const char *node_id, char
 	s->bind_node = xrealloc(s->bind_node, (size_t) (s->nbind + 1) * sizeof(char *));
 	s->bind_user = xrealloc(s->bind_user, (size_t) (s->nbind + 1) * sizeof(char *));
 	s->bind_node[s->nbind] = xstrdup(node_id);
-	s->bind_user[s->nbind++] = xstrdup(PQntuples(res) > 0 ? PQgetvalue(res, 0, 0) : "");
+	s->bind_user[s->nbind++] = owner ? owner : xstrdup("");
 	pthread_mutex_unlock(&s->bind_mu);
-	PQclear(res);
 	return ok;
 }
 
@@ -462,13 +486,13 @@ upload_turn_give(Serve *s)
 
 /* Run the step rq asks for; its reply into out. *code: a 4xx of the step's own. */
 static int
-run_step(Hub *h, ProtoRequest *rq, Buf *out, unsigned int *code, bool *clone,
+run_step(Serve *s, Hub *h, ProtoRequest *rq, Buf *out, unsigned int *code, bool *clone,
 		 char *err, size_t errlen)
 {
 	switch (rq->op)
 	{
 		case OP_HELLO:
-			return do_hello(h, rq, out, err, errlen);
+			return do_hello(s, h, rq, out, err, errlen);
 		case OP_UPLOAD:
 			return do_upload(h, rq, out, clone, err, errlen);
 		case OP_SNAPSHOT:
@@ -505,7 +529,10 @@ reply_overtaken(Serve *s, struct MHD_Connection *conn, const char *err)
 	return http_reply_json(&s->http, conn, MHD_HTTP_SERVICE_UNAVAILABLE, o, NULL, NULL);
 }
 
-/* A step that failed: 409 for a clone, the step's own 4xx, else the hub's 5xx. */
+/*
+ * A step that failed: 409 for a clone, 507 for a node with too many
+ * changes set aside, the step's own 4xx, else the hub's 5xx.
+ */
 static enum MHD_Result
 reply_failed(Serve *s, struct MHD_Connection *conn, const Hub *h, const ProtoRequest *rq,
 			 unsigned int code, bool clone, const char *err)
@@ -514,6 +541,11 @@ reply_failed(Serve *s, struct MHD_Connection *conn, const Hub *h, const ProtoReq
 
 	if (clone)
 		return serve_error(s, conn, MHD_HTTP_CONFLICT, NULL, NULL, "%s", err);
+	if (rq->op == OP_UPLOAD && h->up.stats.full)
+	{
+		logmsg(LOG_WARNING, "node %s, upload: %s", rq->node_id, err);
+		return serve_error(s, conn, MHD_HTTP_INSUFFICIENT_STORAGE, NULL, NULL, "%s", err);
+	}
 	if (rq->op == OP_UPLOAD && h->up.overtaken)
 		return reply_overtaken(s, conn, err);
 	if (code != MHD_HTTP_OK)
@@ -553,12 +585,14 @@ serve_data(Serve *s, struct MHD_Connection *conn, HttpRequest *req)
 		ret = serve_hub_error(s, conn, h, "the hub", err);
 	else if (allowed == 0)
 	{
-		logmsg(LOG_WARNING, "user \"%s\" asked to act for node %s, which belongs to another user: refused",
-			   req->user, rq.node_id);
-		ret = serve_error(s, conn, MHD_HTTP_FORBIDDEN, NULL, NULL,
-						  "node %s belongs to another user", rq.node_id);
+		const char *whose = strcasecmp(rq.node_id, h->node_id) == 0 ? "is the hub's own" :
+			"belongs to another user";
+
+		logmsg(LOG_WARNING, "user \"%s\" asked to act for node %s, which %s: refused",
+			   req->user, rq.node_id, whose);
+		ret = serve_error(s, conn, MHD_HTTP_FORBIDDEN, NULL, NULL, "node %s %s", rq.node_id, whose);
 	}
-	else if (run_step(h, &rq, &out, &code, &clone, err, sizeof(err)) < 0)
+	else if (run_step(s, h, &rq, &out, &code, &clone, err, sizeof(err)) < 0)
 		ret = reply_failed(s, conn, h, &rq, code, clone, err);
 	else
 	{

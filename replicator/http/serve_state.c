@@ -56,6 +56,8 @@ pool_get(Pool *p, char *err, size_t errlen)
 	if (h == NULL)
 	{
 		h = hub_connect(p->conninfo, false, err, errlen);
+		if (h != NULL)
+			h->max_set_aside = p->max_set_aside;
 		if (h == NULL)
 		{
 			pthread_mutex_lock(&p->mu);
@@ -238,10 +240,11 @@ serve_method(Serve *s, struct MHD_Connection *conn, const char *method, const ch
 /* ---- the state ------------------------------------------------------------------ */
 
 void
-serve_state_init(Serve *s, const char *conninfo, int pool_max)
+serve_state_init(Serve *s, const char *conninfo, int pool_max, long max_set_aside)
 {
 	s->pool.conninfo = xstrdup(conninfo);
 	s->pool.max = pool_max;
+	s->pool.max_set_aside = max_set_aside;
 	s->pool.idle = xcalloc((size_t) pool_max, sizeof(Hub *));
 	pthread_mutex_init(&s->pool.mu, NULL);
 	pthread_cond_init(&s->pool.cv, NULL);
@@ -249,6 +252,7 @@ serve_state_init(Serve *s, const char *conninfo, int pool_max)
 	pthread_cond_init(&s->wakes.cv, NULL);
 	pthread_mutex_init(&s->trigger.mu, NULL);
 	pthread_mutex_init(&s->bind_mu, NULL);
+	pthread_mutex_init(&s->retry_mu, NULL);
 	pthread_mutex_init(&s->count_mu, NULL);
 	pthread_mutex_init(&s->up_mu, NULL);
 	pthread_cond_init(&s->up_cv, NULL);

@@ -35,6 +35,7 @@ typedef struct
 	int			nidle;
 	int			open;
 	int			max;
+	long		max_set_aside;	/* for every connection (--max-set-aside) */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 } Pool;
@@ -55,6 +56,15 @@ typedef struct
 	char		origin[WAKE_RING][NODE_ID_LEN + 1];
 	bool		stop;
 } Wakes;
+
+/* When a node last retried its set-aside changes (serve_data.c, retry_due). */
+typedef struct
+{
+	char		node[NODE_ID_LEN + 1];
+	int64_t		at_us;
+} RetrySlot;
+
+#define RETRY_SLOTS 4096		/* nodes whose last retry is remembered */
 
 typedef struct
 {
@@ -83,6 +93,9 @@ typedef struct
 	pthread_mutex_t auth_mu;
 	pthread_cond_t auth_cv;
 	int			auth_busy;
+	/* when each node last retried its set-aside changes (retry_due) */
+	pthread_mutex_t retry_mu;
+	RetrySlot	retry_slots[RETRY_SLOTS];
 	/* counters for the status */
 	pthread_mutex_t count_mu;
 	int64_t		served;
@@ -91,7 +104,7 @@ typedef struct
 } Serve;
 
 /* serve_state.c */
-void		serve_state_init(Serve *s, const char *conninfo, int pool_max);
+void		serve_state_init(Serve *s, const char *conninfo, int pool_max, long max_set_aside);
 void		serve_state_free(Serve *s);
 Hub		   *pool_get(Pool *p, char *err, size_t errlen);
 void		pool_put(Pool *p, Hub *h);

@@ -2,7 +2,8 @@
  * errors.c — a client's changes the hub set aside in sync_errors
  * (hub.h; docs/daemon.md), and its overruled changes.
  *
- *   hub_retry_errors     try them again, in a hub transaction of their own
+ *   hub_retry_errors     try them again (RETRY_MAX at most), in hub
+ *                        transactions of RETRY_BATCH
  *   hub_count_errors     how many there are
  *   hub_list_errors      the first few, for the status
  *   hub_count_conflicts  how many of the client's changes were overruled
@@ -19,6 +20,19 @@
 
 /* ---- set-aside changes -------------------------------------------------- */
 
+/*
+ * Set-aside changes tried again per call, at most, and per hub transaction:
+ * the ones tried longest ago first, so that every one gets its turn, each
+ * batch in seq order. A transaction holds the upload lock while it tries
+ * its batch (about 1 ms a change, more when they fail again), so other
+ * clients' uploads wait for one batch at most, never for all of them
+ * (docs/security.md).
+ */
+#define RETRY_MAX 200
+#define RETRY_BATCH 25
+#define CPP_STR_(x) #x
+#define CPP_STR(x) CPP_STR_(x)
+
 /* This client's set-aside changes, read to be tried again. */
 typedef struct
 {
@@ -29,30 +43,19 @@ typedef struct
 	int			n;
 } SetAside;
 
-/* Has this client any? (Most of the time not: asked without the apply lock.) 1, 0 or -1. */
-static int
-any_set_aside(Hub *h, const char *client_id, char *err, size_t errlen)
-{
-	const char *params[1] = {client_id};
-	PGresult   *res = hub_run(h, "SELECT EXISTS (SELECT 1 FROM sync_errors WHERE node_id = $1)",
-							  1, params, PGRES_TUPLES_OK, err, errlen);
-	int			any;
-
-	if (res == NULL)
-		return -1;
-	any = PQgetvalue(res, 0, 0)[0] == 't';
-	PQclear(res);
-	return any;
-}
-
-/* Read them, in seq order, locked for the apply transaction. */
+/*
+ * Read a batch of them (RETRY_BATCH tried longest ago), in seq order, locked
+ * for the apply transaction.
+ */
 static int
 read_set_aside(Hub *h, const char *client_id, SetAside *sa, char *err, size_t errlen)
 {
 	const char *params[1] = {client_id};
 	PGresult   *res = hub_run(h, "SELECT id, seq, table_name, op, pk::text, row_data::text,"
 							  "       (extract(epoch FROM changed_at) * 1000000)::bigint, origin::text, priority"
-							  "  FROM sync_errors WHERE node_id = $1 ORDER BY seq FOR UPDATE",
+							  "  FROM sync_errors WHERE id IN (SELECT id FROM sync_errors WHERE node_id = $1"
+							  "                                 ORDER BY last_failed, seq LIMIT " CPP_STR(RETRY_BATCH) ")"
+							  " ORDER BY seq FOR UPDATE",
 							  1, params, PGRES_TUPLES_OK, err, errlen);
 
 	if (res == NULL)
@@ -157,22 +160,19 @@ settle(Hub *h, SetAside *sa, UploadStats *stats, char *err, size_t errlen)
 }
 
 /*
- * Try this client's set-aside changes again, in seq order, in one hub
- * transaction of their own: read them, apply them (apply.c), settle what
- * became of each, then commit as an upload does (not if overtaken; NOTIFY
- * if an immediate one went through).
+ * One batch of set-aside changes tried again, in a hub transaction of its
+ * own: read them, apply them (apply.c), settle what became of each, then
+ * commit as an upload does (not if overtaken; NOTIFY if an immediate one
+ * went through). How many were tried, or -1.
  */
-int
-hub_retry_errors(Hub *h, const char *client_id, UploadStats *stats, char *err, size_t errlen)
+static int
+retry_batch(Hub *h, const char *client_id, UploadStats *stats, char *err, size_t errlen)
 {
 	SetAside	sa = {0};
 	bool		notify = false;
 	int			gone = 0,
-				rc = any_set_aside(h, client_id, err, errlen);
+				rc = -1;
 
-	if (rc <= 0)
-		return rc;
-	rc = -1;
 	if (hub_apply_begin(h, err, errlen) < 0)
 		return -1;
 	if (read_set_aside(h, client_id, &sa, err, errlen) < 0)
@@ -186,6 +186,8 @@ hub_retry_errors(Hub *h, const char *client_id, UploadStats *stats, char *err, s
 	rc = hub_exec(h, "COMMIT", err, errlen);
 	if (rc == 0 && gone < sa.n)
 		logmsg(LOG_DEBUG, "%d set-aside changes of this client still refused by the hub", sa.n - gone);
+	if (rc == 0)
+		rc = sa.n;
 out:
 	if (rc < 0)
 		hub_rollback(h);
@@ -195,6 +197,30 @@ out:
 		outcomes_free(sa.out, sa.n + 1);
 	changes_free(&sa.l);
 	return rc;
+}
+
+/*
+ * Try this client's set-aside changes again, RETRY_MAX of them at most, in
+ * batches of RETRY_BATCH (retry_batch): those that go through now (the
+ * cause was fixed), or that a later change has overruled, leave
+ * sync_errors; the rest stay with the new reason. (Most of the time there
+ * are none: that is asked without the apply lock.)
+ */
+int
+hub_retry_errors(Hub *h, const char *client_id, UploadStats *stats, char *err, size_t errlen)
+{
+	long		held = hub_count_errors(h, client_id, err, errlen);
+	long		tried = 0;
+
+	while (held > 0 && tried < held && tried < RETRY_MAX)
+	{
+		int			n = retry_batch(h, client_id, stats, err, errlen);
+
+		if (n <= 0)
+			return n;
+		tried += n;
+	}
+	return held < 0 ? -1 : 0;
 }
 
 /* How many changes of this client the hub holds set aside; -1 on error. */

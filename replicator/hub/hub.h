@@ -10,6 +10,7 @@
  *   upload.c    an upload: begin, pages, end
  *   apply.c     deciding and applying changes (apply.h; upload.c, errors.c)
  *   errors.c    set-aside changes: retried, counted, listed
+ *   nodes.c     which user a client node id belongs to
  *   link_pg.c   the hub as a Link, for a client over libpq (link_pg.h)
  *
  * Two rooms drive it: the libpq link in a client's syncqd, and syncqd
@@ -58,7 +59,12 @@ typedef struct Hub
 	int			ngone_logged;
 	int64_t		clock_us;		/* the hub's clock as the last download began */
 	bool		row_json_fn;	/* the hub's syncq has sync_row_json() (0.2.0) */
+	long		max_set_aside;	/* a client's changes in sync_errors, at most
+								 * (0: HUB_SET_ASIDE_MAX) */
 } Hub;
+
+/* A client's set-aside changes the hub keeps, at most, unless told otherwise. */
+#define HUB_SET_ASIDE_MAX 10000
 
 /* conn.c */
 Hub		   *hub_connect(const char *conninfo, bool listen, char *err, size_t errlen);
@@ -120,5 +126,9 @@ long		hub_count_errors(Hub *h, const char *client_id, char *err, size_t errlen);
 int			hub_list_errors(Hub *h, const char *client_id, int max, HubError **rows,
 							char *err, size_t errlen);
 long		hub_count_conflicts(Hub *h, const char *client_id, char *err, size_t errlen);
+
+/* nodes.c */
+int			hub_bind_node(Hub *h, const char *node_id, const char *user, char **owner,
+						  char *err, size_t errlen);
 
 #endif							/* SYNCQD_HUB_H */

@@ -41,9 +41,15 @@ static int
 pg_hello(Link *l, const char *client_id, bool retry_errors, UploadStats *retried,
 		 char *err, size_t errlen)
 {
+	char	   *owner = NULL;
+
 	if (hub_load_tables(HUB(l), err, errlen) < 0)
 		return -1;
 	sync_tables(l);
+	/* bound at first sight, so that no serve user can claim it later */
+	if (hub_bind_node(HUB(l), client_id, NULL, &owner, err, errlen) < 0)
+		return -1;
+	free(owner);
 	if (retry_errors)
 	{
 		char		e[1024];

@@ -5,7 +5,9 @@
  *   hub_upload_begin   open the hub transaction, read where the hub stands
  *                      for this client
  *   hub_upload_chunk   a page of the client's changes: skip what the hub
- *                      has (checking its digest), apply the rest (apply.c)
+ *                      has (checking its digest), apply the rest (apply.c),
+ *                      set the refused ones aside (so many per client at
+ *                      most: room_to_set_aside)
  *   hub_upload_end     check the node's history, store the new position,
  *                      NOTIFY, commit
  *
@@ -148,6 +150,35 @@ add_mark(HubUpload *u, int64_t seq)
 }
 
 /*
+ * Is there room in sync_errors for the nfailed changes of out[0..m) just
+ * refused? A client's set-aside changes are bounded (h->max_set_aside): a
+ * client cannot fill the hub with refused changes, nor make every retry of
+ * them long (docs/security.md). -1 with err (and stats.full) if not.
+ */
+static int
+room_to_set_aside(Hub *h, const Outcome *out, int m, char *err, size_t errlen)
+{
+	HubUpload  *u = &h->up;
+	long		max = h->max_set_aside > 0 ? h->max_set_aside : HUB_SET_ASIDE_MAX;
+	long		held;
+	int			nfailed = 0;
+
+	for (int i = 0; i < m; i++)
+		nfailed += out[i].done == DONE_FAILED;
+	if (nfailed == 0)
+		return 0;
+	held = hub_count_errors(h, u->client_id, err, errlen);
+	if (held < 0)
+		return -1;
+	if (held + nfailed <= max)
+		return 0;
+	snprintf(err, errlen, "hub: node %s has %ld changes set aside in the hub's sync_errors, and %d more were refused now: at most %ld are kept; its uploads wait until they are dealt with there (fix their cause, or delete them)",
+			 u->client_id, held, nfailed, max);
+	u->stats.full = true;
+	return -1;
+}
+
+/*
  * Apply one page of pending changes (seq order) inside the upload. What the
  * hub already has is skipped after checking its digest (exactly once);
  * what the hub refuses is set aside in sync_errors; the position moves past
@@ -194,6 +225,7 @@ hub_upload_chunk(Hub *h, const ChangeList *page, char *err, size_t errlen)
 			add_mark(u, u->new_seq);
 	}
 	if (hub_apply_changes(h, cs, m, out, false, &u->notify, err, errlen) < 0 ||
+		room_to_set_aside(h, out, m, err, errlen) < 0 ||
 		hub_park_changes(h, u->client_id, cs, out, m, err, errlen) < 0)
 		goto out;
 	for (int i = 0; i < m; i++)

@@ -56,6 +56,7 @@ typedef struct
 	int			parked;			/* refused by the hub: set aside in sync_errors */
 	int			retried;		/* set-aside changes that went through now */
 	bool		clone;			/* refused: a copy of another node */
+	bool		full;			/* refused: the node has too many changes set aside */
 } UploadStats;
 
 /* Where an upload may be acknowledged: the end of every page sent. */
