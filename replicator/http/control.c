@@ -8,10 +8,17 @@
  *                            (statuspage.c)
  *   GET  /auto_sync.js       web/auto_sync.js, built in, for an app's pages
  *
- * The JSON answers carry Access-Control-Allow-Origin: *, and the trigger
- * answers a CORS preflight (OPTIONS), so that auto_sync.js on an app's page
- * (another origin) can ask for a sync and read the answer: the trigger is
- * rate-limited and harmless, the status is read-only.
+ * Whom it answers (check_caller; docs/security.md): a request whose Host
+ * does not name this API (a loopback name, or the host it listens on, and
+ * its port: a DNS rebinding page names its own) gets 403, and so does one
+ * from a page of an origin the app did not give (--allow-origin) nor this
+ * API's own. The JSON answers carry Access-Control-Allow-Origin for the
+ * allowed origins alone, and the trigger answers their CORS preflight
+ * (OPTIONS), so that auto_sync.js on an app's page can ask for a sync and
+ * read the answer. The status carries row values (the keys of set-aside
+ * changes, the values error messages quote) only for an allowed origin or
+ * for the person who asked for the page (Sec-Fetch-Site: none); for anyone
+ * else the keys are null and the quoted values "…" (jredacted).
  *
  * libmicrohttpd serves it on a thread of its own. That thread never touches
  * the daemon's connections: it reads the status the loop publishes (under
@@ -21,6 +28,8 @@
  * gets a 4xx with {"error": "..."} (http.c).
  *
  *   control_check_address   --control's HOST:PORT
+ *   control_check_origin    an --allow-origin
+ *   check_caller (static)   whom it answers: Host, Origin
  *   control_start, control_stop   the server, on a thread of its own
  *   control_wake_fd, control_take_trigger   the trigger, for the loop
  *   control_set_state, control_set_hub, control_set_next_periodic,
@@ -39,6 +48,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -61,6 +71,12 @@ struct Control
 	char	   *db_path;
 	char		node_id[NODE_ID_LEN + 1];
 	int64_t		started_us;
+
+	/* whom it answers (check_caller): its own host name (the port is
+	 * http.port), and the origins of the app's pages (--allow-origin) */
+	char		host[256];
+	char	  **origins;
+	int			norigins;
 
 	/* the HTTP thread's own */
 	sqlite3    *db;
@@ -111,6 +127,53 @@ jseconds(double s)
 }
 
 /* ---- the parts of the status ------------------------------------------- */
+
+/*
+ * An error message without the values it quotes: what stands in double
+ * quotes, in braces (a key as JSON) or after ")=(" (PostgreSQL's "Key
+ * (id)=(5)") becomes "…". For an answer to a caller that is neither an
+ * allowed origin nor the person (check_caller): a message of the hub or
+ * the file may carry a row's values.
+ */
+static json_t *
+jredacted(const char *s)
+{
+	Buf			b = {0};
+	json_t	   *j;
+
+	if (s == NULL)
+		return json_null();
+	for (const char *p = s; *p;)
+	{
+		const char *end = NULL;
+
+		if (*p == '"')
+			end = strchr(p + 1, '"');
+		else if (*p == '{')
+			end = strrchr(p, '}');
+		else if (*p == '(' && p > s + 1 && p[-1] == '=' && p[-2] == ')')
+			end = strchr(p + 1, ')');
+		if (end == NULL)
+		{
+			buf_putc(&b, *p++);
+			continue;
+		}
+		buf_putc(&b, *p);
+		buf_puts(&b, "\u2026");
+		buf_putc(&b, *end);
+		p = end + 1;
+	}
+	j = http_jtext(b.p ? b.p : "");
+	buf_free(&b);
+	return j;
+}
+
+/* A message as it is (detail), or without the values it quotes. */
+static json_t *
+jmessage(const char *s, bool detail)
+{
+	return detail ? http_jtext(s) : jredacted(s);
+}
 
 static const char *
 state_name(DaemonState s)
@@ -169,7 +232,7 @@ tz_status(Control *c, int64_t now)
  * *why set (the file could not be read now).
  */
 static json_t *
-db_status(Control *c, int64_t now, double *lag_s, json_t **down_errors, long *conflicts,
+db_status(Control *c, bool detail, int64_t now, double *lag_s, json_t **down_errors, long *conflicts,
 		  const char **why)
 {
 	sqlite3_stmt *st = NULL;
@@ -246,8 +309,8 @@ db_status(Control *c, int64_t now, double *lag_s, json_t **down_errors, long *co
 		json_object_set_new(e, "hub_seq", json_integer(sqlite3_column_int64(st, 0)));
 		json_object_set_new(e, "table", http_jtext((const char *) sqlite3_column_text(st, 1)));
 		json_object_set_new(e, "op", http_jtext((const char *) sqlite3_column_text(st, 2)));
-		json_object_set_new(e, "pk", http_jtext((const char *) sqlite3_column_text(st, 3)));
-		json_object_set_new(e, "error", http_jtext((const char *) sqlite3_column_text(st, 4)));
+		json_object_set_new(e, "pk", detail ? http_jtext((const char *) sqlite3_column_text(st, 3)) : json_null());
+		json_object_set_new(e, "error", jmessage((const char *) sqlite3_column_text(st, 4), detail));
 		json_object_set_new(e, "first_failed", http_jtext((const char *) sqlite3_column_text(st, 5)));
 		json_object_set_new(e, "last_failed", http_jtext((const char *) sqlite3_column_text(st, 6)));
 		json_object_set_new(e, "attempts", json_integer(sqlite3_column_int(st, 7)));
@@ -307,7 +370,7 @@ stats_json(const SyncStats *st)
 
 /* The last sync, as the loop published it (c->mu held). */
 static json_t *
-last_sync_json(Control *c)
+last_sync_json(Control *c, bool detail)
 {
 	json_t	   *l;
 
@@ -318,13 +381,13 @@ last_sync_json(Control *c)
 	json_object_set_new(l, "ok", json_boolean(c->last_ok));
 	json_object_set_new(l, "seconds", jseconds(c->last_secs));
 	if (!c->last_ok)
-		json_object_set_new(l, "error", http_jtext(c->last_error));
+		json_object_set_new(l, "error", jmessage(c->last_error, detail));
 	return l;
 }
 
 /* This client's changes the hub set aside, as last heard (c->mu held). */
 static json_t *
-hub_errors_json(Control *c)
+hub_errors_json(Control *c, bool detail)
 {
 	json_t	   *o = json_object(),
 			   *list = json_array();
@@ -337,8 +400,8 @@ hub_errors_json(Control *c)
 		json_object_set_new(e, "seq", json_integer(he->seq));
 		json_object_set_new(e, "table", http_jtext(he->table));
 		json_object_set_new(e, "op", json_stringn(&he->op, 1));
-		json_object_set_new(e, "pk", http_jtext(he->pk));
-		json_object_set_new(e, "error", http_jtext(he->error));
+		json_object_set_new(e, "pk", detail ? http_jtext(he->pk) : json_null());
+		json_object_set_new(e, "error", jmessage(he->error, detail));
 		json_object_set_new(e, "first_failed", http_jtext(he->first_failed));
 		json_object_set_new(e, "last_failed", http_jtext(he->last_failed));
 		json_object_set_new(e, "attempts", json_integer(he->attempts));
@@ -349,9 +412,13 @@ hub_errors_json(Control *c)
 	return o;
 }
 
-/* The whole status document (GET /api/sync/status). */
+/*
+ * The whole status document (GET /api/sync/status). detail: with the row
+ * values the errors carry (the keys of set-aside changes, the messages as
+ * they are); without, the keys null and the messages' values left out.
+ */
 static json_t *
-build_status(Control *c)
+build_status(Control *c, bool detail)
 {
 	int64_t		now = now_us();
 	json_t	   *o = json_object(),
@@ -367,7 +434,7 @@ build_status(Control *c)
 				on_hub = -1,	/* this node's changes overruled on the hub */
 				nerr = 0;
 
-	queue = db_status(c, now, &lag, &down_errs, &here, &why);
+	queue = db_status(c, detail, now, &lag, &down_errs, &here, &why);
 
 	json_object_set_new(o, "role", json_string("client"));
 	json_object_set_new(o, "version", json_string(SYNCQD_VERSION));
@@ -389,7 +456,7 @@ build_status(Control *c)
 	if (c->next_periodic_us > 0)
 		json_object_set_new(o, "next_batched_sync_in_seconds",
 							jseconds(c->next_periodic_us > now ? (double) (c->next_periodic_us - now) / 1e6 : 0));
-	json_object_set_new(o, "last_sync", last_sync_json(c));
+	json_object_set_new(o, "last_sync", last_sync_json(c, detail));
 	{
 		json_t	   *n = json_object();
 
@@ -397,7 +464,7 @@ build_status(Control *c)
 		json_object_set_new(n, "failed", json_integer(c->syncs_failed));
 		json_object_set_new(o, "syncs", n);
 	}
-	up_errs = hub_errors_json(c);
+	up_errs = hub_errors_json(c, detail);
 	if (c->hub_err_count > 0)
 		nerr += c->hub_err_count;
 	on_hub = c->hub_conflicts;
@@ -434,6 +501,97 @@ build_status(Control *c)
 	json_object_set_new(o, "conflicts", confl);
 	json_object_set_new(o, "timezone", tz_status(c, now));
 	return o;
+}
+
+/* ---- whom it answers ------------------------------------------------------ */
+
+/* Is name[0..n) (a host without its port) one of the loopback names? */
+static bool
+loopback_name(const char *name, size_t n)
+{
+	static const char *const names[] = {"localhost", "127.0.0.1", "[::1]"};
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (n == strlen(names[i]) && strncasecmp(name, names[i], n) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * Does "host[:port]" name this control API: a loopback name or the host it
+ * was told to listen on, and its port? (A DNS rebinding page names its own
+ * host.)
+ */
+static bool
+host_allowed(const Control *c, const char *hostport)
+{
+	const char *colon = strrchr(hostport, ':'),
+			   *bracket = strrchr(hostport, ']');
+	size_t		n = strlen(hostport);
+
+	if (colon && (bracket == NULL || colon > bracket))
+	{
+		char	   *end;
+		long		p = strtol(colon + 1, &end, 10);
+
+		if (*end || end == colon + 1 || p != (long) c->http.port)
+			return false;
+		n = (size_t) (colon - hostport);
+	}
+	if (n == 0)
+		return false;
+	return loopback_name(hostport, n) ||
+		(c->host[0] && strlen(c->host) == n && strncasecmp(hostport, c->host, n) == 0);
+}
+
+/* Is origin (scheme://host[:port]) this API's own, or one the app gave? */
+static bool
+origin_allowed(HttpServer *srv, const char *origin)
+{
+	const Control *c = srv->cls;
+
+	for (int i = 0; i < c->norigins; i++)
+		if (strcasecmp(origin, c->origins[i]) == 0)
+			return true;
+	return strncasecmp(origin, "http://", 7) == 0 && strchr(origin + 7, '/') == NULL &&
+		host_allowed(c, origin + 7);
+}
+
+/*
+ * May this request be answered (its headers are in)? Its Host must name
+ * this API, and a browser's Origin, when there is one, must be allowed
+ * (origin_allowed): then the status carries row values. Without an Origin
+ * it carries them only when the browser says the person asked for the page
+ * itself (Sec-Fetch-Site: none) or this API's own page did. 403 otherwise,
+ * logged.
+ */
+static enum MHD_Result
+check_caller(HttpServer *srv, struct MHD_Connection *conn, HttpRequest *req)
+{
+	Control    *c = srv->cls;
+	const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST),
+			   *origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ORIGIN),
+			   *why = NULL;
+
+	if (host == NULL || !host_allowed(c, host))
+		why = "the Host header does not name this control API (a loopback name and its port)";
+	else if (origin != NULL && !origin_allowed(srv, origin))
+		why = "a page of this origin may not use the control API (syncqd --allow-origin)";
+	if (why)
+	{
+		logmsg(LOG_WARNING, "control API: a request refused: %s (Host \"%.100s\", Origin \"%.100s\")",
+			   why, host ? host : "", origin ? origin : "");
+		return http_reply_error(srv, conn, MHD_HTTP_FORBIDDEN, NULL, NULL, "%s", why);
+	}
+	if (origin)
+		req->detail = true;
+	else
+	{
+		const char *site = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Sec-Fetch-Site");
+
+		req->detail = site && (strcmp(site, "none") == 0 || strcmp(site, "same-origin") == 0);
+	}
+	return MHD_YES;
 }
 
 /* ---- HTTP ----------------------------------------------------------------- */
@@ -483,7 +641,7 @@ handle(HttpServer *srv, struct MHD_Connection *conn, HttpRequest *req, const cha
 	{
 		if (!get)
 			return http_reply_method(srv, conn, method, url, "GET, HEAD");
-		return http_reply_json(srv, conn, MHD_HTTP_OK, build_status(c), NULL, NULL);
+		return http_reply_json(srv, conn, MHD_HTTP_OK, build_status(c, req->detail), NULL, NULL);
 	}
 	if (strcmp(url, "/") == 0)
 	{
@@ -492,7 +650,7 @@ handle(HttpServer *srv, struct MHD_Connection *conn, HttpRequest *req, const cha
 
 		if (!get)
 			return http_reply_method(srv, conn, method, url, "GET, HEAD");
-		st = build_status(c);
+		st = build_status(c, req->detail);
 		html = status_page_html(st);
 		json_decref(st);
 		return http_reply(srv, conn, MHD_HTTP_OK, "text/html; charset=utf-8", "no-store",
@@ -539,16 +697,40 @@ control_check_address(const char *hostport, char *err, size_t errlen)
 }
 
 /*
- * Start the control API on hostport, serving the status of db_path.
- * NULL with err if the address cannot be had (a second syncqd on the same
- * port, say).
+ * Is origin what a browser sends as Origin: scheme://host[:port], http or
+ * https, no path, no credentials? -1 with err (for --allow-origin).
+ */
+int
+control_check_origin(const char *origin, char *err, size_t errlen)
+{
+	const char *host = strstr(origin, "://");
+	size_t		n = strlen(origin);
+
+	if (n > CONTROL_ORIGIN_MAX || host == NULL ||
+		!((host - origin == 4 && strncasecmp(origin, "http", 4) == 0) ||
+		  (host - origin == 5 && strncasecmp(origin, "https", 5) == 0)) ||
+		host[3] == '\0' || strpbrk(host + 3, "/?#@ \t") != NULL)
+	{
+		snprintf(err, errlen, "invalid --allow-origin \"%.300s\": give an origin as a browser sends it, e.g. https://app.example.org or http://127.0.0.1:5000 (no path)",
+				 origin);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Start the control API on hostport, serving the status of db_path to the
+ * pages of origins[0..norigins) (and its own). NULL with err if the
+ * address cannot be had (a second syncqd on the same port, say).
  */
 Control *
 control_start(const char *hostport, const char *db_path, const char *node_id,
-			  char *err, size_t errlen)
+			  const char *const *origins, int norigins, char *err, size_t errlen)
 {
 	Control    *c = xcalloc(1, sizeof(Control));
 	char		e[512];
+	char		host[256],
+				port[16];
 
 	pthread_mutex_init(&c->mu, NULL);
 	pthread_mutex_init(&c->trigger.mu, NULL);
@@ -578,19 +760,32 @@ control_start(const char *hostport, const char *db_path, const char *node_id,
 		.handler = handle,
 		.cls = c,
 		.max_body = BODY_MAX,
-		.cors = true,
+		.on_headers = check_caller,
+		.cors = origin_allowed,
 		.conn_limit = 64,
 		.per_ip_limit = 16,
 		.timeout_s = 10,
 		.conn_memory = 65536,
 	};
+	if (http_hostport_parse(hostport, host, sizeof(host), port, sizeof(port), e, sizeof(e)) < 0)
+	{
+		snprintf(err, errlen, "control API: invalid address \"%s\": %s", hostport, e);
+		goto fail;
+	}
+	snprintf(c->host, sizeof(c->host), strchr(host, ':') ? "[%s]" : "%s", host);
+	c->origins = xcalloc((size_t) norigins + 1, sizeof(char *));
+	for (int i = 0; i < norigins; i++)
+		c->origins[c->norigins++] = xstrdup(origins[i]);
 	if (http_start(&c->http, hostport, e, sizeof(e)) < 0)
 	{
 		snprintf(err, errlen, "control API: %s (is another syncqd using it? give --control HOST:PORT, or --control off)", e);
 		goto fail;
 	}
-	logmsg(LOG_INFO, "control API on http://%.*s:%u/api/sync/status",
-		   (int) (strrchr(hostport, ':') - hostport), hostport, c->http.port);
+	logmsg(LOG_INFO, "control API on http://%.*s:%u/api/sync/status%s%s",
+		   (int) (strrchr(hostport, ':') - hostport), hostport, c->http.port,
+		   c->norigins ? ", for pages of " : "", c->norigins ? c->origins[0] : "");
+	for (int i = 1; i < c->norigins; i++)
+		logmsg(LOG_INFO, "control API: also for pages of %s", c->origins[i]);
 	return c;
 fail:
 	control_stop(c);
@@ -610,6 +805,9 @@ control_stop(Control *c)
 	hub_errors_free(c->hub_errs, c->n_hub_errs);
 	pthread_mutex_destroy(&c->mu);
 	pthread_mutex_destroy(&c->trigger.mu);
+	for (int i = 0; i < c->norigins; i++)
+		free(c->origins[i]);
+	free(c->origins);
 	free(c->db_path);
 	free(c);
 }

@@ -10,6 +10,9 @@
 /* --control default. */
 #define CONTROL_DEFAULT "127.0.0.1:8765"
 
+/* The longest origin (scheme://host[:port]) --allow-origin takes. */
+#define CONTROL_ORIGIN_MAX 255
+
 typedef struct Control Control;
 
 /* What the loop is doing, for the status. */
@@ -25,8 +28,9 @@ typedef enum
 
 /* Is hostport a HOST:PORT the control API can be given? -1 with err. */
 int			control_check_address(const char *hostport, char *err, size_t errlen);
+int			control_check_origin(const char *origin, char *err, size_t errlen);
 Control    *control_start(const char *hostport, const char *db_path, const char *node_id,
-						  char *err, size_t errlen);
+						  const char *const *origins, int norigins, char *err, size_t errlen);
 void		control_stop(Control *c);
 int			control_wake_fd(const Control *c);
 bool		control_take_trigger(Control *c);

@@ -275,6 +275,23 @@ gzip_bytes(const char *data, size_t len, char **out, size_t *outlen)
 	return true;
 }
 
+/*
+ * CORS: the request's Origin, if srv allows it (srv->cors), is named in
+ * Access-Control-Allow-Origin (never "*"), with Vary: Origin.
+ */
+static void
+add_cors(HttpServer *srv, struct MHD_Connection *conn, struct MHD_Response *r)
+{
+	const char *origin;
+
+	if (srv->cors == NULL)
+		return;
+	MHD_add_response_header(r, MHD_HTTP_HEADER_VARY, MHD_HTTP_HEADER_ORIGIN);
+	origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ORIGIN);
+	if (origin && srv->cors(srv, origin))
+		MHD_add_response_header(r, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+}
+
 /* Queue response r with the headers every reply of srv carries. */
 static enum MHD_Result
 queue(HttpServer *srv, struct MHD_Connection *conn, unsigned int code, struct MHD_Response *r,
@@ -286,8 +303,8 @@ queue(HttpServer *srv, struct MHD_Connection *conn, unsigned int code, struct MH
 		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, cache ? cache : "no-store");
 	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
-	if (srv->cors && ctype && strcmp(ctype, "application/json") == 0)
-		MHD_add_response_header(r, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_ORIGIN, "*");
+	if (ctype && strcmp(ctype, "application/json") == 0)
+		add_cors(srv, conn, r);
 	if (gzipped)
 		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_ENCODING, "gzip");
 	if (srv->gzip)
@@ -405,21 +422,20 @@ http_reply_method(HttpServer *srv, struct MHD_Connection *conn, const char *meth
 }
 
 /*
- * The CORS preflight of POST /api/sync/trigger, so that a page of another
- * origin (auto_sync.js) can ask for a sync.
+ * The CORS preflight of POST /api/sync/trigger, so that a page of an
+ * origin the server allows (auto_sync.js) can ask for a sync.
  */
 enum MHD_Result
 http_reply_preflight(HttpServer *srv, struct MHD_Connection *conn)
 {
 	struct MHD_Response *r = MHD_create_response_from_buffer(0, (void *) "", MHD_RESPMEM_PERSISTENT);
 
-	(void) srv;
 	if (r == NULL)
 		return MHD_NO;
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "max-age=600");
 	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
 	MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "POST, OPTIONS");
-	MHD_add_response_header(r, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_ORIGIN, "*");
+	add_cors(srv, conn, r);
 	MHD_add_response_header(r, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_METHODS, "POST");
 	MHD_add_response_header(r, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_HEADERS, "Content-Type");
 	MHD_add_response_header(r, MHD_HTTP_HEADER_ACCESS_CONTROL_MAX_AGE, "600");

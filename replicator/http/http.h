@@ -33,6 +33,8 @@ typedef struct
 	bool		authed;
 	bool		admin;
 	char		user[256];		/* a user name of serve's: 1 to AUTH_USER_MAX (255) bytes */
+	bool		detail;			/* control API: asked by an allowed origin, or by
+								 * the person: row values may be shown */
 } HttpRequest;
 
 typedef struct HttpServer HttpServer;
@@ -46,6 +48,9 @@ typedef enum MHD_Result (*HttpHandler) (HttpServer *srv, struct MHD_Connection *
 										HttpRequest *req, const char *url, const char *method);
 typedef enum MHD_Result (*HttpHeadersHook) (HttpServer *srv, struct MHD_Connection *conn,
 											HttpRequest *req);
+/* May a page of this origin (the request's Origin header) read the JSON
+ * replies? (CORS: the reply then names that origin.) */
+typedef bool (*HttpOriginCheck) (HttpServer *srv, const char *origin);
 
 struct HttpServer
 {
@@ -56,7 +61,8 @@ struct HttpServer
 	void	   *cls;			/* the handler's own */
 	long		max_body;		/* bytes of a body kept, at most */
 	bool		thread_per_connection;	/* else one polling thread */
-	bool		cors;			/* JSON replies: Access-Control-Allow-Origin: * */
+	HttpOriginCheck cors;		/* JSON replies: Access-Control-Allow-Origin for
+								 * the origins it allows; NULL: none */
 	bool		gzip;			/* long replies gzip'd when accepted */
 	unsigned int conn_limit;
 	unsigned int per_ip_limit;	/* 0: none */

@@ -51,6 +51,9 @@ usage(void)
 		   "                           immediate changes ship as soon as they commit\n"
 		   "  -c, --control=HOST:PORT  the control API (default " CONTROL_DEFAULT ");\n"
 		   "                           \"off\" for none\n"
+		   "      --allow-origin=ORIGIN  an origin of the app's pages that may use the\n"
+		   "                           control API (auto_sync.js), e.g.\n"
+		   "                           https://app.example.org; repeat for more\n"
 		   "      --reidentify         give a copied client file a node id of its own\n\n"
 		   "Logging:\n"
 		   "  -l, --log-file=FILE      log there instead of stderr; SIGHUP reopens it\n"
@@ -182,6 +185,7 @@ parse_options(int argc, char **argv, Options *o)
 		{"cacert", required_argument, NULL, 'A'},
 		{"interval", required_argument, NULL, 'i'},
 		{"control", required_argument, NULL, 'c'},
+		{"allow-origin", required_argument, NULL, 'O'},
 		{"once", no_argument, NULL, '1'},
 		{"reidentify", no_argument, NULL, 'R'},
 		{"log-file", required_argument, NULL, 'l'},
@@ -191,6 +195,7 @@ parse_options(int argc, char **argv, Options *o)
 		{NULL, 0, NULL, 0}
 	};
 	const char *online = getenv("AMRS_ONLINE_URL");
+	static const char *origins[32];
 	char		err[2048];
 	int			c;
 
@@ -232,6 +237,14 @@ parse_options(int argc, char **argv, Options *o)
 				o->d.control = strcmp(optarg, "off") == 0 || strcmp(optarg, "none") == 0 ? NULL : optarg;
 				if (o->d.control && control_check_address(o->d.control, err, sizeof(err)) < 0)
 					bad_args("%s", err);
+				break;
+			case 'O':
+				if (control_check_origin(optarg, err, sizeof(err)) < 0)
+					bad_args("%s", err);
+				if (o->d.norigins == (int) (sizeof(origins) / sizeof(origins[0])))
+					bad_args("%s", "too many --allow-origin (32 at most)");
+				origins[o->d.norigins++] = optarg;
+				o->d.origins = origins;
 				break;
 			case '1':
 				o->once = true;

@@ -449,7 +449,8 @@ daemon_run(Client *cl, const DaemonOptions *o)
 
 		/* the HTTP thread inherits the mask: signals come to this thread */
 		pthread_sigmask(SIG_BLOCK, &block, &orig);
-		l.ctl = control_start(o->control, cl->path, client_node_id(cl), err, sizeof(err));
+		l.ctl = control_start(o->control, cl->path, client_node_id(cl), o->origins, o->norigins,
+							  err, sizeof(err));
 		pthread_sigmask(SIG_SETMASK, &orig, NULL);
 		if (l.ctl == NULL)
 		{

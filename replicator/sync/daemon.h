@@ -12,6 +12,8 @@ typedef struct
 	const char *online;			/* the hub's conninfo */
 	double		interval;		/* seconds between syncs of batched changes */
 	const char *control;		/* HOST:PORT of the control API, or NULL */
+	const char *const *origins; /* the app's origins it answers (--allow-origin) */
+	int			norigins;
 	const char *log_file;		/* reopened on SIGHUP, or NULL */
 } DaemonOptions;
 

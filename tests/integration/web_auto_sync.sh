@@ -39,8 +39,11 @@ cli "$C" "UPDATE now_t SET v = 'client' WHERE id = 1" >/dev/null
 sleep 0.05
 hub "UPDATE now_t SET v = 'hub' WHERE id = 1"
 PORT=$(free_port)
+PPORT=$(free_port)
+while [ "$PPORT" = "$PORT" ]; do PPORT=$(free_port); done
 URL=http://127.0.0.1:$PORT
-start_daemon "$C" --control "127.0.0.1:$PORT"
+# the app's pages: the page server below, and the origin of the preflight check
+start_daemon "$C" --control "127.0.0.1:$PORT" --allow-origin "http://127.0.0.1:$PPORT" --allow-origin http://app.example
 status() { curl -s "$URL/api/sync/status"; }
 wait_until 5 "the conflict in the status" '[ "$(status | json "d[\"conflicts\"][\"count\"]")" -ge 1 ]'
 # an error for the status page: a row the hub's CHECK refuses
@@ -55,11 +58,15 @@ code=$(curl -s -D "$SYNCQ_TMP/pre.headers" -o /dev/null -w '%{http_code}' -X OPT
 	-H 'Origin: http://app.example' -H 'Access-Control-Request-Method: POST' \
 	-H 'Access-Control-Request-Headers: content-type' "$URL/api/sync/trigger")
 expect_eq "preflight" "$code" 204
-for h in 'Access-Control-Allow-Origin: \*' 'Access-Control-Allow-Methods: POST' 'Access-Control-Allow-Headers: Content-Type'; do
+for h in 'Access-Control-Allow-Origin: http://app.example' 'Access-Control-Allow-Methods: POST' 'Access-Control-Allow-Headers: Content-Type'; do
 	grep -qi "^$h" "$SYNCQ_TMP/pre.headers" || fail "preflight without $h: $(cat "$SYNCQ_TMP/pre.headers")"
 done
-curl -s -D - -o /dev/null "$URL/api/sync/status" | grep -qi '^Access-Control-Allow-Origin: \*' ||
-	fail "no Access-Control-Allow-Origin on the status"
+curl -s -D - -o /dev/null -H 'Origin: http://app.example' "$URL/api/sync/status" |
+	grep -qi '^Access-Control-Allow-Origin: http://app.example' || fail "no Access-Control-Allow-Origin on the status"
+code=$(curl -s -D "$SYNCQ_TMP/pre.headers" -o /dev/null -w '%{http_code}' -X OPTIONS \
+	-H 'Origin: http://elsewhere.example' -H 'Access-Control-Request-Method: POST' "$URL/api/sync/trigger")
+expect_eq "preflight of an origin not allowed" "$code" 403
+! grep -qi '^Access-Control-Allow-Origin' "$SYNCQ_TMP/pre.headers" || fail "CORS for an origin not allowed"
 curl -s -D - -o /dev/null "$URL/" | grep -qi '^Content-Type: text/html; charset=utf-8' || fail "GET /: not text/html"
 expect_eq "HEAD /" "$(curl -s -I -o /dev/null -w '%{http_code}' "$URL/")" 200
 expect_eq "POST /" "$(curl -s -X POST -o /dev/null -w '%{http_code}' "$URL/")" 405
@@ -73,7 +80,6 @@ cat >"$SITE/index.html" <<EOF
 <script src="$URL/auto_sync.js" data-syncqd="$URL" async></script>
 </head><body><h1>Audit completions</h1><p>The app's own page.</p></body></html>
 EOF
-PPORT=$(free_port)
 python3 -m http.server --bind 127.0.0.1 --directory "$SITE" "$PPORT" >"$SYNCQ_TMP/http.log" 2>&1 &
 HTTP_PID=$!
 trap 'kill "$HTTP_PID" 2>/dev/null || true; daemon_cleanup' EXIT
