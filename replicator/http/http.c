@@ -2,8 +2,11 @@
  * http.c — the one libmicrohttpd layer of syncqd (http.h).
  *
  *   http_hostport_parse   HOST:PORT into its parts
- *   http_start            listen on HOST:PORT (TLS if given a certificate)
+ *   http_start            listen on HOST:PORT (TLS if given a certificate),
+ *                         so many connections per address at most (logged)
  *   http_stop             stop
+ *   http_client_address   who is on a connection
+ *   http_set_timeout      how long a connection may stay idle
  *   http_reply            a reply of bytes (gzip'd when long and accepted)
  *   http_reply_static     ... of bytes that stay
  *   http_reply_json       ... of a jansson document
@@ -24,8 +27,10 @@
 #include "base/encode.h"
 #include "http/http.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -169,13 +174,161 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_Re
 	}
 }
 
+/* ---- connections per address ------------------------------------------------- */
+
+/*
+ * How many connections each address holds (per_ip_limit): counted as
+ * libmicrohttpd starts and closes them, checked by its accept policy, so
+ * that one host cannot take every connection of the server, and a refusal
+ * is logged (once a minute per address). An open-addressing table: an
+ * address whose count is 0 leaves its slot to the next one; one that finds
+ * no slot near its hash is let in (the server's conn_limit still holds).
+ */
+#define ADDR_SLOTS 4096
+#define ADDR_PROBES 64
+#define ADDR_LOG_GAP_US INT64_C(60000000)
+
+typedef struct
+{
+	char		addr[INET6_ADDRSTRLEN];
+	unsigned int n;
+	int64_t		logged_us;
+} AddrSlot;
+
+struct HttpAddrs
+{
+	pthread_mutex_t mu;
+	AddrSlot	slot[ADDR_SLOTS];
+};
+
+static void
+addr_text(const struct sockaddr *sa, char *buf, size_t len)
+{
+	buf[0] = '\0';
+	if (sa == NULL)
+		return;
+	if (sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *) sa)->sin_addr, buf, (socklen_t) len);
+	else if (sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *) sa)->sin6_addr, buf, (socklen_t) len);
+}
+
+/* The slot of addr (mu held): its own, else a free one if take; -1 none. */
+static int
+addr_slot(struct HttpAddrs *a, const char *addr, bool take)
+{
+	uint32_t	h = 2166136261u;
+	int			free_at = -1;
+
+	for (const char *p = addr; *p; p++)
+		h = (h ^ (unsigned char) *p) * 16777619u;
+	for (int k = 0; k < ADDR_PROBES; k++)
+	{
+		int			i = (int) ((h + (uint32_t) k) % ADDR_SLOTS);
+		AddrSlot   *s = &a->slot[i];
+
+		if (strcmp(s->addr, addr) == 0)
+			return i;
+		if (s->n == 0 && free_at < 0)
+			free_at = i;
+		if (s->addr[0] == '\0')
+			break;
+	}
+	if (take && free_at >= 0)
+	{
+		snprintf(a->slot[free_at].addr, sizeof(a->slot[free_at].addr), "%s", addr);
+		a->slot[free_at].n = 0;
+	}
+	return take ? free_at : -1;
+}
+
+/* libmicrohttpd's accept policy: a new connection of an address at its limit is refused. */
+static enum MHD_Result
+accept_policy(void *cls, const struct sockaddr *addr, socklen_t addrlen)
+{
+	HttpServer *srv = cls;
+	char		text[INET6_ADDRSTRLEN];
+	int			i;
+	bool		ok = true;
+	int64_t		now = mono_us();
+
+	(void) addrlen;
+	if (srv->addrs == NULL || srv->per_ip_limit == 0)
+		return MHD_YES;
+	addr_text(addr, text, sizeof(text));
+	pthread_mutex_lock(&srv->addrs->mu);
+	i = addr_slot(srv->addrs, text, false);
+	if (i >= 0 && srv->addrs->slot[i].n >= srv->per_ip_limit)
+	{
+		AddrSlot   *s = &srv->addrs->slot[i];
+
+		ok = false;
+		if (s->logged_us == 0 || now - s->logged_us >= ADDR_LOG_GAP_US)
+		{
+			s->logged_us = now;
+			logmsg(LOG_WARNING, "%s: %s holds %u connections, the limit for one address: its new connections are refused (said once a minute)",
+				   srv->name, text, s->n);
+		}
+	}
+	pthread_mutex_unlock(&srv->addrs->mu);
+	return ok ? MHD_YES : MHD_NO;
+}
+
+/* A connection started or closed: counted for its address (the slot in *ctx, plus 1). */
+static void
+on_connection(void *cls, struct MHD_Connection *conn, void **ctx, enum MHD_ConnectionNotificationCode code)
+{
+	HttpServer *srv = cls;
+	intptr_t	slot = (intptr_t) *ctx;
+
+	if (srv->addrs == NULL)
+		return;
+	pthread_mutex_lock(&srv->addrs->mu);
+	if (code == MHD_CONNECTION_NOTIFY_STARTED)
+	{
+		char		text[INET6_ADDRSTRLEN];
+		const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+		int			i;
+
+		addr_text(ci ? ci->client_addr : NULL, text, sizeof(text));
+		i = addr_slot(srv->addrs, text, true);
+		if (i >= 0)
+		{
+			srv->addrs->slot[i].n++;
+			*ctx = (void *) (intptr_t) (i + 1);
+		}
+	}
+	else if (code == MHD_CONNECTION_NOTIFY_CLOSED && slot > 0)
+	{
+		if (srv->addrs->slot[slot - 1].n > 0)
+			srv->addrs->slot[slot - 1].n--;
+		*ctx = NULL;
+	}
+	pthread_mutex_unlock(&srv->addrs->mu);
+}
+
+const char *
+http_client_address(struct MHD_Connection *conn, char *buf, size_t len)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+
+	addr_text(ci ? ci->client_addr : NULL, buf, len);
+	return buf;
+}
+
+void
+http_set_timeout(struct MHD_Connection *conn, unsigned int timeout_s)
+{
+	MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, timeout_s);
+}
+
 /* ---- start, stop ------------------------------------------------------------ */
 
 int
 http_start(HttpServer *srv, const char *hostport, char *err, size_t errlen)
 {
 	struct addrinfo *ai = NULL;
-	struct MHD_OptionItem opts[8];
+	struct MHD_OptionItem opts[10];
 	int			n = 0;
 	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG;
 	sigset_t	block,
@@ -191,7 +344,11 @@ http_start(HttpServer *srv, const char *hostport, char *err, size_t errlen)
 	opts[n++] = (struct MHD_OptionItem) {MHD_OPTION_CONNECTION_LIMIT, srv->conn_limit, NULL};
 	opts[n++] = (struct MHD_OptionItem) {MHD_OPTION_CONNECTION_TIMEOUT, srv->timeout_s, NULL};
 	if (srv->per_ip_limit)
-		opts[n++] = (struct MHD_OptionItem) {MHD_OPTION_PER_IP_CONNECTION_LIMIT, srv->per_ip_limit, NULL};
+	{
+		srv->addrs = xcalloc(1, sizeof(struct HttpAddrs));
+		pthread_mutex_init(&srv->addrs->mu, NULL);
+		opts[n++] = (struct MHD_OptionItem) {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t) on_connection, srv};
+	}
 	if (srv->conn_memory)
 		opts[n++] = (struct MHD_OptionItem) {MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t) srv->conn_memory, NULL};
 	if (srv->tls_cert)
@@ -210,7 +367,7 @@ http_start(HttpServer *srv, const char *hostport, char *err, size_t errlen)
 	sigaddset(&block, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &block, &orig);
 	errno = 0;
-	srv->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, srv,
+	srv->mhd = MHD_start_daemon(flags, 0, accept_policy, srv, on_request, srv,
 								MHD_OPTION_SOCK_ADDR, ai->ai_addr,
 								MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
 								MHD_OPTION_EXTERNAL_LOGGER, log_mhd, (void *) srv->name,
@@ -220,6 +377,8 @@ http_start(HttpServer *srv, const char *hostport, char *err, size_t errlen)
 	freeaddrinfo(ai);
 	if (srv->mhd == NULL)
 	{
+		free(srv->addrs);
+		srv->addrs = NULL;
 		snprintf(err, errlen, "cannot listen on %s: %s", hostport,
 				 errno ? strerror(errno) : "the address is in use or not ours");
 		return -1;
@@ -235,6 +394,10 @@ http_stop(HttpServer *srv)
 	if (srv->mhd)
 		MHD_stop_daemon(srv->mhd);
 	srv->mhd = NULL;
+	if (srv->addrs)
+		pthread_mutex_destroy(&srv->addrs->mu);
+	free(srv->addrs);
+	srv->addrs = NULL;
 }
 
 /* ---- replies ------------------------------------------------------------------ */

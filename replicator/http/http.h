@@ -65,13 +65,16 @@ struct HttpServer
 								 * the origins it allows; NULL: none */
 	bool		gzip;			/* long replies gzip'd when accepted */
 	unsigned int conn_limit;
-	unsigned int per_ip_limit;	/* 0: none */
-	unsigned int timeout_s;
+	unsigned int per_ip_limit;	/* connections of one address, at most (0:
+								 * none); a refusal is logged */
+	unsigned int timeout_s;		/* a connection idle this long is closed
+								 * (http_set_timeout: per connection) */
 	size_t		conn_memory;	/* 0: libmicrohttpd's default */
 	const char *tls_cert;		/* PEM text, or NULL for plain HTTP */
 	const char *tls_key;
 	/* set by http_start */
 	struct MHD_Daemon *mhd;
+	struct HttpAddrs *addrs;	/* connections per address (http.c) */
 	unsigned int port;			/* the port bound (for port 0) */
 };
 
@@ -109,6 +112,12 @@ enum MHD_Result http_reply_errorv(HttpServer *srv, struct MHD_Connection *conn, 
 enum MHD_Result http_reply_method(HttpServer *srv, struct MHD_Connection *conn, const char *method,
 								  const char *url, const char *allow);
 enum MHD_Result http_reply_preflight(HttpServer *srv, struct MHD_Connection *conn);
+
+/* The address of the client of conn, as text, into buf; "" if unknown. */
+const char *http_client_address(struct MHD_Connection *conn, char *buf, size_t len);
+
+/* conn may stay idle timeout_s seconds from now on (it authenticated, say). */
+void		http_set_timeout(struct MHD_Connection *conn, unsigned int timeout_s);
 
 /* A JSON string of s, whatever its bytes (those that are not UTF-8
  * become U+FFFD); null for NULL. */

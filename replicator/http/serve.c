@@ -17,7 +17,12 @@
  *
  * Every request is first checked for who sends it (on_headers: Basic auth,
  * Content-Length against --max-body), then routed (handle) to serve_data.c
- * or serve_status.c.
+ * or serve_status.c. What one address may take (docs/security.md):
+ * PER_ADDRESS connections (http.c refuses more, logged), AUTH_TIMEOUT_S of
+ * silence before it signs in (IDLE_TIMEOUT_S after), FAILS_PER_ADDRESS
+ * failed password attempts a FAIL_WINDOW_S (then 429 with Retry-After, its
+ * attempts not even checked, so that they take no password-check slot from
+ * anyone: may_try, tried).
  */
 #include "base/base.h"
 #include "base/buf.h"
@@ -30,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -213,6 +219,61 @@ deny(Serve *s, struct MHD_Connection *conn)
 
 _Static_assert(sizeof(((HttpRequest *) 0)->user) > AUTH_USER_MAX, "HttpRequest.user holds every user name");
 
+/* The slot of addr's failed attempts (auth_mu held); its window renewed. */
+static FailSlot *
+fail_slot(Serve *s, const char *addr, int64_t now)
+{
+	uint32_t	h = 2166136261u;
+	FailSlot   *f;
+
+	for (const char *p = addr; *p; p++)
+		h = (h ^ (unsigned char) *p) * 16777619u;
+	f = &s->fail_slots[h % FAIL_SLOTS];
+	if (strcmp(f->addr, addr) != 0 || now - f->window_us >= FAIL_WINDOW_S * INT64_C(1000000))
+	{
+		/* a new window (or another address, which takes the slot over) */
+		snprintf(f->addr, sizeof(f->addr), "%s", addr);
+		f->window_us = now;
+		f->fails = 0;
+		f->logged = false;
+	}
+	return f;
+}
+
+/*
+ * May this address try a password now? 0, or the seconds until its window
+ * ends: it failed FAILS_PER_ADDRESS times in it (said in the log once).
+ */
+static int64_t
+may_try(Serve *s, const char *addr)
+{
+	int64_t		now = mono_us(),
+				wait_s = 0;
+	FailSlot   *f;
+
+	pthread_mutex_lock(&s->auth_mu);
+	f = fail_slot(s, addr, now);
+	if (f->fails >= FAILS_PER_ADDRESS)
+	{
+		wait_s = (f->window_us + FAIL_WINDOW_S * INT64_C(1000000) - now + 999999) / 1000000;
+		if (!f->logged)
+			logmsg(LOG_WARNING, "serve: %s failed %d password attempts in %d s: its attempts get 429 for %lld s",
+				   addr, f->fails, FAIL_WINDOW_S, (long long) wait_s);
+		f->logged = true;
+	}
+	pthread_mutex_unlock(&s->auth_mu);
+	return wait_s > 0 ? wait_s : 0;
+}
+
+/* A password attempt of this address failed. */
+static void
+tried_and_failed(Serve *s, const char *addr)
+{
+	pthread_mutex_lock(&s->auth_mu);
+	fail_slot(s, addr, mono_us())->fails++;
+	pthread_mutex_unlock(&s->auth_mu);
+}
+
 /* A password check may take ~16 MB for yescrypt: AUTH_SLOTS at once. */
 static bool
 check_password(Serve *s, const char *authorization, HttpRequest *req)
@@ -239,10 +300,28 @@ on_headers(HttpServer *srv, struct MHD_Connection *conn, HttpRequest *req)
 	Serve	   *s = srv->cls;
 	const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 	const char *au = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+	char		addr[64];
+	int64_t		wait_s;
 
+	http_client_address(conn, addr, sizeof(addr));
+	if (au && (wait_s = may_try(s, addr)) > 0)
+	{
+		char		after[24];
+
+		snprintf(after, sizeof(after), "%lld", (long long) wait_s);
+		return serve_error(s, conn, MHD_HTTP_TOO_MANY_REQUESTS, MHD_HTTP_HEADER_RETRY_AFTER, after,
+						   "too many failed password attempts from this address; try again in %lld s",
+						   (long long) wait_s);
+	}
 	req->authed = au && check_password(s, au, req);
 	if (!req->authed)
+	{
+		/* a password tried (not a malformed header) and wrong */
+		if (au && strncasecmp(au, "Basic ", 6) == 0)
+			tried_and_failed(s, addr);
 		return deny(s, conn);
+	}
+	http_set_timeout(conn, IDLE_TIMEOUT_S);
 	if (cl && strtoll(cl, NULL, 10) > srv->max_body)
 		return serve_error(s, conn, MHD_HTTP_CONTENT_TOO_LARGE, NULL, NULL,
 						   "the body is larger than %ld bytes (serve --max-body)", srv->max_body);
@@ -378,7 +457,8 @@ serve_listen(Serve *s, const ServeOptions *o, const char *cert, const char *key)
 		.thread_per_connection = true,
 		.gzip = true,
 		.conn_limit = 1000,
-		.timeout_s = 120,
+		.per_ip_limit = PER_ADDRESS,
+		.timeout_s = AUTH_TIMEOUT_S,
 		.tls_cert = cert,
 		.tls_key = key,
 	};

@@ -25,6 +25,12 @@
 #define POOL_WAIT_S 30			/* a request waits this long for a connection */
 #define UPLOAD_SLOTS 2			/* uploads holding a hub connection at once */
 #define AUTH_SLOTS 4			/* password checks at once */
+#define PER_ADDRESS 256			/* connections of one address, at most */
+#define AUTH_TIMEOUT_S 10		/* a connection not yet signed in: idle at most */
+#define IDLE_TIMEOUT_S 120		/* one signed in: idle at most */
+#define FAILS_PER_ADDRESS 10	/* failed password attempts per FAIL_WINDOW_S ... */
+#define FAIL_WINDOW_S 60		/* ... of one address; then 429 until it ends */
+#define FAIL_SLOTS 4096			/* addresses whose failed attempts are counted */
 #define BIND_CACHE_MAX 10000	/* node bindings remembered, at most */
 
 /* The hub connections requests take turns on (--pool). */
@@ -56,6 +62,15 @@ typedef struct
 	char		origin[WAKE_RING][NODE_ID_LEN + 1];
 	bool		stop;
 } Wakes;
+
+/* An address's failed password attempts in its window (serve.c, may_try). */
+typedef struct
+{
+	char		addr[48];
+	int64_t		window_us;		/* mono_us() the window began */
+	int			fails;
+	bool		logged;			/* its refusal said in this window */
+} FailSlot;
 
 /* When a node last retried its set-aside changes (serve_data.c, retry_due). */
 typedef struct
@@ -93,6 +108,7 @@ typedef struct
 	pthread_mutex_t auth_mu;
 	pthread_cond_t auth_cv;
 	int			auth_busy;
+	FailSlot	fail_slots[FAIL_SLOTS]; /* under auth_mu */
 	/* when each node last retried its set-aside changes (retry_due) */
 	pthread_mutex_t retry_mu;
 	RetrySlot	retry_slots[RETRY_SLOTS];
