@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
@@ -739,6 +740,21 @@ static const LinkOps http_ops = {
 	.close = http_close,
 };
 
+/* Is host[0..n) (of a URL, with its port) this machine's loopback? */
+static bool
+loopback_host(const char *host, size_t n)
+{
+	size_t		len = n;
+
+	if (n > 0 && host[0] == '[')
+		return n >= 5 && strncmp(host, "[::1]", 5) == 0;
+	for (size_t i = 0; i < n; i++)
+		if (host[i] == ':')
+			len = i;
+	return (len == 9 && strncasecmp(host, "localhost", 9) == 0) ||
+		(len > 4 && strncmp(host, "127.", 4) == 0 && strspn(host, "0123456789.") >= len);
+}
+
 /*
  * Make the link and say hello once, so that a wrong URL, certificate or
  * password shows at once. The node id is filled in by the first step.
@@ -766,6 +782,15 @@ link_http_connect(const char *url, const char *client_id, bool listen, char *err
 		free(hl->url);
 		free(hl);
 		return NULL;
+	}
+	if (user && *user && strncasecmp(url, "http://", 7) == 0 && !loopback_host(host, hostlen))
+	{
+		static bool warned;
+
+		if (!warned)
+			logmsg(LOG_WARNING, "--online is http://, not https://: the password of $AMRS_ADMIN_USERNAME goes to %.*s in clear text with every request (use https://, or a TLS proxy on that host)",
+				   (int) hostlen, host);
+		warned = true;
 	}
 	hl->base.ops = &http_ops;
 	hl->pipe[0] = hl->pipe[1] = -1;

@@ -7,7 +7,8 @@
 # alone: a site's user gets 403 and nothing is asked of the hub, the admin
 # gets 202. A password given in --postgres is hidden from serve's command
 # line (/proc/PID/cmdline) as serve starts, with a warning; so is one in a
-# client's --online.
+# client's --online. An --online http:// URL of another machine gets a
+# warning that the password travels in clear text (the loopback's none).
 . "$SYNCQ_ROOT/tests/lib/synctest.sh"
 new_hub attack_serve_users
 T=$SYNCQ_TMP/users
@@ -78,3 +79,10 @@ grep -q 'warning: --online holds a password, which every local user could read' 
 	fail "no warning of the password: $(head -n 3 "$T/daemon.log")"
 ! grep -q 'pg-secret-88' "$T/daemon.log" || fail "the password is in syncqd's log"
 expect_eq "the hub's row, synced by that daemon" "$(plain "$D" "SELECT id, v FROM t")" "1|hub"
+
+note "--online http:// to another machine: a warning that the password goes in clear text"
+! "$SYNCQD" --sqlite "$D" --online "http://0.0.0.0:1" --once --control off 2>"$T/clear.log" ||
+	fail "syncqd --once reached a serve on 0.0.0.0:1?"
+grep -q 'warning: --online is http://, not https://: the password of $AMRS_ADMIN_USERNAME goes to 0.0.0.0:1 in clear text' "$T/clear.log" ||
+	fail "no warning of clear text: $(head -n 3 "$T/clear.log")"
+! grep -q 'in clear text' "$SYNCQ_TMP/syncqd.log" 2>/dev/null || fail "a warning of clear text for the loopback"
