@@ -26,7 +26,7 @@
 #include <time.h>
 
 #define WAIT_MAX_S 25			/* a long poll answers after this at the latest */
-#define RETRY_GAP_S 10			/* a node retries set-aside changes at most this often */
+#define RETRY_GAP_S 2			/* a node retries set-aside changes at most this often */
 
 /*
  * May this node retry its set-aside changes now? At most once per
