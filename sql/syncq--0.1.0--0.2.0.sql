@@ -429,3 +429,19 @@ SELECT pg_catalog.pg_extension_config_dump(
 	pg_catalog.pg_get_serial_sequence('@extschema@.sync_conflicts', 'id')::pg_catalog.regclass, '');
 SELECT pg_catalog.pg_extension_config_dump(
 	pg_catalog.pg_get_serial_sequence('@extschema@.sync_errors', 'id')::pg_catalog.regclass, '');
+
+-- Keys the hub assigns (issue 13): a client's new row whose integer key is
+-- another record's on the hub gets a new key; kept until the client
+-- acknowledges the upload.
+CREATE TABLE sync_key_renames (
+	node_id     uuid NOT NULL,
+	seq         bigint NOT NULL,		-- the client's queue seq of the insert
+	table_name  text NOT NULL,
+	key_column  text NOT NULL,
+	old_key     bigint NOT NULL,
+	new_key     bigint NOT NULL,
+	renamed_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	PRIMARY KEY (node_id, seq)
+);
+COMMENT ON TABLE sync_key_renames IS 'syncq: client rows given a new key by the hub, kept until the client acknowledges the upload';
+SELECT pg_catalog.pg_extension_config_dump('sync_key_renames', '');

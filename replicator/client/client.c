@@ -61,7 +61,10 @@ static const char *client_schema =
 "  pk TEXT NOT NULL, row_data TEXT, changed_at TEXT NOT NULL,"
 "  ver_us INTEGER NOT NULL, origin TEXT NOT NULL, priority TEXT NOT NULL,"
 "  hub_seq INTEGER NOT NULL, error TEXT NOT NULL, first_failed TEXT NOT NULL,"
-"  last_failed TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 1);";
+"  last_failed TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 1);"
+"CREATE TABLE IF NOT EXISTS syncqd_key_renames("
+"  seq INTEGER PRIMARY KEY, table_name TEXT NOT NULL, key_column TEXT NOT NULL,"
+"  old_key INTEGER NOT NULL, new_key INTEGER NOT NULL, renamed_at TEXT NOT NULL);";
 
 void
 client_db_err(char *err, size_t errlen, Client *cl, const char *what)

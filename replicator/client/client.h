@@ -9,6 +9,7 @@
  *   errors.c     the hub's changes this file refused (sync_errors)
  *   capture.c    syncqd's own writes kept out of capture
  *   identity.c   a copied file's new node id
+ *   keys.c       rows renamed to the keys the hub gave them
  *   watch.c      the wake-ups: the wake file, data_version (watch.h)
  *
  * Nothing here includes the hub's headers.
@@ -22,6 +23,7 @@
 #include <stdint.h>
 
 #include "model/change.h"
+#include "model/hubinfo.h"
 #include "model/json.h"
 #include "model/value.h"
 
@@ -134,7 +136,14 @@ void		client_note_boundary(Client *cl, int64_t seq);
 bool		client_is_boundary(Client *cl, int64_t seq);
 void		client_pending_close(Client *cl);
 int			client_ack_upload(Client *cl, int64_t from_seq, int64_t up_seq,
-							  uint64_t up_digest, char *err, size_t errlen);
+							  uint64_t up_digest, const KeyRename *renames, int nrenames,
+							  char *err, size_t errlen);
+
+/* keys.c */
+int			client_rename_keys(Client *cl, const KeyRename *renames, int n,
+							   char *err, size_t errlen);
+int64_t		client_renamed_keys(Client *cl, char *last, size_t lastlen);
+int			client_forget_unshipped(Client *cl, char *err, size_t errlen);
 
 /* respell.c */
 void		client_respell_note(Client *cl, const ChangeList *page, const HubTypes *types);

@@ -112,7 +112,8 @@ client_fill_queue(Client *cl, bool first, char *err, size_t errlen)
 
 	if (first)
 	{
-		if (client_follow_schema(cl, err, errlen) < 0)
+		if (client_follow_schema(cl, err, errlen) < 0 ||
+			client_forget_unshipped(cl, err, errlen) < 0)
 			return -1;
 		cl->fill_goal = -1;
 	}
@@ -310,13 +311,14 @@ client_pending_close(Client *cl)
 
 /*
  * The hub acknowledged this node's changes after from_seq up to up_seq:
- * remember their versions, delete them from the queue, store the position
- * — one transaction. A long upload is acknowledged in several of these
- * (one per page), so the app never waits long for its write lock.
+ * rename the rows the hub gave new keys (keys.c), remember their versions,
+ * delete them from the queue, store the position — one transaction. A long
+ * upload is acknowledged in several of these (one per page), so the app
+ * never waits long for its write lock; one with renames, in one.
  */
 int
 client_ack_upload(Client *cl, int64_t from_seq, int64_t up_seq, uint64_t up_digest,
-				  char *err, size_t errlen)
+				  const KeyRename *renames, int nrenames, char *err, size_t errlen)
 {
 	sqlite3_stmt *st;
 	char		num[32],
@@ -333,6 +335,8 @@ client_ack_upload(Client *cl, int64_t from_seq, int64_t up_seq, uint64_t up_dige
 
 	if (client_exec(cl, "BEGIN IMMEDIATE", err, errlen) < 0)
 		return -1;
+	if (client_rename_keys(cl, renames, nrenames, err, errlen) < 0)
+		goto fail;
 	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++)
 	{
 		st = client_prep(cl, steps[i], err, errlen);

@@ -110,7 +110,7 @@ do_upload(Hub *h, ProtoRequest *rq, Buf *out, bool *clone, char *err, size_t err
 		return -1;
 	}
 	proto_encode_uploaded(out, &us, h->up.marks, h->up.nmarks, h->up.notes, h->up.nnotes,
-						  h->up.notes_more);
+						  h->up.notes_more, h->up.renames, h->up.nrenames);
 	return 0;
 }
 

@@ -19,7 +19,8 @@
  *
  *   hub_apply_begin     open the transaction: capture off, the upload lock, fold
  *   (change_for_hub)    spell each change as the hub reads it (model/value.c)
- *   hub_apply_changes   decide (last writer wins) and apply; relay, conflicts
+ *   hub_apply_changes   decide (last writer wins) and apply; relay, conflicts;
+ *                       the key sequences kept ahead of the keys that arrived
  *   hub_park_changes    set the refused ones aside in sync_errors
  *   hub_overtaken       did a hub transaction overtake this one?
  *   outcomes_free       free what hub_apply_changes said of each change
@@ -30,6 +31,7 @@
 #include "hub/apply.h"
 #include "hub/hub.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -516,6 +518,12 @@ typedef struct
 	int			nwin;
 	Buf			confl;			/* the overruled: sync_conflicts rows (JSON) */
 	int			nconfl;
+	bool	   *exists;			/* of each insert of a keyseq table: its key
+								 * has a row on the hub (read_existing) */
+	int64_t    *floor;			/* per hub table: the greatest key of it the
+								 * changes carry (keyseq tables) */
+	VerMap		live;			/* keyseq rows this upload changed: us 1 live,
+								 * 0 deleted; origin: whose */
 } Decision;
 
 /* The JSON of one of a change's objects (pk or row), or null. */
@@ -561,6 +569,14 @@ validate(Hub *h, Decision *d)
 		{
 			set_failed(&d->out[i], why, NULL);
 			continue;
+		}
+		if (t->keyseq && c->op != SYNCQ_OP_DELETE)
+		{
+			int64_t		v;
+			int64_t    *fl = &d->floor[t - h->tables];
+
+			if (change_int_field(c, t->keycol, &v) && v > *fl)
+				*fl = v;
 		}
 		left++;
 	}
@@ -741,6 +757,123 @@ read_keys(Hub *h, Decision *d, char *err, size_t errlen)
 	return read_versions(h, d, err, errlen);
 }
 
+/*
+ * Does the key of each insert into a table whose keys the hub assigns
+ * (keyseq) have a row on the hub? Into d->exists: an insert that meets
+ * another record there is given a new key (decide).
+ */
+static int
+read_existing(Hub *h, Decision *d, char *err, size_t errlen)
+{
+	for (int ti = 0; ti < h->ntables; ti++)
+	{
+		const HubTable *t = &h->tables[ti];
+		Buf			keys = {0},
+					sql = {0};
+		JsonOut		w;
+		int			n = 0;
+		const char *params[1];
+		PGresult   *res;
+		char	   *qcol;
+
+		if (t->keyseq == NULL)
+			continue;
+		jout_init(&w, &keys);
+		jout_array(&w);
+		for (int i = 0; i < d->n; i++)
+		{
+			int64_t		v;
+
+			if (d->out[i].done == DONE_FAILED || d->cs[i]->op != SYNCQ_OP_INSERT ||
+				strcmp(d->cs[i]->table, t->name) != 0 || !change_int_field(d->cs[i], t->keycol, &v))
+				continue;
+			jout_object(&w);
+			jout_kint(&w, "i", i);
+			jout_kint(&w, "v", v);
+			jout_object_end(&w);
+			n++;
+		}
+		jout_array_end(&w);
+		if (n == 0)
+		{
+			buf_free(&keys);
+			continue;
+		}
+		qcol = hub_quote_ident(h, t->keycol);
+		buf_printf(&sql, "SELECT k.i FROM json_to_recordset($1::json) AS k(i int, v bigint)"
+				   " WHERE EXISTS (SELECT FROM %s x WHERE x.%s = k.v)", t->qname, qcol);
+		free(qcol);
+		params[0] = keys.p;
+		res = hub_run(h, sql.p, 1, params, PGRES_TUPLES_OK, err, errlen);
+		buf_free(&keys);
+		buf_free(&sql);
+		if (res == NULL)
+			return -1;
+		for (int r = 0; r < PQntuples(res); r++)
+			d->exists[atoi(PQgetvalue(res, r, 0))] = true;
+		PQclear(res);
+	}
+	return 0;
+}
+
+/* The hub's version of the row a change names now (its key followed). */
+static int
+fetch_version(Hub *h, Decision *d, const Change *c, char *err, size_t errlen)
+{
+	const char *params[2] = {c->table, c->pk_json};
+	PGresult   *res = hub_run(h, "SELECT ver_us, ver_origin::text FROM sync_versions"
+							  " WHERE table_name = $1 AND pk = $2",
+							  2, params, PGRES_TUPLES_OK, err, errlen);
+	char	   *k;
+
+	if (res == NULL)
+		return -1;
+	k = row_key(c->table, c->pk_json);
+	if (PQntuples(res) == 1 && vermap_get(&d->vers, k) == NULL)
+	{
+		Version		v = {strtoll(PQgetvalue(res, 0, 0), NULL, 10), "", true};
+
+		snprintf(v.origin, sizeof(v.origin), "%s", PQgetvalue(res, 0, 1));
+		vermap_put(&d->vers, k, &v);
+	}
+	free(k);
+	PQclear(res);
+	return 0;
+}
+
+/*
+ * An insert into a table whose keys the hub assigns, from the client:
+ * does its key meet another record on the hub (a row there that the
+ * client's own changes did not make, or that is the new key of a rename
+ * the client has not acknowledged: its own row of that key is another
+ * record still)? Then it gets a new key (hub_keys_assign). 1 if it is a
+ * new record (renamed, or its key free on the hub: no older version of
+ * another record overrules it), 0 if it is the client's own row again
+ * (last writer wins), -1 on error.
+ */
+static int
+insert_meets(Hub *h, Decision *d, int i, const HubTable *t, Version *cur,
+			 char *err, size_t errlen)
+{
+	Change	   *c = d->cs[i];
+	char	   *k = row_key(c->table, c->pk_json);
+	Version    *st = vermap_get(&d->live, k);
+	bool		live = st ? st->us != 0 : d->exists[i];
+	const char *who = st ? st->origin : cur ? cur->origin : "";
+	int64_t		key;
+
+	free(k);
+	if (!change_int_field(c, t->keycol, &key))
+		return 0;
+	if (!live)
+		return 1;
+	if (strcmp(who, c->origin) == 0 && !hub_keys_unacked(h, t, key, c->seq))
+		return 0;
+	if (hub_keys_assign(h, t, c, key, d->floor[t - h->tables], err, errlen) < 0)
+		return -1;
+	return 1;
+}
+
 /* An overruled change, as a sync_conflicts row: it lost to cur. */
 static void
 add_conflict(Decision *d, JsonOut *w, const Change *c, const Version *cur)
@@ -764,28 +897,51 @@ add_conflict(Decision *d, JsonOut *w, const Change *c, const Version *cur)
  * Decide, last writer wins, in order: a change older than the row's
  * version is overruled (or, retried, superseded by its own node's later
  * change); the rest win, and become the row's version for the changes
- * after them.
+ * after them. Keys the hub renamed are followed first (keys.c), and an
+ * insert into a table whose keys the hub assigns that meets another
+ * record is given a new key (insert_meets): it is never an overwrite.
  */
-static void
-decide(Decision *d, bool retry)
+static int
+decide(Hub *h, Decision *d, bool retry, char *err, size_t errlen)
 {
 	JsonOut		w;
+	int			rc = 0;
 
 	jout_init(&w, &d->confl);
 	jout_array(&w);
-	for (int i = 0; i < d->n; i++)
+	for (int i = 0; i < d->n && rc == 0; i++)
 	{
 		Change	   *c = d->cs[i];
+		const HubTable *t = hub_table(h, c->table);
 		char	   *k;
 		Version		v = {c->ver_us, "", true};
 		Version    *cur;
+		int			fresh = 0;
 
 		if (d->out[i].done == DONE_FAILED)
 			continue;
+		if (!retry && hub_keys_follow(h, t, c) && fetch_version(h, d, c, err, errlen) < 0)
+		{
+			rc = -1;
+			break;
+		}
 		k = row_key(c->table, c->pk_json);
 		cur = vermap_get(&d->vers, k);
+		if (!retry && t->keyseq && c->op == SYNCQ_OP_INSERT && c->pk.n == 1 &&
+			(fresh = insert_meets(h, d, i, t, cur, err, errlen)) != 0)
+		{
+			if (fresh < 0)
+			{
+				free(k);
+				rc = -1;
+				break;
+			}
+			free(k);
+			k = row_key(c->table, c->pk_json);
+			cur = vermap_get(&d->vers, k);
+		}
 		memcpy(v.origin, c->origin, sizeof(v.origin));
-		if (cur && version_cmp(&v, cur) < 0)
+		if (!fresh && cur && version_cmp(&v, cur) < 0)
 		{
 			free(k);
 			if (retry && strcmp(cur->origin, c->origin) == 0)
@@ -798,12 +954,20 @@ decide(Decision *d, bool retry)
 			continue;
 		}
 		vermap_put(&d->vers, k, &v);
+		if (t->keyseq)
+		{
+			Version		st = {c->op == SYNCQ_OP_DELETE ? 0 : 1, "", true};
+
+			memcpy(st.origin, c->origin, sizeof(st.origin));
+			vermap_put(&d->live, k, &st);
+		}
 		free(k);
 		d->out[i].done = DONE_APPLIED;
 		d->wout[d->nwin] = &d->out[i];
 		d->win[d->nwin++] = c;
 	}
 	jout_array_end(&w);
+	return rc;
 }
 
 /*
@@ -940,12 +1104,90 @@ record(Hub *h, Decision *d, bool *notify, char *err, size_t errlen)
 }
 
 /*
+ * Keep the hub's key sequences ahead of every key that arrived: for each
+ * table whose one integer key column has a sequence (HubTable.keyseq), the
+ * greatest key an applied insert or update carried becomes the sequence's
+ * last value where the sequence stands below it, so the hub's own app never
+ * draws a key a client already used. (setval is not undone by a rollback:
+ * an upload that fails after it leaves a gap in the keys, nothing worse.)
+ */
+static int
+keep_sequences_ahead(Hub *h, const Decision *d, char *err, size_t errlen)
+{
+	const HubTable **tabs = xmalloc(sizeof(HubTable *) * (size_t) (d->nwin + 1));
+	int64_t    *maxk = xmalloc(sizeof(int64_t) * (size_t) (d->nwin + 1));
+	int			ntabs = 0,
+				rc = 0;
+	Buf			arr = {0};
+	JsonOut		w;
+
+	for (int i = 0; i < d->nwin; i++)
+	{
+		const Change *c = d->win[i];
+		const HubTable *t;
+		const JField *f = c->pk.n == 1 ? &c->pk.f[0] : NULL;
+		char	   *end;
+		long long	k;
+		int			j;
+
+		if (d->wout[i]->done != DONE_APPLIED || c->op == SYNCQ_OP_DELETE || f == NULL ||
+			f->type != JV_NUMBER || (t = hub_table(h, c->table)) == NULL || t->keyseq == NULL)
+			continue;
+		errno = 0;
+		k = strtoll(f->text, &end, 10);
+		if (errno != 0 || end != f->text + f->len)
+			continue;
+		for (j = 0; j < ntabs && tabs[j] != t; j++)
+			;
+		if (j == ntabs)
+		{
+			tabs[ntabs] = t;
+			maxk[ntabs++] = k;
+		}
+		else if (k > maxk[j])
+			maxk[j] = k;
+	}
+	if (ntabs > 0)
+	{
+		const char *params[1];
+		PGresult   *res;
+
+		jout_init(&w, &arr);
+		jout_array(&w);
+		for (int j = 0; j < ntabs; j++)
+		{
+			jout_object(&w);
+			jout_kstring(&w, "s", tabs[j]->keyseq);
+			jout_kint(&w, "k", maxk[j]);
+			jout_object_end(&w);
+		}
+		jout_array_end(&w);
+		params[0] = arr.p;
+		res = hub_run(h, "SELECT setval(x.s::regclass, x.k)"
+					  "  FROM json_to_recordset($1::json) AS x(s text, k bigint)"
+					  "  JOIN pg_sequence q ON q.seqrelid = x.s::regclass"
+					  " WHERE q.seqincrement > 0 AND x.k <= q.seqmax"
+					  "   AND x.k > coalesce(pg_sequence_last_value(x.s::regclass), q.seqstart - 1)",
+					  1, params, PGRES_TUPLES_OK, err, errlen);
+		if (res == NULL)
+			rc = -1;
+		else
+			PQclear(res);
+	}
+	free(tabs);
+	free(maxk);
+	buf_free(&arr);
+	return rc;
+}
+
+/*
  * Decide and apply changes cs[0..n) (one client's, in seq order) inside the
- * open upload transaction, in five steps: validate, read the keys (from
+ * open upload transaction, in six steps: validate, read the keys (from
  * each change's row, in the hub's spelling) and the versions,
  * decide (last writer wins against sync_versions), apply the winners
  * (guarded), record (their versions, their relay to every other client
- * with the original version, the overruled ones in sync_conflicts). out[i]
+ * with the original version, the overruled ones in sync_conflicts), keep
+ * the key sequences ahead of the keys that arrived. out[i]
  * says what became of cs[i]; *notify is set when an immediate change was
  * relayed. retry: these are set-aside changes tried again, and one its own
  * node has changed since is superseded, not a conflict.
@@ -959,17 +1201,26 @@ hub_apply_changes(Hub *h, Change **cs, int n, Outcome *out, bool retry, bool *no
 
 	d.win = xmalloc(sizeof(Change *) * (size_t) (n + 1));
 	d.wout = xmalloc(sizeof(Outcome *) * (size_t) (n + 1));
-	if (validate(h, &d) > 0 && read_keys(h, &d, err, errlen) < 0)
+	d.exists = xcalloc((size_t) (n + 1), sizeof(bool));
+	d.floor = xcalloc((size_t) (h->ntables + 1), sizeof(int64_t));
+	if (validate(h, &d) > 0 &&
+		(read_keys(h, &d, err, errlen) < 0 ||
+		 (!retry && read_existing(h, &d, err, errlen) < 0)))
 		goto out;
-	decide(&d, retry);
+	if (decide(h, &d, retry, err, errlen) < 0)
+		goto out;
 	if (apply_winners(h, d.win, d.wout, d.nwin, err, errlen) < 0 ||
-		record(h, &d, notify, err, errlen) < 0)
+		record(h, &d, notify, err, errlen) < 0 ||
+		keep_sequences_ahead(h, &d, err, errlen) < 0)
 		goto out;
 	rc = 0;
 out:
 	free(d.win);
 	free(d.wout);
+	free(d.exists);
+	free(d.floor);
 	vermap_free(&d.vers);
+	vermap_free(&d.live);
 	buf_free(&d.confl);
 	return rc;
 }

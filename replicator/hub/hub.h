@@ -9,6 +9,7 @@
  *   download.c  a download: snapshot, cursors, where a client stands
  *   upload.c    an upload: begin, pages, end
  *   apply.c     deciding and applying changes (apply.h; upload.c, errors.c)
+ *   keys.c      keys the hub assigns: a client's new row renamed, followed
  *   errors.c    set-aside changes: retried, counted, listed
  *   nodes.c     which user a client node id belongs to
  *   link_pg.c   the hub as a Link, for a client over libpq (link_pg.h)
@@ -44,6 +45,12 @@ typedef struct
 	char	   *notes[10];		/* the first changes set aside, as logged */
 	int			nnotes;
 	int			notes_more;		/* ... and how many more */
+	KeyRename  *renames;		/* keys renamed the client has not acknowledged,
+								 * in seq order (keys.c) */
+	int64_t    *rename_end;		/* of each: the seq of an insert of the old
+								 * key after it (a new record), or INT64_MAX */
+	int			nrenames;
+	int			nstored;		/* renames[0..nstored) are in sync_key_renames */
 } HubUpload;
 
 typedef struct Hub
@@ -118,6 +125,14 @@ int			hub_upload_begin(Hub *h, const char *client_id, int64_t ack_seq,
 							 uint64_t ack_digest, char *err, size_t errlen);
 int			hub_upload_chunk(Hub *h, const ChangeList *page, char *err, size_t errlen);
 int			hub_upload_end(Hub *h, UploadStats *stats, char *err, size_t errlen);
+
+/* keys.c */
+int			hub_keys_load(Hub *h, const char *client_id, int64_t ack_seq, char *err, size_t errlen);
+bool		hub_keys_follow(Hub *h, const HubTable *t, Change *c);
+bool		hub_keys_unacked(Hub *h, const HubTable *t, int64_t k, int64_t seq);
+int			hub_keys_assign(Hub *h, const HubTable *t, Change *c, int64_t old, int64_t floor,
+							char *err, size_t errlen);
+int			hub_keys_store(Hub *h, char *err, size_t errlen);
 
 /* errors.c */
 int			hub_retry_errors(Hub *h, const char *client_id, UploadStats *stats,

@@ -88,6 +88,8 @@ pg_up_end(Link *l, UploadStats *st, char *err, size_t errlen)
 	l->overtaken = HUB(l)->up.overtaken;
 	l->marks = HUB(l)->up.marks;
 	l->nmarks = rc < 0 ? 0 : HUB(l)->up.nmarks;
+	l->renames = HUB(l)->up.renames;
+	l->nrenames = rc < 0 ? 0 : HUB(l)->up.nrenames;
 	return rc;
 }
 

@@ -5,6 +5,7 @@
  *   hub_load_tables   (re)read them into h->tables, sorted by name, with the
  *                     columns each had and has no more (sync_columns_gone)
  *                     and the names they had (sync_tables_renamed)
+ *                     and the sequence behind each single integer key
  *   hub_table         the one called name
  *   hub_rows_sql      the SELECT of a table's rows as a first sync reads them
  */
@@ -61,6 +62,79 @@ load_renamed_tables(Hub *h, char *err, size_t errlen)
 		return -1;
 	for (int r = 0; r < PQntuples(res); r++)
 		namemap_add(&h->renamed, PQgetvalue(res, r, 0), PQgetvalue(res, r, 1));
+	PQclear(res);
+	return 0;
+}
+
+/*
+ * The sequence behind each tracked table's key, where the key is one
+ * integer column the database assigns (serial, identity, or a default of
+ * nextval of a sequence): the hub keeps it ahead of every key a client
+ * sends (apply.c), so that the hub's own app never meets a synced key, and
+ * gives a client's new row a key of it when its key is another record's
+ * (keys.c). Then the columns that reference such keys (foreign keys of one
+ * column), which follow a key the hub renamed.
+ */
+static int
+load_key_sequences(Hub *h, char *err, size_t errlen)
+{
+	PGresult   *res = hub_run(h,
+							  "SELECT t.table_schema, t.table_name, a.attname,"
+							  "       coalesce(pg_get_serial_sequence(t.relid::regclass::text, a.attname),"
+							  "                (SELECT d.refobjid::regclass::text"
+							  "                   FROM pg_attrdef ad JOIN pg_depend d"
+							  "                     ON d.classid = 'pg_attrdef'::regclass AND d.objid = ad.oid"
+							  "                    AND d.refclassid = 'pg_class'::regclass"
+							  "                   JOIN pg_class s ON s.oid = d.refobjid AND s.relkind = 'S'"
+							  "                  WHERE ad.adrelid = t.relid AND ad.adnum = a.attnum"
+							  "                  ORDER BY 1 LIMIT 1))"
+							  "  FROM sync_tables t"
+							  "  JOIN pg_index i ON i.indrelid = t.relid AND i.indisprimary AND i.indnkeyatts = 1"
+							  "  JOIN pg_attribute a ON a.attrelid = t.relid AND a.attnum = i.indkey[0]"
+							  " WHERE a.atttypid IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype)",
+							  0, NULL, PGRES_TUPLES_OK, err, errlen);
+
+	if (res == NULL)
+		return -1;
+	for (int r = 0; r < PQntuples(res); r++)
+		for (int i = 0; i < h->ntables; i++)
+		{
+			HubTable   *t = &h->tables[i];
+
+			if (PQgetisnull(res, r, 3) || strcmp(t->schema, PQgetvalue(res, r, 0)) != 0 ||
+				strcmp(t->name, PQgetvalue(res, r, 1)) != 0)
+				continue;
+			free(t->keyseq);
+			free(t->keycol);
+			t->keyseq = xstrdup(PQgetvalue(res, r, 3));
+			t->keycol = xstrdup(PQgetvalue(res, r, 2));
+		}
+	PQclear(res);
+	/* the references to those keys: single-column foreign keys */
+	res = hub_run(h,
+				  "SELECT t.table_schema, t.table_name, a.attname, p.table_name, pa.attname"
+				  "  FROM sync_tables t"
+				  "  JOIN pg_constraint c ON c.conrelid = t.relid::oid AND c.contype = 'f'"
+				  "   AND cardinality(c.conkey) = 1"
+				  "  JOIN pg_attribute a ON a.attrelid = t.relid::oid AND a.attnum = c.conkey[1]"
+				  "  JOIN sync_tables p ON p.relid::oid = c.confrelid"
+				  "  JOIN pg_attribute pa ON pa.attrelid = c.confrelid AND pa.attnum = c.confkey[1]"
+				  " ORDER BY 1, 2, 3",
+				  0, NULL, PGRES_TUPLES_OK, err, errlen);
+	if (res == NULL)
+		return -1;
+	for (int r = 0; r < PQntuples(res); r++)
+	{
+		HubTable   *t = NULL,
+				   *p = hub_table(h, PQgetvalue(res, r, 3));
+
+		for (int i = 0; i < h->ntables && t == NULL; i++)
+			if (strcmp(h->tables[i].schema, PQgetvalue(res, r, 0)) == 0 &&
+				strcmp(h->tables[i].name, PQgetvalue(res, r, 1)) == 0)
+				t = &h->tables[i];
+		if (t && p && p->keycol && strcmp(p->keycol, PQgetvalue(res, r, 4)) == 0)
+			namemap_add(&t->refs, PQgetvalue(res, r, 2), p->name);
+	}
 	PQclear(res);
 	return 0;
 }
@@ -137,7 +211,8 @@ hub_load_tables(Hub *h, char *err, size_t errlen)
 		t->ncols++;
 	}
 	PQclear(res);
-	if (load_gone_columns(h, err, errlen) < 0 || load_renamed_tables(h, err, errlen) < 0)
+	if (load_gone_columns(h, err, errlen) < 0 || load_renamed_tables(h, err, errlen) < 0 ||
+		load_key_sequences(h, err, errlen) < 0)
 		return -1;
 	for (int i = 1; i < h->ntables; i++)
 		if (strcmp(h->tables[i].name, h->tables[i - 1].name) == 0)

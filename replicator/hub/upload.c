@@ -101,6 +101,8 @@ hub_upload_begin(Hub *h, const char *client_id, int64_t ack_seq, uint64_t ack_di
 	if (u->hub_seq == ack_seq && !u->checked)
 		goto clone;
 	u->new_seq = u->hub_seq;
+	if (hub_keys_load(h, client_id, ack_seq, err, errlen) < 0)
+		goto fail;
 	return 0;
 clone:
 	snprintf(err, errlen, "node %s was already used by another copy of this database: the hub holds changes of this node that this file does not have (run syncqd --reidentify on this copy)",
@@ -274,7 +276,7 @@ hub_upload_end(Hub *h, UploadStats *stats, char *err, size_t errlen)
 	if (res == NULL)
 		goto fail;
 	PQclear(res);
-	if (hub_overtaken(h, err, errlen) != 0)
+	if (hub_keys_store(h, err, errlen) < 0 || hub_overtaken(h, err, errlen) != 0)
 		goto fail;
 	if (u->notify && hub_notify_upload(h, u->client_id, err, errlen) < 0)
 		goto fail;

@@ -87,6 +87,9 @@ struct Link
 	int			ntables;
 	const UploadMark *marks;	/* after up_end */
 	int			nmarks;
+	const KeyRename *renames;	/* after up_end: keys the hub gave this
+								 * client's new rows, not yet acknowledged */
+	int			nrenames;
 	bool		clone;			/* the hub refused us as a copy of another node */
 	bool		overtaken;		/* the upload was rolled back: try it again */
 	int64_t		hub_clock_us;	/* after down_begin: the hub's clock, above

@@ -308,6 +308,7 @@ http_up_begin(Link *l, const char *client_id, int64_t ack_seq, uint64_t ack_dige
 	l->clone = false;
 	l->overtaken = false;
 	l->nmarks = 0;
+	l->nrenames = 0;
 	buf_reset(&hl->up);
 	proto_upload_begin(&hl->upw, &hl->up, hl->node_id, ack_seq, ack_digest);
 	return 0;
@@ -341,6 +342,8 @@ http_up_end(Link *l, UploadStats *st, char *err, size_t errlen)
 	proto_uploaded_free(r);
 	l->marks = NULL;
 	l->nmarks = 0;
+	l->renames = NULL;
+	l->nrenames = 0;
 	if (rc == 0 && proto_decode_uploaded(reply.p, reply.len, r, why, sizeof(why)) < 0)
 		rc = bad_reply(hl, "upload", why, err, errlen);
 	buf_free(&reply);
@@ -352,6 +355,8 @@ http_up_end(Link *l, UploadStats *st, char *err, size_t errlen)
 	st->parked = r->st.parked;
 	l->marks = r->marks;
 	l->nmarks = r->nmarks;
+	l->renames = r->renames;
+	l->nrenames = r->nrenames;
 	/* what the hub set aside, as serve logged it */
 	for (int i = 0; i < r->nrefused; i++)
 		logmsg(LOG_WARNING, "%s", r->refused[i]);

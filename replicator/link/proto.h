@@ -114,10 +114,13 @@ typedef struct
 	char	  **refused;		/* log lines of changes set aside */
 	int			nrefused;
 	int			refused_more;
+	KeyRename  *renames;		/* keys the hub gave the client's new rows */
+	int			nrenames;
 } ProtoUploaded;
 
 void		proto_encode_uploaded(Buf *out, const UploadStats *st, const UploadMark *marks,
-								  int nmarks, char *const *refused, int nrefused, int refused_more);
+								  int nmarks, char *const *refused, int nrefused, int refused_more,
+								  const KeyRename *renames, int nrenames);
 int			proto_decode_uploaded(const char *s, size_t n, ProtoUploaded *r, char *err, size_t errlen);
 void		proto_uploaded_free(ProtoUploaded *r);
 

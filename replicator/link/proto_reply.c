@@ -343,7 +343,8 @@ proto_hello_free(ProtoHello *r)
 
 void
 proto_encode_uploaded(Buf *out, const UploadStats *st, const UploadMark *marks, int nmarks,
-					  char *const *refused, int nrefused, int refused_more)
+					  char *const *refused, int nrefused, int refused_more,
+					  const KeyRename *renames, int nrenames)
 {
 	JsonOut		w;
 	char		digest[24];
@@ -371,7 +372,51 @@ proto_encode_uploaded(Buf *out, const UploadStats *st, const UploadMark *marks, 
 		jout_string(&w, refused[i]);
 	jout_array_end(&w);
 	jout_kint(&w, "refused_more", refused_more);
+	jout_key(&w, "renames");
+	jout_array(&w);
+	for (int i = 0; i < nrenames; i++)
+	{
+		jout_array(&w);
+		jout_int(&w, renames[i].seq);
+		jout_string(&w, renames[i].table);
+		jout_string(&w, renames[i].column);
+		jout_int(&w, renames[i].old_key);
+		jout_int(&w, renames[i].new_key);
+		jout_array_end(&w);
+	}
+	jout_array_end(&w);
 	jout_object_end(&w);
+}
+
+/* One key the hub renamed, [seq, "table", "column", old, new], appended to r. */
+static int
+read_rename(JsonIn *in, ProtoUploaded *r, char *err, size_t errlen)
+{
+	KeyRename	k = {0};
+	Buf			t = {0},
+				c = {0};
+	int			rc = -1;
+
+	if (jin_array(in) == 0 && jin_item(in) == 1 && jin_int(in, &k.seq) == 0 &&
+		jin_item(in) == 1 && jin_string(in, &t) == 0 &&
+		jin_item(in) == 1 && jin_string(in, &c) == 0 &&
+		jin_item(in) == 1 && jin_int(in, &k.old_key) == 0 &&
+		jin_item(in) == 1 && jin_int(in, &k.new_key) == 0 && jin_item(in) == 0 &&
+		t.len > 0 && c.len > 0 && strlen(t.p) == t.len && strlen(c.p) == c.len)
+	{
+		k.table = t.p;
+		k.column = c.p;
+		memset(&t, 0, sizeof(t));
+		memset(&c, 0, sizeof(c));
+		r->renames = xrealloc(r->renames, (size_t) (r->nrenames + 1) * sizeof(KeyRename));
+		r->renames[r->nrenames++] = k;
+		rc = 0;
+	}
+	else
+		malformed(in, "a rename of the reply is not [seq, \"table\", \"column\", old, new]", NULL, err, errlen);
+	buf_free(&t);
+	buf_free(&c);
+	return rc;
 }
 
 /* One mark, [seq, "digest"], appended to r. */
@@ -435,6 +480,13 @@ proto_decode_uploaded(const char *s, size_t n, ProtoUploaded *r, char *err, size
 			while (rc >= 0 && (rc = jin_item(&in)) > 0)
 				rc = read_mark(&in, r, err, errlen);
 		}
+		else if (is(&in, "renames"))
+		{
+			if (jin_array(&in) < 0)
+				rc = malformed(&in, "an array expected for", "renames", err, errlen);
+			while (rc >= 0 && (rc = jin_item(&in)) > 0)
+				rc = read_rename(&in, r, err, errlen);
+		}
 		else if (is(&in, "refused"))
 		{
 			if (jin_array(&in) < 0)
@@ -475,6 +527,7 @@ proto_uploaded_free(ProtoUploaded *r)
 		free(r->refused[i]);
 	free(r->refused);
 	free(r->marks);
+	key_renames_free(r->renames, r->nrenames);
 	memset(r, 0, sizeof(*r));
 }
 

@@ -5,6 +5,8 @@
  *   change_take        a change from its parts, pk and row parsed
  *   change_free        free one
  *   change_follow_column  a column renamed or dropped on the receiving side
+ *   change_int_field   the integer a column of the change holds
+ *   change_set_int     give a column of the change another integer (a key renamed)
  *   namemap_add, namemap_find, namemap_free   names gone: renamed or dropped
  *   changes_push       a new zeroed change at the end of a list
  *   changes_free       free a list
@@ -19,6 +21,7 @@
 #include "base/buf.h"
 #include "model/change.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -201,6 +204,73 @@ change_respell(Change *c)
 		free(c->row_json);
 		c->row_json = canonical(&c->row);
 	}
+}
+
+/*
+ * The integer column col holds in the change (its row, or its key for a
+ * delete): true and *v if it holds a JSON integer that fits 64 bits.
+ */
+bool
+change_int_field(const Change *c, const char *col, int64_t *v)
+{
+	const JField *f = jobj_get(c->has_row ? &c->row : &c->pk, col);
+	char	   *end;
+
+	if (f == NULL || f->type != JV_NUMBER || f->len == 0 || f->len > 20)
+		return false;
+	errno = 0;
+	*v = strtoll(f->text, &end, 10);
+	return errno == 0 && end == f->text + f->len;
+}
+
+/* Put integer v as field f's value. */
+static void
+field_set_int(JField *f, int64_t v)
+{
+	char		num[32];
+
+	snprintf(num, sizeof(num), "%" PRId64, v);
+	free(f->text);
+	f->text = xstrdup(num);
+	f->len = strlen(num);
+	f->type = JV_NUMBER;
+}
+
+/*
+ * Column col of the change (in its key and its row) holds from; make it
+ * hold to (a key the hub renamed: the row's own, or a reference to it).
+ * The canonical JSON follows. True if the change held it.
+ */
+bool
+change_set_int(Change *c, const char *col, int64_t from, int64_t to)
+{
+	JObject    *objs[2] = {&c->pk, &c->row};
+	char	  **jsons[2] = {&c->pk_json, &c->row_json};
+	bool		had = false;
+
+	for (int k = 0; k < 2; k++)
+	{
+		JField	   *f = NULL;
+		int64_t		v;
+		char	   *end;
+
+		if (k == 1 && !c->has_row)
+			continue;
+		for (int i = 0; i < objs[k]->n && f == NULL; i++)
+			if (strcmp(objs[k]->f[i].key, col) == 0)
+				f = &objs[k]->f[i];
+		if (f == NULL || f->type != JV_NUMBER)
+			continue;
+		errno = 0;
+		v = strtoll(f->text, &end, 10);
+		if (errno != 0 || end != f->text + f->len || v != from)
+			continue;
+		field_set_int(f, to);
+		free(*jsons[k]);
+		*jsons[k] = canonical(objs[k]);
+		had = true;
+	}
+	return had;
 }
 
 void

@@ -67,6 +67,8 @@ int			change_take(Change *c, int64_t seq, const char *table, const char *op, JOb
 void		change_respell(Change *c);
 void		change_free(Change *c);
 bool		change_follow_column(Change *c, const char *col, const char *to);
+bool		change_int_field(const Change *c, const char *col, int64_t *v);
+bool		change_set_int(Change *c, const char *col, int64_t from, int64_t to);
 Change	   *changes_push(ChangeList *l);
 void		changes_free(ChangeList *l);
 char	   *format_instant_us(int64_t us);

@@ -7,6 +7,7 @@
  *   hub_col_generated is it a generated column of the table
  *   hub_tables_free   free an array of tables
  *   hub_errors_free   free an array of set-aside changes
+ *   key_renames_free  free an array of keys the hub renamed
  */
 #include "model/hubinfo.h"
 
@@ -64,6 +65,9 @@ hub_tables_free(HubTable *tables, int n)
 		free(t->schema);
 		free(t->name);
 		free(t->qname);
+		free(t->keyseq);
+		free(t->keycol);
+		namemap_free(&t->refs);
 		for (int c = 0; c < t->ncols; c++)
 		{
 			free(t->cols[c]);
@@ -96,3 +100,14 @@ hub_errors_free(HubError *rows, int n)
 	free(rows);
 }
 
+
+void
+key_renames_free(KeyRename *r, int n)
+{
+	for (int i = 0; i < n; i++)
+	{
+		free(r[i].table);
+		free(r[i].column);
+	}
+	free(r);
+}

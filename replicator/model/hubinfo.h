@@ -35,6 +35,12 @@ typedef struct
 	NameMap		gone;			/* columns the table had and has no more */
 	char	  **gencols;		/* generated columns (on the hub side only) */
 	int			ngen;
+	char	   *keyseq;			/* hub only: the sequence behind a single
+								 * integer key (serial, identity, nextval
+								 * default), as regclass text; NULL if none */
+	char	   *keycol;			/* hub only: that key column (with keyseq) */
+	NameMap		refs;			/* hub only: columns of single-column foreign
+								 * keys (from) to tables with a keyseq (to) */
 } HubTable;
 
 /* The table called name in tables[0..n), sorted by name; NULL if none. */
@@ -42,6 +48,22 @@ HubTable   *hub_tables_find(HubTable *tables, int n, const char *name);
 void		hub_tables_free(HubTable *tables, int n);
 int			hub_col(const HubTable *t, const char *col);
 bool		hub_col_generated(const HubTable *t, const char *col);
+
+/*
+ * A client's new row the hub gave a new key (docs/replication.md, "Keys
+ * the hub assigns"): the insert at the client's queue seq, of table, whose
+ * key column was old_key, is new_key everywhere now.
+ */
+typedef struct
+{
+	int64_t		seq;
+	char	   *table;
+	char	   *column;
+	int64_t		old_key;
+	int64_t		new_key;
+} KeyRename;
+
+void		key_renames_free(KeyRename *r, int n);
 
 /* Changes per page of an upload: the libpq link hands the hub pages of
  * this many (sync/sync.c), and serve an HTTP upload the same way. */

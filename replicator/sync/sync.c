@@ -163,12 +163,15 @@ sync_up(Link *l, Client *cl, const HubTypes *types, SyncStats *st, char *err, si
 		{
 			const UploadMark *m = &l->marks[i];
 
-			if (m->seq <= ack_seq)
+			/* rows the hub renamed: the whole upload in one acknowledgement */
+			if (m->seq <= ack_seq || (l->nrenames > 0 && i < l->nmarks - 1))
 				continue;
 			if (acks++ > 0)
 				nap_us(SHORT_PAUSE_US);	/* let a waiting app in */
-			if (client_ack_upload(cl, ack_seq, m->seq, m->digest, err, errlen) < 0)
+			if (client_ack_upload(cl, ack_seq, m->seq, m->digest, l->renames, l->nrenames,
+								  err, errlen) < 0)
 				return -1;
+			st->renamed += l->nrenames;
 			ack_seq = m->seq;
 			/* this node's values, spelt as the hub's reach the others */
 			if (client_respell_apply(cl, ack_seq, types, err, errlen) < 0)
@@ -517,4 +520,8 @@ sync_stats_text(const SyncStats *st, char *buf, size_t len)
 		(st->up_parked || st->down_parked || st->up_retried || st->down_retried))
 		snprintf(buf + n, len - (size_t) n, "; set aside %d up, %d down; set-aside changes through now %d up, %d down",
 				 st->up_parked, st->down_parked, st->up_retried, st->down_retried);
+	n = (int) strlen(buf);
+	if (st->renamed && (size_t) n < len)
+		snprintf(buf + n, len - (size_t) n, "; %d row%s renamed to the key the hub gave",
+				 st->renamed, st->renamed == 1 ? "" : "s");
 }

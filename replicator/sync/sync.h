@@ -30,6 +30,7 @@ typedef struct
 	int			up_skipped;
 	int			up_parked;		/* refused by the hub: in its sync_errors */
 	int			up_retried;		/* set-aside uploads that went through */
+	int			renamed;		/* rows given a new key by the hub, renamed here */
 	int			down_rows;
 	int			down_applied;
 	int			down_conflicts;

@@ -186,7 +186,8 @@ fuzz_hello(const char *data, size_t size)
 static void
 encode_uploaded(const ProtoUploaded *r, Buf *out)
 {
-	proto_encode_uploaded(out, &r->st, r->marks, r->nmarks, r->refused, r->nrefused, r->refused_more);
+	proto_encode_uploaded(out, &r->st, r->marks, r->nmarks, r->refused, r->nrefused, r->refused_more,
+						  r->renames, r->nrenames);
 }
 
 static void
