@@ -345,6 +345,40 @@ fail:
 	return NULL;
 }
 
+/*
+ * The rows of this file the hub gave a new key (syncqd_key_renames,
+ * client/keys.c): how many, and the last ten, so that a person can find a
+ * record the app still shows under its old key.
+ */
+static json_t *
+renamed_keys_json(Control *c)
+{
+	json_t	   *o = json_object(),
+			   *list = json_array();
+	sqlite3_stmt *st = NULL;
+	int64_t		n = 0;
+
+	if (sqlite3_prepare_v2(c->db, "SELECT (SELECT count(*) FROM syncqd_key_renames), table_name, key_column,"
+						   " old_key, new_key, renamed_at FROM syncqd_key_renames"
+						   " ORDER BY seq DESC LIMIT 10", -1, &st, NULL) == SQLITE_OK)
+		while (sqlite3_step(st) == SQLITE_ROW)
+		{
+			json_t	   *e = json_object();
+
+			n = sqlite3_column_int64(st, 0);
+			json_object_set_new(e, "table", http_jtext((const char *) sqlite3_column_text(st, 1)));
+			json_object_set_new(e, "column", http_jtext((const char *) sqlite3_column_text(st, 2)));
+			json_object_set_new(e, "old_key", json_integer(sqlite3_column_int64(st, 3)));
+			json_object_set_new(e, "new_key", json_integer(sqlite3_column_int64(st, 4)));
+			json_object_set_new(e, "renamed_at", http_jtext((const char *) sqlite3_column_text(st, 5)));
+			json_array_append_new(list, e);
+		}
+	sqlite3_finalize(st);
+	json_object_set_new(o, "count", json_integer(n));
+	json_object_set_new(o, "recent", list);
+	return o;
+}
+
 static json_t *
 stats_json(const SyncStats *st)
 {
@@ -357,6 +391,7 @@ stats_json(const SyncStats *st)
 	json_object_set_new(up, "already_there", json_integer(st->up_skipped));
 	json_object_set_new(up, "set_aside", json_integer(st->up_parked));
 	json_object_set_new(up, "retried_ok", json_integer(st->up_retried));
+	json_object_set_new(up, "renamed", json_integer(st->renamed));
 	json_object_set_new(down, "rows", json_integer(st->down_rows));
 	json_object_set_new(down, "applied", json_integer(st->down_applied));
 	json_object_set_new(down, "overruled", json_integer(st->down_conflicts));
@@ -435,6 +470,7 @@ build_status(Control *c, bool detail)
 				nerr = 0;
 
 	queue = db_status(c, detail, now, &lag, &down_errs, &here, &why);
+	json_object_set_new(o, "renamed_keys", renamed_keys_json(c));
 
 	json_object_set_new(o, "role", json_string("client"));
 	json_object_set_new(o, "version", json_string(SYNCQD_VERSION));
