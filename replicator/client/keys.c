@@ -306,11 +306,22 @@ client_forget_unshipped(Client *cl, char *err, size_t errlen)
 				   *col = (const char *) sqlite3_column_text(st, 1);
 		char		path[300];
 
+		int64_t		nborn = 0;
+
 		snprintf(path, sizeof(path), "$.\"%s\"", col);
+		/* most of the time there is none: one pass over the unread rows */
+		rc = query4(cl, sqlite3_mprintf("SELECT count(*) FROM sync_queue q, syncq_state s"
+										" WHERE q.seq > s.filled_upto AND q.table_name = %Q AND q.op = 'I'"
+										"   AND q.row_data IS NULL AND q.origin = s.node_id"
+										"   AND NOT EXISTS (SELECT 1 FROM \"%w\" t WHERE t.\"%w\" = json_extract(q.pk, %Q))",
+										table, table, col, path),
+					0, 0, 0, 0, &nborn, err, errlen);
+		if (rc < 0 || nborn == 0)
+			continue;
 		rc = run4(cl, sqlite3_mprintf(
 									  "UPDATE sync_queue SET table_name = '', op = 'U', row_data = NULL, origin = ''"
 									  " WHERE seq IN ("	/* one list, read before the rows change */
-									  "  WITH born(seq, k) AS ("
+									  "  WITH born(seq, k) AS MATERIALIZED ("
 									  "   SELECT q.seq, json_extract(q.pk, %Q) FROM sync_queue q, syncq_state s"
 									  "    WHERE q.table_name = %Q AND q.op = 'I' AND q.row_data IS NULL"
 									  "      AND q.seq > s.filled_upto AND q.origin = s.node_id"
