@@ -91,6 +91,8 @@ do_upload(Hub *h, ProtoRequest *rq, Buf *out, bool *clone, char *err, size_t err
 		*clone = h->up.stats.clone;
 		return -1;
 	}
+	/* protocol 1's reply has no renames: the hub must not make any */
+	h->up.keep_keys = rq->v < 2;
 	/* in pages, as the libpq client sends them */
 	for (int i = 0; i < rq->changes.n; i += UPLOAD_PAGE)
 	{

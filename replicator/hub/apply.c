@@ -867,6 +867,8 @@ insert_meets(Hub *h, Decision *d, int i, const HubTable *t, Version *cur,
 		return 0;
 	if (!live)
 		return 1;
+	if (h->up.keep_keys)
+		return 0;				/* a 0.1.0 client: it could not follow a rename */
 	if (strcmp(who, c->origin) == 0 && !hub_keys_unacked(h, t, key, c->seq))
 		return 0;
 	if (hub_keys_assign(h, t, c, key, d->floor[t - h->tables], err, errlen) < 0)

@@ -51,6 +51,9 @@ typedef struct
 								 * key after it (a new record), or INT64_MAX */
 	int			nrenames;
 	int			nstored;		/* renames[0..nstored) are in sync_key_renames */
+	bool		keep_keys;		/* the client cannot take renames (a 0.1.0
+								 * syncqd, protocol 1): its inserts keep
+								 * their keys, last writer wins, as 0.1.0 */
 } HubUpload;
 
 typedef struct Hub

@@ -147,6 +147,17 @@ for t in items notes bulk; do
 	expect_eq "0.1.0 syncqd's first sync through a $cur serve: $t" \
 		"$(plain "$C" "SELECT * FROM $t ORDER BY 1")" "$(hub "SELECT * FROM $t ORDER BY 1")"
 done
+# a key the hub assigns (serial) that a 0.1.0 client's insert meets: the
+# hub does not give it a new key (protocol 1's reply cannot say so, and the
+# client would keep the old one): last writer wins, as at 0.1.0, alike on
+# every node
+hub "CREATE TABLE machines (id serial PRIMARY KEY, name text); SELECT sync_track('machines');
+	INSERT INTO machines (name) VALUES ('hub m')" >/dev/null
+for f in "$A" "$B"; do ocli "$f" "CREATE TABLE machines (id INTEGER PRIMARY KEY, name TEXT); SELECT sync_track('machines');" >/dev/null; done
+plain "$B" "INSERT INTO machines VALUES (1, 'b m')"
+osync "$B" "$ONLINE"
+expect_eq "0.1.0 syncqd -> $cur serve: an insert meeting a hub-assigned key" \
+	"$(hub "SELECT * FROM machines ORDER BY 1")|$(plain "$B" "SELECT * FROM machines ORDER BY 1")" "1|b m|1|b m"
 stop_serve
 note "  a 0.1.0 syncqd syncs with the $cur hub, directly and through serve (protocol 1)"
 # now the clients: this syncqd migrates each file and syncs
