@@ -17,6 +17,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The loaded tracked table schema.name, or NULL. */
+static HubTable *
+table_in(Hub *h, const char *schema, const char *name)
+{
+	for (int i = 0; i < h->ntables; i++)
+		if (strcmp(h->tables[i].schema, schema) == 0 && strcmp(h->tables[i].name, name) == 0)
+			return &h->tables[i];
+	return NULL;
+}
+
 /*
  * The columns each tracked table had and has no more (sync_columns_gone,
  * kept by the event trigger syncq_watch_ddl): a client change that still
@@ -33,15 +43,13 @@ load_gone_columns(Hub *h, char *err, size_t errlen)
 	if (res == NULL)
 		return -1;
 	for (int r = 0; r < PQntuples(res); r++)
-		for (int i = 0; i < h->ntables; i++)
-		{
-			HubTable   *t = &h->tables[i];
+	{
+		HubTable   *t = table_in(h, PQgetvalue(res, r, 0), PQgetvalue(res, r, 1));
 
-			if (strcmp(t->schema, PQgetvalue(res, r, 0)) != 0 || strcmp(t->name, PQgetvalue(res, r, 1)) != 0)
-				continue;
+		if (t)
 			namemap_add(&t->gone, PQgetvalue(res, r, 2),
 						PQgetisnull(res, r, 3) ? NULL : PQgetvalue(res, r, 3));
-		}
+	}
 	PQclear(res);
 	return 0;
 }
@@ -97,18 +105,16 @@ load_key_sequences(Hub *h, char *err, size_t errlen)
 	if (res == NULL)
 		return -1;
 	for (int r = 0; r < PQntuples(res); r++)
-		for (int i = 0; i < h->ntables; i++)
-		{
-			HubTable   *t = &h->tables[i];
+	{
+		HubTable   *t = table_in(h, PQgetvalue(res, r, 0), PQgetvalue(res, r, 1));
 
-			if (PQgetisnull(res, r, 3) || strcmp(t->schema, PQgetvalue(res, r, 0)) != 0 ||
-				strcmp(t->name, PQgetvalue(res, r, 1)) != 0)
-				continue;
-			free(t->keyseq);
-			free(t->keycol);
-			t->keyseq = xstrdup(PQgetvalue(res, r, 3));
-			t->keycol = xstrdup(PQgetvalue(res, r, 2));
-		}
+		if (t == NULL || PQgetisnull(res, r, 3))
+			continue;
+		free(t->keyseq);
+		free(t->keycol);
+		t->keyseq = xstrdup(PQgetvalue(res, r, 3));
+		t->keycol = xstrdup(PQgetvalue(res, r, 2));
+	}
 	PQclear(res);
 	/* the references to those keys: single-column foreign keys */
 	res = hub_run(h,
@@ -125,13 +131,9 @@ load_key_sequences(Hub *h, char *err, size_t errlen)
 		return -1;
 	for (int r = 0; r < PQntuples(res); r++)
 	{
-		HubTable   *t = NULL,
+		HubTable   *t = table_in(h, PQgetvalue(res, r, 0), PQgetvalue(res, r, 1)),
 				   *p = hub_table(h, PQgetvalue(res, r, 3));
 
-		for (int i = 0; i < h->ntables && t == NULL; i++)
-			if (strcmp(h->tables[i].schema, PQgetvalue(res, r, 0)) == 0 &&
-				strcmp(h->tables[i].name, PQgetvalue(res, r, 1)) == 0)
-				t = &h->tables[i];
 		if (t && p && p->keycol && strcmp(p->keycol, PQgetvalue(res, r, 4)) == 0)
 			namemap_add(&t->refs, PQgetvalue(res, r, 2), p->name);
 	}
