@@ -173,7 +173,7 @@ hub_retry_errors(Hub *h, const char *client_id, UploadStats *stats, char *err, s
 	if (rc <= 0)
 		return rc;
 	rc = -1;
-	if (hub_apply_begin(h, err, errlen) < 0)
+	if (hub_apply_begin(h, 0, err, errlen) < 0)
 		return -1;
 	if (read_set_aside(h, client_id, &sa, err, errlen) < 0)
 		goto out;

@@ -8,6 +8,10 @@
  *                      the hub reads, spelt canonically: every upload, on
  *                      the hub's side, before any version lookup and before
  *                      the change is relayed to the other clients
+ *   value_differs_for_client, row_differs_for_client
+ *                      would the client that sent a value hold another one
+ *                      if it took what the hub stored (value_for_sqlite of
+ *                      it)? Then it gets a correction (hub/apply.c)
  *
  * Both look at nothing but the value, the hub column's type and, towards
  * SQLite, the column's form. A value that does not read as its type expects
@@ -733,6 +737,73 @@ void
 sqlvalue_free(SqlValue *v)
 {
 	buf_free(&v->own);
+}
+
+/* ---- what the uploader holds ------------------------------------------- */
+
+/* Do two SQLite values hold the same? Numbers by value, INTEGER or REAL. */
+static bool
+same_sqlvalue(const SqlValue *a, const SqlValue *b)
+{
+	bool		an = a->type == SQLITE_INTEGER || a->type == SQLITE_FLOAT,
+				bn = b->type == SQLITE_INTEGER || b->type == SQLITE_FLOAT;
+
+	if (an && bn)
+	{
+		if (a->type == SQLITE_INTEGER && b->type == SQLITE_INTEGER)
+			return a->i == b->i;
+		return (a->type == SQLITE_INTEGER ? (double) a->i : a->d) ==
+			(b->type == SQLITE_INTEGER ? (double) b->i : b->d);
+	}
+	if (a->type != b->type)
+		return false;
+	if (a->type == SQLITE_NULL)
+		return true;
+	return a->n == b->n && (a->n == 0 || memcmp(a->p, b->p, a->n) == 0);
+}
+
+/*
+ * Would a client that sent `sent` (as its queue held it: a number as its
+ * INTEGER or REAL, text, a blob) hold another value if it took `stored`,
+ * the hub's value of a column of that kind, as syncqd writes it
+ * (value_for_sqlite, in the default form)? 1 sent for a numeric(10,2)
+ * stored as 1.00 is no difference; 1.23456 stored as 1.2346, an upper-case
+ * uuid stored in lower case, a trigger's write are.
+ */
+bool
+value_differs_for_client(const JField *sent, const JField *stored, ValueKind kind)
+{
+	SqlValue	s = {0},
+				h = {0};
+	char		why[160];
+	bool		differs = true;
+
+	if (value_for_sqlite(stored, kind, FORM_DEFAULT, &h, why, sizeof(why)) == 0)
+	{
+		sql_plain(&s, sent, VK_FLOAT);
+		differs = !same_sqlvalue(&s, &h);
+	}
+	sqlvalue_free(&h);
+	return differs;
+}
+
+/*
+ * Does a column of `stored` (the hub's row) that `sent` (the client's)
+ * also has differ so? Columns the client did not send it cannot hold.
+ * kind(arg, col) gives each column's kind.
+ */
+bool
+row_differs_for_client(const JObject *sent, const JObject *stored,
+					   ValueKind (*kind) (const void *arg, const char *col), const void *arg)
+{
+	for (int i = 0; i < stored->n; i++)
+	{
+		const JField *s = jobj_get(sent, stored->f[i].key);
+
+		if (s != NULL && value_differs_for_client(s, &stored->f[i], kind(arg, stored->f[i].key)))
+			return true;
+	}
+	return false;
 }
 
 /* ---- toward the hub ---------------------------------------------------- */
