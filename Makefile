@@ -4,6 +4,8 @@
 #   make install    install the PostgreSQL extension, syncq.so and syncqd
 #   make check      every test (installs missing Debian packages as root)
 #   make bench      the benchmarks, printing a table
+#   make soak SECONDS=N  the randomized convergence checker for N seconds
+#                   (libpq and HTTP; tests/integration/sync_converge_random.sh)
 #   make demo       a throwaway cluster + SQLite file showing syncq at work
 #   make deps       install the Debian packages of deps/debian-packages.txt
 #   make dist       the PGXN zip, build/dist/syncq-VERSION.zip
@@ -25,7 +27,7 @@ SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-r
 SQLITE_SRC := $(sort $(wildcard sqlite_ext/*.c)) common/tz.c
 SQLITE_HDR := $(wildcard sqlite_ext/*.h common/*.h)
 
-.PHONY: all pg sqlite asan replicator install deps check bench demo clean fuzz dist deb
+.PHONY: all pg sqlite asan replicator install deps check soak bench demo clean fuzz dist deb
 
 all: pg sqlite replicator
 
@@ -113,6 +115,12 @@ check: deps
 	$(MAKE) all asan
 	$(MAKE) install
 	tests/run
+
+SECONDS ?= 600
+soak: deps
+	$(MAKE) all asan
+	$(MAKE) install
+	SYNCQ_CONVERGE_SECONDS=$(SECONDS) tests/run sync_converge_random
 
 bench: deps
 	$(MAKE) all

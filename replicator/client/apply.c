@@ -28,11 +28,32 @@
  */
 #define POSITION_MAX_AGE_US (60 * INT64_C(1000000))
 
-/* Raise the stored version of (table, pk) to v. */
+/*
+ * Set the stored version of (table, pk) to v, where it is lower (and,
+ * force: a correction replacing it, whatever it is).
+ */
 static int
 put_version(Client *cl, const char *table, const char *pk, const Version *v, bool deleted,
-			char *err, size_t errlen)
+			bool force, char *err, size_t errlen)
 {
+	if (force)
+	{
+		sqlite3_stmt *st = client_prep(cl, "DELETE FROM sync_versions WHERE table_name = ?1 AND pk = ?2",
+									   err, errlen);
+		int			rc;
+
+		if (st == NULL)
+			return -1;
+		sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, pk, -1, SQLITE_STATIC);
+		rc = sqlite3_step(st);
+		sqlite3_finalize(st);
+		if (rc != SQLITE_DONE)
+		{
+			client_db_err(err, errlen, cl, "writing sync_versions");
+			return -1;
+		}
+	}
 	if (cl->put_version == NULL &&
 		(cl->put_version = client_prep(cl, "INSERT INTO sync_versions(table_name, pk, ver_us, ver_origin, deleted)"
 								" VALUES(?1, ?2, ?3, ?4, ?5) ON CONFLICT(table_name, pk) DO UPDATE"
@@ -380,6 +401,7 @@ client_try_change(Client *cl, Change *c, const HubTypes *types, bool retry,
 				v = {c->ver_us, "", true};
 	char	   *k;
 	Version    *pend;
+	bool		replaced;
 	int			rc;
 
 	if (t == NULL)
@@ -392,7 +414,14 @@ client_try_change(Client *cl, Change *c, const HubTypes *types, bool retry,
 	free(k);
 	if (pend && version_cmp(pend, &cur) > 0)
 		cur = *pend;
-	if (cur.known && version_cmp(&v, &cur) < 0)
+	/*
+	 * A correction that replaces exactly the version this node's change
+	 * of the row had (the hub re-stamped it: docs/replication.md) is
+	 * applied whatever that version was, and replaces it.
+	 */
+	replaced = c->replaces_us != 0 && cur.known && cur.us == c->replaces_us &&
+		strcmp(cur.origin, cl->node_id) == 0;
+	if (cur.known && !replaced && version_cmp(&v, &cur) < 0)
 	{
 		if (retry && strcmp(cur.origin, c->origin) == 0)
 			return 3;
@@ -406,7 +435,7 @@ client_try_change(Client *cl, Change *c, const HubTypes *types, bool retry,
 	}
 	if (rc == -2)
 		return -2;
-	if (put_version(cl, c->table, c->pk_json, &v, c->op == SYNCQ_OP_DELETE, err, errlen) < 0)
+	if (put_version(cl, c->table, c->pk_json, &v, c->op == SYNCQ_OP_DELETE, replaced, err, errlen) < 0)
 		return -1;
 	client_observe_clock(cl, v.us);
 	return 1;

@@ -11,8 +11,9 @@
  * acknowledged, so that its column compares and sorts as on the hub. The
  * value is the same, so nothing is queued (capture is paused) and no
  * version changes; a value the app changed since is left alone (the update
- * names the old value). Key columns keep the app's spelling: the hub's
- * change of the row gives them the hub's (write.c, rekey_uuid).
+ * names the old value). Key columns are left to the hub's correction: a
+ * delete of the key as the app spelt it and the row under the hub's
+ * spelling (docs/replication.md, Corrections).
  *
  *   client_respell_note    while a page is uploaded: its values spelt other
  *                          than the hub's values would be
@@ -26,25 +27,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Kinds whose values a client may spell otherwise than the hub's relay. */
-static bool
-respelt_kind(ValueKind kind)
-{
-	switch (kind)
-	{
-		case VK_TIMESTAMPTZ:
-		case VK_TIMESTAMP:
-		case VK_TIME:
-		case VK_TIMETZ:
-		case VK_INTERVAL:
-		case VK_UUID:
-		case VK_FLOAT:
-		case VK_NUMERIC:
-			return true;
-		default:
-			return false;
-	}
-}
 
 /* Are two SQLite values the same value of the same storage class? */
 static bool
@@ -140,7 +122,7 @@ client_respell_note(Client *cl, const ChangeList *page, const HubTypes *types)
 			JField		hub;
 			Respell    *r;
 
-			if (col < 0 || t->is_pk[col] || !respelt_kind(t->kind[col]) ||
+			if (col < 0 || t->is_pk[col] || !value_respelt_kind(t->kind[col]) ||
 				!needs_respell(t, col, f, &hub))
 				continue;
 			cl->respell = xrealloc(cl->respell, (size_t) (cl->nrespell + 1) * sizeof(Respell));

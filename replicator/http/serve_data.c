@@ -86,7 +86,7 @@ do_upload(Hub *h, ProtoRequest *rq, Buf *out, bool *clone, char *err, size_t err
 	hub_upload_forget(&h->up);	/* nothing of the connection's last upload */
 	if (hub_load_tables(h, err, errlen) < 0)
 		return -1;
-	if (hub_upload_begin(h, rq->node_id, rq->ack_seq, rq->ack_digest, err, errlen) < 0)
+	if (hub_upload_begin(h, rq->node_id, rq->ack_seq, rq->ack_digest, rq->now_us, err, errlen) < 0)
 	{
 		*clone = h->up.stats.clone;
 		return -1;
@@ -176,6 +176,7 @@ do_changes(Hub *h, const ProtoRequest *rq, Buf *out, char *err, size_t errlen)
 				.origin = PQgetvalue(res, r, 6),
 				.immediate = strcmp(PQgetvalue(res, r, 7), SYNCQ_PRIORITY_IMMEDIATE) == 0,
 				.txn_end = end,
+				.replaces_us = PQgetisnull(res, r, 9) ? 0 : strtoll(PQgetvalue(res, r, 9), NULL, 10),
 			}, rq->v);
 			n++;
 			last = seq;

@@ -8,6 +8,14 @@
  * settled state. Values travel as JSON arrays that PostgreSQL turns into
  * rows with json_populate_recordset, one statement per run of changes.
  *
+ * Capture stays on (apply mode, pg_ext/apply.c): each statement first
+ * says what it applies (sync_apply_expect), so the capture queues each row
+ * as PostgreSQL stored it with the change's version and origin, and every
+ * row a foreign key action or a trigger changed as a change of the hub's
+ * own, relayed to every client. sync_apply_report() then says what needs
+ * an answer: the uploader gets the row as stored where it would hold
+ * another value than it sent (a correction: model/value.c).
+ *
  * Poison changes. A change the hub refuses for a reason of its own data (a
  * constraint, a column or table it lacks, a value its type rejects) must not
  * hold up every change behind it. Each run is applied inside a savepoint; a
@@ -17,9 +25,9 @@
  * (hub_retry_errors). An error of the link or the server (lost connection,
  * deadlock, shutdown) fails the whole upload instead, to be retried.
  *
- *   hub_apply_begin     open the transaction: capture off, the upload lock, fold
+ *   hub_apply_begin     open the transaction: the upload lock, fold
  *   (change_for_hub)    spell each change as the hub reads it (model/value.c)
- *   hub_apply_changes   decide (last writer wins) and apply; relay, conflicts;
+ *   hub_apply_changes   decide (last writer wins) and apply; corrections, conflicts;
  *                       the key sequences kept ahead of the keys that arrived
  *   hub_park_changes    set the refused ones aside in sync_errors
  *   hub_overtaken       did a hub transaction overtake this one?
@@ -30,6 +38,7 @@
 #include "base/encode.h"
 #include "hub/apply.h"
 #include "hub/hub.h"
+#include "model/value.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -333,40 +342,20 @@ run_json(Hub *h, const char *sql, const Buf *json, char *err, size_t errlen)
 	return 0;
 }
 
-/* The rows of a run as a JSON array, each value as its column's type wants. */
-static void
-run_rows(const HubTable *t, Change **run_c, int n, bool del, Buf *arr)
-{
-	JsonOut		w;
-
-	jout_init(&w, arr);
-	jout_array(&w);
-	for (int r = 0; r < n; r++)
-	{
-		const JObject *o = del ? &run_c[r]->pk : &run_c[r]->row;
-
-		jout_object(&w);
-		for (int i = 0; i < o->n; i++)
-		{
-			jout_key(&w, o->f[i].key);
-			pg_json_value(&w, &o->f[i], t->types[hub_col(t, o->f[i].key)]);
-		}
-		jout_object_end(&w);
-	}
-	jout_array_end(&w);
-}
-
-/* DELETE of the keys in $1 (columns qcols[0..ncols), quoted). */
+/*
+ * DELETE of the keys in $1 (columns qcols[0..ncols), quoted), saying first
+ * what it applies ($2: sync_apply_expect, an InitPlan run before any row).
+ */
 static void
 delete_sql(const HubTable *t, char **qcols, int ncols, Buf *sql)
 {
-	buf_printf(sql, "DELETE FROM %s AS t USING json_populate_recordset(NULL::%s, $1) AS k WHERE ",
-			   t->qname, t->qname);
+	buf_printf(sql, "DELETE FROM %s AS t USING json_populate_recordset(NULL::%s, $1) AS k"
+			   " WHERE (SELECT sync_apply_expect($2::jsonb))", t->qname, t->qname);
 	for (int i = 0; i < ncols; i++)
-		buf_printf(sql, "%st.%s = k.%s", i ? " AND " : "", qcols[i], qcols[i]);
+		buf_printf(sql, " AND t.%s = k.%s", qcols[i], qcols[i]);
 }
 
-/* Upsert of the rows in $1 (columns shape's, qcols quoted). */
+/* Upsert of the rows in $1 (columns shape's, qcols quoted); $2 as above. */
 static void
 upsert_sql(Hub *h, const HubTable *t, const JObject *shape, char **qcols, Buf *sql)
 {
@@ -378,7 +367,8 @@ upsert_sql(Hub *h, const HubTable *t, const JObject *shape, char **qcols, Buf *s
 	buf_puts(sql, ") SELECT ");
 	for (int i = 0; i < shape->n; i++)
 		buf_printf(sql, "%sk.%s", i ? ", " : "", qcols[i]);
-	buf_printf(sql, " FROM json_populate_recordset(NULL::%s, $1) AS k ON CONFLICT (", t->qname);
+	buf_printf(sql, " FROM json_populate_recordset(NULL::%s, $1) AS k"
+			   " WHERE (SELECT sync_apply_expect($2::jsonb)) ON CONFLICT (", t->qname);
 	for (int i = 0, k = 0; i < t->ncols; i++)
 		if (t->is_pk[i])
 		{
@@ -399,122 +389,22 @@ upsert_sql(Hub *h, const HubTable *t, const JObject *shape, char **qcols, Buf *s
 		buf_puts(sql, " DO NOTHING");	/* a table of key columns only */
 }
 
-/*
- * Apply run_c[0..n) — one table, one kind (upsert or delete), one column
- * set, distinct keys — as one statement.
- */
-static int
-apply_run(Hub *h, const HubTable *t, Change **run_c, int n, char *err, size_t errlen)
-{
-	Buf			sql = {0},
-				arr = {0};
-	bool		del = run_c[0]->op == SYNCQ_OP_DELETE;
-	const JObject *shape = del ? &run_c[0]->pk : &run_c[0]->row;
-	char	   *qcols[256];
-	int			rc;
-
-	if (shape->n > 256)
-	{
-		snprintf(err, errlen, "hub: table \"%s\" has more than 256 columns", t->name);
-		return -1;
-	}
-	for (int i = 0; i < shape->n; i++)
-		qcols[i] = hub_quote_ident(h, shape->f[i].key);
-	run_rows(t, run_c, n, del, &arr);
-	if (del)
-		delete_sql(t, qcols, shape->n, &sql);
-	else
-		upsert_sql(h, t, shape, qcols, &sql);
-	rc = run_json(h, sql.p, &arr, err, errlen);
-	if (rc < 0)
-	{
-		size_t		l = strlen(err);
-
-		snprintf(err + l, errlen - l, " (applying changes %" PRId64 "..%" PRId64 " to \"%s\")",
-				 run_c[0]->seq, run_c[n - 1]->seq, t->name);
-	}
-	for (int i = 0; i < shape->n; i++)
-		free(qcols[i]);
-	buf_free(&sql);
-	buf_free(&arr);
-	return rc;
-}
-
-/*
- * Apply run c[0..n) inside a savepoint. If the hub refuses it for a reason
- * of the data, undo it and try each half, down to single changes; a single
- * change refused is marked failed in o[]. -1 only for an error that ends
- * the upload (err says which).
- */
-static int
-apply_guarded(Hub *h, const HubTable *t, Change **c, Outcome **o, int n, char *err, size_t errlen)
-{
-	char		why[2048];
-	char		state[6];
-
-	if (hub_exec(h, "SAVEPOINT syncq_run", err, errlen) < 0)
-		return -1;
-	if (apply_run(h, t, c, n, why, sizeof(why)) == 0)
-		return hub_exec(h, "RELEASE SAVEPOINT syncq_run", err, errlen);
-	if (transient_error(h))
-	{
-		snprintf(err, errlen, "%s", why);
-		return -1;
-	}
-	memcpy(state, h->sqlstate, sizeof(state));
-	if (hub_exec(h, "ROLLBACK TO SAVEPOINT syncq_run", err, errlen) < 0)
-		return -1;
-	if (n == 1)
-		set_failed(o[0], why, state);
-	else if (apply_guarded(h, t, c, o, n / 2, err, errlen) < 0 ||
-			 apply_guarded(h, t, c + n / 2, o + n / 2, n - n / 2, err, errlen) < 0)
-		return -1;
-	return hub_exec(h, "RELEASE SAVEPOINT syncq_run", err, errlen);
-}
-
-/* Apply the winning changes in order, grouped into runs. */
-static int
-apply_winners(Hub *h, Change **win, Outcome **wout, int nwin, char *err, size_t errlen)
-{
-	int			i = 0;
-	VerMap		seen = {0};
-
-	while (i < nwin)
-	{
-		HubTable   *t = hub_table(h, win[i]->table);
-		bool		del = win[i]->op == SYNCQ_OP_DELETE;
-		int			j = i;
-		Version		mark = {0, "", true};
-
-		while (j < nwin && j - i < RUN_MAX)
-		{
-			Change	   *c = win[j];
-
-			if (strcmp(c->table, win[i]->table) != 0 || (c->op == SYNCQ_OP_DELETE) != del ||
-				!same_columns(del ? &c->pk : &c->row, del ? &win[i]->pk : &win[i]->row))
-				break;
-			if (vermap_get(&seen, c->pk_json))
-				break;			/* the same row twice: next statement */
-			vermap_put(&seen, c->pk_json, &mark);
-			j++;
-		}
-		vermap_free(&seen);
-		if (apply_guarded(h, t, &win[i], &wout[i], j - i, err, errlen) < 0)
-			return -1;
-		i = j;
-	}
-	return 0;
-}
-
 /* What hub_apply_changes works with, phase after phase. */
 typedef struct
 {
 	Change	  **cs;				/* the changes, in seq order */
 	Outcome    *out;			/* what became of each */
 	int			n;
-	VerMap		vers;			/* (table, pk) -> the hub's version */
-	Change	  **win;			/* the winners, in order */
-	Outcome   **wout;
+	char	  **key;			/* of each: its key as the hub stores it
+								 * (sync_normalize_keys), NULL if failed */
+	char	  **sent_pk;		/* ... its pk and row as the client sent them */
+	char	  **sent_row;		/* (before change_for_hub), NULL if none */
+	VerMap		vers;			/* (table, hub key) -> the hub's version, as decided */
+	VerMap		before;			/* ... as it was before this call */
+	bool		retry;			/* set-aside changes tried again */
+	int64_t    *replaced;		/* of each: the version it came with, if the
+								 * hub re-stamped it (0: not) */
+	int		   *win;			/* the winners (indexes into cs), in order */
 	int			nwin;
 	Buf			confl;			/* the overruled: sync_conflicts rows (JSON) */
 	int			nconfl;
@@ -525,6 +415,184 @@ typedef struct
 	VerMap		live;			/* keyseq rows this upload changed: us 1 live,
 								 * 0 deleted; origin: whose */
 } Decision;
+
+/*
+ * What a statement applies, for sync_apply_expect(): each change's number,
+ * table, key as the hub stores it, version and origin (no hash of the row
+ * as sent: every row comes back in the report, and value.c decides).
+ */
+static void
+run_expect(const Decision *d, const int *idx, int n, Buf *out)
+{
+	JsonOut		w;
+
+	jout_init(&w, out);
+	jout_array(&w);
+	for (int r = 0; r < n; r++)
+	{
+		const Change *c = d->cs[idx[r]];
+
+		jout_object(&w);
+		jout_kint(&w, "n", idx[r]);
+		jout_kstring(&w, "t", c->table);
+		jout_kstring(&w, "p", d->key[idx[r]]);
+		jout_kint(&w, "v", c->ver_us);
+		jout_kstring(&w, "o", c->origin);
+		jout_key(&w, "h");
+		jout_null(&w);
+		jout_object_end(&w);
+	}
+	jout_array_end(&w);
+}
+
+/* The rows of a run as a JSON array, each value as its column's type wants. */
+static void
+run_rows(const HubTable *t, const Decision *d, const int *idx, int n, bool del, Buf *arr)
+{
+	JsonOut		w;
+
+	jout_init(&w, arr);
+	jout_array(&w);
+	for (int r = 0; r < n; r++)
+	{
+		const JObject *o = del ? &d->cs[idx[r]]->pk : &d->cs[idx[r]]->row;
+
+		jout_object(&w);
+		for (int i = 0; i < o->n; i++)
+		{
+			jout_key(&w, o->f[i].key);
+			pg_json_value(&w, &o->f[i], t->types[hub_col(t, o->f[i].key)]);
+		}
+		jout_object_end(&w);
+	}
+	jout_array_end(&w);
+}
+
+/*
+ * Apply the changes idx[0..n) of d — one table, one kind (upsert or
+ * delete), one column set, distinct keys — as one statement.
+ */
+static int
+apply_run(Hub *h, const HubTable *t, const Decision *d, const int *idx, int n,
+		  char *err, size_t errlen)
+{
+	Buf			sql = {0},
+				arr = {0},
+				exp = {0};
+	const Change *first = d->cs[idx[0]];
+	bool		del = first->op == SYNCQ_OP_DELETE;
+	const JObject *shape = del ? &first->pk : &first->row;
+	char	   *qcols[256];
+	const char *params[2];
+	PGresult   *res;
+	int			rc = 0;
+
+	if (shape->n > 256)
+	{
+		snprintf(err, errlen, "hub: table \"%s\" has more than 256 columns", t->name);
+		return -1;
+	}
+	for (int i = 0; i < shape->n; i++)
+		qcols[i] = hub_quote_ident(h, shape->f[i].key);
+	run_rows(t, d, idx, n, del, &arr);
+	run_expect(d, idx, n, &exp);
+	if (del)
+		delete_sql(t, qcols, shape->n, &sql);
+	else
+		upsert_sql(h, t, shape, qcols, &sql);
+	params[0] = arr.p;
+	params[1] = exp.p;
+	res = hub_run(h, sql.p, 2, params, PGRES_COMMAND_OK, err, errlen);
+	if (res == NULL)
+	{
+		size_t		l = strlen(err);
+
+		snprintf(err + l, errlen - l, " (applying changes %" PRId64 "..%" PRId64 " to \"%s\")",
+				 first->seq, d->cs[idx[n - 1]]->seq, t->name);
+		rc = -1;
+	}
+	PQclear(res);
+	for (int i = 0; i < shape->n; i++)
+		free(qcols[i]);
+	buf_free(&sql);
+	buf_free(&arr);
+	buf_free(&exp);
+	return rc;
+}
+
+/*
+ * Apply the changes idx[0..n) inside a savepoint. If the hub refuses them
+ * for a reason of the data, undo it and try each half, down to single
+ * changes; a single change refused is marked failed. -1 only for an error
+ * that ends the upload (err says which).
+ */
+static int
+apply_guarded(Hub *h, const HubTable *t, Decision *d, const int *idx, int n,
+			  char *err, size_t errlen)
+{
+	char		why[2048];
+	char		state[6];
+
+	if (hub_exec(h, "SAVEPOINT syncq_run", err, errlen) < 0)
+		return -1;
+	if (apply_run(h, t, d, idx, n, why, sizeof(why)) == 0)
+		return hub_exec(h, "RELEASE SAVEPOINT syncq_run", err, errlen);
+	if (transient_error(h))
+	{
+		snprintf(err, errlen, "%s", why);
+		return -1;
+	}
+	memcpy(state, h->sqlstate, sizeof(state));
+	if (hub_exec(h, "ROLLBACK TO SAVEPOINT syncq_run", err, errlen) < 0)
+		return -1;
+	if (n == 1)
+		set_failed(&d->out[idx[0]], why, state);
+	else if (apply_guarded(h, t, d, idx, n / 2, err, errlen) < 0 ||
+			 apply_guarded(h, t, d, idx + n / 2, n - n / 2, err, errlen) < 0)
+		return -1;
+	return hub_exec(h, "RELEASE SAVEPOINT syncq_run", err, errlen);
+}
+
+/* Apply the winning changes in order, grouped into runs. */
+static int
+apply_winners(Hub *h, Decision *d, char *err, size_t errlen)
+{
+	int			i = 0;
+	VerMap		seen = {0};
+
+	while (i < d->nwin)
+	{
+		const Change *c0 = d->cs[d->win[i]];
+		HubTable   *t = hub_table(h, c0->table);
+		bool		del = c0->op == SYNCQ_OP_DELETE;
+		int			j = i;
+		Version		mark = {0, "", true};
+
+		while (j < d->nwin && j - i < RUN_MAX)
+		{
+			const Change *c = d->cs[d->win[j]];
+			char	   *k;
+			bool		again;
+
+			if (strcmp(c->table, c0->table) != 0 || (c->op == SYNCQ_OP_DELETE) != del ||
+				!same_columns(del ? &c->pk : &c->row, del ? &c0->pk : &c0->row))
+				break;
+			k = row_key(c->table, d->key[d->win[j]]);
+			again = vermap_get(&seen, k) != NULL;
+			if (!again)
+				vermap_put(&seen, k, &mark);
+			free(k);
+			if (again)
+				break;			/* the same row twice: next statement */
+			j++;
+		}
+		vermap_free(&seen);
+		if (apply_guarded(h, t, d, &d->win[i], j - i, err, errlen) < 0)
+			return -1;
+		i = j;
+	}
+	return 0;
+}
 
 /* The JSON of one of a change's objects (pk or row), or null. */
 static void
@@ -539,8 +607,9 @@ put_object(JsonOut *w, const char *key, const char *json)
 
 /*
  * Validate: what the hub cannot even try (an untracked table, a stranger
- * column, json text that is not one JSON value) fails at once. Returns how
- * many are left to try.
+ * column, json text that is not one JSON value) fails at once. What the
+ * client sent is kept for its corrections (act_on_report). Returns how many
+ * are left to try.
  */
 static int
 validate(Hub *h, Decision *d)
@@ -563,6 +632,8 @@ validate(Hub *h, Decision *d)
 			continue;
 		}
 		follow_gone_columns(h, t, c);
+		d->sent_pk[i] = xstrdup(c->pk_json);
+		d->sent_row[i] = c->row_json ? xstrdup(c->row_json) : NULL;
 		if (change_for_hub(t, c, why, sizeof(why)) < 0 ||
 			check_columns(t, c, why, sizeof(why)) < 0 ||
 			check_json_values(t, c, why, sizeof(why)) < 0)
@@ -604,7 +675,8 @@ key_object(JsonOut *w, const HubTable *t, const JObject *o)
  * A change's two keys as sync_normalize_keys() read them (rows rr: from its
  * row, rp: from its pk; -1: none): a change whose row and pk name different
  * rows, or whose key the hub's types refuse, is refused; the rest take the
- * hub's spelling of their key as pk_json. Columns: i, pk, error.
+ * hub's spelling of their key as d->key[i] (an upper-case uuid is the
+ * lower-case row). Columns: i, pk, error.
  */
 static void
 take_key(Decision *d, int i, PGresult *res, int rr, int rp)
@@ -629,8 +701,7 @@ take_key(Decision *d, int i, PGresult *res, int rr, int rp)
 		set_failed(&d->out[i], why, NULL);
 		return;
 	}
-	free(c->pk_json);
-	c->pk_json = xstrdup(PQgetvalue(res, rr, 1));
+	d->key[i] = xstrdup(PQgetvalue(res, rr, 1));
 }
 
 /* Versions: the hub's current version of every row the changes left name. */
@@ -652,7 +723,7 @@ read_versions(Hub *h, Decision *d, char *err, size_t errlen)
 		jout_object(&w);
 		jout_kint(&w, "i", i);
 		jout_kstring(&w, "t", d->cs[i]->table);
-		jout_kstring(&w, "p", d->cs[i]->pk_json);
+		jout_kstring(&w, "p", d->key[i]);
 		jout_object_end(&w);
 		m++;
 	}
@@ -672,12 +743,13 @@ read_versions(Hub *h, Decision *d, char *err, size_t errlen)
 		return -1;
 	for (int r = 0; r < PQntuples(res); r++)
 	{
-		const Change *c = d->cs[atoi(PQgetvalue(res, r, 0))];
+		int			i = atoi(PQgetvalue(res, r, 0));
 		Version		v = {strtoll(PQgetvalue(res, r, 1), NULL, 10), "", true};
-		char	   *k = row_key(c->table, c->pk_json);
+		char	   *k = row_key(d->cs[i]->table, d->key[i]);
 
 		snprintf(v.origin, sizeof(v.origin), "%s", PQgetvalue(res, r, 2));
 		vermap_put(&d->vers, k, &v);
+		vermap_put(&d->before, k, &v);
 		free(k);
 	}
 	PQclear(res);
@@ -816,11 +888,12 @@ read_existing(Hub *h, Decision *d, char *err, size_t errlen)
 	return 0;
 }
 
-/* The hub's version of the row a change names now (its key followed). */
+/* The hub's version of the row change i names now (its key followed). */
 static int
-fetch_version(Hub *h, Decision *d, const Change *c, char *err, size_t errlen)
+fetch_version(Hub *h, Decision *d, int i, char *err, size_t errlen)
 {
-	const char *params[2] = {c->table, c->pk_json};
+	const Change *c = d->cs[i];
+	const char *params[2] = {c->table, d->key[i]};
 	PGresult   *res = hub_run(h, "SELECT ver_us, ver_origin::text FROM sync_versions"
 							  " WHERE table_name = $1 AND pk = $2",
 							  2, params, PGRES_TUPLES_OK, err, errlen);
@@ -828,13 +901,14 @@ fetch_version(Hub *h, Decision *d, const Change *c, char *err, size_t errlen)
 
 	if (res == NULL)
 		return -1;
-	k = row_key(c->table, c->pk_json);
+	k = row_key(c->table, d->key[i]);
 	if (PQntuples(res) == 1 && vermap_get(&d->vers, k) == NULL)
 	{
 		Version		v = {strtoll(PQgetvalue(res, 0, 0), NULL, 10), "", true};
 
 		snprintf(v.origin, sizeof(v.origin), "%s", PQgetvalue(res, 0, 1));
 		vermap_put(&d->vers, k, &v);
+		vermap_put(&d->before, k, &v);
 	}
 	free(k);
 	PQclear(res);
@@ -856,7 +930,7 @@ insert_meets(Hub *h, Decision *d, int i, const HubTable *t, Version *cur,
 			 char *err, size_t errlen)
 {
 	Change	   *c = d->cs[i];
-	char	   *k = row_key(c->table, c->pk_json);
+	char	   *k = row_key(c->table, d->key[i]);
 	Version    *st = vermap_get(&d->live, k);
 	bool		live = st ? st->us != 0 : d->exists[i];
 	const char *who = st ? st->origin : cur ? cur->origin : "";
@@ -878,13 +952,14 @@ insert_meets(Hub *h, Decision *d, int i, const HubTable *t, Version *cur,
 
 /* An overruled change, as a sync_conflicts row: it lost to cur. */
 static void
-add_conflict(Decision *d, JsonOut *w, const Change *c, const Version *cur)
+add_conflict(Decision *d, JsonOut *w, int i, const Version *cur)
 {
+	const Change *c = d->cs[i];
 	char		op[2] = {c->op, '\0'};
 
 	jout_object(w);
 	jout_kstring(w, "t", c->table);
-	put_object(w, "pk", c->pk_json);
+	put_object(w, "pk", d->key[i]);
 	jout_kstring(w, "op", op);
 	put_object(w, "r", c->row_json);
 	jout_kstring(w, "at", c->changed_at);
@@ -896,12 +971,101 @@ add_conflict(Decision *d, JsonOut *w, const Change *c, const Version *cur)
 }
 
 /*
- * Decide, last writer wins, in order: a change older than the row's
- * version is overruled (or, retried, superseded by its own node's later
- * change); the rest win, and become the row's version for the changes
- * after them. Keys the hub renamed are followed first (keys.c), and an
- * insert into a table whose keys the hub assigns that meets another
- * record is given a new key (insert_meets): it is never an overwrite.
+ * Re-stamp change i if it is stamped further ahead of the hub's clock than
+ * sync_hub_state.max_offset (docs/replication.md, Clock skew): to its
+ * version minus the uploader's clock offset (when in the hub's time it was
+ * made), or to the hub's clock if that is still ahead or the offset is not
+ * known; never back past a re-stamp earlier in this transaction, so the
+ * uploader's changes keep their order. The uploader gets a correction
+ * with the new version (act_on_report).
+ */
+static void
+restamp(Hub *h, Decision *d, int i)
+{
+	Change	   *c = d->cs[i];
+	int64_t		to;
+
+	if (c->ver_us <= h->apply_now_us + h->max_offset_us)
+		return;
+	to = h->offset_known ? c->ver_us - h->offset_us : h->apply_now_us;
+	if (to > h->apply_now_us)
+		to = h->apply_now_us;
+	if (to <= h->restamped_to)
+		to = h->restamped_to + 1;
+	h->restamped_to = to;
+	d->replaced[i] = c->ver_us;
+	c->ver_us = to;
+	free(c->changed_at);
+	c->changed_at = format_instant_us(to);
+}
+
+/*
+ * The key columns of a sent object (its pk or row JSON, *json) that the
+ * hub renamed in change c (keys.c: the table's own key, columns that
+ * reference a renamed key) take c's new integer: the client renames them
+ * too when the reply reaches it, so that is what it will hold.
+ */
+static void
+rename_sent(const HubTable *t, const Change *c, char **json)
+{
+	JObject		o = {0};
+	const JObject *now = c->has_row ? &c->row : &c->pk;
+	char		e[128];
+	bool		changed = false;
+
+	if (*json == NULL || jobj_parse(*json, strlen(*json), &o, e, sizeof(e)) < 0)
+		return;
+	for (int f = 0; f < o.n; f++)
+	{
+		const JField *to = jobj_get(now, o.f[f].key);
+		bool		keyish = t->keycol && strcmp(o.f[f].key, t->keycol) == 0;
+
+		for (int r = 0; r < t->refs.n && !keyish; r++)
+			keyish = strcmp(o.f[f].key, t->refs.from[r]) == 0;
+		if (!keyish || to == NULL || to->type != JV_NUMBER || o.f[f].type != JV_NUMBER ||
+			(o.f[f].len == to->len && memcmp(o.f[f].text, to->text, to->len) == 0))
+			continue;
+		free(o.f[f].text);
+		o.f[f].text = xmalloc(to->len + 1);
+		memcpy(o.f[f].text, to->text, to->len);
+		o.f[f].text[to->len] = '\0';
+		o.f[f].len = to->len;
+		changed = true;
+	}
+	if (changed)
+	{
+		Buf			b = {0};
+
+		buf_json_object(&b, &o);
+		free(*json);
+		*json = xstrdup(b.p);
+		buf_free(&b);
+	}
+	jobj_free(&o);
+}
+
+/*
+ * Change i names keys the hub renamed (hub_keys_follow) or was given a new
+ * key (hub_keys_assign): its key is the new one, and what the client sent
+ * is compared with the row as the client will hold it after renaming.
+ */
+static void
+take_renamed_key(const HubTable *t, Decision *d, int i)
+{
+	free(d->key[i]);
+	d->key[i] = xstrdup(d->cs[i]->pk_json);
+	rename_sent(t, d->cs[i], &d->sent_pk[i]);
+	rename_sent(t, d->cs[i], &d->sent_row[i]);
+}
+
+/*
+ * Decide, last writer wins, in order: a change stamped too far ahead is
+ * re-stamped first; a change older than the row's version is overruled
+ * (or, retried, superseded by its own node's later change); the rest win,
+ * and become the row's version for the changes after them. Keys the hub
+ * renamed are followed first (keys.c), and an insert into a table whose
+ * keys the hub assigns that meets another record is given a new key
+ * (insert_meets): it is never an overwrite.
  */
 static int
 decide(Hub *h, Decision *d, bool retry, char *err, size_t errlen)
@@ -922,24 +1086,34 @@ decide(Hub *h, Decision *d, bool retry, char *err, size_t errlen)
 
 		if (d->out[i].done == DONE_FAILED)
 			continue;
-		if (!retry && hub_keys_follow(h, t, c) && fetch_version(h, d, c, err, errlen) < 0)
+		if (!retry && h->up.nrenames > 0)
 		{
-			rc = -1;
-			break;
+			bool		own = hub_keys_follow(h, t, c);
+
+			rename_sent(t, c, &d->sent_row[i]);	/* a reference renamed */
+			if (own)
+				take_renamed_key(t, d, i);
+			if (own && fetch_version(h, d, i, err, errlen) < 0)
+			{
+				rc = -1;
+				break;
+			}
 		}
-		k = row_key(c->table, c->pk_json);
+		restamp(h, d, i);
+		v.us = c->ver_us;
+		k = row_key(c->table, d->key[i]);
 		cur = vermap_get(&d->vers, k);
 		if (!retry && t->keyseq && c->op == SYNCQ_OP_INSERT && c->pk.n == 1 &&
 			(fresh = insert_meets(h, d, i, t, cur, err, errlen)) != 0)
 		{
+			free(k);
 			if (fresh < 0)
 			{
-				free(k);
 				rc = -1;
 				break;
 			}
-			free(k);
-			k = row_key(c->table, c->pk_json);
+			take_renamed_key(t, d, i);
+			k = row_key(c->table, d->key[i]);
 			cur = vermap_get(&d->vers, k);
 		}
 		memcpy(v.origin, c->origin, sizeof(v.origin));
@@ -951,7 +1125,7 @@ decide(Hub *h, Decision *d, bool retry, char *err, size_t errlen)
 			else
 			{
 				d->out[i].done = DONE_OVERRULED;
-				add_conflict(d, &w, c, cur);
+				add_conflict(d, &w, i, cur);
 			}
 			continue;
 		}
@@ -965,77 +1139,350 @@ decide(Hub *h, Decision *d, bool retry, char *err, size_t errlen)
 		}
 		free(k);
 		d->out[i].done = DONE_APPLIED;
-		d->wout[d->nwin] = &d->out[i];
-		d->win[d->nwin++] = c;
+		d->win[d->nwin++] = i;
 	}
 	jout_array_end(&w);
 	return rc;
 }
 
+/* A sync_versions row (t, p, u, o, d) into the array w writes (PUT_VERSIONS_SQL). */
+static void
+add_version(JsonOut *w, const char *table, const char *pk, int64_t us, const char *origin, bool deleted)
+{
+	jout_object(w);
+	jout_kstring(w, "t", table);
+	jout_kstring(w, "p", pk);
+	jout_kint(w, "u", us);
+	jout_kstring(w, "o", origin);
+	jout_kbool(w, "d", deleted);
+	jout_object_end(w);
+}
+
+/* (a row named twice, as a cascade and a trigger may: its greatest version) */
+#define PUT_VERSIONS_SQL \
+	"INSERT INTO sync_versions AS v (table_name, pk, ver_us, ver_origin, deleted)" \
+	" SELECT DISTINCT ON (x.t, x.p) x.t, x.p, x.u, x.o, x.d" \
+	"   FROM json_to_recordset($1::json) AS x(t text, p text, u bigint, o uuid, d boolean)" \
+	"  ORDER BY x.t, x.p, x.u DESC, x.o::text DESC" \
+	" ON CONFLICT (table_name, pk) DO UPDATE" \
+	"   SET ver_us = EXCLUDED.ver_us, ver_origin = EXCLUDED.ver_origin, deleted = EXCLUDED.deleted" \
+	" WHERE (v.ver_us, v.ver_origin::text) <= (EXCLUDED.ver_us, EXCLUDED.ver_origin::text)"
+
+/* A queue row syncqd writes itself (a relay, or a correction's delete). */
+#define PUT_QUEUE_SQL \
+	"INSERT INTO sync_queue (txid, table_schema, table_name, op, pk, row_data, changed_at, origin, priority," \
+	"                        for_node, for_seq, replaces)" \
+	" SELECT pg_current_xact_id(), x.s, x.t, x.op, x.pk, x.r, x.at, x.o, x.pr, x.fn, x.fs," \
+	"        to_timestamp(0) + x.rep * interval '1 microsecond'" \
+	"   FROM ROWS FROM (json_to_recordset($1::json)" \
+	"        AS (s text, t text, op text, pk json, r json, at timestamptz, o uuid, pr text, fn uuid, fs bigint, rep bigint))" \
+	"        WITH ORDINALITY AS x(s, t, op, pk, r, at, o, pr, fn, fs, rep, n)" \
+	"  ORDER BY x.n"
+
 /*
- * What went through: one sync_versions row per changed row (its last
- * applied change) into vrows, and the relay rows, in order, into relay
- * (*notify if one is immediate). Returns how many relay rows.
+ * A queue row into w: change c, as op with key pk; a correction (for c's
+ * node alone) if correction, replacing version rep if not 0.
+ */
+static void
+add_queue_row(JsonOut *w, Hub *h, const Change *c, char op, const char *pk, bool correction,
+			  int64_t rep)
+{
+	char		ops[2] = {op, '\0'};
+
+	jout_object(w);
+	jout_kstring(w, "s", hub_table(h, c->table)->schema);
+	jout_kstring(w, "t", c->table);
+	jout_kstring(w, "op", ops);
+	put_object(w, "pk", pk);
+	put_object(w, "r", op == SYNCQ_OP_DELETE ? NULL : c->row_json);
+	jout_kstring(w, "at", c->changed_at);
+	jout_kstring(w, "o", c->origin);
+	jout_kstring(w, "pr", c->immediate ? SYNCQ_PRIORITY_IMMEDIATE : SYNCQ_PRIORITY_BATCHED);
+	jout_key(w, "fn");
+	if (correction)
+		jout_string(w, c->origin);
+	else
+		jout_null(w);
+	jout_key(w, "fs");
+	if (correction)
+		jout_int(w, c->seq);
+	else
+		jout_null(w);
+	jout_key(w, "rep");
+	if (rep != 0)
+		jout_int(w, rep);
+	else
+		jout_null(w);
+	jout_object_end(w);
+}
+
+/*
+ * The kind of a column of table arg, and whether the client gives its
+ * value the hub's form itself (not a key column: client/respell.c), for
+ * value.c.
+ */
+static ValueKind
+column_kind(const void *arg, const char *col, bool *respelt)
+{
+	const HubTable *t = arg;
+	int			i = hub_col(t, col);
+
+	*respelt = i >= 0 && !t->is_pk[i];
+	return i < 0 ? VK_OTHER : t->kinds[i];
+}
+
+/*
+ * Does the uploader of change i need the row as the hub stored it
+ * (stored, JSON text)? Yes where it would hold another value than it sent
+ * (value.c): a BEFORE trigger's write, a type's rounding; *key_differs when
+ * the hub stores the row under another spelling of the key it sent.
+ */
+static bool
+needs_correction(Hub *h, const Decision *d, int i, const char *stored, bool *key_differs)
+{
+	const HubTable *t = hub_table(h, d->cs[i]->table);
+	JObject		row = {0},
+				key = {0},
+				sent_pk = {0},
+				sent_row = {0};
+	char		e[256];
+	bool		differs = true;
+
+	*key_differs = false;
+	if (jobj_parse(d->key[i], strlen(d->key[i]), &key, e, sizeof(e)) == 0 &&
+		jobj_parse(d->sent_pk[i], strlen(d->sent_pk[i]), &sent_pk, e, sizeof(e)) == 0)
+		*key_differs = row_differs_for_client(&sent_pk, &key, column_kind, t);
+	if (d->sent_row[i] != NULL &&
+		jobj_parse(stored, strlen(stored), &row, e, sizeof(e)) == 0 &&
+		jobj_parse(d->sent_row[i], strlen(d->sent_row[i]), &sent_row, e, sizeof(e)) == 0)
+		differs = row_differs_for_client(&sent_row, &row, column_kind, t);
+	jobj_free(&row);
+	jobj_free(&key);
+	jobj_free(&sent_pk);
+	jobj_free(&sent_row);
+	return differs || *key_differs;
+}
+
+/*
+ * Queue the corrections in fixes: each the row as the hub holds it now
+ * (sync_queue_row), with version v and origin o, for node fn alone.
  */
 static int
-applied_rows(Hub *h, const Decision *d, Buf *vrows, Buf *relay, bool *notify)
+queue_corrections(Hub *h, const Buf *fixes, char *err, size_t errlen)
 {
-	VerMap		done = {0};
-	Version		mark = {0, "", true};
-	JsonOut		w;
-	int			nrelay = 0;
+	const char *params[1] = {fixes->p};
+	PGresult   *res = hub_run(h, "SELECT sync_queue_row(x.q::regclass, x.pk::jsonb, x.v, x.o, x.fn, x.fs, x.rep)"
+							  "  FROM (SELECT * FROM ROWS FROM (json_to_recordset($1::json)"
+							  "        AS (q text, pk text, v bigint, o uuid, fn uuid, fs bigint, rep bigint))"
+							  "        WITH ORDINALITY AS y(q, pk, v, o, fn, fs, rep, n) ORDER BY y.n) AS x",
+							  1, params, PGRES_TUPLES_OK, err, errlen);
 
-	jout_init(&w, vrows);
-	jout_array(&w);
-	for (int i = d->nwin - 1; i >= 0; i--)
+	if (res == NULL)
+		return -1;
+	PQclear(res);
+	return 0;
+}
+
+/* What act_on_report works out for the uploader's corrections. */
+typedef struct
+{
+	VerMap		last;			/* (table, hub key) -> the row's last change here (.us) */
+	bool	   *fix;			/* of each change: stored otherwise than sent */
+	bool	   *fix_key;		/* ... under another spelling of its key */
+	VerMap		queued;			/* rows the capture queued in this call */
+} Answers;
+
+/* Is change i the last one of its row in this call? */
+static bool
+is_last(const Decision *d, const Answers *a, int i)
+{
+	char	   *k = row_key(d->cs[i]->table, d->key[i]);
+	Version    *at = vermap_get(&a->last, k);
+
+	free(k);
+	return at != NULL && at->us == i;
+}
+
+/*
+ * Did the hub refuse change i, as it came (not retried: the uploader was
+ * answered then), because a row it refers to is missing (a foreign key:
+ * the parent was deleted meanwhile)?
+ */
+static bool
+orphan(const Decision *d, int i)
+{
+	return !d->retry && d->out[i].done == DONE_FAILED && strcmp(d->out[i].sqlstate, "23503") == 0;
+}
+
+/*
+ * The corrections (docs/replication.md) into qw (a delete of the key as
+ * sent) and fw (the row as the hub holds it): for the last change of each
+ * row, if the hub stored it otherwise than sent, or re-stamped it, or a
+ * set-aside change now went through (the uploader may have dropped it);
+ * the version is the row's on the hub (the change's own if it won), and a
+ * re-stamp says which version of the uploader's it replaces. And for a
+ * change refused for a missing parent, the hub's row as it is (none),
+ * replacing the change's version: the uploader drops its orphan too, and
+ * the change waits in sync_errors.
+ */
+static int
+add_corrections(Hub *h, const Decision *d, const Answers *a, JsonOut *qw, JsonOut *fw, int *nf)
+{
+	int			nq = 0;
+
+	for (int i = 0; i < d->n; i++)
 	{
-		const Change *c = d->win[i];
+		const Change *c = d->cs[i];
+		char	   *k;
+		Version    *v;
+		int64_t		ver = c->ver_us;
+		const char *origin = c->origin;
+
+		int64_t		rep = d->replaced[i];
+
+		if (d->key[i] == NULL || !is_last(d, a, i) ||
+			(!a->fix[i] && rep == 0 && !orphan(d, i) &&
+			 !(d->retry && d->out[i].done == DONE_APPLIED)))
+			continue;
+		k = row_key(c->table, d->key[i]);
+		v = vermap_get(orphan(d, i) ? &d->before : &d->vers, k);
+		free(k);
+		if (orphan(d, i))
+		{
+			ver = 0;			/* the hub has no version of it */
+			origin = h->node_id;
+			if (rep == 0)
+				rep = c->ver_us;
+		}
+		if (v != NULL)
+		{
+			ver = v->us;
+			origin = v->origin;
+		}
+		if (a->fix_key[i])
+		{
+			add_queue_row(qw, h, c, SYNCQ_OP_DELETE, d->sent_pk[i], true, rep);
+			nq++;
+		}
+		jout_object(fw);
+		jout_kstring(fw, "q", hub_table(h, c->table)->qname);
+		jout_kstring(fw, "pk", d->key[i]);
+		jout_kint(fw, "v", ver);
+		jout_kstring(fw, "o", origin);
+		jout_kstring(fw, "fn", c->origin);
+		jout_kint(fw, "fs", c->seq);
+		jout_key(fw, "rep");
+		if (rep != 0)
+			jout_int(fw, rep);
+		else
+			jout_null(fw);
+		jout_object_end(fw);
+		(*nf)++;
+	}
+	return nq;
+}
+
+/*
+ * What the capture did with the changes applied (sync_apply_report), acted
+ * on: the versions of rows a cascade or a trigger changed, or stamped
+ * afresh, into sync_versions (so that later changes of this upload compare
+ * with them); a relay of the winners nothing captured (a delete of a row
+ * the hub lacks); and the corrections for the uploader (add_corrections).
+ */
+static int
+act_on_report(Hub *h, Decision *d, char *err, size_t errlen)
+{
+	PGresult   *res = hub_run(h, "SELECT n, t, op, pk, row_data, ver, origin::text, what FROM sync_apply_report()",
+							  0, NULL, PGRES_TUPLES_OK, err, errlen);
+	Answers		a = {0};
+	Buf			vrows = {0},
+				qrows = {0},
+				fixes = {0};
+	JsonOut		vw,
+				qw,
+				fw;
+	int			nv = 0,
+				nq = 0,
+				nf = 0,
+				rc = 0;
+
+	if (res == NULL)
+		return -1;
+	a.fix = xcalloc((size_t) d->n + 1, sizeof(bool));
+	a.fix_key = xcalloc((size_t) d->n + 1, sizeof(bool));
+	for (int i = 0; i < d->n; i++)
+	{
+		Version		at = {i, "", true};
 		char	   *k;
 
-		if (d->wout[i]->done != DONE_APPLIED)
+		if (d->key[i] == NULL)
 			continue;
-		k = row_key(c->table, c->pk_json);
-		if (vermap_get(&done, k) == NULL)
-		{
-			vermap_put(&done, k, &mark);
-			jout_object(&w);
-			jout_kstring(&w, "t", c->table);
-			jout_kstring(&w, "p", c->pk_json);
-			jout_kint(&w, "u", c->ver_us);
-			jout_kstring(&w, "o", c->origin);
-			jout_kbool(&w, "d", c->op == SYNCQ_OP_DELETE);
-			jout_object_end(&w);
-		}
+		k = row_key(d->cs[i]->table, d->key[i]);
+		vermap_put(&a.last, k, &at);
 		free(k);
 	}
-	jout_array_end(&w);
-	vermap_free(&done);
+	/* the rows the capture queued in this call (a relay after them would
+	 * be a write with a lower version than theirs) */
+	for (int r = 0; r < PQntuples(res); r++)
+		if (strcmp(PQgetvalue(res, r, 7), "missing") != 0)
+		{
+			Version		mark = {0, "", true};
+			char	   *k = row_key(PQgetvalue(res, r, 1), PQgetvalue(res, r, 3));
 
-	jout_init(&w, relay);
-	jout_array(&w);
-	for (int i = 0; i < d->nwin; i++)
+			vermap_put(&a.queued, k, &mark);
+			free(k);
+		}
+	jout_init(&vw, &vrows);
+	jout_array(&vw);
+	jout_init(&qw, &qrows);
+	jout_array(&qw);
+	jout_init(&fw, &fixes);
+	jout_array(&fw);
+	for (int r = 0; r < PQntuples(res); r++)
 	{
-		const Change *c = d->win[i];
-		char		op[2] = {c->op, '\0'};
+		int			n = atoi(PQgetvalue(res, r, 0));
+		const char *what = PQgetvalue(res, r, 7);
+		const Change *c = n >= 0 && n < d->n ? d->cs[n] : NULL;
 
-		if (d->wout[i]->done != DONE_APPLIED)
-			continue;
-		jout_object(&w);
-		jout_kstring(&w, "s", hub_table(h, c->table)->schema);
-		jout_kstring(&w, "t", c->table);
-		jout_kstring(&w, "op", op);
-		put_object(&w, "pk", c->pk_json);
-		put_object(&w, "r", c->row_json);
-		jout_kstring(&w, "at", c->changed_at);
-		jout_kstring(&w, "o", c->origin);
-		jout_kstring(&w, "pr", c->immediate ? SYNCQ_PRIORITY_IMMEDIATE : SYNCQ_PRIORITY_BATCHED);
-		jout_object_end(&w);
-		nrelay++;
-		if (c->immediate)
-			*notify = true;
+		if (strcmp(what, "consequence") == 0 || strcmp(what, "restamped") == 0)
+		{
+			add_version(&vw, PQgetvalue(res, r, 1), PQgetvalue(res, r, 3),
+						strtoll(PQgetvalue(res, r, 5), NULL, 10), PQgetvalue(res, r, 6),
+						PQgetvalue(res, r, 2)[0] == SYNCQ_OP_DELETE);
+			nv++;
+		}
+		else if (c != NULL && strcmp(what, "missing") == 0)
+		{
+			char	   *k = row_key(c->table, d->key[n]);
+			bool		queued = vermap_get(&a.queued, k) != NULL;
+
+			free(k);
+			if (queued)
+				continue;		/* a cascade got there first: that is relayed */
+			add_queue_row(&qw, h, c, c->op, d->key[n], false, 0);
+			nq++;
+		}
+		else if (c != NULL && strcmp(what, "differs") == 0 && !PQgetisnull(res, r, 4) &&
+				 d->out[n].done == DONE_APPLIED && is_last(d, &a, n))
+			a.fix[n] = needs_correction(h, d, n, PQgetvalue(res, r, 4), &a.fix_key[n]);
 	}
-	jout_array_end(&w);
-	return nrelay;
+	nq += add_corrections(h, d, &a, &qw, &fw, &nf);
+	jout_array_end(&vw);
+	jout_array_end(&qw);
+	jout_array_end(&fw);
+	PQclear(res);
+	if ((nv > 0 && run_json(h, PUT_VERSIONS_SQL, &vrows, err, errlen) < 0) ||
+		(nq > 0 && run_json(h, PUT_QUEUE_SQL, &qrows, err, errlen) < 0) ||
+		(nf > 0 && queue_corrections(h, &fixes, err, errlen) < 0))
+		rc = -1;
+	vermap_free(&a.last);
+	vermap_free(&a.queued);
+	free(a.fix);
+	free(a.fix_key);
+	buf_free(&vrows);
+	buf_free(&qrows);
+	buf_free(&fixes);
+	return rc;
 }
 
 /*
@@ -1052,8 +1499,8 @@ raise_clock(Hub *h, const Decision *d, char *err, size_t errlen)
 	PGresult   *res;
 
 	for (int i = 0; i < d->nwin; i++)
-		if (d->wout[i]->done == DONE_APPLIED && d->win[i]->ver_us > top)
-			top = d->win[i]->ver_us;
+		if (d->out[d->win[i]].done == DONE_APPLIED && d->cs[d->win[i]]->ver_us > top)
+			top = d->cs[d->win[i]]->ver_us;
 	if (top == INT64_MIN)
 		return 0;
 	snprintf(num, sizeof(num), "%" PRId64, top);
@@ -1067,41 +1514,54 @@ raise_clock(Hub *h, const Decision *d, char *err, size_t errlen)
 }
 
 /*
- * Record: the versions of what went through, the relay of it to every
- * other client with its original version, the hub's clock raised past it,
- * and the overruled changes.
+ * Record: the versions of what went through (*notify if one is
+ * immediate), the hub's clock raised past them, and the overruled changes.
+ * (The capture queued the winners as the hub stored them.)
  */
 static int
 record(Hub *h, Decision *d, bool *notify, char *err, size_t errlen)
 {
-	Buf			vrows = {0},
-				relay = {0};
-	int			rc = 0;
+	VerMap		done = {0};
+	Version		mark = {0, "", true};
+	Buf			vrows = {0};
+	JsonOut		w;
+	int			nv = 0,
+				rc = 0;
 
-	if (applied_rows(h, d, &vrows, &relay, notify) > 0)
-		rc = run_json(h, "INSERT INTO sync_versions AS v (table_name, pk, ver_us, ver_origin, deleted)"
-					  " SELECT x.t, x.p, x.u, x.o, x.d"
-					  "   FROM json_to_recordset($1::json) AS x(t text, p text, u bigint, o uuid, d boolean)"
-					  " ON CONFLICT (table_name, pk) DO UPDATE"
-					  "   SET ver_us = EXCLUDED.ver_us, ver_origin = EXCLUDED.ver_origin, deleted = EXCLUDED.deleted"
-					  " WHERE (v.ver_us, v.ver_origin::text) <= (EXCLUDED.ver_us, EXCLUDED.ver_origin::text)",
-					  &vrows, err, errlen) < 0 ||
-			run_json(h, "INSERT INTO sync_queue (txid, table_schema, table_name, op, pk, row_data, changed_at, origin, priority)"
-					 " SELECT pg_current_xact_id(), x.s, x.t, x.op, x.pk, x.r, x.at, x.o, x.pr"
-					 "   FROM ROWS FROM (json_to_recordset($1::json)"
-					 "        AS (s text, t text, op text, pk json, r json, at timestamptz, o uuid, pr text))"
-					 "        WITH ORDINALITY AS x(s, t, op, pk, r, at, o, pr, n)"
-					 "  ORDER BY x.n",
-					 &relay, err, errlen) < 0 ? -1 : 0;
+	jout_init(&w, &vrows);
+	jout_array(&w);
+	for (int i = d->nwin - 1; i >= 0; i--)
+	{
+		const Change *c = d->cs[d->win[i]];
+		char	   *k;
+
+		if (d->out[d->win[i]].done != DONE_APPLIED)
+			continue;
+		if (c->immediate)
+			*notify = true;
+		k = row_key(c->table, d->key[d->win[i]]);
+		if (vermap_get(&done, k) == NULL)
+		{
+			vermap_put(&done, k, &mark);
+			add_version(&w, c->table, d->key[d->win[i]], c->ver_us, c->origin,
+						c->op == SYNCQ_OP_DELETE);
+			nv++;
+		}
+		free(k);
+	}
+	jout_array_end(&w);
+	vermap_free(&done);
+	if (nv > 0)
+		rc = run_json(h, PUT_VERSIONS_SQL, &vrows, err, errlen);
 	if (rc == 0)
 		rc = raise_clock(h, d, err, errlen);
 	if (rc == 0 && d->nconfl > 0)
 		rc = run_json(h, "INSERT INTO sync_conflicts (table_name, pk, loser_op, loser_row, loser_changed_at, loser_origin, winner_changed_at, winner_origin)"
 					  " SELECT x.t, x.pk, x.op, x.r, x.at, x.o, to_timestamp(0) + x.wat * interval '1 microsecond', x.wo"
-					  "   FROM json_to_recordset($1::json) AS x(t text, pk json, op text, r json, at timestamptz, o uuid, wat bigint, wo uuid)",
+					  "   FROM json_to_recordset($1::json) AS x(t text, pk json, op text, r json, at timestamptz, o uuid, wat bigint, wo uuid)"
+					  "",
 					  &d->confl, err, errlen);
 	buf_free(&vrows);
-	buf_free(&relay);
 	return rc;
 }
 
@@ -1125,14 +1585,14 @@ keep_sequences_ahead(Hub *h, const Decision *d, char *err, size_t errlen)
 
 	for (int i = 0; i < d->nwin; i++)
 	{
-		const Change *c = d->win[i];
+		const Change *c = d->cs[d->win[i]];
 		const HubTable *t;
 		const JField *f = c->pk.n == 1 ? &c->pk.f[0] : NULL;
 		char	   *end;
 		long long	k;
 		int			j;
 
-		if (d->wout[i]->done != DONE_APPLIED || c->op == SYNCQ_OP_DELETE || f == NULL ||
+		if (d->out[d->win[i]].done != DONE_APPLIED || c->op == SYNCQ_OP_DELETE || f == NULL ||
 			f->type != JV_NUMBER || (t = hub_table(h, c->table)) == NULL || t->keyseq == NULL)
 			continue;
 		errno = 0;
@@ -1184,44 +1644,60 @@ keep_sequences_ahead(Hub *h, const Decision *d, char *err, size_t errlen)
 
 /*
  * Decide and apply changes cs[0..n) (one client's, in seq order) inside the
- * open upload transaction, in six steps: validate, read the keys (from
- * each change's row, in the hub's spelling) and the versions,
- * decide (last writer wins against sync_versions), apply the winners
- * (guarded), record (their versions, their relay to every other client
- * with the original version, the overruled ones in sync_conflicts), keep
- * the key sequences ahead of the keys that arrived. out[i]
- * says what became of cs[i]; *notify is set when an immediate change was
- * relayed. retry: these are set-aside changes tried again, and one its own
- * node has changed since is superseded, not a conflict.
+ * open upload transaction, in seven steps: validate, read the keys (from
+ * each change's row, as the hub stores them) and their versions, decide
+ * (last writer wins against sync_versions; keys the hub assigns), apply the winners (guarded, with capture on: the queue
+ * gets each row as PostgreSQL stored it, with the change's version and
+ * origin, and every row it changed as a consequence as a change of the
+ * hub's own), act on what the capture reports (the consequences' versions,
+ * relays, the uploader's corrections), record (the winners' versions, the
+ * hub's clock, the overruled in sync_conflicts), keep the key sequences
+ * ahead of the keys that arrived. out[i] says what became
+ * of cs[i]; *notify is set when an immediate change was applied. retry:
+ * these are set-aside changes tried again, and one its own node has
+ * changed since is superseded, not a conflict.
  */
 int
 hub_apply_changes(Hub *h, Change **cs, int n, Outcome *out, bool retry, bool *notify,
 				  char *err, size_t errlen)
 {
-	Decision	d = {.cs = cs, .out = out, .n = n};
+	Decision	d = {.cs = cs, .out = out, .n = n, .retry = retry};
 	int			rc = -1;
 
-	d.win = xmalloc(sizeof(Change *) * (size_t) (n + 1));
-	d.wout = xmalloc(sizeof(Outcome *) * (size_t) (n + 1));
-	d.exists = xcalloc((size_t) (n + 1), sizeof(bool));
-	d.floor = xcalloc((size_t) (h->ntables + 1), sizeof(int64_t));
+	d.win = xmalloc(sizeof(int) * (size_t) (n + 1));
+	d.key = xcalloc((size_t) n + 1, sizeof(char *));
+	d.sent_pk = xcalloc((size_t) n + 1, sizeof(char *));
+	d.sent_row = xcalloc((size_t) n + 1, sizeof(char *));
+	d.replaced = xcalloc((size_t) n + 1, sizeof(int64_t));
+	d.exists = xcalloc((size_t) n + 1, sizeof(bool));
+	d.floor = xcalloc((size_t) h->ntables + 1, sizeof(int64_t));
 	if (validate(h, &d) > 0 &&
 		(read_keys(h, &d, err, errlen) < 0 ||
 		 (!retry && read_existing(h, &d, err, errlen) < 0)))
 		goto out;
-	if (decide(h, &d, retry, err, errlen) < 0)
-		goto out;
-	if (apply_winners(h, d.win, d.wout, d.nwin, err, errlen) < 0 ||
+	if (decide(h, &d, retry, err, errlen) < 0 ||
+		apply_winners(h, &d, err, errlen) < 0 ||
+		act_on_report(h, &d, err, errlen) < 0 ||
 		record(h, &d, notify, err, errlen) < 0 ||
 		keep_sequences_ahead(h, &d, err, errlen) < 0)
 		goto out;
 	rc = 0;
 out:
+	for (int i = 0; i < n; i++)
+	{
+		free(d.key[i]);
+		free(d.sent_pk[i]);
+		free(d.sent_row[i]);
+	}
+	free(d.key);
+	free(d.sent_pk);
+	free(d.sent_row);
+	free(d.replaced);
 	free(d.win);
-	free(d.wout);
 	free(d.exists);
 	free(d.floor);
 	vermap_free(&d.vers);
+	vermap_free(&d.before);
 	vermap_free(&d.live);
 	buf_free(&d.confl);
 	return rc;
@@ -1284,20 +1760,31 @@ hub_park_changes(Hub *h, const char *client_id, Change **cs, const Outcome *out,
 	return 0;
 }
 
-/* Open an apply transaction: capture off, the upload lock, hub changes folded. */
+/*
+ * Open an apply transaction: the upload lock, hub changes folded. Capture
+ * stays on: the changes are applied in apply mode (sync_apply_expect).
+ */
 int
-hub_apply_begin(Hub *h, char *err, size_t errlen)
+hub_apply_begin(Hub *h, int64_t client_now_us, char *err, size_t errlen)
 {
 	PGresult   *res;
 
 	if (hub_exec(h, "BEGIN", err, errlen) < 0)
 		return -1;
-	if (hub_exec(h, "SET LOCAL syncq.capture = off", err, errlen) < 0 ||
-		hub_exec(h, "SELECT pg_advisory_xact_lock(" APPLY_LOCK_KEY ")", err, errlen) < 0)
+	if (hub_exec(h, "SELECT pg_advisory_xact_lock(" APPLY_LOCK_KEY ")", err, errlen) < 0)
 		goto fail;
-	res = hub_run(h, "SELECT sync_fold_local()", 0, NULL, PGRES_TUPLES_OK, err, errlen);
+	res = hub_run(h, "SELECT sync_fold_local(),"
+				  "       (extract(epoch FROM clock_timestamp()) * 1000000)::bigint,"
+				  "       (extract(epoch FROM max_offset) * 1000000)::bigint"
+				  "  FROM sync_hub_state",
+				  0, NULL, PGRES_TUPLES_OK, err, errlen);
 	if (res == NULL)
 		goto fail;
+	h->apply_now_us = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+	h->max_offset_us = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
+	h->offset_known = client_now_us != 0;
+	h->offset_us = client_now_us != 0 ? client_now_us - h->apply_now_us : 0;
+	h->restamped_to = 0;
 	PQclear(res);
 	return 0;
 fail:
@@ -1318,17 +1805,7 @@ fail:
 int
 hub_overtaken(Hub *h, char *err, size_t errlen)
 {
-	long		n = hub_number(h,
-							   "WITH late AS ("
-							   "  SELECT q.table_name, q.pk::text AS pk FROM sync_queue q, sync_hub_state s"
-							   "   WHERE sync_xid_value(q.txid) >= sync_xid_value(pg_snapshot_xmin(s.fold_snapshot))"
-							   "     AND NOT pg_visible_in_snapshot(q.txid, s.fold_snapshot)"
-							   "     AND q.origin = sync_node_id())"
-							   " SELECT count(*) FROM late WHERE EXISTS ("
-							   "  SELECT 1 FROM sync_queue m"
-							   "   WHERE sync_xid_value(m.txid) = sync_xid_value(pg_current_xact_id())"
-							   "     AND m.table_name = late.table_name AND m.pk::text = late.pk)",
-							   NULL, err, errlen);
+	long		n = hub_number(h, "SELECT sync_overtaken()", NULL, err, errlen);
 
 	if (n > 0)
 	{

@@ -25,13 +25,17 @@ typedef struct
 
 void		outcomes_free(Outcome *o, int n);
 
-/* Open an apply transaction: capture off, the upload lock, hub changes folded. */
-int			hub_apply_begin(Hub *h, char *err, size_t errlen);
+/*
+ * Open an apply transaction: the upload lock, hub changes folded, the hub's
+ * clock read. client_now_us: the uploader's clock as it sent the changes
+ * (0: unknown), for re-stamping a change stamped too far ahead.
+ */
+int			hub_apply_begin(Hub *h, int64_t client_now_us, char *err, size_t errlen);
 
 /*
  * Decide and apply cs[0..n) (one client's, in seq order) inside the open
  * apply transaction; out[i] says what became of cs[i]; *notify is set when
- * an immediate change was relayed. retry: set-aside changes tried again.
+ * an immediate change was applied. retry: set-aside changes tried again.
  */
 int			hub_apply_changes(Hub *h, Change **cs, int n, Outcome *out, bool retry,
 							  bool *notify, char *err, size_t errlen);

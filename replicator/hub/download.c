@@ -62,10 +62,11 @@ hub_download_begin(Hub *h, const char *position, char **snapshot, bool *behind,
 
 /*
  * Open the cursor of the hub's changes a client at position has not seen
- * (never its own), up to snapshot target, after seq done (a download cut
+ * (never its own, but the corrections for it), up to snapshot target, after seq done (a download cut
  * short: docs/daemon.md), in seq order. Column 8 is the greatest seq of the
  * row's transaction among these rows: a download may be committed in parts
- * wherever no transaction straddles the cut. Fetch with hub_fetch().
+ * wherever no transaction straddles the cut; column 9 the version a
+ * correction replaces (microseconds, or null). Fetch with hub_fetch().
  */
 int
 hub_changes_open(Hub *h, const char *position, const char *target, int64_t done,
@@ -80,13 +81,14 @@ hub_changes_open(Hub *h, const char *position, const char *target, int64_t done,
 				  "DECLARE syncq_down NO SCROLL CURSOR FOR"
 				  " SELECT seq, table_name, op, pk::text, row_data::text,"
 				  "        (extract(epoch FROM changed_at) * 1000000)::bigint, origin::text, priority,"
-				  "        max(seq) OVER (PARTITION BY txid)"
+				  "        max(seq) OVER (PARTITION BY txid),"
+				  "        (extract(epoch FROM replaces) * 1000000)::bigint"
 				  "   FROM sync_queue"
 				  "  WHERE sync_xid_value(txid) >= sync_xid_value(pg_snapshot_xmin($1::pg_snapshot))"
 				  "    AND NOT pg_visible_in_snapshot(txid, $1::pg_snapshot)"
 				  "    AND pg_visible_in_snapshot(txid, $3::pg_snapshot)"
 				  "    AND seq > $4::bigint"
-				  "    AND origin <> $2::uuid"
+				  "    AND CASE WHEN for_node IS NULL THEN origin <> $2::uuid ELSE for_node = $2::uuid END"
 				  "  ORDER BY seq",
 				  4, params, PGRES_COMMAND_OK, err, errlen);
 	if (res == NULL)

@@ -173,7 +173,7 @@ retry_batch(Hub *h, const char *client_id, UploadStats *stats, char *err, size_t
 	int			gone = 0,
 				rc = -1;
 
-	if (hub_apply_begin(h, err, errlen) < 0)
+	if (hub_apply_begin(h, 0, err, errlen) < 0)
 		return -1;
 	if (read_set_aside(h, client_id, &sa, err, errlen) < 0)
 		goto out;

@@ -71,6 +71,14 @@ typedef struct Hub
 	bool		row_json_fn;	/* the hub's syncq has sync_row_json() (0.2.0) */
 	long		max_set_aside;	/* a client's changes in sync_errors, at most
 								 * (0: HUB_SET_ASIDE_MAX) */
+	/* the open apply transaction (hub_apply_begin): the hub's clock then,
+	 * sync_hub_state.max_offset, the uploader's clock offset if it said its
+	 * time, and the last version it re-stamped (docs/replication.md) */
+	int64_t		apply_now_us;
+	int64_t		max_offset_us;
+	bool		offset_known;
+	int64_t		offset_us;		/* the uploader's clock minus the hub's */
+	int64_t		restamped_to;
 } Hub;
 
 /* A client's set-aside changes the hub keeps, at most, unless told otherwise. */
@@ -125,7 +133,7 @@ int			hub_note_position(Hub *h, const char *client_id, const char *snapshot,
 
 /* upload.c */
 int			hub_upload_begin(Hub *h, const char *client_id, int64_t ack_seq,
-							 uint64_t ack_digest, char *err, size_t errlen);
+							 uint64_t ack_digest, int64_t client_now_us, char *err, size_t errlen);
 int			hub_upload_chunk(Hub *h, const ChangeList *page, char *err, size_t errlen);
 int			hub_upload_end(Hub *h, UploadStats *stats, char *err, size_t errlen);
 

@@ -62,9 +62,9 @@ pg_hello(Link *l, const char *client_id, bool retry_errors, UploadStats *retried
 
 static int
 pg_up_begin(Link *l, const char *client_id, int64_t ack_seq, uint64_t ack_digest,
-			char *err, size_t errlen)
+			int64_t now, char *err, size_t errlen)
 {
-	int			rc = hub_upload_begin(HUB(l), client_id, ack_seq, ack_digest, err, errlen);
+	int			rc = hub_upload_begin(HUB(l), client_id, ack_seq, ack_digest, now, err, errlen);
 
 	l->clone = HUB(l)->up.stats.clone;
 	return rc;
@@ -129,6 +129,8 @@ pg_changes_next(Link *l, LinkPage *p, char *err, size_t errlen)
 						 PQgetisnull(res, r, 4) ? NULL : PQgetvalue(res, r, 4),
 						 strtoll(PQgetvalue(res, r, 5), NULL, 10), PQgetvalue(res, r, 6),
 						 strcmp(PQgetvalue(res, r, 7), SYNCQ_PRIORITY_IMMEDIATE) == 0, err, errlen);
+		if (rc == 0 && !PQgetisnull(res, r, 9))
+			c->replaces_us = strtoll(PQgetvalue(res, r, 9), NULL, 10);
 	}
 	p->more = PQntuples(res) == FETCH_ROWS;
 	PQclear(res);

@@ -67,7 +67,7 @@ log_parked(HubUpload *u, Change **cs, const Outcome *out, int n, const char *wha
  */
 int
 hub_upload_begin(Hub *h, const char *client_id, int64_t ack_seq, uint64_t ack_digest,
-				 char *err, size_t errlen)
+				 int64_t client_now_us, char *err, size_t errlen)
 {
 	PGresult   *res;
 	const char *params[1] = {client_id};
@@ -76,7 +76,7 @@ hub_upload_begin(Hub *h, const char *client_id, int64_t ack_seq, uint64_t ack_di
 	hub_upload_forget(u);
 	snprintf(u->client_id, sizeof(u->client_id), "%s", client_id);
 	u->digest = ack_digest;
-	if (hub_apply_begin(h, err, errlen) < 0)
+	if (hub_apply_begin(h, client_now_us, err, errlen) < 0)
 		return -1;
 	res = hub_run(h, "INSERT INTO sync_clients (node_id) VALUES ($1) ON CONFLICT (node_id) DO NOTHING",
 			  1, params, PGRES_COMMAND_OK, err, errlen);

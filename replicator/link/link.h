@@ -51,7 +51,7 @@ typedef struct
 						  UploadStats *retried, char *err, size_t errlen);
 	/* An upload: one hub transaction; l->marks says what to acknowledge. */
 	int			(*up_begin) (Link *l, const char *client_id, int64_t ack_seq,
-							 uint64_t ack_digest, char *err, size_t errlen);
+							 uint64_t ack_digest, int64_t now_us, char *err, size_t errlen);
 	int			(*up_chunk) (Link *l, const ChangeList *page, char *err, size_t errlen);
 	int			(*up_end) (Link *l, UploadStats *st, char *err, size_t errlen);
 	/* A download: the snapshot that will be the client's next position. */

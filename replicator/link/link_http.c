@@ -298,7 +298,7 @@ http_hello(Link *l, const char *client_id, bool retry_errors, UploadStats *retri
 
 static int
 http_up_begin(Link *l, const char *client_id, int64_t ack_seq, uint64_t ack_digest,
-			  char *err, size_t errlen)
+			  int64_t now, char *err, size_t errlen)
 {
 	HttpLink   *hl = (HttpLink *) l;
 
@@ -310,7 +310,7 @@ http_up_begin(Link *l, const char *client_id, int64_t ack_seq, uint64_t ack_dige
 	l->nmarks = 0;
 	l->nrenames = 0;
 	buf_reset(&hl->up);
-	proto_upload_begin(&hl->upw, &hl->up, hl->node_id, ack_seq, ack_digest);
+	proto_upload_begin(&hl->upw, &hl->up, hl->node_id, ack_seq, now, ack_digest);
 	return 0;
 }
 

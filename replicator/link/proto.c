@@ -413,6 +413,7 @@ decode_upload(const Fields *fs, ProtoRequest *rq, char *err, size_t errlen)
 	int			rc;
 
 	if (get_int(fs, "ack_seq", true, 0, INT64_MAX, &rq->ack_seq, err, errlen) < 0 ||
+		get_int(fs, "now", false, INT64_MIN, INT64_MAX, &rq->now_us, err, errlen) < 0 ||
 		get_string(fs, "ack_digest", true, &digest, err, errlen) < 0)
 		return -1;
 	if (digest.p[0] == '\0' || digest.len > 16 || strspn(digest.p, "0123456789abcdef") != digest.len)
@@ -652,7 +653,8 @@ envelope(JsonOut *w, const char *op, const char *node_id)
 }
 
 void
-proto_upload_begin(JsonOut *w, Buf *out, const char *node_id, int64_t ack_seq, uint64_t ack_digest)
+proto_upload_begin(JsonOut *w, Buf *out, const char *node_id, int64_t ack_seq, int64_t now_us,
+				   uint64_t ack_digest)
 {
 	char		digest[24];
 
@@ -661,6 +663,8 @@ proto_upload_begin(JsonOut *w, Buf *out, const char *node_id, int64_t ack_seq, u
 	jout_kint(w, "ack_seq", ack_seq);
 	snprintf(digest, sizeof(digest), "%" PRIx64, ack_digest);
 	jout_kstring(w, "ack_digest", digest);
+	if (now_us != 0)
+		jout_kint(w, "now", now_us);
 	jout_key(w, "changes");
 	jout_array(w);
 }
@@ -702,7 +706,7 @@ proto_encode_request(const ProtoRequest *rq, Buf *out)
 
 	if (rq->op == OP_UPLOAD)
 	{
-		proto_upload_begin(&w, out, rq->node_id, rq->ack_seq, rq->ack_digest);
+		proto_upload_begin(&w, out, rq->node_id, rq->ack_seq, rq->now_us, rq->ack_digest);
 		for (int i = 0; i < rq->changes.n; i++)
 			proto_upload_change(&w, &rq->changes.c[i]);
 		proto_upload_end(&w);

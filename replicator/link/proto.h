@@ -56,6 +56,7 @@ typedef struct
 	/* upload */
 	int64_t		ack_seq;
 	uint64_t	ack_digest;
+	int64_t		now_us;			/* the client's clock as it sent it (0: not said) */
 	ChangeList	changes;
 	/* snapshot, changes, done: pg_snapshot text (position may be NULL) */
 	char	   *position;
@@ -82,7 +83,7 @@ void		proto_encode_request(const ProtoRequest *rq, Buf *out);
 void		proto_request_free(ProtoRequest *rq);
 
 /* An upload written a page at a time, as the link reads the queue. */
-void		proto_upload_begin(JsonOut *w, Buf *out, const char *node_id, int64_t ack_seq,
+void		proto_upload_begin(JsonOut *w, Buf *out, const char *node_id, int64_t ack_seq, int64_t now_us,
 							   uint64_t ack_digest);
 void		proto_upload_change(JsonOut *w, const Change *c);
 void		proto_upload_end(JsonOut *w);
@@ -142,6 +143,7 @@ typedef struct
 	const char *origin;
 	bool		immediate;
 	int64_t		txn_end;
+	int64_t		replaces_us;	/* a correction's: the version it replaces (0: none) */
 } ProtoChangeText;
 
 void		proto_changes_begin(JsonOut *w, Buf *out);

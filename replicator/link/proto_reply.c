@@ -636,6 +636,8 @@ proto_changes_add(JsonOut *w, const ProtoChangeText *c, int v)
 	jout_kstring(w, "origin", c->origin);
 	jout_kbool(w, "immediate", c->immediate);
 	jout_kint(w, "txn_end", c->txn_end);
+	if (c->replaces_us != 0 && v >= 2)	/* (protocol 1 has no corrections) */
+		jout_kint(w, "replaces", c->replaces_us);
 	jout_object_end(w);
 }
 
@@ -661,7 +663,8 @@ read_down_change(JsonIn *in, size_t i, LinkPage *page, char *err, size_t errlen)
 				immediate = false;
 	int64_t		seq = 0,
 				ver_us = 0,
-				txn_end = 0;
+				txn_end = 0,
+				replaces = 0;
 	char		e[256] = "";
 	int			rc;
 
@@ -675,6 +678,8 @@ read_down_change(JsonIn *in, size_t i, LinkPage *page, char *err, size_t errlen)
 			rc = read_int(in, &ver_us, e, sizeof(e));
 		else if (is(in, "txn_end"))
 			rc = read_int(in, &txn_end, e, sizeof(e));
+		else if (is(in, "replaces"))
+			rc = read_int(in, &replaces, e, sizeof(e));
 		else if (is(in, "immediate"))
 			rc = read_bool(in, &immediate, e, sizeof(e));
 		else if (is(in, "table") || is(in, "op") || is(in, "origin"))
@@ -717,6 +722,8 @@ read_down_change(JsonIn *in, size_t i, LinkPage *page, char *err, size_t errlen)
 		has_pk = has_row = false;
 		if (rc < 0)
 			page->changes.n--;	/* change_take left it empty */
+		else
+			c->replaces_us = replaces;
 	}
 	if (rc < 0)
 		snprintf(err, errlen, "change %zu of the reply is malformed%s%s", i, e[0] ? ": " : "", e);

@@ -33,6 +33,8 @@ typedef struct
 	char	   *changed_at;		/* changed_at as ISO-8601 text, UTC */
 	char		origin[NODE_ID_LEN + 1];
 	bool		immediate;
+	int64_t		replaces_us;	/* a correction from the hub: the version of
+								 * this node's it replaces (0: none) */
 } Change;
 
 typedef struct

@@ -8,6 +8,10 @@
  *                      the hub reads, spelt canonically: every upload, on
  *                      the hub's side, before any version lookup and before
  *                      the change is relayed to the other clients
+ *   value_differs_for_client, row_differs_for_client
+ *                      would the client that sent a value hold another one
+ *                      if it took what the hub stored (value_for_sqlite of
+ *                      it)? Then it gets a correction (hub/apply.c)
  *
  * Both look at nothing but the value, the hub column's type and, towards
  * SQLite, the column's form. A value that does not read as its type expects
@@ -733,6 +737,137 @@ void
 sqlvalue_free(SqlValue *v)
 {
 	buf_free(&v->own);
+}
+
+/* ---- what the uploader holds ------------------------------------------- */
+
+/* Do two SQLite values hold the same? Numbers by value, INTEGER or REAL. */
+static bool
+same_sqlvalue(const SqlValue *a, const SqlValue *b)
+{
+	bool		an = a->type == SQLITE_INTEGER || a->type == SQLITE_FLOAT,
+				bn = b->type == SQLITE_INTEGER || b->type == SQLITE_FLOAT;
+
+	if (an && bn)
+	{
+		if (a->type == SQLITE_INTEGER && b->type == SQLITE_INTEGER)
+			return a->i == b->i;
+		return (a->type == SQLITE_INTEGER ? (double) a->i : a->d) ==
+			(b->type == SQLITE_INTEGER ? (double) b->i : b->d);
+	}
+	if (a->type != b->type)
+		return false;
+	if (a->type == SQLITE_NULL)
+		return true;
+	return a->n == b->n && (a->n == 0 || memcmp(a->p, b->p, a->n) == 0);
+}
+
+/*
+ * Does the client that sent a value of this kind give it the form a
+ * download writes itself, once the hub has it (client/respell.c)? Text of
+ * these kinds, and instants as numbers; key columns aside.
+ */
+bool
+value_respelt_kind(ValueKind kind)
+{
+	switch (kind)
+	{
+		case VK_TIMESTAMPTZ:
+		case VK_TIMESTAMP:
+		case VK_TIME:
+		case VK_TIMETZ:
+		case VK_INTERVAL:
+		case VK_UUID:
+		case VK_FLOAT:
+		case VK_NUMERIC:
+			return true;
+		default:
+			return false;
+	}
+}
+
+/*
+ * The value the client holds of `sent` once its own respelling ran
+ * (value_respelt_kind): as the hub reads it (into *f, its text the
+ * caller's to free), written as a download writes it (*out may point into
+ * f's text). false if the client keeps it as sent.
+ */
+static bool
+respelt_value(const JField *sent, ValueKind kind, JField *f, SqlValue *out)
+{
+	char		why[160];
+
+	if (!value_respelt_kind(kind) || sent->type == JV_NULL ||
+		(sent->type != JV_STRING && kind != VK_TIMESTAMPTZ && kind != VK_TIMESTAMP))
+		return false;
+	*f = *sent;
+	f->text = xmalloc(sent->len + 1);
+	memcpy(f->text, sent->text, sent->len);
+	f->text[sent->len] = '\0';
+	if (value_for_hub(f, kind, why, sizeof(why)) >= 0 &&
+		value_for_sqlite(f, kind, FORM_DEFAULT, out, why, sizeof(why)) == 0)
+		return true;
+	sqlvalue_free(out);
+	free(f->text);
+	f->text = NULL;
+	return false;
+}
+
+/*
+ * Would a client that sent `sent` (as its queue held it: a number as its
+ * INTEGER or REAL, text, a blob) hold another value if it took `stored`,
+ * the hub's value of a column of that kind, as syncqd writes it
+ * (value_for_sqlite, in the default form)? 1 sent for a numeric(10,2)
+ * stored as 1.00 is no difference; 1.23456 stored as 1.2346, an upper-case
+ * uuid key stored in lower case, a trigger's write are. respelt: the
+ * client gives the value the hub's form itself (a column not in the key;
+ * respelt_value), so another spelling of the same value is no difference.
+ */
+bool
+value_differs_for_client(const JField *sent, const JField *stored, ValueKind kind, bool respelt)
+{
+	SqlValue	s = {0},
+				h = {0};
+	JField		own = {0};
+	char		why[160];
+	bool		differs = true;
+
+	if (value_for_sqlite(stored, kind, FORM_DEFAULT, &h, why, sizeof(why)) == 0)
+	{
+		if (!respelt || !respelt_value(sent, kind, &own, &s))
+			sql_plain(&s, sent, VK_FLOAT);
+		differs = !same_sqlvalue(&s, &h);
+		sqlvalue_free(&s);
+	}
+	sqlvalue_free(&h);
+	free(own.text);
+	return differs;
+}
+
+/*
+ * Does a column of `stored` (the hub's row) that `sent` (the client's)
+ * also has differ so? Columns the client did not send it cannot hold.
+ * kind(arg, col, &respelt) gives each column's kind, and whether the
+ * client respells its value itself.
+ */
+bool
+row_differs_for_client(const JObject *sent, const JObject *stored,
+					   ValueKind (*kind) (const void *arg, const char *col, bool *respelt),
+					   const void *arg)
+{
+	for (int i = 0; i < stored->n; i++)
+	{
+		const JField *s = jobj_get(sent, stored->f[i].key);
+		bool		respelt = false;
+		ValueKind	k;
+
+		if (s == NULL)
+			continue;
+		k = kind(arg, stored->f[i].key, &respelt);
+		if (value_differs_for_client(s, &stored->f[i], k, respelt))
+			return true;
+	}
+	return false;
 }
 
 /* ---- toward the hub ---------------------------------------------------- */

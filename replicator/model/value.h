@@ -61,6 +61,12 @@ int			value_for_sqlite(const JField *f, ValueKind kind, ValueForm form, SqlValue
 							 char *why, size_t whylen);
 void		sqlvalue_free(SqlValue *v);
 int			value_for_hub(JField *f, ValueKind kind, char *why, size_t whylen);
+bool		value_respelt_kind(ValueKind kind);
+bool		value_differs_for_client(const JField *sent, const JField *stored, ValueKind kind,
+									 bool respelt);
+bool		row_differs_for_client(const JObject *sent, const JObject *stored,
+								   ValueKind (*kind) (const void *arg, const char *col, bool *respelt),
+								   const void *arg);
 bool		uuid_canonical(const char *s, size_t n, char out[37]);
 
 #endif							/* SYNCQD_VALUE_H */

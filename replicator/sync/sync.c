@@ -117,7 +117,7 @@ sync_up(Link *l, Client *cl, const HubTypes *types, SyncStats *st, char *err, si
 			client_pending_close(cl);
 			return n;
 		}
-		if (l->ops->up_begin(l, client_node_id(cl), ack_seq, ack_digest, err, errlen) < 0)
+		if (l->ops->up_begin(l, client_node_id(cl), ack_seq, ack_digest, now_us(), err, errlen) < 0)
 		{
 			st->clone = l->clone;
 			goto fail;
@@ -218,6 +218,28 @@ check_client_schema(Link *l, Client *cl, char *err, size_t errlen)
 			}
 	}
 	return 0;
+}
+
+/*
+ * Say in the log how far this machine's clock is off the hub's, when it is
+ * more than a second (the hub's clock of the snapshot step against ours
+ * as the reply came: good to the round trip). The hub re-stamps a change
+ * stamped too far ahead by it (docs/replication.md, Clock skew).
+ */
+static void
+log_clock_offset(const Link *l)
+{
+	int64_t		off,
+				a;
+
+	if (l->hub_clock_us == 0)
+		return;
+	off = now_us() - l->hub_clock_us;
+	a = off < 0 ? -off : off;
+	if (a < 1000000)
+		return;
+	logmsg(LOG_INFO, "this machine's clock is %" PRId64 " h %02" PRId64 " min %02" PRId64 " s %s the hub's",
+		   a / 3600000000, a / 60000000 % 60, a / 1000000 % 60, off > 0 ? "ahead of" : "behind");
 }
 
 /* First sync: the hub's tracked tables, as of one snapshot, replace ours. */
@@ -471,6 +493,7 @@ sync_once(Link *l, Client *cl, const SyncOptions *o, SyncStats *st, char *err, s
 	if (l->ops->down_begin(l, pos, &snap, &behind, err, errlen) < 0)
 		goto out;
 	client_observe_clock(cl, l->hub_clock_us);
+	log_clock_offset(l);
 	if (behind)
 		logmsg(LOG_WARNING, "this client's position is older than the hub's retained queue: taking a fresh first sync");
 	if (pos == NULL || behind)

@@ -267,7 +267,7 @@ encode_changes(const LinkPage *p, Buf *out)
 		proto_changes_add(&w, &(ProtoChangeText) {
 			.seq = c->seq, .table = c->table, .op = c->op, .pk = pk.p,
 			.row = c->has_row ? row.p : NULL, .ver_us = c->ver_us, .origin = c->origin,
-			.immediate = c->immediate, .txn_end = p->txn_end[i],
+			.immediate = c->immediate, .txn_end = p->txn_end[i], .replaces_us = c->replaces_us,
 		}, PROTO_VERSION);
 	}
 	proto_changes_end(&w, p->more);

@@ -7,7 +7,9 @@
 # case, 'Infinity' as text, a time without seconds; after the sync A holds
 # each in the form client B received it in, nothing more is queued, and the
 # hub read each right. A value the file refuses in that form (a CHECK of the
-# app's) keeps the app's spelling, with a warning; a key keeps its spelling.
+# app's) keeps the app's spelling, with a warning; a key takes the hub's
+# spelling by the hub's correction (a delete of the app's, the row under the
+# hub's).
 . "$SYNCQ_ROOT/tests/lib/synctest.sh"
 new_hub types_respell
 A=$SYNCQ_TMP/a.db
@@ -49,8 +51,8 @@ expect_eq "client A" "$(rows "$A" | sed 5d)" "$(rows "$B" | sed 5d)"
 expect_eq "client A, the row its CHECK keeps" "$(rows "$A" | sed -n 5p)" "5|text|2025-03-09T02:00:00Z|||null||"
 grep -q "column \"at\" of table \"stamp\" keeps the app's spelling" "$SYNCQ_TMP/syncqd.log" ||
 	fail "no warning for the value the CHECK refused"
-expect_eq "a key keeps its spelling; its other values take the hub's" \
-	"$(plain "$A" "SELECT id, at FROM tag")" "D3FFCD00-1111-2222-3333-444455556666|2025-03-09 02:00:00"
+expect_eq "a key takes the hub's spelling, one row" \
+	"$(plain "$A" "SELECT id, at FROM tag")" "d3ffcd00-1111-2222-3333-444455556666|2025-03-09 02:00:00"
 expect_eq "nothing queued by the respelling" "$(pending "$A")" "0"
 
 note "the hub read every value"

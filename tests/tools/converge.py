@@ -1,0 +1,521 @@
+#!/usr/bin/python3
+"""converge.py -- the randomized convergence checker (docs/replication.md).
+
+A hub and three SQLite clients hold machines (uuid key, numeric(12,4),
+jsonb, an updated_at a hub trigger writes) and their parts (foreign keys to
+machines with ON DELETE CASCADE and ON DELETE SET NULL).  Round after round,
+random nodes make random inserts, updates, deletes and key changes (each
+client's under a random clock offset through libfaketime: +-1 s, +-1 h,
++1 year), and random clients sync in random order, syncqd killed with
+SIGKILL at random moments now and then.  After quiescence:
+
+  * every client holds the same rows as every other, byte for byte, and the
+    rows the hub holds, value for value;
+  * every change a client made is in the final state, or the hub applied it
+    (it is in the hub's queue with its version, or re-stamped), or it is
+    accounted for in sync_conflicts or sync_errors;
+  * on the hub, the last write of every row has that row's greatest version
+    (the order of the writes is the order of the versions).
+
+It prints its seed; the same seed makes the same operations, clock offsets,
+sync orders and kill delays (where a kill lands depends on timing).
+
+  converge.py --hub CONNINFO --online URL --syncqd PATH --ext SYNCQ_SO
+              --dir DIR [--seconds 60] [--seed N] [--clients 3]
+"""
+import argparse
+import datetime
+import decimal
+import json
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import uuid
+
+import psycopg2
+
+FAKETIME = '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1'
+OFFSETS = ['+0', '+1', '-1', '+1h', '-1h', '+365d']
+
+HUB_DDL = """
+CREATE TABLE machine (
+    id uuid PRIMARY KEY,
+    name text NOT NULL,
+    price numeric(12,4),
+    spec jsonb,
+    updated_at timestamptz
+);
+CREATE TABLE part (
+    id bigint PRIMARY KEY,
+    machine_id uuid REFERENCES machine ON DELETE CASCADE,
+    backup_id uuid REFERENCES machine ON DELETE SET NULL,
+    qty integer,
+    note text
+);
+CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN NEW.updated_at := now(); RETURN NEW; END $$;
+CREATE TRIGGER touch BEFORE INSERT OR UPDATE ON machine
+    FOR EACH ROW EXECUTE FUNCTION touch();
+SELECT sync_track('machine'), sync_track('part');
+"""
+
+CLIENT_DDL = """
+PRAGMA foreign_keys = ON;
+CREATE TABLE machine (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    price NUMERIC,
+    spec TEXT,
+    updated_at TEXT
+);
+CREATE TABLE part (
+    id BIGINT PRIMARY KEY,
+    machine_id TEXT REFERENCES machine ON DELETE CASCADE,
+    backup_id TEXT REFERENCES machine ON DELETE SET NULL,
+    qty INTEGER,
+    note TEXT
+);
+SELECT sync_track('machine'), sync_track('part');
+"""
+
+WORDS = ['lathe', 'press', 'pump', 'valve', 'gate', 'belt', 'drill', 'fan']
+
+
+def log(msg):
+    print('# ' + msg, flush=True)
+
+
+class Failure(Exception):
+    pass
+
+
+def q(s):
+    """An SQL string literal."""
+    return "'" + str(s).replace("'", "''") + "'"
+
+
+class World:
+    def __init__(self, args):
+        self.args = args
+        self.rng = random.Random(args.seed)
+        self.hub = psycopg2.connect(args.hub)
+        self.hub.autocommit = True
+        self.clients = []
+        self.offset = {}
+        self.changes = {}          # (client, seq) -> queue row
+        self.stats = {'ops': 0, 'failed_ops': 0, 'syncs': 0, 'kills': 0, 'hub_ops': 0}
+
+    # ---- running things ----------------------------------------------------
+
+    def env(self, client):
+        env = dict(os.environ)
+        off = self.offset.get(client, '+0')
+        if off != '+0':
+            env['LD_PRELOAD'] = FAKETIME
+            env['FAKETIME'] = off
+            env['FAKETIME_DONT_FAKE_MONOTONIC'] = '1'
+            env['ASAN_OPTIONS'] = env.get('ASAN_OPTIONS', '') + ':verify_asan_link_order=0'
+        return env
+
+    def sqlite(self, client, sql, load=False, check=True):
+        cmds = []
+        if load:
+            cmds.append('.load ' + self.args.ext)
+        cmds.append('.timeout 5000')
+        cmds.append('PRAGMA foreign_keys = ON;')
+        p = subprocess.run(['sqlite3', client], input='\n'.join(cmds) + '\n' + sql,
+                           capture_output=True, text=True, env=self.env(client))
+        if check and (p.returncode != 0 or p.stderr.strip()):
+            raise Failure('sqlite3 on %s failed: %s' % (client, p.stderr.strip()))
+        return p
+
+    def read(self, client, sql, args=()):
+        con = sqlite3.connect(client, timeout=10)
+        try:
+            return con.execute(sql, args).fetchall()
+        finally:
+            con.close()
+
+    def hubq(self, sql, args=None):
+        with self.hub.cursor() as cur:
+            cur.execute(sql, args)
+            return cur.fetchall() if cur.description else None
+
+    def sync(self, client, kill_after=None):
+        """One syncqd --once on client; SIGKILL after kill_after seconds."""
+        self.snapshot(client)
+        cmd = [self.args.syncqd, '--sqlite', client, '--online', self.args.online, '--once']
+        with open(os.path.join(self.args.dir, 'syncqd.log'), 'a') as logf:
+            p = subprocess.Popen(cmd, stdout=logf, stderr=logf, env=self.env(client))
+            try:
+                rc = p.wait(timeout=kill_after if kill_after is not None else 120)
+            except subprocess.TimeoutExpired:
+                if kill_after is None:
+                    p.kill()
+                    raise Failure('syncqd --once on %s did not finish in 120 s' % client)
+                p.send_signal(signal.SIGKILL)
+                p.wait()
+                self.stats['kills'] += 1
+                return False
+        self.stats['syncs'] += 1
+        if rc != 0:
+            raise Failure('syncqd --once on %s exited %d (see syncqd.log)' % (client, rc))
+        return True
+
+    def up_seq(self, client):
+        """The client's acknowledged position (0 before its first sync)."""
+        try:
+            r = self.read(client, "SELECT CAST(value AS INTEGER) FROM syncqd_state WHERE key = 'up_seq'")
+        except sqlite3.OperationalError:
+            return 0
+        return r[0][0] if r else 0
+
+    def snapshot(self, client):
+        """Remember the client's pending changes before they leave."""
+        node = self.node_id(client)
+        rows = self.read(client,
+                         "SELECT seq, table_name, op, pk, row_data, changed_at FROM sync_queue"
+                         " WHERE origin = ? AND seq > ?", (node, self.up_seq(client)))
+        for r in rows:
+            self.changes.setdefault((client, r[0]), r[1:])
+
+    def node_id(self, client):
+        return self.read(client, 'SELECT node_id FROM syncq_state')[0][0]
+
+    def pending(self, client):
+        node = self.node_id(client)
+        return self.read(client, "SELECT count(*) FROM sync_queue WHERE origin = ? AND seq > ?",
+                         (node, self.up_seq(client)))[0][0]
+
+    # ---- random operations -------------------------------------------------
+
+    def rand_price(self):
+        digits = self.rng.randint(0, 6)
+        v = decimal.Decimal(self.rng.randint(0, 10 ** 7)) / (10 ** digits)
+        return str(v)
+
+    def rand_spec(self):
+        d = {}
+        for k in self.rng.sample(['size', 'colour', 'tags', 'rpm', 'ok'], self.rng.randint(0, 3)):
+            d[k] = self.rng.choice([1, 2.5, 'red', [1, 2], {'x': 1}, True, None])
+        sep = self.rng.choice([(',', ':'), (', ', ': ')])
+        return json.dumps(d, separators=sep)
+
+    def ops_sql(self, machines, parts, on_hub):
+        """A few random statements, given the ids the node sees now."""
+        out = []
+        for _ in range(self.rng.randint(1, 5)):
+            kind = self.rng.choice(['m_ins', 'm_ins', 'm_upd', 'm_upd', 'm_del', 'm_key',
+                                    'p_ins', 'p_ins', 'p_ins', 'p_upd', 'p_upd', 'p_del', 'p_key'])
+            name = q(self.rng.choice(WORDS) + str(self.rng.randint(1, 99)))
+            if kind == 'm_ins' or (not machines and kind.startswith('m_')):
+                mid = str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+                if not on_hub and self.rng.random() < 0.2:
+                    mid = mid.upper()
+                machines.append(mid)
+                at = 'now()' if on_hub else "strftime('%Y-%m-%d %H:%M:%f', 'now')"
+                out.append('INSERT INTO machine (id, name, price, spec, updated_at) VALUES (%s, %s, %s, %s, %s)'
+                           % (q(mid), name, self.rand_price(), q(self.rand_spec()), at))
+            elif kind == 'm_upd':
+                out.append('UPDATE machine SET name = %s, price = %s, spec = %s WHERE id = %s'
+                           % (name, self.rand_price(), q(self.rand_spec()), q(self.rng.choice(machines))))
+            elif kind == 'm_del':
+                out.append('DELETE FROM machine WHERE id = %s' % q(self.rng.choice(machines)))
+            elif kind == 'm_key':
+                new = str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+                out.append('UPDATE machine SET id = %s WHERE id = %s' % (q(new), q(self.rng.choice(machines))))
+            elif kind == 'p_ins' or not parts:
+                pid = self.rng.randint(1, 150)
+                m = q(self.rng.choice(machines)) if machines else 'NULL'
+                b = q(self.rng.choice(machines)) if machines and self.rng.random() < 0.5 else 'NULL'
+                out.append('INSERT INTO part (id, machine_id, backup_id, qty, note) VALUES (%d, %s, %s, %d, %s)'
+                           % (pid, m, b, self.rng.randint(0, 50), name))
+            elif kind == 'p_upd':
+                sets = ['qty = %d' % self.rng.randint(0, 50)]
+                if machines and self.rng.random() < 0.3:
+                    sets.append('machine_id = %s' % q(self.rng.choice(machines)))
+                if self.rng.random() < 0.3:
+                    sets.append('note = %s' % name)
+                out.append('UPDATE part SET %s WHERE id = %d' % (', '.join(sets), self.rng.choice(parts)))
+            elif kind == 'p_del':
+                out.append('DELETE FROM part WHERE id = %d' % self.rng.choice(parts))
+            else:
+                out.append('UPDATE part SET id = %d WHERE id = %d'
+                           % (self.rng.randint(1, 150), self.rng.choice(parts)))
+        return out
+
+    def client_ops(self, client):
+        machines = [r[0] for r in self.read(client, 'SELECT id FROM machine ORDER BY id')]
+        parts = [r[0] for r in self.read(client, 'SELECT id FROM part ORDER BY id')]
+        stmts = self.ops_sql(machines, parts, False)
+        if self.rng.random() < 0.5:
+            sql = 'BEGIN;\n' + ';\n'.join(stmts) + ';\nCOMMIT;\n'
+        else:
+            sql = ';\n'.join(stmts) + ';\n'
+        p = self.sqlite(client, sql, check=False)
+        self.stats['ops'] += len(stmts)
+        self.stats['failed_ops'] += p.stderr.count('Error') + p.stderr.count('error')
+
+    def hub_ops(self):
+        machines = [str(r[0]) for r in self.hubq('SELECT id FROM machine ORDER BY id')]
+        parts = [r[0] for r in self.hubq('SELECT id FROM part ORDER BY id')]
+        for stmt in self.ops_sql(machines, parts, True):
+            try:
+                self.hubq(stmt)
+            except psycopg2.Error:
+                self.stats['failed_ops'] += 1
+            self.stats['hub_ops'] += 1
+
+    # ---- the run -----------------------------------------------------------
+
+    def setup(self):
+        self.hubq(HUB_DDL)
+        for i in range(self.args.clients):
+            c = os.path.join(self.args.dir, 'client%d.db' % i)
+            for suffix in ('', '-wal', '-shm', '-syncq-wake'):
+                if os.path.exists(c + suffix):
+                    os.unlink(c + suffix)
+            self.sqlite(c, CLIENT_DDL, load=True)
+            self.clients.append(c)
+            self.sync(c)
+
+    def rounds(self):
+        end = time.time() + self.args.seconds
+        n = 0
+        while time.time() < end:
+            n += 1
+            for c in self.clients:
+                if self.rng.random() < 0.3:
+                    self.offset[c] = self.rng.choice(OFFSETS)
+            actors = self.clients + ['hub']
+            self.rng.shuffle(actors)
+            for a in actors:
+                if self.rng.random() < 0.7:
+                    if a == 'hub':
+                        self.hub_ops()
+                    else:
+                        self.client_ops(a)
+            order = self.clients[:]
+            self.rng.shuffle(order)
+            for c in order[:self.rng.randint(1, len(order))]:
+                kill = self.rng.uniform(0.0, 0.4) if self.rng.random() < 0.25 else None
+                self.sync(c, kill)
+        log('%d rounds' % n)
+
+    def quiesce(self):
+        for p in range(8):
+            before = self.hubq('SELECT coalesce(max(seq), 0) FROM sync_queue')[0][0]
+            for c in self.clients:
+                self.sync(c)
+            for c in self.clients:
+                self.sync(c)
+            after = self.hubq('SELECT coalesce(max(seq), 0) FROM sync_queue')[0][0]
+            if before == after and all(self.pending(c) == 0 for c in self.clients):
+                log('quiet after %d passes' % (p + 1))
+                return
+        raise Failure('no quiescence after 8 passes of syncs')
+
+    # ---- the checks --------------------------------------------------------
+
+    def client_rows(self, client):
+        return (self.read(client, 'SELECT quote(id), quote(name), quote(price), quote(spec), quote(updated_at)'
+                                  ' FROM machine ORDER BY id'),
+                self.read(client, 'SELECT quote(id), quote(machine_id), quote(backup_id), quote(qty), quote(note)'
+                                  ' FROM part ORDER BY id'))
+
+    @staticmethod
+    def same_value(hub, cli, kind):
+        if hub is None or cli is None:
+            return hub is None and cli is None
+        if kind == 'uuid':
+            return str(hub) == cli
+        if kind == 'numeric':
+            return decimal.Decimal(str(cli)) == hub
+        if kind == 'json':
+            return json.loads(cli) == hub
+        if kind == 'time':
+            t = datetime.datetime.fromisoformat(cli.replace('Z', '+00:00'))
+            if t.tzinfo is None:
+                t = t.replace(tzinfo=datetime.timezone.utc)
+            return t == hub
+        return hub == cli
+
+    def check_rows(self):
+        first = self.client_rows(self.clients[0])
+        for c in self.clients[1:]:
+            other = self.client_rows(c)
+            if other != first:
+                raise Failure('clients differ: %s and %s\n%s\n%s' % (self.clients[0], c,
+                                                                    diff(first, other), ''))
+        hub_m = self.hubq('SELECT id, name, price, spec, updated_at FROM machine ORDER BY id::text')
+        hub_p = self.hubq('SELECT id, machine_id, backup_id, qty, note FROM part ORDER BY id')
+        cli_m = self.read(self.clients[0], 'SELECT id, name, price, spec, updated_at FROM machine ORDER BY id')
+        cli_p = self.read(self.clients[0], 'SELECT id, machine_id, backup_id, qty, note FROM part ORDER BY id')
+        kinds_m = ['uuid', 'text', 'numeric', 'json', 'time']
+        kinds_p = ['int', 'uuid', 'uuid', 'int', 'text']
+        for what, hub, cli, kinds in (('machine', hub_m, cli_m, kinds_m), ('part', hub_p, cli_p, kinds_p)):
+            if len(hub) != len(cli):
+                raise Failure('%s: the hub holds %d rows, the clients %d\nhub: %s\nclient: %s'
+                              % (what, len(hub), len(cli), hub, cli))
+            for h, c in zip(hub, cli):
+                for hv, cv, k in zip(h, c, kinds):
+                    if not self.same_value(hv, cv, k):
+                        raise Failure('%s: hub row %r differs from client row %r' % (what, h, c))
+        log('%d machines and %d parts identical on the hub and %d clients'
+            % (len(hub_m), len(hub_p), len(self.clients)))
+        return hub_m, hub_p
+
+    def check_accounting(self, hub_m, hub_p):
+        final = {}
+        for r in hub_m:
+            final[('machine', json.dumps({'id': str(r[0])}))] = r
+        for r in hub_p:
+            final[('part', json.dumps({'id': r[0]}))] = r
+        nodes = {c: self.node_id(c) for c in self.clients}
+        applied = set()
+        newest = {}                # (origin, table, key) -> its newest version on the hub
+        for origin, t, pk, us, rep in self.hubq(
+                "SELECT origin::text, table_name, pk::text, (extract(epoch FROM changed_at) * 1000000)::bigint,"
+                " (extract(epoch FROM replaces) * 1000000)::bigint FROM sync_queue"):
+            key = (origin, t, norm_pk(pk))
+            applied.add(key + (us,))
+            newest[key] = max(newest.get(key, us), us)
+            if rep is not None:
+                applied.add(key + (rep,))
+        lost = set()
+        for origin, t, pk, us in self.hubq(
+                "SELECT loser_origin::text, table_name, pk::text,"
+                " (extract(epoch FROM loser_changed_at) * 1000000)::bigint FROM sync_conflicts"):
+            lost.add((origin, t, norm_pk(pk), us))
+        parked = set((r[0], r[1]) for r in self.hubq('SELECT node_id::text, seq FROM sync_errors'))
+        # a correction answers the client's change (for_node, for_seq):
+        # the hub re-stamped it, or refused it for a missing parent
+        answered = set((r[0], r[1]) for r in self.hubq(
+            'SELECT for_node::text, for_seq FROM sync_queue WHERE for_node IS NOT NULL'))
+        later = {}
+        for (client, seq), (t, op, pk, row, at) in self.changes.items():
+            k = (client, t, norm_pk(pk))
+            later[k] = max(later.get(k, 0), seq)
+        counts = {'applied': 0, 'in the final state': 0, 'overruled': 0, 'set aside': 0,
+                  'answered by a correction': 0, 'superseded by its own node': 0}
+        for (client, seq), (t, op, pk, row, at) in sorted(self.changes.items()):
+            node = nodes[client]
+            us = instant_us(at)
+            key = (node, t, norm_pk(pk))
+            if key + (us,) in applied:
+                counts['applied'] += 1
+            elif key + (us,) in lost:
+                counts['overruled'] += 1
+            elif (node, seq) in parked:
+                counts['set aside'] += 1
+            elif (node, seq) in answered:
+                counts['answered by a correction'] += 1
+            elif in_final(final, t, pk, op, row):
+                counts['in the final state'] += 1
+            elif later[(client, t, norm_pk(pk))] > seq:
+                counts['superseded by its own node'] += 1
+            elif newest.get(key, -1) >= us:
+                # applied on the hub under a version of its own node's at
+                # least as new (the capture stamped it afresh after a
+                # cascade reached the row first)
+                counts['applied, stamped afresh'] = counts.get('applied, stamped afresh', 0) + 1
+            else:
+                raise Failure('change %d of %s (%s %s %s %s at %s) is neither applied on the hub,'
+                              ' nor in the final state, nor in sync_conflicts or sync_errors'
+                              % (seq, client, op, t, pk, row, at))
+        log('%d client changes accounted for: %s' % (len(self.changes), counts))
+
+    def check_order(self):
+        bad = self.hubq("""
+            WITH r AS (
+                SELECT table_name, pk::text AS pk, seq, changed_at, origin::text AS origin,
+                       row_number() OVER (PARTITION BY table_name, pk::text ORDER BY seq DESC) AS n,
+                       max(changed_at) OVER (PARTITION BY table_name, pk::text) AS top
+                FROM sync_queue WHERE for_node IS NULL)
+            SELECT table_name, pk, seq, changed_at, top FROM r WHERE n = 1 AND changed_at < top""")
+        if bad:
+            raise Failure('the last write of a row has not its greatest version: %s' % bad[:5])
+        log('on the hub the last write of every row has its greatest version')
+
+    def summary(self):
+        conflicts = self.hubq('SELECT count(*) FROM sync_conflicts')[0][0]
+        errors = self.hubq('SELECT count(*) FROM sync_errors')[0][0]
+        corrections = self.hubq('SELECT count(*) FROM sync_queue WHERE for_node IS NOT NULL')[0][0]
+        for c in self.clients:
+            conflicts += self.read(c, 'SELECT count(*) FROM sync_conflicts')[0][0]
+            errors += self.read(c, 'SELECT count(*) FROM sync_errors')[0][0]
+        log('%(ops)d client statements (%(failed_ops)d refused by the app\'s own constraints),'
+            ' %(hub_ops)d hub statements, %(syncs)d syncs, %(kills)d syncqd killed' % self.stats)
+        log('%d conflicts, %d set aside, %d corrections' % (conflicts, errors, corrections))
+
+
+def norm_pk(pk):
+    d = json.loads(pk)
+    return json.dumps({k: (v.lower() if isinstance(v, str) else v) for k, v in sorted(d.items())})
+
+
+def instant_us(at):
+    t = datetime.datetime.fromisoformat(at.replace('Z', '+00:00'))
+    d = t - datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
+    return (d.days * 86400 + d.seconds) * 1000000 + d.microseconds
+
+
+def in_final(final, t, pk, op, row):
+    k = (t, json.dumps({'id': norm_pk_value(json.loads(pk)['id'])}))
+    if op == 'D':
+        return k not in final
+    return k in final
+
+
+def norm_pk_value(v):
+    return v.lower() if isinstance(v, str) else v
+
+
+def diff(a, b):
+    out = []
+    for name, x, y in (('machine', a[0], b[0]), ('part', a[1], b[1])):
+        sx, sy = set(x), set(y)
+        for r in sorted(sx - sy):
+            out.append('  %s only in the first: %s' % (name, r))
+        for r in sorted(sy - sx):
+            out.append('  %s only in the second: %s' % (name, r))
+    return '\n'.join(out[:20])
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--hub', required=True)
+    ap.add_argument('--online', required=True)
+    ap.add_argument('--syncqd', required=True)
+    ap.add_argument('--ext', required=True)
+    ap.add_argument('--dir', required=True)
+    ap.add_argument('--seconds', type=float, default=60)
+    ap.add_argument('--seed', type=int, default=None)
+    ap.add_argument('--clients', type=int, default=3)
+    args = ap.parse_args()
+    if args.seed is None:
+        args.seed = random.SystemRandom().randint(1, 2 ** 31)
+    log('seed %d (replay: SYNCQ_SEED=%d)' % (args.seed, args.seed))
+    w = World(args)
+    try:
+        w.setup()
+        w.rounds()
+        w.quiesce()
+        hub_m, hub_p = w.check_rows()
+        w.check_accounting(hub_m, hub_p)
+        w.check_order()
+        w.summary()
+    except Failure as e:
+        w.summary()
+        print('FAIL (seed %d): %s' % (args.seed, e), flush=True)
+        return 1
+    print('ok (seed %d)' % args.seed)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
