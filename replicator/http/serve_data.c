@@ -30,12 +30,14 @@
 
 /*
  * May this node retry its set-aside changes now? At most once per
- * RETRY_GAP_S per node: each retry holds the hub's upload lock. (The slots
- * are few and shared by hash; a node that meets another in its slot may
- * retry sooner, never more often than the two together.)
+ * RETRY_GAP_S per node: each retry holds the hub's upload lock; but at once
+ * when the hub's tracked tables changed since its last retry (a column the
+ * changes were waiting for was added). (The slots are few and shared by
+ * hash; a node that meets another in its slot may retry sooner, never more
+ * often than the two together.)
  */
 static bool
-retry_due(Serve *s, const char *node_id)
+retry_due(Serve *s, const char *node_id, uint64_t tables_digest)
 {
 	uint64_t	hash = 14695981039346656037ULL;
 	int64_t		now = mono_us();
@@ -46,11 +48,13 @@ retry_due(Serve *s, const char *node_id)
 		hash = (hash ^ (unsigned char) (*p | 0x20)) * 1099511628211ULL;
 	slot = &s->retry_slots[hash % RETRY_SLOTS];
 	pthread_mutex_lock(&s->retry_mu);
-	due = strcasecmp(slot->node, node_id) != 0 || now - slot->at_us >= RETRY_GAP_S * 1000000LL;
+	due = strcasecmp(slot->node, node_id) != 0 || now - slot->at_us >= RETRY_GAP_S * 1000000LL ||
+		slot->tables_digest != tables_digest;
 	if (due)
 	{
 		snprintf(slot->node, sizeof(slot->node), "%s", node_id);
 		slot->at_us = now;
+		slot->tables_digest = tables_digest;
 	}
 	pthread_mutex_unlock(&s->retry_mu);
 	return due;
@@ -63,7 +67,7 @@ do_hello(Serve *s, Hub *h, const ProtoRequest *rq, Buf *out, char *err, size_t e
 
 	if (hub_load_tables(h, err, errlen) < 0)
 		return -1;
-	if (rq->retry_errors && retry_due(s, rq->node_id))
+	if (rq->retry_errors && retry_due(s, rq->node_id, h->tables_digest))
 	{
 		char		e[1024];
 

@@ -77,6 +77,7 @@ typedef struct
 {
 	char		node[NODE_ID_LEN + 1];
 	int64_t		at_us;
+	uint64_t	tables_digest;	/* the hub's tables then (Hub.tables_digest) */
 } RetrySlot;
 
 #define RETRY_SLOTS 4096		/* nodes whose last retry is remembered */

@@ -69,6 +69,8 @@ typedef struct Hub
 	int			ngone_logged;
 	int64_t		clock_us;		/* the hub's clock as the last download began */
 	bool		row_json_fn;	/* the hub's syncq has sync_row_json() (0.2.0) */
+	uint64_t	tables_digest;	/* of the tracked tables' columns and types as
+								 * hub_load_tables last read them */
 	long		max_set_aside;	/* a client's changes in sync_errors, at most
 								 * (0: HUB_SET_ASIDE_MAX) */
 	/* the open apply transaction (hub_apply_begin): the hub's clock then,

@@ -168,11 +168,16 @@ hub_load_tables(Hub *h, char *err, size_t errlen)
 			  0, NULL, PGRES_TUPLES_OK, err, errlen);
 	if (res == NULL)
 		return -1;
+	h->tables_digest = 14695981039346656037ULL;
 	for (int r = 0; r < PQntuples(res); r++)
 	{
 		const char *schema = PQgetvalue(res, r, 0),
 				   *name = PQgetvalue(res, r, 1);
 		HubTable   *t = h->ntables ? &h->tables[h->ntables - 1] : NULL;
+
+		for (int c = 0; c < PQnfields(res); c++)
+			h->tables_digest = digest_step(h->tables_digest, PQgetvalue(res, r, c),
+										   (size_t) PQgetlength(res, r, c) + 1);
 
 		if (t == NULL || strcmp(t->schema, schema) != 0 || strcmp(t->name, name) != 0)
 		{
