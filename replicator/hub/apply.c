@@ -355,7 +355,12 @@ delete_sql(const HubTable *t, char **qcols, int ncols, Buf *sql)
 		buf_printf(sql, " AND t.%s = k.%s", qcols[i], qcols[i]);
 }
 
-/* Upsert of the rows in $1 (columns shape's, qcols quoted); $2 as above. */
+/*
+ * Upsert of the rows in $1 (columns shape's, qcols quoted); $2 as above.
+ * A GENERATED ALWAYS identity column takes the client's value too
+ * (OVERRIDING SYSTEM VALUE: the key the client made, or the hub gave it);
+ * it is never updated (PostgreSQL allows only DEFAULT there).
+ */
 static void
 upsert_sql(Hub *h, const HubTable *t, const JObject *shape, char **qcols, Buf *sql)
 {
@@ -364,7 +369,7 @@ upsert_sql(Hub *h, const HubTable *t, const JObject *shape, char **qcols, Buf *s
 	buf_printf(sql, "INSERT INTO %s AS t (", t->qname);
 	for (int i = 0; i < shape->n; i++)
 		buf_printf(sql, "%s%s", i ? ", " : "", qcols[i]);
-	buf_puts(sql, ") SELECT ");
+	buf_printf(sql, ")%s SELECT ", t->always ? " OVERRIDING SYSTEM VALUE" : "");
 	for (int i = 0; i < shape->n; i++)
 		buf_printf(sql, "%sk.%s", i ? ", " : "", qcols[i]);
 	buf_printf(sql, " FROM json_populate_recordset(NULL::%s, $1) AS k"
@@ -380,7 +385,8 @@ upsert_sql(Hub *h, const HubTable *t, const JObject *shape, char **qcols, Buf *s
 	buf_puts(sql, ")");
 	for (int i = 0; i < shape->n; i++)
 	{
-		if (t->is_pk[hub_col(t, shape->f[i].key)])
+		if (t->is_pk[hub_col(t, shape->f[i].key)] ||
+			(t->always && strcmp(t->always, shape->f[i].key) == 0))
 			continue;
 		buf_printf(sql, "%s%s = EXCLUDED.%s", any_set ? ", " : " DO UPDATE SET ", qcols[i], qcols[i]);
 		any_set = true;

@@ -159,7 +159,8 @@ hub_load_tables(Hub *h, char *err, size_t errlen)
 			  "       format_type(CASE WHEN ty.typtype = 'd' THEN ty.typbasetype ELSE a.atttypid END, NULL),"
 			  "       coalesce((SELECT k.n FROM unnest(i.indkey::int2[]) WITH ORDINALITY AS k(att, n)"
 			  "                  WHERE k.att = a.attnum), 0),"
-			  "       a.attgenerated <> ''"
+			  "       a.attgenerated <> '',"
+			  "       a.attidentity = 'a'"
 			  "  FROM sync_tables t"
 			  "  JOIN pg_attribute a ON a.attrelid = t.relid AND a.attnum > 0 AND NOT a.attisdropped"
 			  "  JOIN pg_type ty ON ty.oid = a.atttypid"
@@ -203,6 +204,8 @@ hub_load_tables(Hub *h, char *err, size_t errlen)
 			t->gencols[t->ngen++] = xstrdup(PQgetvalue(res, r, 2));
 			continue;
 		}
+		if (PQgetvalue(res, r, 6)[0] == 't' && t->always == NULL)
+			t->always = xstrdup(PQgetvalue(res, r, 2));
 		t->cols = xrealloc(t->cols, (size_t) (t->ncols + 1) * sizeof(char *));
 		t->types = xrealloc(t->types, (size_t) (t->ncols + 1) * sizeof(char *));
 		t->kinds = xrealloc(t->kinds, (size_t) (t->ncols + 1) * sizeof(ValueKind));

@@ -67,6 +67,7 @@ hub_tables_free(HubTable *tables, int n)
 		free(t->qname);
 		free(t->keyseq);
 		free(t->keycol);
+		free(t->always);
 		namemap_free(&t->refs);
 		for (int c = 0; c < t->ncols; c++)
 		{

@@ -41,6 +41,8 @@ typedef struct
 	char	   *keycol;			/* hub only: that key column (with keyseq) */
 	NameMap		refs;			/* hub only: columns of single-column foreign
 								 * keys (from) to tables with a keyseq (to) */
+	char	   *always;			/* hub only: its GENERATED ALWAYS identity
+								 * column, NULL if none */
 } HubTable;
 
 /* The table called name in tables[0..n), sorted by name; NULL if none. */

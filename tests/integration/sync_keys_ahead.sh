@@ -3,7 +3,8 @@
 # The hub's sequences stay ahead of every integer key that arrives (issue
 # 13): a client's rows 1..N synced, then the hub's app inserts with its
 # default (serial, identity, a nextval default of a sequence of its own)
-# without a duplicate key; a sequence already ahead is not moved back.
+# without a duplicate key; a sequence already ahead is not moved back. A
+# GENERATED ALWAYS identity key takes the client's keys too.
 . "$SYNCQ_ROOT/tests/lib/synctest.sh"
 new_hub sync_keys_ahead
 
@@ -12,24 +13,32 @@ hub "CREATE TABLE machines (id serial PRIMARY KEY, name text NOT NULL);
 	CREATE SEQUENCE visit_ids;
 	CREATE TABLE visits (id integer PRIMARY KEY DEFAULT nextval('visit_ids'), note text);
 	CREATE TABLE tags (name text PRIMARY KEY, n integer);
+	CREATE TABLE jobs (id integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY, what text);
 	SELECT sync_track('machines'); SELECT sync_track('parts');
-	SELECT sync_track('visits'); SELECT sync_track('tags');" >/dev/null
+	SELECT sync_track('visits'); SELECT sync_track('tags'); SELECT sync_track('jobs');" >/dev/null
 A=$SYNCQ_TMP/a.db
 cli "$A" "CREATE TABLE machines (id INTEGER PRIMARY KEY, name TEXT NOT NULL);
 	CREATE TABLE parts (id INTEGER PRIMARY KEY, name TEXT);
 	CREATE TABLE visits (id INTEGER PRIMARY KEY, note TEXT);
 	CREATE TABLE tags (name TEXT PRIMARY KEY, n INTEGER);
+	CREATE TABLE jobs (id INTEGER PRIMARY KEY, what TEXT);
 	SELECT sync_track('machines'); SELECT sync_track('parts');
-	SELECT sync_track('visits'); SELECT sync_track('tags');" >/dev/null
+	SELECT sync_track('visits'); SELECT sync_track('tags'); SELECT sync_track('jobs');" >/dev/null
 sync "$A"
 
 note "client rows 1..5 (keys SQLite assigned) reach the hub"
 for i in 1 2 3 4 5; do
 	plain "$A" "INSERT INTO machines (name) VALUES ('m$i'); INSERT INTO parts (name) VALUES ('p$i');
-		INSERT INTO visits (note) VALUES ('v$i'); INSERT INTO tags VALUES ('t$i', $i)"
+		INSERT INTO visits (note) VALUES ('v$i'); INSERT INTO tags VALUES ('t$i', $i);
+		INSERT INTO jobs (what) VALUES ('j$i')"
 done
 sync "$A"
 expect_eq "machines on the hub" "$(hub "SELECT count(*), max(id) FROM machines")" "5|5"
+expect_eq "jobs (GENERATED ALWAYS) on the hub, nothing set aside" \
+	"$(hub "SELECT count(*), max(id), (SELECT count(*) FROM sync_errors) FROM jobs")" "5|5|0"
+plain "$A" "UPDATE jobs SET what = 'j1 again' WHERE id = 1"
+sync "$A"
+expect_eq "a client's update of a GENERATED ALWAYS row" "$(hub "SELECT what FROM jobs WHERE id = 1")" "j1 again"
 
 note "the hub's app inserts with its defaults: no duplicate key"
 hub "INSERT INTO machines (name) VALUES ('hub m')" >/dev/null ||
@@ -38,9 +47,11 @@ hub "INSERT INTO parts (name) VALUES ('hub p')" >/dev/null ||
 	fail "the hub's insert into an identity table met a synced key"
 hub "INSERT INTO visits (note) VALUES ('hub v')" >/dev/null ||
 	fail "the hub's insert into a table with a nextval default met a synced key"
+hub "INSERT INTO jobs (what) VALUES ('hub j')" >/dev/null ||
+	fail "the hub's insert into a GENERATED ALWAYS table met a synced key"
 expect_eq "the hub's new keys" \
-	"$(hub "SELECT (SELECT max(id) FROM machines), (SELECT max(id) FROM parts), (SELECT max(id) FROM visits)")" \
-	"6|6|6"
+	"$(hub "SELECT (SELECT max(id) FROM machines), (SELECT max(id) FROM parts), (SELECT max(id) FROM visits), (SELECT max(id) FROM jobs)")" \
+	"6|6|6|6"
 
 note "a sequence already ahead is not moved back"
 hub "SELECT setval('machines_id_seq', 100)" >/dev/null
