@@ -647,15 +647,18 @@ validate(Hub *h, Decision *d)
 			set_failed(&d->out[i], why, NULL);
 			continue;
 		}
-		if (t->keyseq && c->op != SYNCQ_OP_DELETE)
-		{
-			int64_t		v;
-			int64_t    *fl = &d->floor[t - h->tables];
-
-			if (change_int_field(c, t->keycol, &v) && v > *fl)
-				*fl = v;
-		}
 		left++;
+	}
+	/* the greatest key of each keyseq table the changes carry, set-aside
+	 * ones included (a new key given to one must be none of these) */
+	for (int i = 0; i < d->n; i++)
+	{
+		const HubTable *t = hub_table(h, d->cs[i]->table);
+		int64_t		v;
+
+		if (t && t->keyseq && d->cs[i]->op != SYNCQ_OP_DELETE &&
+			change_int_field(d->cs[i], t->keycol, &v) && v > d->floor[t - h->tables])
+			d->floor[t - h->tables] = v;
 	}
 	return left;
 }
@@ -862,7 +865,7 @@ read_existing(Hub *h, Decision *d, char *err, size_t errlen)
 		{
 			int64_t		v;
 
-			if (d->out[i].done == DONE_FAILED || d->cs[i]->op != SYNCQ_OP_INSERT ||
+			if (d->cs[i]->op != SYNCQ_OP_INSERT ||
 				strcmp(d->cs[i]->table, t->name) != 0 || !change_int_field(d->cs[i], t->keycol, &v))
 				continue;
 			jout_object(&w);
@@ -894,12 +897,11 @@ read_existing(Hub *h, Decision *d, char *err, size_t errlen)
 	return 0;
 }
 
-/* The hub's version of the row change i names now (its key followed). */
+/* The hub's version of the row of table with key (a change's key followed). */
 static int
-fetch_version(Hub *h, Decision *d, int i, char *err, size_t errlen)
+fetch_version(Hub *h, Decision *d, const char *table, const char *key, char *err, size_t errlen)
 {
-	const Change *c = d->cs[i];
-	const char *params[2] = {c->table, d->key[i]};
+	const char *params[2] = {table, key};
 	PGresult   *res = hub_run(h, "SELECT ver_us, ver_origin::text FROM sync_versions"
 							  " WHERE table_name = $1 AND pk = $2",
 							  2, params, PGRES_TUPLES_OK, err, errlen);
@@ -907,7 +909,7 @@ fetch_version(Hub *h, Decision *d, int i, char *err, size_t errlen)
 
 	if (res == NULL)
 		return -1;
-	k = row_key(c->table, d->key[i]);
+	k = row_key(table, key);
 	if (PQntuples(res) == 1 && vermap_get(&d->vers, k) == NULL)
 	{
 		Version		v = {strtoll(PQgetvalue(res, 0, 0), NULL, 10), "", true};
@@ -929,14 +931,15 @@ fetch_version(Hub *h, Decision *d, int i, char *err, size_t errlen)
  * record still)? Then it gets a new key (hub_keys_assign). 1 if it is a
  * new record (renamed, or its key free on the hub: no older version of
  * another record overrules it), 0 if it is the client's own row again
- * (last writer wins), -1 on error.
+ * (last writer wins), -1 on error. key: the change's key as the hub spells
+ * it.
  */
 static int
-insert_meets(Hub *h, Decision *d, int i, const HubTable *t, Version *cur,
+insert_meets(Hub *h, Decision *d, int i, const HubTable *t, const char *key_json, Version *cur,
 			 char *err, size_t errlen)
 {
 	Change	   *c = d->cs[i];
-	char	   *k = row_key(c->table, d->key[i]);
+	char	   *k = row_key(c->table, key_json);
 	Version    *st = vermap_get(&d->live, k);
 	bool		live = st ? st->us != 0 : d->exists[i];
 	const char *who = st ? st->origin : cur ? cur->origin : "";
@@ -1065,6 +1068,57 @@ take_renamed_key(const HubTable *t, Decision *d, int i)
 }
 
 /*
+ * Change i was set aside before it was decided (validate: a column the hub
+ * lacks yet, ...). It still takes the keys the hub renamed before it
+ * (hub_keys_follow), so that it waits in sync_errors as the client's rows
+ * will be once renamed, and an insert of it that meets another record
+ * under its key gets its new key now, in this upload's reply: its retry
+ * is then the new record it is. (An insert of an old key ends that key's
+ * rename here too.)
+ */
+static int
+park_keys(Hub *h, Decision *d, int i, const HubTable *t, char *err, size_t errlen)
+{
+	Change	   *c = d->cs[i];
+	char	   *k;
+	int			rc = 0;
+
+	if (h->up.nrenames > 0)
+		hub_keys_follow(h, t, c);
+	if (!t->keyseq || c->op != SYNCQ_OP_INSERT || c->pk.n != 1 || !d->exists[i])
+		return 0;
+	k = row_key(c->table, c->pk_json);
+	if (fetch_version(h, d, c->table, c->pk_json, err, errlen) < 0 ||
+		insert_meets(h, d, i, t, c->pk_json, vermap_get(&d->vers, k), err, errlen) < 0)
+		rc = -1;
+	free(k);
+	return rc;
+}
+
+/*
+ * A retried insert (set aside earlier) into a table whose keys the hub
+ * assigns, whose key another record took on the hub meanwhile (a row there
+ * whose version is not its node's): it stays set aside, with a reason; last
+ * writer wins would overwrite that record, or lose this one. True if so.
+ */
+static bool
+retry_meets(Decision *d, int i, const HubTable *t, const Version *cur)
+{
+	const Change *c = d->cs[i];
+	char		why[1024];
+	int64_t		key;
+
+	if (!t->keyseq || c->op != SYNCQ_OP_INSERT || c->pk.n != 1 || !d->exists[i] ||
+		(cur && strcmp(cur->origin, c->origin) == 0) || !change_int_field(c, t->keycol, &key))
+		return false;
+	snprintf(why, sizeof(why), "%s %" PRId64 " of \"%s\" is another record on the hub now (%s%s) than this insert, set aside before: it stays set aside rather than overwrite that record; give this node's row another key, then delete this change from sync_errors",
+			 t->keycol, key, t->name, cur ? "its last change by node " : "made there",
+			 cur ? cur->origin : "");
+	set_failed(&d->out[i], why, NULL);
+	return true;
+}
+
+/*
  * Decide, last writer wins, in order: a change stamped too far ahead is
  * re-stamped first; a change older than the row's version is overruled
  * (or, retried, superseded by its own node's later change); the rest win,
@@ -1091,7 +1145,11 @@ decide(Hub *h, Decision *d, bool retry, char *err, size_t errlen)
 		int			fresh = 0;
 
 		if (d->out[i].done == DONE_FAILED)
+		{
+			if (!retry && t != NULL && park_keys(h, d, i, t, err, errlen) < 0)
+				rc = -1;
 			continue;
+		}
 		if (!retry && h->up.nrenames > 0)
 		{
 			bool		own = hub_keys_follow(h, t, c);
@@ -1099,7 +1157,7 @@ decide(Hub *h, Decision *d, bool retry, char *err, size_t errlen)
 			rename_sent(t, c, &d->sent_row[i]);	/* a reference renamed */
 			if (own)
 				take_renamed_key(t, d, i);
-			if (own && fetch_version(h, d, i, err, errlen) < 0)
+			if (own && fetch_version(h, d, c->table, d->key[i], err, errlen) < 0)
 			{
 				rc = -1;
 				break;
@@ -1109,8 +1167,13 @@ decide(Hub *h, Decision *d, bool retry, char *err, size_t errlen)
 		v.us = c->ver_us;
 		k = row_key(c->table, d->key[i]);
 		cur = vermap_get(&d->vers, k);
+		if (retry && retry_meets(d, i, t, cur))
+		{
+			free(k);
+			continue;
+		}
 		if (!retry && t->keyseq && c->op == SYNCQ_OP_INSERT && c->pk.n == 1 &&
-			(fresh = insert_meets(h, d, i, t, cur, err, errlen)) != 0)
+			(fresh = insert_meets(h, d, i, t, d->key[i], cur, err, errlen)) != 0)
 		{
 			free(k);
 			if (fresh < 0)
@@ -1677,9 +1740,8 @@ hub_apply_changes(Hub *h, Change **cs, int n, Outcome *out, bool retry, bool *no
 	d.replaced = xcalloc((size_t) n + 1, sizeof(int64_t));
 	d.exists = xcalloc((size_t) n + 1, sizeof(bool));
 	d.floor = xcalloc((size_t) h->ntables + 1, sizeof(int64_t));
-	if (validate(h, &d) > 0 &&
-		(read_keys(h, &d, err, errlen) < 0 ||
-		 (!retry && read_existing(h, &d, err, errlen) < 0)))
+	if ((validate(h, &d) > 0 && read_keys(h, &d, err, errlen) < 0) ||
+		read_existing(h, &d, err, errlen) < 0)
 		goto out;
 	if (decide(h, &d, retry, err, errlen) < 0 ||
 		apply_winners(h, &d, err, errlen) < 0 ||
