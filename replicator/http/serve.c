@@ -219,7 +219,13 @@ deny(Serve *s, struct MHD_Connection *conn)
 
 _Static_assert(sizeof(((HttpRequest *) 0)->user) > AUTH_USER_MAX, "HttpRequest.user holds every user name");
 
-/* The slot of addr's failed attempts (auth_mu held); its window renewed. */
+/*
+ * The slot of addr's failed attempts (auth_mu held); a new window once the
+ * last one ended. An address whose slot another address holds in its
+ * window shares that slot's count: taking the slot over would reset it,
+ * and two addresses of one hash (easy to find) guessing in turn would
+ * never be refused.
+ */
 static FailSlot *
 fail_slot(Serve *s, const char *addr, int64_t now)
 {
@@ -229,9 +235,9 @@ fail_slot(Serve *s, const char *addr, int64_t now)
 	for (const char *p = addr; *p; p++)
 		h = (h ^ (unsigned char) *p) * 16777619u;
 	f = &s->fail_slots[h % FAIL_SLOTS];
-	if (strcmp(f->addr, addr) != 0 || now - f->window_us >= FAIL_WINDOW_S * INT64_C(1000000))
+	if (now - f->window_us >= FAIL_WINDOW_S * INT64_C(1000000) ||
+		(f->fails == 0 && strcmp(f->addr, addr) != 0))
 	{
-		/* a new window (or another address, which takes the slot over) */
 		snprintf(f->addr, sizeof(f->addr), "%s", addr);
 		f->window_us = now;
 		f->fails = 0;

@@ -59,6 +59,15 @@ expect_eq "401s and 429s" \
 	"10 5 True"
 grep -q 'serve: 127.0.0.3 failed 10 password attempts in 60 s: its attempts get 429' "$SERVE_LOG" ||
 	fail "serve did not log the guesser"
+note "--- 16 wrong passwords from two addresses of one slot, in turn (127.0.0.4 and 127.0.0.141 hash alike)"
+for i in 1 2 3 4 5 6 7 8; do
+	for from in 127.0.0.4 127.0.0.141; do
+		"$PY" "$SYNCQ_ROOT/tests/lib/flood.py" guess 127.0.0.1 "$PORT" 1 site-a --from "$from" --cafile "$PKI/ca.pem"
+	done
+done >"$T/turns"
+expect_eq "401s, then 429s: taking turns resets nothing" \
+	"$("$PY" -c 'import json, sys; rs = [json.loads(l)["answers"] for l in open(sys.argv[1])]; print(sum(r.get("401", 0) for r in rs), sum(r.get("429", 0) for r in rs))' "$T/turns")" \
+	"10 6"
 hello_ms "the guesser"
 [ "$HELLO_MS" -lt 2000 ] || fail "a hello took $HELLO_MS ms after the guesser"
 note "a hello from the real client's address: $HELLO_MS ms"
