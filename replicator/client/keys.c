@@ -195,7 +195,21 @@ rename_one(Client *cl, const KeyRename *r, char *err, size_t errlen)
 				blocker = 0,
 				fresh = 0;
 	int			rc = -1;
+	ClientTable *t = client_table(cl, r->table);
+	int			col = t ? client_col(t, r->column) : -1;
+	int64_t		tracked = 0;
 
+	/* only a tracked table's one-column key: a reply may name no other */
+	if (t != NULL &&
+		query4(cl, sqlite3_mprintf("SELECT count(*) FROM syncq_tracked WHERE table_name = %Q", r->table),
+			   0, 0, 0, 0, &tracked, err, errlen) < 0)
+		return -1;
+	if (t == NULL || !tracked || col < 0 || t->npk != 1 || !t->is_pk[col])
+	{
+		snprintf(err, errlen, "the hub's reply renames column \"%s\" of table \"%s\", which is not the one-column key of a tracked table here",
+				 r->column, r->table);
+		return -1;
+	}
 	snprintf(path, sizeof(path), "$.\"%s\"", r->column);
 	if (find_refs(cl, r->table, r->column, &refs, err, errlen) < 0)
 		goto out;

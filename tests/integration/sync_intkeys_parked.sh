@@ -62,4 +62,20 @@ plain "$A" "ALTER TABLE machines ADD COLUMN color TEXT"
 sync "$A"
 expect_eq "A holds both machines 1 and 2, and its own 5" \
 	"$(plain "$A" "SELECT group_concat(id || '=' || name, ',') FROM (SELECT * FROM machines ORDER BY id)")" "1=a1,2=b1,5=a5"
+
+note "a rename the hub's reply gives for a table that is not tracked here is refused"
+plain "$B" "CREATE TABLE secrets (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO secrets VALUES (7, 'mine')"
+NODE_B=$(plain "$B" "SELECT node_id FROM syncq_state")
+hub "INSERT INTO sync_key_renames (node_id, seq, table_name, key_column, old_key, new_key)
+	VALUES ('$NODE_B', 1000000, 'secrets', 'id', 7, 70)" >/dev/null
+plain "$B" "INSERT INTO machines (id, name, color) VALUES (9, 'b9', 'grey')"
+if "$SYNCQD" --sqlite "$B" --online "$ONLINE" --once 2>>"$SYNCQ_TMP/syncqd.log"; then
+	fail "a rename of an untracked table was taken"
+fi
+grep -q 'renames column "id" of table "secrets", which is not the one-column key of a tracked table here' "$SYNCQ_TMP/syncqd.log" ||
+	fail "no reason for the refused rename: $(tail -n 3 "$SYNCQ_TMP/syncqd.log")"
+expect_eq "the untracked table untouched" "$(plain "$B" "SELECT id, v FROM secrets")" "7|mine"
+hub "DELETE FROM sync_key_renames WHERE table_name = 'secrets'" >/dev/null
+sync "$B"
+expect_eq "then B's machine 9 on the hub" "$(hub "SELECT name FROM machines WHERE id = 9")" "b9"
 note "ok"
