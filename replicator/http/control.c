@@ -97,6 +97,8 @@ struct Control
 	SyncStats	last_st;
 	char		last_error[1024];
 	int64_t		last_success_us;
+	bool		clock_known;	/* the hub's clock against ours, last sync that had it */
+	int64_t		clock_offset_us;
 	long		syncs_ok;
 	long		syncs_failed;
 	long		hub_err_count;	/* -1: not known yet */
@@ -493,6 +495,18 @@ build_status(Control *c, bool detail)
 		json_object_set_new(o, "next_batched_sync_in_seconds",
 							jseconds(c->next_periodic_us > now ? (double) (c->next_periodic_us - now) / 1e6 : 0));
 	json_object_set_new(o, "last_sync", last_sync_json(c, detail));
+	if (c->clock_known)
+	{
+		json_t	   *k = json_object();
+		char		text[64];
+
+		sync_clock_text(c->clock_offset_us, text, sizeof(text));
+		json_object_set_new(k, "offset_seconds", json_real(round((double) c->clock_offset_us / 1e3) / 1e3));
+		json_object_set_new(k, "text", json_string(text));
+		json_object_set_new(o, "clock", k);
+	}
+	else
+		json_object_set_new(o, "clock", json_null());
 	{
 		json_t	   *n = json_object();
 
@@ -911,6 +925,11 @@ control_sync_done(Control *c, bool ok, const SyncStats *st, double secs, const c
 	c->last_at_us = now_us();
 	c->last_secs = secs;
 	c->last_st = *st;
+	if (st->clock_known)
+	{
+		c->clock_known = true;
+		c->clock_offset_us = st->clock_offset_us;
+	}
 	snprintf(c->last_error, sizeof(c->last_error), "%s", ok ? "" : error);
 	if (ok)
 	{

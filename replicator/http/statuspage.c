@@ -345,6 +345,12 @@ card_last_sync(Buf *b, json_t *s, bool hub, int64_t now)
 			put_duration(b, secs);
 		}
 		buf_puts(b, "</p>");
+		if (str(get(s, "clock"), "text"))
+		{
+			buf_puts(b, "<p>Clock: ");
+			put_esc(b, str(get(s, "clock"), "text"));
+			buf_puts(b, "</p>");
+		}
 		if (json_is_false(ok))
 		{
 			if (str(last, "error"))

@@ -226,15 +226,34 @@ check_client_schema(Link *l, Client *cl, char *err, size_t errlen)
  * as the reply came: good to the round trip). The hub re-stamps a change
  * stamped too far ahead by it (docs/replication.md, Clock skew).
  */
+/*
+ * "1 h 02 min ahead of the hub" (status JSON, status page and log); within
+ * a second: "in step with the hub".
+ */
+void
+sync_clock_text(int64_t off, char *buf, size_t len)
+{
+	int64_t		a = off < 0 ? -off : off;
+
+	if (a < 1000000)
+		snprintf(buf, len, "in step with the hub");
+	else if (a < 60000000)
+		snprintf(buf, len, "%" PRId64 " s %s the hub", a / 1000000, off > 0 ? "ahead of" : "behind");
+	else
+		snprintf(buf, len, "%" PRId64 " h %02" PRId64 " min %s the hub",
+				 a / 3600000000, a / 60000000 % 60, off > 0 ? "ahead of" : "behind");
+}
+
 static void
-log_clock_offset(const Link *l)
+log_clock_offset(const Link *l, SyncStats *st)
 {
 	int64_t		off,
 				a;
-
 	if (l->hub_clock_us == 0)
 		return;
 	off = now_us() - l->hub_clock_us;
+	st->clock_known = true;
+	st->clock_offset_us = off;
 	a = off < 0 ? -off : off;
 	if (a < 1000000)
 		return;
@@ -493,7 +512,7 @@ sync_once(Link *l, Client *cl, const SyncOptions *o, SyncStats *st, char *err, s
 	if (l->ops->down_begin(l, pos, &snap, &behind, err, errlen) < 0)
 		goto out;
 	client_observe_clock(cl, l->hub_clock_us);
-	log_clock_offset(l);
+	log_clock_offset(l, st);
 	if (behind)
 		logmsg(LOG_WARNING, "this client's position is older than the hub's retained queue: taking a fresh first sync");
 	if (pos == NULL || behind)

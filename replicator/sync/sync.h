@@ -39,11 +39,14 @@ typedef struct
 	bool		first_sync;
 	bool		clone;
 	bool		stopped;		/* a stop request skipped the download */
+	bool		clock_known;	/* the hub told its clock this sync */
+	int64_t		clock_offset_us;	/* ours minus the hub's (+: ahead) */
 } SyncStats;
 
 /* sync.c */
 int			sync_once(Link *l, Client *cl, const SyncOptions *o, SyncStats *st,
 					  char *err, size_t errlen);
+void		sync_clock_text(int64_t offset_us, char *buf, size_t len);
 void		sync_stats_text(const SyncStats *st, char *buf, size_t len);
 
 /* connect.c */
