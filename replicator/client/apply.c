@@ -385,6 +385,54 @@ put_conflict(Client *cl, const Change *c, const Version *winner, char *err, size
 }
 
 /*
+ * Does change c of table t (one integer key column) name a row this node
+ * made itself and has not had acknowledged yet (an insert of its key in
+ * the queue)? Then, under a key the hub assigns, the hub's row of that key
+ * is another record until the upload says whether the hub gave this
+ * node's row a new key (docs/replication.md, "Keys the hub assigns"):
+ * 1 with why, and the hub's change waits in sync_errors until then (the
+ * next sync retries it after its upload); 0 if not; -1 on error (err).
+ * Asked only of rows with a pending local change.
+ */
+static int
+own_new_record(Client *cl, const ClientTable *t, const Change *c, char *why, size_t whylen,
+			   char *err, size_t errlen)
+{
+	const JField *f;
+	sqlite3_stmt *st;
+	char	   *path;
+	int			col = -1,
+				rc;
+
+	for (int i = 0; i < t->ncols && col < 0; i++)
+		if (t->is_pk[i])
+			col = i;
+	if (t->npk != 1 || c->pk.n != 1 || (f = jobj_get(&c->pk, t->cols[col])) == NULL ||
+		f->type != JV_NUMBER)
+		return 0;
+	if ((st = client_prep(cl, "SELECT 1 FROM sync_queue WHERE table_name = ?1 AND op = 'I'"
+						  "   AND json_extract(pk, ?2) = CAST(?3 AS INTEGER) LIMIT 1", err, errlen)) == NULL)
+		return -1;
+	path = sqlite3_mprintf("$.\"%w\"", t->cols[col]);
+	sqlite3_bind_text(st, 1, c->table, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, path, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, f->text, (int) f->len, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	sqlite3_free(path);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+	{
+		client_db_err(err, errlen, cl, "reading sync_queue");
+		return -1;
+	}
+	if (rc == SQLITE_DONE)
+		return 0;
+	snprintf(why, whylen, "row %s = %.*s of \"%s\" is this node's own new record, not yet acknowledged by the hub: the hub's change of that key waits for the next upload (it may give this node's row a new key)",
+			 t->cols[col], (int) f->len, f->text, c->table);
+	return 1;
+}
+
+/*
  * Apply one change from the hub inside the apply transaction: last writer
  * wins against the row's stored version and any pending local change
  * (cl->local, the newest pending local version of each row). Returns 1 if
@@ -412,6 +460,8 @@ client_try_change(Client *cl, Change *c, const HubTypes *types, bool retry,
 	k = row_key(c->table, c->pk_json);
 	pend = vermap_get(&cl->local, k);
 	free(k);
+	if (pend != NULL && (rc = own_new_record(cl, t, c, why, whylen, err, errlen)) != 0)
+		return rc < 0 ? -1 : -2;
 	if (pend && version_cmp(pend, &cur) > 0)
 		cur = *pend;
 	/*
