@@ -171,11 +171,14 @@ json_text(Datum d, const char **p, Size *len)
 	*len = VARSIZE_ANY_EXHDR(t);
 }
 
-/* Note a line of the report, in apply_cxt. */
+/*
+ * Note a line of the report, in apply_cxt, as part of subtransaction subid
+ * (its rollback drops the line).
+ */
 static void
 report_add(int n, int64 seq, const char *table, char op, const char *pk,
 		   Size pklen, const char *row, Size rowlen, TimestampTz version,
-		   const pg_uuid_t *origin, const char *what)
+		   const pg_uuid_t *origin, const char *what, SubTransactionId subid)
 {
 	MemoryContext old = MemoryContextSwitchTo(apply_cxt);
 	Report	   *r = palloc0(sizeof(Report));
@@ -189,7 +192,7 @@ report_add(int n, int64 seq, const char *table, char op, const char *pk,
 	r->version = version;
 	r->origin = *origin;
 	r->what = what;
-	r->subid = GetCurrentSubTransactionId();
+	r->subid = subid;
 	reports = lappend(reports, r);
 	MemoryContextSwitchTo(old);
 }
@@ -259,7 +262,9 @@ note_stamped(Oid relid, const char *key, Size keylen, TimestampTz version)
 
 /*
  * The expected changes of the statement that ran last that nothing
- * captured go to the report; the statement's expectations are forgotten.
+ * captured go to the report, as part of the subtransaction that statement
+ * ran in (not the one current now: the next run's, which may roll back
+ * alone); the statement's expectations are forgotten.
  */
 static void
 close_expected(void)
@@ -277,7 +282,7 @@ close_expected(void)
 		for (x = e->list; x != NULL; x = x->next)
 			if (!x->captured)
 				report_add(x->n, 0, "", '-', x->key, x->keylen, NULL, 0,
-						   x->version, &x->origin, "missing");
+						   x->version, &x->origin, "missing", expected_subid);
 	}
 	hash_destroy(expected);
 	expected = NULL;
@@ -345,7 +350,8 @@ syncq_capture_change(Oid nspid, Relation rel, const SyncqTable *table,
 		pg_uuid_t	me = *(syncq_origin_setting ? syncq_origin_setting : syncq_node_id(nspid));
 
 		report_add(-1, seq, TextDatumGetCString(table->table_name), op, key,
-				   keylen, NULL, 0, meta.version, &me, "consequence");
+				   keylen, NULL, 0, meta.version, &me, "consequence",
+				   GetCurrentSubTransactionId());
 	}
 	else
 	{
@@ -361,7 +367,8 @@ syncq_capture_change(Oid nspid, Relation rel, const SyncqTable *table,
 		if (fresh_after_expected || differs)
 			report_add(x->n, seq, TextDatumGetCString(table->table_name), op,
 					   key, keylen, differs ? row : NULL, rowlen, meta.version,
-					   &x->origin, fresh_after_expected ? "restamped" : "differs");
+					   &x->origin, fresh_after_expected ? "restamped" : "differs",
+					   GetCurrentSubTransactionId());
 	}
 	return seq;
 }

@@ -984,23 +984,38 @@ add_conflict(Decision *d, JsonOut *w, int i, const Version *cur)
  * sync_hub_state.max_offset (docs/replication.md, Clock skew): to its
  * version minus the uploader's clock offset (when in the hub's time it was
  * made), or to the hub's clock if that is still ahead or the offset is not
- * known; never back past a re-stamp earlier in this transaction, so the
- * uploader's changes keep their order. The uploader gets a correction
- * with the new version (act_on_report).
+ * known; never below a version of the uploader's kept or given earlier in
+ * this transaction (h->restamped_to), nor below the row's version if that
+ * is the uploader's own (an earlier upload's change kept within
+ * max_offset), so that the uploader's changes keep their order. The
+ * uploader gets a correction with the new version (act_on_report).
  */
 static void
 restamp(Hub *h, Decision *d, int i)
 {
 	Change	   *c = d->cs[i];
 	int64_t		to;
+	char	   *k;
+	Version    *cur;
 
 	if (c->ver_us <= h->apply_now_us + h->max_offset_us)
+	{
+		if (c->ver_us > h->restamped_to)
+			h->restamped_to = c->ver_us;
 		return;
+	}
 	to = h->offset_known ? c->ver_us - h->offset_us : h->apply_now_us;
 	if (to > h->apply_now_us)
 		to = h->apply_now_us;
 	if (to <= h->restamped_to)
 		to = h->restamped_to + 1;
+	k = row_key(c->table, d->key[i]);
+	cur = vermap_get(&d->vers, k);
+	free(k);
+	if (cur != NULL && strcmp(cur->origin, c->origin) == 0 && to <= cur->us)
+		to = cur->us + 1;
+	if (to >= c->ver_us)
+		return;					/* nothing gained */
 	h->restamped_to = to;
 	d->replaced[i] = c->ver_us;
 	c->ver_us = to;
@@ -1301,35 +1316,50 @@ column_kind(const void *arg, const char *col, bool *respelt)
 }
 
 /*
+ * Does the hub store the row of change i under another spelling of the key
+ * than the uploader sent (as the client would hold it: value.c)?
+ */
+static bool
+key_differs(Hub *h, const Decision *d, int i)
+{
+	const HubTable *t = hub_table(h, d->cs[i]->table);
+	JObject		key = {0},
+				sent_pk = {0};
+	char		e[256];
+	bool		differs = false;
+
+	if (t != NULL && d->sent_pk[i] != NULL &&
+		jobj_parse(d->key[i], strlen(d->key[i]), &key, e, sizeof(e)) == 0 &&
+		jobj_parse(d->sent_pk[i], strlen(d->sent_pk[i]), &sent_pk, e, sizeof(e)) == 0)
+		differs = row_differs_for_client(&sent_pk, &key, column_kind, t);
+	jobj_free(&key);
+	jobj_free(&sent_pk);
+	return differs;
+}
+
+/*
  * Does the uploader of change i need the row as the hub stored it
  * (stored, JSON text)? Yes where it would hold another value than it sent
- * (value.c): a BEFORE trigger's write, a type's rounding; *key_differs when
+ * (value.c): a BEFORE trigger's write, a type's rounding; *other_key when
  * the hub stores the row under another spelling of the key it sent.
  */
 static bool
-needs_correction(Hub *h, const Decision *d, int i, const char *stored, bool *key_differs)
+needs_correction(Hub *h, const Decision *d, int i, const char *stored, bool *other_key)
 {
 	const HubTable *t = hub_table(h, d->cs[i]->table);
 	JObject		row = {0},
-				key = {0},
-				sent_pk = {0},
 				sent_row = {0};
 	char		e[256];
 	bool		differs = true;
 
-	*key_differs = false;
-	if (jobj_parse(d->key[i], strlen(d->key[i]), &key, e, sizeof(e)) == 0 &&
-		jobj_parse(d->sent_pk[i], strlen(d->sent_pk[i]), &sent_pk, e, sizeof(e)) == 0)
-		*key_differs = row_differs_for_client(&sent_pk, &key, column_kind, t);
+	*other_key = key_differs(h, d, i);
 	if (d->sent_row[i] != NULL &&
 		jobj_parse(stored, strlen(stored), &row, e, sizeof(e)) == 0 &&
 		jobj_parse(d->sent_row[i], strlen(d->sent_row[i]), &sent_row, e, sizeof(e)) == 0)
 		differs = row_differs_for_client(&sent_row, &row, column_kind, t);
 	jobj_free(&row);
-	jobj_free(&key);
-	jobj_free(&sent_pk);
 	jobj_free(&sent_row);
-	return differs || *key_differs;
+	return differs || *other_key;
 }
 
 /*
@@ -1358,6 +1388,8 @@ typedef struct
 	VerMap		last;			/* (table, hub key) -> the row's last change here (.us) */
 	bool	   *fix;			/* of each change: stored otherwise than sent */
 	bool	   *fix_key;		/* ... under another spelling of its key */
+	int64_t    *restamped;		/* of each: the version the capture stamped
+								 * it with afresh (0: none) */
 	VerMap		queued;			/* rows the capture queued in this call */
 } Answers;
 
@@ -1386,13 +1418,17 @@ orphan(const Decision *d, int i)
 /*
  * The corrections (docs/replication.md) into qw (a delete of the key as
  * sent) and fw (the row as the hub holds it): for the last change of each
- * row, if the hub stored it otherwise than sent, or re-stamped it, or a
- * set-aside change now went through (the uploader may have dropped it);
- * the version is the row's on the hub (the change's own if it won), and a
- * re-stamp says which version of the uploader's it replaces. And for a
- * change refused for a missing parent, the hub's row as it is (none),
- * replacing the change's version: the uploader drops its orphan too, and
- * the change waits in sync_errors.
+ * row, if the hub stored it otherwise than sent (or not at all: a BEFORE
+ * trigger dropped it or moved it to another key), or re-stamped it (on
+ * arrival, or the capture afresh after a cascade or trigger changed the
+ * row earlier in the upload), or a set-aside change now went through (the
+ * uploader may have dropped it); the version is the row's on the hub (the
+ * change's own if it won, the capture's if it stamped it afresh), and a
+ * re-stamp on arrival says which version of the uploader's it replaces.
+ * And for a change refused for a missing parent, the hub's row as it is
+ * (none), replacing the change's version: the uploader drops its orphan
+ * too, and the change waits in sync_errors. A failed change's correction
+ * carries the row's version from before this call (it never applied).
  */
 static int
 add_corrections(Hub *h, const Decision *d, const Answers *a, JsonOut *qw, JsonOut *fw, int *nf)
@@ -1402,21 +1438,21 @@ add_corrections(Hub *h, const Decision *d, const Answers *a, JsonOut *qw, JsonOu
 	for (int i = 0; i < d->n; i++)
 	{
 		const Change *c = d->cs[i];
+		bool		failed = d->out[i].done == DONE_FAILED;
 		char	   *k;
 		Version    *v;
 		int64_t		ver = c->ver_us;
 		const char *origin = c->origin;
-
 		int64_t		rep = d->replaced[i];
 
 		if (d->key[i] == NULL || !is_last(d, a, i) ||
-			(!a->fix[i] && rep == 0 && !orphan(d, i) &&
+			(!a->fix[i] && rep == 0 && a->restamped[i] == 0 && !orphan(d, i) &&
 			 !(d->retry && d->out[i].done == DONE_APPLIED)))
 			continue;
 		k = row_key(c->table, d->key[i]);
-		v = vermap_get(orphan(d, i) ? &d->before : &d->vers, k);
+		v = vermap_get(failed ? &d->before : &d->vers, k);
 		free(k);
-		if (orphan(d, i))
+		if (failed)
 		{
 			ver = 0;			/* the hub has no version of it */
 			origin = h->node_id;
@@ -1428,7 +1464,12 @@ add_corrections(Hub *h, const Decision *d, const Answers *a, JsonOut *qw, JsonOu
 			ver = v->us;
 			origin = v->origin;
 		}
-		if (a->fix_key[i])
+		if (a->restamped[i] != 0)
+		{
+			ver = a->restamped[i];
+			origin = c->origin;
+		}
+		if (a->fix_key[i] || (orphan(d, i) && key_differs(h, d, i)))
 		{
 			add_queue_row(qw, h, c, SYNCQ_OP_DELETE, d->sent_pk[i], true, rep);
 			nq++;
@@ -1479,6 +1520,7 @@ act_on_report(Hub *h, Decision *d, char *err, size_t errlen)
 		return -1;
 	a.fix = xcalloc((size_t) d->n + 1, sizeof(bool));
 	a.fix_key = xcalloc((size_t) d->n + 1, sizeof(bool));
+	a.restamped = xcalloc((size_t) d->n + 1, sizeof(int64_t));
 	for (int i = 0; i < d->n; i++)
 	{
 		Version		at = {i, "", true};
@@ -1512,6 +1554,8 @@ act_on_report(Hub *h, Decision *d, char *err, size_t errlen)
 		int			n = atoi(PQgetvalue(res, r, 0));
 		const char *what = PQgetvalue(res, r, 7);
 		const Change *c = n >= 0 && n < d->n ? d->cs[n] : NULL;
+		bool		last = c != NULL && d->key[n] != NULL &&
+			d->out[n].done == DONE_APPLIED && is_last(d, &a, n);
 
 		if (strcmp(what, "consequence") == 0 || strcmp(what, "restamped") == 0)
 		{
@@ -1520,7 +1564,9 @@ act_on_report(Hub *h, Decision *d, char *err, size_t errlen)
 						PQgetvalue(res, r, 2)[0] == SYNCQ_OP_DELETE);
 			nv++;
 		}
-		else if (c != NULL && strcmp(what, "missing") == 0)
+		if (c == NULL || d->key[n] == NULL)
+			continue;
+		if (strcmp(what, "missing") == 0)
 		{
 			char	   *k = row_key(c->table, d->key[n]);
 			bool		queued = vermap_get(&a.queued, k) != NULL;
@@ -1528,12 +1574,26 @@ act_on_report(Hub *h, Decision *d, char *err, size_t errlen)
 			free(k);
 			if (queued)
 				continue;		/* a cascade got there first: that is relayed */
-			add_queue_row(&qw, h, c, c->op, d->key[n], false, 0);
-			nq++;
+			if (c->op == SYNCQ_OP_DELETE)
+			{
+				/* a delete of a row the hub lacks: the others delete it too */
+				add_queue_row(&qw, h, c, c->op, d->key[n], false, 0);
+				nq++;
+			}
+			else if (last)
+			{
+				/* a BEFORE trigger dropped the row or moved it to another
+				 * key (captured as the hub's own): the uploader gets the
+				 * hub's row of this key as it is (none, or as before) */
+				a.fix[n] = true;
+				a.fix_key[n] = key_differs(h, d, n);
+			}
+			continue;
 		}
-		else if (c != NULL && strcmp(what, "differs") == 0 && !PQgetisnull(res, r, 4) &&
-				 d->out[n].done == DONE_APPLIED && is_last(d, &a, n))
+		if (last && !PQgetisnull(res, r, 4))
 			a.fix[n] = needs_correction(h, d, n, PQgetvalue(res, r, 4), &a.fix_key[n]);
+		if (last && strcmp(what, "restamped") == 0)
+			a.restamped[n] = strtoll(PQgetvalue(res, r, 5), NULL, 10);
 	}
 	nq += add_corrections(h, d, &a, &qw, &fw, &nf);
 	jout_array_end(&vw);
@@ -1548,6 +1608,7 @@ act_on_report(Hub *h, Decision *d, char *err, size_t errlen)
 	vermap_free(&a.queued);
 	free(a.fix);
 	free(a.fix_key);
+	free(a.restamped);
 	buf_free(&vrows);
 	buf_free(&qrows);
 	buf_free(&fixes);
