@@ -129,7 +129,7 @@ do_snapshot(Hub *h, const ProtoRequest *rq, Buf *out, char *err, size_t errlen)
 	if (hub_download_begin(h, rq->position, &snap, &behind, err, errlen) < 0)
 		return -1;
 	hub_rollback(h);
-	proto_encode_snapshot(out, snap, behind, h->clock_us);
+	proto_encode_snapshot(out, snap, behind, h->clock_us, h->wall_us);
 	free(snap);
 	return 0;
 }

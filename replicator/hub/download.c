@@ -28,7 +28,8 @@
  * client's position lies below the pruned horizon (it needs a first sync).
  * h->clock_us gets the hub's clock (docs/replication.md): the greater of
  * its wall clock and sync_clock + 1 us, above every version the snapshot
- * holds, which the client's own clock then never stamps below.
+ * holds, which the client's own clock then never stamps below; h->wall_us
+ * its wall clock alone (what the client's clock offset is measured by).
  */
 int
 hub_download_begin(Hub *h, const char *position, char **snapshot, bool *behind,
@@ -45,7 +46,8 @@ hub_download_begin(Hub *h, const char *position, char **snapshot, bool *behind,
 			  "       $1::pg_snapshot IS NOT NULL AND s.horizon_xmin IS NOT NULL"
 			  "       AND pg_snapshot_xmin($1::pg_snapshot) < s.horizon_xmin,"
 			  "       (extract(epoch FROM greatest(clock_timestamp(), c.hlc + interval '1 microsecond'))"
-			  "        * 1000000)::bigint"
+			  "        * 1000000)::bigint,"
+			  "       (extract(epoch FROM clock_timestamp()) * 1000000)::bigint"
 			  "  FROM sync_hub_state s, sync_clock c",
 			  1, params, PGRES_TUPLES_OK, err, errlen);
 	if (res == NULL)
@@ -56,6 +58,7 @@ hub_download_begin(Hub *h, const char *position, char **snapshot, bool *behind,
 	*snapshot = xstrdup(PQgetvalue(res, 0, 0));
 	*behind = PQgetvalue(res, 0, 1)[0] == 't';
 	h->clock_us = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
+	h->wall_us = strtoll(PQgetvalue(res, 0, 3), NULL, 10);
 	PQclear(res);
 	return 0;
 }

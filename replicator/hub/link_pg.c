@@ -100,6 +100,7 @@ pg_down_begin(Link *l, const char *position, char **snapshot, bool *behind,
 	int			rc = hub_download_begin(HUB(l), position, snapshot, behind, err, errlen);
 
 	l->hub_clock_us = rc == 0 ? HUB(l)->clock_us : 0;
+	l->hub_wall_us = rc == 0 ? HUB(l)->wall_us : 0;
 	return rc;
 }
 

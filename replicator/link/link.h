@@ -94,6 +94,7 @@ struct Link
 	bool		overtaken;		/* the upload was rolled back: try it again */
 	int64_t		hub_clock_us;	/* after down_begin: the hub's clock, above
 								 * every version of the snapshot (0: unknown) */
+	int64_t		hub_wall_us;	/* ... its wall clock alone (0: unknown) */
 };
 
 /* Close a link (NULL: nothing). */

@@ -378,9 +378,10 @@ http_down_begin(Link *l, const char *position, char **snapshot, bool *behind,
 	*snapshot = NULL;
 	rq.position = (char *) position;
 	l->hub_clock_us = 0;
+	l->hub_wall_us = 0;
 	rc = step(hl, &rq, &reply, err, errlen);
 	if (rc == 0 && proto_decode_snapshot(reply.p, reply.len, snapshot, behind, &l->hub_clock_us,
-										 why, sizeof(why)) < 0)
+										 &l->hub_wall_us, why, sizeof(why)) < 0)
 		rc = bad_reply(hl, "snapshot", why, err, errlen);
 	buf_free(&reply);
 	return rc;

@@ -126,8 +126,10 @@ int			proto_decode_uploaded(const char *s, size_t n, ProtoUploaded *r, char *err
 void		proto_uploaded_free(ProtoUploaded *r);
 
 /* snapshot */
-void		proto_encode_snapshot(Buf *out, const char *snapshot, bool behind, int64_t clock_us);
+void		proto_encode_snapshot(Buf *out, const char *snapshot, bool behind, int64_t clock_us,
+								  int64_t wall_us);
 int			proto_decode_snapshot(const char *s, size_t n, char **snapshot, bool *behind, int64_t *clock_us,
+								  int64_t *wall_us,
 								  char *err, size_t errlen);
 
 /* changes: written a change at a time from the hub's text (pk and row are

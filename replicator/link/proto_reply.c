@@ -534,7 +534,8 @@ proto_uploaded_free(ProtoUploaded *r)
 /* ---- snapshot ------------------------------------------------------------------------ */
 
 void
-proto_encode_snapshot(Buf *out, const char *snapshot, bool behind, int64_t clock_us)
+proto_encode_snapshot(Buf *out, const char *snapshot, bool behind, int64_t clock_us,
+					  int64_t wall_us)
 {
 	JsonOut		w;
 
@@ -543,12 +544,18 @@ proto_encode_snapshot(Buf *out, const char *snapshot, bool behind, int64_t clock
 	jout_kstring(&w, "snapshot", snapshot);
 	jout_kbool(&w, "behind", behind);
 	jout_kint(&w, "clock", clock_us);
+	if (wall_us != 0)
+		jout_kint(&w, "wall", wall_us);
 	jout_object_end(&w);
 }
 
-/* clock_us: the hub's clock (0 if the reply has none: an older serve). */
+/*
+ * clock_us: the hub's clock, wall_us its wall clock alone (each 0 if the
+ * reply has none: an older serve).
+ */
 int
 proto_decode_snapshot(const char *s, size_t n, char **snapshot, bool *behind, int64_t *clock_us,
+					  int64_t *wall_us,
 					  char *err, size_t errlen)
 {
 	JsonIn		in;
@@ -558,6 +565,7 @@ proto_decode_snapshot(const char *s, size_t n, char **snapshot, bool *behind, in
 	*snapshot = NULL;
 	*behind = false;
 	*clock_us = 0;
+	*wall_us = 0;
 	err[0] = '\0';
 	if (begin(&in, s, n, err, errlen) < 0)
 		goto out;
@@ -572,6 +580,8 @@ proto_decode_snapshot(const char *s, size_t n, char **snapshot, bool *behind, in
 			rc = read_bool(&in, behind, err, errlen);
 		else if (is(&in, "clock"))
 			rc = read_int(&in, clock_us, err, errlen);
+		else if (is(&in, "wall"))
+			rc = read_int(&in, wall_us, err, errlen);
 		else
 			rc = jin_skip(&in);
 		if (rc < 0)

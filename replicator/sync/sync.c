@@ -251,7 +251,9 @@ log_clock_offset(const Link *l, SyncStats *st)
 				a;
 	if (l->hub_clock_us == 0)
 		return;
-	off = now_us() - l->hub_clock_us;
+	/* against the hub's wall clock: its clock may stand ahead of it, by a
+	 * version kept within max_offset (docs/replication.md) */
+	off = now_us() - (l->hub_wall_us != 0 ? l->hub_wall_us : l->hub_clock_us);
 	st->clock_known = true;
 	st->clock_offset_us = off;
 	a = off < 0 ? -off : off;

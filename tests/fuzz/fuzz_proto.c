@@ -223,22 +223,25 @@ fuzz_snapshot(const char *data, size_t size)
 	bool		behind,
 				behind2;
 	int64_t		clock,
-				clock2;
+				clock2,
+				wall,
+				wall2;
 	Buf			e1 = {0},
 				e2 = {0};
 	char		err[1024];
 
-	if (proto_decode_snapshot(data, size, &snap, &behind, &clock, err, sizeof(err)) < 0)
+	if (proto_decode_snapshot(data, size, &snap, &behind, &clock, &wall, err, sizeof(err)) < 0)
 	{
 		check_err(err, sizeof(err));
 		CHECK(snap == NULL);
 		return;
 	}
 	CHECK(proto_is_snapshot(snap));
-	proto_encode_snapshot(&e1, snap, behind, clock);
-	CHECK(proto_decode_snapshot(e1.p, e1.len, &snap2, &behind2, &clock2, err, sizeof(err)) == 0);
+	proto_encode_snapshot(&e1, snap, behind, clock, wall);
+	CHECK(proto_decode_snapshot(e1.p, e1.len, &snap2, &behind2, &clock2, &wall2, err, sizeof(err)) == 0);
 	CHECK(clock2 == clock);
-	proto_encode_snapshot(&e2, snap2, behind2, clock2);
+	CHECK(wall2 == wall);
+	proto_encode_snapshot(&e2, snap2, behind2, clock2, wall2);
 	check_same(&e1, &e2);
 	free(snap);
 	free(snap2);

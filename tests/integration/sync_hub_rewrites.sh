@@ -12,7 +12,9 @@
 #     (an upper-case uuid) leaves the client too;
 #   * a laptop whose clock drifts from 4 min to 6 min ahead (max_offset
 #     5 min): its later edit, re-stamped on arrival, still comes after its
-#     earlier one, kept as it came in the upload before.
+#     earlier one, kept as it came in the upload before; and its offset
+#     is measured against the hub's wall clock, not the hub's clock that
+#     the kept change raised.
 . "$SYNCQ_ROOT/tests/lib/synctest.sh"
 new_hub sync_hub_rewrites
 command -v faketime >/dev/null || fail "faketime (Debian package faketime) is not installed"
@@ -106,6 +108,8 @@ skewed +360 "$a" "UPDATE grp SET name = 'at +6 min' WHERE id = 1"
 sync_skewed +360 "$a"
 expect_eq "the hub's group 1" "$(hub "SELECT name FROM grp WHERE id = 1")" "at +6 min"
 sync "$b"; sync_skewed +360 "$a"
+tail -n 2 "$SYNCQ_TMP/syncqd.log" | grep -Eq "clock is 0 h 0(5 min 5[0-9]|6 min 0[0-9]) s ahead of the hub's" ||
+	fail "a's clock offset is measured against the hub's clock as raised by a's own change, not its wall clock: $(tail -n 2 "$SYNCQ_TMP/syncqd.log")"
 all_same "after the drifting clock"
 expect_eq "a's overruled changes" "$(plain "$a" "SELECT count(*) FROM sync_conflicts WHERE table_name = 'grp'")" "0"
 echo ok
