@@ -579,9 +579,14 @@ serve_data(Serve *s, struct MHD_Connection *conn, HttpRequest *req)
 	int64_t		t0 = mono_us(),
 				t1;
 	int			allowed;
+	size_t		body_len;
 
 	if (proto_decode_request(req->body.p ? req->body.p : "", req->body.len, &rq, err, sizeof(err)) < 0)
 		return serve_error(s, conn, MHD_HTTP_BAD_REQUEST, NULL, NULL, "%s", err);
+	/* decoded: the body's text is not needed again (one body's size less
+	 * held while the hub works) */
+	body_len = req->body.len;
+	buf_free(&req->body);
 	t1 = mono_us();
 	if (rq.op == OP_UPLOAD)
 		upload_turn_take(s);
@@ -605,7 +610,7 @@ serve_data(Serve *s, struct MHD_Connection *conn, HttpRequest *req)
 	{
 		serve_count(s, MHD_HTTP_OK);
 		logmsg(LOG_DEBUG, "node %s: %s of %zu bytes: decoded in %.1f ms, answered %zu bytes in %.1f ms",
-			   rq.node_id, proto_op_name(rq.op), req->body.len, (double) (t1 - t0) / 1e3,
+			   rq.node_id, proto_op_name(rq.op), body_len, (double) (t1 - t0) / 1e3,
 			   out.len, (double) (mono_us() - t1) / 1e3);
 		ret = http_reply_buf(&s->http, conn, MHD_HTTP_OK, &out);
 	}

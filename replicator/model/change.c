@@ -47,7 +47,9 @@ canonical(const JObject *o)
 	Buf			b = {0};
 
 	buf_json_object(&b, o);
-	return b.p;
+	/* exact: a change lives as long as its upload, and a doubling buffer
+	 * would keep up to twice the row's size (serve holds 5,000 of them) */
+	return xrealloc(b.p, b.len + 1);
 }
 
 /*
