@@ -2,8 +2,9 @@
  * track.c
  *	  The capture API.
  *
- *	  sync_track(tbl, priority)    capture every change of tbl
+ *	  sync_track(tbl, priority, keys)   capture every change of tbl
  *	      SELECT sync_track('public.audits', 'immediate');
+ *	      SELECT sync_track('public.tags', 'batched', 'natural');
  *	  sync_untrack(tbl)            stop capturing; queued rows stay
  *	  sync_enqueue(tbl, op, pk, row, immediate)   queue one change by hand
  *	      SELECT sync_enqueue('audits', 'U', '{"id": 7}', '{"id": 7, "done": true}');
@@ -18,6 +19,7 @@
  */
 #include "syncq.h"
 
+#include "access/genam.h"
 #include "access/relation.h"
 #include "access/table.h"
 #include "catalog/catalog.h"
@@ -208,6 +210,86 @@ parse_priority(const char *priority)
 }
 
 /*
+ * Check a key policy (docs/replication.md, Keys the hub assigns): 'auto',
+ * 'hub' or 'natural'.
+ */
+static void
+check_keys(const char *keys)
+{
+	if (strcmp(keys, "auto") == 0 || strcmp(keys, "hub") == 0 || strcmp(keys, "natural") == 0)
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("invalid keys \"%s\"", keys),
+			 errhint("Use 'auto' (the hub gives a client's new row another key when its integer key, one the database assigns, is another record's; the app's keys otherwise), 'hub' (the same, and the key must be such), 'natural' (the app's keys, last writer wins) or NULL (as it was).")));
+}
+
+/*
+ * Is rel's key one integer column the database assigns: an identity, or a
+ * default drawing from a sequence (serial, nextval)? The hub gives keys of
+ * such a column (replicator/hub/keys.c); *col gets its name.
+ */
+static bool
+key_assigned(Relation rel, char **col)
+{
+	Relation	idx = index_open(RelationGetPrimaryKeyIndex(rel), AccessShareLock);
+	int			nkeys = idx->rd_index->indnkeyatts;
+	AttrNumber	attnum = idx->rd_index->indkey.values[0];
+	Form_pg_attribute att;
+	Oid			argtypes[2] = {OIDOID, INT2OID};
+	Datum		values[2];
+	int			ret;
+	bool		found;
+
+	index_close(idx, AccessShareLock);
+	*col = NULL;
+	if (nkeys != 1)
+		return false;
+	att = TupleDescAttr(RelationGetDescr(rel), attnum - 1);
+	*col = pstrdup(NameStr(att->attname));
+	if (att->atttypid != INT2OID && att->atttypid != INT4OID && att->atttypid != INT8OID)
+		return false;
+	if (att->attidentity != '\0')
+		return true;
+	values[0] = ObjectIdGetDatum(RelationGetRelid(rel));
+	values[1] = Int16GetDatum(attnum);
+	if ((ret = SPI_connect()) != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed: %s", SPI_result_code_string(ret));
+	ret = SPI_execute_with_args("SELECT FROM pg_catalog.pg_attrdef ad"
+								"  JOIN pg_catalog.pg_depend d"
+								"    ON d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_attrdef'::pg_catalog.regclass"
+								"   AND d.objid OPERATOR(pg_catalog.=) ad.oid"
+								"   AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass"
+								"  JOIN pg_catalog.pg_class s ON s.oid OPERATOR(pg_catalog.=) d.refobjid"
+								"   AND s.relkind OPERATOR(pg_catalog.=) 'S'"
+								" WHERE ad.adrelid OPERATOR(pg_catalog.=) $1 AND ad.adnum OPERATOR(pg_catalog.=) $2",
+								2, argtypes, values, NULL, true, 1);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
+	found = SPI_processed > 0;
+	if ((ret = SPI_finish()) != SPI_OK_FINISH)
+		elog(ERROR, "SPI_finish failed: %s", SPI_result_code_string(ret));
+	return found;
+}
+
+/* Raise an error unless rel's key is one the database assigns ('hub'). */
+static void
+require_assigned_key(Relation rel)
+{
+	char	   *col;
+
+	if (!key_assigned(rel, &col))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot track table \"%s\" with keys 'hub': %s",
+						RelationGetRelationName(rel),
+						col ? psprintf("its key \"%s\" is not an integer column with an identity or a sequence default", col)
+						: "its key has more than one column"),
+				 errdetail("The hub gives a client's new row another key from the key column's sequence."),
+				 errhint("Make the key serial or an identity, or use keys 'natural' or 'auto'.")));
+}
+
+/*
  * Run one SQL statement as the extension's owner; check its result code
  * and return the number of rows it processed.
  */
@@ -315,12 +397,16 @@ not_tracked(Relation rel)
 }
 
 /*
- * sync_track(tbl regclass, priority text DEFAULT 'immediate') returns text
+ * sync_track(tbl regclass, priority text DEFAULT 'immediate',
+ *			  keys text DEFAULT NULL) returns text
  *
  * Installs the capture trigger (AFTER ROW, the priority as its argument)
- * and the TRUNCATE guard on tbl, and records it in sync_tables.  Running it
- * again changes the priority.  It also makes the node id if there is none
- * yet.  Returns the priority, as the SQLite sync_track() does.
+ * and the TRUNCATE guard on tbl, and records it in sync_tables with its
+ * key policy (NULL: as it was, 'auto' for a table new to it).  Running it
+ * again changes the priority, and the key policy if given.  It also makes
+ * the node id if there is none yet.  Returns the priority, as the SQLite
+ * sync_track() does.  (Called with two arguments by the 0.1.0 function,
+ * before ALTER EXTENSION syncq UPDATE: sync_tables has no keys then.)
  */
 Datum
 sync_track(PG_FUNCTION_ARGS)
@@ -330,14 +416,23 @@ sync_track(PG_FUNCTION_ARGS)
 	char	   *priority;
 	Relation	rel;
 	char	   *table;
-	Oid			argtypes[4] = {OIDOID, TEXTOID, TEXTOID, TEXTOID};
-	Datum		values[4];
+	char	   *keys = NULL;
+	bool		has_keys = PG_NARGS() > 2;
+	Oid			argtypes[5] = {OIDOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[5];
+	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
+	int			ret;
 
 	require_arg(fcinfo, 0, "table");
 	require_arg(fcinfo, 1, "priority");
 	relid = PG_GETARG_OID(0);
 	priority = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	(void) parse_priority(priority);
+	if (has_keys && !PG_ARGISNULL(2))
+	{
+		keys = text_to_cstring(PG_GETARG_TEXT_PP(2));
+		check_keys(keys);
+	}
 
 	rel = open_table(relid, ShareRowExclusiveLock);
 	require_trackable(rel);
@@ -345,6 +440,8 @@ sync_track(PG_FUNCTION_ARGS)
 	require_primary_key(rel);
 	require_unique_name(nspid, rel);
 	require_syncable_types(rel);
+	if (keys != NULL && strcmp(keys, "hub") == 0)
+		require_assigned_key(rel);
 	table = qualified_name(rel);
 
 	/*
@@ -372,13 +469,38 @@ sync_track(PG_FUNCTION_ARGS)
 	values[1] = CStringGetTextDatum(get_namespace_name(RelationGetNamespace(rel)));
 	values[2] = CStringGetTextDatum(RelationGetRelationName(rel));
 	values[3] = CStringGetTextDatum(priority);
-	run_as_owner(nspid,
-				 psprintf("INSERT INTO %s (relid, table_schema, table_name, priority) "
-						  "VALUES ($1::pg_catalog.regclass, $2, $3, $4) ON CONFLICT (relid) DO UPDATE "
-						  "SET table_schema = excluded.table_schema, "
-						  "table_name = excluded.table_name, priority = excluded.priority",
-						  syncq_name(nspid, "sync_tables")),
-				 4, argtypes, values, SPI_OK_INSERT);
+	values[4] = keys ? CStringGetTextDatum(keys) : (Datum) 0;
+	nulls[4] = keys ? ' ' : 'n';
+	if (!has_keys)
+		run_as_owner(nspid,
+					 psprintf("INSERT INTO %s (relid, table_schema, table_name, priority) "
+							  "VALUES ($1::pg_catalog.regclass, $2, $3, $4) ON CONFLICT (relid) DO UPDATE "
+							  "SET table_schema = excluded.table_schema, "
+							  "table_name = excluded.table_name, priority = excluded.priority",
+							  syncq_name(nspid, "sync_tables")),
+					 4, argtypes, values, SPI_OK_INSERT);
+	else
+	{
+		Oid			save_userid;
+		int			save_sec_context;
+
+		syncq_become_owner(nspid, &save_userid, &save_sec_context);
+		if ((ret = SPI_connect()) != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed: %s", SPI_result_code_string(ret));
+		ret = SPI_execute_with_args(psprintf("INSERT INTO %s AS t (relid, table_schema, table_name, priority, keys) "
+											 "VALUES ($1::pg_catalog.regclass, $2, $3, $4, COALESCE($5, 'auto')) "
+											 "ON CONFLICT (relid) DO UPDATE "
+											 "SET table_schema = excluded.table_schema, "
+											 "table_name = excluded.table_name, priority = excluded.priority, "
+											 "keys = COALESCE($5, t.keys)",
+											 syncq_name(nspid, "sync_tables")),
+									5, argtypes, values, nulls, false, 0);
+		if (ret != SPI_OK_INSERT)
+			elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
+		if ((ret = SPI_finish()) != SPI_OK_FINISH)
+			elog(ERROR, "SPI_finish failed: %s", SPI_result_code_string(ret));
+		SetUserIdAndSecContext(save_userid, save_sec_context);
+	}
 
 	table_close(rel, NoLock);
 	PG_RETURN_TEXT_P(cstring_to_text(priority));

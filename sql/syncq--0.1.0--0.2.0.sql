@@ -445,3 +445,19 @@ CREATE TABLE sync_key_renames (
 );
 COMMENT ON TABLE sync_key_renames IS 'syncq: client rows given a new key by the hub, kept until the client acknowledges the upload';
 SELECT pg_catalog.pg_extension_config_dump('sync_key_renames', '');
+
+-- A key policy per tracked table (issue 13): sync_track()'s third argument,
+-- as in the SQLite extension. (The column is added without a default
+-- first, as max_offset above.)
+ALTER TABLE sync_tables ADD COLUMN keys text;
+UPDATE sync_tables SET keys = 'auto';
+ALTER TABLE sync_tables
+	ALTER COLUMN keys SET DEFAULT 'auto',
+	ALTER COLUMN keys SET NOT NULL,
+	ADD CONSTRAINT sync_tables_keys_check CHECK (keys IN ('auto', 'hub', 'natural'));
+COMMENT ON TABLE sync_tables IS 'tables whose changes syncq captures, with their priority and key policy';
+DROP FUNCTION sync_track(regclass, text);
+CREATE FUNCTION sync_track(tbl regclass, priority text DEFAULT 'immediate', keys text DEFAULT NULL) RETURNS text
+	AS 'MODULE_PATHNAME', 'sync_track'
+	LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION sync_track(regclass, text, text) IS 'capture every change of a table (priority immediate or batched; keys auto, hub or natural, NULL: as it was); returns the priority';

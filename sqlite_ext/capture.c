@@ -149,6 +149,7 @@ static void syncTrackFunc(sqlite3_context *ctx, int argc,
   sqlite3 *db = sqlite3_context_db_handle(ctx);
   const char *zTable;
   const char *zPriority = SYNCQ_PRIORITY_IMMEDIATE;
+  const char *zKeys = 0;
   const char *zForms = 0;
   sqlite3_int64 iLastRowid = sqlite3_last_insert_rowid(db);
   char *zErr = 0;
@@ -165,11 +166,19 @@ static void syncTrackFunc(sqlite3_context *ctx, int argc,
     }
   }
   if( argc>2 && sqlite3_value_type(argv[2])!=SQLITE_NULL ){
-    char *zShown = shownValue(argv[2]);
-    resultError(ctx, "sync_track", SQLITE_ERROR, zShown ? sqlite3_mprintf(
-        "bad keys %s: this syncq has one key policy; pass NULL", zShown) : 0);
-    sqlite3_free(zShown);
-    return;
+    if( sqlite3_value_type(argv[2])!=SQLITE_TEXT ){
+      char *zShown = shownValue(argv[2]);
+      resultError(ctx, "sync_track", SQLITE_ERROR, zShown ? sqlite3_mprintf(
+          "bad keys %s: expected 'auto', 'hub', 'natural' or NULL", zShown)
+          : 0);
+      sqlite3_free(zShown);
+      return;
+    }
+    zKeys = (const char*)sqlite3_value_text(argv[2]);
+    if( zKeys==0 ){
+      sqlite3_result_error_nomem(ctx);
+      return;
+    }
   }
   if( argc>3 ){
     zForms = sqlite3_value_type(argv[3])==SQLITE_NULL ? "default"
@@ -179,7 +188,7 @@ static void syncTrackFunc(sqlite3_context *ctx, int argc,
       return;
     }
   }
-  rc = syncq_track(db, zTable, zPriority, zForms, &zErr);
+  rc = syncq_track(db, zTable, zPriority, zKeys, zForms, &zErr);
   sqlite3_set_last_insert_rowid(db, iLastRowid);
   if( rc!=SQLITE_OK ){
     resultError(ctx, "sync_track", rc, zErr);

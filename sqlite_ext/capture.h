@@ -61,10 +61,10 @@ int syncq_capture_register(sqlite3 *db, char **pzErrMsg);
 */
 
 /* The version of syncq's own tables in a SQLite file (syncq_schema):
-** 1 is syncq 0.1.0 (which had no syncq_schema), 2 is 0.2.0.  Raise it,
-** and add a step to aMigrate in capture_triggers.c, for every change to
-** those tables after a release. */
-#define SYNCQ_SCHEMA_VERSION 2
+** 1 is syncq 0.1.0 (which had no syncq_schema); 2 and 3 are 0.2.0 (3:
+** syncq_tracked.keys).  Raise it, and add a step to aMigrate in
+** capture_triggers.c, for every change to those tables. */
+#define SYNCQ_SCHEMA_VERSION 3
 
 /* capture_triggers.c.  Each returns an SQLite result code; on failure
 ** *pzErr, when not NULL, is set to a sqlite3_malloc'd message (without a
@@ -73,7 +73,7 @@ int syncq_ensure_schema(sqlite3 *db, char **pzErr);
 int syncq_resolve_table(sqlite3 *db, const char *zTable, char **pzName,
                         char **pzErr);
 int syncq_track(sqlite3 *db, const char *zTable, const char *zPriority,
-                const char *zForms, char **pzErr);
+                const char *zKeys, const char *zForms, char **pzErr);
 int syncq_untrack(sqlite3 *db, const char *zTable, int *pbWasTracked,
                   char **pzErr);
 int syncq_repair(sqlite3 *db, int *pnRepaired, char **pzErr);

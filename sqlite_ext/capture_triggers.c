@@ -69,7 +69,9 @@ static const char zSchemaSql[] =
   "  priority   TEXT NOT NULL CHECK (priority IN ('immediate', 'batched')),\n"
   "  tracked_at TEXT NOT NULL,\n"
   "  columns    TEXT,                 -- JSON array: the columns the last repair saw\n"
-  "  forms      TEXT                  -- how syncqd writes values: NULL default\n"
+  "  forms      TEXT,                 -- how syncqd writes values: NULL default\n"
+  "  keys       TEXT NOT NULL DEFAULT 'auto'  -- the key policy: auto, hub, natural\n"
+  "             CHECK (keys IN ('auto', 'hub', 'natural'))\n"
   ");\n"
   "CREATE TABLE IF NOT EXISTS main.syncq_columns_gone(\n"
   "  table_name  TEXT NOT NULL COLLATE NOCASE,\n"
@@ -282,8 +284,17 @@ static int migrate1to2(sqlite3 *db, char **pzErr){
   return rc;
 }
 
+static int migrate2to3(sqlite3 *db, char **pzErr){
+  /* A key policy per tracked table (sync_track's third argument, as on
+  ** the hub; docs/replication.md, Keys the hub assigns). */
+  return execPrintf(db, pzErr,
+      "ALTER TABLE main.syncq_tracked ADD COLUMN keys TEXT NOT NULL"
+      " DEFAULT 'auto' CHECK (keys IN ('auto', 'hub', 'natural'))");
+}
+
 static int (*const aMigrate[])(sqlite3*, char**) = {
   migrate1to2,
+  migrate2to3,
 };
 
 /* Reads the file's schema version into *piVersion: 0 if syncq_schema has
@@ -1175,33 +1186,42 @@ static int triggerInstall(sqlite3 *db, const SyncqTable *pTab,
 
 /* Brings the triggers of table zName (from sqlite_schema) up to date with
 ** its key and zPriority, records it in syncq_tracked with its columns (and
-** those that went since) and with zForms if bSetForms, else keeping the
-** forms it had.  *pbChanged is set if any trigger was (re)created.  No
+** those that went since), with key policy zKeys if not NULL (else the one
+** it had, 'auto' for a table new to it), and with zForms if bSetForms, else
+** keeping the forms it had.  *pbChanged is set if any trigger was (re)created.  No
 ** queue row is written: changes queued before keep their versions, and
 ** syncq_fill() reads their rows as they are now. */
 static int installAll(sqlite3 *db, const char *zName, const char *zPriority,
-                      int bSetForms, const char *zForms, int *pbChanged,
-                      char **pzErr){
+                      const char *zKeys, int bSetForms, const char *zForms,
+                      int *pbChanged, char **pzErr){
   SyncqTable tab;
   int rc;
   int i;
 
   rc = tableLoad(db, zName, &tab, pzErr);
   if( rc!=SQLITE_OK ) return rc;
+  if( zKeys && strcmp(zKeys, "hub")==0 && tab.iRowidPk<0 ){
+    rc = setError(pzErr, SQLITE_MISUSE,
+        "cannot track table \"%s\" with keys 'hub': its key is not one"
+        " INTEGER PRIMARY KEY column (the rowid, which SQLite assigns);"
+        " use keys 'natural' or 'auto'", zName);
+  }
   for(i=0; rc==SQLITE_OK && i<SYNCQ_N_TRIGGER; i++){
     rc = triggerInstall(db, &tab, zPriority, i, pbChanged, pzErr);
   }
   if( rc==SQLITE_OK ){
     rc = execPrintf(db, pzErr,
-        "INSERT INTO main.syncq_tracked(table_name, priority, tracked_at, forms)"
-        " VALUES(%Q, %Q, %s, %Q)"
+        "INSERT INTO main.syncq_tracked(table_name, priority, tracked_at, forms,"
+        " keys) VALUES(%Q, %Q, %s, %Q, coalesce(%Q, 'auto'))"
         " ON CONFLICT(table_name) DO UPDATE SET table_name = excluded.table_name,"
-        " priority = excluded.priority%s"
+        " priority = excluded.priority%s%s"
         " WHERE table_name IS NOT excluded.table_name"
-        " OR priority IS NOT excluded.priority%s",
-        zName, zPriority, SYNCQ_NOW_EXPR, zForms,
+        " OR priority IS NOT excluded.priority%s%s",
+        zName, zPriority, SYNCQ_NOW_EXPR, zForms, zKeys,
         bSetForms ? ", forms = excluded.forms" : "",
-        bSetForms ? " OR forms IS NOT excluded.forms" : "");
+        zKeys ? ", keys = excluded.keys" : "",
+        bSetForms ? " OR forms IS NOT excluded.forms" : "",
+        zKeys ? " OR keys IS NOT excluded.keys" : "");
   }
   if( rc==SQLITE_OK ) rc = columnsFollow(db, &tab, pzErr);
   tableClear(&tab);
@@ -1326,10 +1346,10 @@ static int formsForTable(sqlite3 *db, const char *zName, const char *zForms,
   return rc;
 }
 
-/* sync_track(): capture table zTable with priority zPriority; zForms, if
-** not NULL, sets its value forms. */
+/* sync_track(): capture table zTable with priority zPriority; zKeys, if
+** not NULL, sets its key policy, zForms, if not NULL, its value forms. */
 int syncq_track(sqlite3 *db, const char *zTable, const char *zPriority,
-                const char *zForms, char **pzErr){
+                const char *zKeys, const char *zForms, char **pzErr){
   char *zName = 0;
   char *zNorm = 0;
   int bChanged = 0;
@@ -1340,6 +1360,11 @@ int syncq_track(sqlite3 *db, const char *zTable, const char *zPriority,
     return setError(pzErr, SQLITE_MISUSE,
         "bad priority \"%s\": expected 'immediate' or 'batched'", zPriority);
   }
+  if( zKeys && strcmp(zKeys, "auto")!=0 && strcmp(zKeys, "hub")!=0
+   && strcmp(zKeys, "natural")!=0 ){
+    return setError(pzErr, SQLITE_MISUSE,
+        "bad keys \"%s\": expected 'auto', 'hub', 'natural' or NULL", zKeys);
+  }
   rc = savepointBegin(db, "syncq_track", pzErr);
   if( rc!=SQLITE_OK ) return rc;
   rc = syncq_ensure_schema(db, pzErr);
@@ -1348,7 +1373,8 @@ int syncq_track(sqlite3 *db, const char *zTable, const char *zPriority,
     rc = formsForTable(db, zName, zForms, &zNorm, pzErr);
   }
   if( rc==SQLITE_OK ){
-    rc = installAll(db, zName, zPriority, zForms!=0, zNorm, &bChanged, pzErr);
+    rc = installAll(db, zName, zPriority, zKeys, zForms!=0, zNorm, &bChanged,
+                    pzErr);
   }
   sqlite3_free(zName);
   sqlite3_free(zNorm);
@@ -1433,7 +1459,7 @@ static int repairOne(sqlite3 *db, const char *zTracked, const char *zPriority,
 
   rc = syncq_resolve_table(db, zTracked, &zName, pzErr);
   if( rc==SQLITE_OK ){
-    rc = installAll(db, zName, zPriority, 0, 0, &bChanged, pzErr);
+    rc = installAll(db, zName, zPriority, 0, 0, 0, &bChanged, pzErr);
     sqlite3_free(zName);
     if( rc==SQLITE_OK && bChanged ) (*pnRepaired)++;
     return rc;
@@ -1486,7 +1512,7 @@ static int repairOne(sqlite3 *db, const char *zTracked, const char *zPriority,
         zNew, zTracked, zTracked, zNew, SYNCQ_NOW_EXPR, zNew);
   }
   if( rc==SQLITE_OK ) rc = renameVersions(db, zTracked, zNew, pzErr);
-  if( rc==SQLITE_OK ) rc = installAll(db, zNew, zPriority, 0, 0, &bChanged, pzErr);
+  if( rc==SQLITE_OK ) rc = installAll(db, zNew, zPriority, 0, 0, 0, &bChanged, pzErr);
   if( rc==SQLITE_OK ) (*pnRepaired)++;
   sqlite3_free(zNew);
   return rc;

@@ -391,8 +391,9 @@ put_conflict(Client *cl, const Change *c, const Version *winner, char *err, size
  * is another record until the upload says whether the hub gave this
  * node's row a new key (docs/replication.md, "Keys the hub assigns"):
  * 1 with why, and the hub's change waits in sync_errors until then (the
- * next sync retries it after its upload); 0 if not; -1 on error (err).
- * Asked only of rows with a pending local change.
+ * next sync retries it after its upload); 0 if not (also for a table whose
+ * key policy here is 'natural': the app's keys, last writer wins); -1 on
+ * error (err). Asked only of rows with a pending local change.
  */
 static int
 own_new_record(Client *cl, const ClientTable *t, const Change *c, char *why, size_t whylen,
@@ -411,7 +412,10 @@ own_new_record(Client *cl, const ClientTable *t, const Change *c, char *why, siz
 		f->type != JV_NUMBER)
 		return 0;
 	if ((st = client_prep(cl, "SELECT 1 FROM sync_queue WHERE table_name = ?1 AND op = 'I'"
-						  "   AND json_extract(pk, ?2) = CAST(?3 AS INTEGER) LIMIT 1", err, errlen)) == NULL)
+						  "   AND json_extract(pk, ?2) = CAST(?3 AS INTEGER)"
+						  "   AND NOT EXISTS (SELECT 1 FROM syncq_tracked"
+						  "                    WHERE table_name = ?1 AND keys = 'natural') LIMIT 1",
+						  err, errlen)) == NULL)
 		return -1;
 	path = sqlite3_mprintf("$.\"%w\"", t->cols[col]);
 	sqlite3_bind_text(st, 1, c->table, -1, SQLITE_STATIC);

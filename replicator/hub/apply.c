@@ -857,7 +857,7 @@ read_existing(Hub *h, Decision *d, char *err, size_t errlen)
 		PGresult   *res;
 		char	   *qcol;
 
-		if (t->keyseq == NULL)
+		if (t->keyseq == NULL || t->natural)
 			continue;
 		jout_init(&w, &keys);
 		jout_array(&w);
@@ -1100,7 +1100,7 @@ park_keys(Hub *h, Decision *d, int i, const HubTable *t, char *err, size_t errle
 
 	if (h->up.nrenames > 0)
 		hub_keys_follow(h, t, c);
-	if (!t->keyseq || c->op != SYNCQ_OP_INSERT || c->pk.n != 1 || !d->exists[i])
+	if (!t->keyseq || t->natural || c->op != SYNCQ_OP_INSERT || c->pk.n != 1 || !d->exists[i])
 		return 0;
 	k = row_key(c->table, c->pk_json);
 	if (fetch_version(h, d, c->table, c->pk_json, err, errlen) < 0 ||
@@ -1123,7 +1123,7 @@ retry_meets(Decision *d, int i, const HubTable *t, const Version *cur)
 	char		why[1024];
 	int64_t		key;
 
-	if (!t->keyseq || c->op != SYNCQ_OP_INSERT || c->pk.n != 1 || !d->exists[i] ||
+	if (!t->keyseq || t->natural || c->op != SYNCQ_OP_INSERT || c->pk.n != 1 || !d->exists[i] ||
 		(cur && strcmp(cur->origin, c->origin) == 0) || !change_int_field(c, t->keycol, &key))
 		return false;
 	snprintf(why, sizeof(why), "%s %" PRId64 " of \"%s\" is another record on the hub now (%s%s) than this insert, set aside before: it stays set aside rather than overwrite that record; give this node's row another key, then delete this change from sync_errors",
@@ -1187,7 +1187,7 @@ decide(Hub *h, Decision *d, bool retry, char *err, size_t errlen)
 			free(k);
 			continue;
 		}
-		if (!retry && t->keyseq && c->op == SYNCQ_OP_INSERT && c->pk.n == 1 &&
+		if (!retry && t->keyseq && !t->natural && c->op == SYNCQ_OP_INSERT && c->pk.n == 1 &&
 			(fresh = insert_meets(h, d, i, t, d->key[i], cur, err, errlen)) != 0)
 		{
 			free(k);

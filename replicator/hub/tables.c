@@ -95,7 +95,8 @@ load_key_sequences(Hub *h, char *err, size_t errlen)
 							  "                    AND d.refclassid = 'pg_class'::regclass"
 							  "                   JOIN pg_class s ON s.oid = d.refobjid AND s.relkind = 'S'"
 							  "                  WHERE ad.adrelid = t.relid AND ad.adnum = a.attnum"
-							  "                  ORDER BY 1 LIMIT 1))"
+							  "                  ORDER BY 1 LIMIT 1)),"
+							  "       t.keys = 'natural'"
 							  "  FROM sync_tables t"
 							  "  JOIN pg_index i ON i.indrelid = t.relid AND i.indisprimary AND i.indnkeyatts = 1"
 							  "  JOIN pg_attribute a ON a.attrelid = t.relid AND a.attnum = i.indkey[0]"
@@ -114,6 +115,7 @@ load_key_sequences(Hub *h, char *err, size_t errlen)
 		free(t->keycol);
 		t->keyseq = xstrdup(PQgetvalue(res, r, 3));
 		t->keycol = xstrdup(PQgetvalue(res, r, 2));
+		t->natural = PQgetvalue(res, r, 4)[0] == 't';
 	}
 	PQclear(res);
 	/* the references to those keys: single-column foreign keys */

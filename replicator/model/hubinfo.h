@@ -39,6 +39,8 @@ typedef struct
 								 * integer key (serial, identity, nextval
 								 * default), as regclass text; NULL if none */
 	char	   *keycol;			/* hub only: that key column (with keyseq) */
+	bool		natural;		/* hub only: its key policy is 'natural' (the
+								 * app's keys: kept ahead of, never given) */
 	NameMap		refs;			/* hub only: columns of single-column foreign
 								 * keys (from) to tables with a keyseq (to) */
 	char	   *always;			/* hub only: its GENERATED ALWAYS identity

@@ -46,9 +46,13 @@ CREATE TABLE sync_tables (
 	table_schema text NOT NULL,
 	table_name   text NOT NULL,
 	priority     text NOT NULL CHECK (priority IN ('immediate', 'batched')),
-	tracked_at   timestamptz NOT NULL DEFAULT pg_catalog.now()
+	tracked_at   timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	-- the key policy (docs/replication.md, Keys the hub assigns): 'auto'
+	-- (the hub's, if the key is one integer column the database assigns),
+	-- 'hub' (the same, checked when tracked) or 'natural' (the app's)
+	keys         text NOT NULL DEFAULT 'auto' CHECK (keys IN ('auto', 'hub', 'natural'))
 );
-COMMENT ON TABLE sync_tables IS 'tables whose changes syncq captures, with their priority';
+COMMENT ON TABLE sync_tables IS 'tables whose changes syncq captures, with their priority and key policy';
 SELECT pg_catalog.pg_extension_config_dump('sync_tables', '');
 GRANT SELECT ON sync_tables TO PUBLIC;
 
@@ -74,10 +78,10 @@ COMMENT ON FUNCTION syncq_truncate() IS 'refuses TRUNCATE of a tracked table whi
 REVOKE ALL ON FUNCTION syncq_capture() FROM PUBLIC;
 REVOKE ALL ON FUNCTION syncq_truncate() FROM PUBLIC;
 
-CREATE FUNCTION sync_track(tbl regclass, priority text DEFAULT 'immediate') RETURNS text
+CREATE FUNCTION sync_track(tbl regclass, priority text DEFAULT 'immediate', keys text DEFAULT NULL) RETURNS text
 	AS 'MODULE_PATHNAME', 'sync_track'
 	LANGUAGE C VOLATILE;
-COMMENT ON FUNCTION sync_track(regclass, text) IS 'capture every change of a table (priority immediate or batched); returns the priority';
+COMMENT ON FUNCTION sync_track(regclass, text, text) IS 'capture every change of a table (priority immediate or batched; keys auto, hub or natural, NULL: as it was); returns the priority';
 
 CREATE FUNCTION sync_untrack(tbl regclass) RETURNS boolean
 	AS 'MODULE_PATHNAME', 'sync_untrack'

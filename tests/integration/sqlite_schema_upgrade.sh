@@ -44,7 +44,7 @@ before=$(queue_of "$f")
 node=$(plain "$f" "SELECT node_id FROM syncq_state")
 got=$(cli "$f" "SELECT sync_node_id();")
 [ "$got" = "$node" ] || fail "node id changed in the upgrade: $node -> $got"
-[ "$(plain "$f" "SELECT version || ' ' || release FROM syncq_schema")" = "2 $(sed -n "s/^default_version *= *'\([^']*\)'.*/\1/p" pg_ext/syncq.control)" ] ||
+[ "$(plain "$f" "SELECT version || ' ' || release FROM syncq_schema")" = "3 $(sed -n "s/^default_version *= *'\([^']*\)'.*/\1/p" pg_ext/syncq.control)" ] ||
 	fail "syncq_schema after upgrade: $(plain "$f" "SELECT * FROM syncq_schema")"
 [ "$(queue_of "$f")" = "$before" ] || fail "queued changes changed in the upgrade"
 [ "$(plain "$f" "SELECT count(*) FROM sync_queue WHERE changed_at NOT GLOB '*.[0-9][0-9][0-9][0-9][0-9][0-9]Z'")" = 0 ] ||
@@ -66,7 +66,7 @@ hub "SELECT sync_track('sites'), sync_track('notes', 'batched')" >/dev/null
 f=$SYNCQ_TMP/b.db
 make_old "$f"
 "$SYNCQD" --sqlite "$f" --online "$ONLINE" --once >"$SYNCQ_TMP/b.log" 2>&1 || { cat "$SYNCQ_TMP/b.log"; fail "syncqd --once on a 0.1.0 file"; }
-[ "$(plain "$f" "SELECT version FROM syncq_schema")" = 2 ] || fail "syncqd did not migrate the file"
+[ "$(plain "$f" "SELECT version FROM syncq_schema")" = 3 ] || fail "syncqd did not migrate the file"
 [ "$(hub "SELECT id || ':' || name || ':' || coalesce(encode(photo, 'hex'), '') FROM sites ORDER BY id")" = "1:North 2:00ff" ] ||
 	fail "hub after syncing an upgraded file: $(hub "SELECT * FROM sites")"
 [ "$(hub "SELECT k || ':' || body FROM notes")" = "a:one" ] || fail "hub notes: $(hub "SELECT * FROM notes")"

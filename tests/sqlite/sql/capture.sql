@@ -256,6 +256,17 @@ SELECT sync_track('visit', 'immediate', NULL, '{"day": "default"}');
 SELECT sync_track('visit', 'immediate', NULL, '{"at": "x"}');
 SELECT sync_track('visit', 'immediate', NULL, '{"at": 1}');
 SELECT sync_track('visit', 'immediate', NULL, '["sqlalchemy"]');
+-- the key policy (keys): 'auto' (the default), 'hub' (the key must be the
+-- rowid), 'natural'; NULL keeps it
+SELECT sync_track('visit', 'immediate', 'uuid', NULL);
+SELECT sync_track('visit', 'immediate', 7, NULL);
+SELECT sync_track('code', 'immediate', 'hub');
+SELECT count(*) FROM syncq_tracked WHERE table_name = 'code';
+SELECT sync_track('visit', 'immediate', 'natural', NULL);
+SELECT sync_track('visit', 'immediate', NULL);
+SELECT keys FROM syncq_tracked WHERE table_name = 'visit';
+SELECT sync_track('visit', 'immediate', 'hub', NULL);
+SELECT keys FROM syncq_tracked WHERE table_name = 'visit';
 SELECT sync_track('visit', 'immediate', 'auto', NULL);
 SELECT sync_track('visit', 'immediate', NULL);
 SELECT priority, forms IS NULL FROM syncq_tracked WHERE table_name = 'visit';
