@@ -51,20 +51,24 @@ build/asan/syncq.so: $(SQLITE_SRC) $(SQLITE_HDR)
 replicator:
 	@if [ -f replicator/Makefile ]; then $(MAKE) -C replicator; fi
 
-# The libFuzzer target over the POST /api/sync/data decoder (tests/fuzz/),
-# with clang under ASan + UBSan; tests/integration/fuzz_proto.sh builds it
-# into its own directory (FUZZ_DIR=...) and runs it for 60 s.
+# The libFuzzer target over the POST /api/sync/data decoder and the hub's
+# value encoding (tests/fuzz/; fuzz_hub.c includes hub/apply.c, so the rest
+# of hub/ is linked), with clang under ASan + UBSan;
+# tests/integration/fuzz_proto.sh builds it into its own directory
+# (FUZZ_DIR=...) and runs it for 60 s.
 FUZZ_CC  ?= clang
 FUZZ_DIR ?= build/fuzz
-FUZZ_SRC := tests/fuzz/fuzz_proto.c $(wildcard replicator/link/proto*.c replicator/link/page.c replicator/model/*.c replicator/base/*.c) common/tz.c
+FUZZ_SRC := tests/fuzz/fuzz_proto.c tests/fuzz/fuzz_hub.c \
+	$(wildcard replicator/link/proto*.c replicator/link/page.c replicator/model/*.c replicator/base/*.c) \
+	$(filter-out replicator/hub/apply.c replicator/hub/link_pg.c,$(wildcard replicator/hub/*.c)) common/tz.c
 
 fuzz: $(FUZZ_DIR)/fuzz_proto
 
-$(FUZZ_DIR)/fuzz_proto: $(FUZZ_SRC) $(wildcard replicator/*/*.h)
+$(FUZZ_DIR)/fuzz_proto: $(FUZZ_SRC) replicator/hub/apply.c $(wildcard replicator/*/*.h tests/fuzz/*.h)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(WARN) -D_GNU_SOURCE -O1 -g -fno-omit-frame-pointer \
 		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-		-Ireplicator -Icommon -I$(shell $(PG_CONFIG) --includedir) -o $@ $(FUZZ_SRC) -ljansson -lsqlite3
+		-Ireplicator -Icommon -I$(shell $(PG_CONFIG) --includedir) -o $@ $(FUZZ_SRC) -lpq -ljansson -lsqlite3
 
 # The Debian packages postgresql-15-syncq and syncqd (debian/), built with
 # dpkg-buildpackage in a copy of the tree at $(DEBDIR)/syncq-VERSION, so

@@ -21,12 +21,17 @@
  *     of 1 to 63 bytes;
  *   - whatever decodes, encoded again (with the encoder the client or
  *     serve uses), decodes again, and encodes to the very same bytes:
- *     decode → encode → decode is the identity, requests and replies.
+ *     decode → encode → decode is the identity, requests and replies;
+ *   - an upload decoded goes on through the hub's value encoding
+ *     (fuzz_hub.c): each run of changes the hub would apply is one JSON
+ *     array of one object per change with exactly its columns.
  */
 #include "base/base.h"
 #include "base/buf.h"
 #include "link/proto.h"
 #include "model/json.h"
+
+#include "fuzz_hub.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -140,6 +145,8 @@ fuzz_request(const char *data, size_t size)
 	CHECK(proto_decode_request(e1.p, e1.len, &again, err, sizeof(err)) == 0);
 	proto_encode_request(&again, &e2);
 	check_same(&e1, &e2);
+	if (again.op == OP_UPLOAD)
+		fuzz_hub_upload(&again.changes);
 	proto_request_free(&again);
 	proto_request_free(&rq);
 	CHECK(all_zero(&rq, sizeof(rq)));
