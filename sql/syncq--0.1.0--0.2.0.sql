@@ -105,7 +105,13 @@ ALTER TABLE sync_queue
 	ADD COLUMN for_seq bigint,
 	ADD COLUMN replaces timestamptz,
 	ADD CONSTRAINT sync_queue_correction_check
-		CHECK (for_node IS NOT NULL OR (for_seq IS NULL AND replaces IS NULL));
+		CHECK (for_node IS NOT NULL OR (for_seq IS NULL AND replaces IS NULL)),
+	-- a key and a row are JSON objects: a row written by hand that is not
+	-- would stop every client's download (an upgrade of a queue holding
+	-- such a row stops here, naming the constraint: delete the row first)
+	ADD CONSTRAINT sync_queue_json_check
+		CHECK (pg_catalog.json_typeof(pk) = 'object'
+			   AND (row_data IS NULL OR pg_catalog.json_typeof(row_data) = 'object'));
 
 -- How far ahead of the hub's clock a client's version may be. (Added
 -- without a default first, so that no "missing value" of the column's

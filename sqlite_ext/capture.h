@@ -98,7 +98,9 @@ int syncq_reidentify(sqlite3 *db, const char *zUuid, char **pzErr);
 #define SYNCQ_VERSION_EXPR \
   "max(strftime('%Y-%m-%dT%H:%M:%f000Z', 'now')," \
   " coalesce((SELECT next FROM syncq_state), '')," \
-  " coalesce((SELECT changed_at FROM sync_queue ORDER BY seq DESC LIMIT 1), ''))"
+  " coalesce((SELECT changed_at FROM sync_queue WHERE changed_at GLOB" \
+  " '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9].[0-9][0-9][0-9][0-9][0-9][0-9]Z'" \
+  " ORDER BY seq DESC LIMIT 1), ''))"
 
 /* capture_conn.c: the state of one connection that loaded the extension,
 ** shared by the functions registered on it (reference counted). */

@@ -357,6 +357,10 @@ client_close(Client *cl)
 	vermap_free(&cl->local);
 	vermap_free(&cl->fill_again);
 	free(cl->bounds);
+	for (int i = 0; i < cl->nmalformed; i++)
+		free(cl->malformed_why[i]);
+	free(cl->malformed);
+	free(cl->malformed_why);
 	sqlite3_finalize(cl->pending);
 	sqlite3_finalize(cl->get_version);
 	sqlite3_finalize(cl->put_version);

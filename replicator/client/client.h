@@ -98,6 +98,9 @@ struct Client
 	bool		pending_held;	/* it stands on a row not yet returned */
 	int64_t		pending_txid;	/* txid of the last row returned (0: none) */
 	int64_t		pending_reach;	/* the last seq of a row the hub transaction holds */
+	int64_t    *malformed;		/* queue rows the pending read could not read */
+	char	  **malformed_why;	/* ... and why */
+	int			nmalformed;
 	int64_t		schema_version; /* PRAGMA schema_version capture follows */
 	int64_t		fill_upto;		/* the last sync_fill() covered the queue up to here */
 	int64_t		fill_goal;		/* ... and is to cover it up to here */
@@ -135,6 +138,7 @@ bool		client_pending_more(Client *cl);
 void		client_note_boundary(Client *cl, int64_t seq);
 bool		client_is_boundary(Client *cl, int64_t seq);
 void		client_pending_close(Client *cl);
+int			client_set_aside_malformed(Client *cl, int64_t upto, char *err, size_t errlen);
 int			client_ack_upload(Client *cl, int64_t from_seq, int64_t up_seq,
 							  uint64_t up_digest, const KeyRename *renames, int nrenames,
 							  char *err, size_t errlen);

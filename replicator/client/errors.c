@@ -42,7 +42,7 @@ static int
 read_set_aside(Client *cl, SetAside *sa, char *err, size_t errlen)
 {
 	sqlite3_stmt *st = client_prep(cl, "SELECT id, hub_seq, table_name, op, pk, row_data, ver_us, origin, priority"
-								   " FROM sync_errors ORDER BY id", err, errlen);
+								   " FROM sync_errors WHERE hub_seq > 0 ORDER BY id", err, errlen);
 	int			step;
 
 	if (st == NULL)
@@ -149,7 +149,7 @@ client_retry_errors(Client *cl, const HubTypes *types, int *applied, char *err, 
 int
 client_forget_errors(Client *cl, char *err, size_t errlen)
 {
-	return client_exec(cl, "DELETE FROM sync_errors", err, errlen);
+	return client_exec(cl, "DELETE FROM sync_errors WHERE hub_seq > 0", err, errlen);
 }
 
 /* Has the file set aside changes from the hub? */
@@ -159,7 +159,7 @@ client_has_errors(Client *cl)
 	sqlite3_stmt *st = NULL;
 	bool		any = false;
 
-	if (sqlite3_prepare_v2(cl->db, "SELECT 1 FROM sync_errors LIMIT 1", -1, &st, NULL) == SQLITE_OK)
+	if (sqlite3_prepare_v2(cl->db, "SELECT 1 FROM sync_errors WHERE hub_seq > 0 LIMIT 1", -1, &st, NULL) == SQLITE_OK)
 		any = sqlite3_step(st) == SQLITE_ROW;
 	sqlite3_finalize(st);
 	return any;

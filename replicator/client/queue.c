@@ -26,6 +26,8 @@
 /* Transaction boundaries the watch saw, kept for splitting uploads. */
 #define BOUNDS_MAX 65536
 
+static void note_malformed(Client *cl, int64_t seq, const char *why);
+
 /* Queued changes read from their tables per transaction (sync_fill(n)). */
 #define FILL_PART_S "5000"
 
@@ -95,6 +97,34 @@ note_changed_again(Client *cl, char *err, size_t errlen)
 }
 
 /*
+ * Queue rows written since the last fill whose key or row is no JSON at
+ * all (written by hand or by a broken tool): set aside before anything
+ * reads them with SQLite's JSON functions, which would stop at them (the
+ * pending read sets aside the rest of what it cannot ship).
+ */
+static int
+sweep_malformed(Client *cl, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = client_prep(cl, "SELECT q.seq, CASE WHEN json_valid(q.pk) THEN 'bad row JSON' ELSE 'bad pk JSON' END"
+								   "  FROM sync_queue q, syncq_state s WHERE q.seq > s.filled_upto"
+								   "   AND NOT (json_valid(q.pk) AND (q.row_data IS NULL OR json_valid(q.row_data)))",
+								   err, errlen);
+	int			rc;
+
+	if (st == NULL)
+		return -1;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		note_malformed(cl, sqlite3_column_int64(st, 0), (const char *) sqlite3_column_text(st, 1));
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+	{
+		client_db_err(err, errlen, cl, "reading sync_queue");
+		return -1;
+	}
+	return client_set_aside_malformed(cl, INT64_MAX, err, errlen);
+}
+
+/*
  * Before the queue is read: follow the schema (first call: first), then read
  * the rows of the queued changes from their tables into the queue
  * (sync_fill(): the capture triggers queue the key only,
@@ -113,6 +143,7 @@ client_fill_queue(Client *cl, bool first, char *err, size_t errlen)
 	if (first)
 	{
 		if (client_follow_schema(cl, err, errlen) < 0 ||
+			sweep_malformed(cl, err, errlen) < 0 ||
 			client_forget_unshipped(cl, err, errlen) < 0)
 			return -1;
 		cl->fill_goal = -1;
@@ -126,6 +157,109 @@ client_fill_queue(Client *cl, bool first, char *err, size_t errlen)
 	if (cl->fill_upto < cl->fill_goal)
 		return 1;
 	return note_changed_again(cl, err, errlen);
+}
+
+/*
+ * A queue row the pending read cannot ship (malformed: written by hand or
+ * by a broken tool, never by the capture): remembered with why, to be set
+ * aside in sync_errors (client_set_aside_malformed) instead of stopping
+ * every upload behind it.
+ */
+static void
+note_malformed(Client *cl, int64_t seq, const char *why)
+{
+	for (int i = 0; i < cl->nmalformed; i++)
+		if (cl->malformed[i] == seq)
+			return;
+	cl->malformed = xrealloc(cl->malformed, sizeof(int64_t) * (size_t) (cl->nmalformed + 1));
+	cl->malformed_why = xrealloc(cl->malformed_why, sizeof(char *) * (size_t) (cl->nmalformed + 1));
+	cl->malformed[cl->nmalformed] = seq;
+	cl->malformed_why[cl->nmalformed++] = xstrdup(why);
+}
+
+/*
+ * Set aside the malformed queue rows the pending read skipped, up to seq
+ * upto, in sync_errors: hub_seq is minus their queue seq (so they are never
+ * tried as hub changes), ver_us 0, the error says why; and take them out of
+ * the queue, where the key renames' JSON functions would stop at them (the
+ * newest row, which the queue keeps, is emptied: docs/queue.md). In the
+ * caller's transaction (an acknowledgement), or in one of its own.
+ */
+int
+client_set_aside_malformed(Client *cl, int64_t upto, char *err, size_t errlen)
+{
+	static const char *const steps[] = {
+		"INSERT INTO sync_errors(table_name, op, pk, row_data, changed_at, ver_us, origin,"
+		" priority, hub_seq, error, first_failed, last_failed)"
+		" SELECT ifnull(table_name, ''), ifnull(op, ''), ifnull(pk, ''), row_data,"
+		"        ifnull(changed_at, ''), 0, ifnull(origin, ''), ifnull(priority, ''), -seq, ?2,"
+		"        strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+		"   FROM sync_queue WHERE seq = ?1"
+		"    AND NOT EXISTS (SELECT 1 FROM sync_errors WHERE hub_seq = -?1)",
+		"UPDATE sync_queue SET table_name = '', op = 'U', pk = '{}', row_data = NULL, origin = ''"
+		" WHERE seq = ?1",
+		"DELETE FROM sync_queue WHERE seq = ?1",
+	};
+	sqlite3_stmt *st[3] = {NULL, NULL, NULL};
+	bool		own = sqlite3_get_autocommit(cl->db);
+	int			kept = 0,
+				rc = -1;
+
+	if (cl->nmalformed == 0)
+		return 0;
+	if (own && client_exec(cl, "BEGIN IMMEDIATE", err, errlen) < 0)
+		return -1;
+	for (int k = 0; k < 3; k++)
+		if ((st[k] = client_prep(cl, steps[k], err, errlen)) == NULL)
+			goto out;
+	for (int i = 0; i < cl->nmalformed; i++)
+	{
+		char		why[600];
+		int64_t		seq = cl->malformed[i];
+
+		if (seq > upto)
+			continue;
+		snprintf(why, sizeof(why), "this node's queue row %" PRId64 " is malformed, not sent: %s", seq,
+				 cl->malformed_why[i]);
+		for (int k = 0; k < 3; k++)
+		{
+			sqlite3_bind_int64(st[k], 1, seq);
+			if (k == 0)
+				sqlite3_bind_text(st[k], 2, why, -1, SQLITE_STATIC);
+			if (sqlite3_step(st[k]) != SQLITE_DONE)
+			{
+				client_db_err(err, errlen, cl, "setting a malformed queue row aside in sync_errors");
+				goto out;
+			}
+			sqlite3_reset(st[k]);
+			if (k == 0 && sqlite3_changes(cl->db) > 0)
+				logmsg(LOG_WARNING, "%s; set aside in sync_errors", why);
+		}
+	}
+	/* (on an error they stay listed; the next read lists them again anyway) */
+	for (int i = 0; i < cl->nmalformed; i++)
+	{
+		if (cl->malformed[i] <= upto)
+		{
+			free(cl->malformed_why[i]);
+			continue;
+		}
+		cl->malformed[kept] = cl->malformed[i];
+		cl->malformed_why[kept++] = cl->malformed_why[i];
+	}
+	cl->nmalformed = kept;
+	rc = 0;
+out:
+	for (int k = 0; k < 3; k++)
+		sqlite3_finalize(st[k]);
+	if (own)
+	{
+		if (rc == 0)
+			rc = client_exec(cl, "COMMIT", err, errlen);
+		else
+			sqlite3_exec(cl->db, "ROLLBACK", NULL, NULL, NULL);
+	}
+	return rc;
 }
 
 /*
@@ -218,19 +352,27 @@ client_pending_next(Client *cl, ChangeList *page, int max, bool *boundary, char 
 		}
 		if (instant_us(st, 5, &us) < 0)
 		{
-			snprintf(err, errlen, "client \"%s\": queue row %lld has a bad changed_at \"%s\"", cl->path,
-					 sqlite3_column_int64(st, 0), (const char *) sqlite3_column_text(st, 5));
-			return -1;
+			char		why[256];
+
+			snprintf(why, sizeof(why), "bad changed_at \"%.100s\"", (const char *) sqlite3_column_text(st, 5));
+			note_malformed(cl, sqlite3_column_int64(st, 0), why);
+			continue;
 		}
 		c = changes_push(page);
 		if (change_init(c, sqlite3_column_int64(st, 0), (const char *) sqlite3_column_text(st, 1),
 						(const char *) sqlite3_column_text(st, 2), (const char *) sqlite3_column_text(st, 3),
 						(const char *) sqlite3_column_text(st, 4), us, cl->node_id,
+						sqlite3_column_type(st, 6) == SQLITE_TEXT &&
 						strcmp((const char *) sqlite3_column_text(st, 6), SYNCQ_PRIORITY_IMMEDIATE) == 0,
 						err, errlen) < 0)
 		{
+			const char *why = strstr(err, "\": ");
+
 			page->n--;
-			return -1;
+			/* (change_init's "change N of "t": " says again what the row says) */
+			note_malformed(cl, sqlite3_column_int64(st, 0), strncmp(err, "change ", 7) == 0 && why ? why + 3 : err);
+			err[0] = '\0';
+			continue;
 		}
 		cl->pending_txid = txid;
 		if (cl->fill_again.n > 0)
@@ -335,7 +477,8 @@ client_ack_upload(Client *cl, int64_t from_seq, int64_t up_seq, uint64_t up_dige
 
 	if (client_exec(cl, "BEGIN IMMEDIATE", err, errlen) < 0)
 		return -1;
-	if (client_rename_keys(cl, renames, nrenames, err, errlen) < 0)
+	if (client_set_aside_malformed(cl, up_seq, err, errlen) < 0 ||
+		client_rename_keys(cl, renames, nrenames, err, errlen) < 0)
 		goto fail;
 	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++)
 	{

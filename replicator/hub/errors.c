@@ -30,6 +30,18 @@
  */
 #define RETRY_MAX 200
 #define RETRY_BATCH 25
+
+/*
+ * A set-aside change still refused after STUCK_TRIES tries over at least
+ * STUCK_FOR is stuck: said once in the log (a warning with the reason), and
+ * from then on tried once every STUCK_FOR instead of with every sync
+ * (docs/daemon.md). It stays: a parent row may yet arrive from a node that
+ * was offline, and deleting it is a person's decision.
+ */
+#define STUCK_TRIES 10
+#define STUCK_FOR "1 hour"
+#define STUCK_SQL(tries, since) \
+	"(" tries " >= " CPP_STR(STUCK_TRIES) " AND " since " >= interval '" STUCK_FOR "')"
 #define CPP_STR_(x) #x
 #define CPP_STR(x) CPP_STR_(x)
 
@@ -40,6 +52,7 @@ typedef struct
 	int64_t    *ids;			/* their ids in sync_errors */
 	Change	  **cs;
 	Outcome    *out;
+	bool	   *was_stuck;		/* stuck as of its last try */
 	int			n;
 } SetAside;
 
@@ -52,8 +65,11 @@ read_set_aside(Hub *h, const char *client_id, SetAside *sa, char *err, size_t er
 {
 	const char *params[1] = {client_id};
 	PGresult   *res = hub_run(h, "SELECT id, seq, table_name, op, pk::text, row_data::text,"
-							  "       (extract(epoch FROM changed_at) * 1000000)::bigint, origin::text, priority"
+							  "       (extract(epoch FROM changed_at) * 1000000)::bigint, origin::text, priority,"
+							  "       " STUCK_SQL("attempts", "last_failed - first_failed")
 							  "  FROM sync_errors WHERE id IN (SELECT id FROM sync_errors WHERE node_id = $1"
+							  "                                   AND (NOT " STUCK_SQL("attempts", "now() - first_failed")
+							  "                                        OR last_failed < now() - interval '" STUCK_FOR "')"
 							  "                                 ORDER BY last_failed, seq LIMIT " CPP_STR(RETRY_BATCH) ")"
 							  " ORDER BY seq FOR UPDATE",
 							  1, params, PGRES_TUPLES_OK, err, errlen);
@@ -64,12 +80,14 @@ read_set_aside(Hub *h, const char *client_id, SetAside *sa, char *err, size_t er
 	sa->ids = xmalloc(sizeof(int64_t) * (size_t) (sa->n + 1));
 	sa->cs = xmalloc(sizeof(Change *) * (size_t) (sa->n + 1));
 	sa->out = xcalloc((size_t) (sa->n + 1), sizeof(Outcome));
+	sa->was_stuck = xcalloc((size_t) (sa->n + 1), sizeof(bool));
 	for (int r = 0; r < sa->n; r++)
 	{
 		Change	   *c = changes_push(&sa->l);
 		char		why[512];
 
 		sa->ids[r] = strtoll(PQgetvalue(res, r, 0), NULL, 10);
+		sa->was_stuck[r] = PQgetvalue(res, r, 9)[0] == 't';
 		if (change_init(c, strtoll(PQgetvalue(res, r, 1), NULL, 10), PQgetvalue(res, r, 2),
 						PQgetvalue(res, r, 3), PQgetvalue(res, r, 4),
 						PQgetisnull(res, r, 5) ? NULL : PQgetvalue(res, r, 5),
@@ -87,6 +105,22 @@ read_set_aside(Hub *h, const char *client_id, SetAside *sa, char *err, size_t er
 	for (int i = 0; i < sa->n; i++)
 		sa->cs[i] = &sa->l.c[i];	/* the list is whole: no more moves */
 	return 0;
+}
+
+/* A change that this try made stuck: said once, with the reason. */
+static void
+report_stuck(const SetAside *sa, int64_t id, bool stuck, const char *since, const char *tries)
+{
+	for (int i = 0; stuck && i < sa->n; i++)
+	{
+		const Change *c = sa->cs[i];
+
+		if (sa->ids[i] != id || sa->was_stuck[i])
+			continue;
+		logmsg(LOG_WARNING, "set-aside change %" PRId64 " of node %s (%c \"%s\" %s) is stuck: refused %s times since %s,"
+			   " last: %s; tried once an hour from now on (delete its row of the hub's sync_errors to drop it)",
+			   c->seq, c->origin, c->op, c->table, c->pk_json, tries, since, sa->out[i].why);
+	}
 }
 
 /*
@@ -149,9 +183,15 @@ settle(Hub *h, SetAside *sa, UploadStats *stats, char *err, size_t errlen)
 		res = hub_run(h, "UPDATE sync_errors AS e SET error = x.e, sqlstate = nullif(x.st, ''),"
 					  "       last_failed = now(), attempts = e.attempts + 1"
 					  "  FROM json_to_recordset($1::json) AS x(id bigint, e text, st text)"
-					  " WHERE e.id = x.id",
-					  1, params, PGRES_COMMAND_OK, err, errlen);
+					  " WHERE e.id = x.id"
+					  " RETURNING e.id, " STUCK_SQL("e.attempts", "e.last_failed - e.first_failed") ","
+					  "           to_char(e.first_failed AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
+					  "           e.attempts",
+					  1, params, PGRES_TUPLES_OK, err, errlen);
 		rc = res ? 0 : -1;
+		for (int r = 0; res && r < PQntuples(res); r++)
+			report_stuck(sa, strtoll(PQgetvalue(res, r, 0), NULL, 10), PQgetvalue(res, r, 1)[0] == 't',
+						 PQgetvalue(res, r, 2), PQgetvalue(res, r, 3));
 		PQclear(res);
 	}
 	buf_free(&del);
@@ -193,6 +233,7 @@ out:
 		hub_rollback(h);
 	free(sa.ids);
 	free(sa.cs);
+	free(sa.was_stuck);
 	if (sa.out)
 		outcomes_free(sa.out, sa.n + 1);
 	changes_free(&sa.l);
@@ -216,8 +257,8 @@ hub_retry_errors(Hub *h, const char *client_id, UploadStats *stats, char *err, s
 	{
 		int			n = retry_batch(h, client_id, stats, err, errlen);
 
-		if (n <= 0)
-			return n;
+		if (n < RETRY_BATCH)
+			return n < 0 ? -1 : 0;	/* no more due (a stuck one waits) */
 		tried += n;
 	}
 	return held < 0 ? -1 : 0;

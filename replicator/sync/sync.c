@@ -115,6 +115,9 @@ sync_up(Link *l, Client *cl, const HubTypes *types, SyncStats *st, char *err, si
 			/* nothing (more) to send, or a read error */
 			changes_free(&page);
 			client_pending_close(cl);
+			/* malformed rows at the queue's end: set aside */
+			if (n == 0 && client_set_aside_malformed(cl, INT64_MAX, err, errlen) < 0)
+				return -1;
 			return n;
 		}
 		if (l->ops->up_begin(l, client_node_id(cl), ack_seq, ack_digest, now_us(), err, errlen) < 0)
@@ -182,7 +185,8 @@ sync_up(Link *l, Client *cl, const HubTypes *types, SyncStats *st, char *err, si
 		}
 		logmsg(LOG_DEBUG, "upload up to seq %" PRId64 " committed on the hub and acknowledged here", ack_seq);
 		if (!more || stop_requested)
-			return 0;
+			/* malformed rows after the last change sent: set aside */
+			return client_set_aside_malformed(cl, INT64_MAX, err, errlen);
 	}
 fail:
 	client_pending_close(cl);

@@ -30,7 +30,12 @@ CREATE TABLE sync_queue (
 	replaces     timestamptz,
 	CHECK ((op = 'D') = (row_data IS NULL)),
 	CONSTRAINT sync_queue_correction_check
-		CHECK (for_node IS NOT NULL OR (for_seq IS NULL AND replaces IS NULL))
+		CHECK (for_node IS NOT NULL OR (for_seq IS NULL AND replaces IS NULL)),
+	-- a key and a row are JSON objects (a row written by hand that is not
+	-- would stop every client's download)
+	CONSTRAINT sync_queue_json_check
+		CHECK (pg_catalog.json_typeof(pk) = 'object'
+			   AND (row_data IS NULL OR pg_catalog.json_typeof(row_data) = 'object'))
 ) USING heap;
 COMMENT ON TABLE sync_queue IS 'one row per captured change, in capture order (seq)';
 SELECT pg_catalog.pg_extension_config_dump('sync_queue', '');
