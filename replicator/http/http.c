@@ -3,7 +3,8 @@
  *
  *   http_hostport_parse   HOST:PORT into its parts
  *   http_start            listen on HOST:PORT (TLS if given a certificate),
- *                         so many connections per address at most (logged)
+ *                         so many connections per address at most (logged),
+ *                         each request's headers and body on time (logged)
  *   http_stop             stop
  *   http_client_address   who is on a connection
  *   http_set_timeout      how long a connection may stay idle
@@ -36,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <zlib.h>
 
 /* Replies shorter than this go plain. */
@@ -111,6 +113,225 @@ resolve(const char *hostport, struct addrinfo **ai, char *err, size_t errlen)
 	return 0;
 }
 
+/* ---- the time limits on a request ------------------------------------------ */
+
+/*
+ * libmicrohttpd closes a connection after timeout_s of silence, but one
+ * that sends a byte now and then is never silent: it could hold its
+ * connection (and, before it signs in, a place of its address's
+ * PER_ADDRESS) for ever without sending one whole request (slowloris).
+ * So each open connection is listed with where it is in its request and
+ * since when, and a watchdog thread looks at the list every second:
+ *
+ *   waiting for headers  (from its start, TLS handshake included, or its
+ *                        last reply) longer than header_s (plus the idle
+ *                        timeout http_set_timeout gave it);
+ *   reading the body     for longer than body_s + the bytes so far /
+ *                        body_min_rate (mod_reqtimeout's MinRate)
+ *
+ * and the connection is shut down (shutdown(2): libmicrohttpd sees its
+ * end and closes it as its own). While the handler runs and the reply is
+ * sent there is no limit here. The list is changed, and a socket shut
+ * down, only under its mutex; libmicrohttpd says a connection closed
+ * (on_connection) before it closes its socket, so the watchdog never
+ * touches another's. What it closed is logged once a sweep per address.
+ */
+typedef enum
+{
+	CONN_HEADERS,				/* waiting for a request's headers */
+	CONN_BODY,					/* reading its body */
+	CONN_BUSY					/* the handler and the reply */
+} ConnPhase;
+
+typedef struct HttpConn
+{
+	struct HttpConns *list;		/* the list it is on, NULL: none */
+	struct HttpConn *prev,
+			   *next;
+	int			addr_slot;		/* its place in srv->addrs, -1: none */
+	int			fd;
+	char		addr[INET6_ADDRSTRLEN];
+	ConnPhase	phase;
+	int64_t		since_us;		/* mono_us() the phase began */
+	uint64_t	body_bytes;		/* of the body so far */
+	unsigned int idle_s;		/* http_set_timeout's, added to header_s */
+	bool		cut;			/* shut down by the watchdog */
+} HttpConn;
+
+struct HttpConns
+{
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	HttpConn   *head;
+	bool		stop;
+	pthread_t	watchdog;
+};
+
+/* The connection's entry (on_connection made it), or NULL. */
+static HttpConn *
+conn_of(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+	return ci ? ci->socket_context : NULL;
+}
+
+/*
+ * conn's request moves on: to phase (from its start, or its last reply);
+ * or, in the body, bytes more of it arrived.
+ */
+static void
+conn_phase(HttpServer *srv, struct MHD_Connection *conn, ConnPhase phase, size_t bytes)
+{
+	HttpConn   *c;
+
+	if (srv->conns == NULL || (c = conn_of(conn)) == NULL)
+		return;
+	pthread_mutex_lock(&srv->conns->mu);
+	if (c->phase != phase)
+	{
+		c->phase = phase;
+		c->since_us = mono_us();
+		c->body_bytes = 0;
+	}
+	c->body_bytes += bytes;
+	pthread_mutex_unlock(&srv->conns->mu);
+}
+
+/* What one sweep closed of one address, for the log. */
+typedef struct
+{
+	char		addr[INET6_ADDRSTRLEN];
+	int			headers;
+	int			body;
+} CutNote;
+
+#define CUT_NOTES 16
+
+/* Has c overrun its phase's limit at now? */
+static bool
+conn_late(const HttpServer *srv, const HttpConn *c, int64_t now)
+{
+	int64_t		limit_us;
+
+	if (c->phase == CONN_HEADERS && srv->header_s)
+		limit_us = ((int64_t) srv->header_s + c->idle_s) * 1000000;
+	else if (c->phase == CONN_BODY && srv->body_s)
+		limit_us = (int64_t) srv->body_s * 1000000 +
+			(srv->body_min_rate ? (int64_t) (c->body_bytes * 1000000 / srv->body_min_rate) : INT64_MAX / 2);
+	else
+		return false;
+	return now - c->since_us > limit_us;
+}
+
+/* One look at every connection: shut down the late ones, noted in cut. */
+static int
+sweep(HttpServer *srv, CutNote *cut, int *more)
+{
+	int			n = 0;
+	int64_t		now = mono_us();
+
+	for (HttpConn *c = srv->conns->head; c; c = c->next)
+	{
+		int			k;
+
+		if (c->cut || !conn_late(srv, c, now))
+			continue;
+		c->cut = true;
+		if (c->fd >= 0)
+			shutdown(c->fd, SHUT_RDWR);
+		for (k = 0; k < n && strcmp(cut[k].addr, c->addr) != 0; k++)
+			;
+		if (k == n && n == CUT_NOTES)
+		{
+			(*more)++;
+			continue;
+		}
+		if (k == n)
+		{
+			memset(&cut[n], 0, sizeof(cut[n]));
+			snprintf(cut[n].addr, sizeof(cut[n].addr), "%s", c->addr);
+			n++;
+		}
+		if (c->phase == CONN_HEADERS)
+			cut[k].headers++;
+		else
+			cut[k].body++;
+	}
+	return n;
+}
+
+static void *
+watchdog_main(void *arg)
+{
+	HttpServer *srv = arg;
+	struct HttpConns *cs = srv->conns;
+
+	pthread_mutex_lock(&cs->mu);
+	while (!cs->stop)
+	{
+		CutNote		cut[CUT_NOTES];
+		int			more = 0;
+		int			n = sweep(srv, cut, &more);
+		struct timespec until;
+
+		pthread_mutex_unlock(&cs->mu);
+		for (int k = 0; k < n; k++)
+		{
+			if (cut[k].headers)
+				logmsg(LOG_WARNING, "%s: closed %d connection%s of %s that sent no whole request headers within %u s of connecting or of their last reply",
+					   srv->name, cut[k].headers, cut[k].headers == 1 ? "" : "s", cut[k].addr, srv->header_s);
+			if (cut[k].body)
+				logmsg(LOG_WARNING, "%s: closed %d connection%s of %s whose request body came slower than %u bytes/s (after %u s)",
+					   srv->name, cut[k].body, cut[k].body == 1 ? "" : "s", cut[k].addr, srv->body_min_rate, srv->body_s);
+		}
+		if (more)
+			logmsg(LOG_WARNING, "%s: closed %d more late connections of other addresses", srv->name, more);
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += 1;
+		pthread_mutex_lock(&cs->mu);
+		if (!cs->stop)
+			pthread_cond_timedwait(&cs->cv, &cs->mu, &until);
+	}
+	pthread_mutex_unlock(&cs->mu);
+	return NULL;
+}
+
+static int
+watchdog_start(HttpServer *srv)
+{
+	struct HttpConns *cs = xcalloc(1, sizeof(struct HttpConns));
+	int			rc;
+
+	pthread_mutex_init(&cs->mu, NULL);
+	pthread_cond_init(&cs->cv, NULL);
+	srv->conns = cs;
+	rc = pthread_create(&cs->watchdog, NULL, watchdog_main, srv);
+	if (rc != 0)
+	{
+		pthread_cond_destroy(&cs->cv);
+		pthread_mutex_destroy(&cs->mu);
+		free(cs);
+		srv->conns = NULL;
+	}
+	return rc;
+}
+
+/* Stop the watchdog (before the server: its connections stay listed). */
+static void
+watchdog_stop(HttpServer *srv)
+{
+	struct HttpConns *cs = srv->conns;
+
+	if (cs == NULL)
+		return;
+	pthread_mutex_lock(&cs->mu);
+	cs->stop = true;
+	pthread_cond_signal(&cs->cv);
+	pthread_mutex_unlock(&cs->mu);
+	pthread_join(cs->watchdog, NULL);
+}
+
 /* ---- a request, as it arrives ---------------------------------------------- */
 
 /*
@@ -148,6 +369,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 	if (req == NULL)
 	{
 		/* headers only: the server may look at them first */
+		conn_phase(srv, conn, CONN_BODY, 0);
 		req = xcalloc(1, sizeof(HttpRequest));
 		*con_cls = req;
 		if (MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH) &&
@@ -159,6 +381,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 	}
 	if (*upload_data_size > 0)
 	{
+		conn_phase(srv, conn, CONN_BODY, *upload_data_size);
 		if ((long) (req->body.len + *upload_data_size) > srv->max_body &&
 			MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH) == NULL)
 		{
@@ -185,6 +408,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
+	conn_phase(srv, conn, CONN_BUSY, 0);
 	return srv->handler(srv, conn, req, url, method);
 }
 
@@ -193,9 +417,8 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_Re
 {
 	HttpRequest *req = *con_cls;
 
-	(void) cls;
-	(void) conn;
 	(void) toe;
+	conn_phase(cls, conn, CONN_HEADERS, 0);
 	if (req)
 	{
 		buf_free(&req->body);
@@ -304,37 +527,70 @@ accept_policy(void *cls, const struct sockaddr *addr, socklen_t addrlen)
 	return ok ? MHD_YES : MHD_NO;
 }
 
-/* A connection started or closed: counted for its address (the slot in *ctx, plus 1). */
+/*
+ * A connection started or closed: counted for its address, and listed
+ * for the time limits (its HttpConn in *ctx).
+ */
 static void
 on_connection(void *cls, struct MHD_Connection *conn, void **ctx, enum MHD_ConnectionNotificationCode code)
 {
 	HttpServer *srv = cls;
-	intptr_t	slot = (intptr_t) *ctx;
+	HttpConn   *c = *ctx;
 
-	if (srv->addrs == NULL)
-		return;
-	pthread_mutex_lock(&srv->addrs->mu);
 	if (code == MHD_CONNECTION_NOTIFY_STARTED)
 	{
-		char		text[INET6_ADDRSTRLEN];
 		const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-		int			i;
+		const union MHD_ConnectionInfo *fi = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
 
-		addr_text(ci ? ci->client_addr : NULL, text, sizeof(text));
-		i = addr_slot(srv->addrs, text, true);
-		if (i >= 0)
+		c = xcalloc(1, sizeof(HttpConn));
+		addr_text(ci ? ci->client_addr : NULL, c->addr, sizeof(c->addr));
+		c->fd = fi ? fi->connect_fd : -1;
+		c->addr_slot = -1;
+		c->phase = CONN_HEADERS;
+		c->since_us = mono_us();
+		if (srv->addrs)
 		{
-			srv->addrs->slot[i].n++;
-			*ctx = (void *) (intptr_t) (i + 1);
+			pthread_mutex_lock(&srv->addrs->mu);
+			c->addr_slot = addr_slot(srv->addrs, c->addr, true);
+			if (c->addr_slot >= 0)
+				srv->addrs->slot[c->addr_slot].n++;
+			pthread_mutex_unlock(&srv->addrs->mu);
 		}
+		if (srv->conns)
+		{
+			pthread_mutex_lock(&srv->conns->mu);
+			c->list = srv->conns;
+			c->next = srv->conns->head;
+			if (c->next)
+				c->next->prev = c;
+			srv->conns->head = c;
+			pthread_mutex_unlock(&srv->conns->mu);
+		}
+		*ctx = c;
 	}
-	else if (code == MHD_CONNECTION_NOTIFY_CLOSED && slot > 0)
+	else if (code == MHD_CONNECTION_NOTIFY_CLOSED && c)
 	{
-		if (srv->addrs->slot[slot - 1].n > 0)
-			srv->addrs->slot[slot - 1].n--;
+		if (srv->addrs && c->addr_slot >= 0)
+		{
+			pthread_mutex_lock(&srv->addrs->mu);
+			if (srv->addrs->slot[c->addr_slot].n > 0)
+				srv->addrs->slot[c->addr_slot].n--;
+			pthread_mutex_unlock(&srv->addrs->mu);
+		}
+		if (srv->conns)
+		{
+			pthread_mutex_lock(&srv->conns->mu);
+			if (c->prev)
+				c->prev->next = c->next;
+			else
+				srv->conns->head = c->next;
+			if (c->next)
+				c->next->prev = c->prev;
+			pthread_mutex_unlock(&srv->conns->mu);
+		}
+		free(c);
 		*ctx = NULL;
 	}
-	pthread_mutex_unlock(&srv->addrs->mu);
 }
 
 const char *
@@ -349,7 +605,15 @@ http_client_address(struct MHD_Connection *conn, char *buf, size_t len)
 void
 http_set_timeout(struct MHD_Connection *conn, unsigned int timeout_s)
 {
+	HttpConn   *c = conn_of(conn);
+
 	MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, timeout_s);
+	if (c && c->list)
+	{
+		pthread_mutex_lock(&c->list->mu);
+		c->idle_s = timeout_s;
+		pthread_mutex_unlock(&c->list->mu);
+	}
 }
 
 /* ---- start, stop ------------------------------------------------------------ */
@@ -359,7 +623,8 @@ http_start(HttpServer *srv, const char *hostport, char *err, size_t errlen)
 {
 	struct addrinfo *ai = NULL;
 	struct MHD_OptionItem opts[10];
-	int			n = 0;
+	int			n = 0,
+				rc;
 	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG;
 	sigset_t	block,
 				orig;
@@ -377,8 +642,16 @@ http_start(HttpServer *srv, const char *hostport, char *err, size_t errlen)
 	{
 		srv->addrs = xcalloc(1, sizeof(struct HttpAddrs));
 		pthread_mutex_init(&srv->addrs->mu, NULL);
-		opts[n++] = (struct MHD_OptionItem) {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t) on_connection, srv};
 	}
+	if ((srv->header_s || srv->body_s) && (rc = watchdog_start(srv)) != 0)
+	{
+		snprintf(err, errlen, "cannot start the thread that times requests: %s", strerror(rc));
+		http_stop(srv);
+		freeaddrinfo(ai);
+		return -1;
+	}
+	if (srv->addrs || srv->conns)
+		opts[n++] = (struct MHD_OptionItem) {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t) on_connection, srv};
 	if (srv->conn_memory)
 		opts[n++] = (struct MHD_OptionItem) {MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t) srv->conn_memory, NULL};
 	if (srv->tls_cert)
@@ -407,10 +680,11 @@ http_start(HttpServer *srv, const char *hostport, char *err, size_t errlen)
 	freeaddrinfo(ai);
 	if (srv->mhd == NULL)
 	{
-		free(srv->addrs);
-		srv->addrs = NULL;
+		int			e = errno;
+
+		http_stop(srv);
 		snprintf(err, errlen, "cannot listen on %s: %s", hostport,
-				 errno ? strerror(errno) : "the address is in use or not ours");
+				 e ? strerror(e) : "the address is in use or not ours");
 		return -1;
 	}
 	info = MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_BIND_PORT);
@@ -421,6 +695,7 @@ http_start(HttpServer *srv, const char *hostport, char *err, size_t errlen)
 void
 http_stop(HttpServer *srv)
 {
+	watchdog_stop(srv);
 	if (srv->mhd)
 		MHD_stop_daemon(srv->mhd);
 	srv->mhd = NULL;
@@ -428,6 +703,13 @@ http_stop(HttpServer *srv)
 		pthread_mutex_destroy(&srv->addrs->mu);
 	free(srv->addrs);
 	srv->addrs = NULL;
+	if (srv->conns)
+	{
+		pthread_cond_destroy(&srv->conns->cv);
+		pthread_mutex_destroy(&srv->conns->mu);
+	}
+	free(srv->conns);
+	srv->conns = NULL;
 }
 
 /* ---- replies ------------------------------------------------------------------ */

@@ -69,12 +69,25 @@ struct HttpServer
 								 * none); a refusal is logged */
 	unsigned int timeout_s;		/* a connection idle this long is closed
 								 * (http_set_timeout: per connection) */
+	/*
+	 * Time limits on a request however its bytes trickle in (0: none), as
+	 * PostgreSQL's authentication_timeout and Apache's mod_reqtimeout: its
+	 * headers (and a TLS handshake before the first) within header_s of
+	 * the connection's start or its last reply (plus its idle timeout
+	 * once http_set_timeout raised it); its body at body_min_rate bytes a
+	 * second at least, after body_s. Over them the connection is closed,
+	 * logged (http.c, the time limits).
+	 */
+	unsigned int header_s;
+	unsigned int body_s;
+	unsigned int body_min_rate;
 	size_t		conn_memory;	/* 0: libmicrohttpd's default */
 	const char *tls_cert;		/* PEM text, or NULL for plain HTTP */
 	const char *tls_key;
 	/* set by http_start */
 	struct MHD_Daemon *mhd;
 	struct HttpAddrs *addrs;	/* connections per address (http.c) */
+	struct HttpConns *conns;	/* the open connections, timed (http.c) */
 	unsigned int port;			/* the port bound (for port 0) */
 };
 
@@ -116,7 +129,8 @@ enum MHD_Result http_reply_preflight(HttpServer *srv, struct MHD_Connection *con
 /* The address of the client of conn, as text, into buf; "" if unknown. */
 const char *http_client_address(struct MHD_Connection *conn, char *buf, size_t len);
 
-/* conn may stay idle timeout_s seconds from now on (it authenticated, say). */
+/* conn may stay idle timeout_s seconds from now on (it authenticated, say);
+ * its next requests' headers get as long again beyond header_s. */
 void		http_set_timeout(struct MHD_Connection *conn, unsigned int timeout_s);
 
 /* A JSON string of s, whatever its bytes (those that are not UTF-8

@@ -19,7 +19,9 @@
  * Content-Length against --max-body), then routed (handle) to serve_data.c
  * or serve_status.c. What one address may take (docs/security.md):
  * PER_ADDRESS connections (http.c refuses more, logged), AUTH_TIMEOUT_S of
- * silence before it signs in (IDLE_TIMEOUT_S after), FAILS_PER_ADDRESS
+ * silence before it signs in (IDLE_TIMEOUT_S after), a request's headers
+ * within HEADER_TIMEOUT_S and its body at BODY_MIN_RATE after
+ * BODY_TIMEOUT_S however they trickle (http.c closes it, logged), FAILS_PER_ADDRESS
  * failed password attempts a FAIL_WINDOW_S (then 429 with Retry-After, its
  * attempts not even checked, so that they take no password-check slot from
  * anyone: may_try, tried).
@@ -465,6 +467,9 @@ serve_listen(Serve *s, const ServeOptions *o, const char *cert, const char *key)
 		.conn_limit = 1000,
 		.per_ip_limit = PER_ADDRESS,
 		.timeout_s = AUTH_TIMEOUT_S,
+		.header_s = HEADER_TIMEOUT_S,
+		.body_s = BODY_TIMEOUT_S,
+		.body_min_rate = BODY_MIN_RATE,
 		.tls_cert = cert,
 		.tls_key = key,
 	};

@@ -28,6 +28,12 @@
 #define PER_ADDRESS 256			/* connections of one address, at most */
 #define AUTH_TIMEOUT_S 10		/* a connection not yet signed in: idle at most */
 #define IDLE_TIMEOUT_S 120		/* one signed in: idle at most */
+#define HEADER_TIMEOUT_S 20		/* a request's headers (and the TLS handshake
+								 * before the first) within this of the
+								 * connection's start or its last reply
+								 * (+ IDLE_TIMEOUT_S once signed in) */
+#define BODY_TIMEOUT_S 20		/* a body: this, then BODY_MIN_RATE ... */
+#define BODY_MIN_RATE 1024		/* ... bytes a second at least on average */
 #define FAILS_PER_ADDRESS 10	/* failed password attempts per FAIL_WINDOW_S ... */
 #define FAIL_WINDOW_S 60		/* ... of one address; then 429 until it ends */
 #define FAIL_SLOTS 4096			/* addresses whose failed attempts are counted */
