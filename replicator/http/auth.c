@@ -478,6 +478,57 @@ verify(const Auth *a, const char *user, size_t ulen, const char *pass, size_t pl
 	return ok;
 }
 
+int
+auth_user_of(const Auth *a, const char *authorization, char *user, size_t userlen)
+{
+	const char *p;
+	size_t		n;
+	Buf			dec = {0};
+	const char *colon;
+	int			who = -2;
+
+	if (a == NULL || a->n == 0 || authorization == NULL || userlen == 0 ||
+		strnlen(authorization, AUTH_HEADER_MAX + 1) > AUTH_HEADER_MAX)
+		return -2;
+	p = authorization;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	if (strncasecmp(p, "Basic", 5) != 0 || (p[5] != ' ' && p[5] != '\t'))
+		return -2;
+	p += 5;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	n = strlen(p);
+	while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+		n--;
+	if (n == 0)
+		return -2;
+	buf_reserve(&dec, n);
+	if (base64_decode(p, n, &dec) == 0 && memchr(dec.p, '\0', dec.len) == NULL &&
+		(colon = memchr(dec.p, ':', dec.len)) != NULL && colon > dec.p &&
+		(size_t) (colon - dec.p) <= AUTH_USER_MAX)
+	{
+		char		ubuf[AUTH_USER_MAX + 1] = {0};
+		size_t		ulen = (size_t) (colon - dec.p);
+		unsigned	found = 0;
+		int			idx = 0;
+
+		memcpy(ubuf, dec.p, ulen);
+		for (int i = 0; i < a->n; i++)
+		{
+			unsigned	m = ct_equal(a->e[i].user, ubuf, sizeof(ubuf));
+
+			idx ^= (int) (0u - m) & (idx ^ i);	/* idx = m ? i : idx */
+			found |= m;
+		}
+		who = found ? idx : -1;
+		snprintf(user, userlen, "%s", ubuf);
+	}
+	explicit_bzero(dec.p, dec.cap);
+	buf_free(&dec);
+	return who;
+}
+
 bool
 auth_check(const Auth *a, const char *authorization, char *user, size_t userlen, bool *admin)
 {

@@ -40,6 +40,15 @@ bool		auth_check(const Auth *a, const char *authorization, char *user, size_t us
 					   bool *admin);
 
 /*
+ * The user an Authorization header names, its password unchecked (for
+ * serve's count of failed attempts per user): the credential's index, -1 a
+ * name no credential has, -2 no Basic "user:password" at all. The name
+ * (up to userlen - 1 bytes) goes to user for -1 and 0 up. Which credential,
+ * if any, is found in time that does not depend on it.
+ */
+int			auth_user_of(const Auth *a, const char *authorization, char *user, size_t userlen);
+
+/*
  * `syncqd passwd USER`: read a password from stdin (no echo when stdin is a
  * terminal; one line, trailing newline stripped; refuse empty), print the
  * credentials-file line "USER:HASH" on stdout.

@@ -24,7 +24,9 @@
  * BODY_TIMEOUT_S however they trickle (http.c closes it, logged), FAILS_PER_ADDRESS
  * failed password attempts a FAIL_WINDOW_S (then 429 with Retry-After, its
  * attempts not even checked, so that they take no password-check slot from
- * anyone: may_try, tried).
+ * anyone: may_try, tried); FAILS_PER_USER for one user name from any
+ * addresses likewise, except from those it last signed in from
+ * (user_may_try, user_tried).
  */
 #include "base/base.h"
 #include "base/buf.h"
@@ -282,6 +284,111 @@ tried_and_failed(Serve *s, const char *addr)
 	pthread_mutex_unlock(&s->auth_mu);
 }
 
+/*
+ * The failed attempts of user name (who: its credential, -1 none; auth_mu
+ * held); a new window once the last one ended. A name no credential has
+ * shares a slot by hash, as an address does (fail_slot).
+ */
+static UserFails *
+user_slot(Serve *s, int who, const char *name, int64_t now)
+{
+	UserFails  *u;
+
+	if (who >= 0)
+		u = &s->user_fails[who];
+	else
+	{
+		uint32_t	h = 2166136261u;
+
+		for (const char *p = name; *p; p++)
+			h = (h ^ (unsigned char) *p) * 16777619u;
+		u = &s->user_fails[s->nusers + (int) (h % USER_SLOTS)];
+		if (u->fails == 0 && strcmp(u->user, name) != 0)
+			snprintf(u->user, sizeof(u->user), "%s", name);
+	}
+	if (now - u->window_us >= FAIL_WINDOW_S * INT64_C(1000000))
+	{
+		u->window_us = now;
+		u->fails = 0;
+		u->logged = false;
+	}
+	return u;
+}
+
+/* name for the log: printable ASCII, at most 64 bytes, the rest '?' */
+static void
+log_name(const char *name, char *out, size_t outlen)
+{
+	size_t		i;
+
+	for (i = 0; name[i] && i < 64 && i + 1 < outlen; i++)
+		out[i] = name[i] > ' ' && name[i] < 127 && name[i] != '"' ? name[i] : '?';
+	out[i] = '\0';
+}
+
+/*
+ * May addr try a password for user name (who as user_slot)? 0, or the
+ * seconds until it may: FAILS_PER_USER failed attempts of the name in the
+ * window, from any addresses, and addr is none that signed in as it
+ * lately (the user's own sites keep working while others guess).
+ */
+static int64_t
+user_may_try(Serve *s, int who, const char *name, const char *addr)
+{
+	int64_t		now = mono_us(),
+				wait_s = 0;
+	UserFails  *u;
+	bool		good = false;
+
+	pthread_mutex_lock(&s->auth_mu);
+	u = user_slot(s, who, name, now);
+	for (int i = 0; i < u->ngood && !good; i++)
+		good = strcmp(u->good[i], addr) == 0;
+	if (u->fails >= FAILS_PER_USER && !good)
+	{
+		wait_s = (u->window_us + FAIL_WINDOW_S * INT64_C(1000000) - now + 999999) / 1000000;
+		if (!u->logged)
+		{
+			char		shown[72];
+
+			log_name(name, shown, sizeof(shown));
+			logmsg(LOG_WARNING, "serve: user \"%s\" failed %d password attempts in %d s: attempts for it get 429 for %lld s, except from the addresses it last signed in from",
+				   shown, u->fails, FAIL_WINDOW_S, (long long) wait_s);
+		}
+		u->logged = true;
+	}
+	pthread_mutex_unlock(&s->auth_mu);
+	return wait_s > 0 ? wait_s : 0;
+}
+
+/* A password for user name failed; or one of a credential's was right, from addr. */
+static void
+user_tried(Serve *s, int who, const char *name, const char *addr, bool ok)
+{
+	UserFails  *u;
+
+	pthread_mutex_lock(&s->auth_mu);
+	u = user_slot(s, who, name, mono_us());
+	if (!ok)
+		u->fails++;
+	else if (who >= 0)
+	{
+		bool		known = false;
+
+		for (int i = 0; i < u->ngood && !known; i++)
+			known = strcmp(u->good[i], addr) == 0;
+		if (!known)
+		{
+			if (u->ngood == USER_GOOD)
+				memmove(u->good[0], u->good[1], sizeof(u->good[0]) * (USER_GOOD - 1));
+			else
+				u->ngood++;
+			snprintf(u->good[u->ngood - 1], sizeof(u->good[0]), "%s", addr);
+		}
+	}
+	pthread_mutex_unlock(&s->auth_mu);
+}
+
 /* A password check may take ~16 MB for yescrypt: AUTH_SLOTS at once. */
 static bool
 check_password(Serve *s, const char *authorization, HttpRequest *req)
@@ -308,20 +415,31 @@ on_headers(HttpServer *srv, struct MHD_Connection *conn, HttpRequest *req)
 	Serve	   *s = srv->cls;
 	const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 	const char *au = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-	char		addr[64];
+	char		addr[64],
+				name[AUTH_USER_MAX + 1],
+				after[24];
 	int64_t		wait_s;
+	int			who = -2;
 
 	http_client_address(conn, addr, sizeof(addr));
 	if (au && (wait_s = may_try(s, addr)) > 0)
 	{
-		char		after[24];
-
 		snprintf(after, sizeof(after), "%lld", (long long) wait_s);
 		return serve_error(s, conn, MHD_HTTP_TOO_MANY_REQUESTS, MHD_HTTP_HEADER_RETRY_AFTER, after,
 						   "too many failed password attempts from this address; try again in %lld s",
 						   (long long) wait_s);
 	}
+	if (au && (who = auth_user_of(s->auth, au, name, sizeof(name))) > -2 &&
+		(wait_s = user_may_try(s, who, name, addr)) > 0)
+	{
+		snprintf(after, sizeof(after), "%lld", (long long) wait_s);
+		return serve_error(s, conn, MHD_HTTP_TOO_MANY_REQUESTS, MHD_HTTP_HEADER_RETRY_AFTER, after,
+						   "too many failed password attempts for this user name; try again in %lld s",
+						   (long long) wait_s);
+	}
 	req->authed = au && check_password(s, au, req);
+	if (who > -2)
+		user_tried(s, who, name, addr, req->authed);
 	if (!req->authed)
 	{
 		/* a password tried (not a malformed header) and wrong */
@@ -435,6 +553,8 @@ serve_open(Serve *s, const ServeOptions *o, char **cert, char **key)
 		return -1;
 	}
 	serve_state_init(s, o->postgres, o->pool, o->max_set_aside);
+	s->nusers = auth_count(s->auth);
+	s->user_fails = xcalloc((size_t) (s->nusers + USER_SLOTS), sizeof(UserFails));
 	h = pool_get(&s->pool, err, sizeof(err));
 	if (h == NULL)
 	{
@@ -537,6 +657,7 @@ serve_close(Serve *s, bool listening)
 		http_stop(&s->http);
 	}
 	serve_state_free(s);
+	free(s->user_fails);
 	auth_free(s->auth);
 }
 

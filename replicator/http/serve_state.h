@@ -37,6 +37,11 @@
 #define FAILS_PER_ADDRESS 10	/* failed password attempts per FAIL_WINDOW_S ... */
 #define FAIL_WINDOW_S 60		/* ... of one address; then 429 until it ends */
 #define FAIL_SLOTS 4096			/* addresses whose failed attempts are counted */
+#define FAILS_PER_USER 20		/* failed password attempts per FAIL_WINDOW_S
+								 * for one user name, from any address; then
+								 * 429 until it ends, except from ... */
+#define USER_GOOD 4				/* ... the addresses it last signed in from */
+#define USER_SLOTS 1024			/* names no credential has, counted by hash */
 #define BIND_CACHE_MAX 10000	/* node bindings remembered, at most */
 
 /* The hub connections requests take turns on (--pool). */
@@ -78,6 +83,23 @@ typedef struct
 	bool		logged;			/* its refusal said in this window */
 } FailSlot;
 
+/*
+ * A user name's failed password attempts in its window (serve.c,
+ * user_may_try): one for each credential, and USER_SLOTS by hash for the
+ * names no credential has (which get 429 alike, so that a 429 does not
+ * tell which names exist).
+ */
+typedef struct
+{
+	char		user[AUTH_USER_MAX + 1];	/* the name (hashed slots) */
+	int64_t		window_us;		/* mono_us() the window began */
+	int			fails;
+	bool		logged;			/* its refusal said in this window */
+	char		good[USER_GOOD][64];	/* a credential's: the addresses it
+										 * last signed in from */
+	int			ngood;
+} UserFails;
+
 /* When a node last retried its set-aside changes (serve_data.c, retry_due). */
 typedef struct
 {
@@ -116,6 +138,8 @@ typedef struct
 	pthread_cond_t auth_cv;
 	int			auth_busy;
 	FailSlot	fail_slots[FAIL_SLOTS]; /* under auth_mu */
+	UserFails  *user_fails;		/* auth_count() + USER_SLOTS, under auth_mu */
+	int			nusers;			/* auth_count() */
 	/* when each node last retried its set-aside changes (retry_due) */
 	pthread_mutex_t retry_mu;
 	RetrySlot	retry_slots[RETRY_SLOTS];
