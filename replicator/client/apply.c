@@ -10,7 +10,8 @@
  *   client_observe_clock    a version the hub has: this file's clock goes past it
  *   client_position_stale   has the stored position not moved for a while?
  *   client_rollback         give up an open transaction
- *   client_apply_change     apply one change (or set it aside in sync_errors)
+ *   client_apply_change     apply one change (or hold it for its parent, or
+ *                           set it aside in sync_errors)
  *   client_try_change       apply one, saying why if the file refused it
  *   client_short_reason     a reason without the file's name in front
  */
@@ -27,6 +28,8 @@
  * write, no lock for the app to wait on) unless it is older than this.
  */
 #define POSITION_MAX_AGE_US (60 * INT64_C(1000000))
+
+static int	settle_held(Client *cl, char *err, size_t errlen);
 
 /*
  * Set the stored version of (table, pk) to v, where it is lower (and,
@@ -189,7 +192,7 @@ client_commit_apply(Client *cl, const char *down_snapshot, const char *target, i
 		if (client_exec(cl, "BEGIN IMMEDIATE", err, errlen) < 0)
 			return -1;
 	}
-	else if (capture_resume(cl, err, errlen) < 0)
+	else if (settle_held(cl, err, errlen) < 0 || capture_resume(cl, err, errlen) < 0)
 		goto fail;
 	if (raise_clock(cl, err, errlen) < 0)
 		goto fail;
@@ -209,7 +212,7 @@ client_commit_apply(Client *cl, const char *down_snapshot, const char *target, i
 		cl->down_stored_at = mono_us();
 	return 0;
 fail:
-	sqlite3_exec(cl->db, "ROLLBACK", NULL, NULL, NULL);
+	client_rollback(cl);
 	return -1;
 }
 
@@ -232,6 +235,7 @@ client_rollback(Client *cl)
 {
 	if (!sqlite3_get_autocommit(cl->db))
 		sqlite3_exec(cl->db, "ROLLBACK", NULL, NULL, NULL);
+	changes_free(&cl->held);
 }
 
 /*
@@ -436,24 +440,162 @@ own_new_record(Client *cl, const ClientTable *t, const Change *c, char *why, siz
 	return 1;
 }
 
+/* Do two fields of a change hold the same value? */
+static bool
+same_value(const JField *a, const JField *b)
+{
+	return a->type == b->type && a->len == b->len && a->b == b->b &&
+		(a->len == 0 || memcmp(a->text, b->text, a->len) == 0);
+}
+
+/* Append value f to why, as the app would write it. */
+static void
+say_value(char *why, size_t whylen, const JField *f)
+{
+	size_t		n = strlen(why);
+
+	if (n >= whylen)
+		return;
+	if (f->type == JV_STRING)
+		snprintf(why + n, whylen - n, "'%.*s'", f->len > 200 ? 200 : (int) f->len, f->text);
+	else if (f->type == JV_BOOL)
+		snprintf(why + n, whylen - n, "%s", f->b ? "true" : "false");
+	else if (f->type == JV_BLOB)
+		snprintf(why + n, whylen - n, "(a blob of %zu bytes)", f->len);
+	else
+		snprintf(why + n, whylen - n, "%.*s", f->len > 200 ? 200 : (int) f->len, f->text);
+}
+
+/*
+ * The reason a row waits for its parent: which key, which values, where.
+ * "part {"id":7}: its machine_id 3 is not in "machine" here ..."
+ */
+static void
+say_missing_parent(char *why, size_t whylen, const ClientTable *t, const Change *c,
+				   const ClientFk *fk, const JField **v)
+{
+	size_t		n;
+
+	snprintf(why, whylen, "\"%s\" %s: its %s", t->name, c->pk_json, fk->n > 1 ? "(" : "");
+	for (int k = 0; k < fk->n; k++)
+	{
+		n = strlen(why);
+		snprintf(why + n, whylen - n, "%s%s", k ? ", " : "", t->cols[fk->col[k]]);
+	}
+	n = strlen(why);
+	snprintf(why + n, whylen - n, "%s ", fk->n > 1 ? ") (" : "");
+	for (int k = 0; k < fk->n; k++)
+	{
+		if (k)
+		{
+			n = strlen(why);
+			snprintf(why + n, whylen - n, ", ");
+		}
+		say_value(why, whylen, v[k]);
+	}
+	n = strlen(why);
+	snprintf(why + n, whylen - n, "%s is not in \"%s\" here (deleted here and not yet uploaded?): the hub's change waits for its parent row",
+			 fk->n > 1 ? ")" : "", fk->parent);
+}
+
+/*
+ * Has the row change c writes to t every parent its declared foreign keys
+ * name (client_table_fks; checked whatever PRAGMA foreign_keys says)? A
+ * key with a NULL in it needs none, as in SQLite; a row that refers to
+ * itself is its own parent. One indexed probe per key. 1 if so, 0 if a
+ * parent is missing (why names it), -2 if a value cannot be written here
+ * (the write says why), -1 on error (err).
+ */
+static int
+has_parents(Client *cl, ClientTable *t, const Change *c, const HubTypes *types,
+			char *why, size_t whylen, char *err, size_t errlen)
+{
+	int			nfks;
+	const ClientFk *fks = client_table_fks(cl, t, &nfks);
+
+	if (nfks == 0)
+		return 1;
+	if (!t->typed && types)
+		client_table_typed(cl, t, types);
+	for (int i = 0; i < nfks; i++)
+	{
+		const ClientFk *fk = &fks[i];
+		const JField *v[64];
+		bool		check = fk->n <= 64,
+					self = strcmp(fk->parent, t->name) == 0;
+		int			rc;
+
+		for (int k = 0; check && k < fk->n; k++)
+		{
+			v[k] = jobj_get(&c->row, t->cols[fk->col[k]]);
+			/* not in the change (the row keeps its value), or NULL: no parent needed */
+			check = v[k] != NULL && v[k]->type != JV_NULL;
+		}
+		if (check && self)
+		{
+			const JField *own;
+
+			/* a row that names its own key */
+			self = true;
+			for (int k = 0; self && k < fk->n; k++)
+				self = (own = jobj_get(&c->row, fk->pcol[k])) != NULL && same_value(own, v[k]);
+			check = !self;
+		}
+		if (!check)
+			continue;
+		sqlite3_reset(fk->probe);
+		for (int k = 0; k < fk->n; k++)
+		{
+			int			col = fk->col[k];
+
+			if ((rc = client_bind_value(cl, fk->probe, k + 1, v[k], t->typed ? t->kind[col] : VK_OTHER,
+										t->typed ? t->form[col] : FORM_DEFAULT, err, errlen)) < 0)
+			{
+				sqlite3_clear_bindings(fk->probe);
+				if (rc == -2)
+					snprintf(why, whylen, "%s", err);
+				return rc;
+			}
+		}
+		rc = sqlite3_step(fk->probe);
+		sqlite3_reset(fk->probe);
+		sqlite3_clear_bindings(fk->probe);
+		if (rc == SQLITE_DONE)
+		{
+			say_missing_parent(why, whylen, t, c, fk, v);
+			return 0;
+		}
+		if (rc != SQLITE_ROW)
+		{
+			client_db_err(err, errlen, cl, "looking up a parent row");
+			return -1;
+		}
+	}
+	return 1;
+}
+
 /*
  * Apply one change from the hub inside the apply transaction: last writer
  * wins against the row's stored version and any pending local change
- * (cl->local, the newest pending local version of each row). Returns 1 if
- * applied, 0 if overruled (in sync_conflicts), 3 if superseded (retry: a
- * later change of the same node is there already), -2 if this file refused
- * it (why says why), -1 on an error that ends the download (err).
+ * (cl->local, the newest pending local version of each row), and a row
+ * is written only with the parents its foreign keys name (has_parents).
+ * Returns 1 if applied, 0 if overruled (in sync_conflicts), 3 if
+ * superseded (retried or held: a later change of the row is there
+ * already), -3 if a parent row is missing (why names it), -2 if this
+ * file refused it (why says why), -1 on an error that ends the download
+ * (err).
  */
 int
-client_try_change(Client *cl, Change *c, const HubTypes *types, bool retry,
-		  char *why, size_t whylen, char *err, size_t errlen)
+client_try_change(Client *cl, Change *c, const HubTypes *types, TryMode how,
+				  char *why, size_t whylen, char *err, size_t errlen)
 {
 	ClientTable *t = check_change(cl, c, why, whylen);
 	Version		cur,
 				v = {c->ver_us, "", true};
 	char	   *k;
 	Version    *pend;
-	bool		replaced;
+	bool		replaced,
+				mine = false;
 	int			rc;
 
 	if (t == NULL)
@@ -467,7 +609,10 @@ client_try_change(Client *cl, Change *c, const HubTypes *types, bool retry,
 	if (pend != NULL && (rc = own_new_record(cl, t, c, why, whylen, err, errlen)) != 0)
 		return rc < 0 ? -1 : -2;
 	if (pend && version_cmp(pend, &cur) > 0)
+	{
 		cur = *pend;
+		mine = true;
+	}
 	/*
 	 * A correction that replaces exactly the version this node's change
 	 * of the row had (the hub re-stamped it: docs/replication.md) is
@@ -477,10 +622,13 @@ client_try_change(Client *cl, Change *c, const HubTypes *types, bool retry,
 		strcmp(cur.origin, cl->node_id) == 0;
 	if (cur.known && !replaced && version_cmp(&v, &cur) < 0)
 	{
-		if (retry && strcmp(cur.origin, c->origin) == 0)
+		/* a held change met a later one of the hub's: as if it came first */
+		if ((how == TRY_RETRY && strcmp(cur.origin, c->origin) == 0) || (how == TRY_HELD && !mine))
 			return 3;
 		return put_conflict(cl, c, &cur, err, errlen) < 0 ? -1 : 0;
 	}
+	if (c->op != SYNCQ_OP_DELETE && (rc = has_parents(cl, t, c, types, why, whylen, err, errlen)) <= 0)
+		return rc == 0 ? -3 : rc;
 	rc = client_write_row(cl, t, c->op == SYNCQ_OP_DELETE, c->op == SYNCQ_OP_DELETE ? &c->pk : &c->row, types, why, whylen);
 	if (rc == -1)
 	{
@@ -542,22 +690,84 @@ park_change(Client *cl, const Change *c, const char *why, char *err, size_t errl
 }
 
 /*
- * Apply one change from the hub (apply_one); one this file refuses is set
- * aside in sync_errors and the download goes on. Returns 1 if applied, 0 if
- * overruled, 2 if set aside, -1 on an error that ends the download.
+ * Hold change c, whose parent row is missing, to the end of this part of
+ * the download (settle_held): the parent may come later in the same hub
+ * transaction (the hub may write the child first, under deferred keys).
+ */
+static void
+hold_change(Client *cl, const Change *c, const HubTypes *types)
+{
+	Change	   *h = changes_push(&cl->held);
+	char		e[256];
+
+	if (change_init(h, c->seq, c->table, (char[2]) {c->op, 0}, c->pk_json, c->row_json, c->ver_us,
+					c->origin, c->immediate, e, sizeof(e)) < 0)
+	{
+		/* it read once: cannot happen */
+		cl->held.n--;
+		logmsg(LOG_WARNING, "change %" PRId64 " from the hub could not be held: %s", c->seq, e);
+		return;
+	}
+	h->replaces_us = c->replaces_us;
+	cl->held_types = types;
+}
+
+/* Set change c aside in sync_errors, said in the log. */
+static int
+set_aside(Client *cl, const Change *c, const char *why, char *err, size_t errlen)
+{
+	if (park_change(cl, c, why, err, errlen) < 0)
+		return -1;
+	logmsg(LOG_WARNING, "change %" PRId64 " from the hub (%c \"%s\" %s) set aside in sync_errors: %s",
+		   c->seq, c->op, c->table, c->pk_json, client_short_reason(cl, why));
+	return 0;
+}
+
+/*
+ * At the end of a part of a download (which always ends between hub
+ * transactions): the held changes, in the order they came, tried again;
+ * those whose parent is still missing are set aside in sync_errors, to be
+ * retried with the set-aside changes (errors.c).
+ */
+static int
+settle_held(Client *cl, char *err, size_t errlen)
+{
+	int			rc = 0;
+
+	for (int i = 0; rc == 0 && i < cl->held.n; i++)
+	{
+		Change	   *c = &cl->held.c[i];
+		char		why[1024];
+		int			r = client_try_change(cl, c, cl->held_types, TRY_HELD, why, sizeof(why), err, errlen);
+
+		if (r == -1)
+			rc = -1;
+		else if (r <= -2)
+			rc = set_aside(cl, c, why, err, errlen);
+	}
+	changes_free(&cl->held);
+	return rc;
+}
+
+/*
+ * Apply one change from the hub (client_try_change); one whose parent row
+ * is missing is held to the end of the part (settle_held), one this file
+ * refuses is set aside in sync_errors and the download goes on. Returns 1
+ * if applied (or held), 0 if overruled, 2 if set aside, -1 on an error
+ * that ends the download.
  */
 int
 client_apply_change(Client *cl, Change *c, const HubTypes *types, char *err, size_t errlen)
 {
 	char		why[1024];
-	int			rc = client_try_change(cl, c, types, false, why, sizeof(why), err, errlen);
+	int			rc = client_try_change(cl, c, types, TRY_LIVE, why, sizeof(why), err, errlen);
 
+	if (rc == -3)
+	{
+		hold_change(cl, c, types);
+		return 1;
+	}
 	if (rc != -2)
 		return rc;
-	if (park_change(cl, c, why, err, errlen) < 0)
-		return -1;
-	logmsg(LOG_WARNING, "change %" PRId64 " from the hub (%c \"%s\" %s) set aside in sync_errors: %s",
-		   c->seq, c->op, c->table, c->pk_json, client_short_reason(cl, why));
-	return 2;
+	return set_aside(cl, c, why, err, errlen) < 0 ? -1 : 2;
 }
-

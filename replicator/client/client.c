@@ -14,6 +14,7 @@
  *   client_node_id              this file's node id
  *   client_table, client_col    a table's columns, read from the schema once
  *   client_col_generated        is it a generated column there
+ *   client_table_fks            the foreign keys it declares, read once
  *   client_reset_cache          forget them (after a schema change)
  *   client_follow_schema        the schema moved: sync_repair(), forget the tables
  *   client_get_up               the acknowledged upload position
@@ -309,12 +310,33 @@ client_open(const char *path, char *err, size_t errlen)
 }
 
 static void
+free_fks(ClientTable *t)
+{
+	for (int i = 0; i < t->nfks; i++)
+	{
+		ClientFk   *fk = &t->fks[i];
+
+		free(fk->parent);
+		for (int c = 0; c < fk->n; c++)
+			free(fk->pcol[c]);
+		free(fk->pcol);
+		free(fk->col);
+		sqlite3_finalize(fk->probe);
+	}
+	free(t->fks);
+	t->fks = NULL;
+	t->nfks = 0;
+	t->fks_read = false;
+}
+
+static void
 free_tables(Client *cl)
 {
 	for (int i = 0; i < cl->ntables; i++)
 	{
 		ClientTable *t = &cl->tables[i];
 
+		free_fks(t);
 		free(t->name);
 		for (int c = 0; c < t->ncols; c++)
 			free(t->cols[c]);
@@ -356,6 +378,7 @@ client_close(Client *cl)
 	free_tables(cl);
 	vermap_free(&cl->local);
 	vermap_free(&cl->fill_again);
+	changes_free(&cl->held);
 	free(cl->bounds);
 	for (int i = 0; i < cl->nmalformed; i++)
 		free(cl->malformed_why[i]);
@@ -473,6 +496,150 @@ client_col(const ClientTable *t, const char *col)
 		if (strcmp(t->cols[i], col) == 0)
 			return i;
 	return -1;
+}
+
+/*
+ * The probe of a foreign key: is there a parent row with these values?
+ * SQLite compares by the parent columns' affinity and collation, as its
+ * own foreign key check does. NULL (and said in the log) if the parent
+ * table or its columns are not there: the key cannot be checked.
+ */
+static sqlite3_stmt *
+fk_probe(Client *cl, const ClientTable *t, const ClientFk *fk)
+{
+	Buf			b = {0};
+	sqlite3_stmt *st = NULL;
+	char	   *q = sqlite3_mprintf("SELECT 1 FROM \"%w\" WHERE ", fk->parent);
+
+	buf_puts(&b, q);
+	sqlite3_free(q);
+	for (int c = 0; c < fk->n; c++)
+	{
+		q = sqlite3_mprintf("%s\"%w\" = ?%d", c ? " AND " : "", fk->pcol[c], c + 1);
+		buf_puts(&b, q);
+		sqlite3_free(q);
+	}
+	buf_puts(&b, " LIMIT 1");
+	if (sqlite3_prepare_v2(cl->db, b.p, -1, &st, NULL) != SQLITE_OK)
+	{
+		logmsg(LOG_WARNING, "client \"%s\": a foreign key of table \"%s\" refers to \"%s\", which cannot be read (%s): the hub's changes are not checked against it",
+			   cl->path, t->name, fk->parent, sqlite3_errmsg(cl->db));
+		sqlite3_finalize(st);
+		st = NULL;
+	}
+	buf_free(&b);
+	return st;
+}
+
+/*
+ * The parent columns of a key declared without them: the parent's primary
+ * key, in order. How many (0 if none).
+ */
+static int
+parent_key(Client *cl, const char *parent, char ***pcol)
+{
+	sqlite3_stmt *st = NULL;
+	int			n = 0;
+
+	*pcol = NULL;
+	if (sqlite3_prepare_v2(cl->db, "SELECT name FROM pragma_table_info(?1) WHERE pk > 0 ORDER BY pk",
+						   -1, &st, NULL) != SQLITE_OK)
+		return 0;
+	sqlite3_bind_text(st, 1, parent, -1, SQLITE_STATIC);
+	while (sqlite3_step(st) == SQLITE_ROW)
+	{
+		*pcol = xrealloc(*pcol, (size_t) (n + 1) * sizeof(char *));
+		(*pcol)[n++] = xstrdup((const char *) sqlite3_column_text(st, 0));
+	}
+	sqlite3_finalize(st);
+	return n;
+}
+
+/*
+ * The foreign keys table t declares (PRAGMA foreign_key_list, whatever
+ * PRAGMA foreign_keys says), each with its probe; read once per table and
+ * schema (client_reset_cache forgets them). A key whose columns or parent
+ * cannot be resolved is left out, said in the log.
+ */
+const ClientFk *
+client_table_fks(Client *cl, ClientTable *t, int *n)
+{
+	sqlite3_stmt *st = NULL;
+	int			id = -1,
+				step;
+
+	if (t->fks_read)
+	{
+		*n = t->nfks;
+		return t->fks;
+	}
+	t->fks_read = true;
+	if (sqlite3_prepare_v2(cl->db, "SELECT id, \"table\", \"from\", \"to\" FROM pragma_foreign_key_list(?1)"
+						   " ORDER BY id, seq", -1, &st, NULL) != SQLITE_OK)
+	{
+		*n = 0;
+		return NULL;
+	}
+	sqlite3_bind_text(st, 1, t->name, -1, SQLITE_STATIC);
+	while ((step = sqlite3_step(st)) == SQLITE_ROW)
+	{
+		ClientFk   *fk;
+
+		if (sqlite3_column_int(st, 0) != id)
+		{
+			id = sqlite3_column_int(st, 0);
+			t->fks = xrealloc(t->fks, (size_t) (t->nfks + 1) * sizeof(ClientFk));
+			fk = &t->fks[t->nfks++];
+			memset(fk, 0, sizeof(*fk));
+			fk->parent = xstrdup((const char *) sqlite3_column_text(st, 1));
+		}
+		fk = &t->fks[t->nfks - 1];
+		fk->col = xrealloc(fk->col, (size_t) (fk->n + 1) * sizeof(int));
+		fk->pcol = xrealloc(fk->pcol, (size_t) (fk->n + 1) * sizeof(char *));
+		fk->col[fk->n] = client_col(t, (const char *) sqlite3_column_text(st, 2));
+		fk->pcol[fk->n] = sqlite3_column_type(st, 3) == SQLITE_NULL ? NULL :
+			xstrdup((const char *) sqlite3_column_text(st, 3));
+		fk->n++;
+	}
+	sqlite3_finalize(st);
+	for (int i = 0; i < t->nfks; i++)
+	{
+		ClientFk   *fk = &t->fks[i];
+		bool		ok = true;
+
+		if (fk->pcol[0] == NULL)
+		{
+			/* REFERENCES parent: its primary key */
+			char	  **pk;
+			int			npk = parent_key(cl, fk->parent, &pk);
+
+			for (int c = 0; c < fk->n; c++)
+				fk->pcol[c] = c < npk ? xstrdup(pk[c]) : NULL;
+			for (int c = 0; c < npk; c++)
+				free(pk[c]);
+			free(pk);
+			ok = npk == fk->n;
+		}
+		for (int c = 0; c < fk->n; c++)
+			ok = ok && fk->col[c] >= 0 && fk->pcol[c] != NULL;
+		if (ok)
+			fk->probe = fk_probe(cl, t, fk);
+		else
+			logmsg(LOG_WARNING, "client \"%s\": a foreign key of table \"%s\" to \"%s\" does not name its columns as the tables have them: the hub's changes are not checked against it",
+				   cl->path, t->name, fk->parent);
+		if (fk->probe == NULL)
+		{
+			/* left out */
+			free(fk->parent);
+			for (int c = 0; c < fk->n; c++)
+				free(fk->pcol[c]);
+			free(fk->pcol);
+			free(fk->col);
+			t->fks[i--] = t->fks[--t->nfks];
+		}
+	}
+	*n = t->nfks;
+	return t->fks;
 }
 
 /* Forget cached tables and statements (after a schema change). */

@@ -30,6 +30,20 @@
 typedef struct Client Client;
 
 /*
+ * A foreign key the client table declares (PRAGMA foreign_key_list): the
+ * hub's changes are checked against it whatever PRAGMA foreign_keys says
+ * (apply.c; docs/replication.md, Foreign keys).
+ */
+typedef struct
+{
+	char	   *parent;			/* the table it refers to */
+	int			n;				/* its columns */
+	int		   *col;			/* ... in the child: index in cols */
+	char	  **pcol;			/* ... in the parent */
+	sqlite3_stmt *probe;		/* SELECT 1 FROM parent WHERE pcol = ?.. */
+} ClientFk;
+
+/*
  * A client table as its schema says: its stored columns (generated ones
  * apart: syncqd never writes them), and, once the hub's types are known,
  * how each column's values are written (docs/replication.md, Types).
@@ -51,7 +65,18 @@ typedef struct
 	ValueKind  *kind;			/* per column: of the hub column's type */
 	ValueForm  *form;			/* per column: its form */
 	int			nuuidkey;		/* key columns of hub type uuid */
+	bool		fks_read;		/* fks below are read */
+	ClientFk   *fks;			/* its foreign keys, to check the hub's rows */
+	int			nfks;
 } ClientTable;
+
+/* How client_try_change is called (apply.c). */
+typedef enum
+{
+	TRY_LIVE,					/* a change as it comes in a download */
+	TRY_RETRY,					/* one set aside in sync_errors, again */
+	TRY_HELD					/* one held for its parent, at the part's end */
+} TryMode;
 
 /* The hub's column types, which decide conversions (docs/replication.md). */
 typedef struct
@@ -113,6 +138,9 @@ struct Client
 	int			nbounds;
 	Respell    *respell;		/* values uploaded, to be spelt as the hub's */
 	int			nrespell;
+	ChangeList	held;			/* hub changes whose parent is missing, held
+								 * to the end of the apply part (apply.c) */
+	const HubTypes *held_types; /* ... and the hub's types they are written by */
 };
 
 /* client.c */
@@ -122,6 +150,7 @@ const char *client_node_id(Client *cl);
 ClientTable *client_table(Client *cl, const char *name);
 int			client_col(const ClientTable *t, const char *col);
 bool		client_col_generated(const ClientTable *t, const char *col);
+const ClientFk *client_table_fks(Client *cl, ClientTable *t, int *n);
 void		client_reset_cache(Client *cl);
 int			client_follow_schema(Client *cl, char *err, size_t errlen);
 
@@ -200,7 +229,7 @@ int			client_write_call(Client *cl, const char *sql, const char *what, int64_t *
 int			client_state_set(Client *cl, const char *key, const char *value,
 							 char *err, size_t errlen);
 char	   *client_state_get(Client *cl, const char *key);
-int			client_try_change(Client *cl, Change *c, const HubTypes *types, bool retry,
+int			client_try_change(Client *cl, Change *c, const HubTypes *types, TryMode how,
 							  char *why, size_t whylen, char *err, size_t errlen);
 const char *client_short_reason(Client *cl, const char *why);
 

@@ -125,7 +125,7 @@ client_retry_errors(Client *cl, const HubTypes *types, int *applied, char *err, 
 			snprintf(why, sizeof(why), "%s", sa.bad[i]);
 		else
 		{
-			r = client_try_change(cl, c, types, true, why, sizeof(why), err, errlen);
+			r = client_try_change(cl, c, types, TRY_RETRY, why, sizeof(why), err, errlen);
 			if (r == -1)
 			{
 				rc = -1;
@@ -139,7 +139,8 @@ client_retry_errors(Client *cl, const HubTypes *types, int *applied, char *err, 
 		}
 		if (r == 1)
 			(*applied)++;
-		rc = settle(cl, &sa, i, r == -2, why, err, errlen);
+		/* -3: its parent row is still missing */
+		rc = settle(cl, &sa, i, r <= -2, why, err, errlen);
 	}
 	set_aside_free(&sa);
 	return rc;
