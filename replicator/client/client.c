@@ -379,6 +379,7 @@ client_close(Client *cl)
 	vermap_free(&cl->local);
 	vermap_free(&cl->fill_again);
 	changes_free(&cl->held);
+	namemap_free(&cl->fk_warned);
 	free(cl->bounds);
 	for (int i = 0; i < cl->nmalformed; i++)
 		free(cl->malformed_why[i]);
@@ -522,7 +523,8 @@ fk_probe(Client *cl, const ClientTable *t, const ClientFk *fk)
 	buf_puts(&b, " LIMIT 1");
 	if (sqlite3_prepare_v2(cl->db, b.p, -1, &st, NULL) != SQLITE_OK)
 	{
-		logmsg(LOG_WARNING, "client \"%s\": a foreign key of table \"%s\" refers to \"%s\", which cannot be read (%s): the hub's changes are not checked against it",
+		if (namemap_find(&cl->fk_warned, t->name) < 0)
+			logmsg(LOG_WARNING, "client \"%s\": a foreign key of table \"%s\" refers to \"%s\", which cannot be read (%s): the hub's changes are not checked against it",
 			   cl->path, t->name, fk->parent, sqlite3_errmsg(cl->db));
 		sqlite3_finalize(st);
 		st = NULL;
@@ -559,7 +561,7 @@ parent_key(Client *cl, const char *parent, char ***pcol)
  * The foreign keys table t declares (PRAGMA foreign_key_list, whatever
  * PRAGMA foreign_keys says), each with its probe; read once per table and
  * schema (client_reset_cache forgets them). A key whose columns or parent
- * cannot be resolved is left out, said in the log.
+ * cannot be resolved is left out, said in the log once per table and run.
  */
 const ClientFk *
 client_table_fks(Client *cl, ClientTable *t, int *n)
@@ -567,6 +569,7 @@ client_table_fks(Client *cl, ClientTable *t, int *n)
 	sqlite3_stmt *st = NULL;
 	int			id = -1,
 				step;
+	bool		left_out = false;
 
 	if (t->fks_read)
 	{
@@ -624,11 +627,12 @@ client_table_fks(Client *cl, ClientTable *t, int *n)
 			ok = ok && fk->col[c] >= 0 && fk->pcol[c] != NULL;
 		if (ok)
 			fk->probe = fk_probe(cl, t, fk);
-		else
+		else if (namemap_find(&cl->fk_warned, t->name) < 0)
 			logmsg(LOG_WARNING, "client \"%s\": a foreign key of table \"%s\" to \"%s\" does not name its columns as the tables have them: the hub's changes are not checked against it",
 				   cl->path, t->name, fk->parent);
 		if (fk->probe == NULL)
 		{
+			left_out = true;
 			/* left out */
 			free(fk->parent);
 			for (int c = 0; c < fk->n; c++)
@@ -638,6 +642,9 @@ client_table_fks(Client *cl, ClientTable *t, int *n)
 			t->fks[i--] = t->fks[--t->nfks];
 		}
 	}
+	/* said once per table and run */
+	if (left_out && namemap_find(&cl->fk_warned, t->name) < 0)
+		namemap_add(&cl->fk_warned, t->name, NULL);
 	*n = t->nfks;
 	return t->fks;
 }

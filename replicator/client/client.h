@@ -141,6 +141,7 @@ struct Client
 	ChangeList	held;			/* hub changes whose parent is missing, held
 								 * to the end of the apply part (apply.c) */
 	const HubTypes *held_types; /* ... and the hub's types they are written by */
+	NameMap		fk_warned;		/* tables whose foreign keys were said unreadable */
 };
 
 /* client.c */
