@@ -456,13 +456,38 @@ out:
 	return rc;
 }
 
-/* Empty a table for a first sync (inside the apply transaction). */
+/*
+ * Empty a table for a first sync (inside the apply transaction), but for
+ * the rows this node changed and has not had acknowledged yet (written
+ * after the upload read the queue, or before a failed upload): the hub
+ * has not seen them, and their queued changes still read them to be
+ * shipped.
+ */
 int
 client_clear_table(Client *cl, const ClientTable *t, char *err, size_t errlen)
 {
-	char	   *sql = sqlite3_mprintf("DELETE FROM \"%w\"", t->name);
-	int			rc;
+	sqlite3_str *s = sqlite3_str_new(cl->db);
+	char	   *sql;
+	int			rc,
+				n = 0;
 
+	sqlite3_str_appendf(s, "DELETE FROM \"%w\" WHERE (", t->name);
+	for (int i = 0; i < t->ncols; i++)
+		if (t->is_pk[i])
+			sqlite3_str_appendf(s, "%s\"%w\"", n++ ? ", " : "", t->cols[i]);
+	sqlite3_str_appendall(s, ") NOT IN (SELECT ");
+	n = 0;
+	for (int i = 0; i < t->ncols; i++)
+		if (t->is_pk[i])
+			sqlite3_str_appendf(s, "%sjson_extract(q.pk, '$.\"%w\"')", n++ ? ", " : "", t->cols[i]);
+	sqlite3_str_appendf(s, " FROM sync_queue q WHERE q.table_name = %Q AND q.origin = %Q"
+						" AND q.seq > coalesce((SELECT CAST(value AS INTEGER) FROM syncqd_state"
+						"                       WHERE key = 'up_seq'), 0)", t->name, cl->node_id);
+	for (int i = 0; i < t->ncols; i++)
+		if (t->is_pk[i])
+			sqlite3_str_appendf(s, " AND json_extract(q.pk, '$.\"%w\"') IS NOT NULL", t->cols[i]);
+	sqlite3_str_appendall(s, ")");
+	sql = sqlite3_str_finish(s);
 	if (sql == NULL)
 	{
 		snprintf(err, errlen, "out of memory");

@@ -267,25 +267,59 @@ log_clock_offset(const Link *l, SyncStats *st)
 		   a / 3600000000, a / 60000000 % 60, a / 1000000 % 60, off > 0 ? "ahead of" : "behind");
 }
 
-/* First sync: the hub's tracked tables, as of one snapshot, replace ours. */
+/*
+ * First sync: the hub's tracked tables replace ours, in SQLite transactions
+ * of DOWN_PART rows or PART_MAX_US at most, PART_PAUSE_US apart, as a
+ * download's, so that an app writing to the file waits for one part at
+ * most (docs/replication.md, First sync). The first part
+ * empties the tables and remembers the snapshot (first_snapshot: the
+ * position the first sync ends at, whatever snapshot the rows were then
+ * read in) and each part the table it is in (first_table). A first sync
+ * cut short (a crash, a lost link) goes on from the start of that table,
+ * writing over the rows it wrote (no table is emptied again: the app's
+ * rows since are kept); rows read in a later snapshot than the position
+ * are no harm, as the changes after the position are applied next, in
+ * order. The last part is left open, first_* gone, for the caller to
+ * commit with *stored (malloc'd), the position.
+ */
 static int
-sync_first(Link *l, Client *cl, const HubTypes *types, SyncStats *st, char *err, size_t errlen)
+sync_first(Link *l, Client *cl, const HubTypes *types, const char *snap, char **stored, SyncStats *st,
+		   char *err, size_t errlen)
 {
 	LinkPage	page = {0};
+	char	   *resume = client_state_get(cl, "first_snapshot"),
+			   *at = client_state_get(cl, "first_table");
+	int			from = 0,
+				in_part = 0;
+	int64_t		part_start = mono_us();
 
-	if (check_client_schema(l, cl, err, errlen) < 0)
-		return -1;
-	if (client_begin_apply(cl, err, errlen) < 0)
-		return -1;
-	/* what was set aside is in the hub's tables as they are now, or moot */
-	if (client_forget_errors(cl, err, errlen) < 0)
-		goto fail;
-	for (int i = 0; i < l->ntables; i++)
+	*stored = NULL;
+	if (check_client_schema(l, cl, err, errlen) < 0 ||
+		client_begin_apply(cl, err, errlen) < 0)
+		goto out;
+	if (resume == NULL)
+	{
+		/* what was set aside is in the hub's tables as they are now, or moot */
+		if (client_forget_errors(cl, err, errlen) < 0 ||
+			client_state_set(cl, "first_snapshot", snap, err, errlen) < 0)
+			goto fail;
+		for (int i = 0; i < l->ntables; i++)
+			if (client_clear_table(cl, client_table(cl, l->tables[i].name), err, errlen) < 0)
+				goto fail;
+	}
+	else
+	{
+		for (int i = 0; at && i < l->ntables; i++)
+			if (strcmp(l->tables[i].name, at) == 0)
+				from = i;
+		logmsg(LOG_INFO, "going on with the first sync cut short, from table \"%s\"", l->tables[from].name);
+	}
+	for (int i = from; i < l->ntables; i++)
 	{
 		const HubTable *ht = &l->tables[i];
 		ClientTable *t = client_table(cl, ht->name);
 
-		if (client_clear_table(cl, t, err, errlen) < 0 ||
+		if (client_state_set(cl, "first_table", ht->name, err, errlen) < 0 ||
 			l->ops->rows_open(l, ht, err, errlen) < 0)
 			goto fail;
 		do
@@ -297,18 +331,33 @@ sync_first(Link *l, Client *cl, const HubTypes *types, SyncStats *st, char *err,
 				if (client_write_row(cl, t, false, &page.rows[r], types, err, errlen) < 0)
 					goto fail;
 				st->down_rows++;
+				if (++in_part < DOWN_PART && mono_us() - part_start < PART_MAX_US)
+					continue;
+				/* a part ends: let a waiting app in */
+				if (client_commit_apply(cl, NULL, NULL, 0, err, errlen) < 0)
+					goto out;
+				nap_us(PART_PAUSE_US);
+				if (client_begin_apply(cl, err, errlen) < 0)
+					goto out;
+				in_part = 0;
+				part_start = mono_us();
 			}
 		} while (page.more);
 		if (l->ops->rows_close(l, err, errlen) < 0)
 			goto fail;
 	}
-	link_page_free(&page);
+	if (client_exec(cl, "DELETE FROM syncqd_state WHERE key IN ('first_snapshot', 'first_table')", err, errlen) < 0)
+		goto fail;
+	*stored = xstrdup(resume ? resume : snap);
 	st->first_sync = true;
-	return 0;
+	goto out;
 fail:
-	link_page_free(&page);
 	client_rollback(cl);
-	return -1;
+out:
+	link_page_free(&page);
+	free(resume);
+	free(at);
+	return *stored ? 0 : -1;
 }
 
 /*
@@ -477,6 +526,7 @@ sync_once(Link *l, Client *cl, const SyncOptions *o, SyncStats *st, char *err, s
 	char		uperr[1024] = "";
 	char	   *pos = NULL,
 			   *snap = NULL,
+			   *first_pos = NULL,
 			   *target = NULL;
 	int64_t		done = 0;
 	const char *stored;
@@ -523,10 +573,13 @@ sync_once(Link *l, Client *cl, const SyncOptions *o, SyncStats *st, char *err, s
 		logmsg(LOG_WARNING, "this client's position is older than the hub's retained queue: taking a fresh first sync");
 	if (pos == NULL || behind)
 	{
-		rc = sync_first(l, cl, &types, st, err, errlen);
+		rc = sync_first(l, cl, &types, snap, &first_pos, st, err, errlen);
 		if (rc == 0)
-			rc = client_commit_apply(cl, snap, NULL, 0, err, errlen);
-		stored = snap;
+			rc = client_commit_apply(cl, first_pos, NULL, 0, err, errlen);
+		stored = first_pos;
+		/* a first sync that went on from an earlier snapshot: catch up */
+		if (rc == 0 && strcmp(first_pos, snap) != 0)
+			rc = sync_down(l, cl, &types, o, st, first_pos, NULL, 0, snap, &stored, err, errlen);
 	}
 	else
 		rc = sync_down(l, cl, &types, o, st, pos, target, done, snap, &stored, err, errlen);
@@ -551,6 +604,7 @@ sync_once(Link *l, Client *cl, const SyncOptions *o, SyncStats *st, char *err, s
 out:
 	free(pos);
 	free(snap);
+	free(first_pos);
 	free(target);
 	hubtypes_free(&types);
 	return rc;
