@@ -1162,15 +1162,11 @@ natural_meets(Hub *h, Decision *d, int i, const HubTable *t, const Version *cur,
 
 	buf_printf(&sql, "SELECT %s FROM %s x, json_populate_record(NULL::%s, $1::json) r WHERE ",
 			   retry ? "$2::uuid::text" :
-			   /* (the txid range first: the BRIN index reads only the
-				* queue since the uploader's last download) */
-			   "(SELECT (array_agg(q.origin::text ORDER BY q.seq DESC))[1] FROM sync_queue q"
-			   "  WHERE sync_xid_value(q.txid) >= coalesce((SELECT sync_xid_value(pg_snapshot_xmin(c.down_snapshot))"
-			   "                                             FROM sync_clients c WHERE c.node_id = $2::uuid), 0)"
-			   "    AND NOT coalesce((SELECT pg_visible_in_snapshot(q.txid, c.down_snapshot)"
-			   "                        FROM sync_clients c WHERE c.node_id = $2::uuid), false)"
-			   "    AND q.table_name = $3 AND q.op = 'I' AND q.pk::jsonb = $1::jsonb"
-			   "    AND q.origin <> $2::uuid AND (q.for_node IS NULL OR q.for_node = $2::uuid))",
+			   "(SELECT q.origin::text FROM sync_queue q LEFT JOIN sync_clients s ON s.node_id = $2::uuid"
+			   "  WHERE q.table_name = $3 AND q.op = 'I' AND q.pk::jsonb = $1::jsonb"
+			   "    AND q.origin <> $2::uuid AND (q.for_node IS NULL OR q.for_node = $2::uuid)"
+			   "    AND (s.down_snapshot IS NULL OR NOT pg_visible_in_snapshot(q.txid, s.down_snapshot))"
+			   "  ORDER BY q.seq DESC LIMIT 1)",
 			   t->qname, t->qname);
 	for (int col = 0; col < t->ncols; col++)
 	{
