@@ -420,8 +420,6 @@ typedef struct
 								 * changes carry (keyseq tables) */
 	VerMap		live;			/* keyseq rows this upload changed: us 1 live,
 								 * 0 deleted; origin: whose */
-	bool	   *met;			/* of each: an insert set aside because it met
-								 * another node's record (natural_meets) */
 } Decision;
 
 /*
@@ -1136,68 +1134,6 @@ retry_meets(Decision *d, int i, const HubTable *t, const Version *cur)
 }
 
 /*
- * An insert into a table whose keys are the app's (no sequence behind
- * them, or the policy 'natural'), whose key has a live row on the hub last
- * written by another node (cur): is that row another record, made by an
- * insert this node had not seen (not in what it downloaded last)? Then
- * the insert is set aside, never an overwrite (issue 13): the first insert
- * of a key to reach the hub keeps it, and the later one waits in
- * sync_errors with its row while its node is given the hub's record (a
- * correction: add_corrections). An insert of a row this node had seen (an
- * INSERT OR REPLACE over it) is an update: last writer wins. Retried, the
- * insert stays set aside while a row of another node lives under its key.
- * 1 if set aside, 0 if not, -1 on error. Asked only when the row's version
- * is another node's, so a sync without such meetings asks nothing.
- */
-static int
-natural_meets(Hub *h, Decision *d, int i, const HubTable *t, const Version *cur, bool retry,
-			  char *err, size_t errlen)
-{
-	const Change *c = d->cs[i];
-	Buf			sql = {0};
-	const char *params[3] = {d->key[i], c->origin, t->name};
-	PGresult   *res;
-	char		why[1024];
-	int			n = 0;
-
-	buf_printf(&sql, "SELECT %s FROM %s x, json_populate_record(NULL::%s, $1::json) r WHERE ",
-			   retry ? "$2::uuid::text" :
-			   "(SELECT q.origin::text FROM sync_queue q LEFT JOIN sync_clients s ON s.node_id = $2::uuid"
-			   "  WHERE q.table_name = $3 AND q.op = 'I' AND q.pk::jsonb = $1::jsonb"
-			   "    AND q.origin <> $2::uuid AND (q.for_node IS NULL OR q.for_node = $2::uuid)"
-			   "    AND (s.down_snapshot IS NULL OR NOT pg_visible_in_snapshot(q.txid, s.down_snapshot))"
-			   "  ORDER BY q.seq DESC LIMIT 1)",
-			   t->qname, t->qname);
-	for (int col = 0; col < t->ncols; col++)
-	{
-		char	   *q;
-
-		if (!t->is_pk[col])
-			continue;
-		q = hub_quote_ident(h, t->cols[col]);
-		buf_printf(&sql, "%sx.%s = r.%s", n++ ? " AND " : "", q, q);
-		free(q);
-	}
-	res = hub_run(h, sql.p, retry ? 2 : 3, params, PGRES_TUPLES_OK, err, errlen);
-	buf_free(&sql);
-	if (res == NULL)
-		return -1;
-	if (PQntuples(res) == 0 || PQgetisnull(res, 0, 0))
-	{
-		PQclear(res);
-		return 0;				/* no row, or one this node had seen */
-	}
-	snprintf(why, sizeof(why), "\"%s\" %s was also created on node %s, and that insert reached the hub first:"
-			 " this one is set aside here with its row rather than overwrite that record, and this node was given"
-			 " that record; to keep this row, insert it again under another key, then delete this change from sync_errors",
-			 t->name, d->key[i], retry ? cur->origin : PQgetvalue(res, 0, 0));
-	PQclear(res);
-	set_failed(&d->out[i], why, NULL);
-	d->met[i] = !retry;
-	return 1;
-}
-
-/*
  * Decide, last writer wins, in order: a change stamped too far ahead is
  * re-stamped first; a change older than the row's version is overruled
  * (or, retried, superseded by its own node's later change); the rest win,
@@ -1249,19 +1185,6 @@ decide(Hub *h, Decision *d, bool retry, char *err, size_t errlen)
 		if (retry && retry_meets(d, i, t, cur))
 		{
 			free(k);
-			continue;
-		}
-		if ((t->keyseq == NULL || t->natural) && c->op == SYNCQ_OP_INSERT && cur != NULL &&
-			strcmp(cur->origin, c->origin) != 0 &&
-			(fresh = natural_meets(h, d, i, t, cur, retry, err, errlen)) != 0)
-		{
-			free(k);
-			if (fresh < 0)
-			{
-				rc = -1;
-				break;
-			}
-			fresh = 0;
 			continue;
 		}
 		if (!retry && t->keyseq && !t->natural && c->op == SYNCQ_OP_INSERT && c->pk.n == 1 &&
@@ -1489,8 +1412,7 @@ is_last(const Decision *d, const Answers *a, int i)
 static bool
 orphan(const Decision *d, int i)
 {
-	return !d->retry && d->out[i].done == DONE_FAILED &&
-		(strcmp(d->out[i].sqlstate, "23503") == 0 || d->met[i]);
+	return !d->retry && d->out[i].done == DONE_FAILED && strcmp(d->out[i].sqlstate, "23503") == 0;
 }
 
 /*
@@ -1878,7 +1800,6 @@ hub_apply_changes(Hub *h, Change **cs, int n, Outcome *out, bool retry, bool *no
 	d.sent_row = xcalloc((size_t) n + 1, sizeof(char *));
 	d.replaced = xcalloc((size_t) n + 1, sizeof(int64_t));
 	d.exists = xcalloc((size_t) n + 1, sizeof(bool));
-	d.met = xcalloc((size_t) n + 1, sizeof(bool));
 	d.floor = xcalloc((size_t) h->ntables + 1, sizeof(int64_t));
 	if ((validate(h, &d) > 0 && read_keys(h, &d, err, errlen) < 0) ||
 		read_existing(h, &d, err, errlen) < 0)
@@ -1903,7 +1824,6 @@ out:
 	free(d.replaced);
 	free(d.win);
 	free(d.exists);
-	free(d.met);
 	free(d.floor);
 	vermap_free(&d.vers);
 	vermap_free(&d.before);
