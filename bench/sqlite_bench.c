@@ -54,7 +54,9 @@ static const char zInsertQueue[] =
   " 'score', ?5, 'notes', ?6),"
   " max(strftime('%Y-%m-%dT%H:%M:%f000Z', 'now'),"
   " coalesce((SELECT next FROM syncq_state), ''),"
-  " coalesce((SELECT changed_at FROM sync_queue ORDER BY seq DESC LIMIT 1), '')),"
+  " coalesce((SELECT changed_at FROM sync_queue WHERE changed_at GLOB"
+  " '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9].[0-9][0-9][0-9][0-9][0-9][0-9]Z'"
+  " ORDER BY seq DESC LIMIT 1), '')),"
   " ?7, 'immediate')";
 
 static const char *zExt;
