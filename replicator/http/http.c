@@ -302,11 +302,24 @@ watchdog_start(HttpServer *srv)
 {
 	struct HttpConns *cs = xcalloc(1, sizeof(struct HttpConns));
 	int			rc;
+	sigset_t	block,
+				orig;
 
 	pthread_mutex_init(&cs->mu, NULL);
 	pthread_cond_init(&cs->cv, NULL);
 	srv->conns = cs;
+	/*
+	 * Created with the stop signals blocked, as the server's threads are:
+	 * the caller waits for them in sigsuspend(), and one taken by this
+	 * thread would leave it waiting.
+	 */
+	sigemptyset(&block);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &block, &orig);
 	rc = pthread_create(&cs->watchdog, NULL, watchdog_main, srv);
+	pthread_sigmask(SIG_SETMASK, &orig, NULL);
 	if (rc != 0)
 	{
 		pthread_cond_destroy(&cs->cv);
