@@ -714,19 +714,67 @@ static void appendValue(sqlite3_str *pStr, const SyncqTable *pTab, int iCol,
   }
 }
 
+/* A call of a SQL function takes at most SQLITE_MAX_FUNCTION_ARG
+** arguments, 127 by default: a json_object() or json_array() of more is
+** written as several calls of at most this many, in parts (appendPartStart
+** and appendPartEnd), whose texts are joined into one. */
+#define JSON_PART_ARGS 126
+
+/* Opens part iPart of nPart of a call of zFunc (json_object or json_array).
+** One part is the call itself.  Of more, the first keeps its text but the
+** closing '}' or ']', the last all but the opening one, the others neither,
+** joined with ',': the text of the one call that would hold them all. */
+static void appendPartStart(sqlite3_str *pStr, const char *zFunc, int iPart,
+                            int nPart){
+  if( nPart==1 ){
+    sqlite3_str_appendf(pStr, "%s(", zFunc);
+  }else if( iPart==0 ){
+    sqlite3_str_appendf(pStr, "(substr(%s(", zFunc);
+  }else if( iPart<nPart-1 ){
+    sqlite3_str_appendf(pStr, " || ',' || substr(substr(%s(", zFunc);
+  }else{
+    sqlite3_str_appendf(pStr, " || ',' || substr(%s(", zFunc);
+  }
+}
+
+/* Closes part iPart of nPart (appendPartStart).  substr(X, -1, -N) is the
+** N characters before the last one of X: all of them, for N as large. */
+static void appendPartEnd(sqlite3_str *pStr, int iPart, int nPart){
+  if( nPart==1 ){
+    sqlite3_str_appendall(pStr, ")");
+  }else if( iPart==0 ){
+    sqlite3_str_appendall(pStr, "), -1, -2147483647)");
+  }else if( iPart<nPart-1 ){
+    sqlite3_str_appendall(pStr, "), 2), -1, -2147483647)");
+  }else{
+    sqlite3_str_appendall(pStr, "), 2))");
+  }
+}
+
+/* The number of parts of a call of nItem items of nArg arguments each. */
+static int partCount(int nItem, int nArg){
+  int nPer = JSON_PART_ARGS/nArg;
+  return nItem>0 ? (nItem+nPer-1)/nPer : 1;
+}
+
 /* Appends json_object(...) of the key (bKeyOnly) or every column of row
-** zRef; zSep goes between the pairs. */
+** zRef; zSep goes between the pairs.  A table of more columns than one
+** call takes gets the same text from several (appendPartStart). */
 static void appendObject(sqlite3_str *pStr, const SyncqTable *pTab,
                          const char *zRef, int bKeyOnly, const char *zSep){
-  int i, n = bKeyOnly ? pTab->nPk : pTab->nCol;
-  sqlite3_str_appendall(pStr, "json_object(");
-  for(i=0; i<n; i++){
-    int iCol = bKeyOnly ? pTab->aiPk[i] : i;
-    if( i ) sqlite3_str_appendall(pStr, zSep);
-    sqlite3_str_appendf(pStr, "%Q, ", pTab->aCol[iCol].zName);
-    appendValue(pStr, pTab, iCol, zRef);
+  int n = bKeyOnly ? pTab->nPk : pTab->nCol;
+  int nPer = JSON_PART_ARGS/2, nPart = partCount(n, 2);
+  int i, p;
+  for(p=0; p<nPart; p++){
+    appendPartStart(pStr, "json_object", p, nPart);
+    for(i=p*nPer; i<n && i<(p+1)*nPer; i++){
+      int iCol = bKeyOnly ? pTab->aiPk[i] : i;
+      if( i>p*nPer ) sqlite3_str_appendall(pStr, zSep);
+      sqlite3_str_appendf(pStr, "%Q, ", pTab->aCol[iCol].zName);
+      appendValue(pStr, pTab, iCol, zRef);
+    }
+    appendPartEnd(pStr, p, nPart);
   }
-  sqlite3_str_appendall(pStr, ")");
 }
 
 /* Appends the txid expression for a change of the given priority. */
@@ -1108,13 +1156,17 @@ static int columnsFollow(sqlite3 *db, const SyncqTable *pTab, char **pzErr){
   }
   if( rc==SQLITE_OK ){
     /* A column that is here (again) has not gone. */
+    int nPart = partCount(pTab->nCol, 1), p;
     pStr = sqlite3_str_new(0);
-    sqlite3_str_appendall(pStr, "json_array(");
-    for(j=0; j<pTab->nCol; j++){
-      sqlite3_str_appendf(pStr, "%sjson_array(%Q, %Q)", j ? ", " : "",
-                          pTab->aCol[j].zName, pTab->aCol[j].zType);
+    for(p=0; p<nPart; p++){
+      appendPartStart(pStr, "json_array", p, nPart);
+      for(j=p*JSON_PART_ARGS; j<pTab->nCol && j<(p+1)*JSON_PART_ARGS; j++){
+        sqlite3_str_appendf(pStr, "%sjson_array(%Q, %Q)",
+                            j>p*JSON_PART_ARGS ? ", " : "",
+                            pTab->aCol[j].zName, pTab->aCol[j].zType);
+      }
+      appendPartEnd(pStr, p, nPart);
     }
-    sqlite3_str_appendall(pStr, ")");
     rc = strDone(pStr, &zNow);
   }
   if( rc==SQLITE_OK ){
