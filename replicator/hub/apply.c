@@ -488,16 +488,11 @@ apply_run(Hub *h, const HubTable *t, const Decision *d, const int *idx, int n,
 	const Change *first = d->cs[idx[0]];
 	bool		del = first->op == SYNCQ_OP_DELETE;
 	const JObject *shape = del ? &first->pk : &first->row;
-	char	   *qcols[256];
+	char	  **qcols = xcalloc((size_t) shape->n + 1, sizeof(char *));
 	const char *params[2];
 	PGresult   *res;
 	int			rc = 0;
 
-	if (shape->n > 256)
-	{
-		snprintf(err, errlen, "hub: table \"%s\" has more than 256 columns", t->name);
-		return -1;
-	}
 	for (int i = 0; i < shape->n; i++)
 		qcols[i] = hub_quote_ident(h, shape->f[i].key);
 	run_rows(t, d, idx, n, del, &arr);
@@ -520,6 +515,7 @@ apply_run(Hub *h, const HubTable *t, const Decision *d, const int *idx, int n,
 	PQclear(res);
 	for (int i = 0; i < shape->n; i++)
 		free(qcols[i]);
+	free(qcols);
 	buf_free(&sql);
 	buf_free(&arr);
 	buf_free(&exp);
