@@ -483,7 +483,7 @@ say_missing_parent(char *why, size_t whylen, const ClientTable *t, const Change 
 		snprintf(why + n, whylen - n, "%s%s", k ? ", " : "", t->cols[fk->col[k]]);
 	}
 	n = strlen(why);
-	snprintf(why + n, whylen - n, "%s ", fk->n > 1 ? ") (" : "");
+	snprintf(why + n, whylen - n, "%s", fk->n > 1 ? ") (" : " ");
 	for (int k = 0; k < fk->n; k++)
 	{
 		if (k)
@@ -499,6 +499,46 @@ say_missing_parent(char *why, size_t whylen, const ClientTable *t, const Change 
 }
 
 /*
+ * One probe of has_parents: is the parent row of fk, whose values in the
+ * child are v, there? Returns as has_parents.
+ */
+static int
+has_parent(Client *cl, ClientTable *t, const Change *c, const ClientFk *fk, const JField **v,
+		   char *why, size_t whylen, char *err, size_t errlen)
+{
+	int			rc;
+
+	sqlite3_reset(fk->probe);
+	for (int k = 0; k < fk->n; k++)
+	{
+		int			col = fk->col[k];
+
+		if ((rc = client_bind_value(cl, fk->probe, k + 1, v[k], t->typed ? t->kind[col] : VK_OTHER,
+									t->typed ? t->form[col] : FORM_DEFAULT, err, errlen)) < 0)
+		{
+			sqlite3_clear_bindings(fk->probe);
+			if (rc == -2)
+				snprintf(why, whylen, "%s", err);
+			return rc;
+		}
+	}
+	rc = sqlite3_step(fk->probe);
+	sqlite3_reset(fk->probe);
+	sqlite3_clear_bindings(fk->probe);
+	if (rc == SQLITE_DONE)
+	{
+		say_missing_parent(why, whylen, t, c, fk, v);
+		return 0;
+	}
+	if (rc != SQLITE_ROW)
+	{
+		client_db_err(err, errlen, cl, "looking up a parent row");
+		return -1;
+	}
+	return 1;
+}
+
+/*
  * Has the row change c writes to t every parent its declared foreign keys
  * name (client_table_fks; checked whatever PRAGMA foreign_keys says)? A
  * key with a NULL in it needs none, as in SQLite; a row that refers to
@@ -510,20 +550,25 @@ static int
 has_parents(Client *cl, ClientTable *t, const Change *c, const HubTypes *types,
 			char *why, size_t whylen, char *err, size_t errlen)
 {
-	int			nfks;
+	int			nfks,
+				most = 0,
+				rc = 1;
 	const ClientFk *fks = client_table_fks(cl, t, &nfks);
+	const JField **v;
 
 	if (nfks == 0)
 		return 1;
 	if (!t->typed && types)
 		client_table_typed(cl, t, types);
 	for (int i = 0; i < nfks; i++)
+		if (fks[i].n > most)
+			most = fks[i].n;
+	v = xcalloc((size_t) most + 1, sizeof(*v));
+	for (int i = 0; i < nfks && rc == 1; i++)
 	{
 		const ClientFk *fk = &fks[i];
-		const JField *v[64];
-		bool		check = fk->n <= 64,
+		bool		check = true,
 					self = strcmp(fk->parent, t->name) == 0;
-		int			rc;
 
 		for (int k = 0; check && k < fk->n; k++)
 		{
@@ -541,37 +586,11 @@ has_parents(Client *cl, ClientTable *t, const Change *c, const HubTypes *types,
 				self = (own = jobj_get(&c->row, fk->pcol[k])) != NULL && same_value(own, v[k]);
 			check = !self;
 		}
-		if (!check)
-			continue;
-		sqlite3_reset(fk->probe);
-		for (int k = 0; k < fk->n; k++)
-		{
-			int			col = fk->col[k];
-
-			if ((rc = client_bind_value(cl, fk->probe, k + 1, v[k], t->typed ? t->kind[col] : VK_OTHER,
-										t->typed ? t->form[col] : FORM_DEFAULT, err, errlen)) < 0)
-			{
-				sqlite3_clear_bindings(fk->probe);
-				if (rc == -2)
-					snprintf(why, whylen, "%s", err);
-				return rc;
-			}
-		}
-		rc = sqlite3_step(fk->probe);
-		sqlite3_reset(fk->probe);
-		sqlite3_clear_bindings(fk->probe);
-		if (rc == SQLITE_DONE)
-		{
-			say_missing_parent(why, whylen, t, c, fk, v);
-			return 0;
-		}
-		if (rc != SQLITE_ROW)
-		{
-			client_db_err(err, errlen, cl, "looking up a parent row");
-			return -1;
-		}
+		if (check)
+			rc = has_parent(cl, t, c, fk, v, why, whylen, err, errlen);
 	}
-	return 1;
+	free(v);
+	return rc;
 }
 
 /*

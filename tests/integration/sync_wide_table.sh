@@ -139,6 +139,26 @@ sync "$A"
 check "relayed through the hub" w300 300 2:5 12:4 21:6
 check "relayed through the hub" w1600 1600 2:5 12:4 21:6
 
+note "a foreign key of 65 columns on the client holds a child until its parent"
+ks=$(seq -s, -f 'k%g' 65)
+hub "CREATE TABLE wmom (id bigint PRIMARY KEY, $(seq -s, -f 'k%g integer' 65));
+	CREATE TABLE wkid (id bigint PRIMARY KEY, $(seq -s, -f 'k%g integer' 65));
+	SELECT sync_track('wmom'); SELECT sync_track('wkid');" >/dev/null
+cli "$A" "CREATE TABLE wmom (id INTEGER PRIMARY KEY, $(seq -s, -f 'k%g INTEGER' 65), UNIQUE ($ks));
+	CREATE TABLE wkid (id INTEGER PRIMARY KEY, $(seq -s, -f 'k%g INTEGER' 65),
+		FOREIGN KEY ($ks) REFERENCES wmom ($ks));" \
+	"SELECT sync_track('wmom');" "SELECT sync_track('wkid');" >/dev/null
+hub "INSERT INTO wkid VALUES (1, $(seq -s, 101 165))" >/dev/null
+sync "$A"
+expect_eq "the child waits on a" "$(plain "$A" "SELECT count(*) FROM wkid")" "0"
+why=$(plain "$A" "SELECT table_name || ' ' || error FROM sync_errors")
+[[ "$why" == 'wkid "wkid" {"id":1}: its (k1, k2, '*', k65) (101, 102, '*', 165) is not in "wmom" here'* ]] ||
+	fail "the child of a 65-column key is not set aside for its parent: $why"
+hub "INSERT INTO wmom VALUES (7, $(seq -s, 101 165))" >/dev/null
+sync "$A"	# the parent
+sync "$A"	# the child, tried again before the download
+expect_eq "the child with its parent on a" "$(plain "$A" "SELECT id, k1, k65 FROM wkid")" "1|101|165"
+
 expect_eq "nothing set aside" "$(set_aside "$A" "$B")" ""
 expect_eq "nothing pending on a" "$(pending "$A")" "0"
 expect_eq "nothing pending on b" "$(pending "$B")" "0"
