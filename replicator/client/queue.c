@@ -160,10 +160,11 @@ client_fill_queue(Client *cl, bool first, char *err, size_t errlen)
 }
 
 /*
- * A queue row the pending read cannot ship (malformed: written by hand or
- * by a broken tool, never by the capture): remembered with why, to be set
- * aside in sync_errors (client_set_aside_malformed) instead of stopping
- * every upload behind it.
+ * A queue row the pending read cannot ship: malformed (written by hand or
+ * by a broken tool, never by the capture), or holding a value of the app's
+ * that syncq cannot send (a NUL, which jobj_parse refuses as \u0000).
+ * Remembered with why, to be set aside in sync_errors
+ * (client_set_aside_malformed) instead of stopping every upload behind it.
  */
 static void
 note_malformed(Client *cl, int64_t seq, const char *why)
@@ -178,9 +179,9 @@ note_malformed(Client *cl, int64_t seq, const char *why)
 }
 
 /*
- * Set aside the malformed queue rows the pending read skipped, up to seq
- * upto, in sync_errors: hub_seq is minus their queue seq (so they are never
- * tried as hub changes), ver_us 0, the error says why; and take them out of
+ * Set aside the queue rows noted as not to be shipped (note_malformed), up
+ * to seq upto, in sync_errors: hub_seq is minus their queue seq (so they are
+ * never tried as hub changes), ver_us 0, the error says why; and take them out of
  * the queue, where the key renames' JSON functions would stop at them (the
  * newest row, which the queue keeps, is emptied: docs/queue.md). In the
  * caller's transaction (an acknowledgement), or in one of its own.
@@ -219,7 +220,7 @@ client_set_aside_malformed(Client *cl, int64_t upto, char *err, size_t errlen)
 
 		if (seq > upto)
 			continue;
-		snprintf(why, sizeof(why), "this node's queue row %" PRId64 " is malformed, not sent: %s", seq,
+		snprintf(why, sizeof(why), "this node's queue row %" PRId64 " cannot be sent: %s", seq,
 				 cl->malformed_why[i]);
 		for (int k = 0; k < 3; k++)
 		{
@@ -228,7 +229,7 @@ client_set_aside_malformed(Client *cl, int64_t upto, char *err, size_t errlen)
 				sqlite3_bind_text(st[k], 2, why, -1, SQLITE_STATIC);
 			if (sqlite3_step(st[k]) != SQLITE_DONE)
 			{
-				client_db_err(err, errlen, cl, "setting a malformed queue row aside in sync_errors");
+				client_db_err(err, errlen, cl, "setting a queue row that cannot be sent aside in sync_errors");
 				goto out;
 			}
 			sqlite3_reset(st[k]);

@@ -2,10 +2,11 @@
 # syncqd-http
 # A malformed row in a client's sync_queue (written by hand or by a broken
 # tool: a bad op, a key or row that is no JSON object, a changed_at that is
-# no instant) is set aside in the file's sync_errors with the reason, and
-# the changes before and after it still reach the hub (issue 11). It is
-# set aside once, not tried again as a hub change, and survives the syncs
-# after it. On the hub, sync_queue refuses such a row outright.
+# no instant), or one that holds an app's value syncq cannot send (a NUL),
+# is set aside in the file's sync_errors with the reason ("cannot be sent:
+# ..."), and the changes before and after it still reach the hub (issue
+# 11). It is set aside once, not tried again as a hub change, and survives
+# the syncs after it. On the hub, sync_queue refuses such a row outright.
 . "$SYNCQ_ROOT/tests/lib/synctest.sh"
 new_hub sync_queue_malformed
 
@@ -27,10 +28,10 @@ sync "$a"
 expect_eq "the hub's rows" "$(hub "SELECT id, v FROM item ORDER BY id")" "1|before
 6|after"
 expect_eq "set aside on a" "$(plain "$a" "SELECT op, pk, hub_seq < 0, error FROM sync_errors ORDER BY -hub_seq")" \
-"X|{\"id\":2}|1|this node's queue row 2 is malformed, not sent: bad op \"X\"
-U|[3]|1|this node's queue row 3 is malformed, not sent: bad pk JSON (expected a JSON object at offset 0)
-U|{\"id\":4}|1|this node's queue row 4 is malformed, not sent: bad row JSON
-D|{\"id\":5}|1|this node's queue row 5 is malformed, not sent: bad changed_at \"yesterday\""
+"X|{\"id\":2}|1|this node's queue row 2 cannot be sent: bad op \"X\"
+U|[3]|1|this node's queue row 3 cannot be sent: bad pk JSON (expected a JSON object at offset 0)
+U|{\"id\":4}|1|this node's queue row 4 cannot be sent: bad row JSON
+D|{\"id\":5}|1|this node's queue row 5 cannot be sent: bad changed_at \"yesterday\""
 expect_eq "nothing pending" "$(pending "$a")" "0"
 expect_eq "nothing set aside on the hub" "$(hub "SELECT count(*) FROM sync_errors")" "0"
 
@@ -39,13 +40,24 @@ plain "$a" "INSERT INTO sync_queue(table_name, op, pk, row_data, changed_at, ori
 sync "$a"; sync "$a"
 expect_eq "the tail's malformed row, set aside once" \
 	"$(plain "$a" "SELECT count(*), min(error) FROM sync_errors WHERE pk = '{\"id\":7'")" \
-	"1|this node's queue row 7 is malformed, not sent: bad pk JSON"
+	"1|this node's queue row 7 cannot be sent: bad pk JSON"
 plain "$a" "UPDATE item SET v = 'later' WHERE id = 6"
 sync "$a"; sync "$a"
 expect_eq "the hub's rows after" "$(hub "SELECT id, v FROM item ORDER BY id")" "1|before
 6|later"
 expect_eq "set aside on a, kept" "$(plain "$a" "SELECT count(*) FROM sync_errors")" "5"
 expect_eq "nothing pending after" "$(pending "$a")" "0"
+
+note "an app's row that holds what syncq cannot send: set aside as well, the next goes on"
+plain "$a" "INSERT INTO item VALUES (9, CAST(x'610062' AS TEXT)); INSERT INTO item VALUES (10, 'fine')"
+sync "$a"
+expect_eq "the app's row set aside on a" \
+	"$(plain "$a" "SELECT op, pk, hub_seq, error FROM sync_errors WHERE hub_seq < -7 ORDER BY -hub_seq")" \
+	"I|{\"id\":9}|-9|this node's queue row 9 cannot be sent: bad row JSON (\\u0000 is not allowed at offset 20)"
+expect_eq "the hub's rows after the app's" "$(hub "SELECT id, v FROM item ORDER BY id")" "1|before
+6|later
+10|fine"
+expect_eq "nothing pending after the app's" "$(pending "$a")" "0"
 
 note "the hub's queue refuses a malformed row"
 for bad in "'[1]', NULL, 'D'" "'{\"id\":1}', '\"x\"', 'U'"; do
