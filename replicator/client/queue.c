@@ -14,6 +14,7 @@
  *                          queue rows deleted, position stored
  */
 #include "base/base.h"
+#include "base/encode.h"
 #include "client/client.h"
 
 #include <inttypes.h>
@@ -160,11 +161,59 @@ client_fill_queue(Client *cl, bool first, char *err, size_t errlen)
 }
 
 /*
+ * The offset of the first byte of s[0..n) that is not UTF-8, or -1 if all
+ * are. SQLite keeps an app's text as the app gave it, and its JSON
+ * functions copy it so; the hub takes UTF-8 only, and an upload it refuses
+ * would stop every change behind it.
+ */
+static long
+not_utf8_at(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n;)
+	{
+		size_t		k = (unsigned char) s[i] < 0x80 ? 1 : utf8_seq_len((const unsigned char *) s + i, n - i);
+
+		if (k == 0)
+			return (long) i;
+		i += k;
+	}
+	return -1;
+}
+
+/*
+ * Are the key and row text of the pending row at st all UTF-8? If not,
+ * why says where, as change_init says what else is wrong with them.
+ */
+static bool
+all_utf8(sqlite3_stmt *st, char *why, size_t whylen)
+{
+	static const struct
+	{
+		int			col;
+		const char *what;
+	}			parts[] = {{3, "pk"}, {4, "row"}};
+
+	for (int k = 0; k < 2; k++)
+	{
+		const char *text = (const char *) sqlite3_column_text(st, parts[k].col);
+		long		at = text ? not_utf8_at(text, (size_t) sqlite3_column_bytes(st, parts[k].col)) : -1;
+
+		if (at >= 0)
+		{
+			snprintf(why, whylen, "bad %s JSON (text that is not UTF-8 at offset %ld)", parts[k].what, at);
+			return false;
+		}
+	}
+	return true;
+}
+
+/*
  * A queue row the pending read cannot ship: malformed (written by hand or
  * by a broken tool, never by the capture), or holding a value of the app's
- * that syncq cannot send (a NUL, which jobj_parse refuses as \u0000).
- * Remembered with why, to be set aside in sync_errors
- * (client_set_aside_malformed) instead of stopping every upload behind it.
+ * that syncq cannot send (text that is not UTF-8, all_utf8; a NUL, which
+ * jobj_parse refuses as \u0000). Remembered with why, to be set aside in
+ * sync_errors (client_set_aside_malformed) instead of stopping every
+ * upload behind it.
  */
 static void
 note_malformed(Client *cl, int64_t seq, const char *why)
@@ -332,6 +381,7 @@ client_pending_next(Client *cl, ChangeList *page, int max, bool *boundary, char 
 		int64_t		us;
 		int64_t		txid = sqlite3_column_int64(st, 7);	/* NULL: 0 */
 		Change	   *c;
+		char		why[256];
 
 		if (page->n >= max)
 		{
@@ -353,9 +403,12 @@ client_pending_next(Client *cl, ChangeList *page, int max, bool *boundary, char 
 		}
 		if (instant_us(st, 5, &us) < 0)
 		{
-			char		why[256];
-
 			snprintf(why, sizeof(why), "bad changed_at \"%.100s\"", (const char *) sqlite3_column_text(st, 5));
+			note_malformed(cl, sqlite3_column_int64(st, 0), why);
+			continue;
+		}
+		if (!all_utf8(st, why, sizeof(why)))
+		{
 			note_malformed(cl, sqlite3_column_int64(st, 0), why);
 			continue;
 		}
@@ -367,11 +420,11 @@ client_pending_next(Client *cl, ChangeList *page, int max, bool *boundary, char 
 						strcmp((const char *) sqlite3_column_text(st, 6), SYNCQ_PRIORITY_IMMEDIATE) == 0,
 						err, errlen) < 0)
 		{
-			const char *why = strstr(err, "\": ");
+			const char *cause = strstr(err, "\": ");
 
 			page->n--;
 			/* (change_init's "change N of "t": " says again what the row says) */
-			note_malformed(cl, sqlite3_column_int64(st, 0), strncmp(err, "change ", 7) == 0 && why ? why + 3 : err);
+			note_malformed(cl, sqlite3_column_int64(st, 0), strncmp(err, "change ", 7) == 0 && cause ? cause + 3 : err);
 			err[0] = '\0';
 			continue;
 		}

@@ -2,11 +2,12 @@
 # syncqd-http
 # A malformed row in a client's sync_queue (written by hand or by a broken
 # tool: a bad op, a key or row that is no JSON object, a changed_at that is
-# no instant), or one that holds an app's value syncq cannot send (a NUL),
-# is set aside in the file's sync_errors with the reason ("cannot be sent:
-# ..."), and the changes before and after it still reach the hub (issue
-# 11). It is set aside once, not tried again as a hub change, and survives
-# the syncs after it. On the hub, sync_queue refuses such a row outright.
+# no instant), or one that holds an app's value syncq cannot send (text
+# that is not UTF-8, a NUL), is set aside in the file's sync_errors with the
+# reason ("cannot be sent: ..."), and the changes before and after it still
+# reach the hub (issue 11). It is set aside once, not tried again as a hub
+# change, and survives the syncs after it. On the hub, sync_queue refuses
+# such a row outright.
 . "$SYNCQ_ROOT/tests/lib/synctest.sh"
 new_hub sync_queue_malformed
 
@@ -48,12 +49,14 @@ expect_eq "the hub's rows after" "$(hub "SELECT id, v FROM item ORDER BY id")" "
 expect_eq "set aside on a, kept" "$(plain "$a" "SELECT count(*) FROM sync_errors")" "5"
 expect_eq "nothing pending after" "$(pending "$a")" "0"
 
-note "an app's row that holds what syncq cannot send: set aside as well, the next goes on"
-plain "$a" "INSERT INTO item VALUES (9, CAST(x'610062' AS TEXT)); INSERT INTO item VALUES (10, 'fine')"
+note "an app's rows that hold what syncq cannot send: set aside as well, the next goes on"
+plain "$a" "INSERT INTO item VALUES (8, CAST(x'6361fe' AS TEXT)); INSERT INTO item VALUES (9, CAST(x'610062' AS TEXT));
+	INSERT INTO item VALUES (10, 'fine')"
 sync "$a"
-expect_eq "the app's row set aside on a" \
+expect_eq "the app's rows set aside on a" \
 	"$(plain "$a" "SELECT op, pk, hub_seq, error FROM sync_errors WHERE hub_seq < -7 ORDER BY -hub_seq")" \
-	"I|{\"id\":9}|-9|this node's queue row 9 cannot be sent: bad row JSON (\\u0000 is not allowed at offset 20)"
+"I|{\"id\":8}|-9|this node's queue row 9 cannot be sent: bad row JSON (text that is not UTF-8 at offset 15)
+I|{\"id\":9}|-10|this node's queue row 10 cannot be sent: bad row JSON (\\u0000 is not allowed at offset 20)"
 expect_eq "the hub's rows after the app's" "$(hub "SELECT id, v FROM item ORDER BY id")" "1|before
 6|later
 10|fine"
