@@ -12,6 +12,7 @@
  *   client_rollback         give up an open transaction
  *   client_apply_change     apply one change (or hold it for its parent, or
  *                           set it aside in sync_errors)
+ *   client_take_settled     what became of the held changes
  *   client_try_change       apply one, saying why if the file refused it
  *   client_short_reason     a reason without the file's name in front
  */
@@ -236,6 +237,7 @@ client_rollback(Client *cl)
 	if (!sqlite3_get_autocommit(cl->db))
 		sqlite3_exec(cl->db, "ROLLBACK", NULL, NULL, NULL);
 	changes_free(&cl->held);
+	cl->held_applied = cl->held_overruled = cl->held_parked = 0;	/* (a failed sync's) */
 }
 
 /*
@@ -746,7 +748,9 @@ set_aside(Client *cl, const Change *c, const char *why, char *err, size_t errlen
  * At the end of a part of a download (which always ends between hub
  * transactions): the held changes, in the order they came, tried again;
  * those whose parent is still missing are set aside in sync_errors, to be
- * retried with the set-aside changes (errors.c).
+ * retried with the set-aside changes (errors.c). What became of each is
+ * counted for client_take_settled; one a later change of its row
+ * superseded counts as overruled.
  */
 static int
 settle_held(Client *cl, char *err, size_t errlen)
@@ -762,18 +766,39 @@ settle_held(Client *cl, char *err, size_t errlen)
 		if (r == -1)
 			rc = -1;
 		else if (r <= -2)
+		{
 			rc = set_aside(cl, c, why, err, errlen);
+			cl->held_parked++;
+		}
+		else if (r == 1)
+			cl->held_applied++;
+		else
+			cl->held_overruled++;
 	}
 	changes_free(&cl->held);
 	return rc;
 }
 
 /*
+ * What became of the held changes settled since the last call (applied,
+ * overruled, set aside); the counts start again from 0.
+ */
+void
+client_take_settled(Client *cl, int *applied, int *overruled, int *parked)
+{
+	*applied = cl->held_applied;
+	*overruled = cl->held_overruled;
+	*parked = cl->held_parked;
+	cl->held_applied = cl->held_overruled = cl->held_parked = 0;
+}
+
+/*
  * Apply one change from the hub (client_try_change); one whose parent row
  * is missing is held to the end of the part (settle_held), one this file
  * refuses is set aside in sync_errors and the download goes on. Returns 1
- * if applied (or held), 0 if overruled, 2 if set aside, -1 on an error
- * that ends the download.
+ * if applied, 0 if overruled, 2 if set aside, 4 if held (what became of it
+ * is known when the part is committed: client_take_settled), -1 on an
+ * error that ends the download.
  */
 int
 client_apply_change(Client *cl, Change *c, const HubTypes *types, char *err, size_t errlen)
@@ -784,7 +809,7 @@ client_apply_change(Client *cl, Change *c, const HubTypes *types, char *err, siz
 	if (rc == -3)
 	{
 		hold_change(cl, c, types);
-		return 1;
+		return 4;
 	}
 	if (rc != -2)
 		return rc;

@@ -141,6 +141,9 @@ struct Client
 	ChangeList	held;			/* hub changes whose parent is missing, held
 								 * to the end of the apply part (apply.c) */
 	const HubTypes *held_types; /* ... and the hub's types they are written by */
+	int			held_applied;	/* what became of the held changes since */
+	int			held_overruled; /* client_take_settled: applied at the end of */
+	int			held_parked;	/* their part, overruled, set aside */
 	NameMap		fk_warned;		/* tables whose foreign keys were said unreadable */
 };
 
@@ -192,6 +195,7 @@ int			client_commit_apply(Client *cl, const char *down_snapshot, const char *tar
 void		client_rollback(Client *cl);
 int			client_apply_change(Client *cl, Change *c, const HubTypes *types,
 								char *err, size_t errlen);
+void		client_take_settled(Client *cl, int *applied, int *overruled, int *parked);
 bool		client_in_apply(Client *cl);
 void		client_observe_clock(Client *cl, int64_t us);
 bool		client_position_stale(Client *cl);

@@ -447,10 +447,11 @@ sync_down_changes(Link *l, Client *cl, const char *pos, const char *target, int6
 				goto fail;
 			if (rc == 2)
 				st->down_parked++;
-			else if (rc > 0)
+			else if (rc == 1)
 				st->down_applied++;
-			else
+			else if (rc == 0)
 				st->down_conflicts++;
+			/* 4, held for its parent: counted as it settles (take_settled) */
 			st->down_rows++;
 			in_part++;
 			last = c->seq;
@@ -464,6 +465,23 @@ fail:
 	link_page_free(&page);
 	client_rollback(cl);
 	return -1;
+}
+
+/*
+ * The held changes (client_apply_change's 4) that settled as their parts
+ * were committed, counted into st.
+ */
+static void
+take_settled(Client *cl, SyncStats *st)
+{
+	int			applied,
+				overruled,
+				parked;
+
+	client_take_settled(cl, &applied, &overruled, &parked);
+	st->down_applied += applied;
+	st->down_conflicts += overruled;
+	st->down_parked += parked;
 }
 
 /*
@@ -589,6 +607,7 @@ sync_once(Link *l, Client *cl, const SyncOptions *o, SyncStats *st, char *err, s
 		l->ops->abort(l);
 		goto out;
 	}
+	take_settled(cl, st);
 	{
 		long		pruned = 0;
 

@@ -151,12 +151,15 @@ cli "$A" "CREATE TABLE wmom (id INTEGER PRIMARY KEY, $(seq -s, -f 'k%g INTEGER' 
 hub "INSERT INTO wkid VALUES (1, $(seq -s, 101 165))" >/dev/null
 sync "$A"
 expect_eq "the child waits on a" "$(plain "$A" "SELECT count(*) FROM wkid")" "0"
+last_log | grep -q "down 1 rows, 0 applied, 0 overruled; set aside 0 up, 1 down;" ||
+	fail "the set-aside child counted otherwise: $(last_log)"
 why=$(plain "$A" "SELECT table_name || ' ' || error FROM sync_errors")
 [[ "$why" == 'wkid "wkid" {"id":1}: its (k1, k2, '*', k65) (101, 102, '*', 165) is not in "wmom" here'* ]] ||
 	fail "the child of a 65-column key is not set aside for its parent: $why"
 hub "INSERT INTO wmom VALUES (7, $(seq -s, 101 165))" >/dev/null
 sync "$A"	# the parent
 sync "$A"	# the child, tried again before the download
+last_log | grep -q "set-aside changes through now 0 up, 1 down" || fail "the child's retry not counted: $(last_log)"
 expect_eq "the child with its parent on a" "$(plain "$A" "SELECT id, k1, k65 FROM wkid")" "1|101|165"
 
 expect_eq "nothing set aside" "$(set_aside "$A" "$B")" ""
