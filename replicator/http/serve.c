@@ -4,14 +4,17 @@
  *
  *   syncqd serve --postgres CONNINFO --listen HOST:PORT [--tls-cert F --tls-key F]
  *                [--credentials FILE] [--max-body BYTES] [--pool N]
+ *                [--replica CONNINFO]...
  *
  * serve keeps nothing of its own beyond PostgreSQL, so several can run
- * behind a load balancer. One thread per connection (libmicrohttpd, through
+ * behind a load balancer; downloads may read the hub's streaming replicas
+ * (--replica, serve_replica.c). One thread per connection (libmicrohttpd, through
  * http.c); a request holds a hub connection only while it runs against the
  * hub. The files of serve share serve_state.h.
  *
  *   serve_main   the command, as a list of steps: parse_options,
- *                serve_open (credentials, TLS files, the hub checked),
+ *                serve_open (credentials, TLS files, the hub checked,
+ *                the replicas said),
  *                serve_listen (the server and the wake-up listener),
  *                wait_for_stop (the signal loop), serve_close
  *
@@ -56,6 +59,8 @@ typedef struct
 	long		max_body;
 	int			pool;
 	long		max_set_aside;
+	char	   *replicas[REPLICAS_MAX];	/* --replica, in the order given */
+	int			nreplicas;
 } ServeOptions;
 
 /* ---- the command ----------------------------------------------------------------- */
@@ -75,13 +80,16 @@ usage(void)
 		   "      --max-body=BYTES     refuse larger requests with 413 (default %ld)\n"
 		   "      --pool=N             hub connections for requests, at most (default %d);\n"
 		   "                           one more listens for the hub's wake-ups\n"
+		   "      --replica=CONNINFO   a streaming replica (hot standby) of the hub that\n"
+		   "                           downloads and first syncs read when it has replayed\n"
+		   "                           what they need; repeat for more (at most %d)\n"
 		   "      --max-set-aside=N    a client's refused changes kept in sync_errors, at\n"
 		   "                           most; then its uploads get 507 (default %d)\n"
 		   "  -l, --log-file=FILE      log there instead of stderr\n"
 		   "      --log-level=LEVEL    debug, info, warning or error (default info)\n"
 		   "  -h, --help               show this help and exit\n\n"
 		   "Signals: SIGTERM or SIGINT finish the requests at hand and exit 0.\n",
-		   MAX_BODY_DEFAULT, POOL_DEFAULT, HUB_SET_ASIDE_MAX);
+		   MAX_BODY_DEFAULT, POOL_DEFAULT, REPLICAS_MAX, HUB_SET_ASIDE_MAX);
 }
 
 static void
@@ -127,6 +135,7 @@ parse_options(int argc, char **argv, ServeOptions *o)
 		{"max-body", required_argument, NULL, 'm'},
 		{"pool", required_argument, NULL, 'P'},
 		{"max-set-aside", required_argument, NULL, 'S'},
+		{"replica", required_argument, NULL, 'R'},
 		{"log-file", required_argument, NULL, 'l'},
 		{"log-level", required_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
@@ -158,6 +167,13 @@ parse_options(int argc, char **argv, ServeOptions *o)
 				break;
 			case 'L':
 				o->listen_at = optarg;
+				break;
+			case 'R':
+				if (o->nreplicas == REPLICAS_MAX)
+					serve_bad_args("too many --replica \"%s\": at most 16", optarg);
+				/* one with a password is hidden from the command line, as --postgres */
+				o->replicas[o->nreplicas++] = hub_conninfo_has_password(optarg) ?
+					arg_take_secret(optarg) : xstrdup(optarg);
 				break;
 			case 'C':
 				o->cert_file = optarg;
@@ -563,8 +579,9 @@ serve_open(Serve *s, const ServeOptions *o, char **cert, char **key)
 	}
 	logmsg(LOG_INFO, "hub: database \"%s\" on %s:%s, node %s", PQdb(h->conn), PQhost(h->conn),
 		   PQport(h->conn), h->node_id);
+	snprintf(s->hub_node_id, sizeof(s->hub_node_id), "%s", h->node_id);
 	pool_put(&s->pool, h);
-	return 0;
+	return replica_open(s, o->replicas, o->nreplicas);
 }
 
 /* Listen, and start the thread that hears the hub's wake-ups. */
@@ -656,6 +673,7 @@ serve_close(Serve *s, bool listening)
 		serve_listener_stop(s);
 		http_stop(&s->http);
 	}
+	replica_close(s);
 	serve_state_free(s);
 	free(s->user_fails);
 	auth_free(s->auth);
@@ -678,6 +696,8 @@ serve_main(int argc, char **argv)
 		status = 0;
 	}
 	serve_close(&s, status == 0);
+	for (int i = 0; i < o.nreplicas; i++)
+		free(o.replicas[i]);
 	free(cert);
 	free(key);
 	return status;

@@ -9,7 +9,9 @@
  *
  * The steps (static): do_hello (retry_due: set-aside changes retried at
  * most every RETRY_GAP_S per node), do_upload, do_snapshot, do_changes,
- * do_rows, do_done, do_errors.
+ * do_rows, do_done, do_errors. With --replica, changes and rows are read
+ * from a replica that has replayed what they need (read_on_replica), every
+ * other step from the primary.
  */
 #include "base/base.h"
 #include "base/buf.h"
@@ -120,20 +122,52 @@ do_upload(Hub *h, ProtoRequest *rq, Buf *out, bool *clone, char *err, size_t err
 	return 0;
 }
 
+/*
+ * The primary's WAL insert position now, into lsn: every transaction
+ * visible in a snapshot taken before it committed below it. -1 with err.
+ */
 static int
-do_snapshot(Hub *h, const ProtoRequest *rq, Buf *out, char *err, size_t errlen)
+primary_lsn(Hub *h, char *lsn, size_t lsnlen, char *err, size_t errlen)
 {
-	char	   *snap;
+	PGresult   *res = hub_run(h, "SELECT pg_current_wal_insert_lsn()::text", 0, NULL, PGRES_TUPLES_OK,
+							  err, errlen);
+
+	if (res == NULL)
+		return -1;
+	snprintf(lsn, lsnlen, "%s", PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return 0;
+}
+
+/*
+ * The snapshot a download goes to, always the primary's (a hot standby's
+ * pg_current_snapshot() leaves out the transactions in progress there).
+ * With replicas, the primary's WAL position just after it is kept, so that
+ * the changes up to it can be read from a replica that has replayed that
+ * far (snapshot_lsn_keep).
+ */
+static int
+do_snapshot(Serve *s, Hub *h, const ProtoRequest *rq, Buf *out, char *err, size_t errlen)
+{
+	char	   *snap,
+				lsn[32],
+				e[512];
 	bool		behind;
 
 	if (hub_download_begin(h, rq->position, &snap, &behind, err, errlen) < 0)
 		return -1;
+	if (s->nreplicas > 0)
+	{
+		if (primary_lsn(h, lsn, sizeof(lsn), e, sizeof(e)) == 0)
+			snapshot_lsn_keep(s, rq->node_id, snap, lsn);
+		else
+			logmsg(LOG_WARNING, "node %s: the primary's WAL position: %s", rq->node_id, e);
+	}
 	hub_rollback(h);
 	proto_encode_snapshot(out, snap, behind, h->clock_us, h->wall_us);
 	free(snap);
 	return 0;
 }
-
 
 /*
  * A page of the hub's changes after seq rq->after: about rq->limit of them,
@@ -503,7 +537,7 @@ run_step(Serve *s, Hub *h, ProtoRequest *rq, Buf *out, unsigned int *code, bool 
 		case OP_UPLOAD:
 			return do_upload(h, rq, out, clone, err, errlen);
 		case OP_SNAPSHOT:
-			return do_snapshot(h, rq, out, err, errlen);
+			return do_snapshot(s, h, rq, out, err, errlen);
 		case OP_CHANGES:
 			return do_changes(h, rq, out, err, errlen);
 		case OP_ROWS:
@@ -515,6 +549,61 @@ run_step(Serve *s, Hub *h, ProtoRequest *rq, Buf *out, unsigned int *code, bool 
 	}
 	snprintf(err, errlen, "unknown op");
 	return -1;
+}
+
+/*
+ * A download's page (changes, rows) read from a replica (docs/replication.md,
+ * Reads from replicas). It needs the primary's WAL position P after which
+ * everything the page must see had committed: for changes, the one kept
+ * when this process gave the node its target snapshot, else the primary's
+ * position now (the target was given before the request came); for rows
+ * (a first sync's page must be at least as new as the snapshot the client
+ * then stands at, which the request does not name) the position now. A
+ * replica that has replayed past P answers; meanwhile the primary's
+ * connection *h goes back to the pool. 1 answered there; 0 not (*h is a
+ * primary connection again, a failed replica's answer is dropped); -1 no
+ * primary connection (err).
+ */
+static int
+read_on_replica(Serve *s, Hub **h, ProtoRequest *rq, Buf *out, char *err, size_t errlen)
+{
+	char		lsn[32],
+				e[2048];
+	unsigned int code = MHD_HTTP_OK;
+	bool		clone = false;
+	Hub		   *rh;
+	int			which;
+
+	if (s->nreplicas == 0 || (rq->op != OP_CHANGES && rq->op != OP_ROWS))
+		return 0;
+	if (!(rq->op == OP_CHANGES && rq->target && snapshot_lsn_find(s, rq->node_id, rq->target, lsn, sizeof(lsn))) &&
+		primary_lsn(*h, lsn, sizeof(lsn), e, sizeof(e)) < 0)
+	{
+		logmsg(LOG_WARNING, "node %s: the primary's WAL position: %s", rq->node_id, e);
+		return 0;
+	}
+	pool_put(&s->pool, *h);
+	*h = NULL;
+	rh = replica_take(s, rq->node_id, lsn, &which);
+	if (rh != NULL)
+	{
+		if (run_step(s, rh, rq, out, &code, &clone, e, sizeof(e)) == 0)
+		{
+			logmsg(LOG_DEBUG, "node %s: %s read from replica %s (it had replayed past %s)",
+				   rq->node_id, proto_op_name(rq->op), s->replicas[which].name, lsn);
+			replica_give(s, which, rh, false);
+			return 1;
+		}
+		logmsg(code == MHD_HTTP_OK ? LOG_WARNING : LOG_DEBUG, "node %s: %s on replica %s: %s: reading the primary",
+			   rq->node_id, proto_op_name(rq->op), s->replicas[which].name, e);
+		replica_give(s, which, rh, PQstatus(rh->conn) != CONNECTION_OK);
+		buf_reset(out);
+	}
+	else
+		logmsg(LOG_DEBUG, "node %s: %s read from the primary (no replica has replayed past %s)",
+			   rq->node_id, proto_op_name(rq->op), lsn);
+	*h = pool_get(&s->pool, err, errlen);
+	return *h ? 0 : -1;
 }
 
 /*
@@ -578,7 +667,8 @@ serve_data(Serve *s, struct MHD_Connection *conn, HttpRequest *req)
 	enum MHD_Result ret;
 	int64_t		t0 = mono_us(),
 				t1;
-	int			allowed;
+	int			allowed,
+				replica;
 	size_t		body_len;
 
 	if (proto_decode_request(req->body.p ? req->body.p : "", req->body.len, &rq, err, sizeof(err)) < 0)
@@ -604,7 +694,9 @@ serve_data(Serve *s, struct MHD_Connection *conn, HttpRequest *req)
 			   req->user, rq.node_id, whose);
 		ret = serve_error(s, conn, MHD_HTTP_FORBIDDEN, NULL, NULL, "node %s %s", rq.node_id, whose);
 	}
-	else if (run_step(s, h, &rq, &out, &code, &clone, err, sizeof(err)) < 0)
+	else if ((replica = read_on_replica(s, &h, &rq, &out, err, sizeof(err))) < 0)
+		ret = serve_hub_error(s, conn, NULL, "the hub", err);
+	else if (replica == 0 && run_step(s, h, &rq, &out, &code, &clone, err, sizeof(err)) < 0)
 		ret = reply_failed(s, conn, h, &rq, code, clone, err);
 	else
 	{

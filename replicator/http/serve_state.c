@@ -2,7 +2,9 @@
  * serve_state.c — what the files of `syncqd serve` share (serve_state.h).
  *
  *   serve_state_init, serve_state_free   the locks, the pool, the ids
- *   pool_get, pool_put                   a hub connection, taken and given back
+ *   pool_init, pool_close                a pool of connections to one server
+ *   pool_get, pool_take, pool_put        a connection, taken and given back
+ *   pool_drop_idle                       close the idle ones (their server went away)
  *   serve_listener_start, _stop          the thread that LISTENs for the
  *                                        hub's wake-ups (hub/notify.c)
  *   serve_count                          count a reply for the status
@@ -23,23 +25,48 @@
 
 /* ---- the connection pool ------------------------------------------------- */
 
-/* ---- the connection pool ------------------------------------------------- */
+void
+pool_init(Pool *p, const char *conninfo, int max, long max_set_aside)
+{
+	p->conninfo = xstrdup(conninfo);
+	p->max = max;
+	p->max_set_aside = max_set_aside;
+	p->idle = xcalloc((size_t) max, sizeof(Hub *));
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_cond_init(&p->cv, NULL);
+}
 
+/* A connection of the hub's pool: waits up to POOL_WAIT_S for one. */
 Hub *
 pool_get(Pool *p, char *err, size_t errlen)
+{
+	return pool_take(p, POOL_WAIT_S, NULL, err, errlen);
+}
+
+/*
+ * A connection of pool p, idle or new; waits up to wait_s seconds while all
+ * are busy (then NULL, *busy set if busy is given), NULL with err if it
+ * cannot connect.
+ */
+Hub *
+pool_take(Pool *p, int wait_s, bool *busy, char *err, size_t errlen)
 {
 	struct timespec until;
 	Hub		   *h = NULL;
 
+	if (busy)
+		*busy = false;
 	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += POOL_WAIT_S;
+	until.tv_sec += wait_s;
 	pthread_mutex_lock(&p->mu);
 	while (p->nidle == 0 && p->open >= p->max)
 	{
-		if (pthread_cond_timedwait(&p->cv, &p->mu, &until) == ETIMEDOUT)
+		if (wait_s <= 0 || pthread_cond_timedwait(&p->cv, &p->mu, &until) == ETIMEDOUT)
 		{
 			pthread_mutex_unlock(&p->mu);
-			snprintf(err, errlen, "all %d hub connections stayed busy for %d s", p->max, POOL_WAIT_S);
+			if (busy)
+				*busy = true;
+			snprintf(err, errlen, "all %d hub connections stayed busy for %d s", p->max, wait_s);
 			return NULL;
 		}
 	}
@@ -86,13 +113,36 @@ pool_put(Pool *p, Hub *h)
 	pthread_mutex_unlock(&p->mu);
 }
 
-static void
+/* Close the idle connections: their server went away (or restarted). */
+void
+pool_drop_idle(Pool *p)
+{
+	Hub		  **idle;
+	int			n;
+
+	pthread_mutex_lock(&p->mu);
+	n = p->nidle;
+	idle = xmalloc((size_t) (n ? n : 1) * sizeof(Hub *));
+	memcpy(idle, p->idle, (size_t) n * sizeof(Hub *));
+	p->nidle = 0;
+	p->open -= n;
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+	for (int i = 0; i < n; i++)
+		hub_close(idle[i]);
+	free(idle);
+}
+
+void
 pool_close(Pool *p)
 {
 	for (int i = 0; i < p->nidle; i++)
 		hub_close(p->idle[i]);
 	free(p->idle);
+	p->idle = NULL;
 	p->nidle = 0;
+	free(p->conninfo);
+	p->conninfo = NULL;
 }
 
 /* ---- the hub's wake-ups ---------------------------------------------------- */
@@ -242,12 +292,7 @@ serve_method(Serve *s, struct MHD_Connection *conn, const char *method, const ch
 void
 serve_state_init(Serve *s, const char *conninfo, int pool_max, long max_set_aside)
 {
-	s->pool.conninfo = xstrdup(conninfo);
-	s->pool.max = pool_max;
-	s->pool.max_set_aside = max_set_aside;
-	s->pool.idle = xcalloc((size_t) pool_max, sizeof(Hub *));
-	pthread_mutex_init(&s->pool.mu, NULL);
-	pthread_cond_init(&s->pool.cv, NULL);
+	pool_init(&s->pool, conninfo, pool_max, max_set_aside);
 	pthread_mutex_init(&s->wakes.mu, NULL);
 	pthread_cond_init(&s->wakes.cv, NULL);
 	pthread_mutex_init(&s->trigger.mu, NULL);
@@ -258,6 +303,7 @@ serve_state_init(Serve *s, const char *conninfo, int pool_max, long max_set_asid
 	pthread_cond_init(&s->up_cv, NULL);
 	pthread_mutex_init(&s->auth_mu, NULL);
 	pthread_cond_init(&s->auth_cv, NULL);
+	pthread_mutex_init(&s->rep_mu, NULL);
 	s->started_us = now_us();
 	snprintf(s->serve_id, sizeof(s->serve_id), "%08x%08x", (unsigned) getpid(),
 			 (unsigned) (jitter01() * 4294967295.0));
@@ -267,7 +313,6 @@ void
 serve_state_free(Serve *s)
 {
 	pool_close(&s->pool);
-	free(s->pool.conninfo);
 	for (int i = 0; i < s->nbind; i++)
 	{
 		free(s->bind_node[i]);

@@ -8,6 +8,7 @@
  *   serve_data.c    POST /api/sync/data (the steps of a sync), GET /api/sync/wait
  *   serve_status.c  GET /api/sync/status and /, POST /api/sync/trigger
  *   serve_state.c   the pool, the listener, the counted replies
+ *   serve_replica.c the streaming replicas downloads read (--replica)
  */
 #ifndef SYNCQD_SERVE_STATE_H
 #define SYNCQD_SERVE_STATE_H
@@ -56,6 +57,36 @@ typedef struct
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 } Pool;
+
+/*
+ * A streaming replica (hot standby) of the hub that downloads read
+ * (--replica, serve_replica.c): its connections, and how long it is left
+ * alone after it failed.
+ */
+#define REPLICAS_MAX 16
+#define REPLICA_REST_S 5		/* a replica that failed is skipped this long */
+
+typedef struct
+{
+	Pool		pool;
+	char		name[160];		/* host:port, for the log */
+	int64_t		rest_until_us;	/* mono_us(): skipped until then (under rep_mu) */
+} Replica;
+
+/*
+ * The primary's WAL insert position just after it took the snapshot it
+ * last gave a node (serve_replica.c): every transaction visible in that
+ * snapshot committed below it, so a replica that has replayed that far
+ * sees all of them. NODE_SLOTS by hash of the node id.
+ */
+typedef struct
+{
+	char		node[NODE_ID_LEN + 1];
+	char	   *snapshot;		/* malloc'd pg_snapshot text */
+	char		lsn[32];		/* pg_lsn text */
+} SnapshotLsn;
+
+#define SNAPSHOT_SLOTS 4096
 
 /*
  * The hub's wake-ups, counted by the listener thread. The node that caused
@@ -148,13 +179,24 @@ typedef struct
 	int64_t		served;
 	int64_t		failed;
 	int64_t		overtaken;		/* uploads rolled back and sent again */
+	/* the replicas downloads read (--replica), under rep_mu */
+	char		hub_node_id[NODE_ID_LEN + 1];	/* a replica must have the same */
+	Replica		replicas[REPLICAS_MAX];
+	int			nreplicas;
+	pthread_mutex_t rep_mu;
+	unsigned int rep_next;		/* the replica asked first next time */
+	SnapshotLsn snap_lsn[SNAPSHOT_SLOTS];
 } Serve;
 
 /* serve_state.c */
 void		serve_state_init(Serve *s, const char *conninfo, int pool_max, long max_set_aside);
 void		serve_state_free(Serve *s);
+void		pool_init(Pool *p, const char *conninfo, int max, long max_set_aside);
+void		pool_close(Pool *p);
 Hub		   *pool_get(Pool *p, char *err, size_t errlen);
+Hub		   *pool_take(Pool *p, int wait_s, bool *busy, char *err, size_t errlen);
 void		pool_put(Pool *p, Hub *h);
+void		pool_drop_idle(Pool *p);
 int			serve_listener_start(Serve *s);
 void		serve_listener_stop(Serve *s);
 void		serve_count(Serve *s, unsigned int code);
@@ -165,6 +207,14 @@ enum MHD_Result serve_method(Serve *s, struct MHD_Connection *conn, const char *
 							 const char *url, const char *allow);
 enum MHD_Result serve_hub_error(Serve *s, struct MHD_Connection *conn, const Hub *h,
 								const char *what, const char *err);
+
+/* serve_replica.c */
+int			replica_open(Serve *s, char *const *conninfos, int n);
+void		replica_close(Serve *s);
+Hub		   *replica_take(Serve *s, const char *node_id, const char *lsn, int *which);
+void		replica_give(Serve *s, int which, Hub *h, bool rest);
+void		snapshot_lsn_keep(Serve *s, const char *node_id, const char *snapshot, const char *lsn);
+bool		snapshot_lsn_find(Serve *s, const char *node_id, const char *snapshot, char *lsn, size_t lsnlen);
 
 /* serve_data.c */
 enum MHD_Result serve_data(Serve *s, struct MHD_Connection *conn, HttpRequest *req);
