@@ -61,6 +61,7 @@ typedef struct
 	long		max_set_aside;
 	char	   *replicas[REPLICAS_MAX];	/* --replica, in the order given */
 	int			nreplicas;
+	bool		replica_hidden; /* one held a password, now hidden in argv */
 } ServeOptions;
 
 /* ---- the command ----------------------------------------------------------------- */
@@ -169,11 +170,17 @@ parse_options(int argc, char **argv, ServeOptions *o)
 				o->listen_at = optarg;
 				break;
 			case 'R':
+				_Static_assert(REPLICAS_MAX == 16, "the message says 16");
 				if (o->nreplicas == REPLICAS_MAX)
 					serve_bad_args("too many --replica \"%s\": at most 16", optarg);
 				/* one with a password is hidden from the command line, as --postgres */
-				o->replicas[o->nreplicas++] = hub_conninfo_has_password(optarg) ?
-					arg_take_secret(optarg) : xstrdup(optarg);
+				if (hub_conninfo_has_password(optarg))
+				{
+					o->replicas[o->nreplicas++] = arg_take_secret(optarg);
+					o->replica_hidden = true;
+				}
+				else
+					o->replicas[o->nreplicas++] = xstrdup(optarg);
 				break;
 			case 'C':
 				o->cert_file = optarg;
@@ -555,6 +562,8 @@ serve_open(Serve *s, const ServeOptions *o, char **cert, char **key)
 	}
 	if (o->postgres_hidden)
 		logmsg(LOG_WARNING, "--postgres holds a password, which every local user could read in serve's command line until serve hid it just now: give it in a password file (PGPASSFILE, ~/.pgpass) or $PGPASSWORD instead");
+	if (o->replica_hidden)
+		logmsg(LOG_WARNING, "--replica holds a password, which every local user could read in serve's command line until serve hid it just now: give it in a password file (PGPASSFILE, ~/.pgpass) or $PGPASSWORD instead");
 	s->auth = auth_load(o->cred_file, err, sizeof(err));
 	if (s->auth == NULL)
 	{
