@@ -16,18 +16,27 @@ STANDBYS=()
 standbys_stop() {
 	local d
 	serve_cleanup
-	for d in "${STANDBYS[@]}"; do pgc_stop "$d"; done
+	for d in "${STANDBYS[@]}"; do
+		pgc_stop "$d"
+		psql -X -q -d postgres -c "SELECT pg_drop_replication_slot('$(slot_of "$d")')
+			FROM pg_replication_slots WHERE slot_name = '$(slot_of "$d")'" >/dev/null 2>&1 || true
+	done
 }
 trap standbys_stop EXIT
 
-# make_standby DIR: a hot standby of the test cluster in DIR, started;
-# prints its port.
+# slot_of DIR: the replication slot of the standby in DIR (it keeps the
+# primary's WAL until the standby has it: another standby's base backup
+# checkpoints, and the test cluster keeps no WAL of its own).
+slot_of() { echo "serve_replica_$(basename "$1")_$$"; }
+
+# make_standby DIR: a hot standby of the test cluster in DIR, with a
+# replication slot, started; prints its port.
 make_standby() {
 	local dir=$1 port
 	mkdir -p "$dir"
 	[ "$(id -u)" -eq 0 ] && chown postgres: "$dir"
 	pgc_as_owner "$PG_BINDIR/pg_basebackup" -h "$PGHOST" -p "$PGPORT" -U postgres \
-		-D "$dir/data" -R -X stream -c fast >"$dir/basebackup.log" 2>&1 ||
+		-D "$dir/data" -R -X stream -c fast -C -S "$(slot_of "$dir")" >"$dir/basebackup.log" 2>&1 ||
 		{ cat "$dir/basebackup.log" >&2; fail "pg_basebackup into $dir failed"; }
 	while :; do
 		port=$((20000 + RANDOM % 30000))
