@@ -58,18 +58,12 @@ jfield_copy(JField *to, const JField *f)
 	to->text = xmalloc(f->len + 1);
 	memcpy(to->text, f->text, f->len);
 	to->text[f->len] = '\0';
-}
-
-static void
-jfield_free(JField *f)
-{
-	free(f->key);
-	free(f->text);
+	to->own = JF_OWN_KEY | JF_OWN_TEXT;
 }
 
 /*
  * Would value f of column c of t be written otherwise by a download? Then
- * *hub holds it as the hub spells it (free it with jfield_free).
+ * *hub holds it as the hub spells it (free it with jfield_release).
  */
 static bool
 needs_respell(const ClientTable *t, int c, const JField *f, JField *hub)
@@ -87,7 +81,7 @@ needs_respell(const ClientTable *t, int c, const JField *f, JField *hub)
 		value_for_sqlite(hub, t->kind[c], t->form[c], &then, why, sizeof(why)) < 0)
 	{
 		sqlvalue_free(&then);
-		jfield_free(hub);
+		jfield_release(hub);
 		return false;
 	}
 	value_for_sqlite(f, VK_OTHER, FORM_DEFAULT, &now, why, sizeof(why));
@@ -95,7 +89,7 @@ needs_respell(const ClientTable *t, int c, const JField *f, JField *hub)
 	sqlvalue_free(&now);
 	sqlvalue_free(&then);
 	if (!differs)
-		jfield_free(hub);
+		jfield_release(hub);
 	return differs;
 }
 
@@ -204,8 +198,8 @@ respell_free(Respell *r)
 {
 	free(r->table);
 	free(r->pk_json);
-	jfield_free(&r->old);
-	jfield_free(&r->hub);
+	jfield_release(&r->old);
+	jfield_release(&r->hub);
 }
 
 /*

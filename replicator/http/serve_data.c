@@ -99,18 +99,32 @@ do_upload(Hub *h, ProtoRequest *rq, Buf *out, bool *clone, char *err, size_t err
 	}
 	/* protocol 1's reply has no renames: the hub must not make any */
 	h->up.keep_keys = rq->v < 2;
-	/* in pages, as the libpq client sends them */
-	for (int i = 0; i < rq->changes.n; i += UPLOAD_PAGE)
+	/*
+	 * In pages, as the libpq client sends them, of at most UPLOAD_PAGE
+	 * changes and UPLOAD_PAGE_BYTES of their rows' text: a page's pk and
+	 * rows are read from the body only now, and let go once the hub has
+	 * them, so what an upload holds is its body and one page
+	 * (docs/security.md, Memory per request).
+	 */
+	for (int i = 0; i < rq->changes.n;)
 	{
-		ChangeList	page = {.c = rq->changes.c + i, .n = rq->changes.n - i};
+		ChangeList	page = {.c = rq->changes.c + i, .n = 0};
+		size_t		bytes = 0;
+		int			rc;
 
-		if (page.n > UPLOAD_PAGE)
-			page.n = UPLOAD_PAGE;
-		if (hub_upload_chunk(h, &page, err, errlen) < 0)
+		while (i + page.n < rq->changes.n && page.n < UPLOAD_PAGE &&
+			   (page.n == 0 || bytes < UPLOAD_PAGE_BYTES))
+			bytes += proto_upload_row_bytes(rq, i + page.n++);
+		rc = proto_upload_rows(rq, i, page.n, err, errlen);
+		if (rc == 0)
+			rc = hub_upload_chunk(h, &page, err, errlen);
+		proto_upload_rows_drop(rq, i, page.n);
+		if (rc < 0)
 		{
 			*clone = h->up.stats.clone;
 			return -1;
 		}
+		i += page.n;
 	}
 	if (hub_upload_end(h, &us, err, errlen) < 0)
 	{
@@ -322,9 +336,7 @@ bytea_hex(JField *f)
 	{
 		buf_puts(&hex, "\\x");
 		buf_hex(&hex, (const unsigned char *) bytes.p, bytes.len);
-		free(f->text);
-		f->text = hex.p;
-		f->len = hex.len;
+		jfield_set_text(f, f->type, hex.p, hex.len);
 	}
 	buf_free(&bytes);
 }
@@ -671,12 +683,11 @@ serve_data(Serve *s, struct MHD_Connection *conn, HttpRequest *req)
 				replica;
 	size_t		body_len;
 
+	/* an upload's pk and rows are read from the body page by page as the
+	 * hub applies them (do_upload): the body is kept till the reply */
 	if (proto_decode_request(req->body.p ? req->body.p : "", req->body.len, &rq, err, sizeof(err)) < 0)
 		return serve_error(s, conn, MHD_HTTP_BAD_REQUEST, NULL, NULL, "%s", err);
-	/* decoded: the body's text is not needed again (one body's size less
-	 * held while the hub works) */
 	body_len = req->body.len;
-	buf_free(&req->body);
 	t1 = mono_us();
 	if (rq.op == OP_UPLOAD)
 		upload_turn_take(s);

@@ -230,8 +230,7 @@ change_for_hub(const HubTable *t, Change *c, char *why, size_t whylen)
 
 			if (col < 0 && k == 1 && hub_col_generated(t, f->key))
 			{
-				free(f->key);
-				free(f->text);
+				jfield_release(f);
 				memmove(f, f + 1, sizeof(JField) * (size_t) (o->n - i - 1));
 				o->n--;
 				changed = true;
@@ -1045,11 +1044,9 @@ rename_sent(const HubTable *t, const Change *c, char **json)
 		if (!keyish || to == NULL || to->type != JV_NUMBER || o.f[f].type != JV_NUMBER ||
 			(o.f[f].len == to->len && memcmp(o.f[f].text, to->text, to->len) == 0))
 			continue;
-		free(o.f[f].text);
-		o.f[f].text = xmalloc(to->len + 1);
+		jfield_set_text(&o.f[f], o.f[f].type, xmalloc(to->len + 1), to->len);
 		memcpy(o.f[f].text, to->text, to->len);
 		o.f[f].text[to->len] = '\0';
-		o.f[f].len = to->len;
 		changed = true;
 	}
 	if (changed)

@@ -334,11 +334,51 @@ get_row(const Fields *fs, const char *key, bool required, int v, JObject *o, boo
 	return rc;
 }
 
+/*
+ * The same for protocol 2, only checked: the object's text (in the body)
+ * into *p, *len, its number of fields into *nfields; proto_upload_rows
+ * reads it when the hub is about to apply it.
+ */
+static int
+check_row(const Fields *fs, const char *key, bool required, const char **p, size_t *len,
+		  int *nfields, bool *has, char *err, size_t errlen)
+{
+	const Field *f = field(fs, key);
+	JsonIn		in;
+	int			rc;
+
+	*p = NULL;
+	*len = 0;
+	*nfields = 0;
+	*has = false;
+	if (absent(f))
+		return required ? bad(err, errlen, "\"%s\" is missing", key) : 0;
+	if (f->kind != JK_OBJECT)
+		return bad(err, errlen, required ? "\"%s\" must be a JSON object" :
+				   "\"%s\" must be a JSON object or null", key);
+	jin_init(&in, f->val, f->len, true);
+	rc = jin_row_check(&in, nfields);
+	if (rc == 0)
+		rc = jin_end(&in);
+	if (rc < 0)
+		snprintf(err, errlen, "\"%s\": %s", key, in.err);
+	jin_free(&in);
+	*p = f->val;
+	*len = f->len;
+	*has = rc == 0;
+	return rc;
+}
+
 /* ---- a request, read ---------------------------------------------------------- */
 
-/* One change of an upload, at in (an element of "changes"). */
+/*
+ * One change of an upload, at in (an element of "changes"). In protocol 2
+ * its pk and row are only checked, and their text kept in *rows for
+ * proto_upload_rows; in protocol 1 they are read at once.
+ */
 static int
-decode_change(JsonIn *in, size_t i, int v, const char *node_id, Change *c, char *err, size_t errlen)
+decode_change(JsonIn *in, size_t i, int v, const char *node_id, Change *c, ProtoRows *rows,
+			  char *err, size_t errlen)
 {
 	Fields		fs = {0};
 	Buf			table = {0},
@@ -352,7 +392,9 @@ decode_change(JsonIn *in, size_t i, int v, const char *node_id, Change *c, char 
 	int64_t		seq = 0,
 				ver_us = 0;
 	char		e[512] = "";
-	int			rc = -1;
+	int			rc = -1,
+				pk_fields = 0,
+				row_fields = 0;
 
 	memset(&pk, 0, sizeof(pk));
 	memset(&row, 0, sizeof(row));
@@ -362,12 +404,16 @@ decode_change(JsonIn *in, size_t i, int v, const char *node_id, Change *c, char 
 		jin_skip(in);
 		return -1;
 	}
+	memset(rows, 0, sizeof(*rows));
 	if (read_fields(in, &fs, e, sizeof(e)) < 0 ||
 		get_int(&fs, "seq", true, 1, INT64_MAX, &seq, e, sizeof(e)) < 0 ||
 		get_string(&fs, "table", true, &table, e, sizeof(e)) < 0 ||
 		get_string(&fs, "op", true, &op, e, sizeof(e)) < 0 ||
-		get_row(&fs, "pk", true, v, &pk, &has_pk, e, sizeof(e)) < 0 ||
-		get_row(&fs, "row", false, v, &row, &has_row, e, sizeof(e)) < 0 ||
+		(v < 2 ? get_row(&fs, "pk", true, v, &pk, &has_pk, e, sizeof(e)) :
+		 check_row(&fs, "pk", true, &rows->pk, &rows->pk_len, &pk_fields, &has_pk, e, sizeof(e))) < 0 ||
+		(v < 2 ? get_row(&fs, "row", false, v, &row, &has_row, e, sizeof(e)) :
+		 check_row(&fs, "row", false, &rows->row, &rows->row_len, &row_fields, &has_row, e,
+				   sizeof(e))) < 0 ||
 		get_int(&fs, "ver_us", true, VER_US_MIN, VER_US_MAX, &ver_us, e, sizeof(e)) < 0 ||
 		get_string(&fs, "origin", true, &origin, e, sizeof(e)) < 0 ||
 		get_bool(&fs, "immediate", &immediate, e, sizeof(e)) < 0)
@@ -386,9 +432,20 @@ decode_change(JsonIn *in, size_t i, int v, const char *node_id, Change *c, char 
 				 i, origin.p, node_id);
 		goto out;
 	}
-	rc = change_take(c, seq, table.p, op.p, &pk, has_row ? &row : NULL, ver_us, origin.p,
-					 immediate, e, sizeof(e));
-	has_row = false;
+	if (v < 2)
+	{
+		rc = change_take(c, seq, table.p, op.p, &pk, has_row ? &row : NULL, ver_us, origin.p,
+						 immediate, e, sizeof(e));
+		has_row = false;
+	}
+	else
+	{
+		rc = change_take_parts(c, seq, table.p, op.p, pk_fields, has_row, ver_us, origin.p,
+							   immediate, e, sizeof(e));
+		if (!has_row || (rc == 0 && c->op == SYNCQ_OP_DELETE))
+			rows->row = NULL;	/* a delete's row says nothing */
+		has_row = false;		/* nothing was parsed */
+	}
 	if (rc < 0)
 		snprintf(err, errlen, "changes[%zu]: %s", i, e);
 out:
@@ -431,7 +488,12 @@ decode_upload(const Fields *fs, ProtoRequest *rq, char *err, size_t errlen)
 	{
 		Change	   *ch = changes_push(&rq->changes);
 
-		if (decode_change(&in, i, rq->v, rq->node_id, ch, err, errlen) < 0)
+		if (rq->caprows < rq->changes.cap)
+		{
+			rq->caprows = rq->changes.cap;
+			rq->rows = xrealloc(rq->rows, (size_t) rq->caprows * sizeof(ProtoRows));
+		}
+		if (decode_change(&in, i, rq->v, rq->node_id, ch, &rq->rows[i], err, errlen) < 0)
 		{
 			rq->changes.n--;
 			rc = -1;
@@ -630,10 +692,69 @@ out:
 	return rc;
 }
 
+/*
+ * Read the pk and row of changes [from, from + n) of an upload in protocol
+ * 2 (decode_change kept their text, in the body, which must still be
+ * there), as the hub is about to apply them; proto_upload_rows_drop lets
+ * them go again. The pages of a large upload are so read one at a time.
+ * -1 with err only if the body changed under it (it was checked whole).
+ */
+int
+proto_upload_rows(ProtoRequest *rq, int from, int n, char *err, size_t errlen)
+{
+	for (int i = from; i < from + n && i < rq->changes.n; i++)
+	{
+		Change	   *c = &rq->changes.c[i];
+		JObject		pk,
+					row;
+		JsonIn		in;
+		int			rc;
+
+		if (c->pk_json != NULL || rq->rows == NULL)
+			continue;			/* protocol 1: read already */
+		jin_init(&in, rq->rows[i].pk, rq->rows[i].pk_len, true);
+		rc = jin_row(&in, &pk);
+		jin_free(&in);
+		if (rc < 0)
+			return bad(err, errlen, "%s", "an upload's pk could not be read again");
+		if (rq->rows[i].row)
+		{
+			jin_init(&in, rq->rows[i].row, rq->rows[i].row_len, true);
+			rc = jin_row(&in, &row);
+			jin_free(&in);
+			if (rc < 0)
+			{
+				jobj_free(&pk);
+				return bad(err, errlen, "%s", "an upload's row could not be read again");
+			}
+		}
+		change_take_rows(c, &pk, rq->rows[i].row ? &row : NULL);
+	}
+	return 0;
+}
+
+void
+proto_upload_rows_drop(ProtoRequest *rq, int from, int n)
+{
+	if (rq->rows == NULL)
+		return;
+	for (int i = from; i < from + n && i < rq->changes.n; i++)
+		change_drop_rows(&rq->changes.c[i]);
+}
+
+/* The bytes of text of the pk and row of change i of an upload (0 in
+ * protocol 1, where they are read already). */
+size_t
+proto_upload_row_bytes(const ProtoRequest *rq, int i)
+{
+	return rq->rows ? rq->rows[i].pk_len + rq->rows[i].row_len : 0;
+}
+
 void
 proto_request_free(ProtoRequest *rq)
 {
 	changes_free(&rq->changes);
+	free(rq->rows);
 	free(rq->position);
 	free(rq->target);
 	free(rq->table);

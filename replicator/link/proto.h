@@ -46,6 +46,16 @@ typedef enum
 
 #define PROTO_OPS 7
 
+/* Where the pk and row of an upload's change are in the body (protocol 2):
+ * read only when the hub applies them (proto_upload_rows). */
+typedef struct
+{
+	const char *pk;
+	size_t		pk_len;
+	const char *row;			/* NULL: none */
+	size_t		row_len;
+} ProtoRows;
+
 typedef struct
 {
 	int			v;				/* the request's protocol (serve answers in it) */
@@ -57,7 +67,9 @@ typedef struct
 	int64_t		ack_seq;
 	uint64_t	ack_digest;
 	int64_t		now_us;			/* the client's clock as it sent it (0: not said) */
-	ChangeList	changes;
+	ChangeList	changes;		/* protocol 2: pk and row not read yet */
+	ProtoRows  *rows;			/* ... but there, one per change */
+	int			caprows;
 	/* snapshot, changes, done: pg_snapshot text (position may be NULL) */
 	char	   *position;
 	char	   *target;
@@ -81,6 +93,12 @@ int			proto_decode_request(const char *body, size_t len, ProtoRequest *rq,
 								 char *err, size_t errlen);
 void		proto_encode_request(const ProtoRequest *rq, Buf *out);
 void		proto_request_free(ProtoRequest *rq);
+
+/* An upload's pk and rows, read for the changes [from, from + n) the hub
+ * is about to apply (the body must be there still), and let go after. */
+int			proto_upload_rows(ProtoRequest *rq, int from, int n, char *err, size_t errlen);
+void		proto_upload_rows_drop(ProtoRequest *rq, int from, int n);
+size_t		proto_upload_row_bytes(const ProtoRequest *rq, int i);
 
 /* An upload written a page at a time, as the link reads the queue. */
 void		proto_upload_begin(JsonOut *w, Buf *out, const char *node_id, int64_t ack_seq, int64_t now_us,

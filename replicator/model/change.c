@@ -3,6 +3,8 @@
  *
  *   change_init        a change from a queue row's columns (pk, row as JSON text)
  *   change_take        a change from its parts, pk and row parsed
+ *   change_take_parts, change_take_rows, change_drop_rows
+ *                      ... in two steps, the rows later (and let go again)
  *   change_free        free one
  *   change_follow_column  a column renamed or dropped on the receiving side
  *   change_int_field   the integer a column of the change holds
@@ -53,14 +55,15 @@ canonical(const JObject *o)
 }
 
 /*
- * Fill c from a change's parts, parsed: pk and row (NULL for none) are
- * taken (moved into c, or freed on failure). Returns 0, or -1 with a
- * message naming the bad value.
+ * Fill c from a change's parts but its pk and row (change_take_rows gives
+ * them later): pk_fields, how many fields its pk has; has_row, whether it
+ * has a row. Returns 0, or -1 with a message naming the bad value (c is
+ * then empty).
  */
 int
-change_take(Change *c, int64_t seq, const char *table, const char *op, JObject *pk,
-			JObject *row, int64_t ver_us, const char *origin, bool immediate,
-			char *err, size_t errlen)
+change_take_parts(Change *c, int64_t seq, const char *table, const char *op, int pk_fields,
+				  bool has_row, int64_t ver_us, const char *origin, bool immediate,
+				  char *err, size_t errlen)
 {
 	memset(c, 0, sizeof(*c));
 	c->seq = seq;
@@ -71,12 +74,12 @@ change_take(Change *c, int64_t seq, const char *table, const char *op, JObject *
 		goto fail;
 	}
 	c->op = op[0];
-	if (pk->n == 0)
+	if (pk_fields == 0)
 	{
 		snprintf(err, errlen, "change %" PRId64 " of \"%s\": empty pk", seq, table);
 		goto fail;
 	}
-	if (c->op != SYNCQ_OP_DELETE && row == NULL)
+	if (c->op != SYNCQ_OP_DELETE && !has_row)
 	{
 		snprintf(err, errlen, "change %" PRId64 " of \"%s\": no row (an insert or update has one)", seq, table);
 		goto fail;
@@ -86,9 +89,28 @@ change_take(Change *c, int64_t seq, const char *table, const char *op, JObject *
 		snprintf(err, errlen, "change %" PRId64 " of \"%s\": bad origin \"%s\"", seq, table, origin ? origin : "");
 		goto fail;
 	}
+	c->table = xstrdup(table);
+	c->ver_us = ver_us;
+	c->changed_at = format_instant_us(ver_us);
+	memcpy(c->origin, origin, NODE_ID_LEN + 1);
+	c->immediate = immediate;
+	return 0;
+fail:
+	memset(c, 0, sizeof(*c));
+	return -1;
+}
+
+/*
+ * Give c (of change_take_parts) its pk and row (NULL for none), parsed:
+ * both are taken (moved into c; a delete's row is freed), and their
+ * canonical text made.
+ */
+void
+change_take_rows(Change *c, JObject *pk, JObject *row)
+{
 	c->pk = *pk;
 	memset(pk, 0, sizeof(*pk));
-	if (c->op != SYNCQ_OP_DELETE)
+	if (c->op != SYNCQ_OP_DELETE && row)
 	{
 		c->row = *row;
 		memset(row, 0, sizeof(*row));
@@ -97,19 +119,41 @@ change_take(Change *c, int64_t seq, const char *table, const char *op, JObject *
 	}
 	else if (row)
 		jobj_free(row);			/* a delete's row says nothing */
-	c->table = xstrdup(table);
 	c->pk_json = canonical(&c->pk);
-	c->ver_us = ver_us;
-	c->changed_at = format_instant_us(ver_us);
-	memcpy(c->origin, origin, NODE_ID_LEN + 1);
-	c->immediate = immediate;
+}
+
+/* Free c's pk and row (change_take_rows gives them again). */
+void
+change_drop_rows(Change *c)
+{
+	jobj_free(&c->pk);
+	jobj_free(&c->row);
+	c->has_row = false;
+	free(c->pk_json);
+	free(c->row_json);
+	c->pk_json = c->row_json = NULL;
+}
+
+/*
+ * Fill c from a change's parts, parsed: pk and row (NULL for none) are
+ * taken (moved into c, or freed on failure). Returns 0, or -1 with a
+ * message naming the bad value.
+ */
+int
+change_take(Change *c, int64_t seq, const char *table, const char *op, JObject *pk,
+			JObject *row, int64_t ver_us, const char *origin, bool immediate,
+			char *err, size_t errlen)
+{
+	if (change_take_parts(c, seq, table, op, pk->n, row != NULL, ver_us, origin, immediate,
+						  err, errlen) < 0)
+	{
+		jobj_free(pk);
+		if (row)
+			jobj_free(row);
+		return -1;
+	}
+	change_take_rows(c, pk, row);
 	return 0;
-fail:
-	jobj_free(pk);
-	if (row)
-		jobj_free(row);
-	memset(c, 0, sizeof(*c));
-	return -1;
 }
 
 /*
@@ -153,14 +197,10 @@ jobj_follow(JObject *o, const char *col, const char *to)
 		if (strcmp(o->f[i].key, col) != 0)
 			continue;
 		if (to != NULL && jobj_get(o, to) == NULL)
-		{
-			free(o->f[i].key);
-			o->f[i].key = xstrdup(to);
-		}
+			jfield_set_key(&o->f[i], xstrdup(to));
 		else
 		{
-			free(o->f[i].key);
-			free(o->f[i].text);
+			jfield_release(&o->f[i]);
 			memmove(&o->f[i], &o->f[i + 1], sizeof(JField) * (size_t) (o->n - i - 1));
 			o->n--;
 		}
@@ -232,10 +272,7 @@ field_set_int(JField *f, int64_t v)
 	char		num[32];
 
 	snprintf(num, sizeof(num), "%" PRId64, v);
-	free(f->text);
-	f->text = xstrdup(num);
-	f->len = strlen(num);
-	f->type = JV_NUMBER;
+	jfield_set_text(f, JV_NUMBER, xstrdup(num), strlen(num));
 }
 
 /*

@@ -66,6 +66,11 @@ int			change_init(Change *c, int64_t seq, const char *table, const char *op,
 int			change_take(Change *c, int64_t seq, const char *table, const char *op, JObject *pk,
 						JObject *row, int64_t ver_us, const char *origin, bool immediate,
 						char *err, size_t errlen);
+int			change_take_parts(Change *c, int64_t seq, const char *table, const char *op,
+							  int pk_fields, bool has_row, int64_t ver_us, const char *origin,
+							  bool immediate, char *err, size_t errlen);
+void		change_take_rows(Change *c, JObject *pk, JObject *row);
+void		change_drop_rows(Change *c);
 void		change_respell(Change *c);
 void		change_free(Change *c);
 bool		change_follow_column(Change *c, const char *col, const char *to);

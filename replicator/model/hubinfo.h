@@ -72,6 +72,8 @@ void		key_renames_free(KeyRename *r, int n);
 /* Changes per page of an upload: the libpq link hands the hub pages of
  * this many (sync/sync.c), and serve an HTTP upload the same way. */
 #define UPLOAD_PAGE 5000
+/* ... and serve's pages end once their rows' text passes this many bytes */
+#define UPLOAD_PAGE_BYTES (4 * 1024 * 1024)
 
 /* What an upload came to. */
 typedef struct

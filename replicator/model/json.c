@@ -10,6 +10,7 @@
  *   jin_bool, jin_null      one value of a kind
  *   jin_skip, jin_span      any value (its text)
  *   jin_row                 a flat object into a JObject
+ *   jin_row_check           ... only checked, its fields counted
  *   jin_end                 nothing but white space after
  *   jobj_parse              a whole text that is one flat object
  *   jobj_free, jobj_get     free one, find a field
@@ -568,22 +569,26 @@ tagged_blob(const char *s, size_t n, Buf *out)
 	return yes;
 }
 
-/* The value of one field of a row, at in->i, into f. */
+/*
+ * The value of one field of a row, at in->i: its type (and f->b) into f,
+ * its text appended to mem at *off (NUL-terminated; SIZE_MAX for none).
+ */
 static int
-read_field(JsonIn *in, JField *f)
+read_field(JsonIn *in, JField *f, Buf *mem, size_t *off)
 {
 	const char *p;
 	size_t		len;
 
+	*off = SIZE_MAX;
 	switch (jin_peek(in))
 	{
 		case JK_STRING:
 			if (read_string(in, &in->scratch) < 0)
 				return -1;
 			f->type = JV_STRING;
-			f->len = in->scratch.len;
-			f->text = xstrndup(in->scratch.p ? in->scratch.p : "", f->len);
-			return 0;
+			p = in->scratch.p ? in->scratch.p : "";
+			len = in->scratch.len;
+			goto keep;
 		case JK_NULL:
 			f->type = JV_NULL;
 			return scan_word(in, "null");
@@ -609,14 +614,25 @@ read_field(JsonIn *in, JField *f)
 		p = in->scratch.p ? in->scratch.p : "";
 		len = in->scratch.len;
 	}
-	f->text = xstrndup(p, len);
+keep:
+	*off = mem->len;
+	buf_putn(mem, p, len);
+	buf_putc(mem, '\0');
 	f->len = len;
 	return 0;
 }
 
+/*
+ * A flat object at in->i, into out: its keys and values go into one block
+ * (out->mem), sized to fit, as the field array is; so a row of many small
+ * values costs little more than its text (docs/security.md, Memory per
+ * request). More than JSON_FIELDS_MAX fields is an error.
+ */
 int
 jin_row(JsonIn *in, JObject *out)
 {
+	Buf			mem = {0};
+	size_t	   *offs = NULL;	/* key, text offsets in mem of each field */
 	int			rc;
 
 	memset(out, 0, sizeof(*out));
@@ -625,12 +641,18 @@ jin_row(JsonIn *in, JObject *out)
 	while ((rc = jin_key(in)) > 0)
 	{
 		JField		f = {0};
+		size_t		koff = mem.len,
+					toff;
 
-		f.key = xstrndup(in->key.p ? in->key.p : "", in->key.len);
-		if (read_field(in, &f) < 0)
+		if (out->n == JSON_FIELDS_MAX)
 		{
-			free(f.key);
-			free(f.text);
+			rc = fail(in, "an object of more than %d fields", JSON_FIELDS_MAX);
+			break;
+		}
+		buf_putn(&mem, in->key.p, in->key.len);
+		buf_putc(&mem, '\0');
+		if (read_field(in, &f, &mem, &toff) < 0)
+		{
 			rc = -1;
 			break;
 		}
@@ -638,11 +660,55 @@ jin_row(JsonIn *in, JObject *out)
 		{
 			out->cap = out->cap ? out->cap * 2 : 8;
 			out->f = xrealloc(out->f, (size_t) out->cap * sizeof(JField));
+			offs = xrealloc(offs, (size_t) out->cap * 2 * sizeof(size_t));
 		}
+		offs[2 * out->n] = koff;
+		offs[2 * out->n + 1] = toff;
 		out->f[out->n++] = f;
 	}
 	if (rc < 0)
-		jobj_free(out);
+	{
+		free(out->f);
+		memset(out, 0, sizeof(*out));
+	}
+	else if (out->n > 0)
+	{
+		out->mem = xrealloc(mem.p, mem.len);
+		mem.p = NULL;
+		out->f = xrealloc(out->f, (size_t) out->n * sizeof(JField));
+		out->cap = out->n;
+		for (int i = 0; i < out->n; i++)
+		{
+			out->f[i].key = out->mem + offs[2 * i];
+			if (offs[2 * i + 1] != SIZE_MAX)
+				out->f[i].text = out->mem + offs[2 * i + 1];
+		}
+	}
+	buf_free(&mem);
+	free(offs);
+	return rc;
+}
+
+/*
+ * Check that a flat object is at in->i, as jin_row would read it (the same
+ * errors), without keeping anything: *nfields says how many fields it has.
+ */
+int
+jin_row_check(JsonIn *in, int *nfields)
+{
+	int			rc;
+
+	*nfields = 0;
+	if (jin_object(in) < 0)
+		return -1;
+	while ((rc = member(in, false)) > 0)
+	{
+		if (*nfields == JSON_FIELDS_MAX)
+			return fail(in, "an object of more than %d fields", JSON_FIELDS_MAX);
+		if (jin_skip(in) < 0)
+			return -1;
+		(*nfields)++;
+	}
 	return rc;
 }
 
@@ -666,12 +732,44 @@ void
 jobj_free(JObject *o)
 {
 	for (int i = 0; i < o->n; i++)
-	{
-		free(o->f[i].key);
-		free(o->f[i].text);
-	}
+		jfield_release(&o->f[i]);
 	free(o->f);
+	free(o->mem);
 	memset(o, 0, sizeof(*o));
+}
+
+/* Free what f owns (not what its object's block holds). */
+void
+jfield_release(JField *f)
+{
+	if (f->own & JF_OWN_KEY)
+		free(f->key);
+	if (f->own & JF_OWN_TEXT)
+		free(f->text);
+	f->own = 0;
+}
+
+/* Give f the key key (malloc'd: f owns it now). */
+void
+jfield_set_key(JField *f, char *key)
+{
+	if (f->own & JF_OWN_KEY)
+		free(f->key);
+	f->key = key;
+	f->own |= JF_OWN_KEY;
+}
+
+/* Give f the value text[0..len) of type type (text malloc'd and
+ * NUL-terminated: f owns it now). */
+void
+jfield_set_text(JField *f, JvType type, char *text, size_t len)
+{
+	if (f->own & JF_OWN_TEXT)
+		free(f->text);
+	f->text = text;
+	f->len = len;
+	f->type = type;
+	f->own |= JF_OWN_TEXT;
 }
 
 const JField *

@@ -29,7 +29,13 @@ typedef enum
 	JV_NULL, JV_BOOL, JV_NUMBER, JV_STRING, JV_RAW, JV_BLOB
 } JvType;
 
-/* One field of a flat object. */
+/*
+ * One field of a flat object. A parsed object keeps the text of all its
+ * keys and values in one block of its own (mem); a key or value set later
+ * is the field's own allocation (own says which): change them only with
+ * jfield_set_key and jfield_set_text, and free a field taken out of an
+ * object with jfield_release.
+ */
 typedef struct
 {
 	char	   *key;
@@ -38,20 +44,32 @@ typedef struct
 								 * blob bytes */
 	size_t		len;
 	int			b;				/* JV_BOOL */
+	unsigned char own;			/* JF_OWN_KEY | JF_OWN_TEXT */
 } JField;
+
+#define JF_OWN_KEY	1
+#define JF_OWN_TEXT	2
 
 typedef struct
 {
 	JField	   *f;
 	int			n;
 	int			cap;
+	char	   *mem;			/* the parsed keys and values, one block */
 } JObject;
+
+/* The most fields of a row: PostgreSQL's most columns of a table (SQLite's
+ * default is 2000, but such a row has no table on the hub). */
+#define JSON_FIELDS_MAX 1600
 
 /* Read a flat object (the whole of s): numbers and nested containers as
  * their text, strings decoded, the tagged blob {"$hex": "..."} as bytes. */
 int			jobj_parse(const char *s, size_t n, JObject *out, char *err, size_t errlen);
 void		jobj_free(JObject *o);
 const JField *jobj_get(const JObject *o, const char *key);
+void		jfield_set_key(JField *f, char *key);	/* key: malloc'd, taken */
+void		jfield_set_text(JField *f, JvType type, char *text, size_t len);	/* text: taken */
+void		jfield_release(JField *f);	/* what the field owns */
 
 /* Is s[0..n) exactly one JSON value (RFC 8259)? 0, or -1 with err. */
 int			json_check(const char *s, size_t n, char *err, size_t errlen);
@@ -107,6 +125,7 @@ bool		jin_null(JsonIn *in);	/* consumes a null: true */
 int			jin_skip(JsonIn *in);	/* any value */
 int			jin_span(JsonIn *in, const char **p, size_t *len);	/* any value, as its text */
 int			jin_row(JsonIn *in, JObject *out);	/* a flat object, as jobj_parse */
+int			jin_row_check(JsonIn *in, int *nfields);	/* ... only checked */
 int			jin_end(JsonIn *in);	/* nothing but white space is left */
 
 /* ---- writing a document ------------------------------------------------ */

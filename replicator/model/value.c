@@ -113,10 +113,7 @@ field_set(JField *f, JvType type, const char *s, size_t n)
 
 	memcpy(t, s, n);
 	t[n] = '\0';
-	free(f->text);
-	f->text = t;
-	f->len = n;
-	f->type = type;
+	jfield_set_text(f, type, t, n);
 }
 
 /* Are a and b the same text? */
@@ -801,14 +798,15 @@ respelt_value(const JField *sent, ValueKind kind, JField *f, SqlValue *out)
 		(sent->type != JV_STRING && kind != VK_TIMESTAMPTZ && kind != VK_TIMESTAMP))
 		return false;
 	*f = *sent;
-	f->text = xmalloc(sent->len + 1);
+	f->own = 0;					/* the key is sent's */
+	jfield_set_text(f, sent->type, xmalloc(sent->len + 1), sent->len);
 	memcpy(f->text, sent->text, sent->len);
 	f->text[sent->len] = '\0';
 	if (value_for_hub(f, kind, why, sizeof(why)) >= 0 &&
 		value_for_sqlite(f, kind, FORM_DEFAULT, out, why, sizeof(why)) == 0)
 		return true;
 	sqlvalue_free(out);
-	free(f->text);
+	jfield_release(f);
 	f->text = NULL;
 	return false;
 }
@@ -840,7 +838,7 @@ value_differs_for_client(const JField *sent, const JField *stored, ValueKind kin
 		sqlvalue_free(&s);
 	}
 	sqlvalue_free(&h);
-	free(own.text);
+	jfield_release(&own);
 	return differs;
 }
 
