@@ -30,6 +30,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <malloc.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -347,6 +348,9 @@ watchdog_stop(HttpServer *srv)
 
 /* ---- a request, as it arrives ---------------------------------------------- */
 
+/* A request whose body was this large gives the memory back when done. */
+#define TRIM_AFTER_BODY (1024 * 1024)
+
 /*
  * A body's buffer, as its first bytes arrive: of its Content-Length
  * exactly (checked against max_body already), so that a large body takes
@@ -434,9 +438,16 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_Re
 	conn_phase(cls, conn, CONN_HEADERS, 0);
 	if (req)
 	{
+		bool		large = req->body.cap >= TRIM_AFTER_BODY;
+
 		buf_free(&req->body);
 		free(req);
 		*con_cls = NULL;
+		/* what a large request took (its body, a page of its rows) goes
+		 * back to the system, not kept in malloc's free lists of the
+		 * thread that read it (docs/security.md, Memory per request) */
+		if (large)
+			malloc_trim(0);
 	}
 }
 
