@@ -434,20 +434,28 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_Re
 {
 	HttpRequest *req = *con_cls;
 
+	HttpServer *srv = cls;
+
 	(void) toe;
-	conn_phase(cls, conn, CONN_HEADERS, 0);
+	conn_phase(srv, conn, CONN_HEADERS, 0);
 	if (req)
 	{
 		bool		large = req->body.cap >= TRIM_AFTER_BODY;
 
+		if (srv->on_done)
+			srv->on_done(srv, req);
 		buf_free(&req->body);
 		free(req);
 		*con_cls = NULL;
 		/* what a large request took (its body, a page of its rows) goes
 		 * back to the system, not kept in malloc's free lists of the
 		 * thread that read it (docs/security.md, Memory per request) */
+#ifdef __GLIBC__
 		if (large)
 			malloc_trim(0);
+#else
+		(void) large;
+#endif
 	}
 }
 

@@ -35,6 +35,8 @@ typedef struct
 	char		user[256];		/* a user name of serve's: 1 to AUTH_USER_MAX (255) bytes */
 	bool		detail;			/* control API: asked by an allowed origin, or by
 								 * the person: row values may be shown */
+	size_t		held;			/* serve: bytes of body counted against ... */
+	int			held_by;		/* ... this user's slot (serve.c, bodies_take) */
 } HttpRequest;
 
 typedef struct HttpServer HttpServer;
@@ -51,6 +53,8 @@ typedef enum MHD_Result (*HttpHeadersHook) (HttpServer *srv, struct MHD_Connecti
 /* May a page of this origin (the request's Origin header) read the JSON
  * replies? (CORS: the reply then names that origin.) */
 typedef bool (*HttpOriginCheck) (HttpServer *srv, const char *origin);
+/* Called as a request is done, before it is freed (however it ended). */
+typedef void (*HttpDoneHook) (HttpServer *srv, HttpRequest *req);
 
 struct HttpServer
 {
@@ -58,6 +62,7 @@ struct HttpServer
 	const char *name;			/* for the log: "control API", "serve" */
 	HttpHandler handler;
 	HttpHeadersHook on_headers; /* or NULL */
+	HttpDoneHook on_done;		/* or NULL */
 	void	   *cls;			/* the handler's own */
 	long		max_body;		/* bytes of a body kept, at most */
 	bool		thread_per_connection;	/* else one polling thread */

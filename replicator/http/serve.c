@@ -431,6 +431,61 @@ check_password(Serve *s, const char *authorization, HttpRequest *req)
 	return ok;
 }
 
+/* The most a request's body will take: its Content-Length; --max-body
+ * for a chunked one; 0 for none. */
+static size_t
+body_size(HttpServer *srv, struct MHD_Connection *conn, const char *cl)
+{
+	long long	n;
+
+	if (cl)
+		return (n = strtoll(cl, NULL, 10)) > 0 ? (size_t) n : 0;
+	if (MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING))
+		return (size_t) srv->max_body;
+	return 0;
+}
+
+/*
+ * May user slot `slot` (its credential, or nusers: the admin of the
+ * environment) have n bytes more of request bodies at once? Then they
+ * count against it until the request is done (bodies_give). A user's
+ * bodies take the memory they take (docs/security.md, Memory per
+ * request) only against that user: one site cannot hold it against
+ * another.
+ */
+static bool
+bodies_take(Serve *s, HttpRequest *req, int slot, size_t n)
+{
+	bool		ok;
+
+	if (n == 0)
+		return true;
+	pthread_mutex_lock(&s->auth_mu);
+	ok = s->user_bodies[slot] + n <= (size_t) BODIES_PER_USER * (size_t) s->http.max_body;
+	if (ok)
+	{
+		s->user_bodies[slot] += n;
+		req->held = n;
+		req->held_by = slot;
+	}
+	pthread_mutex_unlock(&s->auth_mu);
+	return ok;
+}
+
+/* A request is done: its body no longer counts against its user. */
+static void
+bodies_give(HttpServer *srv, HttpRequest *req)
+{
+	Serve	   *s = srv->cls;
+
+	if (req->held == 0)
+		return;
+	pthread_mutex_lock(&s->auth_mu);
+	s->user_bodies[req->held_by] -= req->held;
+	pthread_mutex_unlock(&s->auth_mu);
+	req->held = 0;
+}
+
 /* Headers only: check who it is and how much is coming first. */
 static enum MHD_Result
 on_headers(HttpServer *srv, struct MHD_Connection *conn, HttpRequest *req)
@@ -474,6 +529,14 @@ on_headers(HttpServer *srv, struct MHD_Connection *conn, HttpRequest *req)
 	if (cl && strtoll(cl, NULL, 10) > srv->max_body)
 		return serve_error(s, conn, MHD_HTTP_CONTENT_TOO_LARGE, NULL, NULL,
 						   "the body is larger than %ld bytes (serve --max-body)", srv->max_body);
+	if (!bodies_take(s, req, who >= 0 ? who : s->nusers, body_size(srv, conn, cl)))
+	{
+		logmsg(LOG_WARNING, "user \"%s\" (%s) has %d times --max-body of request bodies coming or being worked on already: 503",
+			   req->user, addr, BODIES_PER_USER);
+		return serve_error(s, conn, MHD_HTTP_SERVICE_UNAVAILABLE, MHD_HTTP_HEADER_RETRY_AFTER, "1",
+						   "this user has %ld bytes of request bodies (%d times --max-body) coming or being worked on already; try again",
+						   (long) BODIES_PER_USER * srv->max_body, BODIES_PER_USER);
+	}
 	return MHD_YES;
 }
 
@@ -580,6 +643,7 @@ serve_open(Serve *s, const ServeOptions *o, char **cert, char **key)
 	serve_state_init(s, o->postgres, o->pool, o->max_set_aside);
 	s->nusers = auth_count(s->auth);
 	s->user_fails = xcalloc((size_t) (s->nusers + USER_SLOTS), sizeof(UserFails));
+	s->user_bodies = xcalloc((size_t) s->nusers + 1, sizeof(size_t));
 	h = pool_get(&s->pool, err, sizeof(err));
 	if (h == NULL)
 	{
@@ -606,6 +670,7 @@ serve_listen(Serve *s, const ServeOptions *o, const char *cert, const char *key)
 		.name = "serve",
 		.handler = handle,
 		.on_headers = on_headers,
+		.on_done = bodies_give,
 		.cls = s,
 		.max_body = o->max_body,
 		.thread_per_connection = true,
@@ -685,6 +750,7 @@ serve_close(Serve *s, bool listening)
 	replica_close(s);
 	serve_state_free(s);
 	free(s->user_fails);
+	free(s->user_bodies);
 	auth_free(s->auth);
 }
 

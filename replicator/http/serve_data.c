@@ -116,7 +116,9 @@ do_upload(Hub *h, ProtoRequest *rq, Buf *out, bool *clone, char *err, size_t err
 			   (page.n == 0 || bytes < UPLOAD_PAGE_BYTES))
 			bytes += proto_upload_row_bytes(rq, i + page.n++);
 		rc = proto_upload_rows(rq, i, page.n, err, errlen);
-		if (rc == 0)
+		if (rc < 0)
+			hub_rollback(h);
+		else
 			rc = hub_upload_chunk(h, &page, err, errlen);
 		proto_upload_rows_drop(rq, i, page.n);
 		if (rc < 0)

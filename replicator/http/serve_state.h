@@ -25,6 +25,9 @@
 #define POOL_DEFAULT 8
 #define POOL_WAIT_S 30			/* a request waits this long for a connection */
 #define UPLOAD_SLOTS 2			/* uploads holding a hub connection at once */
+#define BODIES_PER_USER 2		/* request bodies of one user being received
+								 * or worked on at once: this many times
+								 * --max-body in all, at most */
 #define AUTH_SLOTS 4			/* password checks at once */
 #define PER_ADDRESS 256			/* connections of one address, at most */
 #define AUTH_TIMEOUT_S 10		/* a connection not yet signed in: idle at most */
@@ -170,6 +173,9 @@ typedef struct
 	int			auth_busy;
 	FailSlot	fail_slots[FAIL_SLOTS]; /* under auth_mu */
 	UserFails  *user_fails;		/* auth_count() + USER_SLOTS, under auth_mu */
+	size_t	   *user_bodies;	/* auth_count() + 1 (the admin of the
+								 * environment): bytes of request bodies of
+								 * each user at once, under auth_mu */
 	int			nusers;			/* auth_count() */
 	/* when each node last retried its set-aside changes (retry_due) */
 	pthread_mutex_t retry_mu;

@@ -285,11 +285,30 @@ check_columns(const HubTable *t, const Change *c, char *err, size_t errlen)
 	return 0;
 }
 
+/* Are a blob's bytes UTF-8 text without a NUL (a JSON string can hold them)? */
+static bool
+blob_is_text(const JField *f)
+{
+	const unsigned char *p = (const unsigned char *) f->text;
+
+	for (size_t i = 0; i < f->len;)
+	{
+		size_t		k = p[i] < 0x80 ? 1 : utf8_seq_len(p + i, f->len - i);
+
+		if (k == 0 || p[i] == 0)
+			return false;
+		i += k;
+	}
+	return true;
+}
+
 /*
  * The text of a json or jsonb column goes into the array
  * json_populate_recordset reads as it is (pg_json_value): it must be
  * exactly one JSON value, or it could end its row and add keys or rows of
- * its own ({"x":1}},{"id":666} ...). -1 naming the column otherwise.
+ * its own ({"x":1}},{"id":666} ...). A blob for a column that is not
+ * bytea goes as a JSON string of its bytes: they must be text. -1 naming
+ * the column otherwise.
  */
 static int
 check_json_values(const HubTable *t, const Change *c, char *err, size_t errlen)
@@ -304,6 +323,14 @@ check_json_values(const HubTable *t, const Change *c, char *err, size_t errlen)
 			const char *typ = col >= 0 ? t->types[col] : NULL;
 			char		e[160];
 
+			if (f->type == JV_BLOB && col >= 0 && strcmp(typ, "bytea") != 0 &&
+				!blob_is_text(f))
+			{
+				/* its bytes would go as a JSON string: none holds a NUL */
+				snprintf(err, errlen, "the value of column \"%s\" (%s) of table \"%s\" is a blob that is not text (a NUL byte, or not UTF-8): only a bytea column takes one (change %" PRId64 ")",
+						 f->key, typ, c->table, c->seq);
+				return -1;
+			}
 			if (!is_json_text(f, typ))
 				continue;
 			if (json_check(f->text, f->len, e, sizeof(e)) < 0)

@@ -443,7 +443,10 @@ decode_change(JsonIn *in, size_t i, int v, const char *node_id, Change *c, Proto
 		rc = change_take_parts(c, seq, table.p, op.p, pk_fields, has_row, ver_us, origin.p,
 							   immediate, e, sizeof(e));
 		if (!has_row || (rc == 0 && c->op == SYNCQ_OP_DELETE))
+		{
 			rows->row = NULL;	/* a delete's row says nothing */
+			rows->row_len = 0;
+		}
 		has_row = false;		/* nothing was parsed */
 	}
 	if (rc < 0)
@@ -710,8 +713,8 @@ proto_upload_rows(ProtoRequest *rq, int from, int n, char *err, size_t errlen)
 		JsonIn		in;
 		int			rc;
 
-		if (c->pk_json != NULL || rq->rows == NULL)
-			continue;			/* protocol 1: read already */
+		if (rq->v < 2 || c->pk_json != NULL)
+			continue;			/* protocol 1: read already (and kept) */
 		jin_init(&in, rq->rows[i].pk, rq->rows[i].pk_len, true);
 		rc = jin_row(&in, &pk);
 		jin_free(&in);
@@ -736,7 +739,7 @@ proto_upload_rows(ProtoRequest *rq, int from, int n, char *err, size_t errlen)
 void
 proto_upload_rows_drop(ProtoRequest *rq, int from, int n)
 {
-	if (rq->rows == NULL)
+	if (rq->v < 2)
 		return;
 	for (int i = from; i < from + n && i < rq->changes.n; i++)
 		change_drop_rows(&rq->changes.c[i]);
@@ -747,7 +750,7 @@ proto_upload_rows_drop(ProtoRequest *rq, int from, int n)
 size_t
 proto_upload_row_bytes(const ProtoRequest *rq, int i)
 {
-	return rq->rows ? rq->rows[i].pk_len + rq->rows[i].row_len : 0;
+	return rq->v >= 2 ? rq->rows[i].pk_len + rq->rows[i].row_len : 0;
 }
 
 void
