@@ -22,7 +22,8 @@
  * refused run is undone and bisected until the refused changes stand alone;
  * those are set aside in sync_errors, in the same transaction that moves the
  * client's position past them, and tried again on later syncs
- * (hub_retry_errors). An error of the link or the server (lost connection,
+ * (hub_retry_errors); but a delete that rows still refer to is overruled
+ * (keep_referenced). An error of the link or the server (lost connection,
  * deadlock, shutdown) fails the whole upload instead, to be retried.
  *
  *   hub_apply_begin     open the transaction: the upload lock, fold
@@ -439,7 +440,10 @@ typedef struct
 	int		   *win;			/* the winners (indexes into cs), in order */
 	int			nwin;
 	Buf			confl;			/* the overruled: sync_conflicts rows (JSON) */
+	JsonOut		cw;				/* ... written so (an array, open until record) */
 	int			nconfl;
+	bool	   *kept;			/* of each: a delete the hub refused, its row
+								 * still referenced (keep_referenced): overruled */
 	bool	   *exists;			/* of each insert of a keyseq table: its key
 								 * has a row on the hub (read_existing) */
 	int64_t    *floor;			/* per hub table: the greatest key of it the
@@ -983,10 +987,11 @@ insert_meets(Hub *h, Decision *d, int i, const HubTable *t, const char *key_json
 
 /* An overruled change, as a sync_conflicts row: it lost to cur. */
 static void
-add_conflict(Decision *d, JsonOut *w, int i, const Version *cur)
+add_conflict(Decision *d, int i, const Version *cur)
 {
 	const Change *c = d->cs[i];
 	char		op[2] = {c->op, '\0'};
+	JsonOut    *w = &d->cw;
 
 	jout_object(w);
 	jout_kstring(w, "t", c->table);
@@ -1165,11 +1170,8 @@ retry_meets(Decision *d, int i, const HubTable *t, const Version *cur)
 static int
 decide(Hub *h, Decision *d, bool retry, char *err, size_t errlen)
 {
-	JsonOut		w;
 	int			rc = 0;
 
-	jout_init(&w, &d->confl);
-	jout_array(&w);
 	for (int i = 0; i < d->n && rc == 0; i++)
 	{
 		Change	   *c = d->cs[i];
@@ -1229,7 +1231,7 @@ decide(Hub *h, Decision *d, bool retry, char *err, size_t errlen)
 			else
 			{
 				d->out[i].done = DONE_OVERRULED;
-				add_conflict(d, &w, i, cur);
+				add_conflict(d, i, cur);
 			}
 			continue;
 		}
@@ -1245,8 +1247,65 @@ decide(Hub *h, Decision *d, bool retry, char *err, size_t errlen)
 		d->out[i].done = DONE_APPLIED;
 		d->win[d->nwin++] = i;
 	}
-	jout_array_end(&w);
 	return rc;
+}
+
+/*
+ * The version change i's row holds on the hub, as this call left it
+ * before change i: that of the last change of it applied earlier in this
+ * call, or the row's from before. False if the hub has none.
+ */
+static bool
+row_version(const Decision *d, int i, Version *v)
+{
+	const Version *before;
+	char	   *k;
+
+	for (int j = i - 1; j >= 0; j--)
+		if (d->out[j].done == DONE_APPLIED && d->key[j] != NULL &&
+			strcmp(d->cs[j]->table, d->cs[i]->table) == 0 && strcmp(d->key[j], d->key[i]) == 0)
+		{
+			v->us = d->cs[j]->ver_us;
+			snprintf(v->origin, sizeof(v->origin), "%s", d->cs[j]->origin);
+			return true;
+		}
+	k = row_key(d->cs[i]->table, d->key[i]);
+	before = vermap_get(&d->before, k);
+	free(k);
+	if (before != NULL)
+		*v = *before;
+	return before != NULL;
+}
+
+/*
+ * A delete the hub's foreign keys refused (SQLSTATE 23503: ON DELETE
+ * RESTRICT or NO ACTION, rows of another table still refer to the row: a
+ * child added on another node meanwhile) is overruled, not set aside: the
+ * row stands on the hub with its children, and trying again would change
+ * nothing until someone deletes them, while the uploader alone would lack
+ * the row. It goes into sync_conflicts, lost to the row's version on the
+ * hub, and the uploader gets the row back as a correction (add_corrections).
+ * A retried one (set aside before) too. why stays, saying what refused it.
+ */
+static void
+keep_referenced(Hub *h, Decision *d)
+{
+	for (int i = 0; i < d->n; i++)
+	{
+		Outcome    *o = &d->out[i];
+		Version		v = {0, "", true};
+
+		if (o->done != DONE_FAILED || d->cs[i]->op != SYNCQ_OP_DELETE || d->key[i] == NULL ||
+			strcmp(o->sqlstate, "23503") != 0)
+			continue;
+		if (!row_version(d, i, &v))
+			snprintf(v.origin, sizeof(v.origin), "%s", h->node_id);
+		logmsg(LOG_INFO, "change %" PRId64 " of node %s (D \"%s\" %s) overruled: the hub keeps the row, %s",
+			   d->cs[i]->seq, d->cs[i]->origin, d->cs[i]->table, d->key[i], o->why);
+		o->done = DONE_OVERRULED;	/* why stays: settle logs it */
+		add_conflict(d, i, &v);
+		d->kept[i] = true;
+	}
 }
 
 /* A sync_versions row (t, p, u, o, d) into the array w writes (PUT_VERSIONS_SQL). */
@@ -1448,7 +1507,10 @@ orphan(const Decision *d, int i)
  * And for a change refused for a missing parent, the hub's row as it is
  * (none), replacing the change's version: the uploader drops its orphan
  * too, and the change waits in sync_errors. A failed change's correction
- * carries the row's version from before this call (it never applied).
+ * carries the row's version from before this call (it never applied). And
+ * for a delete overruled because rows still refer to its row
+ * (keep_referenced), the hub's row as it is, replacing the delete's
+ * version: the uploader has it back.
  */
 static int
 add_corrections(Hub *h, const Decision *d, const Answers *a, JsonOut *qw, JsonOut *fw, int *nf)
@@ -1461,18 +1523,21 @@ add_corrections(Hub *h, const Decision *d, const Answers *a, JsonOut *qw, JsonOu
 		bool		failed = d->out[i].done == DONE_FAILED;
 		char	   *k;
 		Version    *v;
+		Version		now = {0, "", true};
 		int64_t		ver = c->ver_us;
 		const char *origin = c->origin;
 		int64_t		rep = d->replaced[i];
 
 		if (d->key[i] == NULL || !is_last(d, a, i) ||
-			(!a->fix[i] && rep == 0 && a->restamped[i] == 0 && !orphan(d, i) &&
+			(!a->fix[i] && rep == 0 && a->restamped[i] == 0 && !orphan(d, i) && !d->kept[i] &&
 			 !(d->retry && d->out[i].done == DONE_APPLIED)))
 			continue;
 		k = row_key(c->table, d->key[i]);
 		v = vermap_get(failed ? &d->before : &d->vers, k);
 		free(k);
-		if (failed)
+		if (d->kept[i])
+			v = row_version(d, i, &now) ? &now : NULL;
+		if (failed || d->kept[i])
 		{
 			ver = 0;			/* the hub has no version of it */
 			origin = h->node_id;
@@ -1489,7 +1554,7 @@ add_corrections(Hub *h, const Decision *d, const Answers *a, JsonOut *qw, JsonOu
 			ver = a->restamped[i];
 			origin = c->origin;
 		}
-		if (a->fix_key[i] || (orphan(d, i) && key_differs(h, d, i)))
+		if (a->fix_key[i] || ((orphan(d, i) || d->kept[i]) && key_differs(h, d, i)))
 		{
 			add_queue_row(qw, h, c, SYNCQ_OP_DELETE, d->sent_pk[i], true, rep);
 			nq++;
@@ -1705,6 +1770,7 @@ record(Hub *h, Decision *d, bool *notify, char *err, size_t errlen)
 		rc = run_json(h, PUT_VERSIONS_SQL, &vrows, err, errlen);
 	if (rc == 0)
 		rc = raise_clock(h, d, err, errlen);
+	jout_array_end(&d->cw);
 	if (rc == 0 && d->nconfl > 0)
 		rc = run_json(h, "INSERT INTO sync_conflicts (table_name, pk, loser_op, loser_row, loser_changed_at, loser_origin, winner_changed_at, winner_origin)"
 					  " SELECT x.t, x.pk, x.op, x.r, x.at, x.o, to_timestamp(0) + x.wat * interval '1 microsecond', x.wo"
@@ -1821,12 +1887,17 @@ hub_apply_changes(Hub *h, Change **cs, int n, Outcome *out, bool retry, bool *no
 	d.replaced = xcalloc((size_t) n + 1, sizeof(int64_t));
 	d.exists = xcalloc((size_t) n + 1, sizeof(bool));
 	d.floor = xcalloc((size_t) h->ntables + 1, sizeof(int64_t));
+	d.kept = xcalloc((size_t) n + 1, sizeof(bool));
+	jout_init(&d.cw, &d.confl);
+	jout_array(&d.cw);
 	if ((validate(h, &d) > 0 && read_keys(h, &d, err, errlen) < 0) ||
 		read_existing(h, &d, err, errlen) < 0)
 		goto out;
 	if (decide(h, &d, retry, err, errlen) < 0 ||
-		apply_winners(h, &d, err, errlen) < 0 ||
-		act_on_report(h, &d, err, errlen) < 0 ||
+		apply_winners(h, &d, err, errlen) < 0)
+		goto out;
+	keep_referenced(h, &d);
+	if (act_on_report(h, &d, err, errlen) < 0 ||
 		record(h, &d, notify, err, errlen) < 0 ||
 		keep_sequences_ahead(h, &d, err, errlen) < 0)
 		goto out;
@@ -1845,6 +1916,7 @@ out:
 	free(d.win);
 	free(d.exists);
 	free(d.floor);
+	free(d.kept);
 	vermap_free(&d.vers);
 	vermap_free(&d.before);
 	vermap_free(&d.live);

@@ -161,11 +161,13 @@ settle(Hub *h, SetAside *sa, UploadStats *stats, char *err, size_t errlen)
 			stats->retried++;
 		else if (o->done == DONE_OVERRULED)
 			stats->conflicts++;
-		logmsg(LOG_INFO, "set-aside change %" PRId64 " of \"%s\" (%c %s) %s", c->seq, c->table,
+		logmsg(LOG_INFO, "set-aside change %" PRId64 " of \"%s\" (%c %s) %s%s", c->seq, c->table,
 			   c->op, c->pk_json,
 			   o->done == DONE_APPLIED ? "went through" :
+			   o->done == DONE_OVERRULED && o->why ? "was overruled: the hub keeps the row, " :
 			   o->done == DONE_OVERRULED ? "was overruled by a later change" :
-			   "was superseded by a later change of its row");
+			   "was superseded by a later change of its row",
+			   o->done == DONE_OVERRULED && o->why ? o->why : "");
 	}
 	buf_putc(&del, '}');
 	jout_array_end(&w);

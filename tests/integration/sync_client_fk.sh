@@ -9,13 +9,18 @@
 #     keys) applies with it: the parent counts when it comes later in the
 #     same part of the download;
 #   * client a deletes a machine, the hub adds a part to it, a syncs: the
-#     hub's CASCADE relays the part's delete (or its RESTRICT sends the
-#     machine back) and a ends as the hub, nothing set aside;
+#     hub's CASCADE relays the part's delete (or its RESTRICT overrules the
+#     delete into the hub's sync_conflicts and sends the machine back) and a
+#     ends as the hub, nothing set aside there or on a;
 #   * the same while a's upload is refused (serve --max-body): the part is
 #     set aside in a's sync_errors, its reason naming the missing machine,
 #     not applied as an orphan; once a's delete reaches the hub, the part
 #     leaves a's sync_errors (gone with the cascade, or applied once the
-#     machine is back); every node ends with the same rows.
+#     machine is back); every node ends with the same rows;
+#   * RESTRICT: a delete the hub set aside for another reason (a trigger
+#     refused it) and then refuses for the part (23503) when it retries it
+#     is overruled then too: it leaves the hub's sync_errors, a gets the
+#     machine back and its set-aside part applies.
 . "$SYNCQ_ROOT/tests/lib/synctest.sh"
 
 # the clients' link as this run's transport has it
@@ -109,6 +114,12 @@ for act in CASCADE RESTRICT; do
 	else
 		expect_eq "$act: the hub kept the drill and its part" \
 			"$(hub "SELECT (SELECT count(*) FROM machine WHERE id = 3) + (SELECT count(*) FROM part WHERE id = 30)")" "2"
+		expect_eq "$act: a has the drill back" "$(plain "$a" "SELECT id, name FROM machine WHERE id = 3")" "3|drill"
+		expect_eq "$act: a's delete is no set-aside change on the hub" \
+			"$(hub "SELECT table_name, op, pk::text FROM sync_errors")" ""
+		expect_eq "$act: a's delete is a conflict on the hub" \
+			"$(hub "SELECT table_name, pk->>'id', loser_op FROM sync_conflicts")" 'machine|3|D'
+		last_log | grep -q "up 0 applied, 1 overruled, 0 already there" || fail "$act: the delete counted otherwise: $(last_log)"
 	fi
 	expect_eq "$act: set aside on a" "$(client_errors "$a")" ""
 	sync "$b"
@@ -146,13 +157,40 @@ for act in CASCADE RESTRICT; do
 		expect_eq "$act: set aside on $(basename "$f" .db)" "$(client_errors "$f")" ""
 		expect_eq "$act: pending on $(basename "$f" .db)" "$(pending "$f")" "0"
 	done
-	if [ "$act" = CASCADE ]; then
-		expect_eq "$act: set aside on the hub" "$(hub "SELECT table_name, op, pk::text FROM sync_errors")" ""
-	else
-		# the hub's rule (docs/replication.md): a refused delete waits there
-		expect_eq "$act: set aside on the hub: only a's refused deletes" \
-			"$(hub "SELECT table_name, op, pk::text FROM sync_errors WHERE error NOT LIKE '%is still referenced from table \"part\"%' OR op <> 'D'")" ""
+	expect_eq "$act: set aside on the hub" "$(hub "SELECT table_name, op, pk::text FROM sync_errors")" ""
+	if [ "$act" = RESTRICT ]; then
+		expect_eq "$act: a's deletes are conflicts on the hub" \
+			"$(hub "SELECT table_name, pk->>'id', loser_op FROM sync_conflicts ORDER BY pk->>'id'")" 'machine|2|D
+machine|3|D'
 	fi
 	expect_eq "$act: conflicts on a" "$(plain "$a" "SELECT table_name, pk, loser_op FROM sync_conflicts")" ""
+done
+
+note "RESTRICT: a delete set aside for another reason is overruled at the retry the part refuses"
+hub "INSERT INTO machine VALUES (5, 'saw')"
+sync "$a"; sync "$b"
+hub "INSERT INTO part VALUES (50, 5, 'blade');
+	CREATE FUNCTION no_delete() RETURNS trigger LANGUAGE plpgsql AS
+		'BEGIN RAISE EXCEPTION ''deletes of machines are off''; END';
+	CREATE TRIGGER no_delete BEFORE DELETE ON machine FOR EACH ROW EXECUTE FUNCTION no_delete()"
+plain "$a" "DELETE FROM machine WHERE id = 5"
+sync "$a"
+expect_eq "RESTRICT: the trigger's refusal is set aside on the hub" \
+	"$(hub "SELECT table_name, op, pk->>'id', split_part(error, E'\n', 1) FROM sync_errors")" 'machine|D|5|deletes of machines are off'
+expect_eq "RESTRICT: a's part 50 waits for its machine" "$(plain "$a" "SELECT table_name, op, pk FROM sync_errors")" 'part|I|{"id":50}'
+hub "DROP TRIGGER no_delete ON machine"
+[ "${SYNCQ_TRANSPORT:-}" != http ] || sleep 2.1	# serve retries set-aside changes every 2 s at most
+sync "$a"
+grep -q 'set-aside change [0-9]* of "machine" (D {"id":5}) was overruled: the hub keeps the row, .*still referenced from table "part"' \
+	"${SERVE_LOG:-$SYNCQ_TMP/syncqd.log}" "$SYNCQ_TMP/syncqd.log" 2>/dev/null || fail "RESTRICT: the retried delete was not overruled in the log"
+expect_eq "RESTRICT: set aside on the hub, after the retry" "$(hub "SELECT table_name, op, pk::text FROM sync_errors")" ""
+expect_eq "RESTRICT: the retried delete is a conflict on the hub" \
+	"$(hub "SELECT table_name, pk->>'id', loser_op FROM sync_conflicts WHERE pk->>'id' = '5'")" 'machine|5|D'
+sync "$a"; sync "$b"
+expect_eq "RESTRICT: a's saw and blade" "$(plain "$a" "SELECT 'm', id, name FROM machine WHERE id = 5; SELECT 'p', id, machine_id FROM part WHERE id = 50")" "m|5|saw
+p|50|5"
+all_same "RESTRICT: after the retry"
+for f in "$a" "$b"; do
+	expect_eq "RESTRICT: set aside on $(basename "$f" .db), at the end" "$(client_errors "$f")" ""
 done
 echo ok
