@@ -181,8 +181,10 @@ not_utf8_at(const char *s, size_t n)
 }
 
 /*
- * Are the key and row text of the pending row at st all UTF-8? If not,
- * why says where, as change_init says what else is wrong with them.
+ * Are the table name, key and row text of the pending row at st all
+ * UTF-8? If not, why says where, as change_init says what else is wrong
+ * with them. (The hub cannot even set such a change aside: its
+ * sync_errors takes UTF-8 only, and the whole upload would fail there.)
  */
 static bool
 all_utf8(sqlite3_stmt *st, char *why, size_t whylen)
@@ -191,16 +193,16 @@ all_utf8(sqlite3_stmt *st, char *why, size_t whylen)
 	{
 		int			col;
 		const char *what;
-	}			parts[] = {{3, "pk"}, {4, "row"}};
+	}			parts[] = {{1, "table name"}, {3, "pk JSON"}, {4, "row JSON"}};
 
-	for (int k = 0; k < 2; k++)
+	for (int k = 0; k < 3; k++)
 	{
 		const char *text = (const char *) sqlite3_column_text(st, parts[k].col);
 		long		at = text ? not_utf8_at(text, (size_t) sqlite3_column_bytes(st, parts[k].col)) : -1;
 
 		if (at >= 0)
 		{
-			snprintf(why, whylen, "bad %s JSON (text that is not UTF-8 at offset %ld)", parts[k].what, at);
+			snprintf(why, whylen, "bad %s (text that is not UTF-8 at offset %ld)", parts[k].what, at);
 			return false;
 		}
 	}

@@ -62,6 +62,17 @@ expect_eq "the hub's rows after the app's" "$(hub "SELECT id, v FROM item ORDER 
 10|fine"
 expect_eq "nothing pending after the app's" "$(pending "$a")" "0"
 
+note "a row whose table name is not UTF-8: set aside as well (the hub could not even set it aside)"
+plain "$a" "INSERT INTO sync_queue(table_name, op, pk, row_data, changed_at, origin, priority) VALUES
+	(CAST(x'6974fe' AS TEXT), 'I', '{\"id\":11}', '{\"id\":11,\"v\":\"x\"}', '2026-12-05T10:00:00.000000Z', '$node', 'batched')"
+plain "$a" "INSERT INTO item VALUES (12, 'next')"
+sync "$a"
+expect_eq "the row set aside on a" \
+	"$(plain "$a" "SELECT hex(table_name), pk, error FROM sync_errors WHERE pk = '{\"id\":11}'")" \
+	"6974FE|{\"id\":11}|this node's queue row 12 cannot be sent: bad table name (text that is not UTF-8 at offset 2)"
+expect_eq "the hub's rows after the table name" "$(hub "SELECT id, v FROM item WHERE id > 10 ORDER BY id")" "12|next"
+expect_eq "nothing set aside on the hub, at the end" "$(hub "SELECT count(*) FROM sync_errors")" "0"
+
 note "the hub's queue refuses a malformed row"
 for bad in "'[1]', NULL, 'D'" "'{\"id\":1}', '\"x\"', 'U'"; do
 	if out=$(hub "INSERT INTO sync_queue(txid, table_schema, table_name, op, pk, row_data, changed_at, origin, priority)
