@@ -23,7 +23,8 @@
  * those are set aside in sync_errors, in the same transaction that moves the
  * client's position past them, and tried again on later syncs
  * (hub_retry_errors); but a delete that rows still refer to is overruled
- * (keep_referenced). An error of the link or the server (lost connection,
+ * (keep_referenced). Deferred constraints are checked at the end of each
+ * call, not at COMMIT (apply_checked). An error of the link or the server (lost connection,
  * deadlock, shutdown) fails the whole upload instead, to be retried.
  *
  *   hub_apply_begin     open the transaction: the upload lock, fold
@@ -624,6 +625,52 @@ apply_winners(Hub *h, Decision *d, char *err, size_t errlen)
 		i = j;
 	}
 	return 0;
+}
+
+/*
+ * Apply the winners with the hub's deferrable constraints (a foreign key
+ * DEFERRABLE INITIALLY DEFERRED, as Django declares every one) checked
+ * when all are applied, so that their order among themselves does not
+ * matter, and checked here, not at COMMIT: a change they refuse there
+ * would fail the whole upload, every sync. If the check fails, the
+ * winners are undone and applied again with every constraint checked
+ * after each statement (SET CONSTRAINTS ALL IMMEDIATE), so that
+ * apply_guarded finds the changes refused. The check leaves the
+ * constraints immediate for the rest of the transaction: nothing of this
+ * call is left for COMMIT to check.
+ */
+static int
+apply_checked(Hub *h, Decision *d, char *err, size_t errlen)
+{
+	char		why[2048];
+
+	if (hub_exec(h, "SET CONSTRAINTS ALL DEFERRED", err, errlen) < 0 ||
+		hub_exec(h, "SAVEPOINT syncq_apply", err, errlen) < 0 ||
+		apply_winners(h, d, err, errlen) < 0)
+		return -1;
+	if (hub_exec(h, "SET CONSTRAINTS ALL IMMEDIATE", why, sizeof(why)) == 0)
+		return hub_exec(h, "RELEASE SAVEPOINT syncq_apply", err, errlen);
+	if (transient_error(h))
+	{
+		snprintf(err, errlen, "%s", why);
+		return -1;
+	}
+	logmsg(LOG_DEBUG, "a deferred constraint refused changes of this call (%s): applying them again, checked one statement at a time", why);
+	if (hub_exec(h, "ROLLBACK TO SAVEPOINT syncq_apply", err, errlen) < 0 ||
+		hub_exec(h, "SET CONSTRAINTS ALL IMMEDIATE", err, errlen) < 0)
+		return -1;
+	for (int i = 0; i < d->nwin; i++)
+	{
+		Outcome    *o = &d->out[d->win[i]];
+
+		free(o->why);
+		o->why = NULL;
+		o->sqlstate[0] = '\0';
+		o->done = DONE_APPLIED;
+	}
+	if (apply_winners(h, d, err, errlen) < 0)
+		return -1;
+	return hub_exec(h, "RELEASE SAVEPOINT syncq_apply", err, errlen);
 }
 
 /* The JSON of one of a change's objects (pk or row), or null. */
@@ -1894,7 +1941,7 @@ hub_apply_changes(Hub *h, Change **cs, int n, Outcome *out, bool retry, bool *no
 		read_existing(h, &d, err, errlen) < 0)
 		goto out;
 	if (decide(h, &d, retry, err, errlen) < 0 ||
-		apply_winners(h, &d, err, errlen) < 0)
+		apply_checked(h, &d, err, errlen) < 0)
 		goto out;
 	keep_referenced(h, &d);
 	if (act_on_report(h, &d, err, errlen) < 0 ||
