@@ -20,6 +20,9 @@
 #     not applied as an orphan; once a's delete reaches the hub, the part
 #     leaves a's sync_errors (gone with the cascade, or applied once the
 #     machine is back); every node ends with the same rows;
+#   * the hub deletes a machine while a adds a part to it: the part is set
+#     aside in the hub's sync_errors, a drops it, the part a wrote after it
+#     applies;
 #   * NO ACTION: a delete the hub set aside for another reason (a trigger
 #     refused it) and then refuses for the part (23503) when it retries it
 #     is overruled then too: it leaves the hub's sync_errors, a gets the
@@ -167,6 +170,20 @@ for act in CASCADE RESTRICT 'NO ACTION'; do
 machine|3|D'
 	fi
 	expect_eq "$act: conflicts on a" "$(plain "$a" "SELECT table_name, pk, loser_op FROM sync_conflicts")" ""
+
+	note "$act: the hub deletes a machine while a adds a part to it; a syncs"
+	hub "INSERT INTO machine VALUES (6, 'grinder')"
+	sync "$a"
+	hub "DELETE FROM machine WHERE id = 6"
+	plain "$a" "INSERT INTO part VALUES (60, 6, 'wheel'); INSERT INTO part VALUES (61, 1, 'spring')"
+	sync "$a"
+	expect_eq "$act: the orphan set aside on the hub, the part after it applied" \
+		"$(hub "SELECT table_name, op, pk->>'id', sqlstate FROM sync_errors; SELECT id FROM part WHERE id >= 60")" "part|I|60|23503
+61"
+	expect_eq "$act: a dropped its orphan" "$(plain "$a" "SELECT count(*) FROM part WHERE id = 60")" "0"
+	hub "DELETE FROM sync_errors"
+	sync "$b"
+	all_same "$act: after the orphan"
 done
 
 note "$act: a delete set aside for another reason is overruled at the retry the part refuses"
