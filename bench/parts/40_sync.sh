@@ -4,15 +4,13 @@
 # work done directly (COPY into PostgreSQL; one-transaction insert into
 # SQLite), with syncqd's peak RSS.
 set -euo pipefail
+. "$SYNCQ_ROOT/bench/lib/sync.sh"
 N=100000
 FIRST=1000000
 T=$SYNCQ_TMP
 psql -X -q -d postgres -c "CREATE DATABASE bench_sync"
 HUB="host=$PGHOST port=$PGPORT user=postgres dbname=bench_sync"
 hub() { psql -X -q -At -v ON_ERROR_STOP=1 -d "$HUB" -c "$1"; }
-now() { date +%s.%N; }
-elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }'; }
-rate() { awk -v n="$1" -v s="$2" 'BEGIN { printf "%.0f", n / s }'; }
 
 # run syncqd --once, printing "seconds peak_rss_kib"
 timed_sync() {
@@ -75,7 +73,6 @@ first_floor=$(elapsed "$start")
 [ "$(sqlite3 "$F" "SELECT count(*) FROM big")" = "$FIRST" ] || { echo "first sync incomplete"; exit 1; }
 [ "$(hub "SELECT count(*) FROM up")" = "$N" ] || { echo "upload incomplete"; exit 1; }
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", a / b }'; }
 echo "### syncqd over libpq (one run; floor = the same rows written directly)"
 echo
 echo "| work | rows | syncqd s | rows/s | floor s | floor | time ratio | syncqd peak RSS |"

@@ -4,6 +4,7 @@
 # for a 100,000-row backlog and a 400,000-row first sync; then serve's
 # throughput with 50 clients at once.
 set -euo pipefail
+. "$SYNCQ_ROOT/bench/lib/sync.sh"
 N=100000
 FIRST=200000
 CLIENTS=50
@@ -23,10 +24,6 @@ HUB_P="host=$PGHOST port=$PGPORT user=postgres dbname=bench_pg"
 HUB="host=$PGHOST port=$PGPORT user=postgres dbname=bench_http"
 hub() { psql -X -q -At -v ON_ERROR_STOP=1 -d "$HUB" -c "$1"; }
 both() { psql -X -q -At -v ON_ERROR_STOP=1 -d "$HUB_P" -c "$1" >/dev/null; hub "$1" >/dev/null; }
-now() { date +%s.%N; }
-elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }'; }
-rate() { awk -v n="$1" -v s="$2" 'BEGIN { printf "%.0f", n / s }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", a / b }'; }
 
 "$SYNCQD" serve --postgres "$HUB" --listen 127.0.0.1:0 2>"$T/serve.log" &
 SERVE=$!
@@ -34,13 +31,6 @@ trap 'kill $SERVE 2>/dev/null || true' EXIT
 for i in $(seq 200); do grep -q 'listening on' "$T/serve.log" && break; sleep 0.05; done
 URL=http://127.0.0.1:$(sed -nE 's/.*listening on [^ ]*:([0-9]+) .*/\1/p' "$T/serve.log")
 
-timed() {		# timed FILE ONLINE: seconds of one syncqd --once
-	local start
-	start=$(now)
-	"$SYNCQD" --sqlite "$1" --online "$2" --once 2>>"$T/syncqd.log" ||
-		{ tail -n 3 "$T/syncqd.log" >&2; return 1; }
-	elapsed "$start"
-}
 
 ddl="CREATE TABLE up (id INTEGER PRIMARY KEY, name TEXT, qty INTEGER, price NUMERIC);
 	CREATE TABLE down (id INTEGER PRIMARY KEY, name TEXT, qty INTEGER, price NUMERIC);

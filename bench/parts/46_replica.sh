@@ -3,6 +3,7 @@
 # (syncqd serve --replica) beside the same read from the primary, in one
 # run, on one hub: two serve processes, one with --replica, two clients.
 set -euo pipefail
+. "$SYNCQ_ROOT/bench/lib/sync.sh"
 . "$SYNCQ_ROOT/tests/lib/pgcluster.sh"
 N=100000
 FIRST=200000
@@ -11,10 +12,6 @@ DB=bench_replica
 export AMRS_ADMIN_USERNAME=bench AMRS_ADMIN_PASSWORD=bench-pw
 HUB="host=$PGHOST port=$PGPORT user=postgres dbname=$DB"
 hub() { psql -X -q -At -v ON_ERROR_STOP=1 -d "$HUB" -c "$1"; }
-now() { date +%s.%N; }
-elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }'; }
-rate() { awk -v n="$1" -v s="$2" 'BEGIN { printf "%.0f", n / s }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", a / b }'; }
 
 psql -X -q -d postgres -c "CREATE DATABASE $DB"
 hub "CREATE EXTENSION syncq;
@@ -68,13 +65,6 @@ URL_P=$URL
 start_serve "$T/serve-replica.log" --replica "host=127.0.0.1 port=$SP user=postgres dbname=$DB"
 URL_R=$URL
 
-timed() {		# timed FILE ONLINE: seconds of one syncqd --once
-	local start
-	start=$(now)
-	"$SYNCQD" --sqlite "$1" --online "$2" --once 2>>"$T/syncqd.log" ||
-		{ tail -n 3 "$T/syncqd.log" >&2; return 1; }
-	elapsed "$start"
-}
 ddl="CREATE TABLE down (id INTEGER PRIMARY KEY, name TEXT, qty INTEGER, price NUMERIC);
 	CREATE TABLE big (id INTEGER PRIMARY KEY, name TEXT, qty INTEGER, price NUMERIC);
 	SELECT sync_track('down'); SELECT sync_track('big');"
