@@ -82,6 +82,21 @@ do_hello(Serve *s, Hub *h, const ProtoRequest *rq, Buf *out, char *err, size_t e
 	return 0;
 }
 
+/*
+ * The changes of the page of an upload that starts at change i: at most
+ * UPLOAD_PAGE of them, and UPLOAD_PAGE_BYTES of their rows' text.
+ */
+static int
+page_size(const ProtoRequest *rq, int i)
+{
+	size_t		bytes = 0;
+	int			n = 0;
+
+	while (i + n < rq->changes.n && n < UPLOAD_PAGE && (n == 0 || bytes < UPLOAD_PAGE_BYTES))
+		bytes += proto_upload_row_bytes(rq, i + n++);
+	return n;
+}
+
 /* 409 for a cloned node, else the usual. */
 static int
 do_upload(Hub *h, ProtoRequest *rq, Buf *out, bool *clone, char *err, size_t errlen)
@@ -92,6 +107,16 @@ do_upload(Hub *h, ProtoRequest *rq, Buf *out, bool *clone, char *err, size_t err
 	hub_upload_forget(&h->up);	/* nothing of the connection's last upload */
 	if (hub_load_tables(h, err, errlen) < 0)
 		return -1;
+	/*
+	 * In pages, as the libpq client sends them (page_size): a page's pk
+	 * and rows are read from the body only as the hub is about to apply
+	 * them, and let go once it has, so what an upload holds is its body
+	 * and one page (docs/security.md, Memory per request). The first page
+	 * is read before the hub's upload lock is taken: an upload of one page,
+	 * as most are, reads nothing while it holds it.
+	 */
+	if (proto_upload_rows(rq, 0, page_size(rq, 0), err, errlen) < 0)
+		return -1;
 	if (hub_upload_begin(h, rq->node_id, rq->ack_seq, rq->ack_digest, rq->now_us, err, errlen) < 0)
 	{
 		*clone = h->up.stats.clone;
@@ -99,22 +124,11 @@ do_upload(Hub *h, ProtoRequest *rq, Buf *out, bool *clone, char *err, size_t err
 	}
 	/* protocol 1's reply has no renames: the hub must not make any */
 	h->up.keep_keys = rq->v < 2;
-	/*
-	 * In pages, as the libpq client sends them, of at most UPLOAD_PAGE
-	 * changes and UPLOAD_PAGE_BYTES of their rows' text: a page's pk and
-	 * rows are read from the body only now, and let go once the hub has
-	 * them, so what an upload holds is its body and one page
-	 * (docs/security.md, Memory per request).
-	 */
 	for (int i = 0; i < rq->changes.n;)
 	{
-		ChangeList	page = {.c = rq->changes.c + i, .n = 0};
-		size_t		bytes = 0;
+		ChangeList	page = {.c = rq->changes.c + i, .n = page_size(rq, i)};
 		int			rc;
 
-		while (i + page.n < rq->changes.n && page.n < UPLOAD_PAGE &&
-			   (page.n == 0 || bytes < UPLOAD_PAGE_BYTES))
-			bytes += proto_upload_row_bytes(rq, i + page.n++);
 		rc = proto_upload_rows(rq, i, page.n, err, errlen);
 		if (rc < 0)
 			hub_rollback(h);
