@@ -29,32 +29,37 @@ NODE_X=7a7a7a7a-0000-4000-8000-00000000e002
 NODE_A=$NODE_X
 SIZE=$((16 * 1048576))
 
-# changes SHAPE: the changes (a JSON array) of about SIZE bytes
-changes() {
+# body SHAPE: an upload body of NODE_X at its position on the hub, of about
+# SIZE bytes, written as text (json.dumps of it all would take a minute)
+body() {
+	local pos
+	pos=$(hub "SELECT coalesce((SELECT up_seq || ' ' || up_digest FROM sync_clients WHERE node_id = '$NODE_X'), '0 0')")
 	"$PY" -c '
-import json, sys
-shape, size = sys.argv[1], int(sys.argv[2])
+import sys
+shape, size, node, ack, digest = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), sys.argv[5]
+def change(n, table, op, pk, row):
+    return ("{\"seq\":%d,\"table\":\"%s\",\"op\":\"%s\",\"pk\":%s,\"row\":%s,"
+            "\"ver_us\":1753300000000000,\"origin\":\"%s\",\"immediate\":true}"
+            % (ack + n, table, op, pk, row, node))
 out = []
 if shape == "tiny":
-    n = size // 180
-    out = [{"table": "tiny", "op": "I", "pk": {"id": i}, "row": {"id": i, "a": 1, "b": 2}}
-           for i in range(1, n + 1)]
+    out = [change(i, "tiny", "I", "{\"id\":%d}" % i, "{\"id\":%d,\"a\":1,\"b\":2}" % i)
+           for i in range(1, size // 180 + 1)]
 elif shape == "wide":
-    n = size // (250 * 7 + 60)
-    out = [{"table": "wide", "op": "I", "pk": {"id": i},
-            "row": dict({"id": i}, **{"c%d" % k: k % 10 for k in range(1, 250)})}
-           for i in range(1, n + 1)]
+    cols = ",".join("\"c%d\":%d" % (k, k % 10) for k in range(1, 250))
+    out = [change(i, "wide", "I", "{\"id\":%d}" % i, "{\"id\":%d,%s}" % (i, cols))
+           for i in range(1, size // (250 * 7 + 60) + 1)]
 elif shape == "values":
-    n = size // 4100
-    out = [{"table": "vals", "op": "I", "pk": {"id": i}, "row": {"id": i, "v": "%07d " % i * 500}}
-           for i in range(1, n + 1)]
-elif shape == "fields":
-    row = {"f%d" % k: 1 for k in range(200000)}
-    row["id"] = 1
-    out = [{"table": "vals", "op": "I", "pk": {"id": 1}, "row": row}]
-elif shape == "key":
-    out = [{"table": "vals", "op": "D", "pk": {"f%d" % k: 1 for k in range(200000)}}]
-json.dump(out, sys.stdout, separators=(",", ":"))' "$1" "$SIZE"
+    out = [change(i, "vals", "I", "{\"id\":%d}" % i, "{\"id\":%d,\"v\":\"%s\"}" % (i, ("%07d " % i) * 500))
+           for i in range(1, size // 4100 + 1)]
+else:
+    many = "{" + ",".join("\"f%d\":1" % k for k in range(200000))
+    if shape == "fields":
+        out = [change(1, "vals", "I", "{\"id\":1}", many + ",\"id\":1}")]
+    else:
+        out = [change(1, "vals", "D", many + "}", "null")]
+sys.stdout.write("{\"v\":2,\"op\":\"upload\",\"node_id\":\"%s\",\"ack_seq\":%d,\"ack_digest\":\"%s\",\"changes\":[%s]}"
+                 % (node, ack, digest, ",".join(out)))' "$1" "$SIZE" "$NODE_X" $pos
 }
 hwm() { awk '/^VmHWM/ {print $2 * 1024}' "/proc/$SERVE_PID/status"; }
 rss() { awk '/^VmRSS/ {print $2 * 1024}' "/proc/$SERVE_PID/status"; }
@@ -67,7 +72,7 @@ for shape in tiny wide values fields key; do
 	serve_tls --max-body $((32 * 1048576))
 	post a "$T/hello"
 	[ "$CODE" = 200 ] || fail "hello: $CODE $(head -c 300 "$T/reply")"
-	changes "$shape" | forge "$NODE_X" >"$T/body"
+	body "$shape" >"$T/body"
 	size=$(stat -c %s "$T/body")
 	before=$(hub_sum "SELECT x::text FROM tiny x" "SELECT x::text FROM wide x" "SELECT x::text FROM vals x")
 	h0=$(hwm)
