@@ -104,3 +104,17 @@ pending() {
 		WHERE origin = (SELECT node_id FROM syncq_state)
 		  AND seq > coalesce((SELECT CAST(value AS INTEGER) FROM syncqd_state WHERE key = 'up_seq'), 0)"
 }
+
+# faketime (Debian's wrapper) names its shared memory and semaphore after its
+# own pid, and leaves them when it is killed; a later faketime that gets the
+# same pid (pid_max is often 32768) then fails ("sem_open: File exists").
+# Those of processes gone are removed first.
+faketime() {
+	local f p
+	for f in /dev/shm/faketime_shm_* /dev/shm/sem.faketime_sem_*; do
+		[ -e "$f" ] || continue
+		p=${f##*_}
+		kill -0 "$p" 2>/dev/null || rm -f "$f"
+	done
+	command faketime "$@"
+}

@@ -386,6 +386,15 @@ class World:
             newest[key] = max(newest.get(key, us), us)
             if rep is not None:
                 applied.add(key + (rep,))
+        # deletes on the hub, any node's: a client's delete that a newer
+        # delete of the row overtook lost nothing (the hub keeps no
+        # conflict for two deletes), even if another node made the key again
+        deleted = {}
+        for t, pk, us in self.hubq(
+                "SELECT table_name, pk::text, (extract(epoch FROM changed_at) * 1000000)::bigint"
+                " FROM sync_queue WHERE op = 'D'"):
+            k = (t, norm_pk(pk))
+            deleted[k] = max(deleted.get(k, us), us)
         lost = set()
         for origin, t, pk, us in self.hubq(
                 "SELECT loser_origin::text, table_name, pk::text,"
@@ -418,6 +427,8 @@ class World:
                 counts['in the final state'] += 1
             elif later[(client, t, norm_pk(pk))] > seq:
                 counts['superseded by its own node'] += 1
+            elif op == 'D' and deleted.get((t, norm_pk(pk)), -1) >= us:
+                counts['overtaken by a newer delete'] = counts.get('overtaken by a newer delete', 0) + 1
             elif newest.get(key, -1) >= us:
                 # applied on the hub under a version of its own node's at
                 # least as new (the capture stamped it afresh after a
