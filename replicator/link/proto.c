@@ -695,6 +695,23 @@ out:
 	return rc;
 }
 
+/* The pk or row (what) of change c, kept as text[0..len) by check_row. */
+static int
+read_kept(const Change *c, const char *what, const char *text, size_t len, JObject *o,
+		  char *err, size_t errlen)
+{
+	JsonIn		in;
+	int			rc;
+
+	jin_init(&in, text, len, true);
+	rc = jin_row(&in, o);
+	if (rc < 0)
+		snprintf(err, errlen, "change %" PRId64 " of \"%s\": its %s could not be read again: %s",
+				 c->seq, c->table, what, in.err);
+	jin_free(&in);
+	return rc;
+}
+
 /*
  * Read the pk and row of changes [from, from + n) of an upload in protocol
  * 2 (decode_change kept their text, in the body, which must still be
@@ -710,26 +727,16 @@ proto_upload_rows(ProtoRequest *rq, int from, int n, char *err, size_t errlen)
 		Change	   *c = &rq->changes.c[i];
 		JObject		pk,
 					row;
-		JsonIn		in;
-		int			rc;
 
 		if (rq->v < 2 || c->pk_json != NULL)
 			continue;			/* protocol 1: read already (and kept) */
-		jin_init(&in, rq->rows[i].pk, rq->rows[i].pk_len, true);
-		rc = jin_row(&in, &pk);
-		jin_free(&in);
-		if (rc < 0)
-			return bad(err, errlen, "%s", "an upload's pk could not be read again");
-		if (rq->rows[i].row)
+		if (read_kept(c, "pk", rq->rows[i].pk, rq->rows[i].pk_len, &pk, err, errlen) < 0)
+			return -1;
+		if (rq->rows[i].row &&
+			read_kept(c, "row", rq->rows[i].row, rq->rows[i].row_len, &row, err, errlen) < 0)
 		{
-			jin_init(&in, rq->rows[i].row, rq->rows[i].row_len, true);
-			rc = jin_row(&in, &row);
-			jin_free(&in);
-			if (rc < 0)
-			{
-				jobj_free(&pk);
-				return bad(err, errlen, "%s", "an upload's row could not be read again");
-			}
+			jobj_free(&pk);
+			return -1;
 		}
 		change_take_rows(c, &pk, rq->rows[i].row ? &row : NULL);
 	}
