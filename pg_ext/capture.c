@@ -5,7 +5,10 @@
  *
  *	  syncq_capture()    AFTER INSERT OR UPDATE OR DELETE ... FOR EACH ROW,
  *	                     with the priority as its argument:
- *	                     EXECUTE FUNCTION syncq_capture('immediate')
+ *	                     EXECUTE FUNCTION syncq_capture('immediate');
+ *	                     on a table a rebuild created under a tracked
+ *	                     table's name, also 'copy': the inserts of the
+ *	                     transaction that created it are not queued
  *	  syncq_truncate()   BEFORE TRUNCATE ... FOR EACH STATEMENT: refuses it
  *	  sync_row_json(tbl, row)   a row as the trigger writes it (first sync)
  *
@@ -314,11 +317,18 @@ syncq_trigger_depth(void)
 	return DatumGetInt32(pg_trigger_depth(depth_fcinfo));
 }
 
-/* Read a trigger's priority argument: true for 'immediate'. */
+/*
+ * Read a trigger's arguments: the priority (true for 'immediate') and
+ * whether a second one says 'copy'.  The event trigger adds 'copy' on a
+ * table created under the name of a tracked table dropped earlier in the
+ * same transaction (a rebuild, docs/migrating.md): the rows that
+ * transaction inserts into it are the dropped table's, copied.
+ */
 static bool
-trigger_priority(Trigger *trigger)
+trigger_args(Trigger *trigger, bool *copy)
 {
-	if (trigger->tgnargs == 1)
+	*copy = trigger->tgnargs == 2 && strcmp(trigger->tgargs[1], SYNCQ_CAPTURE_COPY) == 0;
+	if (trigger->tgnargs == 1 || *copy)
 	{
 		if (strcmp(trigger->tgargs[0], SYNCQ_PRIORITY_IMMEDIATE) == 0)
 			return true;
@@ -346,6 +356,7 @@ syncq_capture(PG_FUNCTION_ARGS)
 	TriggerData *trigdata = (TriggerData *) fcinfo->context;
 	TriggerEvent event;
 	bool		immediate;
+	bool		copy;
 	Oid			nspid;
 	Relation	rel;
 	SyncqTable *table;
@@ -375,9 +386,13 @@ syncq_capture(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("function \"%s\" must be fired for INSERT, UPDATE or DELETE",
 						"syncq_capture")));
-	immediate = trigger_priority(trigdata->tg_trigger);
+	immediate = trigger_args(trigdata->tg_trigger, &copy);
 
 	if (!syncq_capture_enabled)
+		return PointerGetDatum(NULL);
+	/* a rebuild's copy of the dropped table's rows: the same records */
+	if (copy && TRIGGER_FIRED_BY_INSERT(event) &&
+		trigdata->tg_relation->rd_createSubid != InvalidSubTransactionId)
 		return PointerGetDatum(NULL);
 
 	nspid = syncq_schema(fcinfo);

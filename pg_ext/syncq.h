@@ -36,6 +36,8 @@
 /* Names sync_track() gives the triggers it puts on a tracked table. */
 #define SYNCQ_CAPTURE_TRIGGER	"syncq_capture"
 #define SYNCQ_TRUNCATE_TRIGGER	"syncq_truncate"
+/* The capture trigger's second argument on a table a rebuild created. */
+#define SYNCQ_CAPTURE_COPY		"copy"
 
 /* --- rowjson.c ----------------------------------------------------------- */
 
