@@ -3,11 +3,12 @@
 # syncqd-http
 # The app is never made to wait long: while syncqd ships 100,000 rows down
 # and 50,000 up, an app writing one row per transaction (busy timeout 5 s)
-# never waits a second for the write lock, because syncqd applies a long
-# download in parts (cut between two hub transactions, here of 1,000 rows
-# each) and acknowledges a long upload 2,000 rows at a time, with a pause
-# after each part for a waiting writer (after a download's part longer than
-# SQLite's longest busy-handler sleep, so the app cannot miss it).
+# never waits a second for the write lock (3 s for syncqd under ASan),
+# because syncqd applies a long download in parts (cut between two hub
+# transactions, here of 1,000 rows each) and acknowledges a long upload
+# 2,000 rows at a time, with a pause after each part for a waiting writer
+# (after a download's part longer than SQLite's longest busy-handler sleep,
+# so the app cannot miss it).
 . "$SYNCQ_ROOT/tests/lib/daemontest.sh"
 new_hub daemon_app_waits
 DOWN=100000
@@ -63,7 +64,12 @@ wait "$app"
 read -r n worst <"$SYNCQ_TMP/app.out"
 note "the app wrote $n rows meanwhile; its longest wait for the write lock: $worst ms"
 [ "$n" -ge 20 ] || fail "the app wrote only $n rows"
-[ "$worst" -lt 1000 ] || fail "the app waited $worst ms for the write lock"
+# a part takes syncqd 2-3 times as long under AddressSanitizer, and a CI
+# machine under load stretches it again (this bound failed the ASan run
+# twice at 1 s, on loaded machines, never the plain one)
+LIMIT=1000
+case $SYNCQD in */build/asan/*) LIMIT=3000 ;; esac
+[ "$worst" -lt "$LIMIT" ] || fail "the app waited $worst ms for the write lock (at most $LIMIT ms)"
 wait_until 10 "the app's rows on the hub" '[ "$(hub "SELECT count(*) FROM app")" = "$n" ]'
 expect_eq "no download cut short left behind" \
 	"$(plain "$C" "SELECT count(*) FROM syncqd_state WHERE key IN ('down_target', 'down_done')")" 0
