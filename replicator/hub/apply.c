@@ -449,9 +449,26 @@ typedef struct
 								 * has a row on the hub (read_existing) */
 	int64_t    *floor;			/* per hub table: the greatest key of it the
 								 * changes carry (keyseq tables) */
-	VerMap		live;			/* keyseq rows this upload changed: us 1 live,
-								 * 0 deleted; origin: whose */
+	VerMap		live;			/* keyseq and app-key rows this upload changed:
+								 * us 1 live, 0 deleted; origin: whose */
+	bool	   *met;			/* of each: set aside as an insert that met
+								 * another record (meets_record), or a later
+								 * change of that row: answered with the
+								 * hub's row (add_corrections) */
+	VerMap		metkeys;		/* (table, hub key) of those rows */
 } Decision;
+
+/*
+ * Are table t's keys the app's own, each insert a new record (docs/
+ * replication.md, "Keys the app sets")? So for a key that is not one
+ * integer column with a sequence behind it, unless the table's policy is
+ * 'natural' (one key, one record everywhere: last writer wins).
+ */
+static bool
+app_keys(const HubTable *t)
+{
+	return t != NULL && t->keyseq == NULL && !t->natural;
+}
 
 /*
  * What a statement applies, for sync_apply_expect(): each change's number,
@@ -912,9 +929,38 @@ read_keys(Hub *h, Decision *d, char *err, size_t errlen)
 }
 
 /*
+ * The statement read_existing runs for an app-key table t: which of the
+ * keys in $1 ([{"i": n, "p": key as the hub spells it}]) have a row.
+ */
+static void
+existing_sql(Hub *h, const HubTable *t, Buf *sql)
+{
+	Buf			cols = {0},
+				match = {0};
+
+	for (int c = 0; c < t->ncols; c++)
+	{
+		char	   *q;
+
+		if (!t->is_pk[c])
+			continue;
+		q = hub_quote_ident(h, t->cols[c]);
+		buf_printf(&cols, "%s%s %s", cols.len ? ", " : "", q, t->types[c]);
+		buf_printf(&match, "%sx.%s = y.%s", match.len ? " AND " : "", q, q);
+		free(q);
+	}
+	buf_printf(sql, "SELECT k.i FROM json_to_recordset($1::json) AS k(i int, p json),"
+			   " LATERAL json_to_record(k.p) AS y(%s)"
+			   " WHERE EXISTS (SELECT FROM %s x WHERE %s)", cols.p, t->qname, match.p);
+	buf_free(&cols);
+	buf_free(&match);
+}
+
+/*
  * Does the key of each insert into a table whose keys the hub assigns
- * (keyseq) have a row on the hub? Into d->exists: an insert that meets
- * another record there is given a new key (decide).
+ * (keyseq), or the app sets (app_keys), have a row on the hub? Into
+ * d->exists: an insert that meets another record there is given a new key,
+ * or set aside (decide).
  */
 static int
 read_existing(Hub *h, Decision *d, char *err, size_t errlen)
@@ -922,15 +968,15 @@ read_existing(Hub *h, Decision *d, char *err, size_t errlen)
 	for (int ti = 0; ti < h->ntables; ti++)
 	{
 		const HubTable *t = &h->tables[ti];
+		bool		app = app_keys(t);
 		Buf			keys = {0},
 					sql = {0};
 		JsonOut		w;
 		int			n = 0;
 		const char *params[1];
 		PGresult   *res;
-		char	   *qcol;
 
-		if (t->keyseq == NULL || t->natural)
+		if ((t->keyseq == NULL || t->natural) && !app)
 			continue;
 		jout_init(&w, &keys);
 		jout_array(&w);
@@ -938,12 +984,15 @@ read_existing(Hub *h, Decision *d, char *err, size_t errlen)
 		{
 			int64_t		v;
 
-			if (d->cs[i]->op != SYNCQ_OP_INSERT ||
-				strcmp(d->cs[i]->table, t->name) != 0 || !change_int_field(d->cs[i], t->keycol, &v))
+			if (d->cs[i]->op != SYNCQ_OP_INSERT || strcmp(d->cs[i]->table, t->name) != 0 ||
+				(app ? d->key[i] == NULL : !change_int_field(d->cs[i], t->keycol, &v)))
 				continue;
 			jout_object(&w);
 			jout_kint(&w, "i", i);
-			jout_kint(&w, "v", v);
+			if (app)
+				put_object(&w, "p", d->key[i]);
+			else
+				jout_kint(&w, "v", v);
 			jout_object_end(&w);
 			n++;
 		}
@@ -953,10 +1002,16 @@ read_existing(Hub *h, Decision *d, char *err, size_t errlen)
 			buf_free(&keys);
 			continue;
 		}
-		qcol = hub_quote_ident(h, t->keycol);
-		buf_printf(&sql, "SELECT k.i FROM json_to_recordset($1::json) AS k(i int, v bigint)"
-				   " WHERE EXISTS (SELECT FROM %s x WHERE x.%s = k.v)", t->qname, qcol);
-		free(qcol);
+		if (app)
+			existing_sql(h, t, &sql);
+		else
+		{
+			char	   *qcol = hub_quote_ident(h, t->keycol);
+
+			buf_printf(&sql, "SELECT k.i FROM json_to_recordset($1::json) AS k(i int, v bigint)"
+					   " WHERE EXISTS (SELECT FROM %s x WHERE x.%s = k.v)", t->qname, qcol);
+			free(qcol);
+		}
 		params[0] = keys.p;
 		res = hub_run(h, sql.p, 1, params, PGRES_TUPLES_OK, err, errlen);
 		buf_free(&keys);
@@ -1206,13 +1261,107 @@ retry_meets(Decision *d, int i, const HubTable *t, const Version *cur)
 }
 
 /*
+ * The SQLSTATE an insert that met another record is set aside with (that of
+ * a unique violation, which is what it would be in one database), and by
+ * which a retry finds it again (parked_met).
+ */
+#define MET_SQLSTATE "23505"
+
+/*
+ * Is a retried change i (an update or delete) of this node's row that an
+ * insert of it set aside before names (its insert met another record:
+ * meets_record), where that insert is still set aside? Then it is this
+ * node's record's too, not the hub's.
+ */
+static int
+parked_met(Hub *h, const Decision *d, int i, bool *met, char *err, size_t errlen)
+{
+	const Change *c = d->cs[i];
+	char		seq[32];
+	const char *params[4] = {c->origin, c->table, seq, d->key[i]};
+	PGresult   *res;
+
+	snprintf(seq, sizeof(seq), "%" PRId64, c->seq);
+	res = hub_run(h, "SELECT FROM sync_errors WHERE node_id = $1::uuid AND table_name = $2 AND op = 'I'"
+				  "   AND sqlstate = '" MET_SQLSTATE "' AND seq < $3::bigint AND pk::jsonb = $4::jsonb LIMIT 1",
+				  4, params, PGRES_TUPLES_OK, err, errlen);
+	if (res == NULL)
+		return -1;
+	*met = PQntuples(res) > 0;
+	PQclear(res);
+	return 0;
+}
+
+/*
+ * Change i of an app-key table (app_keys), not decided yet: set aside if
+ * it is an insert whose key names another record on the hub, a live row
+ * whose last change is not this node's (another node's insert reached the
+ * hub first, or the hub's app made it): an insert is a new record, and
+ * last writer wins would write one record over the other. Also a later
+ * change of such a row (this node's record, not the hub's), in this call
+ * or, retried, while that insert waits in sync_errors. A row that is all
+ * key (an association table's) is the same record whoever made it. The
+ * uploader gets the hub's row back (add_corrections), and its own waits
+ * in sync_errors. 1 if set aside, 0 if not, -1 on error.
+ */
+static int
+meets_record(Hub *h, Decision *d, int i, const HubTable *t, const char *k, const Version *cur,
+			 char *err, size_t errlen)
+{
+	const Change *c = d->cs[i];
+	const Version *st = vermap_get(&d->live, k);
+	bool		live = st ? st->us != 0 : d->exists[i];
+	const char *who = st ? st->origin : cur ? cur->origin : "";
+	char		why[1024];
+	Version		mark = {1, "", true};
+
+	if (c->op != SYNCQ_OP_INSERT && vermap_get(&d->metkeys, k) == NULL)
+	{
+		bool		met = false;
+
+		if (!d->retry)
+			return 0;
+		/* an insert of the row earlier in this call was decided already */
+		for (int j = 0; j < i; j++)
+			if (d->cs[j]->op == SYNCQ_OP_INSERT && d->key[j] != NULL &&
+				strcmp(d->cs[j]->table, c->table) == 0 && strcmp(d->key[j], d->key[i]) == 0)
+				return 0;
+		if (parked_met(h, d, i, &met, err, errlen) < 0)
+			return -1;
+		if (!met)
+			return 0;
+	}
+	if (c->op != SYNCQ_OP_INSERT || vermap_get(&d->metkeys, k) != NULL)
+	{
+		snprintf(why, sizeof(why), "row %.300s of \"%s\" is this node's own record, whose insert was set aside (it met another record of that key on the hub): this change of it waits with it in sync_errors (delete both, or neither)",
+				 d->key[i], c->table);
+		set_failed(&d->out[i], why, MET_SQLSTATE);
+		d->met[i] = true;
+		vermap_put(&d->metkeys, k, &mark);
+		return 1;
+	}
+	if (t->npk == t->ncols || !live || strcmp(who, c->origin) == 0)
+		return 0;
+	snprintf(why, sizeof(why), "row %.300s of \"%s\" is another record on the hub (%s%s), made before this node's insert of that key reached it: an insert never writes over another record. The hub's record replaces this node's row here, and this insert waits in sync_errors; to keep it, insert it again under a key of its own, then delete this change from sync_errors",
+			 d->key[i], c->table,
+			 who[0] == '\0' ? "a row of the hub's from before it was tracked" :
+			 strcmp(who, h->node_id) == 0 ? "made by the hub's app" : "its last change by node ",
+			 who[0] == '\0' || strcmp(who, h->node_id) == 0 ? "" : who);
+	set_failed(&d->out[i], why, MET_SQLSTATE);
+	d->met[i] = true;
+	vermap_put(&d->metkeys, k, &mark);
+	return 1;
+}
+
+/*
  * Decide, last writer wins, in order: a change stamped too far ahead is
  * re-stamped first; a change older than the row's version is overruled
  * (or, retried, superseded by its own node's later change); the rest win,
  * and become the row's version for the changes after them. Keys the hub
  * renamed are followed first (keys.c), and an insert into a table whose
  * keys the hub assigns that meets another record is given a new key
- * (insert_meets): it is never an overwrite.
+ * (insert_meets), one into a table whose keys the app sets is set aside
+ * (meets_record): it is never an overwrite.
  */
 static int
 decide(Hub *h, Decision *d, bool retry, char *err, size_t errlen)
@@ -1256,6 +1405,16 @@ decide(Hub *h, Decision *d, bool retry, char *err, size_t errlen)
 			free(k);
 			continue;
 		}
+		if (app_keys(t) && (fresh = meets_record(h, d, i, t, k, cur, err, errlen)) != 0)
+		{
+			free(k);
+			if (fresh < 0)
+			{
+				rc = -1;
+				break;
+			}
+			continue;
+		}
 		if (!retry && t->keyseq && !t->natural && c->op == SYNCQ_OP_INSERT && c->pk.n == 1 &&
 			(fresh = insert_meets(h, d, i, t, d->key[i], cur, err, errlen)) != 0)
 		{
@@ -1283,7 +1442,7 @@ decide(Hub *h, Decision *d, bool retry, char *err, size_t errlen)
 			continue;
 		}
 		vermap_put(&d->vers, k, &v);
-		if (t->keyseq)
+		if (t->keyseq || app_keys(t))
 		{
 			Version		st = {c->op == SYNCQ_OP_DELETE ? 0 : 1, "", true};
 
@@ -1542,6 +1701,17 @@ orphan(const Decision *d, int i)
 }
 
 /*
+ * Was change i, as it came (not retried: the uploader was answered then),
+ * set aside as this node's own record where the hub holds another one
+ * (meets_record)?
+ */
+static bool
+met_now(const Decision *d, int i)
+{
+	return !d->retry && d->met[i];
+}
+
+/*
  * The corrections (docs/replication.md) into qw (a delete of the key as
  * sent) and fw (the row as the hub holds it): for the last change of each
  * row, if the hub stored it otherwise than sent (or not at all: a BEFORE
@@ -1553,7 +1723,10 @@ orphan(const Decision *d, int i)
  * re-stamp on arrival says which version of the uploader's it replaces.
  * And for a change refused for a missing parent, the hub's row as it is
  * (none), replacing the change's version: the uploader drops its orphan
- * too, and the change waits in sync_errors. A failed change's correction
+ * too, and the change waits in sync_errors. Likewise for an insert set
+ * aside because another record holds its key (meets_record), and the
+ * changes of that row after it: the uploader gets the hub's record in place
+ * of its own, which waits in sync_errors. A failed change's correction
  * carries the row's version from before this call (it never applied). And
  * for a delete overruled because rows still refer to its row
  * (keep_referenced), the hub's row as it is, replacing the delete's
@@ -1577,7 +1750,7 @@ add_corrections(Hub *h, const Decision *d, const Answers *a, JsonOut *qw, JsonOu
 
 		if (d->key[i] == NULL || !is_last(d, a, i) ||
 			(!a->fix[i] && rep == 0 && a->restamped[i] == 0 && !orphan(d, i) && !d->kept[i] &&
-			 !(d->retry && d->out[i].done == DONE_APPLIED)))
+			 !met_now(d, i) && !(d->retry && d->out[i].done == DONE_APPLIED)))
 			continue;
 		k = row_key(c->table, d->key[i]);
 		v = vermap_get(failed ? &d->before : &d->vers, k);
@@ -1601,7 +1774,7 @@ add_corrections(Hub *h, const Decision *d, const Answers *a, JsonOut *qw, JsonOu
 			ver = a->restamped[i];
 			origin = c->origin;
 		}
-		if (a->fix_key[i] || ((orphan(d, i) || d->kept[i]) && key_differs(h, d, i)))
+		if (a->fix_key[i] || ((orphan(d, i) || d->kept[i] || met_now(d, i)) && key_differs(h, d, i)))
 		{
 			add_queue_row(qw, h, c, SYNCQ_OP_DELETE, d->sent_pk[i], true, rep);
 			nq++;
@@ -1935,6 +2108,7 @@ hub_apply_changes(Hub *h, Change **cs, int n, Outcome *out, bool retry, bool *no
 	d.exists = xcalloc((size_t) n + 1, sizeof(bool));
 	d.floor = xcalloc((size_t) h->ntables + 1, sizeof(int64_t));
 	d.kept = xcalloc((size_t) n + 1, sizeof(bool));
+	d.met = xcalloc((size_t) n + 1, sizeof(bool));
 	jout_init(&d.cw, &d.confl);
 	jout_array(&d.cw);
 	if ((validate(h, &d) > 0 && read_keys(h, &d, err, errlen) < 0) ||
@@ -1964,6 +2138,8 @@ out:
 	free(d.exists);
 	free(d.floor);
 	free(d.kept);
+	free(d.met);
+	vermap_free(&d.metkeys);
 	vermap_free(&d.vers);
 	vermap_free(&d.before);
 	vermap_free(&d.live);
