@@ -391,45 +391,73 @@ put_conflict(Client *cl, const Change *c, const Version *winner, char *err, size
 }
 
 /*
- * Does change c of table t (one integer key column) name a row this node
- * made itself and has not had acknowledged yet (an insert of its key in
- * the queue)? Then, under a key the hub assigns, the hub's row of that key
- * is another record until the upload says whether the hub gave this
- * node's row a new key (docs/replication.md, "Keys the hub assigns"):
- * 1 with why, and the hub's change waits in sync_errors until then (the
- * next sync retries it after its upload); 0 if not (also for a table whose
- * key policy here is 'natural': the app's keys, last writer wins); -1 on
- * error (err). Asked only of rows with a pending local change.
+ * Does change c of table t name a row this node made itself and has not
+ * had acknowledged yet (an insert of its key in the queue)? Then the hub's
+ * row of that key is another record until the upload says what became of
+ * this node's: under a key the hub assigns it may get a new key, under a
+ * key the app sets it is set aside if the hub's record came first
+ * (docs/replication.md, "Keys the hub assigns", "Keys the app sets"): 1
+ * with why, and the hub's change waits in sync_errors until then (the
+ * next sync retries it after its upload); 0 if not (also for a table
+ * whose key policy here is 'natural': one key, one record, last writer
+ * wins); -1 on error (err). Asked only of rows with a pending local change.
  */
 static int
 own_new_record(Client *cl, const ClientTable *t, const Change *c, char *why, size_t whylen,
 			   char *err, size_t errlen)
 {
-	const JField *f;
 	sqlite3_stmt *st;
-	char	   *path;
-	int			col = -1,
-				rc;
+	char	   *sql = sqlite3_mprintf("SELECT 1 FROM sync_queue WHERE table_name = ?1 AND op = 'I'"
+									  "   AND NOT EXISTS (SELECT 1 FROM syncq_tracked"
+									  "                    WHERE table_name = ?1 AND keys = 'natural')");
+	char	  **paths = sqlite3_malloc64(sizeof(char *) * ((size_t) t->npk + 1));
+	int			npath = 0,
+				rc = SQLITE_DONE;
 
-	for (int i = 0; i < t->ncols && col < 0; i++)
-		if (t->is_pk[i])
-			col = i;
-	if (t->npk != 1 || c->pk.n != 1 || (f = jobj_get(&c->pk, t->cols[col])) == NULL ||
-		f->type != JV_NUMBER)
+	if (paths == NULL)
+	{
+		sqlite3_free(sql);
+		sql = NULL;
+	}
+	for (int i = 0; i < t->ncols && sql != NULL; i++)
+	{
+		if (!t->is_pk[i])
+			continue;
+		if (npath == t->npk || jobj_get(&c->pk, t->cols[i]) == NULL)
+		{
+			sqlite3_free(sql);
+			sql = NULL;
+			break;
+		}
+		paths[npath] = sqlite3_mprintf("$.\"%w\"", t->cols[i]);
+		npath++;
+		sql = sqlite3_mprintf("%z AND json_extract(pk, ?%d) = json_extract(?2, ?%d)", sql, npath + 2, npath + 2);
+	}
+	if (sql == NULL || npath == 0)
+	{
+		for (int i = 0; i < npath; i++)
+			sqlite3_free(paths[i]);
+		sqlite3_free(paths);
+		sqlite3_free(sql);
 		return 0;
-	if ((st = client_prep(cl, "SELECT 1 FROM sync_queue WHERE table_name = ?1 AND op = 'I'"
-						  "   AND json_extract(pk, ?2) = CAST(?3 AS INTEGER)"
-						  "   AND NOT EXISTS (SELECT 1 FROM syncq_tracked"
-						  "                    WHERE table_name = ?1 AND keys = 'natural') LIMIT 1",
-						  err, errlen)) == NULL)
+	}
+	sql = sqlite3_mprintf("%z LIMIT 1", sql);
+	st = client_prep(cl, sql, err, errlen);
+	sqlite3_free(sql);
+	if (st != NULL)
+	{
+		sqlite3_bind_text(st, 1, c->table, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, c->pk_json, -1, SQLITE_STATIC);
+		for (int i = 0; i < npath; i++)
+			sqlite3_bind_text(st, i + 3, paths[i], -1, SQLITE_STATIC);
+		rc = sqlite3_step(st);
+		sqlite3_finalize(st);
+	}
+	for (int i = 0; i < npath; i++)
+		sqlite3_free(paths[i]);
+	sqlite3_free(paths);
+	if (st == NULL)
 		return -1;
-	path = sqlite3_mprintf("$.\"%w\"", t->cols[col]);
-	sqlite3_bind_text(st, 1, c->table, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, path, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, f->text, (int) f->len, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	sqlite3_free(path);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 	{
 		client_db_err(err, errlen, cl, "reading sync_queue");
@@ -437,8 +465,8 @@ own_new_record(Client *cl, const ClientTable *t, const Change *c, char *why, siz
 	}
 	if (rc == SQLITE_DONE)
 		return 0;
-	snprintf(why, whylen, "row %s = %.*s of \"%s\" is this node's own new record, not yet acknowledged by the hub: the hub's change of that key waits for the next upload (it may give this node's row a new key)",
-			 t->cols[col], (int) f->len, f->text, c->table);
+	snprintf(why, whylen, "row %.300s of \"%s\" is this node's own new record, not yet acknowledged by the hub: the hub's change of that key waits for the next upload (the hub may give this node's row a new key, or hold another record under that key)",
+			 c->pk_json, c->table);
 	return 1;
 }
 
