@@ -1340,8 +1340,8 @@ meets_record(Hub *h, Decision *d, int i, const HubTable *t, const char *k, const
 		vermap_put(&d->metkeys, k, &mark);
 		return 1;
 	}
-	if (t->npk == t->ncols || !live || strcmp(who, c->origin) == 0)
-		return 0;
+	if (t->npk == t->ncols || !live || strcmp(who, c->origin) == 0 || h->up.keep_keys)
+		return 0;				/* (keep_keys: a 0.1.0 client, last writer wins) */
 	snprintf(why, sizeof(why), "row %.300s of \"%s\" is another record on the hub (%s%s), made before this node's insert of that key reached it: an insert never writes over another record. The hub's record replaces this node's row here, and this insert waits in sync_errors; to keep it, insert it again under a key of its own, then delete this change from sync_errors",
 			 d->key[i], c->table,
 			 who[0] == '\0' ? "a row of the hub's from before it was tracked" :
