@@ -391,6 +391,53 @@ put_conflict(Client *cl, const Change *c, const Version *winner, char *err, size
 }
 
 /*
+ * A statement over this node's queue rows of change c's row: sql (with
+ * ?1 the table, ?2 c's pk JSON), then " AND" a match of every key column of
+ * t between the row's pk and ?2 (json_extract of each, the paths bound
+ * from ?3 on), then tail. NULL if c's pk lacks a key column of t (it names
+ * no row here) or on no memory; *err set only for an error.
+ */
+static sqlite3_stmt *
+own_rows_stmt(Client *cl, const ClientTable *t, const Change *c, const char *sql, const char *tail,
+			  char *err, size_t errlen)
+{
+	char	   *q = sqlite3_mprintf("%s", sql);
+	char	  **paths = sqlite3_malloc64(sizeof(char *) * ((size_t) t->npk + 1));
+	int			npath = 0;
+	sqlite3_stmt *st = NULL;
+
+	for (int i = 0; i < t->ncols && q != NULL && paths != NULL; i++)
+	{
+		if (!t->is_pk[i])
+			continue;
+		if (npath == t->npk || jobj_get(&c->pk, t->cols[i]) == NULL)
+		{
+			sqlite3_free(q);
+			q = NULL;
+			break;
+		}
+		paths[npath++] = sqlite3_mprintf("$.\"%w\"", t->cols[i]);
+		q = sqlite3_mprintf("%z AND json_extract(pk, ?%d) = json_extract(?2, ?%d)", q, npath + 2, npath + 2);
+	}
+	if (q != NULL && paths != NULL && npath > 0)
+	{
+		q = sqlite3_mprintf("%z%s", q, tail);
+		if (q != NULL && (st = client_prep(cl, q, err, errlen)) != NULL)
+		{
+			sqlite3_bind_text(st, 1, c->table, -1, SQLITE_STATIC);
+			sqlite3_bind_text(st, 2, c->pk_json, -1, SQLITE_STATIC);
+			for (int i = 0; i < npath; i++)
+				sqlite3_bind_text(st, i + 3, paths[i], -1, SQLITE_TRANSIENT);
+		}
+	}
+	for (int i = 0; i < npath; i++)
+		sqlite3_free(paths[i]);
+	sqlite3_free(paths);
+	sqlite3_free(q);
+	return st;
+}
+
+/*
  * Does change c of table t name a row this node made itself and has not
  * had acknowledged yet (an insert of its key in the queue)? Then the hub's
  * row of that key is another record until the upload says what became of
@@ -407,57 +454,17 @@ own_new_record(Client *cl, const ClientTable *t, const Change *c, char *why, siz
 			   char *err, size_t errlen)
 {
 	sqlite3_stmt *st;
-	char	   *sql = sqlite3_mprintf("SELECT 1 FROM sync_queue WHERE table_name = ?1 AND op = 'I'"
-									  "   AND NOT EXISTS (SELECT 1 FROM syncq_tracked"
-									  "                    WHERE table_name = ?1 AND keys = 'natural')");
-	char	  **paths = sqlite3_malloc64(sizeof(char *) * ((size_t) t->npk + 1));
-	int			npath = 0,
-				rc = SQLITE_DONE;
+	int			rc;
 
-	if (paths == NULL)
-	{
-		sqlite3_free(sql);
-		sql = NULL;
-	}
-	for (int i = 0; i < t->ncols && sql != NULL; i++)
-	{
-		if (!t->is_pk[i])
-			continue;
-		if (npath == t->npk || jobj_get(&c->pk, t->cols[i]) == NULL)
-		{
-			sqlite3_free(sql);
-			sql = NULL;
-			break;
-		}
-		paths[npath] = sqlite3_mprintf("$.\"%w\"", t->cols[i]);
-		npath++;
-		sql = sqlite3_mprintf("%z AND json_extract(pk, ?%d) = json_extract(?2, ?%d)", sql, npath + 2, npath + 2);
-	}
-	if (sql == NULL || npath == 0)
-	{
-		for (int i = 0; i < npath; i++)
-			sqlite3_free(paths[i]);
-		sqlite3_free(paths);
-		sqlite3_free(sql);
-		return 0;
-	}
-	sql = sqlite3_mprintf("%z LIMIT 1", sql);
-	st = client_prep(cl, sql, err, errlen);
-	sqlite3_free(sql);
-	if (st != NULL)
-	{
-		sqlite3_bind_text(st, 1, c->table, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 2, c->pk_json, -1, SQLITE_STATIC);
-		for (int i = 0; i < npath; i++)
-			sqlite3_bind_text(st, i + 3, paths[i], -1, SQLITE_STATIC);
-		rc = sqlite3_step(st);
-		sqlite3_finalize(st);
-	}
-	for (int i = 0; i < npath; i++)
-		sqlite3_free(paths[i]);
-	sqlite3_free(paths);
+	err[0] = '\0';
+	st = own_rows_stmt(cl, t, c, "SELECT 1 FROM sync_queue WHERE table_name = ?1 AND op = 'I'"
+					   "   AND NOT EXISTS (SELECT 1 FROM syncq_tracked"
+					   "                    WHERE table_name = ?1 AND keys = 'natural')",
+					   " LIMIT 1", err, errlen);
 	if (st == NULL)
-		return -1;
+		return err[0] ? -1 : 0;
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 	{
 		client_db_err(err, errlen, cl, "reading sync_queue");
@@ -467,6 +474,53 @@ own_new_record(Client *cl, const ClientTable *t, const Change *c, char *why, siz
 		return 0;
 	snprintf(why, whylen, "row %.300s of \"%s\" is this node's own new record, not yet acknowledged by the hub: the hub's change of that key waits for the next upload (the hub may give this node's row a new key, or hold another record under that key)",
 			 c->pk_json, c->table);
+	return 1;
+}
+
+/*
+ * Change c is a correction that replaces this node's last uploaded change
+ * of its row (cur: the row's stored version, that change's) with another
+ * node's version: the hub set that change aside (an insert that met
+ * another record, a row whose parent is gone: docs/replication.md) and
+ * gives back its own row. This node's changes of the row not uploaded yet
+ * (pend, newer) were made on the row the hub refused: they are dropped
+ * from the queue, said in the log, and the correction applies. Shipped,
+ * they would change the hub's row as if they were its edits (the fill
+ * reads the row as this node holds it). 1 if so, 0 if not, -1 on error.
+ */
+static int
+drop_after_refused(Client *cl, const ClientTable *t, const Change *c, const Version *cur,
+				   Version *pend, char *err, size_t errlen)
+{
+	sqlite3_stmt *st;
+	int			n;
+
+	if (c->replaces_us == 0 || pend == NULL || !cur->known || cur->us != c->replaces_us ||
+		strcmp(cur->origin, cl->node_id) != 0 || strcmp(c->origin, cl->node_id) == 0 ||
+		version_cmp(pend, cur) <= 0)
+		return 0;
+	err[0] = '\0';
+	/* the newest queue row stays (the capture keeps it): left with no table */
+	st = own_rows_stmt(cl, t, c, "UPDATE sync_queue SET table_name = '', op = 'U', pk = '{}', row_data = NULL, origin = ''"
+					   " WHERE table_name = ?1 AND origin = (SELECT node_id FROM syncq_state)"
+					   "   AND seq > coalesce((SELECT CAST(value AS INTEGER) FROM syncqd_state WHERE key = 'up_seq'), 0)",
+					   "", err, errlen);
+	if (st == NULL)
+		return err[0] ? -1 : 0;
+	if (sqlite3_step(st) != SQLITE_DONE)
+	{
+		sqlite3_finalize(st);
+		client_db_err(err, errlen, cl, "dropping changes of a row the hub refused");
+		return -1;
+	}
+	sqlite3_finalize(st);
+	n = sqlite3_changes(cl->db);
+	if (client_exec(cl, "DELETE FROM sync_queue WHERE table_name = ''", err, errlen) < 0)
+		return -1;
+	if (n > 0)
+		logmsg(LOG_WARNING, "client \"%s\": %d change%s of row %s of \"%s\" not uploaded yet dropped: made on this node's row that the hub set aside (see syncqd status), which the hub's row replaces here",
+			   cl->path, n, n == 1 ? "" : "s", c->pk_json, c->table);
+	pend->us = 0;				/* no pending change of the row now */
 	return 1;
 }
 
@@ -657,6 +711,8 @@ client_try_change(Client *cl, Change *c, const HubTypes *types, TryMode how,
 	free(k);
 	if (pend != NULL && (rc = own_new_record(cl, t, c, why, whylen, err, errlen)) != 0)
 		return rc < 0 ? -1 : -2;
+	if (drop_after_refused(cl, t, c, &cur, pend, err, errlen) < 0)
+		return -1;
 	if (pend && version_cmp(pend, &cur) > 0)
 	{
 		cur = *pend;

@@ -451,6 +451,8 @@ typedef struct
 								 * changes carry (keyseq tables) */
 	VerMap		live;			/* keyseq and app-key rows this upload changed:
 								 * us 1 live, 0 deleted; origin: whose */
+	bool	   *follows;		/* of each: a change of a row whose insert by
+								 * its node met another record (read_follows) */
 	bool	   *met;			/* of each: set aside as an insert that met
 								 * another record (meets_record), or a later
 								 * change of that row: answered with the
@@ -1268,26 +1270,75 @@ retry_meets(Decision *d, int i, const HubTable *t, const Version *cur)
 #define MET_SQLSTATE "23505"
 
 /*
- * Is a retried change i (an update or delete) of this node's row that an
- * insert of it set aside before names (its insert met another record:
- * meets_record), where that insert is still set aside? Then it is this
- * node's record's too, not the hub's.
+ * Which updates and deletes of app-key tables (app_keys) are of a row
+ * whose insert by their node waits in sync_errors because it met another
+ * record (meets_record), and so are that node's own record's changes, not
+ * the hub's record's: retried, any such change after that insert; as
+ * sent, one made before the node took the hub's record in its place (the
+ * correction the hub queued for it then is past the node's download
+ * position). Into d->follows; one look at sync_errors first, which finds
+ * nothing but where a node's insert met another record.
  */
 static int
-parked_met(Hub *h, const Decision *d, int i, bool *met, char *err, size_t errlen)
+read_follows(Hub *h, Decision *d, char *err, size_t errlen)
 {
-	const Change *c = d->cs[i];
-	char		seq[32];
-	const char *params[4] = {c->origin, c->table, seq, d->key[i]};
+	Buf			keys = {0};
+	JsonOut		w;
+	const char *params[2] = {NULL, NULL};
 	PGresult   *res;
+	bool		any;
 
-	snprintf(seq, sizeof(seq), "%" PRId64, c->seq);
-	res = hub_run(h, "SELECT FROM sync_errors WHERE node_id = $1::uuid AND table_name = $2 AND op = 'I'"
-				  "   AND sqlstate = '" MET_SQLSTATE "' AND seq < $3::bigint AND pk::jsonb = $4::jsonb LIMIT 1",
-				  4, params, PGRES_TUPLES_OK, err, errlen);
+	for (int i = 0; i < d->n && params[1] == NULL; i++)
+		if (d->cs[i]->op != SYNCQ_OP_INSERT && d->key[i] != NULL && app_keys(hub_table(h, d->cs[i]->table)))
+			params[1] = d->cs[i]->origin;
+	if (params[1] == NULL)
+		return 0;
+	res = hub_run(h, "SELECT EXISTS (SELECT FROM sync_errors WHERE node_id = $1::uuid AND op = 'I'"
+				  "               AND sqlstate = '" MET_SQLSTATE "')",
+				  1, params + 1, PGRES_TUPLES_OK, err, errlen);
 	if (res == NULL)
 		return -1;
-	*met = PQntuples(res) > 0;
+	any = PQgetvalue(res, 0, 0)[0] == 't';
+	PQclear(res);
+	if (!any)
+		return 0;
+	jout_init(&w, &keys);
+	jout_array(&w);
+	for (int i = 0; i < d->n; i++)
+	{
+		const Change *c = d->cs[i];
+
+		if (c->op == SYNCQ_OP_INSERT || d->key[i] == NULL || !app_keys(hub_table(h, c->table)) ||
+			strcmp(params[1], c->origin) != 0)
+			continue;
+		jout_object(&w);
+		jout_kint(&w, "i", i);
+		jout_kstring(&w, "t", c->table);
+		jout_kstring(&w, "p", d->key[i]);
+		jout_kint(&w, "s", c->seq);
+		jout_object_end(&w);
+	}
+	jout_array_end(&w);
+	params[0] = keys.p;
+	res = hub_run(h, d->retry ?
+				  "SELECT k.i FROM json_to_recordset($1::json) AS k(i int, t text, p text, s bigint)"
+				  " WHERE EXISTS (SELECT FROM sync_errors e WHERE e.node_id = $2::uuid AND e.table_name = k.t"
+				  "               AND e.op = 'I' AND e.sqlstate = '" MET_SQLSTATE "' AND e.seq < k.s"
+				  "               AND e.pk::jsonb = k.p::jsonb)" :
+				  "SELECT k.i FROM json_to_recordset($1::json) AS k(i int, t text, p text, s bigint)"
+				  " WHERE EXISTS (SELECT FROM sync_errors e WHERE e.node_id = $2::uuid AND e.table_name = k.t"
+				  "               AND e.op = 'I' AND e.sqlstate = '" MET_SQLSTATE "' AND e.seq < k.s"
+				  "               AND e.pk::jsonb = k.p::jsonb)"
+				  "   AND EXISTS (SELECT FROM sync_queue q LEFT JOIN sync_clients c ON c.node_id = $2::uuid"
+				  "               WHERE q.for_node = $2::uuid AND q.table_name = k.t AND q.pk::jsonb = k.p::jsonb"
+				  "                 AND (c.down_snapshot IS NULL"
+				  "                      OR NOT pg_visible_in_snapshot(q.txid, c.down_snapshot)))",
+				  2, params, PGRES_TUPLES_OK, err, errlen);
+	buf_free(&keys);
+	if (res == NULL)
+		return -1;
+	for (int r = 0; r < PQntuples(res); r++)
+		d->follows[atoi(PQgetvalue(res, r, 0))] = true;
 	PQclear(res);
 	return 0;
 }
@@ -1299,14 +1350,13 @@ parked_met(Hub *h, const Decision *d, int i, bool *met, char *err, size_t errlen
  * hub first, or the hub's app made it): an insert is a new record, and
  * last writer wins would write one record over the other. Also a later
  * change of such a row (this node's record, not the hub's), in this call
- * or, retried, while that insert waits in sync_errors. A row that is all
- * key (an association table's) is the same record whoever made it. The
+ * or while that insert waits in sync_errors (read_follows). A row that is
+ * all key (an association table's) is the same record whoever made it. The
  * uploader gets the hub's row back (add_corrections), and its own waits
- * in sync_errors. 1 if set aside, 0 if not, -1 on error.
+ * in sync_errors. 1 if set aside, 0 if not.
  */
 static int
-meets_record(Hub *h, Decision *d, int i, const HubTable *t, const char *k, const Version *cur,
-			 char *err, size_t errlen)
+meets_record(Hub *h, Decision *d, int i, const HubTable *t, const char *k, const Version *cur)
 {
 	const Change *c = d->cs[i];
 	const Version *st = vermap_get(&d->live, k);
@@ -1317,19 +1367,13 @@ meets_record(Hub *h, Decision *d, int i, const HubTable *t, const char *k, const
 
 	if (c->op != SYNCQ_OP_INSERT && vermap_get(&d->metkeys, k) == NULL)
 	{
-		bool		met = false;
-
-		if (!d->retry)
+		if (!d->follows[i])
 			return 0;
 		/* an insert of the row earlier in this call was decided already */
 		for (int j = 0; j < i; j++)
 			if (d->cs[j]->op == SYNCQ_OP_INSERT && d->key[j] != NULL &&
 				strcmp(d->cs[j]->table, c->table) == 0 && strcmp(d->key[j], d->key[i]) == 0)
 				return 0;
-		if (parked_met(h, d, i, &met, err, errlen) < 0)
-			return -1;
-		if (!met)
-			return 0;
 	}
 	if (c->op != SYNCQ_OP_INSERT || vermap_get(&d->metkeys, k) != NULL)
 	{
@@ -1405,7 +1449,7 @@ decide(Hub *h, Decision *d, bool retry, char *err, size_t errlen)
 			free(k);
 			continue;
 		}
-		if (app_keys(t) && (fresh = meets_record(h, d, i, t, k, cur, err, errlen)) != 0)
+		if (app_keys(t) && (fresh = meets_record(h, d, i, t, k, cur)) != 0)
 		{
 			free(k);
 			if (fresh < 0)
@@ -2109,10 +2153,11 @@ hub_apply_changes(Hub *h, Change **cs, int n, Outcome *out, bool retry, bool *no
 	d.floor = xcalloc((size_t) h->ntables + 1, sizeof(int64_t));
 	d.kept = xcalloc((size_t) n + 1, sizeof(bool));
 	d.met = xcalloc((size_t) n + 1, sizeof(bool));
+	d.follows = xcalloc((size_t) n + 1, sizeof(bool));
 	jout_init(&d.cw, &d.confl);
 	jout_array(&d.cw);
 	if ((validate(h, &d) > 0 && read_keys(h, &d, err, errlen) < 0) ||
-		read_existing(h, &d, err, errlen) < 0)
+		read_existing(h, &d, err, errlen) < 0 || read_follows(h, &d, err, errlen) < 0)
 		goto out;
 	if (decide(h, &d, retry, err, errlen) < 0 ||
 		apply_checked(h, &d, err, errlen) < 0)
@@ -2139,6 +2184,7 @@ out:
 	free(d.floor);
 	free(d.kept);
 	free(d.met);
+	free(d.follows);
 	vermap_free(&d.metkeys);
 	vermap_free(&d.vers);
 	vermap_free(&d.before);
