@@ -1274,9 +1274,11 @@ retry_meets(Decision *d, int i, const HubTable *t, const Version *cur)
  * whose insert by their node waits in sync_errors because it met another
  * record (meets_record), and so are that node's own record's changes, not
  * the hub's record's: retried, any such change after that insert; as
- * sent, one made before the node took the hub's record in its place (the
- * correction the hub queued for it then is past the node's download
- * position). Into d->follows; one look at sync_errors first, which finds
+ * sent, one made before the node took the hub's record in its place: the
+ * node has not had that insert acknowledged (this upload sends it again),
+ * so it held the hub's record back (client/apply.c, own_new_record), or
+ * the correction the hub queued for it then is past the node's download
+ * position. Into d->follows; one look at sync_errors first, which finds
  * nothing but where a node's insert met another record.
  */
 static int
@@ -1284,7 +1286,8 @@ read_follows(Hub *h, Decision *d, char *err, size_t errlen)
 {
 	Buf			keys = {0};
 	JsonOut		w;
-	const char *params[2] = {NULL, NULL};
+	const char *params[3] = {NULL, NULL, NULL};
+	char		ack[32];
 	PGresult   *res;
 	bool		any;
 
@@ -1320,6 +1323,8 @@ read_follows(Hub *h, Decision *d, char *err, size_t errlen)
 	}
 	jout_array_end(&w);
 	params[0] = keys.p;
+	snprintf(ack, sizeof(ack), "%" PRId64, h->up.ack_seq);
+	params[2] = ack;
 	res = hub_run(h, d->retry ?
 				  "SELECT k.i FROM json_to_recordset($1::json) AS k(i int, t text, p text, s bigint)"
 				  " WHERE EXISTS (SELECT FROM sync_errors e WHERE e.node_id = $2::uuid AND e.table_name = k.t"
@@ -1328,12 +1333,14 @@ read_follows(Hub *h, Decision *d, char *err, size_t errlen)
 				  "SELECT k.i FROM json_to_recordset($1::json) AS k(i int, t text, p text, s bigint)"
 				  " WHERE EXISTS (SELECT FROM sync_errors e WHERE e.node_id = $2::uuid AND e.table_name = k.t"
 				  "               AND e.op = 'I' AND e.sqlstate = '" MET_SQLSTATE "' AND e.seq < k.s"
-				  "               AND e.pk::jsonb = k.p::jsonb)"
-				  "   AND EXISTS (SELECT FROM sync_queue q LEFT JOIN sync_clients c ON c.node_id = $2::uuid"
-				  "               WHERE q.for_node = $2::uuid AND q.table_name = k.t AND q.pk::jsonb = k.p::jsonb"
-				  "                 AND (c.down_snapshot IS NULL"
-				  "                      OR NOT pg_visible_in_snapshot(q.txid, c.down_snapshot)))",
-				  2, params, PGRES_TUPLES_OK, err, errlen);
+				  "               AND e.pk::jsonb = k.p::jsonb"
+				  "               AND (e.seq > $3::bigint"
+				  "                    OR EXISTS (SELECT FROM sync_queue q LEFT JOIN sync_clients c ON c.node_id = $2::uuid"
+				  "                               WHERE q.for_node = $2::uuid AND q.table_name = k.t"
+				  "                                 AND q.pk::jsonb = k.p::jsonb"
+				  "                                 AND (c.down_snapshot IS NULL"
+				  "                                      OR NOT pg_visible_in_snapshot(q.txid, c.down_snapshot)))))",
+				  d->retry ? 2 : 3, params, PGRES_TUPLES_OK, err, errlen);
 	buf_free(&keys);
 	if (res == NULL)
 		return -1;
