@@ -482,11 +482,14 @@ own_new_record(Client *cl, const ClientTable *t, const Change *c, char *why, siz
  * of its row (cur: the row's stored version, that change's) with another
  * node's version: the hub set that change aside (an insert that met
  * another record, a row whose parent is gone: docs/replication.md) and
- * gives back its own row. This node's changes of the row not uploaded yet
- * (pend, newer) were made on the row the hub refused: they are dropped
- * from the queue, said in the log, and the correction applies. Shipped,
- * they would change the hub's row as if they were its edits (the fill
- * reads the row as this node holds it). 1 if so, 0 if not, -1 on error.
+ * gives back its own row. This node's changes of the row not read for an
+ * upload yet (past the fill: no upload, not even one cut off, can have
+ * carried them, so the queue's history the hub checks stays whole) were
+ * made on the row the hub refused: they are dropped from the queue, said
+ * in the log, and the correction applies. Shipped, they would change the
+ * hub's row as if they were its edits (the fill would read the row as this
+ * node holds it). Those read already the hub sets aside (hub/apply.c,
+ * read_follows). 1 if so, 0 if not, -1 on error.
  */
 static int
 drop_after_refused(Client *cl, const ClientTable *t, const Change *c, const Version *cur,
@@ -503,7 +506,7 @@ drop_after_refused(Client *cl, const ClientTable *t, const Change *c, const Vers
 	/* the newest queue row stays (the capture keeps it): left with no table */
 	st = own_rows_stmt(cl, t, c, "UPDATE sync_queue SET table_name = '', op = 'U', pk = '{}', row_data = NULL, origin = ''"
 					   " WHERE table_name = ?1 AND origin = (SELECT node_id FROM syncq_state)"
-					   "   AND seq > coalesce((SELECT CAST(value AS INTEGER) FROM syncqd_state WHERE key = 'up_seq'), 0)",
+					   "   AND seq > (SELECT filled_upto FROM syncq_state)",
 					   "", err, errlen);
 	if (st == NULL)
 		return err[0] ? -1 : 0;
@@ -709,7 +712,9 @@ client_try_change(Client *cl, Change *c, const HubTypes *types, TryMode how,
 	k = row_key(c->table, c->pk_json);
 	pend = vermap_get(&cl->local, k);
 	free(k);
-	if (pend != NULL && (rc = own_new_record(cl, t, c, why, whylen, err, errlen)) != 0)
+	/* (a correction is the hub's answer to this node's upload: never held) */
+	if (pend != NULL && c->replaces_us == 0 &&
+		(rc = own_new_record(cl, t, c, why, whylen, err, errlen)) != 0)
 		return rc < 0 ? -1 : -2;
 	if (drop_after_refused(cl, t, c, &cur, pend, err, errlen) < 0)
 		return -1;

@@ -947,8 +947,11 @@ existing_sql(Hub *h, const HubTable *t, Buf *sql)
 		if (!t->is_pk[c])
 			continue;
 		q = hub_quote_ident(h, t->cols[c]);
-		buf_printf(&cols, "%s%s %s", cols.len ? ", " : "", q, t->types[c]);
-		buf_printf(&match, "%sx.%s = y.%s", match.len ? " AND " : "", q, q);
+		buf_printf(&cols, "%s%s text", cols.len ? ", " : "", q);
+		/* format_type() without a typmod: character and bit are (1) */
+		buf_printf(&match, "%sx.%s = CAST(y.%s AS %s)", match.len ? " AND " : "", q, q,
+				   strcmp(t->types[c], "character") == 0 ? "bpchar" :
+				   strcmp(t->types[c], "bit") == 0 ? "varbit" : t->types[c]);
 		free(q);
 	}
 	buf_printf(sql, "SELECT k.i FROM json_to_recordset($1::json) AS k(i int, p json),"
@@ -1263,11 +1266,12 @@ retry_meets(Decision *d, int i, const HubTable *t, const Version *cur)
 }
 
 /*
- * The SQLSTATE an insert that met another record is set aside with (that of
- * a unique violation, which is what it would be in one database), and by
- * which a retry finds it again (parked_met).
+ * The SQLSTATE an insert that met another record is set aside with, and by
+ * which its later changes find it (read_follows): syncq's own (class SQ is
+ * implementation-defined), after 23505, the unique violation it would be in
+ * one database, which the hub's own constraints raise too.
  */
-#define MET_SQLSTATE "23505"
+#define MET_SQLSTATE "SQ505"
 
 /*
  * Which updates and deletes of app-key tables (app_keys) are of a row
@@ -1360,7 +1364,9 @@ read_follows(Hub *h, Decision *d, char *err, size_t errlen)
  * or while that insert waits in sync_errors (read_follows). A row that is
  * all key (an association table's) is the same record whoever made it. The
  * uploader gets the hub's row back (add_corrections), and its own waits
- * in sync_errors. 1 if set aside, 0 if not.
+ * in sync_errors. 1 if set aside; 2 if an insert whose key is free on the
+ * hub: a new record, which no older version of another record (a
+ * tombstone) overrules; 0 otherwise (last writer wins).
  */
 static int
 meets_record(Hub *h, Decision *d, int i, const HubTable *t, const char *k, const Version *cur)
@@ -1391,9 +1397,19 @@ meets_record(Hub *h, Decision *d, int i, const HubTable *t, const char *k, const
 		vermap_put(&d->metkeys, k, &mark);
 		return 1;
 	}
-	if (t->npk == t->ncols || !live || strcmp(who, c->origin) == 0 || h->up.keep_keys)
-		return 0;				/* (keep_keys: a 0.1.0 client, last writer wins) */
-	snprintf(why, sizeof(why), "row %.300s of \"%s\" is another record on the hub (%s%s), made before this node's insert of that key reached it: an insert never writes over another record. The hub's record replaces this node's row here, and this insert waits in sync_errors; to keep it, insert it again under a key of its own, then delete this change from sync_errors",
+	if (!live)
+		return 2;
+	if (t->npk == t->ncols)
+		return 0;
+	/*
+	 * As sent, a live row of this node's own is its record again (keep_keys:
+	 * a 0.1.0 client, last writer wins). Retried, the insert was set aside
+	 * (for this or another reason) before it ever applied: a live row is
+	 * another record, even if this node has edited it since it took it.
+	 */
+	if (!d->retry && (strcmp(who, c->origin) == 0 || h->up.keep_keys))
+		return 0;
+	snprintf(why, sizeof(why), "row %.300s of \"%s\" is another record on the hub (%s%s), made before this node's insert of that key reached it: an insert never writes over another record. The hub's record replaces this node's row here, and this insert waits in sync_errors; to keep it, insert it again under a key of its own, then delete this change and this node's later changes of that row from sync_errors",
 			 d->key[i], c->table,
 			 who[0] == '\0' ? "a row of the hub's from before it was tracked" :
 			 strcmp(who, h->node_id) == 0 ? "made by the hub's app" : "its last change by node ",
@@ -1426,7 +1442,8 @@ decide(Hub *h, Decision *d, bool retry, char *err, size_t errlen)
 		char	   *k;
 		Version		v = {c->ver_us, "", true};
 		Version    *cur;
-		int			fresh = 0;
+		int			fresh = 0,
+					met = 0;
 
 		if (d->out[i].done == DONE_FAILED)
 		{
@@ -1456,14 +1473,9 @@ decide(Hub *h, Decision *d, bool retry, char *err, size_t errlen)
 			free(k);
 			continue;
 		}
-		if (app_keys(t) && (fresh = meets_record(h, d, i, t, k, cur)) != 0)
+		if (app_keys(t) && (met = meets_record(h, d, i, t, k, cur)) == 1)
 		{
 			free(k);
-			if (fresh < 0)
-			{
-				rc = -1;
-				break;
-			}
 			continue;
 		}
 		if (!retry && t->keyseq && !t->natural && c->op == SYNCQ_OP_INSERT && c->pk.n == 1 &&
@@ -1480,7 +1492,7 @@ decide(Hub *h, Decision *d, bool retry, char *err, size_t errlen)
 			cur = vermap_get(&d->vers, k);
 		}
 		memcpy(v.origin, c->origin, sizeof(v.origin));
-		if (!fresh && cur && version_cmp(&v, cur) < 0)
+		if (!fresh && met != 2 && cur && version_cmp(&v, cur) < 0)
 		{
 			free(k);
 			if (retry && strcmp(cur->origin, c->origin) == 0)

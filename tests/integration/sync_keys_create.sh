@@ -43,9 +43,9 @@ expect_eq "the hub's operator 7 (an integer key with no sequence is the app's to
 	"$(hub "SELECT name FROM operator WHERE id = 7")" "ann"
 expect_eq "b's changes set aside on the hub: its insert and its update of its own P1, and its operator" \
 	"$(hub "SELECT table_name, op, pk::text, sqlstate FROM sync_errors ORDER BY seq")" \
-	'part|I|{"code":"P1"}|23505
-operator|I|{"id":7}|23505
-part|U|{"code":"P1"}|23505'
+	'part|I|{"code":"P1"}|SQ505
+operator|I|{"id":7}|SQ505
+part|U|{"code":"P1"}|SQ505'
 why=$(hub "SELECT error FROM sync_errors WHERE op = 'I' AND table_name = 'part'")
 note "the reason: $why"
 case $why in

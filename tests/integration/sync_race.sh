@@ -47,5 +47,5 @@ expect_eq "conflicts kept on the hub (update and delete)" "$(hub "SELECT count(*
 # an insert that meets another record is set aside, not overruled
 # (docs/replication.md, Keys the app sets)
 expect_eq "the client's insert, set aside" "$(hub "SELECT op, pk::text, row_data->>'v', sqlstate FROM sync_errors")" \
-	'I|{"id":3}|client|23505'
+	'I|{"id":3}|client|SQ505'
 expect_eq "pending" "$(pending "$C")" 0
