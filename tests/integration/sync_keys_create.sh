@@ -17,7 +17,10 @@ new_hub sync_keys_create
 hub "CREATE TABLE part (code text PRIMARY KEY, name text, qty integer);
 	CREATE TABLE operator (id integer PRIMARY KEY, name text);
 	CREATE TABLE part_operator (code text, operator_id integer, PRIMARY KEY (code, operator_id));
+	CREATE TABLE bin (code char(4) PRIMARY KEY, v text);
+	CREATE TABLE setting (name text PRIMARY KEY, v text);
 	SELECT sync_track('part'); SELECT sync_track('operator'); SELECT sync_track('part_operator');
+	SELECT sync_track('bin'); SELECT sync_track('setting', 'immediate', 'natural');
 	INSERT INTO part VALUES ('P0', 'seed', 1);" >/dev/null
 a=$SYNCQ_TMP/a.db
 b=$SYNCQ_TMP/b.db
@@ -25,27 +28,35 @@ for f in "$a" "$b"; do
 	cli "$f" "CREATE TABLE part (code TEXT PRIMARY KEY, name TEXT, qty INTEGER);
 		CREATE TABLE operator (id INTEGER PRIMARY KEY, name TEXT);
 		CREATE TABLE part_operator (code TEXT, operator_id INTEGER, PRIMARY KEY (code, operator_id));
-		SELECT sync_track('part'); SELECT sync_track('operator'); SELECT sync_track('part_operator');" >/dev/null
+		CREATE TABLE bin (code CHAR(4) PRIMARY KEY, v TEXT);
+		CREATE TABLE setting (name TEXT PRIMARY KEY, v TEXT);
+		SELECT sync_track('part'); SELECT sync_track('operator'); SELECT sync_track('part_operator');
+		SELECT sync_track('bin'); SELECT sync_track('setting', 'immediate', 'natural');" >/dev/null
 	sync "$f"
 done
 
 note "a and b both create part P1 offline, b later; b edits its P1 again; both link P0 to operator 7"
 plain "$a" "INSERT INTO part VALUES ('P1', 'pump of a', 3); INSERT INTO operator VALUES (7, 'ann');
-	INSERT INTO part_operator VALUES ('P0', 7)"
+	INSERT INTO part_operator VALUES ('P0', 7); INSERT INTO bin VALUES ('B1', 'a');
+	INSERT INTO setting VALUES ('theme', 'dark')"
 sleep 0.01
 plain "$b" "INSERT INTO part VALUES ('P1', 'valve of b', 5); INSERT INTO operator VALUES (7, 'bob');
-	INSERT INTO part_operator VALUES ('P0', 7)"
+	INSERT INTO part_operator VALUES ('P0', 7); INSERT INTO bin VALUES ('B1', 'b');
+	INSERT INTO setting VALUES ('theme', 'light')"
 plain "$b" "UPDATE part SET qty = 6 WHERE code = 'P1'"
 sync "$a"; sync "$b"; sync "$a"
 expect_eq "the hub's P1: a's, the first to arrive (b's was later, and last writer wins would have kept b's)" \
 	"$(hub "SELECT name, qty FROM part WHERE code = 'P1'")" "pump of a|3"
 expect_eq "the hub's operator 7 (an integer key with no sequence is the app's too)" \
 	"$(hub "SELECT name FROM operator WHERE id = 7")" "ann"
-expect_eq "b's changes set aside on the hub: its insert and its update of its own P1, and its operator" \
+expect_eq "b's changes set aside on the hub: its insert and its update of its own P1, its operator, its bin" \
 	"$(hub "SELECT table_name, op, pk::text, sqlstate FROM sync_errors ORDER BY seq")" \
 	'part|I|{"code":"P1"}|SQ505
 operator|I|{"id":7}|SQ505
+bin|I|{"code":"B1  "}|SQ505
 part|U|{"code":"P1"}|SQ505'
+expect_eq "the setting ('natural': one key, one record), last writer wins" \
+	"$(hub "SELECT v FROM setting WHERE name = 'theme'")" "light"
 why=$(hub "SELECT error FROM sync_errors WHERE op = 'I' AND table_name = 'part'")
 note "the reason: $why"
 case $why in
@@ -62,7 +73,7 @@ expect_eq "b's links" "$(plain "$b" "SELECT code || ':' || operator_id FROM part
 expect_eq "conflicts on the hub (none: nothing was overruled)" "$(hub "SELECT count(*) FROM sync_conflicts")" "0"
 expect_eq "pending on b" "$(pending "$b")" "0"
 sync "$b"
-expect_eq "retried, b's changes stay set aside" "$(hub "SELECT count(*) FROM sync_errors WHERE attempts > 1")" "3"
+expect_eq "retried, b's changes stay set aside" "$(hub "SELECT count(*) FROM sync_errors WHERE attempts > 1")" "4"
 expect_eq "and the hub's P1 stays a's" "$(hub "SELECT name, qty FROM part WHERE code = 'P1'")" "pump of a|3"
 
 note "b edits the hub's P1 now that it has it: that is the hub's record's edit, last writer wins"
@@ -70,6 +81,9 @@ plain "$b" "UPDATE part SET qty = 9 WHERE code = 'P1'"
 sync "$b"; sync "$a"
 expect_eq "the hub's P1 after b's edit" "$(hub "SELECT name, qty FROM part WHERE code = 'P1'")" "pump of a|9"
 same_rows part "code AS id, name, qty" "$a" "$b"
+sync "$b"
+expect_eq "b's own P1 still set aside (b's edit of the hub's P1 does not make that b's)" \
+	"$(hub "SELECT count(*) FROM sync_errors WHERE table_name = 'part'")" "2"
 
 note "the hub's app creates P2 while a creates P2 offline"
 hub "INSERT INTO part VALUES ('P2', 'made at head office', 1)" >/dev/null
@@ -88,11 +102,11 @@ sync "$a"; sync "$b"
 expect_eq "the hub's P0" "$(hub "SELECT name, qty FROM part WHERE code = 'P0'")" "new seed|2"
 same_rows part "code AS id, name, qty" "$a" "$b"
 
-note "once b deletes its set-aside P1 insert from sync_errors and makes its part again under P9, it goes through"
-hub "DELETE FROM sync_errors WHERE table_name = 'part' AND pk::jsonb = '{\"code\":\"P1\"}'" >/dev/null
-plain "$b" "INSERT INTO part VALUES ('P9', 'valve of b', 6)"
+note "the hub's app deletes a's P1: b's own P1, retried, is a new record now, and goes through with its edit"
+hub "DELETE FROM part WHERE code = 'P1'" >/dev/null
 sync "$b"; sync "$a"
-expect_eq "the hub's parts" "$(hub "SELECT string_agg(code || '=' || name, ',' ORDER BY code) FROM part")" \
-	"P0=new seed,P1=pump of a,P2=made at head office,P9=valve of b"
+expect_eq "the hub's parts" "$(hub "SELECT string_agg(code || '=' || name || ':' || qty, ',' ORDER BY code) FROM part")" \
+	"P0=new seed:2,P1=valve of b:6,P2=made at head office:1"
+expect_eq "b's P1 left sync_errors" "$(hub "SELECT count(*) FROM sync_errors WHERE table_name = 'part' AND pk::jsonb = '{\"code\":\"P1\"}'")" "0"
 same_rows part "code AS id, name, qty" "$a" "$b"
 echo ok
