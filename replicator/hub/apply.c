@@ -1322,6 +1322,7 @@ read_follows(Hub *h, Decision *d, char *err, size_t errlen)
 		jout_kint(&w, "i", i);
 		jout_kstring(&w, "t", c->table);
 		jout_kstring(&w, "p", d->key[i]);
+		jout_kstring(&w, "q", c->pk_json);	/* as sync_errors keeps it */
 		jout_kint(&w, "s", c->seq);
 		jout_object_end(&w);
 	}
@@ -1330,18 +1331,18 @@ read_follows(Hub *h, Decision *d, char *err, size_t errlen)
 	snprintf(ack, sizeof(ack), "%" PRId64, h->up.ack_seq);
 	params[2] = ack;
 	res = hub_run(h, d->retry ?
-				  "SELECT k.i FROM json_to_recordset($1::json) AS k(i int, t text, p text, s bigint)"
+				  "SELECT k.i FROM json_to_recordset($1::json) AS k(i int, t text, p text, q text, s bigint)"
 				  " WHERE EXISTS (SELECT FROM sync_errors e WHERE e.node_id = $2::uuid AND e.table_name = k.t"
 				  "               AND e.op = 'I' AND e.sqlstate = '" MET_SQLSTATE "' AND e.seq < k.s"
-				  "               AND e.pk::jsonb = k.p::jsonb)" :
-				  "SELECT k.i FROM json_to_recordset($1::json) AS k(i int, t text, p text, s bigint)"
+				  "               AND e.pk::jsonb IN (k.p::jsonb, k.q::jsonb))" :
+				  "SELECT k.i FROM json_to_recordset($1::json) AS k(i int, t text, p text, q text, s bigint)"
 				  " WHERE EXISTS (SELECT FROM sync_errors e WHERE e.node_id = $2::uuid AND e.table_name = k.t"
 				  "               AND e.op = 'I' AND e.sqlstate = '" MET_SQLSTATE "' AND e.seq < k.s"
-				  "               AND e.pk::jsonb = k.p::jsonb"
+				  "               AND e.pk::jsonb IN (k.p::jsonb, k.q::jsonb)"
 				  "               AND (e.seq > $3::bigint"
 				  "                    OR EXISTS (SELECT FROM sync_queue q LEFT JOIN sync_clients c ON c.node_id = $2::uuid"
 				  "                               WHERE q.for_node = $2::uuid AND q.table_name = k.t"
-				  "                                 AND q.pk::jsonb = k.p::jsonb"
+				  "                                 AND q.pk::jsonb IN (k.p::jsonb, k.q::jsonb)"
 				  "                                 AND (c.down_snapshot IS NULL"
 				  "                                      OR NOT pg_visible_in_snapshot(q.txid, c.down_snapshot)))))",
 				  d->retry ? 2 : 3, params, PGRES_TUPLES_OK, err, errlen);

@@ -53,7 +53,7 @@ expect_eq "b's changes set aside on the hub: its insert and its update of its ow
 	"$(hub "SELECT table_name, op, pk::text, sqlstate FROM sync_errors ORDER BY seq")" \
 	'part|I|{"code":"P1"}|SQ505
 operator|I|{"id":7}|SQ505
-bin|I|{"code":"B1  "}|SQ505
+bin|I|{"code":"B1"}|SQ505
 part|U|{"code":"P1"}|SQ505'
 expect_eq "the setting ('natural': one key, one record), last writer wins" \
 	"$(hub "SELECT v FROM setting WHERE name = 'theme'")" "light"
