@@ -741,10 +741,13 @@ client_try_change(Client *cl, Change *c, const HubTypes *types, TryMode how,
 	 * the hub may have applied later), with no change of this node's
 	 * pending, is a record the hub made new after that delete, its key free
 	 * there (docs/replication.md, "Keys the app sets"): the delete's
-	 * version, another record's, does not overrule it here either.
+	 * version, another record's, does not overrule it here either. So is
+	 * this node's own change, which comes back only as a correction: a
+	 * set-aside insert of it that went through after that delete.
 	 */
-	newrec = how == TRY_LIVE && c->op == SYNCQ_OP_INSERT && dead && !mine &&
-		strcmp(cur.origin, cl->node_id) != 0;
+	newrec = how == TRY_LIVE && dead && !mine && strcmp(cur.origin, cl->node_id) != 0 &&
+		(c->op == SYNCQ_OP_INSERT ||
+		 (c->op != SYNCQ_OP_DELETE && strcmp(c->origin, cl->node_id) == 0));
 	if (cur.known && !replaced && !newrec && version_cmp(&v, &cur) < 0)
 	{
 		/* a held change met a later one of the hub's: as if it came first */
