@@ -324,15 +324,17 @@ check_change(Client *cl, Change *c, char *err, size_t errlen)
 	return t;
 }
 
-/* The stored version of (table, pk), if any. */
+/* The stored version of (table, pk), if any; *deleted: a delete's. */
 static int
-get_version(Client *cl, const char *table, const char *pk, Version *v, char *err, size_t errlen)
+get_version(Client *cl, const char *table, const char *pk, Version *v, bool *deleted,
+			char *err, size_t errlen)
 {
 	int			rc;
 
 	v->known = false;
+	*deleted = false;
 	if (cl->get_version == NULL &&
-		(cl->get_version = client_prep(cl, "SELECT ver_us, ver_origin FROM sync_versions WHERE table_name = ?1 AND pk = ?2",
+		(cl->get_version = client_prep(cl, "SELECT ver_us, ver_origin, deleted FROM sync_versions WHERE table_name = ?1 AND pk = ?2",
 								err, errlen)) == NULL)
 		return -1;
 	sqlite3_bind_text(cl->get_version, 1, table, -1, SQLITE_STATIC);
@@ -343,6 +345,7 @@ get_version(Client *cl, const char *table, const char *pk, Version *v, char *err
 		v->known = true;
 		v->us = sqlite3_column_int64(cl->get_version, 0);
 		snprintf(v->origin, sizeof(v->origin), "%s", (const char *) sqlite3_column_text(cl->get_version, 1));
+		*deleted = sqlite3_column_int(cl->get_version, 2) != 0;
 	}
 	sqlite3_reset(cl->get_version);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
@@ -391,45 +394,80 @@ put_conflict(Client *cl, const Change *c, const Version *winner, char *err, size
 }
 
 /*
- * Does change c of table t (one integer key column) name a row this node
- * made itself and has not had acknowledged yet (an insert of its key in
- * the queue)? Then, under a key the hub assigns, the hub's row of that key
- * is another record until the upload says whether the hub gave this
- * node's row a new key (docs/replication.md, "Keys the hub assigns"):
- * 1 with why, and the hub's change waits in sync_errors until then (the
- * next sync retries it after its upload); 0 if not (also for a table whose
- * key policy here is 'natural': the app's keys, last writer wins); -1 on
- * error (err). Asked only of rows with a pending local change.
+ * A statement over this node's queue rows of change c's row: sql (with
+ * ?1 the table, ?2 c's pk JSON), then " AND" a match of every key column of
+ * t between the row's pk and ?2 (json_extract of each, the paths bound
+ * from ?3 on), then tail. NULL if c's pk lacks a key column of t (it names
+ * no row here) or on no memory; *err set only for an error.
+ */
+static sqlite3_stmt *
+own_rows_stmt(Client *cl, const ClientTable *t, const Change *c, const char *sql, const char *tail,
+			  char *err, size_t errlen)
+{
+	char	   *q = sqlite3_mprintf("%s", sql);
+	char	  **paths = sqlite3_malloc64(sizeof(char *) * ((size_t) t->npk + 1));
+	int			npath = 0;
+	sqlite3_stmt *st = NULL;
+
+	for (int i = 0; i < t->ncols && q != NULL && paths != NULL; i++)
+	{
+		if (!t->is_pk[i])
+			continue;
+		if (npath == t->npk || jobj_get(&c->pk, t->cols[i]) == NULL)
+		{
+			sqlite3_free(q);
+			q = NULL;
+			break;
+		}
+		paths[npath++] = sqlite3_mprintf("$.\"%w\"", t->cols[i]);
+		q = sqlite3_mprintf("%z AND json_extract(pk, ?%d) = json_extract(?2, ?%d)", q, npath + 2, npath + 2);
+	}
+	if (q != NULL && paths != NULL && npath > 0)
+	{
+		q = sqlite3_mprintf("%z%s", q, tail);
+		if (q != NULL && (st = client_prep(cl, q, err, errlen)) != NULL)
+		{
+			sqlite3_bind_text(st, 1, c->table, -1, SQLITE_STATIC);
+			sqlite3_bind_text(st, 2, c->pk_json, -1, SQLITE_STATIC);
+			for (int i = 0; i < npath; i++)
+				sqlite3_bind_text(st, i + 3, paths[i], -1, SQLITE_TRANSIENT);
+		}
+	}
+	for (int i = 0; i < npath; i++)
+		sqlite3_free(paths[i]);
+	sqlite3_free(paths);
+	sqlite3_free(q);
+	return st;
+}
+
+/*
+ * Does change c of table t name a row this node made itself and has not
+ * had acknowledged yet (an insert of its key in the queue)? Then the hub's
+ * row of that key is another record until the upload says what became of
+ * this node's: under a key the hub assigns it may get a new key, under a
+ * key the app sets it is set aside if the hub's record came first
+ * (docs/replication.md, "Keys the hub assigns", "Keys the app sets"): 1
+ * with why, and the hub's change waits in sync_errors until then (the
+ * next sync retries it after its upload); 0 if not (also for a table
+ * whose key policy here is 'natural': one key, one record, last writer
+ * wins); -1 on error (err). Asked only of rows with a pending local change.
  */
 static int
 own_new_record(Client *cl, const ClientTable *t, const Change *c, char *why, size_t whylen,
 			   char *err, size_t errlen)
 {
-	const JField *f;
 	sqlite3_stmt *st;
-	char	   *path;
-	int			col = -1,
-				rc;
+	int			rc;
 
-	for (int i = 0; i < t->ncols && col < 0; i++)
-		if (t->is_pk[i])
-			col = i;
-	if (t->npk != 1 || c->pk.n != 1 || (f = jobj_get(&c->pk, t->cols[col])) == NULL ||
-		f->type != JV_NUMBER)
-		return 0;
-	if ((st = client_prep(cl, "SELECT 1 FROM sync_queue WHERE table_name = ?1 AND op = 'I'"
-						  "   AND json_extract(pk, ?2) = CAST(?3 AS INTEGER)"
-						  "   AND NOT EXISTS (SELECT 1 FROM syncq_tracked"
-						  "                    WHERE table_name = ?1 AND keys = 'natural') LIMIT 1",
-						  err, errlen)) == NULL)
-		return -1;
-	path = sqlite3_mprintf("$.\"%w\"", t->cols[col]);
-	sqlite3_bind_text(st, 1, c->table, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, path, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, f->text, (int) f->len, SQLITE_STATIC);
+	err[0] = '\0';
+	st = own_rows_stmt(cl, t, c, "SELECT 1 FROM sync_queue WHERE table_name = ?1 AND op = 'I'"
+					   "   AND NOT EXISTS (SELECT 1 FROM syncq_tracked"
+					   "                    WHERE table_name = ?1 AND keys = 'natural')",
+					   " LIMIT 1", err, errlen);
+	if (st == NULL)
+		return err[0] ? -1 : 0;
 	rc = sqlite3_step(st);
 	sqlite3_finalize(st);
-	sqlite3_free(path);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 	{
 		client_db_err(err, errlen, cl, "reading sync_queue");
@@ -437,8 +475,58 @@ own_new_record(Client *cl, const ClientTable *t, const Change *c, char *why, siz
 	}
 	if (rc == SQLITE_DONE)
 		return 0;
-	snprintf(why, whylen, "row %s = %.*s of \"%s\" is this node's own new record, not yet acknowledged by the hub: the hub's change of that key waits for the next upload (it may give this node's row a new key)",
-			 t->cols[col], (int) f->len, f->text, c->table);
+	snprintf(why, whylen, "row %.300s of \"%s\" is this node's own new record, not yet acknowledged by the hub: the hub's change of that key waits for the next upload (the hub may give this node's row a new key, or hold another record under that key)",
+			 c->pk_json, c->table);
+	return 1;
+}
+
+/*
+ * Change c is a correction that replaces this node's last uploaded change
+ * of its row (cur: the row's stored version, that change's) with another
+ * node's version: the hub set that change aside (an insert that met
+ * another record, a row whose parent is gone: docs/replication.md) and
+ * gives back its own row. This node's changes of the row not read for an
+ * upload yet (past the fill: no upload, not even one cut off, can have
+ * carried them, so the queue's history the hub checks stays whole) were
+ * made on the row the hub refused: they are dropped from the queue, said
+ * in the log, and the correction applies. Shipped, they would change the
+ * hub's row as if they were its edits (the fill would read the row as this
+ * node holds it). Those read already the hub sets aside (hub/apply.c,
+ * read_follows). 1 if so, 0 if not, -1 on error.
+ */
+static int
+drop_after_refused(Client *cl, const ClientTable *t, const Change *c, const Version *cur,
+				   Version *pend, char *err, size_t errlen)
+{
+	sqlite3_stmt *st;
+	int			n;
+
+	if (c->replaces_us == 0 || pend == NULL || !cur->known || cur->us != c->replaces_us ||
+		strcmp(cur->origin, cl->node_id) != 0 || strcmp(c->origin, cl->node_id) == 0 ||
+		version_cmp(pend, cur) <= 0)
+		return 0;
+	err[0] = '\0';
+	/* the newest queue row stays (the capture keeps it): left with no table */
+	st = own_rows_stmt(cl, t, c, "UPDATE sync_queue SET table_name = '', op = 'U', pk = '{}', row_data = NULL, origin = ''"
+					   " WHERE table_name = ?1 AND origin = (SELECT node_id FROM syncq_state)"
+					   "   AND seq > (SELECT filled_upto FROM syncq_state)",
+					   "", err, errlen);
+	if (st == NULL)
+		return err[0] ? -1 : 0;
+	if (sqlite3_step(st) != SQLITE_DONE)
+	{
+		sqlite3_finalize(st);
+		client_db_err(err, errlen, cl, "dropping changes of a row the hub refused");
+		return -1;
+	}
+	sqlite3_finalize(st);
+	n = sqlite3_changes(cl->db);
+	if (client_exec(cl, "DELETE FROM sync_queue WHERE table_name = ''", err, errlen) < 0)
+		return -1;
+	if (n > 0)
+		logmsg(LOG_WARNING, "client \"%s\": %d change%s of row %s of \"%s\" not uploaded yet dropped: made on this node's row that the hub set aside (see syncqd status), which the hub's row replaces here",
+			   cl->path, n, n == 1 ? "" : "s", c->pk_json, c->table);
+	pend->us = 0;				/* no pending change of the row now */
 	return 1;
 }
 
@@ -616,19 +704,25 @@ client_try_change(Client *cl, Change *c, const HubTypes *types, TryMode how,
 	char	   *k;
 	Version    *pend;
 	bool		replaced,
+				dead,
+				newrec,
 				mine = false;
 	int			rc;
 
 	if (t == NULL)
 		return -2;
 	memcpy(v.origin, c->origin, sizeof(v.origin));
-	if (get_version(cl, c->table, c->pk_json, &cur, err, errlen) < 0)
+	if (get_version(cl, c->table, c->pk_json, &cur, &dead, err, errlen) < 0)
 		return -1;
 	k = row_key(c->table, c->pk_json);
 	pend = vermap_get(&cl->local, k);
 	free(k);
-	if (pend != NULL && (rc = own_new_record(cl, t, c, why, whylen, err, errlen)) != 0)
+	/* (a correction is the hub's answer to this node's upload: never held) */
+	if (pend != NULL && c->replaces_us == 0 &&
+		(rc = own_new_record(cl, t, c, why, whylen, err, errlen)) != 0)
 		return rc < 0 ? -1 : -2;
+	if (drop_after_refused(cl, t, c, &cur, pend, err, errlen) < 0)
+		return -1;
 	if (pend && version_cmp(pend, &cur) > 0)
 	{
 		cur = *pend;
@@ -641,7 +735,20 @@ client_try_change(Client *cl, Change *c, const HubTypes *types, TryMode how,
 	 */
 	replaced = c->replaces_us != 0 && cur.known && cur.us == c->replaces_us &&
 		strcmp(cur.origin, cl->node_id) == 0;
-	if (cur.known && !replaced && version_cmp(&v, &cur) < 0)
+	/*
+	 * An insert that comes in the hub's order after a delete of its row
+	 * that came the same way (another node's or the hub's: this node's own
+	 * the hub may have applied later), with no change of this node's
+	 * pending, is a record the hub made new after that delete, its key free
+	 * there (docs/replication.md, "Keys the app sets"): the delete's
+	 * version, another record's, does not overrule it here either. So is
+	 * this node's own change, which comes back only as a correction: a
+	 * set-aside insert of it that went through after that delete.
+	 */
+	newrec = how == TRY_LIVE && dead && !mine && strcmp(cur.origin, cl->node_id) != 0 &&
+		(c->op == SYNCQ_OP_INSERT ||
+		 (c->op != SYNCQ_OP_DELETE && strcmp(c->origin, cl->node_id) == 0));
+	if (cur.known && !replaced && !newrec && version_cmp(&v, &cur) < 0)
 	{
 		/* a held change met a later one of the hub's: as if it came first */
 		if ((how == TRY_RETRY && strcmp(cur.origin, c->origin) == 0) || (how == TRY_HELD && !mine))

@@ -449,9 +449,28 @@ typedef struct
 								 * has a row on the hub (read_existing) */
 	int64_t    *floor;			/* per hub table: the greatest key of it the
 								 * changes carry (keyseq tables) */
-	VerMap		live;			/* keyseq rows this upload changed: us 1 live,
-								 * 0 deleted; origin: whose */
+	VerMap		live;			/* keyseq and app-key rows this upload changed:
+								 * us 1 live, 0 deleted; origin: whose */
+	bool	   *follows;		/* of each: a change of a row whose insert by
+								 * its node met another record (read_follows) */
+	bool	   *met;			/* of each: set aside as an insert that met
+								 * another record (meets_record), or a later
+								 * change of that row: answered with the
+								 * hub's row (add_corrections) */
+	VerMap		metkeys;		/* (table, hub key) of those rows */
 } Decision;
+
+/*
+ * Are table t's keys the app's own, each insert a new record (docs/
+ * replication.md, "Keys the app sets")? So for a key that is not one
+ * integer column with a sequence behind it, unless the table's policy is
+ * 'natural' (one key, one record everywhere: last writer wins).
+ */
+static bool
+app_keys(const HubTable *t)
+{
+	return t != NULL && t->keyseq == NULL && !t->natural;
+}
 
 /*
  * What a statement applies, for sync_apply_expect(): each change's number,
@@ -912,9 +931,41 @@ read_keys(Hub *h, Decision *d, char *err, size_t errlen)
 }
 
 /*
+ * The statement read_existing runs for an app-key table t: which of the
+ * keys in $1 ([{"i": n, "p": key as the hub spells it}]) have a row.
+ */
+static void
+existing_sql(Hub *h, const HubTable *t, Buf *sql)
+{
+	Buf			cols = {0},
+				match = {0};
+
+	for (int c = 0; c < t->ncols; c++)
+	{
+		char	   *q;
+
+		if (!t->is_pk[c])
+			continue;
+		q = hub_quote_ident(h, t->cols[c]);
+		buf_printf(&cols, "%s%s text", cols.len ? ", " : "", q);
+		/* format_type() without a typmod: character and bit are (1) */
+		buf_printf(&match, "%sx.%s = CAST(y.%s AS %s)", match.len ? " AND " : "", q, q,
+				   strcmp(t->types[c], "character") == 0 ? "bpchar" :
+				   strcmp(t->types[c], "bit") == 0 ? "varbit" : t->types[c]);
+		free(q);
+	}
+	buf_printf(sql, "SELECT k.i FROM json_to_recordset($1::json) AS k(i int, p json),"
+			   " LATERAL json_to_record(k.p) AS y(%s)"
+			   " WHERE EXISTS (SELECT FROM %s x WHERE %s)", cols.p, t->qname, match.p);
+	buf_free(&cols);
+	buf_free(&match);
+}
+
+/*
  * Does the key of each insert into a table whose keys the hub assigns
- * (keyseq) have a row on the hub? Into d->exists: an insert that meets
- * another record there is given a new key (decide).
+ * (keyseq), or the app sets (app_keys), have a row on the hub? Into
+ * d->exists: an insert that meets another record there is given a new key,
+ * or set aside (decide).
  */
 static int
 read_existing(Hub *h, Decision *d, char *err, size_t errlen)
@@ -922,15 +973,15 @@ read_existing(Hub *h, Decision *d, char *err, size_t errlen)
 	for (int ti = 0; ti < h->ntables; ti++)
 	{
 		const HubTable *t = &h->tables[ti];
+		bool		app = app_keys(t);
 		Buf			keys = {0},
 					sql = {0};
 		JsonOut		w;
 		int			n = 0;
 		const char *params[1];
 		PGresult   *res;
-		char	   *qcol;
 
-		if (t->keyseq == NULL || t->natural)
+		if ((t->keyseq == NULL || t->natural) && !app)
 			continue;
 		jout_init(&w, &keys);
 		jout_array(&w);
@@ -938,12 +989,15 @@ read_existing(Hub *h, Decision *d, char *err, size_t errlen)
 		{
 			int64_t		v;
 
-			if (d->cs[i]->op != SYNCQ_OP_INSERT ||
-				strcmp(d->cs[i]->table, t->name) != 0 || !change_int_field(d->cs[i], t->keycol, &v))
+			if (d->cs[i]->op != SYNCQ_OP_INSERT || strcmp(d->cs[i]->table, t->name) != 0 ||
+				(app ? d->key[i] == NULL : !change_int_field(d->cs[i], t->keycol, &v)))
 				continue;
 			jout_object(&w);
 			jout_kint(&w, "i", i);
-			jout_kint(&w, "v", v);
+			if (app)
+				put_object(&w, "p", d->key[i]);
+			else
+				jout_kint(&w, "v", v);
 			jout_object_end(&w);
 			n++;
 		}
@@ -953,10 +1007,16 @@ read_existing(Hub *h, Decision *d, char *err, size_t errlen)
 			buf_free(&keys);
 			continue;
 		}
-		qcol = hub_quote_ident(h, t->keycol);
-		buf_printf(&sql, "SELECT k.i FROM json_to_recordset($1::json) AS k(i int, v bigint)"
-				   " WHERE EXISTS (SELECT FROM %s x WHERE x.%s = k.v)", t->qname, qcol);
-		free(qcol);
+		if (app)
+			existing_sql(h, t, &sql);
+		else
+		{
+			char	   *qcol = hub_quote_ident(h, t->keycol);
+
+			buf_printf(&sql, "SELECT k.i FROM json_to_recordset($1::json) AS k(i int, v bigint)"
+					   " WHERE EXISTS (SELECT FROM %s x WHERE x.%s = k.v)", t->qname, qcol);
+			free(qcol);
+		}
 		params[0] = keys.p;
 		res = hub_run(h, sql.p, 1, params, PGRES_TUPLES_OK, err, errlen);
 		buf_free(&keys);
@@ -1206,13 +1266,170 @@ retry_meets(Decision *d, int i, const HubTable *t, const Version *cur)
 }
 
 /*
+ * The SQLSTATE an insert that met another record is set aside with, and by
+ * which its later changes find it (read_follows): syncq's own (class SQ is
+ * implementation-defined), after 23505, the unique violation it would be in
+ * one database, which the hub's own constraints raise too.
+ */
+#define MET_SQLSTATE "SQ505"
+
+/*
+ * Which updates and deletes of app-key tables (app_keys) are of a row
+ * whose insert by their node waits in sync_errors because it met another
+ * record (meets_record), and so are that node's own record's changes, not
+ * the hub's record's: retried, any such change after that insert; as
+ * sent, one made before the node took the hub's record in its place: the
+ * node has not had that insert acknowledged (this upload sends it again),
+ * so it held the hub's record back (client/apply.c, own_new_record), or
+ * the correction the hub queued for it then is past the node's download
+ * position. Into d->follows; one look at sync_errors first, which finds
+ * nothing but where a node's insert met another record.
+ */
+static int
+read_follows(Hub *h, Decision *d, char *err, size_t errlen)
+{
+	Buf			keys = {0};
+	JsonOut		w;
+	const char *params[3] = {NULL, NULL, NULL};
+	char		ack[32];
+	PGresult   *res;
+	bool		any;
+
+	for (int i = 0; i < d->n && params[1] == NULL; i++)
+		if (d->cs[i]->op != SYNCQ_OP_INSERT && d->key[i] != NULL && app_keys(hub_table(h, d->cs[i]->table)))
+			params[1] = d->cs[i]->origin;
+	if (params[1] == NULL)
+		return 0;
+	res = hub_run(h, "SELECT EXISTS (SELECT FROM sync_errors WHERE node_id = $1::uuid AND op = 'I'"
+				  "               AND sqlstate = '" MET_SQLSTATE "')",
+				  1, params + 1, PGRES_TUPLES_OK, err, errlen);
+	if (res == NULL)
+		return -1;
+	any = PQgetvalue(res, 0, 0)[0] == 't';
+	PQclear(res);
+	if (!any)
+		return 0;
+	jout_init(&w, &keys);
+	jout_array(&w);
+	for (int i = 0; i < d->n; i++)
+	{
+		const Change *c = d->cs[i];
+
+		if (c->op == SYNCQ_OP_INSERT || d->key[i] == NULL || !app_keys(hub_table(h, c->table)) ||
+			strcmp(params[1], c->origin) != 0)
+			continue;
+		jout_object(&w);
+		jout_kint(&w, "i", i);
+		jout_kstring(&w, "t", c->table);
+		jout_kstring(&w, "p", d->key[i]);
+		jout_kstring(&w, "q", c->pk_json);	/* as sync_errors keeps it */
+		jout_kint(&w, "s", c->seq);
+		jout_object_end(&w);
+	}
+	jout_array_end(&w);
+	params[0] = keys.p;
+	snprintf(ack, sizeof(ack), "%" PRId64, h->up.ack_seq);
+	params[2] = ack;
+	res = hub_run(h, d->retry ?
+				  "SELECT k.i FROM json_to_recordset($1::json) AS k(i int, t text, p text, q text, s bigint)"
+				  " WHERE EXISTS (SELECT FROM sync_errors e WHERE e.node_id = $2::uuid AND e.table_name = k.t"
+				  "               AND e.op = 'I' AND e.sqlstate = '" MET_SQLSTATE "' AND e.seq < k.s"
+				  "               AND e.pk::jsonb IN (k.p::jsonb, k.q::jsonb))" :
+				  "SELECT k.i FROM json_to_recordset($1::json) AS k(i int, t text, p text, q text, s bigint)"
+				  " WHERE EXISTS (SELECT FROM sync_errors e WHERE e.node_id = $2::uuid AND e.table_name = k.t"
+				  "               AND e.op = 'I' AND e.sqlstate = '" MET_SQLSTATE "' AND e.seq < k.s"
+				  "               AND e.pk::jsonb IN (k.p::jsonb, k.q::jsonb)"
+				  "               AND (e.seq > $3::bigint"
+				  "                    OR EXISTS (SELECT FROM sync_queue q LEFT JOIN sync_clients c ON c.node_id = $2::uuid"
+				  "                               WHERE q.for_node = $2::uuid AND q.table_name = k.t"
+				  "                                 AND q.pk::jsonb IN (k.p::jsonb, k.q::jsonb)"
+				  "                                 AND (c.down_snapshot IS NULL"
+				  "                                      OR NOT pg_visible_in_snapshot(q.txid, c.down_snapshot)))))",
+				  d->retry ? 2 : 3, params, PGRES_TUPLES_OK, err, errlen);
+	buf_free(&keys);
+	if (res == NULL)
+		return -1;
+	for (int r = 0; r < PQntuples(res); r++)
+		d->follows[atoi(PQgetvalue(res, r, 0))] = true;
+	PQclear(res);
+	return 0;
+}
+
+/*
+ * Change i of an app-key table (app_keys), not decided yet: set aside if
+ * it is an insert whose key names another record on the hub, a live row
+ * whose last change is not this node's (another node's insert reached the
+ * hub first, or the hub's app made it): an insert is a new record, and
+ * last writer wins would write one record over the other. Also a later
+ * change of such a row (this node's record, not the hub's), in this call
+ * or while that insert waits in sync_errors (read_follows). A row that is
+ * all key (an association table's) is the same record whoever made it. The
+ * uploader gets the hub's row back (add_corrections), and its own waits
+ * in sync_errors. 1 if set aside; 2 if an insert whose key is free on the
+ * hub: a new record, which no older version of another record (a
+ * tombstone) overrules; 0 otherwise (last writer wins).
+ */
+static int
+meets_record(Hub *h, Decision *d, int i, const HubTable *t, const char *k, const Version *cur)
+{
+	const Change *c = d->cs[i];
+	const Version *st = vermap_get(&d->live, k);
+	bool		live = st ? st->us != 0 : d->exists[i];
+	const char *who = st ? st->origin : cur ? cur->origin : "";
+	char		why[1024];
+	Version		mark = {1, "", true};
+
+	if (c->op != SYNCQ_OP_INSERT && vermap_get(&d->metkeys, k) == NULL)
+	{
+		if (!d->follows[i])
+			return 0;
+		/* an insert of the row earlier in this call was decided already */
+		for (int j = 0; j < i; j++)
+			if (d->cs[j]->op == SYNCQ_OP_INSERT && d->key[j] != NULL &&
+				strcmp(d->cs[j]->table, c->table) == 0 && strcmp(d->key[j], d->key[i]) == 0)
+				return 0;
+	}
+	if (c->op != SYNCQ_OP_INSERT || vermap_get(&d->metkeys, k) != NULL)
+	{
+		snprintf(why, sizeof(why), "row %.300s of \"%s\" is this node's own record, whose insert was set aside (it met another record of that key on the hub): this change of it waits with it in sync_errors (delete both, or neither)",
+				 d->key[i], c->table);
+		set_failed(&d->out[i], why, MET_SQLSTATE);
+		d->met[i] = true;
+		vermap_put(&d->metkeys, k, &mark);
+		return 1;
+	}
+	if (!live)
+		return 2;
+	if (t->npk == t->ncols)
+		return 0;
+	/*
+	 * As sent, a live row of this node's own is its record again (keep_keys:
+	 * a 0.1.0 client, last writer wins). Retried, the insert was set aside
+	 * (for this or another reason) before it ever applied: a live row is
+	 * another record, even if this node has edited it since it took it.
+	 */
+	if (!d->retry && (strcmp(who, c->origin) == 0 || h->up.keep_keys))
+		return 0;
+	snprintf(why, sizeof(why), "row %.300s of \"%s\" is another record on the hub (%s%s), made before this node's insert of that key reached it: an insert never writes over another record. The hub's record replaces this node's row here, and this insert waits in sync_errors; to keep it, insert it again under a key of its own, then delete this change and this node's later changes of that row from sync_errors",
+			 d->key[i], c->table,
+			 who[0] == '\0' ? "a row of the hub's from before it was tracked" :
+			 strcmp(who, h->node_id) == 0 ? "made by the hub's app" : "its last change by node ",
+			 who[0] == '\0' || strcmp(who, h->node_id) == 0 ? "" : who);
+	set_failed(&d->out[i], why, MET_SQLSTATE);
+	d->met[i] = true;
+	vermap_put(&d->metkeys, k, &mark);
+	return 1;
+}
+
+/*
  * Decide, last writer wins, in order: a change stamped too far ahead is
  * re-stamped first; a change older than the row's version is overruled
  * (or, retried, superseded by its own node's later change); the rest win,
  * and become the row's version for the changes after them. Keys the hub
  * renamed are followed first (keys.c), and an insert into a table whose
  * keys the hub assigns that meets another record is given a new key
- * (insert_meets): it is never an overwrite.
+ * (insert_meets), one into a table whose keys the app sets is set aside
+ * (meets_record): it is never an overwrite.
  */
 static int
 decide(Hub *h, Decision *d, bool retry, char *err, size_t errlen)
@@ -1226,7 +1443,8 @@ decide(Hub *h, Decision *d, bool retry, char *err, size_t errlen)
 		char	   *k;
 		Version		v = {c->ver_us, "", true};
 		Version    *cur;
-		int			fresh = 0;
+		int			fresh = 0,
+					met = 0;
 
 		if (d->out[i].done == DONE_FAILED)
 		{
@@ -1256,6 +1474,11 @@ decide(Hub *h, Decision *d, bool retry, char *err, size_t errlen)
 			free(k);
 			continue;
 		}
+		if (app_keys(t) && (met = meets_record(h, d, i, t, k, cur)) == 1)
+		{
+			free(k);
+			continue;
+		}
 		if (!retry && t->keyseq && !t->natural && c->op == SYNCQ_OP_INSERT && c->pk.n == 1 &&
 			(fresh = insert_meets(h, d, i, t, d->key[i], cur, err, errlen)) != 0)
 		{
@@ -1270,7 +1493,7 @@ decide(Hub *h, Decision *d, bool retry, char *err, size_t errlen)
 			cur = vermap_get(&d->vers, k);
 		}
 		memcpy(v.origin, c->origin, sizeof(v.origin));
-		if (!fresh && cur && version_cmp(&v, cur) < 0)
+		if (!fresh && met != 2 && cur && version_cmp(&v, cur) < 0)
 		{
 			free(k);
 			if (retry && strcmp(cur->origin, c->origin) == 0)
@@ -1283,7 +1506,7 @@ decide(Hub *h, Decision *d, bool retry, char *err, size_t errlen)
 			continue;
 		}
 		vermap_put(&d->vers, k, &v);
-		if (t->keyseq)
+		if (t->keyseq || app_keys(t))
 		{
 			Version		st = {c->op == SYNCQ_OP_DELETE ? 0 : 1, "", true};
 
@@ -1542,6 +1765,17 @@ orphan(const Decision *d, int i)
 }
 
 /*
+ * Was change i, as it came (not retried: the uploader was answered then),
+ * set aside as this node's own record where the hub holds another one
+ * (meets_record)?
+ */
+static bool
+met_now(const Decision *d, int i)
+{
+	return !d->retry && d->met[i];
+}
+
+/*
  * The corrections (docs/replication.md) into qw (a delete of the key as
  * sent) and fw (the row as the hub holds it): for the last change of each
  * row, if the hub stored it otherwise than sent (or not at all: a BEFORE
@@ -1553,7 +1787,10 @@ orphan(const Decision *d, int i)
  * re-stamp on arrival says which version of the uploader's it replaces.
  * And for a change refused for a missing parent, the hub's row as it is
  * (none), replacing the change's version: the uploader drops its orphan
- * too, and the change waits in sync_errors. A failed change's correction
+ * too, and the change waits in sync_errors. Likewise for an insert set
+ * aside because another record holds its key (meets_record), and the
+ * changes of that row after it: the uploader gets the hub's record in place
+ * of its own, which waits in sync_errors. A failed change's correction
  * carries the row's version from before this call (it never applied). And
  * for a delete overruled because rows still refer to its row
  * (keep_referenced), the hub's row as it is, replacing the delete's
@@ -1577,7 +1814,7 @@ add_corrections(Hub *h, const Decision *d, const Answers *a, JsonOut *qw, JsonOu
 
 		if (d->key[i] == NULL || !is_last(d, a, i) ||
 			(!a->fix[i] && rep == 0 && a->restamped[i] == 0 && !orphan(d, i) && !d->kept[i] &&
-			 !(d->retry && d->out[i].done == DONE_APPLIED)))
+			 !met_now(d, i) && !(d->retry && d->out[i].done == DONE_APPLIED)))
 			continue;
 		k = row_key(c->table, d->key[i]);
 		v = vermap_get(failed ? &d->before : &d->vers, k);
@@ -1601,7 +1838,7 @@ add_corrections(Hub *h, const Decision *d, const Answers *a, JsonOut *qw, JsonOu
 			ver = a->restamped[i];
 			origin = c->origin;
 		}
-		if (a->fix_key[i] || ((orphan(d, i) || d->kept[i]) && key_differs(h, d, i)))
+		if (a->fix_key[i] || ((orphan(d, i) || d->kept[i] || met_now(d, i)) && key_differs(h, d, i)))
 		{
 			add_queue_row(qw, h, c, SYNCQ_OP_DELETE, d->sent_pk[i], true, rep);
 			nq++;
@@ -1935,10 +2172,12 @@ hub_apply_changes(Hub *h, Change **cs, int n, Outcome *out, bool retry, bool *no
 	d.exists = xcalloc((size_t) n + 1, sizeof(bool));
 	d.floor = xcalloc((size_t) h->ntables + 1, sizeof(int64_t));
 	d.kept = xcalloc((size_t) n + 1, sizeof(bool));
+	d.met = xcalloc((size_t) n + 1, sizeof(bool));
+	d.follows = xcalloc((size_t) n + 1, sizeof(bool));
 	jout_init(&d.cw, &d.confl);
 	jout_array(&d.cw);
 	if ((validate(h, &d) > 0 && read_keys(h, &d, err, errlen) < 0) ||
-		read_existing(h, &d, err, errlen) < 0)
+		read_existing(h, &d, err, errlen) < 0 || read_follows(h, &d, err, errlen) < 0)
 		goto out;
 	if (decide(h, &d, retry, err, errlen) < 0 ||
 		apply_checked(h, &d, err, errlen) < 0)
@@ -1964,6 +2203,9 @@ out:
 	free(d.exists);
 	free(d.floor);
 	free(d.kept);
+	free(d.met);
+	free(d.follows);
+	vermap_free(&d.metkeys);
 	vermap_free(&d.vers);
 	vermap_free(&d.before);
 	vermap_free(&d.live);

@@ -31,6 +31,8 @@ typedef struct
 {
 	char		client_id[NODE_ID_LEN + 1];
 	int64_t		hub_seq;		/* the hub's up_seq for the client */
+	int64_t		ack_seq;		/* ... and the client's: where it had its
+								 * changes acknowledged (a resend after it) */
 	uint64_t	hub_digest;
 	uint64_t	digest;			/* running digest of what the client sent */
 	bool		checked;		/* history checked against hub_digest */

@@ -86,7 +86,22 @@ load_renamed_tables(Hub *h, char *err, size_t errlen)
 static int
 load_key_sequences(Hub *h, char *err, size_t errlen)
 {
-	PGresult   *res = hub_run(h,
+	PGresult   *res;
+
+	/* the policy 'natural', whatever the key */
+	res = hub_run(h, "SELECT table_schema, table_name FROM sync_tables WHERE keys = 'natural'",
+				  0, NULL, PGRES_TUPLES_OK, err, errlen);
+	if (res == NULL)
+		return -1;
+	for (int r = 0; r < PQntuples(res); r++)
+	{
+		HubTable   *t = table_in(h, PQgetvalue(res, r, 0), PQgetvalue(res, r, 1));
+
+		if (t != NULL)
+			t->natural = true;
+	}
+	PQclear(res);
+	res = hub_run(h,
 							  "SELECT t.table_schema, t.table_name, a.attname,"
 							  "       coalesce(pg_get_serial_sequence(t.relid::regclass::text, a.attname),"
 							  "                (SELECT d.refobjid::regclass::text"

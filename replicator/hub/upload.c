@@ -76,6 +76,7 @@ hub_upload_begin(Hub *h, const char *client_id, int64_t ack_seq, uint64_t ack_di
 	hub_upload_forget(u);
 	snprintf(u->client_id, sizeof(u->client_id), "%s", client_id);
 	u->digest = ack_digest;
+	u->ack_seq = ack_seq;
 	if (hub_apply_begin(h, client_now_us, err, errlen) < 0)
 		return -1;
 	res = hub_run(h, "INSERT INTO sync_clients (node_id) VALUES ($1) ON CONFLICT (node_id) DO NOTHING",

@@ -36,7 +36,9 @@ note "serve at $ONLINE (pid $SERVE_PID)"
 hub "CREATE TABLE items (id text PRIMARY KEY, node int NOT NULL, n int NOT NULL, v text NOT NULL,
 		updated_at timestamptz NOT NULL);
 	CREATE TABLE events (id text PRIMARY KEY, node int NOT NULL, body text NOT NULL);
-	SELECT sync_track('items');
+	-- items: shared keys every node upserts, one record each everywhere
+	-- (last writer wins: docs/replication.md, Keys the app sets)
+	SELECT sync_track('items', 'immediate', 'natural');
 	SELECT sync_track('events', 'batched');
 	INSERT INTO items SELECT 'k' || lpad(i::text, 3, '0'), 0, 0, 'seed', date_trunc('milliseconds', now())
 	  FROM generate_series(0, 99) i;
@@ -89,7 +91,7 @@ for i in $(seq 1 "$CLIENTS"); do
 	cli "$f" "CREATE TABLE items (id TEXT PRIMARY KEY, node INTEGER NOT NULL, n INTEGER NOT NULL,
 			v TEXT NOT NULL, updated_at TEXT NOT NULL);
 		CREATE TABLE events (id TEXT PRIMARY KEY, node INTEGER NOT NULL, body TEXT NOT NULL);
-		SELECT sync_track('items'); SELECT sync_track('events', 'batched');" >/dev/null
+		SELECT sync_track('items', 'immediate', 'natural'); SELECT sync_track('events', 'batched');" >/dev/null
 	sync "$f"
 	FILES+=("$f")
 done
