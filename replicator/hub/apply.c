@@ -1403,12 +1403,15 @@ meets_record(Hub *h, Decision *d, int i, const HubTable *t, const char *k, const
 	if (t->npk == t->ncols)
 		return 0;
 	/*
-	 * As sent, a live row of this node's own is its record again (keep_keys:
-	 * a 0.1.0 client, last writer wins). Retried, the insert was set aside
-	 * (for this or another reason) before it ever applied: a live row is
-	 * another record, even if this node has edited it since it took it.
+	 * A live row of this node's own is its record again (keep_keys: a 0.1.0
+	 * client, last writer wins): as sent, or retried when set aside for
+	 * another reason (a column the hub lacked yet; this node's later change
+	 * may have made the row meanwhile). Retried after it met another record,
+	 * a live row is that record, even if this node has edited it since it
+	 * took it.
 	 */
-	if (!d->retry && (strcmp(who, c->origin) == 0 || h->up.keep_keys))
+	if (d->retry ? strcmp(d->out[i].sqlstate, MET_SQLSTATE) != 0 && strcmp(who, c->origin) == 0
+		: strcmp(who, c->origin) == 0 || h->up.keep_keys)
 		return 0;
 	snprintf(why, sizeof(why), "row %.300s of \"%s\" is another record on the hub (%s%s), made before this node's insert of that key reached it: an insert never writes over another record. The hub's record replaces this node's row here, and this insert waits in sync_errors; to keep it, insert it again under a key of its own, then delete this change and this node's later changes of that row from sync_errors",
 			 d->key[i], c->table,

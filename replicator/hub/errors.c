@@ -66,7 +66,7 @@ read_set_aside(Hub *h, const char *client_id, SetAside *sa, char *err, size_t er
 	const char *params[1] = {client_id};
 	PGresult   *res = hub_run(h, "SELECT id, seq, table_name, op, pk::text, row_data::text,"
 							  "       (extract(epoch FROM changed_at) * 1000000)::bigint, origin::text, priority,"
-							  "       " STUCK_SQL("attempts", "last_failed - first_failed")
+							  "       " STUCK_SQL("attempts", "last_failed - first_failed") ", coalesce(sqlstate, '')"
 							  "  FROM sync_errors WHERE id IN (SELECT id FROM sync_errors WHERE node_id = $1"
 							  "                                   AND (NOT " STUCK_SQL("attempts", "now() - first_failed")
 							  "                                        OR last_failed < now() - interval '" STUCK_FOR "')"
@@ -88,6 +88,8 @@ read_set_aside(Hub *h, const char *client_id, SetAside *sa, char *err, size_t er
 
 		sa->ids[r] = strtoll(PQgetvalue(res, r, 0), NULL, 10);
 		sa->was_stuck[r] = PQgetvalue(res, r, 9)[0] == 't';
+		/* why it was set aside, for the apply (hub/apply.c, meets_record) */
+		snprintf(sa->out[r].sqlstate, sizeof(sa->out[r].sqlstate), "%s", PQgetvalue(res, r, 10));
 		if (change_init(c, strtoll(PQgetvalue(res, r, 1), NULL, 10), PQgetvalue(res, r, 2),
 						PQgetvalue(res, r, 3), PQgetvalue(res, r, 4),
 						PQgetisnull(res, r, 5) ? NULL : PQgetvalue(res, r, 5),
