@@ -324,17 +324,15 @@ check_change(Client *cl, Change *c, char *err, size_t errlen)
 	return t;
 }
 
-/* The stored version of (table, pk), if any; *deleted: a delete's. */
+/* The stored version of (table, pk), if any. */
 static int
-get_version(Client *cl, const char *table, const char *pk, Version *v, bool *deleted,
-			char *err, size_t errlen)
+get_version(Client *cl, const char *table, const char *pk, Version *v, char *err, size_t errlen)
 {
 	int			rc;
 
 	v->known = false;
-	*deleted = false;
 	if (cl->get_version == NULL &&
-		(cl->get_version = client_prep(cl, "SELECT ver_us, ver_origin, deleted FROM sync_versions WHERE table_name = ?1 AND pk = ?2",
+		(cl->get_version = client_prep(cl, "SELECT ver_us, ver_origin FROM sync_versions WHERE table_name = ?1 AND pk = ?2",
 								err, errlen)) == NULL)
 		return -1;
 	sqlite3_bind_text(cl->get_version, 1, table, -1, SQLITE_STATIC);
@@ -345,7 +343,6 @@ get_version(Client *cl, const char *table, const char *pk, Version *v, bool *del
 		v->known = true;
 		v->us = sqlite3_column_int64(cl->get_version, 0);
 		snprintf(v->origin, sizeof(v->origin), "%s", (const char *) sqlite3_column_text(cl->get_version, 1));
-		*deleted = sqlite3_column_int(cl->get_version, 2) != 0;
 	}
 	sqlite3_reset(cl->get_version);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
@@ -704,15 +701,13 @@ client_try_change(Client *cl, Change *c, const HubTypes *types, TryMode how,
 	char	   *k;
 	Version    *pend;
 	bool		replaced,
-				dead,
-				newrec,
 				mine = false;
 	int			rc;
 
 	if (t == NULL)
 		return -2;
 	memcpy(v.origin, c->origin, sizeof(v.origin));
-	if (get_version(cl, c->table, c->pk_json, &cur, &dead, err, errlen) < 0)
+	if (get_version(cl, c->table, c->pk_json, &cur, err, errlen) < 0)
 		return -1;
 	k = row_key(c->table, c->pk_json);
 	pend = vermap_get(&cl->local, k);
@@ -735,20 +730,7 @@ client_try_change(Client *cl, Change *c, const HubTypes *types, TryMode how,
 	 */
 	replaced = c->replaces_us != 0 && cur.known && cur.us == c->replaces_us &&
 		strcmp(cur.origin, cl->node_id) == 0;
-	/*
-	 * An insert that comes in the hub's order after a delete of its row
-	 * that came the same way (another node's or the hub's: this node's own
-	 * the hub may have applied later), with no change of this node's
-	 * pending, is a record the hub made new after that delete, its key free
-	 * there (docs/replication.md, "Keys the app sets"): the delete's
-	 * version, another record's, does not overrule it here either. So is
-	 * this node's own change, which comes back only as a correction: a
-	 * set-aside insert of it that went through after that delete.
-	 */
-	newrec = how == TRY_LIVE && dead && !mine && strcmp(cur.origin, cl->node_id) != 0 &&
-		(c->op == SYNCQ_OP_INSERT ||
-		 (c->op != SYNCQ_OP_DELETE && strcmp(c->origin, cl->node_id) == 0));
-	if (cur.known && !replaced && !newrec && version_cmp(&v, &cur) < 0)
+	if (cur.known && !replaced && version_cmp(&v, &cur) < 0)
 	{
 		/* a held change met a later one of the hub's: as if it came first */
 		if ((how == TRY_RETRY && strcmp(cur.origin, c->origin) == 0) || (how == TRY_HELD && !mine))

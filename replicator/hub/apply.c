@@ -1425,6 +1425,34 @@ meets_record(Hub *h, Decision *d, int i, const HubTable *t, const char *k, const
 }
 
 /*
+ * Re-stamp change i above the row's version cur on the hub: an insert
+ * taken as a new record (its key free on the hub: meets_record,
+ * insert_meets) over the newer tombstone of another record, or a later
+ * change of the uploader's own row that an earlier such re-stamp put
+ * behind. Every node then takes
+ * it by last writer wins, the node whose delete made the tombstone too;
+ * the uploader gets a correction with the new version (add_corrections),
+ * as after restamp().
+ */
+static void
+restamp_over(Hub *h, Decision *d, int i, const Version *cur)
+{
+	Change	   *c = d->cs[i];
+
+	/*
+	 * (retried: the uploader has the hub's row in place of its change
+	 * already, and gets the new version only if it applies)
+	 */
+	if (d->replaced[i] == 0 && !d->retry)
+		d->replaced[i] = c->ver_us;
+	c->ver_us = cur->us + 1;
+	if (c->ver_us > h->restamped_to)
+		h->restamped_to = c->ver_us;
+	free(c->changed_at);
+	c->changed_at = format_instant_us(c->ver_us);
+}
+
+/*
  * Decide, last writer wins, in order: a change stamped too far ahead is
  * re-stamped first; a change older than the row's version is overruled
  * (or, retried, superseded by its own node's later change); the rest win,
@@ -1496,7 +1524,19 @@ decide(Hub *h, Decision *d, bool retry, char *err, size_t errlen)
 			cur = vermap_get(&d->vers, k);
 		}
 		memcpy(v.origin, c->origin, sizeof(v.origin));
-		if (!fresh && met != 2 && cur && version_cmp(&v, cur) < 0)
+		/*
+		 * A new record (its key free on the hub, or given a new one) over
+		 * another's tombstone, and (not retried: sent in its node's order)
+		 * a change after a change of the uploader's own that was re-stamped
+		 * ahead of it, are the latest of the row.
+		 */
+		if (cur && version_cmp(&v, cur) < 0 &&
+			(met == 2 || fresh > 0 || (!retry && strcmp(cur->origin, c->origin) == 0)))
+		{
+			restamp_over(h, d, i, cur);
+			v.us = c->ver_us;
+		}
+		if (cur && version_cmp(&v, cur) < 0)
 		{
 			free(k);
 			if (retry && strcmp(cur->origin, c->origin) == 0)
