@@ -458,6 +458,8 @@ typedef struct
 								 * change of that row: answered with the
 								 * hub's row (add_corrections) */
 	VerMap		metkeys;		/* (table, hub key) of those rows */
+	VerMap		overkeys;		/* (table, hub key) of rows a change was
+								 * re-stamped above in (restamp_over) */
 } Decision;
 
 /*
@@ -1435,9 +1437,10 @@ meets_record(Hub *h, Decision *d, int i, const HubTable *t, const char *k, const
  * as after restamp().
  */
 static void
-restamp_over(Hub *h, Decision *d, int i, const Version *cur)
+restamp_over(Hub *h, Decision *d, int i, const char *k, const Version *cur)
 {
 	Change	   *c = d->cs[i];
+	Version		mark = {1, "", true};
 
 	/*
 	 * (retried: the uploader has the hub's row in place of its change
@@ -1450,6 +1453,7 @@ restamp_over(Hub *h, Decision *d, int i, const Version *cur)
 		h->restamped_to = c->ver_us;
 	free(c->changed_at);
 	c->changed_at = format_instant_us(c->ver_us);
+	vermap_put(&d->overkeys, k, &mark);
 }
 
 /*
@@ -1526,14 +1530,16 @@ decide(Hub *h, Decision *d, bool retry, char *err, size_t errlen)
 		memcpy(v.origin, c->origin, sizeof(v.origin));
 		/*
 		 * A new record (its key free on the hub, or given a new one) over
-		 * another's tombstone, and (not retried: sent in its node's order)
-		 * a change after a change of the uploader's own that was re-stamped
-		 * ahead of it, are the latest of the row.
+		 * another's tombstone, and a change after a change of the
+		 * uploader's own that was re-stamped ahead of it (sent: in its
+		 * node's order; retried: re-stamped in this call), are the latest
+		 * of the row.
 		 */
 		if (cur && version_cmp(&v, cur) < 0 &&
-			(met == 2 || fresh > 0 || (!retry && strcmp(cur->origin, c->origin) == 0)))
+			(met == 2 || fresh > 0 ||
+			 (strcmp(cur->origin, c->origin) == 0 && (!retry || vermap_get(&d->overkeys, k) != NULL))))
 		{
-			restamp_over(h, d, i, cur);
+			restamp_over(h, d, i, k, cur);
 			v.us = c->ver_us;
 		}
 		if (cur && version_cmp(&v, cur) < 0)
@@ -2249,6 +2255,7 @@ out:
 	free(d.met);
 	free(d.follows);
 	vermap_free(&d.metkeys);
+	vermap_free(&d.overkeys);
 	vermap_free(&d.vers);
 	vermap_free(&d.before);
 	vermap_free(&d.live);
