@@ -115,4 +115,14 @@ expect_eq "the hub's parts" "$(hub "SELECT string_agg(code || '=' || name || ':'
 	"P0=new seed:2,P1=valve of b:6,P2=made at head office:1"
 expect_eq "b's P1 left sync_errors" "$(hub "SELECT count(*) FROM sync_errors WHERE table_name = 'part' AND pk::jsonb = '{\"code\":\"P1\"}'")" "0"
 same_rows part "code AS id, name, qty" "$a" "$b"
+
+note "b deletes P0 and makes it again offline; a deletes P0 later, and syncs first: b's P0 is a new record, over a's newer delete, on every node"
+sync "$b"
+plain "$b" "DELETE FROM part WHERE code = 'P0'; INSERT INTO part VALUES ('P0', 'remade by b', 9)"
+sleep 0.01
+plain "$a" "DELETE FROM part WHERE code = 'P0'"
+sync "$a"; sync "$b"; sync "$a"
+expect_eq "the hub's P0: b's new record" "$(hub "SELECT name, qty FROM part WHERE code = 'P0'")" "remade by b|9"
+same_rows part "code AS id, name, qty" "$a" "$b"
+expect_eq "a's P0 (it deleted the old record, not b's new one)" "$(cli "$a" "SELECT name FROM part WHERE code = 'P0'")" "remade by b"
 echo ok
