@@ -585,3 +585,7 @@ CREATE EVENT TRIGGER syncq_rebuild_drop ON sql_drop
 CREATE EVENT TRIGGER syncq_rebuild_take ON ddl_command_end
 	WHEN TAG IN ('CREATE TABLE', 'CREATE TABLE AS', 'SELECT INTO', 'ALTER TABLE')
 	EXECUTE FUNCTION syncq_follow_rebuild();
+
+-- Corrections are looked up by node and table (issue 13, keys the app
+-- sets: hub/apply.c, read_follows).
+CREATE INDEX sync_queue_for_node ON sync_queue (for_node, table_name) WHERE for_node IS NOT NULL;

@@ -15,6 +15,11 @@ CREATE FUNCTION sync_xid_value(xid8) RETURNS bigint
 COMMENT ON FUNCTION sync_xid_value(xid8) IS 'syncq internal: the 64-bit value of a full transaction id';
 CREATE INDEX sync_queue_txid_brin ON sync_queue USING brin (sync_xid_value(txid));
 
+-- The rows queued for one node only (corrections, for_node set) are few;
+-- syncqd looks them up by node and table (hub/apply.c, read_follows), so a
+-- small partial index serves that without a scan of the whole queue.
+CREATE INDEX sync_queue_for_node ON sync_queue (for_node, table_name) WHERE for_node IS NOT NULL;
+
 -- One row per client node: how far its uploads went, and where its
 -- downloads stand.
 CREATE TABLE sync_clients (
