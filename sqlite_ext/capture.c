@@ -68,9 +68,17 @@
 **       ALTER TABLE RENAME TO, a table rebuilt by a migration tool, a new
 **       node id), remember the columns each table lost (dropped or
 **       renamed), and return how many tables were repaired.  No change is
-**       queued again: queued changes keep their versions.  syncqd calls it
+**       queued again: queued changes keep their versions.  A table whose
+**       triggers were missing (rebuilt) is compared with its row sums
+**       (syncq_rowsums): the rows written since the triggers went are
+**       queued as new changes (docs/sqlite_capture.md).  syncqd calls it
 **       whenever PRAGMA schema_version moved, before it reads the queue.
 **         SELECT sync_repair();
+**
+**   syncq_sums_watch()
+**       For syncqd: temporary triggers on this connection keep the row
+**       sums of what it writes into tracked tables; returns how many
+**       tables they watch.
 **
 **   sync_fill([n])
 **       For syncqd: the capture triggers queue the key only; read the rows
@@ -578,6 +586,27 @@ static void syncFillFunc(sqlite3_context *ctx, int argc,
 }
 
 /*
+** syncq_sums_watch()
+*/
+static void syncqSumsWatchFunc(sqlite3_context *ctx, int argc,
+                               sqlite3_value **argv){
+  sqlite3 *db = sqlite3_context_db_handle(ctx);
+  char *zErr = 0;
+  int nTable = 0;
+  int rc;
+
+  (void)argc;
+  (void)argv;
+  rc = syncq_sums_watch(db, &nTable, &zErr);
+  if( rc!=SQLITE_OK ){
+    resultError(ctx, "syncq_sums_watch", rc, zErr);
+    return;
+  }
+  sqlite3_free(zErr);
+  sqlite3_result_int(ctx, nTable);
+}
+
+/*
 ** syncq_unhex(text): the blob written as hex digits by hex(); used by
 ** sync_fill() to find a row by a blob key ({"$hex": "..."} in the queue).
 ** NULL for NULL; an error naming the text if it is not hex digits.
@@ -647,6 +676,7 @@ int syncq_capture_register(sqlite3 *db, char **pzErrMsg){
     { "sync_repair",      0, SYNCQ_DIRECT, syncRepairFunc },
     { "sync_fill",        0, SYNCQ_DIRECT, syncFillFunc },
     { "sync_fill",        1, SYNCQ_DIRECT, syncFillFunc },
+    { "syncq_sums_watch", 0, SYNCQ_DIRECT, syncqSumsWatchFunc },
     { "syncq_unhex",      1, SQLITE_UTF8|SQLITE_DETERMINISTIC|SQLITE_INNOCUOUS,
                              syncqUnhexFunc },
     { "sync_apply_origin", 1, SYNCQ_DIRECT, syncApplyOriginFunc },
@@ -673,6 +703,14 @@ int syncq_capture_register(sqlite3 *db, char **pzErrMsg){
   }
   if( nDone>0 ) syncq_conn_install_hooks(pConn);
   syncq_conn_unref(pConn);
+  if( rc==SQLITE_OK ){
+    rc = syncq_rowsums_register(db);
+    if( rc!=SQLITE_OK && pzErrMsg ){
+      *pzErrMsg = sqlite3_mprintf("syncq: cannot register syncq_rowsum(): %s",
+                                  sqlite3_errstr(rc));
+    }
+    return rc;
+  }
   if( rc!=SQLITE_OK && pzErrMsg ){
     *pzErrMsg = sqlite3_mprintf("syncq: cannot register %s(): %s",
                                 aFunc[i-1].zName, sqlite3_errstr(rc));

@@ -62,9 +62,9 @@ int syncq_capture_register(sqlite3 *db, char **pzErrMsg);
 
 /* The version of syncq's own tables in a SQLite file (syncq_schema):
 ** 1 is syncq 0.1.0 (which had no syncq_schema); 2 and 3 are 0.2.0 (3:
-** syncq_tracked.keys).  Raise it, and add a step to aMigrate in
+** syncq_tracked.keys); 4 adds syncq_rowsums and syncq_tracked.summed.  Raise it, and add a step to aMigrate in
 ** capture_triggers.c, for every change to those tables. */
-#define SYNCQ_SCHEMA_VERSION 3
+#define SYNCQ_SCHEMA_VERSION 4
 
 /* capture_triggers.c.  Each returns an SQLite result code; on failure
 ** *pzErr, when not NULL, is set to a sqlite3_malloc'd message (without a
@@ -80,6 +80,10 @@ int syncq_repair(sqlite3 *db, int *pnRepaired, char **pzErr);
 int syncq_fill(sqlite3 *db, int nMax, sqlite3_int64 *piUpto, int *pnFilled,
                char **pzErr);
 int syncq_reidentify(sqlite3 *db, const char *zUuid, char **pzErr);
+int syncq_sums_watch(sqlite3 *db, int *pnTable, char **pzErr);
+
+/* capture_rowsums.c: registers syncq_rowsum() and syncq_rowsum_same(). */
+int syncq_rowsums_register(sqlite3 *db);
 
 /* The current time as SQL text, for bookkeeping columns (tracked_at). */
 #define SYNCQ_NOW_EXPR "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"

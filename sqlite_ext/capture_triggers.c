@@ -71,8 +71,15 @@ static const char zSchemaSql[] =
   "  columns    TEXT,                 -- JSON array: the columns the last repair saw\n"
   "  forms      TEXT,                 -- how syncqd writes values: NULL default\n"
   "  keys       TEXT NOT NULL DEFAULT 'auto'  -- the key policy: auto, hub, natural\n"
-  "             CHECK (keys IN ('auto', 'hub', 'natural'))\n"
+  "             CHECK (keys IN ('auto', 'hub', 'natural')),\n"
+  "  summed     INTEGER NOT NULL DEFAULT 0  -- 1: syncq_rowsums covers its rows\n"
   ");\n"
+  "CREATE TABLE IF NOT EXISTS main.syncq_rowsums(\n"
+  "  table_name TEXT NOT NULL COLLATE NOCASE,\n"
+  "  pk         TEXT NOT NULL,        -- the key, as the queue spells it\n"
+  "  sum        BLOB NOT NULL,        -- syncq_rowsum() of the row syncq last saw\n"
+  "  PRIMARY KEY(table_name, pk)\n"
+  ") WITHOUT ROWID;\n"
   "CREATE TABLE IF NOT EXISTS main.syncq_columns_gone(\n"
   "  table_name  TEXT NOT NULL COLLATE NOCASE,\n"
   "  column_name TEXT NOT NULL,       -- a column the table had and has no more\n"
@@ -105,12 +112,12 @@ static const char zSchemaSql[] =
   ");\n";
 
 /* Number of objects of zSchemaSql, and a query that counts those present. */
-#define SYNCQ_N_SCHEMA 8
+#define SYNCQ_N_SCHEMA 9
 static const char zSchemaCountSql[] =
   "SELECT count(*) FROM main.sqlite_schema WHERE name IN"
   " ('sync_queue', 'syncq_state', 'syncq_tracked', 'syncq_keep_newest',"
   " 'syncq_node_id_fixed', 'syncq_schema', 'syncq_columns_gone',"
-  " 'syncq_tables_renamed')";
+  " 'syncq_tables_renamed', 'syncq_rowsums')";
 
 /* One column of a tracked table. */
 typedef struct SyncqCol SyncqCol;
@@ -292,9 +299,19 @@ static int migrate2to3(sqlite3 *db, char **pzErr){
       " DEFAULT 'auto' CHECK (keys IN ('auto', 'hub', 'natural'))");
 }
 
+static int migrate3to4(sqlite3 *db, char **pzErr){
+  /* Row sums (capture_rowsums.c; syncq_rowsums is made by zSchemaSql): the
+  ** repair after this step fills them for every tracked table, without
+  ** judging (there is nothing to judge against yet). */
+  return execPrintf(db, pzErr,
+      "ALTER TABLE main.syncq_tracked ADD COLUMN summed INTEGER NOT NULL"
+      " DEFAULT 0");
+}
+
 static int (*const aMigrate[])(sqlite3*, char**) = {
   migrate1to2,
   migrate2to3,
+  migrate3to4,
 };
 
 /* Reads the file's schema version into *piVersion: 0 if syncq_schema has
@@ -964,6 +981,28 @@ static int fillTable(sqlite3 *db, const char *zQueued, sqlite3_int64 iFrom,
   return rc;
 }
 
+/* The row sums (capture_rowsums.c) of the rows the fill read, queue rows
+** after seq iFrom up to iUpto, of tracked tables: a row the fill read is
+** the row as syncq saw it last; the key of a delete has none.  Every I or
+** U of a key carries the same row after the fill (the row now), so the
+** order does not matter but for a delete and a later insert of one key:
+** the deletes go first. */
+static int sumsOfFill(sqlite3 *db, sqlite3_int64 iFrom, sqlite3_int64 iUpto,
+                      char **pzErr){
+  return execPrintf(db, pzErr,
+      "DELETE FROM main.syncq_rowsums WHERE (table_name, pk) IN"
+      " (SELECT table_name, pk FROM main.sync_queue"
+      "   WHERE seq > %lld AND seq <= %lld AND op = 'D');"
+      "INSERT OR REPLACE INTO main.syncq_rowsums(table_name, pk, sum)"
+      " SELECT q.table_name, q.pk, syncq_rowsum(q.row_data)"
+      "   FROM main.sync_queue AS q"
+      "  WHERE q.seq > %lld AND q.seq <= %lld AND q.op IN ('I', 'U')"
+      "    AND q.row_data IS NOT NULL"
+      "    AND q.table_name IN (SELECT table_name FROM main.syncq_tracked)"
+      "  ORDER BY q.seq",
+      iFrom, iUpto, iFrom, iUpto);
+}
+
 /* syncq_fill(): read into the queue the rows its changes stand for (see
 ** fillTable()), for the queue rows up to the newest, or, if nMax > 0, up
 ** to the nMax-th row still to be read after syncq_state.filled_upto;
@@ -1027,6 +1066,7 @@ int syncq_fill(sqlite3 *db, int nMax, sqlite3_int64 *piUpto, int *pnFilled,
   for(i=0; rc==SQLITE_OK && i<nTable; i++){
     rc = fillTable(db, azTable[i], iFrom, *piUpto, pnFilled, pzErr);
   }
+  if( rc==SQLITE_OK ) rc = sumsOfFill(db, iFrom, *piUpto, pzErr);
   if( rc==SQLITE_OK ){
     rc = execPrintf(db, pzErr,
         "UPDATE main.syncq_state SET filled_upto = %lld"
@@ -1236,6 +1276,145 @@ static int triggerInstall(sqlite3 *db, const SyncqTable *pTab,
   return rc;
 }
 
+/* Sets *pbMissing if table zName has no insert trigger of ours: a table
+** new to tracking, or one rebuilt since (the triggers went with the old
+** table). */
+static int triggerMissing(sqlite3 *db, const char *zName, int *pbMissing,
+                          char **pzErr){
+  sqlite3_stmt *pStmt = 0;
+  int rc = sqlite3_prepare_v2(db,
+      "SELECT count(*) FROM main.sqlite_schema"
+      " WHERE type = 'trigger' AND name = 'syncq_ins:' || ?1", -1, &pStmt, 0);
+  if( rc!=SQLITE_OK ) return setDbError(db, pzErr, rc);
+  sqlite3_bind_text(pStmt, 1, zName, -1, SQLITE_STATIC);
+  if( sqlite3_step(pStmt)==SQLITE_ROW ){
+    *pbMissing = sqlite3_column_int(pStmt, 0)==0;
+  }
+  rc = sqlite3_finalize(pStmt);
+  if( rc!=SQLITE_OK ) return setDbError(db, pzErr, rc);
+  return SQLITE_OK;
+}
+
+/* Appends "SELECT <key JSON> AS pk, syncq_rowsum(<row JSON>) AS sum FROM
+** main.<table> AS t": every row of pTab with its sum, the key and the row
+** spelled as the triggers and sync_fill() spell them. */
+static void appendSums(sqlite3_str *pStr, const SyncqTable *pTab){
+  sqlite3_str_appendall(pStr, "SELECT ");
+  appendObject(pStr, pTab, "t", 1, ", ");
+  sqlite3_str_appendall(pStr, " AS pk, syncq_rowsum(");
+  appendObject(pStr, pTab, "t", 0, ", ");
+  sqlite3_str_appendf(pStr, ") AS sum FROM main.\"%w\" AS t", pTab->zName);
+}
+
+/* Queues the writes to pTab that its missing triggers did not see, by its
+** row sums: a row whose sum differs (in a column both have), or that has
+** none, is queued as U (I if it has none); a key with a sum and no row as
+** D; each with a new version, this node's origin and no txid, as a write
+** of a plain connection.  A key whose newest queue row the fill has not
+** read yet is left to it when that row is I or U (the fill reads the row
+** as it is now, or makes it a delete); when it is a D and the row is there
+** again, the row is queued as I.  Rows whose values match are left alone:
+** the copy the rebuild made is not a change. */
+static int judgeTable(sqlite3 *db, const SyncqTable *pTab,
+                      const char *zPriority, char **pzErr){
+  sqlite3_str *pStr = sqlite3_str_new(0);
+  char *zSql = 0;
+  int i, rc;
+
+  sqlite3_str_appendf(pStr,
+      "CREATE TEMP TABLE syncq_pending AS"
+      " SELECT pk, op, max(seq) AS seq FROM main.sync_queue"
+      "  WHERE seq > (SELECT filled_upto FROM main.syncq_state)"
+      "    AND table_name = %Q GROUP BY pk;"
+      "CREATE INDEX temp.syncq_pending_pk ON syncq_pending(pk);", pTab->zName);
+  /* gone: a sum and no row */
+  sqlite3_str_appendf(pStr,
+      "INSERT INTO main.sync_queue(txid, table_name, op, pk, row_data,"
+      " changed_at, origin, priority)"
+      " SELECT NULL, %Q, 'D', s.pk, NULL, %s, %Q, %Q"
+      "   FROM main.syncq_rowsums AS s"
+      "  WHERE s.table_name = %Q"
+      "    AND NOT EXISTS (SELECT 1 FROM temp.syncq_pending AS p WHERE p.pk = s.pk)"
+      "    AND NOT EXISTS (SELECT 1 FROM main.\"%w\" AS t WHERE ",
+      pTab->zName, SYNCQ_VERSION_EXPR, pTab->zNode, zPriority, pTab->zName,
+      pTab->zName);
+  for(i=0; i<pTab->nPk; i++){
+    if( i ) sqlite3_str_appendall(pStr, " AND ");
+    sqlite3_str_appendf(pStr, "t.\"%w\" = ", pTab->aCol[pTab->aiPk[i]].zName);
+    appendKeyFromJson(pStr, pTab, pTab->aiPk[i], "s.pk");
+  }
+  sqlite3_str_appendall(pStr, ") ORDER BY s.pk;");
+  /* written: a row whose sum differs, or that has none */
+  sqlite3_str_appendf(pStr,
+      "INSERT INTO main.sync_queue(txid, table_name, op, pk, row_data,"
+      " changed_at, origin, priority)"
+      " SELECT NULL, %Q, CASE WHEN p.op IS NULL AND s.sum IS NOT NULL"
+      " THEN 'U' ELSE 'I' END, c.pk, NULL, %s, %Q, %Q FROM (",
+      pTab->zName, SYNCQ_VERSION_EXPR, pTab->zNode, zPriority);
+  appendSums(pStr, pTab);
+  sqlite3_str_appendf(pStr,
+      ") AS c LEFT JOIN main.syncq_rowsums AS s"
+      "    ON s.table_name = %Q AND s.pk = c.pk"
+      "  LEFT JOIN temp.syncq_pending AS p ON p.pk = c.pk"
+      " WHERE p.op = 'D'"
+      "    OR (p.op IS NULL AND (s.sum IS NULL"
+      "        OR NOT syncq_rowsum_same(s.sum, c.sum)));"
+      "DROP TABLE temp.syncq_pending;", pTab->zName);
+  rc = strDone(pStr, &zSql);
+  if( rc!=SQLITE_OK ) return rc;
+  rc = sqlite3_exec(db, zSql, 0, 0, pzErr);
+  sqlite3_free(zSql);
+  if( rc!=SQLITE_OK ){
+    sqlite3_exec(db, "DROP TABLE IF EXISTS temp.syncq_pending", 0, 0, 0);
+  }
+  return rc;
+}
+
+/* Keeps the row sums of pTab (capture_rowsums.c) true after its triggers
+** were (re)installed.  If they were missing (bMissing: a rebuild) and the
+** sums cover the table, the rows written meanwhile are queued first
+** (judgeTable).  A table whose sums do not cover it yet (tracked just now,
+** or a file of an older syncq) has them filled from its rows as they are,
+** without judging: there is nothing to judge against. */
+static int sumsFollow(sqlite3 *db, const SyncqTable *pTab,
+                      const char *zPriority, int bMissing, char **pzErr){
+  sqlite3_stmt *pStmt = 0;
+  sqlite3_str *pStr;
+  char *zSql = 0;
+  int bSummed = 0;
+  int rc;
+
+  /* a file not migrated yet (a repair before the first fill) has none */
+  rc = sqlite3_prepare_v2(db,
+      "SELECT summed FROM main.syncq_tracked WHERE table_name = ?1",
+      -1, &pStmt, 0);
+  if( rc!=SQLITE_OK ) return SQLITE_OK;
+  sqlite3_bind_text(pStmt, 1, pTab->zName, -1, SQLITE_STATIC);
+  if( sqlite3_step(pStmt)==SQLITE_ROW ) bSummed = sqlite3_column_int(pStmt, 0);
+  rc = sqlite3_finalize(pStmt);
+  if( rc!=SQLITE_OK ) return setDbError(db, pzErr, rc);
+  if( bSummed && !bMissing ) return SQLITE_OK;
+  if( bSummed ){
+    rc = judgeTable(db, pTab, zPriority, pzErr);
+    if( rc!=SQLITE_OK ) return rc;
+  }
+  pStr = sqlite3_str_new(0);
+  sqlite3_str_appendf(pStr,
+      "DELETE FROM main.syncq_rowsums WHERE table_name = %Q;"
+      "INSERT INTO main.syncq_rowsums(table_name, pk, sum)"
+      " SELECT %Q, c.pk, c.sum FROM (", pTab->zName, pTab->zName);
+  appendSums(pStr, pTab);
+  sqlite3_str_appendf(pStr,
+      ") AS c;"
+      "UPDATE main.syncq_tracked SET summed = 1 WHERE table_name = %Q",
+      pTab->zName);
+  rc = strDone(pStr, &zSql);
+  if( rc!=SQLITE_OK ) return rc;
+  rc = sqlite3_exec(db, zSql, 0, 0, pzErr);
+  sqlite3_free(zSql);
+  return rc;
+}
+
 /* Brings the triggers of table zName (from sqlite_schema) up to date with
 ** its key and zPriority, records it in syncq_tracked with its columns (and
 ** those that went since), with key policy zKeys if not NULL (else the one
@@ -1247,12 +1426,14 @@ static int installAll(sqlite3 *db, const char *zName, const char *zPriority,
                       const char *zKeys, int bSetForms, const char *zForms,
                       int *pbChanged, char **pzErr){
   SyncqTable tab;
+  int bMissing = 0;
   int rc;
   int i;
 
   rc = tableLoad(db, zName, &tab, pzErr);
   if( rc!=SQLITE_OK ) return rc;
-  if( zKeys && strcmp(zKeys, "hub")==0 && tab.iRowidPk<0 ){
+  rc = triggerMissing(db, zName, &bMissing, pzErr);
+  if( rc==SQLITE_OK && zKeys && strcmp(zKeys, "hub")==0 && tab.iRowidPk<0 ){
     rc = setError(pzErr, SQLITE_MISUSE,
         "cannot track table \"%s\" with keys 'hub': its key is not one"
         " INTEGER PRIMARY KEY column (the rowid, which SQLite assigns);"
@@ -1276,8 +1457,22 @@ static int installAll(sqlite3 *db, const char *zName, const char *zPriority,
         zKeys ? " OR keys IS NOT excluded.keys" : "");
   }
   if( rc==SQLITE_OK ) rc = columnsFollow(db, &tab, pzErr);
+  if( rc==SQLITE_OK ) rc = sumsFollow(db, &tab, zPriority, bMissing, pzErr);
   tableClear(&tab);
   return rc;
+}
+
+/* Does main hold a table called zName? */
+static int hasTable(sqlite3 *db, const char *zName){
+  sqlite3_stmt *pStmt = 0;
+  int bHas = 0;
+  if( sqlite3_prepare_v2(db, "SELECT 1 FROM main.sqlite_schema"
+        " WHERE type = 'table' AND name = ?1", -1, &pStmt, 0)==SQLITE_OK ){
+    sqlite3_bind_text(pStmt, 1, zName, -1, SQLITE_STATIC);
+    bHas = sqlite3_step(pStmt)==SQLITE_ROW;
+  }
+  sqlite3_finalize(pStmt);
+  return bHas;
 }
 
 /* Drops the four triggers named after table zName. */
@@ -1468,9 +1663,9 @@ int syncq_untrack(sqlite3 *db, const char *zTable, int *pbWasTracked,
   rc = savepointBegin(db, "syncq_untrack", pzErr);
   if( rc==SQLITE_OK ){
     rc = dropAll(db, zName, pzErr);
-    if( rc==SQLITE_OK && *pbWasTracked ){
+    if( rc==SQLITE_OK && *pbWasTracked && hasTable(db, "syncq_rowsums") ){
       rc = execPrintf(db, pzErr,
-          "DELETE FROM main.syncq_tracked WHERE table_name = %Q", zName);
+          "DELETE FROM main.syncq_rowsums WHERE table_name = %Q", zName);
     }
     rc = savepointEnd(db, "syncq_untrack", rc, pzErr);
   }
@@ -1564,6 +1759,12 @@ static int repairOne(sqlite3 *db, const char *zTracked, const char *zPriority,
         zNew, zTracked, zTracked, zNew, SYNCQ_NOW_EXPR, zNew);
   }
   if( rc==SQLITE_OK ) rc = renameVersions(db, zTracked, zNew, pzErr);
+  if( rc==SQLITE_OK && hasTable(db, "syncq_rowsums") ){
+    rc = execPrintf(db, pzErr,
+        "DELETE FROM main.syncq_rowsums WHERE table_name = %Q;"
+        "UPDATE main.syncq_rowsums SET table_name = %Q WHERE table_name = %Q",
+        zNew, zNew, zTracked);
+  }
   if( rc==SQLITE_OK ) rc = installAll(db, zNew, zPriority, 0, 0, 0, &bChanged, pzErr);
   if( rc==SQLITE_OK ) (*pnRepaired)++;
   sqlite3_free(zNew);
@@ -1641,4 +1842,86 @@ int syncq_reidentify(sqlite3 *db, const char *zUuid, char **pzErr){
   if( rc==SQLITE_OK ) rc = sqlite3_exec(db, zSchemaSql, 0, 0, pzErr);
   if( rc==SQLITE_OK ) rc = syncq_repair(db, &nRepaired, pzErr);
   return savepointEnd(db, "syncq_reidentify", rc, pzErr);
+}
+
+/* syncq_sums_watch(): on this connection (syncqd's), temporary triggers
+** keep the row sums of the rows it writes into each tracked table (the
+** hub's changes it applies, with capture paused; the keys it renames), so
+** that a later repair does not take them for writes its triggers missed.
+** Rewritten from the tables' shapes now: syncqd calls it after every
+** repair.  (A temporary trigger may not name main.syncq_rowsums; the name
+** alone finds it, a temporary table of that name being unlikely.)  *pnTable is the number of tables watched. */
+int syncq_sums_watch(sqlite3 *db, int *pnTable, char **pzErr){
+  sqlite3_stmt *pStmt = 0;
+  sqlite3_str *pStr = sqlite3_str_new(0);
+  char *zSql = 0;
+  int rc;
+
+  *pnTable = 0;
+  rc = sqlite3_prepare_v2(db,
+      "SELECT name FROM temp.sqlite_schema"
+      " WHERE type = 'trigger' AND name GLOB 'syncq_sum_*'", -1, &pStmt, 0);
+  while( rc==SQLITE_OK && sqlite3_step(pStmt)==SQLITE_ROW ){
+    sqlite3_str_appendf(pStr, "DROP TRIGGER temp.\"%w\";",
+                        (const char*)sqlite3_column_text(pStmt, 0));
+  }
+  if( sqlite3_finalize(pStmt)!=SQLITE_OK && rc==SQLITE_OK ){
+    rc = setDbError(db, pzErr, sqlite3_errcode(db));
+  }
+  if( rc==SQLITE_OK && hasTable(db, "syncq_rowsums") ){
+    rc = sqlite3_prepare_v2(db,
+        "SELECT t.table_name FROM main.syncq_tracked AS t"
+        " JOIN main.sqlite_schema AS s ON s.type = 'table'"
+        "  AND s.name = t.table_name ORDER BY 1", -1, &pStmt, 0);
+    while( rc==SQLITE_OK && sqlite3_step(pStmt)==SQLITE_ROW ){
+      SyncqTable tab;
+      const char *zName = (const char*)sqlite3_column_text(pStmt, 0);
+      char *zErr = 0;
+      if( tableLoad(db, zName, &tab, &zErr)!=SQLITE_OK ){
+        sqlite3_free(zErr);       /* no key any more: nothing to sum */
+        continue;
+      }
+      sqlite3_str_appendf(pStr,
+          "CREATE TEMP TRIGGER \"syncq_sum_put:%w\" AFTER INSERT ON main.\"%w\""
+          " BEGIN INSERT OR REPLACE INTO syncq_rowsums(table_name, pk, sum)"
+          " VALUES(%Q, ", tab.zName, tab.zName, tab.zName);
+      appendObject(pStr, &tab, "NEW", 1, ", ");
+      sqlite3_str_appendall(pStr, ", syncq_rowsum(");
+      appendObject(pStr, &tab, "NEW", 0, ", ");
+      sqlite3_str_appendf(pStr,
+          ")); END;"
+          "CREATE TEMP TRIGGER \"syncq_sum_set:%w\" AFTER UPDATE ON main.\"%w\""
+          " BEGIN DELETE FROM syncq_rowsums WHERE table_name = %Q AND pk = ",
+          tab.zName, tab.zName, tab.zName);
+      appendObject(pStr, &tab, "OLD", 1, ", ");
+      sqlite3_str_appendf(pStr,
+          "; INSERT OR REPLACE INTO syncq_rowsums(table_name, pk, sum)"
+          " VALUES(%Q, ", tab.zName);
+      appendObject(pStr, &tab, "NEW", 1, ", ");
+      sqlite3_str_appendall(pStr, ", syncq_rowsum(");
+      appendObject(pStr, &tab, "NEW", 0, ", ");
+      sqlite3_str_appendf(pStr,
+          ")); END;"
+          "CREATE TEMP TRIGGER \"syncq_sum_del:%w\" AFTER DELETE ON main.\"%w\""
+          " BEGIN DELETE FROM syncq_rowsums WHERE table_name = %Q AND pk = ",
+          tab.zName, tab.zName, tab.zName);
+      appendObject(pStr, &tab, "OLD", 1, ", ");
+      sqlite3_str_appendall(pStr, "; END;");
+      tableClear(&tab);
+      (*pnTable)++;
+    }
+    if( sqlite3_finalize(pStmt)!=SQLITE_OK && rc==SQLITE_OK ){
+      rc = setDbError(db, pzErr, sqlite3_errcode(db));
+    }
+  }
+  if( rc!=SQLITE_OK ){
+    sqlite3_free(sqlite3_str_finish(pStr));
+    return rc;
+  }
+  rc = strDone(pStr, &zSql);
+  if( rc==SQLITE_OK && zSql ){
+    rc = sqlite3_exec(db, zSql, 0, 0, pzErr);
+  }
+  sqlite3_free(zSql);
+  return rc;
 }

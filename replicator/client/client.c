@@ -16,7 +16,9 @@
  *   client_col_generated        is it a generated column there
  *   client_table_fks            the foreign keys it declares, read once
  *   client_reset_cache          forget them (after a schema change)
- *   client_follow_schema        the schema moved: sync_repair(), forget the tables
+ *   client_follow_schema        the schema moved: sync_repair() (which also
+ *                               queues writes a rebuild's gap missed), the
+ *                               row sums' watch, forget the tables
  *   client_get_up               the acknowledged upload position
  *   client_get_down             the download position
  *   client_get_down_partial     a download cut short: its target, how far
@@ -681,7 +683,13 @@ client_follow_schema(Client *cl, char *err, size_t errlen)
 	}
 	if (sv == cl->schema_version)
 		return 0;
-	if (client_write_call(cl, "SELECT sync_repair()", "sync_repair()", &repaired, 1, err, errlen) < 0)
+	/*
+	 * sync_repair() also queues what the app wrote to a rebuilt table
+	 * before the triggers were back (by the row sums); syncq_sums_watch()
+	 * keeps the sums of the rows syncqd itself writes (temporary triggers
+	 * of this connection, made again for the tables' shapes now).
+	 */
+	if (client_write_call(cl, "SELECT sync_repair(), syncq_sums_watch()", "sync_repair()", &repaired, 1, err, errlen) < 0)
 		return -1;
 	if (repaired > 0)
 		logmsg(LOG_INFO, "the schema of \"%s\" changed: capture of %" PRId64 " tables brought up to date",
