@@ -1370,10 +1370,43 @@ static int judgeTable(sqlite3 *db, const SyncqTable *pTab,
   return rc;
 }
 
+/* Sets *pbCopy unless pTab holds none of the rows its sums know while they
+** know some: then the table was dropped and made again (empty, or with rows
+** of its own), not rebuilt from a copy, and its rows are not judged (a
+** DROP TABLE is no delete of its rows; before row sums, nothing of such a
+** table was queued either).  A table whose sums know no row (it was empty)
+** is judged: every row it holds now was written since. */
+static int isCopy(sqlite3 *db, const SyncqTable *pTab, int *pbCopy,
+                  char **pzErr){
+  sqlite3_stmt *pStmt = 0;
+  sqlite3_str *pStr = sqlite3_str_new(0);
+  char *zSql = 0;
+  int rc;
+
+  *pbCopy = 1;
+  sqlite3_str_appendf(pStr,
+      "SELECT EXISTS (SELECT 1 FROM main.syncq_rowsums WHERE table_name = %Q)"
+      " AND NOT EXISTS (SELECT 1 FROM (", pTab->zName);
+  appendSums(pStr, pTab);
+  sqlite3_str_appendf(pStr,
+      ") AS c JOIN main.syncq_rowsums AS s"
+      " ON s.table_name = %Q AND s.pk = c.pk)", pTab->zName);
+  rc = strDone(pStr, &zSql);
+  if( rc!=SQLITE_OK ) return rc;
+  rc = sqlite3_prepare_v2(db, zSql, -1, &pStmt, 0);
+  sqlite3_free(zSql);
+  if( rc!=SQLITE_OK ) return setDbError(db, pzErr, rc);
+  if( sqlite3_step(pStmt)==SQLITE_ROW ) *pbCopy = !sqlite3_column_int(pStmt, 0);
+  rc = sqlite3_finalize(pStmt);
+  if( rc!=SQLITE_OK ) return setDbError(db, pzErr, rc);
+  return SQLITE_OK;
+}
+
 /* Keeps the row sums of pTab (capture_rowsums.c) true after its triggers
 ** were (re)installed.  If they were missing (bMissing: a rebuild) and the
 ** sums cover the table, the rows written meanwhile are queued first
-** (judgeTable).  A table whose sums do not cover it yet (tracked just now,
+** (judgeTable), unless it is no copy (isCopy).  A table whose sums do not
+** cover it yet (tracked just now,
 ** or a file of an older syncq) has them filled from its rows as they are,
 ** without judging: there is nothing to judge against. */
 static int sumsFollow(sqlite3 *db, const SyncqTable *pTab,
@@ -1395,7 +1428,9 @@ static int sumsFollow(sqlite3 *db, const SyncqTable *pTab,
   if( rc!=SQLITE_OK ) return setDbError(db, pzErr, rc);
   if( bSummed && !bMissing ) return SQLITE_OK;
   if( bSummed ){
-    rc = judgeTable(db, pTab, zPriority, pzErr);
+    int bCopy = 0;
+    rc = isCopy(db, pTab, &bCopy, pzErr);
+    if( rc==SQLITE_OK && bCopy ) rc = judgeTable(db, pTab, zPriority, pzErr);
     if( rc!=SQLITE_OK ) return rc;
   }
   pStr = sqlite3_str_new(0);
@@ -1663,6 +1698,10 @@ int syncq_untrack(sqlite3 *db, const char *zTable, int *pbWasTracked,
   rc = savepointBegin(db, "syncq_untrack", pzErr);
   if( rc==SQLITE_OK ){
     rc = dropAll(db, zName, pzErr);
+    if( rc==SQLITE_OK && *pbWasTracked ){
+      rc = execPrintf(db, pzErr,
+          "DELETE FROM main.syncq_tracked WHERE table_name = %Q", zName);
+    }
     if( rc==SQLITE_OK && *pbWasTracked && hasTable(db, "syncq_rowsums") ){
       rc = execPrintf(db, pzErr,
           "DELETE FROM main.syncq_rowsums WHERE table_name = %Q", zName);
