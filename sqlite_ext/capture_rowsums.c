@@ -20,6 +20,12 @@
 **       the sum of what could be read.
 **         SELECT syncq_rowsum('{"id":1,"name":"a"}');
 **
+**   syncq_rowsum_of(name, value, ...)
+**       The same sum from the row's values (syncqd's temporary triggers and
+**       the repair, which need not spell the row in JSON first); a table
+**       of more columns than a call takes is summed from its JSON.
+**         SELECT syncq_rowsum_of('id', 1, 'name', 'a');
+**
 **   syncq_rowsum_same(a, b)
 **       1 if every column the two sums share has the same value hash, else
 **       0; a column only one of them has is not compared (dropped or added
@@ -27,6 +33,7 @@
 */
 #include "capture.h"
 
+#include <float.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,11 +126,87 @@ static int skipSpace(const char *z, int i, int n){
   return i;
 }
 
-/* The hash of the JSON value z[0..n). */
+/* The value of hex digit c, or -1. */
+static int hexDigit(char c){
+  if( c>='0' && c<='9' ) return c-'0';
+  if( c>='a' && c<='f' ) return c-'a'+10;
+  if( c>='A' && c<='F' ) return c-'A'+10;
+  return -1;
+}
+
+/* Writes the text of the JSON string content z[0..n) (its escapes undone)
+** into zOut (n bytes suffice: an escape is never shorter than what it
+** stands for); returns its length. */
+static int unescape(const char *z, int n, char *zOut){
+  int i, j = 0;
+  for(i=0; i<n; i++){
+    unsigned int c;
+    if( z[i]!='\\' || i+1>=n ){ zOut[j++] = z[i]; continue; }
+    switch( z[++i] ){
+      case 'b': zOut[j++] = '\b'; continue;
+      case 'f': zOut[j++] = '\f'; continue;
+      case 'n': zOut[j++] = '\n'; continue;
+      case 'r': zOut[j++] = '\r'; continue;
+      case 't': zOut[j++] = '\t'; continue;
+      case 'u': break;
+      default:  zOut[j++] = z[i]; continue;
+    }
+    if( i+4>=n || hexDigit(z[i+1])<0 || hexDigit(z[i+2])<0
+     || hexDigit(z[i+3])<0 || hexDigit(z[i+4])<0 ){
+      zOut[j++] = z[i];
+      continue;
+    }
+    c = (unsigned int)(hexDigit(z[i+1])<<12 | hexDigit(z[i+2])<<8
+                       | hexDigit(z[i+3])<<4 | hexDigit(z[i+4]));
+    i += 4;
+    if( c>=0xd800 && c<0xdc00 && i+6<n && z[i+1]=='\\' && z[i+2]=='u'
+     && hexDigit(z[i+3])>=0 && hexDigit(z[i+4])>=0 && hexDigit(z[i+5])>=0
+     && hexDigit(z[i+6])>=0 ){
+      unsigned int c2 = (unsigned int)(hexDigit(z[i+3])<<12
+          | hexDigit(z[i+4])<<8 | hexDigit(z[i+5])<<4 | hexDigit(z[i+6]));
+      if( c2>=0xdc00 && c2<0xe000 ){
+        c = 0x10000 + ((c-0xd800)<<10) + (c2-0xdc00);
+        i += 6;
+      }
+    }
+    if( c<0x80 ){
+      zOut[j++] = (char)c;
+    }else if( c<0x800 ){
+      zOut[j++] = (char)(0xc0 | (c>>6));
+      zOut[j++] = (char)(0x80 | (c&0x3f));
+    }else if( c<0x10000 ){
+      zOut[j++] = (char)(0xe0 | (c>>12));
+      zOut[j++] = (char)(0x80 | ((c>>6)&0x3f));
+      zOut[j++] = (char)(0x80 | (c&0x3f));
+    }else{
+      zOut[j++] = (char)(0xf0 | (c>>18));
+      zOut[j++] = (char)(0x80 | ((c>>12)&0x3f));
+      zOut[j++] = (char)(0x80 | ((c>>6)&0x3f));
+      zOut[j++] = (char)(0x80 | (c&0x3f));
+    }
+  }
+  return j;
+}
+
+/* The hash of a text value z[0..n): a number's spelling as that number. */
+static uint32_t hashText(const char *z, int n){
+  if( isNumber(z, n) ) return hashNumber(z, n);
+  return hashBytes('s', z, n);
+}
+
+/* The hash of the JSON value z[0..n) (a string's text, escapes undone). */
 static uint32_t hashValue(const char *z, int n){
   if( n>=2 && z[0]=='"' ){
-    if( isNumber(z+1, n-2) ) return hashNumber(z+1, n-2);
-    return hashBytes('s', z+1, n-2);
+    uint32_t h;
+    char *zText;
+    int nText;
+    if( memchr(z+1, '\\', n-2)==0 ) return hashText(z+1, n-2);
+    zText = sqlite3_malloc64(n);
+    if( zText==0 ) return hashBytes('s', z+1, n-2);
+    nText = unescape(z+1, n-2, zText);
+    h = hashText(zText, nText);
+    sqlite3_free(zText);
+    return h;
   }
   if( n>0 && (z[0]=='-' || (z[0]>='0' && z[0]<='9')) && isNumber(z, n) ){
     return hashNumber(z, n);
@@ -199,6 +282,89 @@ static void syncqRowsumFunc(sqlite3_context *ctx, int argc,
   sqlite3_result_blob(ctx, aSum, 8*nSum, sqlite3_free);
 }
 
+/* The hash of a real: a whole number of 64-bit range as that integer's
+** spelling, any other by its 17 significant digits, as hashNumber() reads
+** the real's JSON spelling (quote(), which reads back to the same
+** double); +-Infinity as the strings sync_fill() writes. */
+static uint32_t hashReal(double r){
+  char zOut[40];
+  if( r>DBL_MAX ) return hashBytes('s', "Infinity", 8);
+  if( r<-DBL_MAX ) return hashBytes('s', "-Infinity", 9);
+  if( r>-9.2e18 && r<9.2e18 && (double)(sqlite3_int64)r==r ){
+    sqlite3_snprintf(sizeof(zOut), zOut, "%lld", (sqlite3_int64)r);
+  }else{
+    sqlite3_snprintf(sizeof(zOut), zOut, "%.17g", r);
+  }
+  return hashBytes('#', zOut, (int)strlen(zOut));
+}
+
+/* The hash of SQL value v, the same as hashValue() of the JSON sync_fill()
+** makes of it. */
+static uint32_t hashSqlValue(sqlite3_value *v){
+  switch( sqlite3_value_type(v) ){
+    case SQLITE_INTEGER: {
+      char zOut[24];
+      sqlite3_snprintf(sizeof(zOut), zOut, "%lld", sqlite3_value_int64(v));
+      return hashBytes('#', zOut, (int)strlen(zOut));
+    }
+    case SQLITE_FLOAT:
+      return hashReal(sqlite3_value_double(v));
+    case SQLITE_TEXT:
+      return hashText((const char*)sqlite3_value_text(v),
+                      sqlite3_value_bytes(v));
+    case SQLITE_BLOB: {
+      /* {"$hex":"0A1B"}, as json_object('$hex', hex(v)) spells it */
+      static const char zHex[] = "0123456789ABCDEF";
+      static const char zOpen[] = "{\"" SYNCQ_BLOB_TAG "\":\"";
+      const unsigned char *a = sqlite3_value_blob(v);
+      int nA = sqlite3_value_bytes(v), i;
+      uint32_t h;
+      char *z = sqlite3_malloc64(2*(sqlite3_int64)nA + sizeof(SYNCQ_BLOB_TAG) + 8);
+      if( z==0 ) return 0;
+      memcpy(z, zOpen, sizeof(zOpen)-1);
+      i = (int)sizeof(zOpen)-1;
+      for(; nA>0; nA--, a++){
+        z[i++] = zHex[*a>>4];
+        z[i++] = zHex[*a&15];
+      }
+      z[i++] = '"';
+      z[i++] = '}';
+      h = hashBytes('v', z, i);
+      sqlite3_free(z);
+      return h;
+    }
+    default:
+      return hashBytes('v', "null", 4);
+  }
+}
+
+/*
+** syncq_rowsum_of(name, value, ...)
+*/
+static void syncqRowsumOfFunc(sqlite3_context *ctx, int argc,
+                              sqlite3_value **argv){
+  unsigned char *aSum;
+  int i;
+
+  if( argc%2 ){
+    sqlite3_result_error(ctx,
+        "syncq_rowsum_of: expected pairs of a column name and its value", -1);
+    return;
+  }
+  aSum = sqlite3_malloc64(4*(sqlite3_int64)argc + 1);
+  if( aSum==0 ){
+    sqlite3_result_error_nomem(ctx);
+    return;
+  }
+  for(i=0; i<argc; i+=2){
+    const char *zName = (const char*)sqlite3_value_text(argv[i]);
+    putU32(&aSum[4*i], hashBytes('k', zName ? zName : "",
+                                 sqlite3_value_bytes(argv[i])));
+    putU32(&aSum[4*i+4], hashSqlValue(argv[i+1]));
+  }
+  sqlite3_result_blob(ctx, aSum, 4*argc, sqlite3_free);
+}
+
 /*
 ** syncq_rowsum_same(a, b)
 */
@@ -233,6 +399,11 @@ int syncq_rowsums_register(sqlite3 *db){
   int rc = sqlite3_create_function(db, "syncq_rowsum", 1,
       SQLITE_UTF8|SQLITE_DETERMINISTIC|SQLITE_INNOCUOUS, 0,
       syncqRowsumFunc, 0, 0);
+  if( rc==SQLITE_OK ){
+    rc = sqlite3_create_function(db, "syncq_rowsum_of", -1,
+        SQLITE_UTF8|SQLITE_DETERMINISTIC|SQLITE_INNOCUOUS, 0,
+        syncqRowsumOfFunc, 0, 0);
+  }
   if( rc==SQLITE_OK ){
     rc = sqlite3_create_function(db, "syncq_rowsum_same", 2,
         SQLITE_UTF8|SQLITE_DETERMINISTIC|SQLITE_INNOCUOUS, 0,

@@ -1295,15 +1295,35 @@ static int triggerMissing(sqlite3 *db, const char *zName, int *pbMissing,
   return SQLITE_OK;
 }
 
-/* Appends "SELECT <key JSON> AS pk, syncq_rowsum(<row JSON>) AS sum FROM
+/* Appends the row sum (capture_rowsums.c) of row zRef of pTab: from its
+** values (syncq_rowsum_of) when one call takes them all, else from the
+** JSON sync_fill() makes of it. */
+static void appendRowsum(sqlite3_str *pStr, const SyncqTable *pTab,
+                         const char *zRef){
+  int i;
+  if( 2*pTab->nCol>JSON_PART_ARGS ){
+    sqlite3_str_appendall(pStr, "syncq_rowsum(");
+    appendObject(pStr, pTab, zRef, 0, ", ");
+    sqlite3_str_appendall(pStr, ")");
+    return;
+  }
+  sqlite3_str_appendall(pStr, "syncq_rowsum_of(");
+  for(i=0; i<pTab->nCol; i++){
+    sqlite3_str_appendf(pStr, "%s%Q, %s.\"%w\"", i ? ", " : "",
+                        pTab->aCol[i].zName, zRef, pTab->aCol[i].zName);
+  }
+  sqlite3_str_appendall(pStr, ")");
+}
+
+/* Appends "SELECT <key JSON> AS pk, <row sum> AS sum FROM
 ** main.<table> AS t": every row of pTab with its sum, the key and the row
 ** spelled as the triggers and sync_fill() spell them. */
 static void appendSums(sqlite3_str *pStr, const SyncqTable *pTab){
   sqlite3_str_appendall(pStr, "SELECT ");
   appendObject(pStr, pTab, "t", 1, ", ");
-  sqlite3_str_appendall(pStr, " AS pk, syncq_rowsum(");
-  appendObject(pStr, pTab, "t", 0, ", ");
-  sqlite3_str_appendf(pStr, ") AS sum FROM main.\"%w\" AS t", pTab->zName);
+  sqlite3_str_appendall(pStr, " AS pk, ");
+  appendRowsum(pStr, pTab, "t");
+  sqlite3_str_appendf(pStr, " AS sum FROM main.\"%w\" AS t", pTab->zName);
 }
 
 /* Queues the writes to pTab that its missing triggers did not see, by its
@@ -1883,6 +1903,12 @@ int syncq_reidentify(sqlite3 *db, const char *zUuid, char **pzErr){
   return savepointEnd(db, "syncq_reidentify", rc, pzErr);
 }
 
+/* The temporary triggers write a row's sum as an upsert: an INSERT OR
+** REPLACE in a trigger takes the conflict policy of the statement that
+** fires it (ABORT for syncqd's upserts), an upsert clause does not. */
+#define SUM_UPSERT \
+  " ON CONFLICT(table_name, pk) DO UPDATE SET sum = excluded.sum"
+
 /* syncq_sums_watch(): on this connection (syncqd's), temporary triggers
 ** keep the row sums of the rows it writes into each tracked table (the
 ** hub's changes it applies, with capture paused; the keys it renames), so
@@ -1920,27 +1946,43 @@ int syncq_sums_watch(sqlite3 *db, int *pnTable, char **pzErr){
         sqlite3_free(zErr);       /* no key any more: nothing to sum */
         continue;
       }
+      /* put: a row written; set: a row updated, same key; key: its key
+      ** changed (the old key's sum goes); del: a row deleted */
       sqlite3_str_appendf(pStr,
           "CREATE TEMP TRIGGER \"syncq_sum_put:%w\" AFTER INSERT ON main.\"%w\""
-          " BEGIN INSERT OR REPLACE INTO syncq_rowsums(table_name, pk, sum)"
+          " BEGIN INSERT INTO syncq_rowsums(table_name, pk, sum)"
           " VALUES(%Q, ", tab.zName, tab.zName, tab.zName);
       appendObject(pStr, &tab, "NEW", 1, ", ");
-      sqlite3_str_appendall(pStr, ", syncq_rowsum(");
-      appendObject(pStr, &tab, "NEW", 0, ", ");
+      sqlite3_str_appendall(pStr, ", ");
+      appendRowsum(pStr, &tab, "NEW");
       sqlite3_str_appendf(pStr,
-          ")); END;"
+          ")" SUM_UPSERT "; END;"
           "CREATE TEMP TRIGGER \"syncq_sum_set:%w\" AFTER UPDATE ON main.\"%w\""
-          " BEGIN DELETE FROM syncq_rowsums WHERE table_name = %Q AND pk = ",
-          tab.zName, tab.zName, tab.zName);
-      appendObject(pStr, &tab, "OLD", 1, ", ");
+          " WHEN ", tab.zName, tab.zName);
+      appendKeyTest(pStr, &tab, 0);
       sqlite3_str_appendf(pStr,
-          "; INSERT OR REPLACE INTO syncq_rowsums(table_name, pk, sum)"
+          " BEGIN INSERT INTO syncq_rowsums(table_name, pk, sum)"
           " VALUES(%Q, ", tab.zName);
       appendObject(pStr, &tab, "NEW", 1, ", ");
-      sqlite3_str_appendall(pStr, ", syncq_rowsum(");
-      appendObject(pStr, &tab, "NEW", 0, ", ");
+      sqlite3_str_appendall(pStr, ", ");
+      appendRowsum(pStr, &tab, "NEW");
       sqlite3_str_appendf(pStr,
-          ")); END;"
+          ")" SUM_UPSERT "; END;"
+          "CREATE TEMP TRIGGER \"syncq_sum_key:%w\" AFTER UPDATE ON main.\"%w\""
+          " WHEN ", tab.zName, tab.zName);
+      appendKeyTest(pStr, &tab, 1);
+      sqlite3_str_appendf(pStr,
+          " BEGIN DELETE FROM syncq_rowsums WHERE table_name = %Q AND pk = ",
+          tab.zName);
+      appendObject(pStr, &tab, "OLD", 1, ", ");
+      sqlite3_str_appendf(pStr,
+          "; INSERT INTO syncq_rowsums(table_name, pk, sum)"
+          " VALUES(%Q, ", tab.zName);
+      appendObject(pStr, &tab, "NEW", 1, ", ");
+      sqlite3_str_appendall(pStr, ", ");
+      appendRowsum(pStr, &tab, "NEW");
+      sqlite3_str_appendf(pStr,
+          ")" SUM_UPSERT "; END;"
           "CREATE TEMP TRIGGER \"syncq_sum_del:%w\" AFTER DELETE ON main.\"%w\""
           " BEGIN DELETE FROM syncq_rowsums WHERE table_name = %Q AND pk = ",
           tab.zName, tab.zName, tab.zName);

@@ -18,7 +18,7 @@ new_hub schema_sqlite_gap
 hub "CREATE TABLE items (id integer PRIMARY KEY, name text, qty integer, note text);
 	SELECT sync_track('items');" >/dev/null
 A=$SYNCQ_TMP/a.db
-B=$SYNCQ_TMP/b.db	# syncs at the start and the end only: the hub keeps A's changes for it
+B=$SYNCQ_TMP/b.db	# syncs seldom: the hub keeps A's changes for it
 for f in "$A" "$B"; do
 	cli "$f" "CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT, qty TEXT, note TEXT);
 		SELECT sync_track('items');" >/dev/null
@@ -70,7 +70,14 @@ expect_eq "nothing set aside" "$(set_aside "$A")" ""
 expect_eq "nothing pending, nothing queued again by a second repair" "$(pending "$A")" "0"
 expect_eq "capture is back" "$(plain "$A" "SELECT count(*) FROM sqlite_schema WHERE type = 'trigger' AND tbl_name = 'items'")" "4"
 
+sync "$B"	# b holds what syncqd wrote from the hub only
+
+origin_changes() {	# origin_changes FILE: the ids of its changes on the hub after $MARK
+	hub "SELECT string_agg(DISTINCT pk->>'id', ',' ORDER BY pk->>'id') FROM sync_queue
+		WHERE origin = '$(plain "$1" "SELECT node_id FROM syncq_state")' AND seq > $MARK"
+}
 note "the daemon: a rebuild with writes in its own transaction and right after it"
+MARK=$(hub "SELECT coalesce(max(seq), 0) FROM sync_queue")
 start_daemon "$A" --control off
 rebuild "$A" "INSERT INTO items VALUES (10, 'a10 in the migration', 10); UPDATE items SET qty = 22 WHERE id = 2; DELETE FROM items WHERE id = 8;"
 plain "$A" "INSERT INTO items VALUES (11, 'a11', 11)"
@@ -78,8 +85,11 @@ wait_until 20 "the daemon shipped the writes around the rebuild" \
 	'[ "$(hub "SELECT string_agg(id::text, '"','"' ORDER BY id) FROM items WHERE id IN (2, 8, 10, 11) AND (id <> 2 OR qty = 22)")" = "2,10,11" ]'
 stop_daemon
 sync "$A"
+expect_eq "a's changes with the daemon: its writes only (the hub's edits it applied are no gap writes)" \
+	"$(origin_changes "$A")" "10,11,2,8"
 rebuild "$B"
 sync "$B"
+expect_eq "b's changes after its rebuild: none (every row is as syncqd wrote it)" "$(origin_changes "$B")" ""
 same_rows items "id, name, qty" "$A" "$B"
 expect_eq "nothing set aside after the daemon" "$(set_aside "$A" "$B")" ""
 expect_eq "head-office edits kept" "$(hub "SELECT string_agg(name, ',' ORDER BY id) FROM items WHERE id IN (3, 7, 100)")" \

@@ -125,6 +125,16 @@ SELECT sync_repair();
 SELECT count(*) FROM sync_queue WHERE table_name = 'gap';
 SELECT sync_untrack('gap');
 SELECT count(*) FROM syncq_rowsums WHERE table_name = 'gap';
+-- a sum from the values is the sum from the JSON sync_fill() makes of them
+CREATE TABLE vals(id INTEGER PRIMARY KEY, v, t TEXT, n NUMERIC);
+SELECT sync_track('vals');
+INSERT INTO vals VALUES(1, 0.1, 'a "quoted" \ line' || char(10) || char(1) || 'é☃😀', 0.1 + 0.2),
+  (2, 1e300, '12', -0.0), (3, 9e999, '5.0', -9e999), (4, x'00ff', x'61', 9223372036854775807),
+  (5, NULL, NULL, 1e20), (6, -7, '-7e3', '12abc'), (7, 'text', '', 3.0);
+SELECT sync_fill() > 0;
+SELECT count(*), sum(syncq_rowsum(q.row_data) = syncq_rowsum_of('id', v.id, 'v', v.v, 't', v.t, 'n', v.n))
+  FROM sync_queue AS q JOIN vals AS v ON q.table_name = 'vals' AND v.id = q.pk ->> 'id';
+SELECT sync_untrack('vals');
 SELECT syncq_rowsum_same(syncq_rowsum('{"a":5,"b":"x"}'), syncq_rowsum('{"a":"5.0","c":1}')),
        syncq_rowsum_same(syncq_rowsum('{"a":5}'), syncq_rowsum('{"a":"5x"}')),
        syncq_rowsum_same(syncq_rowsum('{"a":"a"}'), syncq_rowsum('{"a":{"$hex":"61"}}')),
