@@ -986,7 +986,8 @@ static int fillTable(sqlite3 *db, const char *zQueued, sqlite3_int64 iFrom,
 ** the row as syncq saw it last; the key of a delete has none.  Every I or
 ** U of a key carries the same row after the fill (the row now), so the
 ** order does not matter but for a delete and a later insert of one key:
-** the deletes go first. */
+** the deletes go first.  The sums are written in key order (the B-tree's
+** order: far fewer pages touched than in the queue's order). */
 static int sumsOfFill(sqlite3 *db, sqlite3_int64 iFrom, sqlite3_int64 iUpto,
                       char **pzErr){
   return execPrintf(db, pzErr,
@@ -999,7 +1000,7 @@ static int sumsOfFill(sqlite3 *db, sqlite3_int64 iFrom, sqlite3_int64 iUpto,
       "  WHERE q.seq > %lld AND q.seq <= %lld AND q.op IN ('I', 'U')"
       "    AND q.row_data IS NOT NULL"
       "    AND q.table_name IN (SELECT table_name FROM main.syncq_tracked)"
-      "  ORDER BY q.seq",
+      "  ORDER BY q.table_name, q.pk, q.seq",
       iFrom, iUpto, iFrom, iUpto);
 }
 
@@ -1460,7 +1461,7 @@ static int sumsFollow(sqlite3 *db, const SyncqTable *pTab,
       " SELECT %Q, c.pk, c.sum FROM (", pTab->zName, pTab->zName);
   appendSums(pStr, pTab);
   sqlite3_str_appendf(pStr,
-      ") AS c;"
+      ") AS c ORDER BY c.pk;"
       "UPDATE main.syncq_tracked SET summed = 1 WHERE table_name = %Q",
       pTab->zName);
   rc = strDone(pStr, &zSql);
