@@ -12,7 +12,8 @@
 # wrote) survive; a change queued before the rebuild and not yet shipped
 # goes once, with its own version. The rebuild drops a column (dropped on the
 # hub first) and changes a column's type affinity ('7' becomes 7: the same
-# value).
+# value). Then the same with Alembic's batch mode (tests/alembic, run without
+# syncq: its env.py calls no sync_repair()) on a third client.
 . "$SYNCQ_ROOT/tests/lib/daemontest.sh"
 new_hub schema_sqlite_gap
 hub "CREATE TABLE items (id integer PRIMARY KEY, name text, qty integer, note text);
@@ -94,3 +95,28 @@ same_rows items "id, name, qty" "$A" "$B"
 expect_eq "nothing set aside after the daemon" "$(set_aside "$A" "$B")" ""
 expect_eq "head-office edits kept" "$(hub "SELECT string_agg(name, ',' ORDER BY id) FROM items WHERE id IN (3, 7, 100)")" \
 	"head office 3,head office 7,head office 100"
+
+note "Alembic batch mode on a client, syncq not loaded in the migration (no sync_repair()), the app writing before syncqd looks"
+C=$SYNCQ_TMP/c.db
+env -u SYNCQ_SQLITE_EXT /usr/bin/python3 "$SYNCQ_ROOT/tests/alembic/migrate.py" "sqlite:///$C" r1 2>>"$SYNCQ_TMP/alembic.log" ||
+	{ tail -n 20 "$SYNCQ_TMP/alembic.log" >&2; fail "alembic upgrade r1"; }
+cli "$C" "SELECT sync_track('items');" >/dev/null
+sync "$C"
+hub "ALTER TABLE items ADD COLUMN color text"	# r2 on the hub (r3 drops note, which the hub dropped already)
+MARK=$(hub "SELECT coalesce(max(seq), 0) FROM sync_queue")
+env -u SYNCQ_SQLITE_EXT /usr/bin/python3 "$SYNCQ_ROOT/tests/alembic/migrate.py" "sqlite:///$C" r3 2>>"$SYNCQ_TMP/alembic.log" ||
+	{ tail -n 20 "$SYNCQ_TMP/alembic.log" >&2; fail "alembic upgrade r3"; }
+expect_eq "alembic's rebuild took the triggers" "$(plain "$C" "SELECT count(*) FROM sqlite_schema WHERE type = 'trigger' AND tbl_name = 'items'")" "0"
+plain "$C" "INSERT INTO items(id, name, qty, color) VALUES (20, 'c20', 20, 'red')"
+plain "$C" "UPDATE items SET color = 'blue', qty = 222 WHERE id = 2"
+plain "$C" "DELETE FROM items WHERE id = 9"
+sleep 0.05
+hub "UPDATE items SET name = 'head office 3 again' WHERE id = 3"
+sync "$C"
+sync "$C"
+expect_eq "c's changes after the Alembic rebuild: its writes only" "$(origin_changes "$C")" "2,20,9"
+expect_eq "the hub after c's sync" \
+	"$(hub "SELECT string_agg(id || '=' || name || '/' || qty || '/' || coalesce(color, '-'), ',' ORDER BY id) FROM items WHERE id IN (2, 3, 9, 20)")" \
+	"2=a2 after/222/blue,3=head office 3 again/3/-,20=c20/20/red"
+same_rows items "id, name, qty, color" "$C"
+expect_eq "nothing set aside on c" "$(set_aside "$C")" ""
