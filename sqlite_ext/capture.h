@@ -1,12 +1,16 @@
 /*
 ** capture.h - change capture for the syncq SQLite extension.
 **
-** The capture subsystem is three files:
+** The capture subsystem is four files:
 **
 **   capture.c           the SQL functions (sync_track, sync_enqueue, ...)
 **                       and their registration
 **   capture_triggers.c  the syncq tables and the schema triggers: writing
 **                       their SQL, installing, checking and repairing them
+**                       (and queueing, by the row sums, what a rebuilt
+**                       table's missing triggers did not see)
+**   capture_rowsums.c   the row sums: syncq_rowsum(), syncq_rowsum_of(),
+**                       syncq_rowsum_same()
 **   capture_conn.c      per-connection state of a connection that loaded
 **                       the extension: txid, the wake-up file, the hooks
 **
