@@ -1910,6 +1910,25 @@ int syncq_reidentify(sqlite3 *db, const char *zUuid, char **pzErr){
 #define SUM_UPSERT \
   " ON CONFLICT(table_name, pk) DO UPDATE SET sum = excluded.sum"
 
+/* Appends the statement that writes the sum of row NEW of pTab. */
+static void appendSumPut(sqlite3_str *pStr, const SyncqTable *pTab){
+  sqlite3_str_appendf(pStr,
+      "INSERT INTO syncq_rowsums(table_name, pk, sum) VALUES(%Q, ",
+      pTab->zName);
+  appendObject(pStr, pTab, "NEW", 1, ", ");
+  sqlite3_str_appendall(pStr, ", ");
+  appendRowsum(pStr, pTab, "NEW");
+  sqlite3_str_appendall(pStr, ")" SUM_UPSERT ";");
+}
+
+/* Appends the statement that drops the sum of row OLD of pTab. */
+static void appendSumDrop(sqlite3_str *pStr, const SyncqTable *pTab){
+  sqlite3_str_appendf(pStr,
+      "DELETE FROM syncq_rowsums WHERE table_name = %Q AND pk = ", pTab->zName);
+  appendObject(pStr, pTab, "OLD", 1, ", ");
+  sqlite3_str_appendall(pStr, ";");
+}
+
 /* syncq_sums_watch(): on this connection (syncqd's), temporary triggers
 ** keep the row sums of the rows it writes into each tracked table (the
 ** hub's changes it applies, with capture paused; the keys it renames), so
@@ -1951,44 +1970,26 @@ int syncq_sums_watch(sqlite3 *db, int *pnTable, char **pzErr){
       ** changed (the old key's sum goes); del: a row deleted */
       sqlite3_str_appendf(pStr,
           "CREATE TEMP TRIGGER \"syncq_sum_put:%w\" AFTER INSERT ON main.\"%w\""
-          " BEGIN INSERT INTO syncq_rowsums(table_name, pk, sum)"
-          " VALUES(%Q, ", tab.zName, tab.zName, tab.zName);
-      appendObject(pStr, &tab, "NEW", 1, ", ");
-      sqlite3_str_appendall(pStr, ", ");
-      appendRowsum(pStr, &tab, "NEW");
+          " BEGIN ", tab.zName, tab.zName);
+      appendSumPut(pStr, &tab);
       sqlite3_str_appendf(pStr,
-          ")" SUM_UPSERT "; END;"
-          "CREATE TEMP TRIGGER \"syncq_sum_set:%w\" AFTER UPDATE ON main.\"%w\""
+          " END; CREATE TEMP TRIGGER \"syncq_sum_set:%w\" AFTER UPDATE ON main.\"%w\""
           " WHEN ", tab.zName, tab.zName);
       appendKeyTest(pStr, &tab, 0);
+      sqlite3_str_appendall(pStr, " BEGIN ");
+      appendSumPut(pStr, &tab);
       sqlite3_str_appendf(pStr,
-          " BEGIN INSERT INTO syncq_rowsums(table_name, pk, sum)"
-          " VALUES(%Q, ", tab.zName);
-      appendObject(pStr, &tab, "NEW", 1, ", ");
-      sqlite3_str_appendall(pStr, ", ");
-      appendRowsum(pStr, &tab, "NEW");
-      sqlite3_str_appendf(pStr,
-          ")" SUM_UPSERT "; END;"
-          "CREATE TEMP TRIGGER \"syncq_sum_key:%w\" AFTER UPDATE ON main.\"%w\""
+          " END; CREATE TEMP TRIGGER \"syncq_sum_key:%w\" AFTER UPDATE ON main.\"%w\""
           " WHEN ", tab.zName, tab.zName);
       appendKeyTest(pStr, &tab, 1);
+      sqlite3_str_appendall(pStr, " BEGIN ");
+      appendSumDrop(pStr, &tab);
+      appendSumPut(pStr, &tab);
       sqlite3_str_appendf(pStr,
-          " BEGIN DELETE FROM syncq_rowsums WHERE table_name = %Q AND pk = ",
-          tab.zName);
-      appendObject(pStr, &tab, "OLD", 1, ", ");
-      sqlite3_str_appendf(pStr,
-          "; INSERT INTO syncq_rowsums(table_name, pk, sum)"
-          " VALUES(%Q, ", tab.zName);
-      appendObject(pStr, &tab, "NEW", 1, ", ");
-      sqlite3_str_appendall(pStr, ", ");
-      appendRowsum(pStr, &tab, "NEW");
-      sqlite3_str_appendf(pStr,
-          ")" SUM_UPSERT "; END;"
-          "CREATE TEMP TRIGGER \"syncq_sum_del:%w\" AFTER DELETE ON main.\"%w\""
-          " BEGIN DELETE FROM syncq_rowsums WHERE table_name = %Q AND pk = ",
-          tab.zName, tab.zName, tab.zName);
-      appendObject(pStr, &tab, "OLD", 1, ", ");
-      sqlite3_str_appendall(pStr, "; END;");
+          " END; CREATE TEMP TRIGGER \"syncq_sum_del:%w\" AFTER DELETE ON main.\"%w\""
+          " BEGIN ", tab.zName, tab.zName);
+      appendSumDrop(pStr, &tab);
+      sqlite3_str_appendall(pStr, " END;");
       tableClear(&tab);
       (*pnTable)++;
     }

@@ -1116,6 +1116,20 @@ add_conflict(Decision *d, int i, const Version *cur)
 }
 
 /*
+ * Give change c the version to (a re-stamp: restamp, restamp_over), the
+ * highest of the uploader's given in this transaction if it is above them.
+ */
+static void
+stamp_change(Hub *h, Change *c, int64_t to)
+{
+	if (to > h->restamped_to)
+		h->restamped_to = to;
+	c->ver_us = to;
+	free(c->changed_at);
+	c->changed_at = format_instant_us(to);
+}
+
+/*
  * Re-stamp change i if it is stamped further ahead of the hub's clock than
  * sync_hub_state.max_offset (docs/replication.md, Clock skew): to its
  * version minus the uploader's clock offset (when in the hub's time it was
@@ -1152,11 +1166,8 @@ restamp(Hub *h, Decision *d, int i)
 		to = cur->us + 1;
 	if (to >= c->ver_us)
 		return;					/* nothing gained */
-	h->restamped_to = to;
 	d->replaced[i] = c->ver_us;
-	c->ver_us = to;
-	free(c->changed_at);
-	c->changed_at = format_instant_us(to);
+	stamp_change(h, c, to);
 }
 
 /*
@@ -1431,8 +1442,7 @@ meets_record(Hub *h, Decision *d, int i, const HubTable *t, const char *k, const
  * taken as a new record (its key free on the hub: meets_record,
  * insert_meets) over the newer tombstone of another record, or a later
  * change of the uploader's own row that an earlier such re-stamp put
- * behind. Every node then takes
- * it by last writer wins, the node whose delete made the tombstone too;
+ * behind. Every node then takes it by last writer wins, the node whose delete made the tombstone too;
  * the uploader gets a correction with the new version (add_corrections),
  * as after restamp().
  */
@@ -1448,11 +1458,7 @@ restamp_over(Hub *h, Decision *d, int i, const char *k, const Version *cur)
 	 */
 	if (d->replaced[i] == 0 && !d->retry)
 		d->replaced[i] = c->ver_us;
-	c->ver_us = cur->us + 1;
-	if (c->ver_us > h->restamped_to)
-		h->restamped_to = c->ver_us;
-	free(c->changed_at);
-	c->changed_at = format_instant_us(c->ver_us);
+	stamp_change(h, c, cur->us + 1);
 	vermap_put(&d->overkeys, k, &mark);
 }
 
