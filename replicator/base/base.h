@@ -3,7 +3,7 @@
  * back NULL, one log, two clocks, and the flags the signals set.
  *
  *   util.c      xmalloc, xcalloc, xrealloc, xstrdup, xstrndup; now_us,
- *               mono_us, jitter01, arg_take_secret
+ *               mono_us, nap_us, jitter01, arg_take_secret
  *   log.c       logmsg, log_open, log_level_set
  *   signals.c   signals_install; stop_requested, reopen_requested
  *
@@ -33,6 +33,9 @@ char	   *xstrndup(const char *s, size_t n);
 /* Wall clock, and a clock for deadlines that never jumps; microseconds. */
 int64_t		now_us(void);
 int64_t		mono_us(void);
+
+/* Sleep for us microseconds; a signal (a stop request) cuts it short. */
+void		nap_us(int64_t us);
 
 /* A uniformly random double in [0, 1), for backoff jitter. */
 double		jitter01(void);

@@ -5,6 +5,7 @@
  *   xstrdup, xstrndup            copies of strings
  *   now_us                       the wall clock, µs since 1970
  *   mono_us                      a clock for deadlines, never jumps
+ *   nap_us                       sleep (a signal cuts it short)
  *   jitter01                     a random double in [0, 1), for backoff
  *   arg_take_secret              a copy of a command-line argument, hidden there
  */
@@ -91,6 +92,14 @@ mono_us(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+void
+nap_us(int64_t us)
+{
+	struct timespec ts = {(time_t) (us / 1000000), (long) (us % 1000000) * 1000};
+
+	nanosleep(&ts, NULL);
 }
 
 /* A uniformly random double in [0, 1), for backoff jitter. */

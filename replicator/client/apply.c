@@ -89,7 +89,7 @@ client_begin_apply(Client *cl, char *err, size_t errlen)
 {
 	sqlite3_stmt *st;
 
-	if (client_exec(cl, "BEGIN IMMEDIATE", err, errlen) < 0)
+	if (client_begin_write(cl, err, errlen) < 0)
 		return -1;
 
 	/*
@@ -105,7 +105,7 @@ client_begin_apply(Client *cl, char *err, size_t errlen)
 			  err, errlen);
 	if (st == NULL)
 	{
-		sqlite3_exec(cl->db, "ROLLBACK", NULL, NULL, NULL);
+		client_rollback_write(cl);
 		return -1;
 	}
 	sqlite3_bind_text(st, 1, cl->node_id, -1, SQLITE_STATIC);
@@ -124,12 +124,12 @@ client_begin_apply(Client *cl, char *err, size_t errlen)
 	if (sqlite3_finalize(st) != SQLITE_OK)
 	{
 		client_db_err(err, errlen, cl, "reading pending changes");
-		sqlite3_exec(cl->db, "ROLLBACK", NULL, NULL, NULL);
+		client_rollback_write(cl);
 		return -1;
 	}
 	if (capture_pause(cl, err, errlen) < 0)
 	{
-		sqlite3_exec(cl->db, "ROLLBACK", NULL, NULL, NULL);
+		client_rollback_write(cl);
 		return -1;
 	}
 	return 0;
@@ -190,7 +190,7 @@ client_commit_apply(Client *cl, const char *down_snapshot, const char *target, i
 
 	if (sqlite3_get_autocommit(cl->db))
 	{
-		if (client_exec(cl, "BEGIN IMMEDIATE", err, errlen) < 0)
+		if (client_begin_write(cl, err, errlen) < 0)
 			return -1;
 	}
 	else if (settle_held(cl, err, errlen) < 0 || capture_resume(cl, err, errlen) < 0)
@@ -207,7 +207,7 @@ client_commit_apply(Client *cl, const char *down_snapshot, const char *target, i
 	else if (client_state_set(cl, "down_target", target, err, errlen) < 0 ||
 			 client_state_set(cl, "down_done", num, err, errlen) < 0)
 		goto fail;
-	if (client_exec(cl, "COMMIT", err, errlen) < 0)
+	if (client_commit_write(cl, err, errlen) < 0)
 		goto fail;
 	if (target == NULL)
 		cl->down_stored_at = mono_us();
@@ -234,8 +234,7 @@ client_position_stale(Client *cl)
 void
 client_rollback(Client *cl)
 {
-	if (!sqlite3_get_autocommit(cl->db))
-		sqlite3_exec(cl->db, "ROLLBACK", NULL, NULL, NULL);
+	client_rollback_write(cl);
 	changes_free(&cl->held);
 	cl->held_applied = cl->held_overruled = cl->held_parked = 0;	/* (a failed sync's) */
 }

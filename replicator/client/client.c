@@ -22,6 +22,9 @@
  *   client_get_up               the acknowledged upload position
  *   client_get_down             the download position
  *   client_get_down_partial     a download cut short: its target, how far
+ *   client_begin_write, client_commit_write, client_rollback_write,
+ *   client_pace_due             syncqd's write transactions, paced so that
+ *                               a waiting app always gets in
  *   client_exec, client_prep, client_db_err, client_query_int,
  *   client_write_call, client_state_set,
  *   client_state_get            shared by the client files
@@ -43,6 +46,23 @@
  * made to wait behind a queue of syncqd's attempts.
  */
 #define CLIENT_BUSY_MS 2000
+
+/*
+ * The pace of syncqd's write transactions (docs/replication.md, The app's
+ * writes): syncqd holds the file's write lock, in one transaction or in
+ * several, for PACE_HOLD_US (a burst: a part of a download ends at the
+ * first clean cut after it, client_pace_due), and then leaves it alone for
+ * PACE_PAUSE_US before it takes it again. SQLite's busy handler, in which
+ * the app waits, sleeps up to 100 ms between tries: the pause is longer,
+ * so a waiting app is sure to get in. Shorter gaps inside a burst (a commit
+ * at the end of a download's page while the next page comes, 25 ms between
+ * an upload's parts) let in an app that has just begun to wait, but do not
+ * count as the pause: an app sleeping 100 ms at a time missed them one
+ * after another and waited over a second behind a download's pages of
+ * 40 ms held, 10 ms free (daemon_app_waits).
+ */
+#define PACE_HOLD_US 200000
+#define PACE_PAUSE_US 110000
 
 /* Registers the syncq SQL functions (sqlite_ext/syncq.c, linked in). */
 int			sqlite3_syncq_init(sqlite3 *db, char **pzErrMsg, const sqlite3_api_routines *pApi);
@@ -124,6 +144,58 @@ client_query_int(sqlite3 *db, const char *sql, int *rc)
 }
 
 /*
+ * Begin a write transaction of syncqd's, after the pause that ends a burst
+ * (or at once: the lock was left alone that long anyway).
+ */
+int
+client_begin_write(Client *cl, char *err, size_t errlen)
+{
+	if (cl->burst_start != 0)
+	{
+		int64_t		free_for = mono_us() - cl->freed_at;
+
+		if (free_for < PACE_PAUSE_US && cl->freed_at - cl->burst_start >= PACE_HOLD_US)
+		{
+			nap_us(PACE_PAUSE_US - free_for);
+			free_for = PACE_PAUSE_US;
+		}
+		if (free_for >= PACE_PAUSE_US)
+			cl->burst_start = 0;
+	}
+	if (client_exec(cl, "BEGIN IMMEDIATE", err, errlen) < 0)
+		return -1;
+	if (cl->burst_start == 0)
+		cl->burst_start = mono_us();
+	return 0;
+}
+
+int
+client_commit_write(Client *cl, char *err, size_t errlen)
+{
+	int			rc = client_exec(cl, "COMMIT", err, errlen);
+
+	if (rc == 0)
+		cl->freed_at = mono_us();
+	return rc;
+}
+
+/* Give up the open write transaction, if any. */
+void
+client_rollback_write(Client *cl)
+{
+	if (!sqlite3_get_autocommit(cl->db))
+		sqlite3_exec(cl->db, "ROLLBACK", NULL, NULL, NULL);
+	cl->freed_at = mono_us();
+}
+
+/* Has the burst held the lock long enough: end the part at the next cut? */
+bool
+client_pace_due(const Client *cl)
+{
+	return cl->burst_start != 0 && mono_us() - cl->burst_start >= PACE_HOLD_US;
+}
+
+/*
  * Run sql, a one-row SELECT of syncq functions that write (sync_repair(),
  * sync_fill()), in a write transaction of its own taken first (a read
  * upgraded to a write could not wait for the app), and keep its first n
@@ -135,7 +207,7 @@ client_write_call(Client *cl, const char *sql, const char *what, int64_t *v, int
 {
 	sqlite3_stmt *st;
 
-	if (client_exec(cl, "BEGIN IMMEDIATE", err, errlen) < 0)
+	if (client_begin_write(cl, err, errlen) < 0)
 		return -1;
 	st = client_prep(cl, sql, err, errlen);
 	if (st == NULL || sqlite3_step(st) != SQLITE_ROW)
@@ -143,15 +215,15 @@ client_write_call(Client *cl, const char *sql, const char *what, int64_t *v, int
 		if (st)
 			client_db_err(err, errlen, cl, what);
 		sqlite3_finalize(st);
-		sqlite3_exec(cl->db, "ROLLBACK", NULL, NULL, NULL);
+		client_rollback_write(cl);
 		return -1;
 	}
 	for (int i = 0; i < n; i++)
 		v[i] = sqlite3_column_int64(st, i);
 	sqlite3_finalize(st);
-	if (client_exec(cl, "COMMIT", err, errlen) < 0)
+	if (client_commit_write(cl, err, errlen) < 0)
 	{
-		sqlite3_exec(cl->db, "ROLLBACK", NULL, NULL, NULL);
+		client_rollback_write(cl);
 		return -1;
 	}
 	return 0;

@@ -132,6 +132,9 @@ struct Client
 	VerMap		fill_again;		/* rows changed more than once: the seq (us) of the last */
 	int			saved_paused;	/* the pause setting before an apply */
 	int64_t		down_stored_at; /* mono_us() of the last position stored */
+	int64_t		burst_start;	/* mono_us() syncqd took the write lock after
+								 * its last pause (0: none since) */
+	int64_t		freed_at;		/* mono_us() it last let the lock go */
 	int64_t		clock_us;		/* the greatest version seen from the hub: the
 								 * floor of this file's clock (syncq_state.next) */
 	int64_t    *bounds;			/* seqs that ended a snapshot, ascending */
@@ -161,6 +164,12 @@ int			client_follow_schema(Client *cl, char *err, size_t errlen);
 int			client_get_up(Client *cl, int64_t *seq, uint64_t *digest);
 char	   *client_get_down(Client *cl);
 void		client_get_down_partial(Client *cl, char **target, int64_t *done);
+
+/* client.c: syncqd's write transactions, paced */
+int			client_begin_write(Client *cl, char *err, size_t errlen);
+int			client_commit_write(Client *cl, char *err, size_t errlen);
+void		client_rollback_write(Client *cl);
+bool		client_pace_due(const Client *cl);
 
 /* queue.c */
 int			client_fill_queue(Client *cl, bool first, char *err, size_t errlen);

@@ -306,7 +306,7 @@ client_forget_unshipped(Client *cl, char *err, size_t errlen)
 	sqlite3_stmt *st;
 	int			rc = 0;
 
-	if (client_exec(cl, "BEGIN IMMEDIATE", err, errlen) < 0)
+	if (client_begin_write(cl, err, errlen) < 0)
 		return -1;
 	st = client_prep(cl, "SELECT t.table_name, c.name FROM syncq_tracked t, pragma_table_info(t.table_name) c"
 					 " WHERE c.pk = 1 AND upper(c.type) = 'INTEGER'"
@@ -353,9 +353,9 @@ client_forget_unshipped(Client *cl, char *err, size_t errlen)
 	}
 	sqlite3_finalize(st);
 	if (rc == 0 && client_exec(cl, "DELETE FROM sync_queue WHERE table_name = ''", err, errlen) == 0)
-		return client_exec(cl, "COMMIT", err, errlen);
+		return client_commit_write(cl, err, errlen);
 fail:
-	sqlite3_exec(cl->db, "ROLLBACK", NULL, NULL, NULL);
+	client_rollback_write(cl);
 	return -1;
 }
 

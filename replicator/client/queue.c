@@ -259,7 +259,7 @@ client_set_aside_malformed(Client *cl, int64_t upto, char *err, size_t errlen)
 
 	if (cl->nmalformed == 0)
 		return 0;
-	if (own && client_exec(cl, "BEGIN IMMEDIATE", err, errlen) < 0)
+	if (own && client_begin_write(cl, err, errlen) < 0)
 		return -1;
 	for (int k = 0; k < 3; k++)
 		if ((st[k] = client_prep(cl, steps[k], err, errlen)) == NULL)
@@ -307,9 +307,9 @@ out:
 	if (own)
 	{
 		if (rc == 0)
-			rc = client_exec(cl, "COMMIT", err, errlen);
+			rc = client_commit_write(cl, err, errlen);
 		else
-			sqlite3_exec(cl->db, "ROLLBACK", NULL, NULL, NULL);
+			client_rollback_write(cl);
 	}
 	return rc;
 }
@@ -531,7 +531,7 @@ client_ack_upload(Client *cl, int64_t from_seq, int64_t up_seq, uint64_t up_dige
 		"DELETE FROM sync_queue WHERE origin = ?1 AND seq <= ?2",
 	};
 
-	if (client_exec(cl, "BEGIN IMMEDIATE", err, errlen) < 0)
+	if (client_begin_write(cl, err, errlen) < 0)
 		return -1;
 	if (client_set_aside_malformed(cl, up_seq, err, errlen) < 0 ||
 		client_rename_keys(cl, renames, nrenames, err, errlen) < 0)
@@ -558,9 +558,9 @@ client_ack_upload(Client *cl, int64_t from_seq, int64_t up_seq, uint64_t up_dige
 	if (client_state_set(cl, "up_seq", num, err, errlen) < 0 ||
 		client_state_set(cl, "up_digest", dig, err, errlen) < 0)
 		goto fail;
-	return client_exec(cl, "COMMIT", err, errlen);
+	return client_commit_write(cl, err, errlen);
 fail:
-	sqlite3_exec(cl->db, "ROLLBACK", NULL, NULL, NULL);
+	client_rollback_write(cl);
 	return -1;
 }
 

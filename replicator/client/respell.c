@@ -220,14 +220,14 @@ client_respell_apply(Client *cl, int64_t up_seq, const HubTypes *types, char *er
 			n++;
 	if (n == 0)
 		return 0;
-	if (client_exec(cl, "BEGIN IMMEDIATE", err, errlen) < 0)
+	if (client_begin_write(cl, err, errlen) < 0)
 	{
 		n = -1;
 		goto out;
 	}
 	if (capture_pause(cl, err, errlen) < 0)
 	{
-		sqlite3_exec(cl->db, "ROLLBACK", NULL, NULL, NULL);
+		client_rollback_write(cl);
 		n = -1;
 		goto out;
 	}
@@ -241,9 +241,9 @@ client_respell_apply(Client *cl, int64_t up_seq, const HubTypes *types, char *er
 			logmsg(LOG_WARNING, "client \"%s\": column \"%s\" of table \"%s\" keeps the app's spelling: %s",
 				   cl->path, cl->respell[i].old.key, cl->respell[i].table, why);
 	}
-	if (capture_resume(cl, err, errlen) < 0 || client_exec(cl, "COMMIT", err, errlen) < 0)
+	if (capture_resume(cl, err, errlen) < 0 || client_commit_write(cl, err, errlen) < 0)
 	{
-		sqlite3_exec(cl->db, "ROLLBACK", NULL, NULL, NULL);
+		client_rollback_write(cl);
 		n = -1;
 	}
 out:

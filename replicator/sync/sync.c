@@ -15,25 +15,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 /* An upload a hub transaction overtook is sent again, this often at most. */
 #define OVERTAKEN_TRIES 5
 
 /*
  * A download is applied in parts: a part ends at the first clean cut after
- * DOWN_PART rows or PART_MAX_US of holding the file's write lock, and the
- * lock is then left alone for PART_PAUSE_US. SQLite's busy handler, in
- * which the app waits, retries after sleeps of up to 100 ms: the pause is
- * longer than that, so a waiting app is sure to retry within it (with a
- * shorter pause it could miss one pause after another: an app waited over
- * a second for a download over HTTP, whose pages come at once). The app
- * waits at most about one part and one sleep, and syncqd holds the lock
- * two thirds of the time, as before.
+ * DOWN_PART rows, or once syncqd has held the file's write lock for its
+ * burst (client_pace_due); the lock is then left alone for a pause longer
+ * than the sleeps of SQLite's busy handler, in which the app waits, before
+ * the next part (client.c, client_begin_write). The app waits at most about
+ * one burst and one sleep, and syncqd holds the lock two thirds of the time.
  */
 #define DOWN_PART 5000
-#define PART_MAX_US 200000
-#define PART_PAUSE_US 110000
 
 /*
  * Between the short write transactions of an upload (reading rows into the
@@ -41,15 +35,6 @@
  * pause: the lock is free most of the time anyway.
  */
 #define SHORT_PAUSE_US 25000
-
-/* Sleep (a signal cuts it short). */
-static void
-nap_us(int64_t us)
-{
-	struct timespec ts = {(time_t) (us / 1000000), (long) (us % 1000000) * 1000};
-
-	nanosleep(&ts, NULL);
-}
 
 /*
  * End a part of a download at a clean cut: commit what is applied with the
@@ -269,8 +254,8 @@ log_clock_offset(const Link *l, SyncStats *st)
 
 /*
  * First sync: the hub's tracked tables replace ours, in SQLite transactions
- * of DOWN_PART rows or PART_MAX_US at most, PART_PAUSE_US apart, as a
- * download's, so that an app writing to the file waits for one part at
+ * of DOWN_PART rows or a burst of the write lock at most, a pause apart, as
+ * a download's, so that an app writing to the file waits for one part at
  * most (docs/replication.md, First sync). The first part
  * empties the tables and remembers the snapshot (first_snapshot: the
  * position the first sync ends at, whatever snapshot the rows were then
@@ -291,7 +276,6 @@ sync_first(Link *l, Client *cl, const HubTypes *types, const char *snap, char **
 			   *at = client_state_get(cl, "first_table");
 	int			from = 0,
 				in_part = 0;
-	int64_t		part_start = mono_us();
 
 	*stored = NULL;
 	if (check_client_schema(l, cl, err, errlen) < 0 ||
@@ -331,16 +315,13 @@ sync_first(Link *l, Client *cl, const HubTypes *types, const char *snap, char **
 				if (client_write_row(cl, t, false, &page.rows[r], types, err, errlen) < 0)
 					goto fail;
 				st->down_rows++;
-				if (++in_part < DOWN_PART && mono_us() - part_start < PART_MAX_US)
+				if (++in_part < DOWN_PART && !client_pace_due(cl))
 					continue;
-				/* a part ends: let a waiting app in */
-				if (client_commit_apply(cl, NULL, NULL, 0, err, errlen) < 0)
-					goto out;
-				nap_us(PART_PAUSE_US);
-				if (client_begin_apply(cl, err, errlen) < 0)
+				/* a part ends: let a waiting app in (client_begin_apply pauses) */
+				if (client_commit_apply(cl, NULL, NULL, 0, err, errlen) < 0 ||
+					client_begin_apply(cl, err, errlen) < 0)
 					goto out;
 				in_part = 0;
-				part_start = mono_us();
 			}
 		} while (page.more);
 		if (l->ops->rows_close(l, err, errlen) < 0)
@@ -376,8 +357,7 @@ sync_down_changes(Link *l, Client *cl, const char *pos, const char *target, int6
 				  char *err, size_t errlen)
 {
 	int64_t		last = done,	/* the last seq applied */
-				reach = done,	/* the last seq of the transactions applied */
-				part_start = 0;
+				reach = done;	/* the last seq of the transactions applied */
 	int			in_part = 0;	/* rows in the open SQLite transaction */
 	LinkPage	page = {0};
 
@@ -397,7 +377,8 @@ sync_down_changes(Link *l, Client *cl, const char *pos, const char *target, int6
 		/*
 		 * A clean cut before the next page: commit what is applied, so that
 		 * the app does not wait while the page comes (over HTTP, a page
-		 * always ends at one).
+		 * always ends at one). Such a gap is no pause: the burst goes on
+		 * (client_pace_due), and pauses before the next part if it is due.
 		 */
 		if (in_part > 0 && reach <= last)
 		{
@@ -419,9 +400,9 @@ sync_down_changes(Link *l, Client *cl, const char *pos, const char *target, int6
 			int			rc;
 
 			if (in_part > 0 && reach <= last &&
-				(in_part >= DOWN_PART || mono_us() - part_start >= PART_MAX_US))
+				(in_part >= DOWN_PART || client_pace_due(cl)))
 			{
-				/* a clean cut: commit this part, let the app in */
+				/* a clean cut: commit this part (the next one pauses first) */
 				int			end = end_part(cl, target, last, err, errlen);
 
 				in_part = 0;
@@ -431,7 +412,6 @@ sync_down_changes(Link *l, Client *cl, const char *pos, const char *target, int6
 					*stopped = end > 0;
 					return end > 0 ? 0 : -1;
 				}
-				nap_us(PART_PAUSE_US);
 			}
 			if (!client_in_apply(cl))
 			{
@@ -440,7 +420,6 @@ sync_down_changes(Link *l, Client *cl, const char *pos, const char *target, int6
 					link_page_free(&page);
 					return -1;
 				}
-				part_start = mono_us();
 			}
 			rc = client_apply_change(cl, c, types, err, errlen);
 			if (rc < 0)
