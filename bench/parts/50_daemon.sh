@@ -199,7 +199,20 @@ LOG=$T/syncqd.log
 "$SYNCQD" --sqlite "$C" --online "$HUB" --control off 2>>"$LOG" &
 pid=$!
 trap 'kill "$pid" 2>/dev/null || true' EXIT
-for _ in $(seq 1 100); do grep -q "sync (start) done" "$LOG" && break; sleep 0.1; done
+# first_sync_done LOG SECONDS: wait for syncqd's first sync, or stop the
+# bench saying so (measuring latencies while a first sync still runs would
+# time the first sync: the rows wait behind it)
+first_sync_done() {
+	local i
+	for i in $(seq 1 $(($2 * 10))); do
+		grep -q "sync (start) done" "$1" && return 0
+		kill -0 "$pid" 2>/dev/null || { echo "syncqd died: $(tail -n 3 "$1")"; exit 1; }
+		sleep 0.1
+	done
+	echo "syncqd's first sync did not end within $2 s: $(tail -n 3 "$1")"
+	exit 1
+}
+first_sync_done "$LOG" 10
 
 # pct FILE P: the P-th percentile of the numbers in FILE (microseconds), in ms
 pct() { sort -n "$1" | awk -v p="$2" '{ a[NR] = $1 } END { i = int(NR * p / 100 + 0.999); if (i < 1) i = 1; printf "%.1f", a[i] / 1000 }'; }
@@ -264,7 +277,8 @@ printf '.load %s\n%s\n' "$SYNCQ_SQLITE_EXT" \
 "$SYNCQD" --sqlite "$C2" --online "$URL" --control off 2>>"$T/syncqd_http.log" &
 pid=$!
 trap 'kill "$pid" "$spid" 2>/dev/null || true' EXIT
-for _ in $(seq 1 600); do grep -q "sync (start) done" "$T/syncqd_http.log" && break; sleep 0.1; done
+# (its first sync copies the 2 x ROWS rows shipped above)
+first_sync_done "$T/syncqd_http.log" 600
 C_LIBPQ=$C
 C=$C2
 lat_http_up=$(lat_row up-ext $((3 * CHANGES + 1)) "client → hub over HTTP, app with syncq loaded (wake file)")

@@ -48,18 +48,19 @@
 #define CLIENT_BUSY_MS 2000
 
 /*
- * The pace of syncqd's write transactions (docs/replication.md, The app's
- * writes): syncqd holds the file's write lock, in one transaction or in
- * several, for PACE_HOLD_US (a burst: a part of a download ends at the
- * first clean cut after it, client_pace_due), and then leaves it alone for
+ * The pace of syncqd's write transactions (docs/daemon.md, The app always
+ * gets in): once syncqd has held the file's write lock for PACE_HOLD_US,
+ * in one transaction or in several, it leaves the lock alone for
  * PACE_PAUSE_US before it takes it again. SQLite's busy handler, in which
- * the app waits, sleeps up to 100 ms between tries: the pause is longer,
- * so a waiting app is sure to get in. Shorter gaps inside a burst (a commit
- * at the end of a download's page while the next page comes, 25 ms between
- * an upload's parts) let in an app that has just begun to wait, but do not
- * count as the pause: an app sleeping 100 ms at a time missed them one
- * after another and waited over a second behind a download's pages of
- * 40 ms held, 10 ms free (daemon_app_waits).
+ * the app waits, sleeps up to 100 ms between tries: the pause is longer, so
+ * a waiting app is sure to get in. A shorter gap between two transactions
+ * (a commit at the end of a download's page while the next page comes,
+ * 25 ms between an upload's parts, the time between two small syncs) takes
+ * its own length off the time held, but is no pause: an app sleeping
+ * 100 ms at a time missed such gaps one after another and waited over a
+ * second behind a download's pages of 40 ms held, 10 ms free, when each
+ * commit was taken for the end of a part (daemon_app_waits). Small syncs a
+ * few ms long, tens of ms apart, never pause.
  */
 #define PACE_HOLD_US 200000
 #define PACE_PAUSE_US 110000
@@ -144,29 +145,38 @@ client_query_int(sqlite3 *db, const char *sql, int *rc)
 }
 
 /*
- * Begin a write transaction of syncqd's, after the pause that ends a burst
- * (or at once: the lock was left alone that long anyway).
+ * Begin a write transaction of syncqd's: first the pause, if syncqd held
+ * the lock long enough (a gap as long as the pause counts as one).
  */
 int
 client_begin_write(Client *cl, char *err, size_t errlen)
 {
-	if (cl->burst_start != 0)
+	if (cl->freed_at != 0)
 	{
 		int64_t		free_for = mono_us() - cl->freed_at;
 
-		if (free_for < PACE_PAUSE_US && cl->freed_at - cl->burst_start >= PACE_HOLD_US)
+		if (cl->held_us >= PACE_HOLD_US && free_for < PACE_PAUSE_US)
 		{
 			nap_us(PACE_PAUSE_US - free_for);
 			free_for = PACE_PAUSE_US;
 		}
-		if (free_for >= PACE_PAUSE_US)
-			cl->burst_start = 0;
+		cl->held_us = free_for >= PACE_PAUSE_US ? 0 :
+			cl->held_us > free_for ? cl->held_us - free_for : 0;
 	}
 	if (client_exec(cl, "BEGIN IMMEDIATE", err, errlen) < 0)
 		return -1;
-	if (cl->burst_start == 0)
-		cl->burst_start = mono_us();
+	cl->taken_at = mono_us();
 	return 0;
+}
+
+/* The lock goes: what it was held for counts. */
+static void
+pace_freed(Client *cl)
+{
+	cl->freed_at = mono_us();
+	if (cl->taken_at != 0)
+		cl->held_us += cl->freed_at - cl->taken_at;
+	cl->taken_at = 0;
 }
 
 int
@@ -175,7 +185,7 @@ client_commit_write(Client *cl, char *err, size_t errlen)
 	int			rc = client_exec(cl, "COMMIT", err, errlen);
 
 	if (rc == 0)
-		cl->freed_at = mono_us();
+		pace_freed(cl);
 	return rc;
 }
 
@@ -185,14 +195,17 @@ client_rollback_write(Client *cl)
 {
 	if (!sqlite3_get_autocommit(cl->db))
 		sqlite3_exec(cl->db, "ROLLBACK", NULL, NULL, NULL);
-	cl->freed_at = mono_us();
+	pace_freed(cl);
 }
 
-/* Has the burst held the lock long enough: end the part at the next cut? */
+/*
+ * Has syncqd held the lock long enough that the open part should end at its
+ * next cut (the next one then pauses first)?
+ */
 bool
 client_pace_due(const Client *cl)
 {
-	return cl->burst_start != 0 && mono_us() - cl->burst_start >= PACE_HOLD_US;
+	return cl->held_us + (cl->taken_at != 0 ? mono_us() - cl->taken_at : 0) >= PACE_HOLD_US;
 }
 
 /*

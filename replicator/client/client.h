@@ -132,9 +132,10 @@ struct Client
 	VerMap		fill_again;		/* rows changed more than once: the seq (us) of the last */
 	int			saved_paused;	/* the pause setting before an apply */
 	int64_t		down_stored_at; /* mono_us() of the last position stored */
-	int64_t		burst_start;	/* mono_us() syncqd took the write lock after
-								 * its last pause (0: none since) */
-	int64_t		freed_at;		/* mono_us() it last let the lock go */
+	int64_t		taken_at;		/* mono_us() syncqd last took the write lock */
+	int64_t		freed_at;		/* ... and last let it go (0: never) */
+	int64_t		held_us;		/* how long it held it since its last pause,
+								 * less the shorter gaps (client_begin_write) */
 	int64_t		clock_us;		/* the greatest version seen from the hub: the
 								 * floor of this file's clock (syncq_state.next) */
 	int64_t    *bounds;			/* seqs that ended a snapshot, ascending */

@@ -21,11 +21,11 @@
 
 /*
  * A download is applied in parts: a part ends at the first clean cut after
- * DOWN_PART rows, or once syncqd has held the file's write lock for its
- * burst (client_pace_due); the lock is then left alone for a pause longer
- * than the sleeps of SQLite's busy handler, in which the app waits, before
- * the next part (client.c, client_begin_write). The app waits at most about
- * one burst and one sleep, and syncqd holds the lock two thirds of the time.
+ * DOWN_PART rows, or once syncqd has held the file's write lock long enough
+ * (client_pace_due); the lock is then left alone for a pause longer than
+ * the sleeps of SQLite's busy handler, in which the app waits, before the
+ * next part (client.c, client_begin_write). The app waits at most about
+ * one such hold and one sleep.
  */
 #define DOWN_PART 5000
 
@@ -254,7 +254,7 @@ log_clock_offset(const Link *l, SyncStats *st)
 
 /*
  * First sync: the hub's tracked tables replace ours, in SQLite transactions
- * of DOWN_PART rows or a burst of the write lock at most, a pause apart, as
+ * of DOWN_PART rows or a hold of the write lock at most, a pause apart, as
  * a download's, so that an app writing to the file waits for one part at
  * most (docs/replication.md, First sync). The first part
  * empties the tables and remembers the snapshot (first_snapshot: the
@@ -377,8 +377,8 @@ sync_down_changes(Link *l, Client *cl, const char *pos, const char *target, int6
 		/*
 		 * A clean cut before the next page: commit what is applied, so that
 		 * the app does not wait while the page comes (over HTTP, a page
-		 * always ends at one). Such a gap is no pause: the burst goes on
-		 * (client_pace_due), and pauses before the next part if it is due.
+		 * always ends at one). Such a gap is no pause (client_pace_due):
+		 * the next part pauses first if syncqd has held the lock long enough.
 		 */
 		if (in_part > 0 && reach <= last)
 		{
