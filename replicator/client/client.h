@@ -184,7 +184,7 @@ void		client_pending_close(Client *cl);
 int			client_set_aside_malformed(Client *cl, int64_t upto, char *err, size_t errlen);
 int			client_ack_upload(Client *cl, int64_t from_seq, int64_t up_seq,
 							  uint64_t up_digest, const KeyRename *renames, int nrenames,
-							  char *err, size_t errlen);
+							  const MetChange *met, int nmet, char *err, size_t errlen);
 
 /* keys.c */
 int			client_rename_keys(Client *cl, const KeyRename *renames, int n,
@@ -226,6 +226,9 @@ bool		client_has_errors(Client *cl);
 int			client_forget_errors(Client *cl, char *err, size_t errlen);
 int			client_retry_errors(Client *cl, const HubTypes *types, int *applied,
 								char *err, size_t errlen);
+int			client_met_seqs(Client *cl, int64_t **seqs, char *err, size_t errlen);
+int			client_settle_met(Client *cl, const int64_t *seqs, const bool *held, int n,
+							  char *err, size_t errlen);
 
 /* capture.c: how syncqd's own writes are kept out of capture */
 int			capture_pause(Client *cl, char *err, size_t errlen);

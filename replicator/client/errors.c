@@ -1,10 +1,15 @@
 /*
- * errors.c — the hub's changes this file refused, set aside in sync_errors
- * (client.h; docs/daemon.md).
+ * errors.c — sync_errors of the client file (client.h; docs/daemon.md): the
+ * hub's changes this file refused (hub_seq > 0), and this node's own
+ * changes (hub_seq minus their queue seq): queue rows that could not be
+ * sent (ver_us 0; queue.c), and changes the hub set aside because their key
+ * met another record, kept while the hub's copy waits (queue.c, keep_met).
  *
- *   client_retry_errors    try them again, oldest first
+ *   client_retry_errors    try the hub's again, oldest first
  *   client_forget_errors   drop them all (a first sync makes them moot)
  *   client_has_errors      are there any?
+ *   client_met_seqs        the seqs of this node's changes the hub set aside
+ *   client_settle_met      drop those the hub holds no more
  */
 #include "base/base.h"
 #include "client/client.h"
@@ -166,3 +171,82 @@ client_has_errors(Client *cl)
 	return any;
 }
 
+
+/*
+ * The queue seqs of this node's changes kept in sync_errors while the hub
+ * holds them set aside (keep_met: hub_seq < 0, a version of their own), in
+ * ascending order, into *seqs (malloc'd). Their number; -1 with err.
+ */
+int
+client_met_seqs(Client *cl, int64_t **seqs, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = client_prep(cl, "SELECT -hub_seq FROM sync_errors WHERE hub_seq < 0 AND ver_us <> 0"
+								   " ORDER BY hub_seq DESC", err, errlen);
+	int			n = 0,
+				step;
+
+	*seqs = NULL;
+	if (st == NULL)
+		return -1;
+	while ((step = sqlite3_step(st)) == SQLITE_ROW)
+	{
+		*seqs = xrealloc(*seqs, sizeof(int64_t) * (size_t) (n + 1));
+		(*seqs)[n++] = sqlite3_column_int64(st, 0);
+	}
+	sqlite3_finalize(st);
+	if (step != SQLITE_DONE)
+	{
+		client_db_err(err, errlen, cl, "reading sync_errors");
+		free(*seqs);
+		*seqs = NULL;
+		return -1;
+	}
+	return n;
+}
+
+/*
+ * Of this node's changes kept in sync_errors while the hub held them
+ * (client_met_seqs: seqs[0..n)), those the hub holds no more (held[i]
+ * false: a person deleted them there, or a retry applied them) leave, in
+ * one write transaction. Their number; -1 with err.
+ */
+int
+client_settle_met(Client *cl, const int64_t *seqs, const bool *held, int n, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	int			gone = 0;
+
+	for (int i = 0; i < n; i++)
+	{
+		if (held[i])
+			continue;
+		if (st == NULL)
+		{
+			if (client_begin_write(cl, err, errlen) < 0)
+				return -1;
+			if ((st = client_prep(cl, "DELETE FROM sync_errors WHERE hub_seq = -?1 AND ver_us <> 0",
+								  err, errlen)) == NULL)
+				goto fail;
+		}
+		sqlite3_bind_int64(st, 1, seqs[i]);
+		if (sqlite3_step(st) != SQLITE_DONE)
+		{
+			client_db_err(err, errlen, cl, "deleting from sync_errors");
+			goto fail;
+		}
+		sqlite3_reset(st);
+		logmsg(LOG_INFO, "change %" PRId64 " of this node left the hub's sync_errors: its entry in this file's sync_errors is gone too",
+			   seqs[i]);
+		gone++;
+	}
+	if (st == NULL)
+		return 0;
+	sqlite3_finalize(st);
+	if (client_commit_write(cl, err, errlen) < 0)
+		return -1;
+	return gone;
+fail:
+	sqlite3_finalize(st);
+	client_rollback_write(cl);
+	return -1;
+}

@@ -11,7 +11,9 @@
  *   client_note_boundary   a seq the watch saw end a transaction
  *   client_is_boundary     ... and whether one did
  *   client_ack_upload      the hub has changes up to a seq: versions kept,
- *                          queue rows deleted, position stored
+ *                          queue rows deleted, position stored; those it
+ *                          set aside as meeting another record kept in
+ *                          sync_errors (keep_met)
  */
 #include "base/base.h"
 #include "base/encode.h"
@@ -508,15 +510,66 @@ client_pending_close(Client *cl)
 }
 
 /*
+ * The changes after from_seq up to up_seq that the hub set aside because
+ * their key met another record (met[0..nmet), in seq order): kept in
+ * sync_errors as this node's queue holds them (as sent, renamed by the
+ * renames of this acknowledgement), hub_seq minus their seq, ver_us their
+ * version (a queue row that could not be sent has 0), the hub's message
+ * (docs/replication.md, "Keys the app sets"). client_settle_met lets each
+ * go once the hub's copy of it is gone. In the acknowledgement's
+ * transaction, before the queue rows go.
+ */
+static int
+keep_met(Client *cl, int64_t from_seq, int64_t up_seq, const MetChange *met, int nmet,
+		 char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	int			rc = 0;
+
+	for (int i = 0; i < nmet && rc == 0; i++)
+	{
+		if (met[i].seq <= from_seq || met[i].seq > up_seq)
+			continue;
+		if (st == NULL &&
+			(st = client_prep(cl, "INSERT INTO sync_errors(table_name, op, pk, row_data, changed_at, ver_us,"
+							  " origin, priority, hub_seq, error, first_failed, last_failed)"
+							  " SELECT table_name, op, pk, row_data, changed_at, syncqd_us(changed_at), origin,"
+							  "        ifnull(priority, '" SYNCQ_PRIORITY_BATCHED "'), -seq, ?3,"
+							  "        strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+							  "   FROM sync_queue WHERE seq = ?1 AND origin = ?2"
+							  "    AND NOT EXISTS (SELECT 1 FROM sync_errors WHERE hub_seq = -?1)",
+							  err, errlen)) == NULL)
+			return -1;
+		sqlite3_bind_int64(st, 1, met[i].seq);
+		sqlite3_bind_text(st, 2, cl->node_id, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 3, met[i].error, -1, SQLITE_STATIC);
+		if (sqlite3_step(st) != SQLITE_DONE)
+		{
+			client_db_err(err, errlen, cl, "keeping a change the hub set aside in sync_errors");
+			rc = -1;
+		}
+		else if (sqlite3_changes(cl->db) > 0)
+			logmsg(LOG_INFO, "change %" PRId64 ", set aside on the hub, is kept in this file's sync_errors too (hub_seq -%" PRId64 ")",
+				   met[i].seq, met[i].seq);
+		sqlite3_reset(st);
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/*
  * The hub acknowledged this node's changes after from_seq up to up_seq:
- * rename the rows the hub gave new keys (keys.c), remember their versions,
- * delete them from the queue, store the position — one transaction. A long
- * upload is acknowledged in several of these (one per page), so the app
- * never waits long for its write lock; one with renames, in one.
+ * rename the rows the hub gave new keys (keys.c), keep the changes it set
+ * aside because their key met another record (keep_met), remember their
+ * versions, delete them from the queue, store the position — one
+ * transaction. A long upload is acknowledged in several of these (one per
+ * page), so the app never waits long for its write lock; one with
+ * renames, in one.
  */
 int
 client_ack_upload(Client *cl, int64_t from_seq, int64_t up_seq, uint64_t up_digest,
-				  const KeyRename *renames, int nrenames, char *err, size_t errlen)
+				  const KeyRename *renames, int nrenames, const MetChange *met, int nmet,
+				  char *err, size_t errlen)
 {
 	sqlite3_stmt *st;
 	char		num[32],
@@ -534,7 +587,8 @@ client_ack_upload(Client *cl, int64_t from_seq, int64_t up_seq, uint64_t up_dige
 	if (client_begin_write(cl, err, errlen) < 0)
 		return -1;
 	if (client_set_aside_malformed(cl, up_seq, err, errlen) < 0 ||
-		client_rename_keys(cl, renames, nrenames, err, errlen) < 0)
+		client_rename_keys(cl, renames, nrenames, err, errlen) < 0 ||
+		keep_met(cl, from_seq, up_seq, met, nmet, err, errlen) < 0)
 		goto fail;
 	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++)
 	{

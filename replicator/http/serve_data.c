@@ -148,7 +148,7 @@ do_upload(Hub *h, ProtoRequest *rq, Buf *out, bool *clone, char *err, size_t err
 		return -1;
 	}
 	proto_encode_uploaded(out, &us, h->up.marks, h->up.nmarks, h->up.notes, h->up.nnotes,
-						  h->up.notes_more, h->up.renames, h->up.nrenames);
+						  h->up.notes_more, h->up.renames, h->up.nrenames, h->up.met, h->up.nmet);
 	return 0;
 }
 
@@ -461,6 +461,8 @@ do_done(Hub *h, const ProtoRequest *rq, Buf *out, char *err, size_t errlen)
 	return 0;
 }
 
+/* This node's set-aside changes: how many, the first max (or those of
+ * rq->seqs still held), the overruled count if asked. */
 static int
 do_errors(Hub *h, const ProtoRequest *rq, Buf *out, char *err, size_t errlen)
 {
@@ -472,7 +474,7 @@ do_errors(Hub *h, const ProtoRequest *rq, Buf *out, char *err, size_t errlen)
 	if (count < 0)
 		return -1;
 	if (count > 0 && rq->max > 0 &&
-		(n = hub_list_errors(h, rq->node_id, rq->max, &rows, err, errlen)) < 0)
+		(n = hub_list_errors(h, rq->node_id, rq->max, rq->seqs, rq->nseqs, &rows, err, errlen)) < 0)
 		return -1;
 	if (rq->conflicts && (conflicts = hub_count_conflicts(h, rq->node_id, err, errlen)) < 0)
 	{

@@ -63,6 +63,8 @@ set_failed(Outcome *o, const char *why, const char *sqlstate)
 		why += 8;
 	free(o->why);
 	o->why = xstrdup(why);
+	free(o->note);
+	o->note = NULL;
 	snprintf(o->sqlstate, sizeof(o->sqlstate), "%s", sqlstate ? sqlstate : "");
 	o->done = DONE_FAILED;
 }
@@ -71,7 +73,10 @@ void
 outcomes_free(Outcome *o, int n)
 {
 	for (int i = 0; i < n; i++)
+	{
 		free(o[i].why);
+		free(o[i].note);
+	}
 	free(o);
 }
 
@@ -1279,14 +1284,6 @@ retry_meets(Decision *d, int i, const HubTable *t, const Version *cur)
 }
 
 /*
- * The SQLSTATE an insert that met another record is set aside with, and by
- * which its later changes find it (read_follows): syncq's own (class SQ is
- * implementation-defined), after 23505, the unique violation it would be in
- * one database, which the hub's own constraints raise too.
- */
-#define MET_SQLSTATE "SQ505"
-
-/*
  * Which updates and deletes of app-key tables (app_keys) are of a row
  * whose insert by their node waits in sync_errors because it met another
  * record (meets_record), and so are that node's own record's changes, not
@@ -1369,6 +1366,32 @@ read_follows(Hub *h, Decision *d, char *err, size_t errlen)
 }
 
 /*
+ * What the uploader's own sync_errors says of its insert of key into table,
+ * set aside because another record holds that key on the hub, whose last
+ * change was who's (the hub's node id: its app; "": a row from before the
+ * table was tracked): the uploader keeps its row there (client/queue.c) while
+ * the hub's copy of the change waits.
+ */
+static void
+met_note(Hub *h, Outcome *o, const char *key, const char *table, const char *who)
+{
+	char		how[160],
+				note[1024];
+
+	if (who[0] == '\0')
+		snprintf(how, sizeof(how), "was on the hub already, a row from before the table was tracked");
+	else if (strcmp(who, h->node_id) == 0)
+		snprintf(how, sizeof(how), "was also created by the hub's app, before this node's row reached the hub");
+	else
+		snprintf(how, sizeof(how), "was also created on another node, and that record reached the hub first (its last change: node %s)",
+				 who);
+	snprintf(note, sizeof(note), "row %.300s of \"%s\" %s: this node's row is set aside, kept here as it was sent, and the hub's record took its place. To keep this row, insert it again under another key; this entry goes once the hub's copy of this change leaves the hub's sync_errors (deleted there, or applied once that record left the key)",
+			 key, table, how);
+	free(o->note);
+	o->note = xstrdup(note);
+}
+
+/*
  * Change i of an app-key table (app_keys), not decided yet: set aside if
  * it is an insert whose key names another record on the hub, a live row
  * whose last change is not this node's (another node's insert reached the
@@ -1407,6 +1430,9 @@ meets_record(Hub *h, Decision *d, int i, const HubTable *t, const char *k, const
 		snprintf(why, sizeof(why), "row %.300s of \"%s\" is this node's own record, whose insert was set aside (it met another record of that key on the hub): this change of it waits with it in sync_errors (delete both, or neither)",
 				 d->key[i], c->table);
 		set_failed(&d->out[i], why, MET_SQLSTATE);
+		snprintf(why, sizeof(why), "row %.300s of \"%s\" is this node's own record, whose insert was set aside (another record of that key reached the hub first): this change of it waits with that insert in the hub's sync_errors, and is kept here as it was sent; this entry goes once the hub's copy of it goes",
+				 d->key[i], c->table);
+		d->out[i].note = xstrdup(why);
 		d->met[i] = true;
 		vermap_put(&d->metkeys, k, &mark);
 		return 1;
@@ -1432,6 +1458,7 @@ meets_record(Hub *h, Decision *d, int i, const HubTable *t, const char *k, const
 			 strcmp(who, h->node_id) == 0 ? "made by the hub's app" : "its last change by node ",
 			 who[0] == '\0' || strcmp(who, h->node_id) == 0 ? "" : who);
 	set_failed(&d->out[i], why, MET_SQLSTATE);
+	met_note(h, &d->out[i], d->key[i], c->table, who);
 	d->met[i] = true;
 	vermap_put(&d->metkeys, k, &mark);
 	return 1;

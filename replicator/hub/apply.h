@@ -21,7 +21,18 @@ typedef struct
 	Done		done;
 	char	   *why;
 	char		sqlstate[6];
+	char	   *note;			/* set aside with MET_SQLSTATE: what the
+								 * uploader's own sync_errors says of it */
 } Outcome;
+
+/*
+ * The SQLSTATE an insert that met another record is set aside with (and a
+ * later change of that node's row), and by which its later changes find it
+ * (apply.c, read_follows): syncq's own (class SQ is implementation-defined),
+ * after 23505, the unique violation it would be in one database, which the
+ * hub's own constraints raise too.
+ */
+#define MET_SQLSTATE "SQ505"
 
 void		outcomes_free(Outcome *o, int n);
 

@@ -13,7 +13,8 @@
  *   hub_number        run a query of one number
  *   hub_quote_ident   an identifier quoted for SQL text
  *   hub_set_err       err from a libpq failure
- *   hub_upload_forget free the marks, notes and renames an upload left on the connection
+ *   hub_upload_forget free the marks, notes, renames and met changes an upload
+ *                     left on the connection
  *
  * Every identifier is quoted with PQescapeIdentifier and every value is a
  * parameter.
@@ -335,6 +336,7 @@ hub_upload_forget(HubUpload *u)
 	free(u->marks);
 	key_renames_free(u->renames, u->nrenames);
 	free(u->rename_end);
+	met_changes_free(u->met, u->nmet);
 	memset(u, 0, sizeof(*u));
 }
 

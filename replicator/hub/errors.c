@@ -5,7 +5,7 @@
  *   hub_retry_errors     try them again (RETRY_MAX at most), in hub
  *                        transactions of RETRY_BATCH
  *   hub_count_errors     how many there are
- *   hub_list_errors      the first few, for the status
+ *   hub_list_errors      the first few, for the status; or those of some seqs
  *   hub_count_conflicts  how many of the client's changes were overruled
  */
 #include "base/base.h"
@@ -276,21 +276,38 @@ hub_count_errors(Hub *h, const char *client_id, char *err, size_t errlen)
 					  client_id, err, errlen);
 }
 
-/* The first max set-aside changes of this client, for the status. */
+/*
+ * The first max set-aside changes of this client, for the status; or, with
+ * seqs[0..nseqs), those of them the hub holds still (a client's entries of
+ * changes set aside there go with them: client/errors.c).
+ */
 int
-hub_list_errors(Hub *h, const char *client_id, int max, HubError **rows, char *err, size_t errlen)
+hub_list_errors(Hub *h, const char *client_id, int max, const int64_t *seqs, int nseqs,
+				HubError **rows, char *err, size_t errlen)
 {
 	char		lim[16];
-	const char *params[2] = {client_id, lim};
+	Buf			arr = {0};
+	const char *params[3] = {client_id, lim, NULL};
 	PGresult   *res;
 	int			n;
 
 	snprintf(lim, sizeof(lim), "%d", max);
-	res = hub_run(h, "SELECT seq, table_name, op, pk::text, error,"
+	buf_puts(&arr, "{");
+	for (int i = 0; i < nseqs; i++)
+		buf_printf(&arr, "%s%" PRId64, i ? "," : "", seqs[i]);
+	buf_puts(&arr, "}");
+	params[2] = arr.p;
+	res = hub_run(h, nseqs > 0 ?
+				  "SELECT seq, table_name, op, pk::text, error,"
+				  "       to_char(first_failed AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
+				  "       to_char(last_failed AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), attempts"
+				  "  FROM sync_errors WHERE node_id = $1 AND seq = ANY ($3::bigint[]) ORDER BY seq LIMIT $2::int" :
+				  "SELECT seq, table_name, op, pk::text, error,"
 				  "       to_char(first_failed AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
 				  "       to_char(last_failed AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), attempts"
 				  "  FROM sync_errors WHERE node_id = $1 ORDER BY seq LIMIT $2::int",
-				  2, params, PGRES_TUPLES_OK, err, errlen);
+				  nseqs > 0 ? 3 : 2, params, PGRES_TUPLES_OK, err, errlen);
+	buf_free(&arr);
 	if (res == NULL)
 		return -1;
 	n = PQntuples(res);

@@ -53,6 +53,10 @@ typedef struct
 								 * key after it (a new record), or INT64_MAX */
 	int			nrenames;
 	int			nstored;		/* renames[0..nstored) are in sync_key_renames */
+	MetChange  *met;			/* changes set aside as meeting another
+								 * record (MET_SQLSTATE), in seq order: the
+								 * reply names them (upload.c) */
+	int			nmet;
 	bool		keep_keys;		/* the client cannot take renames (a 0.1.0
 								 * syncqd, protocol 1): its inserts keep
 								 * their keys, last writer wins, as 0.1.0 */
@@ -154,8 +158,8 @@ int			hub_keys_store(Hub *h, char *err, size_t errlen);
 int			hub_retry_errors(Hub *h, const char *client_id, UploadStats *stats,
 							 char *err, size_t errlen);
 long		hub_count_errors(Hub *h, const char *client_id, char *err, size_t errlen);
-int			hub_list_errors(Hub *h, const char *client_id, int max, HubError **rows,
-							char *err, size_t errlen);
+int			hub_list_errors(Hub *h, const char *client_id, int max, const int64_t *seqs,
+							int nseqs, HubError **rows, char *err, size_t errlen);
 long		hub_count_conflicts(Hub *h, const char *client_id, char *err, size_t errlen);
 
 /* nodes.c */

@@ -90,6 +90,8 @@ pg_up_end(Link *l, UploadStats *st, char *err, size_t errlen)
 	l->nmarks = rc < 0 ? 0 : HUB(l)->up.nmarks;
 	l->renames = HUB(l)->up.renames;
 	l->nrenames = rc < 0 ? 0 : HUB(l)->up.nrenames;
+	l->met = HUB(l)->up.met;
+	l->nmet = rc < 0 ? 0 : HUB(l)->up.nmet;
 	return rc;
 }
 
@@ -210,7 +212,7 @@ pg_errors(Link *l, const char *client_id, int max, long *count, HubError **rows,
 		return -1;
 	if (*count > 0)
 	{
-		*nrows = hub_list_errors(HUB(l), client_id, max, rows, err, errlen);
+		*nrows = hub_list_errors(HUB(l), client_id, max, NULL, 0, rows, err, errlen);
 		if (*nrows < 0)
 		{
 			*nrows = 0;
@@ -223,6 +225,20 @@ pg_errors(Link *l, const char *client_id, int max, long *count, HubError **rows,
 		if (*conflicts < 0)
 			return -1;
 	}
+	return 0;
+}
+
+static int
+pg_held(Link *l, const char *client_id, const int64_t *seqs, int n, bool *held,
+		char *err, size_t errlen)
+{
+	HubError   *rows = NULL;
+	int			nrows = hub_list_errors(HUB(l), client_id, n, seqs, n, &rows, err, errlen);
+
+	if (nrows < 0)
+		return -1;
+	hub_errors_held(rows, nrows, seqs, n, held);
+	hub_errors_free(rows, nrows);
 	return 0;
 }
 
@@ -289,6 +305,7 @@ static const LinkOps pg_ops = {
 	.rows_close = pg_rows_close,
 	.down_end = pg_down_end,
 	.errors = pg_errors,
+	.held = pg_held,
 	.abort = pg_abort,
 	.ok = pg_ok,
 	.wake_fd = pg_wake_fd,

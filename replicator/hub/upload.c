@@ -12,7 +12,9 @@
  *                      NOTIFY, commit
  *
  * h->up keeps, until the next upload, where the client may acknowledge
- * (marks) and the changes set aside (notes), for the link to hand back.
+ * (marks), the changes set aside (notes) and, of those, the ones whose key
+ * met another record (met: note_met, met_resent), for the link to hand
+ * back.
  */
 #include "base/base.h"
 #include "hub/apply.h"
@@ -56,6 +58,63 @@ log_parked(HubUpload *u, Change **cs, const Outcome *out, int n, const char *wha
 	if (more)
 		logmsg(LOG_WARNING, "%d more changes %s", more, what);
 	u->notes_more += more;
+}
+
+static void
+push_met(HubUpload *u, int64_t seq, const char *error)
+{
+	u->met = xrealloc(u->met, sizeof(MetChange) * (size_t) (u->nmet + 1));
+	u->met[u->nmet].seq = seq;
+	u->met[u->nmet++].error = xstrdup(error);
+}
+
+/*
+ * The changes of out[0..n) set aside because their key met another record
+ * (MET_SQLSTATE), for the reply: the client keeps each in its own
+ * sync_errors, with the message for it (note).
+ */
+static void
+note_met(HubUpload *u, Change **cs, const Outcome *out, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (out[i].done == DONE_FAILED && strcmp(out[i].sqlstate, MET_SQLSTATE) == 0)
+			push_met(u, cs[i]->seq, out[i].note ? out[i].note : out[i].why);
+}
+
+/*
+ * An upload sent again after the hub committed it (the client's
+ * acknowledgement was lost): the changes it skips that were set aside as
+ * meeting another record, and wait in sync_errors still, are named again,
+ * so that the client keeps them as it would have (their first message is
+ * gone: the hub's reason stands in for it).
+ */
+static int
+met_resent(Hub *h, char *err, size_t errlen)
+{
+	HubUpload  *u = &h->up;
+	char		from[32],
+				to[32];
+	const char *params[3] = {u->client_id, from, to};
+	PGresult   *res;
+
+	snprintf(from, sizeof(from), "%" PRId64, u->ack_seq);
+	snprintf(to, sizeof(to), "%" PRId64, u->hub_seq);
+	res = hub_run(h, "SELECT seq, error FROM sync_errors"
+				  " WHERE node_id = $1::uuid AND seq > $2::bigint AND seq <= $3::bigint"
+				  "   AND sqlstate = '" MET_SQLSTATE "' ORDER BY seq",
+				  3, params, PGRES_TUPLES_OK, err, errlen);
+	if (res == NULL)
+		return -1;
+	for (int r = 0; r < PQntuples(res); r++)
+	{
+		char		note[1200];
+
+		snprintf(note, sizeof(note), "set aside on the hub, whose reason is: %.900s; kept here as it was sent, this entry goes once the hub's copy of this change goes",
+				 PQgetvalue(res, r, 1));
+		push_met(u, strtoll(PQgetvalue(res, r, 0), NULL, 10), note);
+	}
+	PQclear(res);
+	return 0;
 }
 
 /*
@@ -102,7 +161,8 @@ hub_upload_begin(Hub *h, const char *client_id, int64_t ack_seq, uint64_t ack_di
 	if (u->hub_seq == ack_seq && !u->checked)
 		goto clone;
 	u->new_seq = u->hub_seq;
-	if (hub_keys_load(h, client_id, ack_seq, err, errlen) < 0)
+	if (hub_keys_load(h, client_id, ack_seq, err, errlen) < 0 ||
+		(u->hub_seq > ack_seq && met_resent(h, err, errlen) < 0))
 		goto fail;
 	return 0;
 clone:
@@ -241,6 +301,7 @@ hub_upload_chunk(Hub *h, const ChangeList *page, char *err, size_t errlen)
 			u->stats.parked++;
 	}
 	log_parked(u, cs, out, m, "set aside in the hub's sync_errors");
+	note_met(u, cs, out, m);
 	add_mark(u, u->new_seq);
 	rc = 0;
 out:

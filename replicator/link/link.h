@@ -71,6 +71,10 @@ typedef struct
 	 * (-1: not asked for). */
 	int			(*errors) (Link *l, const char *client_id, int max, long *count,
 						   HubError **rows, int *nrows, long *conflicts, char *err, size_t errlen);
+	/* Which of this client's changes seqs[0..n) (ascending) the hub holds
+	 * set aside still: held[i] (client/errors.c, client_settle_met). */
+	int			(*held) (Link *l, const char *client_id, const int64_t *seqs, int n,
+						 bool *held, char *err, size_t errlen);
 	void		(*abort) (Link *l);		/* give up what is open */
 	bool		(*ok) (Link *l);		/* usable for the next sync */
 	int			(*wake_fd) (Link *l);	/* readable when the hub has news; -1 */
@@ -90,6 +94,10 @@ struct Link
 	const KeyRename *renames;	/* after up_end: keys the hub gave this
 								 * client's new rows, not yet acknowledged */
 	int			nrenames;
+	const MetChange *met;		/* after up_end: the changes it set aside as
+								 * meeting another record, for the client's
+								 * own sync_errors */
+	int			nmet;
 	bool		clone;			/* the hub refused us as a copy of another node */
 	bool		overtaken;		/* the upload was rolled back: try it again */
 	int64_t		hub_clock_us;	/* after down_begin: the hub's clock, above

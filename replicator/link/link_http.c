@@ -309,6 +309,7 @@ http_up_begin(Link *l, const char *client_id, int64_t ack_seq, uint64_t ack_dige
 	l->overtaken = false;
 	l->nmarks = 0;
 	l->nrenames = 0;
+	l->nmet = 0;
 	buf_reset(&hl->up);
 	proto_upload_begin(&hl->upw, &hl->up, hl->node_id, ack_seq, now, ack_digest);
 	return 0;
@@ -344,6 +345,8 @@ http_up_end(Link *l, UploadStats *st, char *err, size_t errlen)
 	l->nmarks = 0;
 	l->renames = NULL;
 	l->nrenames = 0;
+	l->met = NULL;
+	l->nmet = 0;
 	if (rc == 0 && proto_decode_uploaded(reply.p, reply.len, r, why, sizeof(why)) < 0)
 		rc = bad_reply(hl, "upload", why, err, errlen);
 	buf_free(&reply);
@@ -357,6 +360,8 @@ http_up_end(Link *l, UploadStats *st, char *err, size_t errlen)
 	l->nmarks = r->nmarks;
 	l->renames = r->renames;
 	l->nrenames = r->nrenames;
+	l->met = r->met;
+	l->nmet = r->nmet;
 	/* what the hub set aside, as serve logged it */
 	for (int i = 0; i < r->nrefused; i++)
 		logmsg(LOG_WARNING, "%s", r->refused[i]);
@@ -523,6 +528,39 @@ http_errors(Link *l, const char *client_id, int max, long *count, HubError **row
 	*nrows = r.nrows;
 	if (conflicts)
 		*conflicts = r.conflicts;
+	return 0;
+}
+
+/* Which of seqs the hub holds set aside still: errors requests naming
+ * them, PROTO_ERRORS_MAX at a time. */
+static int
+http_held(Link *l, const char *client_id, const int64_t *seqs, int n, bool *held,
+		  char *err, size_t errlen)
+{
+	HttpLink   *hl = (HttpLink *) l;
+
+	snprintf(hl->node_id, sizeof(hl->node_id), "%s", client_id);
+	for (int from = 0; from < n; from += PROTO_ERRORS_MAX)
+	{
+		ProtoRequest rq = request(hl, OP_ERRORS);
+		ProtoErrors r;
+		Buf			reply = {0};
+		char		why[512];
+		int			k = n - from < PROTO_ERRORS_MAX ? n - from : PROTO_ERRORS_MAX;
+		int			rc;
+
+		rq.max = k;
+		rq.seqs = (int64_t *) (seqs + from);
+		rq.nseqs = k;
+		rc = step(hl, &rq, &reply, err, errlen);
+		if (rc == 0 && proto_decode_errors(reply.p, reply.len, &r, why, sizeof(why)) < 0)
+			rc = bad_reply(hl, "errors", why, err, errlen);
+		buf_free(&reply);
+		if (rc < 0)
+			return -1;
+		hub_errors_held(r.rows, r.nrows, seqs + from, k, held + from);
+		hub_errors_free(r.rows, r.nrows);
+	}
 	return 0;
 }
 
@@ -739,6 +777,7 @@ static const LinkOps http_ops = {
 	.rows_close = http_nothing,
 	.down_end = http_down_end,
 	.errors = http_errors,
+	.held = http_held,
 	.abort = http_abort,
 	.ok = http_ok,
 	.wake_fd = http_wake_fd,

@@ -573,6 +573,49 @@ decode_rows_op(const Fields *fs, ProtoRequest *rq, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * An array of seqs (errors: the set-aside changes asked about), into
+ * rq->seqs: at most PROTO_ERRORS_MAX, each above the one before it.
+ */
+static int
+get_seqs(const Fields *fs, const char *key, ProtoRequest *rq, char *err, size_t errlen)
+{
+	const Field *f = field(fs, key);
+	JsonIn		in;
+	int			rc;
+
+	if (absent(f))
+		return 0;
+	if (f->kind != JK_ARRAY)
+		return bad(err, errlen, "\"%s\" must be an array of seqs", key);
+	jin_init(&in, f->val, f->len, true);
+	jin_array(&in);
+	while ((rc = jin_item(&in)) > 0)
+	{
+		int64_t		v;
+
+		if (rq->nseqs == PROTO_ERRORS_MAX)
+		{
+			snprintf(err, errlen, "\"%s\" holds more than %d seqs", key, PROTO_ERRORS_MAX);
+			rc = -1;
+			break;
+		}
+		if (jin_peek(&in) != JK_NUMBER || jin_int(&in, &v) < 0 || v < 1 ||
+			(rq->nseqs > 0 && v <= rq->seqs[rq->nseqs - 1]))
+		{
+			snprintf(err, errlen, "\"%s\"[%d] must be a seq above the one before it", key, rq->nseqs);
+			rc = -1;
+			break;
+		}
+		rq->seqs = xrealloc(rq->seqs, sizeof(int64_t) * (size_t) (rq->nseqs + 1));
+		rq->seqs[rq->nseqs++] = v;
+	}
+	if (rc < 0 && err[0] == '\0')
+		snprintf(err, errlen, "\"%s\": %s", key, in.err);
+	jin_free(&in);
+	return rc;
+}
+
 /* The fields of each op but the upload. */
 static int
 decode_op(const Fields *fs, ProtoRequest *rq, char *err, size_t errlen)
@@ -595,8 +638,9 @@ decode_op(const Fields *fs, ProtoRequest *rq, char *err, size_t errlen)
 			return get_snapshot(fs, "position", true, &rq->position, err, errlen);
 		case OP_ERRORS:
 			n = 20;
-			if (get_int(fs, "max", false, 0, 1000, &n, err, errlen) < 0 ||
-				get_bool(fs, "conflicts", &rq->conflicts, err, errlen) < 0)
+			if (get_int(fs, "max", false, 0, PROTO_ERRORS_MAX, &n, err, errlen) < 0 ||
+				get_bool(fs, "conflicts", &rq->conflicts, err, errlen) < 0 ||
+				get_seqs(fs, "seqs", rq, err, errlen) < 0)
 				return -1;
 			rq->max = (int) n;
 			return 0;
@@ -769,6 +813,7 @@ proto_request_free(ProtoRequest *rq)
 	free(rq->target);
 	free(rq->table);
 	free(rq->after_pk);
+	free(rq->seqs);
 	memset(rq, 0, sizeof(*rq));
 }
 
@@ -876,6 +921,14 @@ proto_encode_request(const ProtoRequest *rq, Buf *out)
 		case OP_ERRORS:
 			jout_kint(&w, "max", rq->max);
 			jout_kbool(&w, "conflicts", rq->conflicts);
+			if (rq->nseqs > 0)
+			{
+				jout_key(&w, "seqs");
+				jout_array(&w);
+				for (int i = 0; i < rq->nseqs; i++)
+					jout_int(&w, rq->seqs[i]);
+				jout_array_end(&w);
+			}
 			break;
 	}
 	jout_object_end(&w);

@@ -31,6 +31,9 @@
 /* Changes or rows per page a client may ask for, at most. */
 #define PROTO_LIMIT_MAX 50000
 
+/* Set-aside changes an errors request lists, or names by seq, at most. */
+#define PROTO_ERRORS_MAX 1000
+
 /* ---- requests (proto.c) ------------------------------------------------ */
 
 typedef enum
@@ -81,6 +84,8 @@ typedef struct
 	/* errors */
 	int			max;
 	bool		conflicts;
+	int64_t    *seqs;			/* only these (ascending; NULL: the first max) */
+	int			nseqs;
 } ProtoRequest;
 
 const char *proto_op_name(ProtoOp op);
@@ -135,11 +140,14 @@ typedef struct
 	int			refused_more;
 	KeyRename  *renames;		/* keys the hub gave the client's new rows */
 	int			nrenames;
+	MetChange  *met;			/* changes set aside as meeting another record */
+	int			nmet;
 } ProtoUploaded;
 
 void		proto_encode_uploaded(Buf *out, const UploadStats *st, const UploadMark *marks,
 								  int nmarks, char *const *refused, int nrefused, int refused_more,
-								  const KeyRename *renames, int nrenames);
+								  const KeyRename *renames, int nrenames,
+								  const MetChange *met, int nmet);
 int			proto_decode_uploaded(const char *s, size_t n, ProtoUploaded *r, char *err, size_t errlen);
 void		proto_uploaded_free(ProtoUploaded *r);
 

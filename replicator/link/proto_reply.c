@@ -344,7 +344,7 @@ proto_hello_free(ProtoHello *r)
 void
 proto_encode_uploaded(Buf *out, const UploadStats *st, const UploadMark *marks, int nmarks,
 					  char *const *refused, int nrefused, int refused_more,
-					  const KeyRename *renames, int nrenames)
+					  const KeyRename *renames, int nrenames, const MetChange *met, int nmet)
 {
 	JsonOut		w;
 	char		digest[24];
@@ -385,7 +385,40 @@ proto_encode_uploaded(Buf *out, const UploadStats *st, const UploadMark *marks, 
 		jout_array_end(&w);
 	}
 	jout_array_end(&w);
+	/* (a 0.1.0 syncqd skips it, as every reader skips a key it does not know) */
+	jout_key(&w, "met");
+	jout_array(&w);
+	for (int i = 0; i < nmet; i++)
+	{
+		jout_array(&w);
+		jout_int(&w, met[i].seq);
+		jout_string(&w, met[i].error);
+		jout_array_end(&w);
+	}
+	jout_array_end(&w);
 	jout_object_end(&w);
+}
+
+/* One change set aside as meeting another record, [seq, "error"], appended to r. */
+static int
+read_met(JsonIn *in, ProtoUploaded *r, char *err, size_t errlen)
+{
+	int64_t		seq;
+	Buf			e = {0};
+
+	if (jin_array(in) == 0 && jin_item(in) == 1 && jin_int(in, &seq) == 0 &&
+		jin_item(in) == 1 && jin_string(in, &e) == 0 && jin_item(in) == 0 &&
+		seq > 0 && e.len > 0 && strlen(e.p) == e.len &&
+		(r->nmet == 0 || seq > r->met[r->nmet - 1].seq))
+	{
+		r->met = xrealloc(r->met, (size_t) (r->nmet + 1) * sizeof(MetChange));
+		r->met[r->nmet].seq = seq;
+		r->met[r->nmet++].error = e.p;
+		return 0;
+	}
+	buf_free(&e);
+	return malformed(in, "a change the reply says met another record is not [seq, \"error\"] in seq order", NULL,
+					 err, errlen);
 }
 
 /* One key the hub renamed, [seq, "table", "column", old, new], appended to r. */
@@ -487,6 +520,13 @@ proto_decode_uploaded(const char *s, size_t n, ProtoUploaded *r, char *err, size
 			while (rc >= 0 && (rc = jin_item(&in)) > 0)
 				rc = read_rename(&in, r, err, errlen);
 		}
+		else if (is(&in, "met"))
+		{
+			if (jin_array(&in) < 0)
+				rc = malformed(&in, "an array expected for", "met", err, errlen);
+			while (rc >= 0 && (rc = jin_item(&in)) > 0)
+				rc = read_met(&in, r, err, errlen);
+		}
 		else if (is(&in, "refused"))
 		{
 			if (jin_array(&in) < 0)
@@ -528,6 +568,7 @@ proto_uploaded_free(ProtoUploaded *r)
 	free(r->refused);
 	free(r->marks);
 	key_renames_free(r->renames, r->nrenames);
+	met_changes_free(r->met, r->nmet);
 	memset(r, 0, sizeof(*r));
 }
 

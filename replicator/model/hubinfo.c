@@ -7,7 +7,9 @@
  *   hub_col_generated is it a generated column of the table
  *   hub_tables_free   free an array of tables
  *   hub_errors_free   free an array of set-aside changes
+ *   hub_errors_held   which of some seqs are among them
  *   key_renames_free  free an array of keys the hub renamed
+ *   met_changes_free  free an array of changes set aside as meeting another record
  */
 #include "model/hubinfo.h"
 
@@ -111,4 +113,25 @@ key_renames_free(KeyRename *r, int n)
 		free(r[i].column);
 	}
 	free(r);
+}
+
+void
+met_changes_free(MetChange *m, int n)
+{
+	for (int i = 0; i < n; i++)
+		free(m[i].error);
+	free(m);
+}
+
+void
+hub_errors_held(const HubError *rows, int nrows, const int64_t *seqs, int n, bool *held)
+{
+	int			r = 0;
+
+	for (int i = 0; i < n; i++)
+	{
+		while (r < nrows && rows[r].seq < seqs[i])
+			r++;
+		held[i] = r < nrows && rows[r].seq == seqs[i];
+	}
 }

@@ -69,6 +69,22 @@ typedef struct
 
 void		key_renames_free(KeyRename *r, int n);
 
+/*
+ * A change of an upload the hub set aside because its key names another
+ * record on the hub (docs/replication.md, "Keys the app sets"): an insert
+ * that met a record another node (or the hub's app) made first, or a later
+ * change of that node's own row. The client keeps it in its own
+ * sync_errors (client/queue.c) with error, the message for a person on
+ * that node, until the hub's copy goes.
+ */
+typedef struct
+{
+	int64_t		seq;			/* the client's queue seq */
+	char	   *error;
+} MetChange;
+
+void		met_changes_free(MetChange *m, int n);
+
 /* Changes per page of an upload: the libpq link hands the hub pages of
  * this many (sync/sync.c), and serve an HTTP upload the same way. */
 #define UPLOAD_PAGE 5000
@@ -108,5 +124,7 @@ typedef struct
 } HubError;
 
 void		hub_errors_free(HubError *rows, int n);
+/* held[i]: is seqs[i] among rows[0..nrows)? (both in ascending seq order) */
+void		hub_errors_held(const HubError *rows, int nrows, const int64_t *seqs, int n, bool *held);
 
 #endif							/* SYNCQD_HUBINFO_H */

@@ -157,7 +157,7 @@ sync_up(Link *l, Client *cl, const HubTypes *types, SyncStats *st, char *err, si
 			if (acks++ > 0)
 				nap_us(SHORT_PAUSE_US);	/* let a waiting app in */
 			if (client_ack_upload(cl, ack_seq, m->seq, m->digest, l->renames, l->nrenames,
-								  err, errlen) < 0)
+								  l->met, l->nmet, err, errlen) < 0)
 				return -1;
 			st->renamed += l->nrenames;
 			ack_seq = m->seq;
@@ -177,6 +177,34 @@ fail:
 	client_pending_close(cl);
 	changes_free(&page);
 	return -1;
+}
+
+/*
+ * This node's changes its sync_errors keeps while the hub holds them set
+ * aside (their key met another record: client_ack_upload) leave once the
+ * hub's copy is gone (client_settle_met). Asked only while there are some;
+ * a failure is logged, and the next sync asks again.
+ */
+static void
+settle_met(Link *l, Client *cl)
+{
+	int64_t    *seqs = NULL;
+	bool	   *held = NULL;
+	char		err[1024];
+	int			n = client_met_seqs(cl, &seqs, err, sizeof(err));
+
+	if (n > 0)
+	{
+		held = xcalloc((size_t) n, sizeof(bool));
+		if (l->ops->held(l, client_node_id(cl), seqs, n, held, err, sizeof(err)) < 0)
+			n = -1;
+		else
+			n = client_settle_met(cl, seqs, held, n, err, sizeof(err));
+	}
+	if (n < 0)
+		logmsg(LOG_WARNING, "this node's changes the hub set aside: which it holds still, unknown: %s", err);
+	free(held);
+	free(seqs);
 }
 
 /*
@@ -544,6 +572,8 @@ sync_once(Link *l, Client *cl, const SyncOptions *o, SyncStats *st, char *err, s
 	load_hub_types(l, &types);
 	up = sync_up(l, cl, &types, st, uperr, sizeof(uperr));
 	client_respell_clear(cl);
+	if (up == 0)
+		settle_met(l, cl);
 	if (up < 0)
 	{
 		if (st->clone)

@@ -119,7 +119,11 @@ check_request(const ProtoRequest *rq)
 			CHECK(rq->position && proto_is_snapshot(rq->position));
 			break;
 		case OP_ERRORS:
-			CHECK(rq->max >= 0 && rq->max <= 1000);
+			CHECK(rq->max >= 0 && rq->max <= PROTO_ERRORS_MAX);
+			CHECK(rq->nseqs >= 0 && rq->nseqs <= PROTO_ERRORS_MAX);
+			CHECK((rq->nseqs == 0) == (rq->seqs == NULL));
+			for (int i = 0; i < rq->nseqs; i++)
+				CHECK(rq->seqs[i] > (i ? rq->seqs[i - 1] : 0));
 			break;
 	}
 }
@@ -198,7 +202,7 @@ static void
 encode_uploaded(const ProtoUploaded *r, Buf *out)
 {
 	proto_encode_uploaded(out, &r->st, r->marks, r->nmarks, r->refused, r->nrefused, r->refused_more,
-						  r->renames, r->nrenames);
+						  r->renames, r->nrenames, r->met, r->nmet);
 }
 
 static void
