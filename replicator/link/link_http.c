@@ -532,7 +532,7 @@ http_errors(Link *l, const char *client_id, int max, long *count, HubError **row
 }
 
 /* Which of seqs the hub holds set aside still: errors requests naming
- * them, PROTO_ERRORS_MAX at a time. */
+ * them, PROTO_ERRORS_MAX at a time, each answered with those held. */
 static int
 http_held(Link *l, const char *client_id, const int64_t *seqs, int n, bool *held,
 		  char *err, size_t errlen)
@@ -558,8 +558,19 @@ http_held(Link *l, const char *client_id, const int64_t *seqs, int n, bool *held
 		buf_free(&reply);
 		if (rc < 0)
 			return -1;
-		hub_errors_held(r.rows, r.nrows, seqs + from, k, held + from);
+		/*
+		 * (a serve that lists the first max changes whatever seqs says
+		 * answers with others: then nothing is known)
+		 */
+		if (hub_errors_held(r.rows, r.nrows, seqs + from, k, held + from) != r.nrows)
+		{
+			snprintf(err, errlen, "serve %s: errors: its answer lists changes not among the seqs asked for (a serve older than this syncqd?)",
+					 hl->url);
+			rc = -1;
+		}
 		hub_errors_free(r.rows, r.nrows);
+		if (rc < 0)
+			return -1;
 	}
 	return 0;
 }

@@ -123,15 +123,18 @@ met_changes_free(MetChange *m, int n)
 	free(m);
 }
 
-void
+int
 hub_errors_held(const HubError *rows, int nrows, const int64_t *seqs, int n, bool *held)
 {
-	int			r = 0;
+	int			r = 0,
+				found = 0;
 
 	for (int i = 0; i < n; i++)
 	{
 		while (r < nrows && rows[r].seq < seqs[i])
 			r++;
 		held[i] = r < nrows && rows[r].seq == seqs[i];
+		found += held[i];
 	}
+	return found;
 }

@@ -124,7 +124,8 @@ typedef struct
 } HubError;
 
 void		hub_errors_free(HubError *rows, int n);
-/* held[i]: is seqs[i] among rows[0..nrows)? (both in ascending seq order) */
-void		hub_errors_held(const HubError *rows, int nrows, const int64_t *seqs, int n, bool *held);
+/* held[i]: is seqs[i] among rows[0..nrows)? (both in ascending seq order)
+ * Returns how many rows are among seqs. */
+int			hub_errors_held(const HubError *rows, int nrows, const int64_t *seqs, int n, bool *held);
 
 #endif							/* SYNCQD_HUBINFO_H */

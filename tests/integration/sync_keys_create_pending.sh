@@ -5,9 +5,9 @@
 # waits in the client's sync_errors until the next upload, which the hub
 # sets aside (the hub's record came first); the node then holds the hub's
 # record, and its own row waits in the hub's sync_errors, its content
-# whole. Without the wait the hub's change would overwrite the local row,
-# and its content, never read yet, would be lost. Over HTTP: serve's
-# --max-body refuses the upload alone.
+# whole (and in its own sync_errors). Without the wait the hub's change
+# would overwrite the local row, and its content, never read yet, would be
+# lost. Over HTTP: serve's --max-body refuses the upload alone.
 . "$SYNCQ_ROOT/tests/lib/synctest.sh"
 new_hub sync_keys_create_pending
 
@@ -44,7 +44,10 @@ expect_eq "B holds A's tool" "$(plain "$B" "SELECT code || '=' || name FROM tool
 expect_eq "the hub holds A's" "$(hub "SELECT code || '=' || name FROM tool")" "T1=a1"
 expect_eq "B's tool, whole, in the hub's sync_errors" \
 	"$(hub "SELECT op, substr(row_data->>'name', 1, 2) || length(row_data->>'name') FROM sync_errors")" "I|b11602"
-expect_eq "nothing waits on B, no conflict" "$(plain "$B" "SELECT (SELECT count(*) FROM sync_errors) || ' ' || (SELECT count(*) FROM sync_conflicts)")" "0 0"
+expect_eq "nothing of the hub's waits on B, no conflict" \
+	"$(plain "$B" "SELECT (SELECT count(*) FROM sync_errors WHERE hub_seq > 0) || ' ' || (SELECT count(*) FROM sync_conflicts)")" "0 0"
+expect_eq "B's own tool, whole, in B's own sync_errors too (sync_keys_loser.sh)" \
+	"$(plain "$B" "SELECT op || '|' || substr(json_extract(row_data, '$.name'), 1, 2) || length(json_extract(row_data, '$.name')) FROM sync_errors WHERE hub_seq < 0")" "I|b11602"
 sync "$A"
 expect_eq "A's tool" "$(plain "$A" "SELECT code || '=' || name FROM tool")" "T1=a1"
 note "ok"

@@ -108,4 +108,23 @@ expect_eq "b's entries: the queue row that could not be sent only" \
 	"$(plain "$b" "SELECT table_name || ' ' || op || ' ' || (ver_us = 0) FROM sync_errors")" "part I 1"
 sync "$a"
 same_rows part "code AS id, name" "$a" "$b"
+
+note "the acknowledgement lost: a and b both create machine 2; b's file is taken back to before its sync, and it syncs again"
+plain "$a" "INSERT INTO machine VALUES (2, 'press of a', 1)"
+plain "$b" "INSERT INTO machine VALUES (2, 'saw of b', 2)"
+sync "$a"
+plain "$b" ".backup '$SYNCQ_TMP/b-before.db'"
+sync "$b"
+expect_eq "b's entry of its machine 2" "$(plain "$b" "SELECT count(*) FROM sync_errors WHERE pk = '{\"id\":2}'")" "1"
+plain "$b" ".restore '$SYNCQ_TMP/b-before.db'"
+expect_eq "b's entry, gone with the file's copy" "$(plain "$b" "SELECT count(*) FROM sync_errors WHERE pk = '{\"id\":2}'")" "0"
+sync "$b"
+expect_eq "the resent upload: the hub had it (nothing set aside twice)" \
+	"$(hub "SELECT count(*) FROM sync_errors WHERE pk::jsonb = '{\"id\":2}'")" "1"
+why=$(plain "$b" "SELECT json_extract(row_data, '$.model') || ': ' || error FROM sync_errors WHERE pk = '{\"id\":2}'")
+case $why in
+'saw of b: set aside on the hub, whose reason is: row {"id":2} of "machine" is another record on the hub'*) ;;
+*) fail "b's entry of its machine 2, after the resent upload: $why" ;;
+esac
+expect_eq "b's machine 2: a's" "$(plain "$b" "SELECT model FROM machine WHERE id = 2")" "press of a"
 echo ok
