@@ -229,7 +229,8 @@ tz_status(Control *c, int64_t now)
 
 /*
  * What the file says: queue depth per table and priority, the oldest
- * pending change (the lag), the changes set aside here, conflicts here.
+ * pending change (the lag), the changes set aside here (not those the hub
+ * holds set aside, kept here too), conflicts here.
  * Fills *lag_s and *down_errors; returns the queue object or NULL with
  * *why set (the file could not be read now).
  */
@@ -299,8 +300,13 @@ db_status(Control *c, bool detail, int64_t now, double *lag_s, json_t **down_err
 	if (oldest > 0 && now > oldest)
 		*lag_s = (double) (now - oldest) / 1e6;
 
+	/*
+	 * (this node's changes the hub set aside, kept here while the hub holds
+	 * them: client/errors.c, are the hub's errors.up already)
+	 */
 	rc = sqlite3_prepare_v2(c->db, "SELECT hub_seq, table_name, op, pk, error, first_failed, last_failed, attempts,"
-							" count(*) OVER () FROM sync_errors ORDER BY id LIMIT ?1", -1, &st, NULL);
+							" count(*) OVER () FROM sync_errors WHERE NOT (hub_seq < 0 AND ver_us <> 0)"
+							" ORDER BY id LIMIT ?1", -1, &st, NULL);
 	if (rc != SQLITE_OK)
 		goto dberr;
 	sqlite3_bind_int(st, 1, STATUS_ERRORS_MAX);

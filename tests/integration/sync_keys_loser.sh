@@ -11,7 +11,7 @@
 # reached the hub first. The entry goes when the hub's copy of it goes: a
 # person deleted it there, or it went through once the other record left
 # its key.
-. "$SYNCQ_ROOT/tests/lib/synctest.sh"
+. "$SYNCQ_ROOT/tests/lib/daemontest.sh"
 new_hub sync_keys_loser
 
 hub "CREATE TABLE machine (id integer PRIMARY KEY, model text, hours integer);
@@ -78,6 +78,17 @@ expect_eq "b's entries" "$(plain "$b" "SELECT table_name || ' ' || op FROM sync_
 	"machine I
 part I
 machine U"
+
+note "b's status counts them once: the hub's copies (errors.up), not its own entries again (errors.down)"
+port=$(free_port)
+start_daemon "$b" --control "127.0.0.1:$port"
+json() { python3 -c "import json, sys; d = json.load(sys.stdin); print($1)"; }
+wait_until 10 "the hub's set-aside changes in b's status" \
+	'[ "$(curl -s "http://127.0.0.1:$port/api/sync/status" | json "d['"'"'errors'"'"']['"'"'up'"'"']['"'"'count'"'"']")" = 3 ]'
+expect_eq "b's errors: count, up, down" \
+	"$(curl -s "http://127.0.0.1:$port/api/sync/status" | json "d['errors']['count'], d['errors']['up']['count'], d['errors']['down']['count']")" \
+	"3 3 0"
+stop_daemon
 
 note "a person deletes b's machine 1 changes from the hub's sync_errors"
 hub "DELETE FROM sync_errors WHERE table_name = 'machine'" >/dev/null
