@@ -171,7 +171,6 @@ client_has_errors(Client *cl)
 	return any;
 }
 
-
 /*
  * The queue seqs of this node's changes kept in sync_errors while the hub
  * holds them set aside (keep_met: hub_seq < 0, a version of their own), in

@@ -228,6 +228,7 @@ pg_errors(Link *l, const char *client_id, int max, long *count, HubError **rows,
 	return 0;
 }
 
+/* Which of this client's changes seqs[0..n) the hub holds set aside still. */
 static int
 pg_held(Link *l, const char *client_id, const int64_t *seqs, int n, bool *held,
 		char *err, size_t errlen)

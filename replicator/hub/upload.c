@@ -60,6 +60,7 @@ log_parked(HubUpload *u, Change **cs, const Outcome *out, int n, const char *wha
 	u->notes_more += more;
 }
 
+/* Change seq of the upload, set aside as meeting another record, for the reply. */
 static void
 push_met(HubUpload *u, int64_t seq, const char *error)
 {

@@ -582,6 +582,7 @@ get_seqs(const Fields *fs, const char *key, ProtoRequest *rq, char *err, size_t 
 {
 	const Field *f = field(fs, key);
 	JsonIn		in;
+	bool		said = false;
 	int			rc;
 
 	if (absent(f))
@@ -597,6 +598,7 @@ get_seqs(const Fields *fs, const char *key, ProtoRequest *rq, char *err, size_t 
 		if (rq->nseqs == PROTO_ERRORS_MAX)
 		{
 			snprintf(err, errlen, "\"%s\" holds more than %d seqs", key, PROTO_ERRORS_MAX);
+			said = true;
 			rc = -1;
 			break;
 		}
@@ -604,13 +606,14 @@ get_seqs(const Fields *fs, const char *key, ProtoRequest *rq, char *err, size_t 
 			(rq->nseqs > 0 && v <= rq->seqs[rq->nseqs - 1]))
 		{
 			snprintf(err, errlen, "\"%s\"[%d] must be a seq above the one before it", key, rq->nseqs);
+			said = true;
 			rc = -1;
 			break;
 		}
 		rq->seqs = xrealloc(rq->seqs, sizeof(int64_t) * (size_t) (rq->nseqs + 1));
 		rq->seqs[rq->nseqs++] = v;
 	}
-	if (rc < 0 && err[0] == '\0')
+	if (rc < 0 && !said)
 		snprintf(err, errlen, "\"%s\": %s", key, in.err);
 	jin_free(&in);
 	return rc;
