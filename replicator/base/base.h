@@ -3,7 +3,7 @@
  * back NULL, one log, two clocks, and the flags the signals set.
  *
  *   util.c      xmalloc, xcalloc, xrealloc, xstrdup, xstrndup; now_us,
- *               mono_us, nap_us, jitter01, arg_take_secret
+ *               mono_us, nap_us, utf8_cut, jitter01, arg_take_secret
  *   log.c       logmsg, log_open, log_level_set
  *   signals.c   signals_install; stop_requested, reopen_requested
  *
@@ -36,6 +36,10 @@ int64_t		mono_us(void);
 
 /* Sleep for us microseconds; a signal (a stop request) cuts it short. */
 void		nap_us(int64_t us);
+
+/* How much of s to print in at most max bytes, not cutting a UTF-8
+ * character: printf("%.*s", utf8_cut(s, max), s). */
+int			utf8_cut(const char *s, size_t max);
 
 /* A uniformly random double in [0, 1), for backoff jitter. */
 double		jitter01(void);

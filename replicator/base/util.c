@@ -6,6 +6,7 @@
  *   now_us                       the wall clock, µs since 1970
  *   mono_us                      a clock for deadlines, never jumps
  *   nap_us                       sleep (a signal cuts it short)
+ *   utf8_cut                     a prefix that ends between two characters
  *   jitter01                     a random double in [0, 1), for backoff
  *   arg_take_secret              a copy of a command-line argument, hidden there
  */
@@ -92,6 +93,22 @@ mono_us(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/*
+ * The length of the longest prefix of s of at most max bytes that does not
+ * end inside a UTF-8 character, for "%.*s": a message cut inside one is
+ * text PostgreSQL refuses (invalid byte sequence for encoding "UTF8").
+ */
+int
+utf8_cut(const char *s, size_t max)
+{
+	size_t		n = strnlen(s, max);
+
+	if (n == max)
+		while (n > 0 && ((unsigned char) s[n] & 0xC0) == 0x80)
+			n--;
+	return (int) n;
 }
 
 void

@@ -471,8 +471,8 @@ own_new_record(Client *cl, const ClientTable *t, const Change *c, char *why, siz
 	}
 	if (rc == SQLITE_DONE)
 		return 0;
-	snprintf(why, whylen, "row %.300s of \"%s\" is this node's own new record, not yet acknowledged by the hub: the hub's change of that key waits for the next upload (the hub may give this node's row a new key, or hold another record under that key)",
-			 c->pk_json, c->table);
+	snprintf(why, whylen, "row %.*s of \"%s\" is this node's own new record, not yet acknowledged by the hub: the hub's change of that key waits for the next upload (the hub may give this node's row a new key, or hold another record under that key)",
+			 utf8_cut(c->pk_json, 300), c->pk_json, c->table);
 	return 1;
 }
 

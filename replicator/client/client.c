@@ -49,20 +49,27 @@
 
 /*
  * The pace of syncqd's write transactions (docs/daemon.md, The app always
- * gets in): once syncqd has held the file's write lock for PACE_HOLD_US,
- * in one transaction or in several, it leaves the lock alone for
- * PACE_PAUSE_US before it takes it again. SQLite's busy handler, in which
- * the app waits, sleeps up to 100 ms between tries: the pause is longer, so
- * a waiting app is sure to get in. A shorter gap between two transactions
- * (a commit at the end of a download's page while the next page comes,
- * 25 ms between an upload's parts, the time between two small syncs) takes
- * its own length off the time held, but is no pause: an app sleeping
- * 100 ms at a time missed such gaps one after another and waited over a
- * second behind a download's pages of 40 ms held, 10 ms free, when each
- * commit was taken for the end of a part (daemon_app_waits). Small syncs a
- * few ms long, tens of ms apart, never pause.
+ * gets in): once syncqd has held the file's write lock for a while, in one
+ * transaction or in several, it leaves the lock alone for PACE_PAUSE_US
+ * before it takes it again. SQLite's busy handler, in which the app waits,
+ * sleeps up to 100 ms between tries: the pause is longer, so a waiting app
+ * is sure to get in. The while is PACE_HOLD_APP_US once another connection
+ * (the app) has committed in the last PACE_APP_US, so that a writing app
+ * waits little more than one of its sleeps; PACE_HOLD_US when none has, so
+ * that a sync with nobody else writing goes fast, and an app that begins
+ * to write waits one longer hold, once. A shorter gap between two
+ * transactions (a commit at the end of a download's page while the next
+ * page comes, 25 ms between an upload's parts, the time between two small
+ * syncs) takes half its length off the time held, but is no pause: an app
+ * sleeping 100 ms at a time can miss such gaps one after another (it
+ * waited over a second behind a download's pages of 40 ms held, 10 ms
+ * free, when each commit was taken for the end of a part:
+ * daemon_app_waits). Small syncs, a few ms long and tens of ms apart, never
+ * pause.
  */
 #define PACE_HOLD_US 200000
+#define PACE_HOLD_APP_US 50000
+#define PACE_APP_US 5000000
 #define PACE_PAUSE_US 110000
 
 /* Registers the syncq SQL functions (sqlite_ext/syncq.c, linked in). */
@@ -144,28 +151,47 @@ client_query_int(sqlite3 *db, const char *sql, int *rc)
 	return v;
 }
 
+/* How long syncqd may hold the lock before it pauses, now. */
+static int64_t
+pace_hold_us(const Client *cl)
+{
+	return cl->app_wrote_at != 0 && mono_us() - cl->app_wrote_at < PACE_APP_US ?
+		PACE_HOLD_APP_US : PACE_HOLD_US;
+}
+
 /*
  * Begin a write transaction of syncqd's: first the pause, if syncqd held
- * the lock long enough (a gap as long as the pause counts as one).
+ * the lock long enough (a gap as long as the pause counts as one); then
+ * see whether another connection wrote since syncqd last took the lock.
  */
 int
 client_begin_write(Client *cl, char *err, size_t errlen)
 {
+	int64_t		dv;
+	int			rc;
+
 	if (cl->freed_at != 0)
 	{
 		int64_t		free_for = mono_us() - cl->freed_at;
 
-		if (cl->held_us >= PACE_HOLD_US && free_for < PACE_PAUSE_US)
+		if (cl->held_us >= pace_hold_us(cl) && free_for < PACE_PAUSE_US)
 		{
 			nap_us(PACE_PAUSE_US - free_for);
 			free_for = PACE_PAUSE_US;
 		}
 		cl->held_us = free_for >= PACE_PAUSE_US ? 0 :
-			cl->held_us > free_for ? cl->held_us - free_for : 0;
+			cl->held_us > free_for / 2 ? cl->held_us - free_for / 2 : 0;
 	}
 	if (client_exec(cl, "BEGIN IMMEDIATE", err, errlen) < 0)
 		return -1;
 	cl->taken_at = mono_us();
+	dv = client_query_int(cl->db, "PRAGMA data_version", &rc);
+	if (rc == SQLITE_OK)
+	{
+		if (cl->data_version != 0 && dv != cl->data_version)
+			cl->app_wrote_at = cl->taken_at;
+		cl->data_version = dv;
+	}
 	return 0;
 }
 
@@ -195,7 +221,8 @@ client_rollback_write(Client *cl)
 {
 	if (!sqlite3_get_autocommit(cl->db))
 		sqlite3_exec(cl->db, "ROLLBACK", NULL, NULL, NULL);
-	pace_freed(cl);
+	if (cl->taken_at != 0)
+		pace_freed(cl);
 }
 
 /*
@@ -205,7 +232,7 @@ client_rollback_write(Client *cl)
 bool
 client_pace_due(const Client *cl)
 {
-	return cl->held_us + (cl->taken_at != 0 ? mono_us() - cl->taken_at : 0) >= PACE_HOLD_US;
+	return cl->held_us + (cl->taken_at != 0 ? mono_us() - cl->taken_at : 0) >= pace_hold_us(cl);
 }
 
 /*

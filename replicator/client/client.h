@@ -135,7 +135,10 @@ struct Client
 	int64_t		taken_at;		/* mono_us() syncqd last took the write lock */
 	int64_t		freed_at;		/* ... and last let it go (0: never) */
 	int64_t		held_us;		/* how long it held it since its last pause,
-								 * less the shorter gaps (client_begin_write) */
+								 * less half the shorter gaps (client_begin_write) */
+	int64_t		data_version;	/* PRAGMA data_version when it last took it */
+	int64_t		app_wrote_at;	/* mono_us() it last saw another connection's
+								 * commit (0: never) */
 	int64_t		clock_us;		/* the greatest version seen from the hub: the
 								 * floor of this file's clock (syncq_state.next) */
 	int64_t    *bounds;			/* seqs that ended a snapshot, ascending */

@@ -180,13 +180,14 @@ int
 client_met_seqs(Client *cl, int64_t **seqs, char *err, size_t errlen)
 {
 	sqlite3_stmt *st = client_prep(cl, "SELECT -hub_seq FROM sync_errors WHERE hub_seq < 0 AND ver_us <> 0"
-								   " ORDER BY hub_seq DESC", err, errlen);
+								   " AND origin = ?1 ORDER BY hub_seq DESC", err, errlen);
 	int			n = 0,
 				step;
 
 	*seqs = NULL;
 	if (st == NULL)
 		return -1;
+	sqlite3_bind_text(st, 1, cl->node_id, -1, SQLITE_STATIC);
 	while ((step = sqlite3_step(st)) == SQLITE_ROW)
 	{
 		*seqs = xrealloc(*seqs, sizeof(int64_t) * (size_t) (n + 1));

@@ -804,8 +804,9 @@ take_key(Decision *d, int i, PGresult *res, int rr, int rp)
 	}
 	if (strcmp(PQgetvalue(res, rr, 1), PQgetvalue(res, rp, 1)) != 0)
 	{
-		snprintf(why, sizeof(why), "change %" PRId64 " of \"%s\" names the row %.200s in its pk, but carries the row %.200s",
-				 c->seq, c->table, PQgetvalue(res, rp, 1), PQgetvalue(res, rr, 1));
+		snprintf(why, sizeof(why), "change %" PRId64 " of \"%s\" names the row %.*s in its pk, but carries the row %.*s",
+				 c->seq, c->table, utf8_cut(PQgetvalue(res, rp, 1), 200), PQgetvalue(res, rp, 1),
+				 utf8_cut(PQgetvalue(res, rr, 1), 200), PQgetvalue(res, rr, 1));
 		set_failed(&d->out[i], why, NULL);
 		return;
 	}
@@ -1385,8 +1386,8 @@ met_note(Hub *h, Outcome *o, const char *key, const char *table, const char *who
 	else
 		snprintf(how, sizeof(how), "was also created on another node, and that record reached the hub first (its last change: node %s)",
 				 who);
-	snprintf(note, sizeof(note), "row %.300s of \"%s\" %s: this node's row is set aside, kept here as it was sent, and the hub's record took its place. To keep this row, insert it again under another key; this entry goes once the hub's copy of this change leaves the hub's sync_errors (deleted there, or applied once that record left the key)",
-			 key, table, how);
+	snprintf(note, sizeof(note), "row %.*s of \"%s\" %s: this node's row is set aside, kept here as it was sent, and the hub's record took its place. To keep this row, insert it again under another key; this entry goes once the hub's copy of this change leaves the hub's sync_errors (deleted there, or applied once that record left the key)",
+			 utf8_cut(key, 300), key, table, how);
 	free(o->note);
 	o->note = xstrdup(note);
 }
@@ -1427,11 +1428,11 @@ meets_record(Hub *h, Decision *d, int i, const HubTable *t, const char *k, const
 	}
 	if (c->op != SYNCQ_OP_INSERT || vermap_get(&d->metkeys, k) != NULL)
 	{
-		snprintf(why, sizeof(why), "row %.300s of \"%s\" is this node's own record, whose insert was set aside (it met another record of that key on the hub): this change of it waits with it in sync_errors (delete both, or neither)",
-				 d->key[i], c->table);
+		snprintf(why, sizeof(why), "row %.*s of \"%s\" is this node's own record, whose insert was set aside (it met another record of that key on the hub): this change of it waits with it in sync_errors (delete both, or neither)",
+				 utf8_cut(d->key[i], 300), d->key[i], c->table);
 		set_failed(&d->out[i], why, MET_SQLSTATE);
-		snprintf(why, sizeof(why), "row %.300s of \"%s\" is this node's own record, whose insert was set aside (another record of that key reached the hub first): this change of it waits with that insert in the hub's sync_errors, and is kept here as it was sent; this entry goes once the hub's copy of it goes",
-				 d->key[i], c->table);
+		snprintf(why, sizeof(why), "row %.*s of \"%s\" is this node's own record, whose insert was set aside (another record of that key reached the hub first): this change of it waits with that insert in the hub's sync_errors, and is kept here as it was sent; this entry goes once the hub's copy of it goes",
+				 utf8_cut(d->key[i], 300), d->key[i], c->table);
 		d->out[i].note = xstrdup(why);
 		d->met[i] = true;
 		vermap_put(&d->metkeys, k, &mark);
@@ -1452,8 +1453,8 @@ meets_record(Hub *h, Decision *d, int i, const HubTable *t, const char *k, const
 	if (d->retry ? strcmp(d->out[i].sqlstate, MET_SQLSTATE) != 0 && strcmp(who, c->origin) == 0
 		: strcmp(who, c->origin) == 0 || h->up.keep_keys)
 		return 0;
-	snprintf(why, sizeof(why), "row %.300s of \"%s\" is another record on the hub (%s%s), made before this node's insert of that key reached it: an insert never writes over another record. The hub's record replaces this node's row here, and this insert waits in sync_errors; to keep it, insert it again under a key of its own, then delete this change and this node's later changes of that row from sync_errors",
-			 d->key[i], c->table,
+	snprintf(why, sizeof(why), "row %.*s of \"%s\" is another record on the hub (%s%s), made before this node's insert of that key reached it: an insert never writes over another record. The hub's record replaces this node's row here, and this insert waits in sync_errors; to keep it, insert it again under a key of its own, then delete this change and this node's later changes of that row from sync_errors",
+			 utf8_cut(d->key[i], 300), d->key[i], c->table,
 			 who[0] == '\0' ? "a row of the hub's from before it was tracked" :
 			 strcmp(who, h->node_id) == 0 ? "made by the hub's app" : "its last change by node ",
 			 who[0] == '\0' || strcmp(who, h->node_id) == 0 ? "" : who);

@@ -110,8 +110,8 @@ met_resent(Hub *h, char *err, size_t errlen)
 	{
 		char		note[1200];
 
-		snprintf(note, sizeof(note), "set aside on the hub, whose reason is: %.900s; kept here as it was sent, this entry goes once the hub's copy of this change goes",
-				 PQgetvalue(res, r, 1));
+		snprintf(note, sizeof(note), "set aside on the hub, whose reason is: %.*s; kept here as it was sent, this entry goes once the hub's copy of this change goes",
+				 utf8_cut(PQgetvalue(res, r, 1), 900), PQgetvalue(res, r, 1));
 		push_met(u, strtoll(PQgetvalue(res, r, 0), NULL, 10), note);
 	}
 	PQclear(res);

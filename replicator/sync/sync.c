@@ -572,8 +572,6 @@ sync_once(Link *l, Client *cl, const SyncOptions *o, SyncStats *st, char *err, s
 	load_hub_types(l, &types);
 	up = sync_up(l, cl, &types, st, uperr, sizeof(uperr));
 	client_respell_clear(cl);
-	if (up == 0)
-		settle_met(l, cl);
 	if (up < 0)
 	{
 		if (st->clone)
@@ -624,6 +622,9 @@ sync_once(Link *l, Client *cl, const SyncOptions *o, SyncStats *st, char *err, s
 		if (rc == 0 && pruned > 0)
 			logmsg(LOG_INFO, "pruned %ld hub queue rows every active client has", pruned);
 	}
+	/* after the download, not before: it waits for nothing of this */
+	if (rc == 0 && up == 0)
+		settle_met(l, cl);
 	if (rc == 0 && uperr[0])
 	{
 		snprintf(err, errlen, "%s", uperr);

@@ -138,4 +138,16 @@ case $why in
 *) fail "b's entry of its machine 2, after the resent upload: $why" ;;
 esac
 expect_eq "b's machine 2: a's" "$(plain "$b" "SELECT model FROM machine WHERE id = 2")" "press of a"
+
+note "a long key: the message shows its first 300 bytes, not half a character (PostgreSQL refused such a message, and b's uploads failed at every sync)"
+code=$(/usr/bin/python3 -c "print('x' * 290 + '\u00e9' * 20)")
+plain "$a" "INSERT INTO part VALUES ('$code', 'of a')"
+plain "$b" "INSERT INTO part VALUES ('$code', 'of b')"
+sync "$a"
+sync "$b"
+expect_eq "b's long part: set aside on the hub and in b's file" \
+	"$(hub "SELECT count(*) FROM sync_errors WHERE length(pk->>'code') = 310"),$(plain "$b" "SELECT count(*) FROM sync_errors WHERE CASE WHEN json_valid(pk) THEN length(json_extract(pk, '$.code')) END = 310")" "1,1"
+sync "$b"
+expect_eq "b's next sync goes through: the long part still set aside once" \
+	"$(hub "SELECT count(*) FROM sync_errors WHERE length(pk->>'code') = 310")" "1"
 echo ok
