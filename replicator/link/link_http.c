@@ -500,6 +500,20 @@ http_down_end(Link *l, const char *client_id, const char *stored, long *pruned,
 	return rc;
 }
 
+/* One errors request, its answer decoded into *r. */
+static int
+errors_step(HttpLink *hl, ProtoRequest *rq, ProtoErrors *r, char *err, size_t errlen)
+{
+	Buf			reply = {0};
+	char		why[512];
+	int			rc = step(hl, rq, &reply, err, errlen);
+
+	if (rc == 0 && proto_decode_errors(reply.p, reply.len, r, why, sizeof(why)) < 0)
+		rc = bad_reply(hl, "errors", why, err, errlen);
+	buf_free(&reply);
+	return rc;
+}
+
 static int
 http_errors(Link *l, const char *client_id, int max, long *count, HubError **rows, int *nrows,
 			long *conflicts, char *err, size_t errlen)
@@ -507,9 +521,6 @@ http_errors(Link *l, const char *client_id, int max, long *count, HubError **row
 	HttpLink   *hl = (HttpLink *) l;
 	ProtoRequest rq;
 	ProtoErrors r;
-	Buf			reply = {0};
-	char		why[512];
-	int			rc;
 
 	*rows = NULL;
 	*nrows = 0;
@@ -517,11 +528,7 @@ http_errors(Link *l, const char *client_id, int max, long *count, HubError **row
 	rq = request(hl, OP_ERRORS);
 	rq.max = max;
 	rq.conflicts = conflicts != NULL;
-	rc = step(hl, &rq, &reply, err, errlen);
-	if (rc == 0 && proto_decode_errors(reply.p, reply.len, &r, why, sizeof(why)) < 0)
-		rc = bad_reply(hl, "errors", why, err, errlen);
-	buf_free(&reply);
-	if (rc < 0)
+	if (errors_step(hl, &rq, &r, err, errlen) < 0)
 		return -1;
 	*count = r.count;
 	*rows = r.rows;
@@ -544,19 +551,13 @@ http_held(Link *l, const char *client_id, const int64_t *seqs, int n, bool *held
 	{
 		ProtoRequest rq = request(hl, OP_ERRORS);
 		ProtoErrors r;
-		Buf			reply = {0};
-		char		why[512];
 		int			k = n - from < PROTO_ERRORS_MAX ? n - from : PROTO_ERRORS_MAX;
-		int			rc;
+		int			rc = 0;
 
 		rq.max = k;
 		rq.seqs = (int64_t *) (seqs + from);
 		rq.nseqs = k;
-		rc = step(hl, &rq, &reply, err, errlen);
-		if (rc == 0 && proto_decode_errors(reply.p, reply.len, &r, why, sizeof(why)) < 0)
-			rc = bad_reply(hl, "errors", why, err, errlen);
-		buf_free(&reply);
-		if (rc < 0)
+		if (errors_step(hl, &rq, &r, err, errlen) < 0)
 			return -1;
 		/*
 		 * (a serve that lists the first max changes whatever seqs says
