@@ -296,17 +296,13 @@ hub_list_errors(Hub *h, const char *client_id, int max, const int64_t *seqs, int
 	for (int i = 0; i < nseqs; i++)
 		buf_printf(&arr, "%s%" PRId64, i ? "," : "", seqs[i]);
 	buf_puts(&arr, "}");
-	params[2] = arr.p;
-	res = hub_run(h, nseqs > 0 ?
-				  "SELECT seq, table_name, op, pk::text, error,"
+	params[2] = nseqs > 0 ? arr.p : NULL;
+	res = hub_run(h, "SELECT seq, table_name, op, pk::text, error,"
 				  "       to_char(first_failed AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
 				  "       to_char(last_failed AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), attempts"
-				  "  FROM sync_errors WHERE node_id = $1 AND seq = ANY ($3::bigint[]) ORDER BY seq LIMIT $2::int" :
-				  "SELECT seq, table_name, op, pk::text, error,"
-				  "       to_char(first_failed AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
-				  "       to_char(last_failed AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), attempts"
-				  "  FROM sync_errors WHERE node_id = $1 ORDER BY seq LIMIT $2::int",
-				  nseqs > 0 ? 3 : 2, params, PGRES_TUPLES_OK, err, errlen);
+				  "  FROM sync_errors WHERE node_id = $1 AND ($3::bigint[] IS NULL OR seq = ANY ($3::bigint[]))"
+				  " ORDER BY seq LIMIT $2::int",
+				  3, params, PGRES_TUPLES_OK, err, errlen);
 	buf_free(&arr);
 	if (res == NULL)
 		return -1;
