@@ -124,11 +124,14 @@ ALTER TABLE sync_hub_state
 	ADD CONSTRAINT sync_hub_state_max_offset_check CHECK (max_offset >= '0');
 
 -- The hub's clock.
+-- One row per slot: an upload raises the row of its connection's slot
+-- (pg_backend_pid() % 16), so that uploads applied side by side do not wait
+-- for each other's row; the clock is the greatest of them.
 CREATE TABLE sync_clock (
-	singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
-	hlc       timestamptz NOT NULL
+	slot smallint PRIMARY KEY CHECK (slot >= 0 AND slot < 16),
+	hlc  timestamptz NOT NULL
 ) USING heap;
-INSERT INTO sync_clock (hlc) VALUES ('epoch');
+INSERT INTO sync_clock (slot, hlc) SELECT s, 'epoch' FROM generate_series(0, 15) s;
 COMMENT ON TABLE sync_clock IS 'syncq: the greatest version applied on the hub (its hybrid logical clock)';
 
 
@@ -331,7 +334,7 @@ CREATE OR REPLACE FUNCTION sync_fold_local() RETURNS bigint
 LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 DECLARE
 	prev pg_snapshot;
-	cur  pg_snapshot := pg_current_snapshot();
+	cur  pg_snapshot;
 	me   uuid := sync_node_id();
 	own  xid8 := pg_current_xact_id();
 	n    bigint;
@@ -339,6 +342,8 @@ DECLARE
 	made record;
 BEGIN
 	SELECT fold_snapshot INTO prev FROM sync_hub_state FOR UPDATE;
+	-- after the lock: a fold that waited for another sees what that one did
+	cur := pg_current_snapshot();
 	FOR r IN
 		WITH w AS (
 			SELECT DISTINCT ON (q.table_name, q.pk::text)
@@ -383,15 +388,18 @@ END
 $$;
 
 -- Was the upload this transaction applies overtaken (docs/replication.md)?
--- The number of rows it wrote that a hub transaction committed after the
--- fold at its start (sync_fold_local) also wrote: that change was not
--- compared with the upload's, which may have overwritten it.
-CREATE FUNCTION sync_overtaken() RETURNS bigint
+-- The number of rows it wrote that a hub transaction also wrote and that
+-- the fold it relied on did not see (folded: sync_hub_state.fold_snapshot
+-- as the upload began, after its sync_fold_local()): that change was not
+-- compared with the upload's, which may have overwritten it.  (A later
+-- fold, another upload's, may have folded it since: the upload did not
+-- see that either.)
+CREATE FUNCTION sync_overtaken(folded pg_snapshot) RETURNS bigint
 LANGUAGE sql STABLE SET search_path FROM CURRENT AS $$
 	WITH late AS (
-		SELECT q.table_name, q.pk::text AS pk FROM sync_queue q, sync_hub_state s
-		 WHERE sync_xid_value(q.txid) >= sync_xid_value(pg_snapshot_xmin(s.fold_snapshot))
-		   AND NOT pg_visible_in_snapshot(q.txid, s.fold_snapshot)
+		SELECT q.table_name, q.pk::text AS pk FROM sync_queue q
+		 WHERE sync_xid_value(q.txid) >= sync_xid_value(pg_snapshot_xmin(folded))
+		   AND NOT pg_visible_in_snapshot(q.txid, folded)
 		   AND q.txid <> pg_current_xact_id()
 		   AND q.origin = sync_node_id() AND q.for_node IS NULL)
 	SELECT count(*) FROM late WHERE EXISTS (
@@ -399,8 +407,8 @@ LANGUAGE sql STABLE SET search_path FROM CURRENT AS $$
 		 WHERE sync_xid_value(m.txid) = sync_xid_value(pg_current_xact_id())
 		   AND m.table_name = late.table_name AND m.pk::text = late.pk)
 $$;
-COMMENT ON FUNCTION sync_overtaken() IS 'syncq internal: rows of this upload a late hub transaction also wrote';
-REVOKE ALL ON FUNCTION sync_overtaken() FROM PUBLIC;
+COMMENT ON FUNCTION sync_overtaken(pg_snapshot) IS 'syncq internal: rows of this upload a hub transaction the fold did not see also wrote';
+REVOKE ALL ON FUNCTION sync_overtaken(pg_snapshot) FROM PUBLIC;
 
 -- A row as its capture writes it: what syncqd reads for a first sync, so
 -- that the first sync and the changes after it spell every value alike.

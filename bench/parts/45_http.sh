@@ -1,14 +1,12 @@
 #!/usr/bin/env bash
 # syncqd over HTTP through `syncqd serve` beside syncqd over libpq, in one
 # run, each on a hub database of its own set up alike: rows/s up and down
-# for a 100,000-row backlog and a 400,000-row first sync; then serve's
-# throughput with 50 clients at once.
+# for a 100,000-row backlog and a 400,000-row first sync. (serve with 50
+# clients at once: 47_serve_many.sh.)
 set -euo pipefail
 . "$SYNCQ_ROOT/bench/lib/sync.sh"
 N=100000
 FIRST=200000
-CLIENTS=50
-PER=2000
 T=$SYNCQ_TMP
 export AMRS_ADMIN_USERNAME=bench AMRS_ADMIN_PASSWORD=bench-pw
 # two hubs alike: one the libpq client syncs with directly, one behind serve
@@ -65,39 +63,6 @@ FIRST=$((FIRST + 2 * N))
 [ "$(sqlite3 "$T/H2.db" "SELECT (SELECT count(*) FROM big) + (SELECT count(*) FROM up) + (SELECT count(*) FROM down)")" = "$FIRST" ] ||
 	{ echo "http first sync incomplete"; exit 1; }
 
-# serve with 50 clients at once, on a hub of their own: each uploads PER
-# rows and downloads the rest
-psql -X -q -d postgres -c "CREATE DATABASE bench_http_many"
-HUB="host=$PGHOST port=$PGPORT user=postgres dbname=bench_http_many"
-hub "CREATE EXTENSION syncq; CREATE TABLE many (id text PRIMARY KEY, v integer); SELECT sync_track('many');" >/dev/null
-kill $SERVE; wait $SERVE || true
-"$SYNCQD" serve --postgres "$HUB" --listen 127.0.0.1:0 --pool 8 2>"$T/serve.log" &
-SERVE=$!
-for i in $(seq 200); do grep -q 'listening on' "$T/serve.log" && break; sleep 0.05; done
-URL=http://127.0.0.1:$(sed -nE 's/.*listening on [^ ]*:([0-9]+) .*/\1/p' "$T/serve.log")
-for i in $(seq $CLIENTS); do
-	f=$T/m$i.db
-	printf '.load %s\n%s\n' "$SYNCQ_SQLITE_EXT" "CREATE TABLE many (id TEXT PRIMARY KEY, v INTEGER); SELECT sync_track('many');" | sqlite3 "$f" >/dev/null
-	"$SYNCQD" --sqlite "$f" --online "$URL" --once 2>>"$T/syncqd.log"
-	sqlite3 "$f" "WITH RECURSIVE s(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM s WHERE x < $PER)
-		INSERT INTO many SELECT '$i-' || x, x FROM s;"
-done
-round() {
-	local start pids=()
-	start=$(now)
-	for i in $(seq $CLIENTS); do
-		"$SYNCQD" --sqlite "$T/m$i.db" --online "$URL" --once 2>>"$T/syncqd.log" &
-		pids+=($!)
-	done
-	for p in "${pids[@]}"; do wait "$p" || { tail -n 3 "$T/syncqd.log" >&2; return 1; }; done
-	elapsed "$start"
-}
-many_up=$(round)		# every client uploads its rows (and downloads what is there)
-many_down=$(round)		# every client downloads what the others uploaded
-rows_up=$((CLIENTS * PER))
-got=$(sqlite3 "$T/m1.db" "SELECT count(*) FROM many")
-[ "$got" = "$rows_up" ] || { echo "50 clients: client 1 has $got rows, not $rows_up"; exit 1; }
-
 echo "### syncqd over HTTP (syncqd serve on loopback) beside libpq (one run, two hub databases alike)"
 echo
 echo "| work | rows | libpq s | libpq rows/s | HTTP s | HTTP rows/s | HTTP / libpq (rows/s) |"
@@ -105,8 +70,3 @@ echo "|---|---|---|---|---|---|---|"
 echo "| up: client backlog to hub | $N | $up_p | $(rate $N "$up_p") | $up_h | $(rate $N "$up_h") | $(ratio "$up_p" "$up_h") |"
 echo "| down: hub backlog to client | $N | $down_p | $(rate $N "$down_p") | $down_h | $(rate $N "$down_h") | $(ratio "$down_p" "$down_h") |"
 echo "| first sync into an empty client | $FIRST | $first_p | $(rate $FIRST "$first_p") | $first_h | $(rate $FIRST "$first_h") | $(ratio "$first_p" "$first_h") |"
-echo
-echo "| serve, $CLIENTS clients at once (syncqd --once each) | rows | s | rows/s |"
-echo "|---|---|---|---|"
-echo "| each uploads $PER rows | $rows_up | $many_up | $(rate $rows_up "$many_up") |"
-echo "| each downloads the other $((CLIENTS - 1)) clients' rows | $((rows_up * (CLIENTS - 1) / CLIENTS * CLIENTS)) | $many_down | $(rate $((rows_up * (CLIENTS - 1))) "$many_down") |"

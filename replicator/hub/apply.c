@@ -3,10 +3,16 @@
  * transaction (apply.h; docs/replication.md): the core both an upload
  * (upload.c) and a retry of set-aside changes (errors.c) run.
  *
- * One hub transaction per upload, serialised with every other upload by a
- * transaction-level advisory lock, so versions are compared against a
- * settled state. Values travel as JSON arrays that PostgreSQL turns into
- * rows with json_populate_recordset, one statement per run of changes.
+ * One hub transaction per upload. Uploads of different clients apply side
+ * by side: each first locks the version rows (sync_versions) of the keys it
+ * changes, in (table, key) order, making a placeholder for a key that has
+ * none (lock_versions), and only then reads their versions, so two uploads
+ * that change one row take turns on it and the second compares with what
+ * the first applied. The hub's own changes are folded into sync_versions
+ * just before the transaction, in one of the fold's own; one that commits
+ * after that fold makes the upload start again (hub_overtaken). Values
+ * travel as JSON arrays that PostgreSQL turns into rows with
+ * json_populate_recordset, one statement per run of changes.
  *
  * Capture stays on (apply mode, pg_ext/apply.c): each statement first
  * says what it applies (sync_apply_expect), so the capture queues each row
@@ -27,7 +33,7 @@
  * call, not at COMMIT (apply_checked). An error of the link or the server (lost connection,
  * deadlock, shutdown) fails the whole upload instead, to be retried.
  *
- *   hub_apply_begin     open the transaction: the upload lock, fold
+ *   hub_apply_begin     fold the hub's changes, open the transaction
  *   (change_for_hub)    spell each change as the hub reads it (model/value.c)
  *   hub_apply_changes   decide (last writer wins) and apply; corrections, conflicts;
  *                       the key sequences kept ahead of the keys that arrived
@@ -48,8 +54,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* pg_advisory_xact_lock key of the upload lock ('syncq' in ASCII). */
-#define APPLY_LOCK_KEY "495891476849"
+/* ver_us of a placeholder version row (lock_versions). */
+#define PLACEHOLDER_US "-1"
+
+/*
+ * pg_advisory_xact_lock(SEQ_LOCK_KEY, sequence) while a key sequence is set
+ * ahead ('sync' in ASCII): the check and the setval of one upload do not
+ * interleave with another's (keep_sequences_ahead).
+ */
+#define SEQ_LOCK_KEY "1937337955"
+
+/* sync_clock rows: an upload raises the row of its connection's slot. */
+#define CLOCK_SLOTS "16"
 
 /* Rows per statement when applying a run of changes. */
 #define RUN_MAX 2000
@@ -465,6 +481,9 @@ typedef struct
 	VerMap		metkeys;		/* (table, hub key) of those rows */
 	VerMap		overkeys;		/* (table, hub key) of rows a change was
 								 * re-stamped above in (restamp_over) */
+	char	  **held;			/* row_key of each placeholder version row
+								 * this call made (lock_versions) */
+	int			nheld;
 } Decision;
 
 /*
@@ -814,6 +833,43 @@ take_key(Decision *d, int i, PGresult *res, int rr, int rp)
 }
 
 /* Versions: the hub's current version of every row the changes left name. */
+/*
+ * Lock the version rows of the keys in keys ([{"t": table, "p": key as the
+ * hub spells it}, ...]) until the transaction ends, in (table, key) order
+ * so that two uploads never wait for each other in a circle, and make a
+ * placeholder row (ver_us PLACEHOLDER_US) for a key that has none: an
+ * upload that changes a row waits here for one that changes it too, and
+ * then reads the version that one left (READ COMMITTED: the next statement
+ * sees it). ON CONFLICT DO UPDATE ... WHERE false locks a row it does not
+ * update. The placeholders made are remembered (d->held): record() deletes
+ * those it did not fill.
+ */
+static int
+lock_versions(Hub *h, Decision *d, const char *keys, char *err, size_t errlen)
+{
+	const char *params[1] = {keys};
+	PGresult   *res;
+
+	res = hub_run(h, "INSERT INTO sync_versions AS v (table_name, pk, ver_us, ver_origin)"
+				  " SELECT k.t, k.p, " PLACEHOLDER_US ", '00000000-0000-0000-0000-000000000000'"
+				  "   FROM (SELECT DISTINCT x.t COLLATE \"C\" AS t, x.p COLLATE \"C\" AS p"
+				  "           FROM json_to_recordset($1::json) AS x(t text, p text)) k"
+				  "  ORDER BY k.t, k.p"
+				  " ON CONFLICT (table_name, pk) DO UPDATE SET ver_us = v.ver_us WHERE false"
+				  " RETURNING table_name, pk",
+				  1, params, PGRES_TUPLES_OK, err, errlen);
+	if (res == NULL)
+		return -1;
+	if (PQntuples(res) > 0)
+	{
+		d->held = xrealloc(d->held, sizeof(char *) * (size_t) (d->nheld + PQntuples(res)));
+		for (int r = 0; r < PQntuples(res); r++)
+			d->held[d->nheld++] = row_key(PQgetvalue(res, r, 0), PQgetvalue(res, r, 1));
+	}
+	PQclear(res);
+	return 0;
+}
+
 static int
 read_versions(Hub *h, Decision *d, char *err, size_t errlen)
 {
@@ -842,10 +898,16 @@ read_versions(Hub *h, Decision *d, char *err, size_t errlen)
 		buf_free(&keys);
 		return 0;
 	}
+	if (lock_versions(h, d, keys.p, err, errlen) < 0)
+	{
+		buf_free(&keys);
+		return -1;
+	}
 	params[0] = keys.p;
 	res = hub_run(h, "SELECT k.i, v.ver_us, v.ver_origin::text"
 				  "  FROM json_to_recordset($1::json) AS k(i int, t text, p text)"
-				  "  JOIN sync_versions v ON v.table_name = k.t AND v.pk = k.p",
+				  "  JOIN sync_versions v ON v.table_name = k.t AND v.pk = k.p"
+				  " WHERE v.ver_us <> " PLACEHOLDER_US,
 				  1, params, PGRES_TUPLES_OK, err, errlen);
 	buf_free(&keys);
 	if (res == NULL)
@@ -1038,16 +1100,37 @@ read_existing(Hub *h, Decision *d, char *err, size_t errlen)
 	return 0;
 }
 
-/* The hub's version of the row of table with key (a change's key followed). */
+/*
+ * The hub's version of the row of table with key (a change's key followed),
+ * its version row locked first (lock_versions; out of the order of the
+ * others: a wait in a circle is a deadlock PostgreSQL breaks, and the upload
+ * is sent again).
+ */
 static int
 fetch_version(Hub *h, Decision *d, const char *table, const char *key, char *err, size_t errlen)
 {
 	const char *params[2] = {table, key};
-	PGresult   *res = hub_run(h, "SELECT ver_us, ver_origin::text FROM sync_versions"
-							  " WHERE table_name = $1 AND pk = $2",
-							  2, params, PGRES_TUPLES_OK, err, errlen);
+	Buf			one = {0};
+	JsonOut		w;
+	PGresult   *res;
 	char	   *k;
 
+	jout_init(&w, &one);
+	jout_array(&w);
+	jout_object(&w);
+	jout_kstring(&w, "t", table);
+	jout_kstring(&w, "p", key);
+	jout_object_end(&w);
+	jout_array_end(&w);
+	if (lock_versions(h, d, one.p, err, errlen) < 0)
+	{
+		buf_free(&one);
+		return -1;
+	}
+	buf_free(&one);
+	res = hub_run(h, "SELECT ver_us, ver_origin::text FROM sync_versions"
+				  " WHERE table_name = $1 AND pk = $2 AND ver_us <> " PLACEHOLDER_US,
+				  2, params, PGRES_TUPLES_OK, err, errlen);
 	if (res == NULL)
 		return -1;
 	k = row_key(table, key);
@@ -2068,9 +2151,11 @@ act_on_report(Hub *h, Decision *d, char *err, size_t errlen)
 }
 
 /*
- * Raise the hub's clock (sync_clock) to the greatest version applied, in
- * the transaction that applies it: a change the hub's app makes after it
- * is stamped later (pg_ext/clock.c, docs/replication.md).
+ * Raise the hub's clock (sync_clock, the greatest of its rows) to the
+ * greatest version applied, in the transaction that applies it: a change
+ * the hub's app makes after it is stamped later (pg_ext/clock.c,
+ * docs/replication.md). The row of this connection's slot: uploads side by
+ * side raise different rows, and do not wait for each other's.
  */
 static int
 raise_clock(Hub *h, const Decision *d, char *err, size_t errlen)
@@ -2087,12 +2172,53 @@ raise_clock(Hub *h, const Decision *d, char *err, size_t errlen)
 		return 0;
 	snprintf(num, sizeof(num), "%" PRId64, top);
 	res = hub_run(h, "UPDATE sync_clock SET hlc = to_timestamp(0) + $1::bigint * interval '1 microsecond'"
-				  " WHERE hlc < to_timestamp(0) + $1::bigint * interval '1 microsecond'",
+				  " WHERE slot = pg_backend_pid() % " CLOCK_SLOTS
+				  "   AND hlc < to_timestamp(0) + $1::bigint * interval '1 microsecond'",
 				  1, params, PGRES_COMMAND_OK, err, errlen);
 	if (res == NULL)
 		return -1;
 	PQclear(res);
 	return 0;
+}
+
+/*
+ * Delete the placeholder version rows this call made (lock_versions) that
+ * no version filled: the keys in done got one. A row a consequence or a
+ * correction versioned meanwhile is not a placeholder any more, and stays.
+ */
+static int
+drop_placeholders(Hub *h, Decision *d, const VerMap *done, char *err, size_t errlen)
+{
+	Buf			arr = {0};
+	JsonOut		w;
+	int			n = 0,
+				rc = 0;
+
+	jout_init(&w, &arr);
+	jout_array(&w);
+	for (int i = 0; i < d->nheld; i++)
+	{
+		const char *sep = strchr(d->held[i], '\x1f');
+
+		if (vermap_get(done, d->held[i]) != NULL || sep == NULL)
+			continue;
+		jout_object(&w);
+		jout_key(&w, "t");
+		jout_stringn(&w, d->held[i], (size_t) (sep - d->held[i]));
+		jout_kstring(&w, "p", sep + 1);
+		jout_object_end(&w);
+		n++;
+	}
+	jout_array_end(&w);
+	if (n > 0)
+		rc = run_json(h, "DELETE FROM sync_versions v USING json_to_recordset($1::json) AS k(t text, p text)"
+					  " WHERE v.table_name = k.t AND v.pk = k.p AND v.ver_us = " PLACEHOLDER_US,
+					  &arr, err, errlen);
+	buf_free(&arr);
+	for (int i = 0; i < d->nheld; i++)
+		free(d->held[i]);
+	d->nheld = 0;
+	return rc;
 }
 
 /*
@@ -2132,9 +2258,11 @@ record(Hub *h, Decision *d, bool *notify, char *err, size_t errlen)
 		free(k);
 	}
 	jout_array_end(&w);
-	vermap_free(&done);
 	if (nv > 0)
 		rc = run_json(h, PUT_VERSIONS_SQL, &vrows, err, errlen);
+	if (rc == 0)
+		rc = drop_placeholders(h, d, &done, err, errlen);
+	vermap_free(&done);
 	if (rc == 0)
 		rc = raise_clock(h, d, err, errlen);
 	jout_array_end(&d->cw);
@@ -2155,6 +2283,9 @@ record(Hub *h, Decision *d, bool *notify, char *err, size_t errlen)
  * last value where the sequence stands below it, so the hub's own app never
  * draws a key a client already used. (setval is not undone by a rollback:
  * an upload that fails after it leaves a gap in the keys, nothing worse.)
+ * A sequence to be set is locked first (SEQ_LOCK_KEY, until the upload
+ * commits), then checked again: two uploads side by side could otherwise
+ * both see it low and the lower setval land last.
  */
 static int
 keep_sequences_ahead(Hub *h, const Decision *d, char *err, size_t errlen)
@@ -2208,16 +2339,32 @@ keep_sequences_ahead(Hub *h, const Decision *d, char *err, size_t errlen)
 		}
 		jout_array_end(&w);
 		params[0] = arr.p;
-		res = hub_run(h, "SELECT setval(x.s::regclass, x.k)"
-					  "  FROM json_to_recordset($1::json) AS x(s text, k bigint)"
-					  "  JOIN pg_sequence q ON q.seqrelid = x.s::regclass"
-					  " WHERE q.seqincrement > 0 AND x.k <= q.seqmax"
-					  "   AND x.k > coalesce(pg_sequence_last_value(x.s::regclass), q.seqstart - 1)",
+		res = hub_run(h, "SELECT count(pg_advisory_xact_lock(" SEQ_LOCK_KEY ", l.o))"
+					  "  FROM (SELECT (q.seqrelid::bigint - 2147483648)::int AS o"
+					  "          FROM json_to_recordset($1::json) AS x(s text, k bigint)"
+					  "          JOIN pg_sequence q ON q.seqrelid = x.s::regclass"
+					  "         WHERE q.seqincrement > 0 AND x.k <= q.seqmax"
+					  "           AND x.k > coalesce(pg_sequence_last_value(x.s::regclass), q.seqstart - 1)"
+					  "         ORDER BY 1 OFFSET 0) l",
 					  1, params, PGRES_TUPLES_OK, err, errlen);
 		if (res == NULL)
 			rc = -1;
-		else
+		else if (strcmp(PQgetvalue(res, 0, 0), "0") == 0)
 			PQclear(res);
+		else
+		{
+			PQclear(res);
+			res = hub_run(h, "SELECT setval(x.s::regclass, x.k)"
+						  "  FROM json_to_recordset($1::json) AS x(s text, k bigint)"
+						  "  JOIN pg_sequence q ON q.seqrelid = x.s::regclass"
+						  " WHERE q.seqincrement > 0 AND x.k <= q.seqmax"
+						  "   AND x.k > coalesce(pg_sequence_last_value(x.s::regclass), q.seqstart - 1)",
+						  1, params, PGRES_TUPLES_OK, err, errlen);
+			if (res == NULL)
+				rc = -1;
+			else
+				PQclear(res);
+		}
 	}
 	free(tabs);
 	free(maxk);
@@ -2290,6 +2437,9 @@ out:
 	free(d.follows);
 	vermap_free(&d.metkeys);
 	vermap_free(&d.overkeys);
+	for (int i = 0; i < d.nheld; i++)
+		free(d.held[i]);
+	free(d.held);
 	vermap_free(&d.vers);
 	vermap_free(&d.before);
 	vermap_free(&d.live);
@@ -2355,25 +2505,31 @@ hub_park_changes(Hub *h, const char *client_id, Change **cs, const Outcome *out,
 }
 
 /*
- * Open an apply transaction: the upload lock, hub changes folded. Capture
- * stays on: the changes are applied in apply mode (sync_apply_expect).
+ * Open an apply transaction, the hub's own changes folded into
+ * sync_versions first in a transaction of the fold's own (its lock on
+ * sync_hub_state is held for the fold alone, not for the upload). The
+ * upload remembers the fold it relies on (h->folded): sync_overtaken()
+ * checks against it. Capture stays on: the changes are applied in apply
+ * mode (sync_apply_expect).
  */
 int
 hub_apply_begin(Hub *h, int64_t client_now_us, char *err, size_t errlen)
 {
 	PGresult   *res;
 
+	if (hub_exec(h, "SELECT sync_fold_local()", err, errlen) < 0)
+		return -1;
 	if (hub_exec(h, "BEGIN", err, errlen) < 0)
 		return -1;
-	if (hub_exec(h, "SELECT pg_advisory_xact_lock(" APPLY_LOCK_KEY ")", err, errlen) < 0)
-		goto fail;
-	res = hub_run(h, "SELECT sync_fold_local(),"
+	res = hub_run(h, "SELECT fold_snapshot::text,"
 				  "       (extract(epoch FROM clock_timestamp()) * 1000000)::bigint,"
 				  "       (extract(epoch FROM max_offset) * 1000000)::bigint"
 				  "  FROM sync_hub_state",
 				  0, NULL, PGRES_TUPLES_OK, err, errlen);
 	if (res == NULL)
 		goto fail;
+	free(h->folded);
+	h->folded = xstrdup(PQgetvalue(res, 0, 0));
 	h->apply_now_us = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
 	h->max_offset_us = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
 	h->offset_known = client_now_us != 0;
@@ -2388,8 +2544,8 @@ fail:
 
 /*
  * Was this upload overtaken? A hub transaction that committed after the
- * fold at the start of the upload (sync_fold_local) was not compared with
- * it; if it changed a row this upload wrote, the upload may have overwritten
+ * fold the upload relied on (h->folded, sync_fold_local) was not compared
+ * with it; if it changed a row this upload wrote, the upload may have overwritten
  * a newer hub change (its row lock made the upload wait, then the upload
  * wrote over it). Such an upload is rolled back and tried again, when the
  * fold sees the hub's change. (A hub transaction that writes one of these
@@ -2399,7 +2555,7 @@ fail:
 int
 hub_overtaken(Hub *h, char *err, size_t errlen)
 {
-	long		n = hub_number(h, "SELECT sync_overtaken()", NULL, err, errlen);
+	long		n = hub_number(h, "SELECT sync_overtaken($1::pg_snapshot)", h->folded, err, errlen);
 
 	if (n > 0)
 	{

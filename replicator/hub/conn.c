@@ -298,6 +298,7 @@ hub_close(Hub *h)
 	for (int i = 0; i < h->ngone_logged; i++)
 		free(h->gone_logged[i]);
 	free(h->gone_logged);
+	free(h->folded);
 	PQfinish(h->conn);
 	free(h);
 }

@@ -48,7 +48,7 @@ hub_download_begin(Hub *h, const char *position, char **snapshot, bool *behind,
 			  "       (extract(epoch FROM greatest(clock_timestamp(), c.hlc + interval '1 microsecond'))"
 			  "        * 1000000)::bigint,"
 			  "       (extract(epoch FROM clock_timestamp()) * 1000000)::bigint"
-			  "  FROM sync_hub_state s, sync_clock c",
+			  "  FROM sync_hub_state s, (SELECT max(hlc) AS hlc FROM sync_clock) c",
 			  1, params, PGRES_TUPLES_OK, err, errlen);
 	if (res == NULL)
 	{

@@ -85,6 +85,7 @@ typedef struct Hub
 	 * time, and the last version it re-stamped (docs/replication.md) */
 	int64_t		apply_now_us;
 	int64_t		max_offset_us;
+	char	   *folded;			/* sync_hub_state.fold_snapshot as it began */
 	bool		offset_known;
 	int64_t		offset_us;		/* the uploader's clock minus the hub's */
 	int64_t		restamped_to;

@@ -67,6 +67,7 @@ pg_up_begin(Link *l, const char *client_id, int64_t ack_seq, uint64_t ack_digest
 	int			rc = hub_upload_begin(HUB(l), client_id, ack_seq, ack_digest, now, err, errlen);
 
 	l->clone = HUB(l)->up.stats.clone;
+	l->overtaken = HUB(l)->up.overtaken;
 	return rc;
 }
 
@@ -76,6 +77,7 @@ pg_up_chunk(Link *l, const ChangeList *page, char *err, size_t errlen)
 	int			rc = hub_upload_chunk(HUB(l), page, err, errlen);
 
 	l->clone = HUB(l)->up.stats.clone;
+	l->overtaken = HUB(l)->up.overtaken;
 	return rc;
 }
 

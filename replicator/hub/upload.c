@@ -119,6 +119,23 @@ met_resent(Hub *h, char *err, size_t errlen)
 }
 
 /*
+ * Uploads of different clients apply side by side, each locking the rows
+ * it changes; two that lock rows in opposite orders (an app table's rows,
+ * or a version row read out of order: apply.c) wait for each other until
+ * PostgreSQL ends one with deadlock_detected. That one is marked overtaken:
+ * rolled back, and sent again at once (sync.c), as a lost race it is.
+ */
+static void
+mark_contended(Hub *h, char *err, size_t errlen)
+{
+	if (strcmp(h->sqlstate, "40P01") != 0 && strcmp(h->sqlstate, "40001") != 0)
+		return;
+	h->up.overtaken = true;
+	snprintf(err, errlen, "hub: this upload and another transaction waited for each other's rows (SQLSTATE %s); the upload is sent again",
+			 h->sqlstate);
+}
+
+/*
  * Upload, in three steps so that memory stays bounded whatever the backlog:
  * hub_upload_begin opens the hub transaction and reads where the hub stands
  * for this client; hub_upload_chunk takes the client's pending changes a
@@ -171,6 +188,7 @@ clone:
 			 client_id);
 	u->stats.clone = true;
 fail:
+	mark_contended(h, err, errlen);
 	hub_rollback(h);
 	return -1;
 }
@@ -309,7 +327,10 @@ out:
 	free(cs);
 	outcomes_free(out, m);
 	if (rc < 0)
+	{
+		mark_contended(h, err, errlen);
 		hub_rollback(h);
+	}
 	return rc;
 }
 
@@ -349,6 +370,7 @@ hub_upload_end(Hub *h, UploadStats *stats, char *err, size_t errlen)
 	return 0;
 fail:
 	*stats = u->stats;
+	mark_contended(h, err, errlen);
 	hub_rollback(h);
 	return -1;
 }

@@ -58,6 +58,21 @@ load_hub_types(Link *l, HubTypes *ht)
 }
 
 /*
+ * Was the upload rolled back on the hub because a hub transaction or
+ * another upload overtook it (l->overtaken)? Then it is sent again at once,
+ * up to OVERTAKEN_TRIES times in one sync; err is logged and cleared.
+ */
+static bool
+send_again(Link *l, int *tries, char *err)
+{
+	if (!l->overtaken || ++*tries > OVERTAKEN_TRIES || stop_requested)
+		return false;
+	logmsg(LOG_INFO, "%s", err);
+	err[0] = '\0';
+	return true;
+}
+
+/*
  * Up: send pending local changes to the hub, a page at a time. A hub
  * transaction ends, and what it covers is acknowledged here, wherever a
  * page ends between two local transactions: a long backlog makes progress
@@ -85,7 +100,8 @@ sync_up(Link *l, Client *cl, const HubTypes *types, SyncStats *st, char *err, si
 		uint64_t	ack_digest;
 		UploadStats us = {0};
 		bool		boundary,
-					more;
+					more,
+					resend = false;
 		int			n;
 
 		client_respell_clear(cl);
@@ -105,9 +121,16 @@ sync_up(Link *l, Client *cl, const HubTypes *types, SyncStats *st, char *err, si
 				return -1;
 			return n;
 		}
+		l->overtaken = false;
 		if (l->ops->up_begin(l, client_node_id(cl), ack_seq, ack_digest, now_us(), err, errlen) < 0)
 		{
 			st->clone = l->clone;
+			if (send_again(l, &overtaken, err))
+			{
+				client_pending_close(cl);
+				changes_free(&page);
+				continue;		/* rolled back on the hub: send it again */
+			}
 			goto fail;
 		}
 		for (;;)
@@ -116,7 +139,10 @@ sync_up(Link *l, Client *cl, const HubTypes *types, SyncStats *st, char *err, si
 			if (l->ops->up_chunk(l, &page, err, errlen) < 0)
 			{
 				st->clone = l->clone;
-				goto fail;
+				if (!send_again(l, &overtaken, err))
+					goto fail;
+				resend = true;
+				break;
 			}
 			if (boundary)
 				break;
@@ -131,16 +157,13 @@ sync_up(Link *l, Client *cl, const HubTypes *types, SyncStats *st, char *err, si
 		more = client_pending_more(cl);
 		client_pending_close(cl);
 		changes_free(&page);
-		l->overtaken = false;
+		if (resend)
+			continue;			/* rolled back on the hub: send it again */
 		if (l->ops->up_end(l, &us, err, errlen) < 0)
 		{
 			st->clone = us.clone;
-			if (l->overtaken && ++overtaken <= OVERTAKEN_TRIES && !stop_requested)
-			{
-				logmsg(LOG_INFO, "%s", err);
-				err[0] = '\0';
+			if (send_again(l, &overtaken, err))
 				continue;		/* rolled back on the hub: send it again */
-			}
 			return -1;
 		}
 		st->up_applied += us.applied;

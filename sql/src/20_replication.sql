@@ -34,6 +34,10 @@ COMMENT ON TABLE sync_clients IS 'syncq: per client node, the upload position (s
 
 -- The version of each row's current state that syncqd knows of:
 -- microseconds since 1970 of changed_at, then the origin node.
+-- An upload locks the rows of the keys it changes before it reads their
+-- versions (hub/apply.c, lock_versions), making a placeholder (ver_us -1)
+-- where a key has none; the placeholders it does not fill are deleted
+-- before it commits, so no other transaction ever sees one.
 CREATE TABLE sync_versions (
 	-- pk is the key as compact JSON text (docs/queue.md), the same spelling
 	-- from the capture trigger and from syncqd
@@ -94,11 +98,14 @@ CREATE TRIGGER sync_hub_state_replace BEFORE INSERT ON sync_hub_state
 -- the same transaction as the changes. The capture trigger reads it once
 -- per transaction, so that a change made here after another was applied
 -- has the greater version (a hybrid logical clock: docs/replication.md).
+-- One row per slot: an upload raises the row of its connection's slot
+-- (pg_backend_pid() % 16), so that uploads applied side by side do not wait
+-- for each other's row; the clock is the greatest of them.
 CREATE TABLE sync_clock (
-	singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
-	hlc       timestamptz NOT NULL
+	slot smallint PRIMARY KEY CHECK (slot >= 0 AND slot < 16),
+	hlc  timestamptz NOT NULL
 ) USING heap;
-INSERT INTO sync_clock (hlc) VALUES ('epoch');
+INSERT INTO sync_clock (slot, hlc) SELECT s, 'epoch' FROM generate_series(0, 15) s;
 COMMENT ON TABLE sync_clock IS 'syncq: the greatest version applied on the hub (its hybrid logical clock)';
 
 -- Which `syncqd serve` user a client node id belongs to: bound on the node's
@@ -150,9 +157,12 @@ REVOKE ALL ON FUNCTION sync_apply_report() FROM PUBLIC;
 REVOKE ALL ON FUNCTION sync_queue_row(regclass, jsonb, bigint, uuid, uuid, bigint, bigint) FROM PUBLIC;
 
 -- Fold the hub's own committed changes (origin = this node) that are not yet
--- in sync_versions into it. Called by syncqd at the start of every upload
--- transaction, under the apply lock, so uploaded changes are compared with
--- them. Idempotent: a version only ever grows.
+-- in sync_versions into it. Called by syncqd just before every upload
+-- transaction, in a short transaction of its own (folds take turns on
+-- sync_hub_state's row, uploads do not wait for each other), so uploaded
+-- changes are compared with them; sync_overtaken() catches what a fold did
+-- not see. Each fold reads only the queue written since the last one.
+-- Idempotent: a version only ever grows.
 --
 -- A row's last hub change (in the order of the writes, which is seq order
 -- for one row) must also have its greatest version, or every client would
@@ -164,7 +174,7 @@ CREATE FUNCTION sync_fold_local() RETURNS bigint
 LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 DECLARE
 	prev pg_snapshot;
-	cur  pg_snapshot := pg_current_snapshot();
+	cur  pg_snapshot;
 	me   uuid := sync_node_id();
 	own  xid8 := pg_current_xact_id();
 	n    bigint;
@@ -172,6 +182,8 @@ DECLARE
 	made record;
 BEGIN
 	SELECT fold_snapshot INTO prev FROM sync_hub_state FOR UPDATE;
+	-- after the lock: a fold that waited for another sees what that one did
+	cur := pg_current_snapshot();
 	FOR r IN
 		WITH w AS (
 			SELECT DISTINCT ON (q.table_name, q.pk::text)
@@ -218,15 +230,18 @@ COMMENT ON FUNCTION sync_fold_local() IS 'syncq internal: fold the hub''s own ch
 REVOKE ALL ON FUNCTION sync_fold_local() FROM PUBLIC;
 
 -- Was the upload this transaction applies overtaken (docs/replication.md)?
--- The number of rows it wrote that a hub transaction committed after the
--- fold at its start (sync_fold_local) also wrote: that change was not
--- compared with the upload's, which may have overwritten it.
-CREATE FUNCTION sync_overtaken() RETURNS bigint
+-- The number of rows it wrote that a hub transaction also wrote and that
+-- the fold it relied on did not see (folded: sync_hub_state.fold_snapshot
+-- as the upload began, after its sync_fold_local()): that change was not
+-- compared with the upload's, which may have overwritten it.  (A later
+-- fold, another upload's, may have folded it since: the upload did not
+-- see that either.)
+CREATE FUNCTION sync_overtaken(folded pg_snapshot) RETURNS bigint
 LANGUAGE sql STABLE SET search_path FROM CURRENT AS $$
 	WITH late AS (
-		SELECT q.table_name, q.pk::text AS pk FROM sync_queue q, sync_hub_state s
-		 WHERE sync_xid_value(q.txid) >= sync_xid_value(pg_snapshot_xmin(s.fold_snapshot))
-		   AND NOT pg_visible_in_snapshot(q.txid, s.fold_snapshot)
+		SELECT q.table_name, q.pk::text AS pk FROM sync_queue q
+		 WHERE sync_xid_value(q.txid) >= sync_xid_value(pg_snapshot_xmin(folded))
+		   AND NOT pg_visible_in_snapshot(q.txid, folded)
 		   AND q.txid <> pg_current_xact_id()
 		   AND q.origin = sync_node_id() AND q.for_node IS NULL)
 	SELECT count(*) FROM late WHERE EXISTS (
@@ -234,8 +249,8 @@ LANGUAGE sql STABLE SET search_path FROM CURRENT AS $$
 		 WHERE sync_xid_value(m.txid) = sync_xid_value(pg_current_xact_id())
 		   AND m.table_name = late.table_name AND m.pk::text = late.pk)
 $$;
-COMMENT ON FUNCTION sync_overtaken() IS 'syncq internal: rows of this upload a late hub transaction also wrote';
-REVOKE ALL ON FUNCTION sync_overtaken() FROM PUBLIC;
+COMMENT ON FUNCTION sync_overtaken(pg_snapshot) IS 'syncq internal: rows of this upload a hub transaction the fold did not see also wrote';
+REVOKE ALL ON FUNCTION sync_overtaken(pg_snapshot) FROM PUBLIC;
 
 -- Delete the queue rows every client that synced within the retention
 -- window has already received, and remember the horizon: a client whose

@@ -90,7 +90,7 @@ skewed +365d "$year" "UPDATE doc SET v = 'laptop a year ahead' WHERE id = 5"
 sync_skewed +365d "$year"
 expect_eq "the hub took the laptop's edit" "$(hub "SELECT v FROM doc WHERE id = 5")" "laptop a year ahead"
 expect_eq "the hub's clock stays within max_offset of now" \
-	"$(hub "SELECT hlc <= clock_timestamp() + max_offset FROM sync_clock, sync_hub_state")" "t"
+	"$(hub "SELECT max(hlc) <= clock_timestamp() + max_offset FROM sync_clock, sync_hub_state GROUP BY max_offset")" "t"
 sleep 1
 hub "UPDATE doc SET v = 'head office, a second later' WHERE id = 5" >/dev/null
 all_sync
