@@ -32,7 +32,7 @@
 
 /*
  * May this node retry its set-aside changes now? At most once per
- * RETRY_GAP_S per node: each retry holds the hub's upload lock; but at once
+ * RETRY_GAP_S per node: each retry is a hub transaction; but at once
  * when the hub's tracked tables changed since its last retry (a column the
  * changes were waiting for was added). (The slots are few and shared by
  * hash; a node that meets another in its slot may retry sooner, never more
@@ -112,8 +112,8 @@ do_upload(Hub *h, ProtoRequest *rq, Buf *out, bool *clone, char *err, size_t err
 	 * and rows are read from the body only as the hub is about to apply
 	 * them, and let go once it has, so what an upload holds is its body
 	 * and one page (docs/security.md, Memory per request). The first page
-	 * is read before the hub's upload lock is taken: an upload of one page,
-	 * as most are, reads nothing while it holds it.
+	 * is read before the hub transaction begins: an upload of one page, as
+	 * most are, reads nothing while it holds its rows locked.
 	 */
 	if (proto_upload_rows(rq, 0, page_size(rq, 0), err, errlen) < 0)
 		return -1;
@@ -532,15 +532,17 @@ node_allowed(Serve *s, Hub *h, const HttpRequest *req, const char *node_id, char
 }
 
 /*
- * Uploads take turns for UPLOAD_SLOTS hub connections: they take turns on
- * the hub's apply lock anyway, and must not hold every pooled connection
- * while they wait for it.
+ * Uploads apply side by side on the hub (hub/apply.c), but hold at most
+ * half the pool's connections at once: a queue of uploads never starves
+ * the downloads, which are most of the requests.
  */
 static void
 upload_turn_take(Serve *s)
 {
+	int			slots = s->pool.max / UPLOAD_SHARE > 1 ? s->pool.max / UPLOAD_SHARE : 1;
+
 	pthread_mutex_lock(&s->up_mu);
-	while (s->up_busy >= UPLOAD_SLOTS)
+	while (s->up_busy >= slots)
 		pthread_cond_wait(&s->up_cv, &s->up_mu);
 	s->up_busy++;
 	pthread_mutex_unlock(&s->up_mu);

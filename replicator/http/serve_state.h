@@ -24,7 +24,8 @@
 #define MAX_BODY_DEFAULT (64L * 1024 * 1024)
 #define POOL_DEFAULT 8
 #define POOL_WAIT_S 30			/* a request waits this long for a connection */
-#define UPLOAD_SLOTS 2			/* uploads holding a hub connection at once */
+#define UPLOAD_SHARE 2			/* uploads hold at most 1/UPLOAD_SHARE of the
+								 * pool's connections at once (at least 1) */
 #define BODIES_PER_USER 2		/* request bodies of one user being received
 								 * or worked on at once: this many times
 								 * --max-body in all, at most */
@@ -160,9 +161,9 @@ typedef struct
 	char	  **bind_user;
 	int			nbind;
 	/*
-	 * Uploads wait here for one of UPLOAD_SLOTS before they take a hub
-	 * connection: they take turns on the hub's apply lock anyway, and must
-	 * not hold every pooled connection while they wait for it.
+	 * Uploads wait here for a turn (half the pool, UPLOAD_SHARE) before
+	 * they take a hub connection, so that they never hold every pooled
+	 * connection.
 	 */
 	pthread_mutex_t up_mu;
 	pthread_cond_t up_cv;

@@ -37,8 +37,8 @@ typedef struct
 void		outcomes_free(Outcome *o, int n);
 
 /*
- * Open an apply transaction: the upload lock, hub changes folded, the hub's
- * clock read. client_now_us: the uploader's clock as it sent the changes
+ * Open an apply transaction: hub changes folded first (in a transaction of
+ * the fold's own), the hub's clock read. client_now_us: the uploader's clock as it sent the changes
  * (0: unknown), for re-stamping a change stamped too far ahead.
  */
 int			hub_apply_begin(Hub *h, int64_t client_now_us, char *err, size_t errlen);

@@ -23,10 +23,10 @@
 /*
  * Set-aside changes tried again per call, at most, and per hub transaction:
  * the ones tried longest ago first, so that every one gets its turn, each
- * batch in seq order. A transaction holds the upload lock while it tries
- * its batch (about 1 ms a change, more when they fail again), so other
- * clients' uploads wait for one batch at most, never for all of them
- * (docs/security.md).
+ * batch in seq order. A transaction holds the rows of its batch locked
+ * while it tries them (about 1 ms a change, more when they fail again), so
+ * another client's upload of one of those rows waits for one batch at
+ * most, never for all of them (docs/security.md).
  */
 #define RETRY_MAX 200
 #define RETRY_BATCH 25
@@ -249,7 +249,7 @@ out:
  * batches of RETRY_BATCH (retry_batch): those that go through now (the
  * cause was fixed), or that a later change has overruled, leave
  * sync_errors; the rest stay with the new reason. (Most of the time there
- * are none: that is asked without the apply lock.)
+ * are none: that is asked before any transaction begins.)
  */
 int
 hub_retry_errors(Hub *h, const char *client_id, UploadStats *stats, char *err, size_t errlen)

@@ -9,8 +9,8 @@
 #                   were kept is no one's to claim: site-a gets 403 for
 #                   both, and cannot read their set-aside changes
 #   set aside       a node with 10,000 refused changes: a hello that retries
-#                   them tries 200 (the oldest tried first) and holds the
-#                   upload lock a fraction of a second; another at once tries
+#                   them tries 200 (the oldest tried first), each batch a
+#                   hub transaction of a fraction of a second; another at once tries
 #                   none (once per 2 s per node); an upload that would set
 #                   aside more than --max-set-aside gets 507 and changes
 #                   nothing. While site-a asks for retries in a loop,

@@ -10,7 +10,8 @@
 #  2. uploaded before the hub's record reached the node (the sync that
 #     set the insert aside did not get to acknowledge it, let alone
 #     download): the hub sets the edit aside with the insert.
-# The hub's upload lock (held by a hub transaction) and the app's own write
+# A hub transaction holding the fold's row (sync_hub_state), which every
+# upload waits for as it begins, and the app's own write
 # lock (held past syncqd's 2 s busy wait) open the windows.
 . "$SYNCQ_ROOT/tests/lib/synctest.sh"
 new_hub sync_keys_create_window
@@ -24,25 +25,26 @@ for f in "$a" "$b"; do
 		SELECT sync_track('part');" >/dev/null
 	sync "$f"
 done
-# hold_upload_lock SECONDS: a hub transaction holds the upload lock
-# (hub/apply.c, APPLY_LOCK_KEY) that long, in the background
+# hold_upload_lock SECONDS: a hub transaction holds sync_hub_state's row
+# that long, in the background: an upload begins with a fold of the hub's
+# own changes (hub/apply.c, hub_apply_begin), which waits for it
 hold_upload_lock() {
-	psql -X -q -d "$HUB" -c "BEGIN" -c "SELECT pg_advisory_xact_lock(495891476849)" \
+	psql -X -q -d "$HUB" -c "BEGIN" -c "SELECT 1 FROM sync_hub_state FOR UPDATE" \
 		-c "SELECT pg_sleep($1)" -c "COMMIT" >/dev/null &
 	HOLDER=$!
 	for _ in $(seq 100); do
-		[ "$(hub "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted")" = 1 ] && return
+		[ "$(hub "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep($1)' AND state = 'active'")" = 1 ] && return
 		sleep 0.05
 	done
-	fail "the hub transaction did not take the upload lock"
+	fail "the hub transaction did not take sync_hub_state's row"
 }
 # upload_waits: syncqd's upload (its queue read, the fill done) waits for it
 upload_waits() {
 	for _ in $(seq 100); do
-		[ "$(hub "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")" = 1 ] && return
+		[ "$(hub "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT sync_fold_local()' AND wait_event_type = 'Lock'")" = 1 ] && return
 		sleep 0.05
 	done
-	fail "syncqd's upload did not wait for the upload lock"
+	fail "syncqd's upload did not wait for the fold's row"
 }
 
 note "1. a and b both create P1; b edits its P1 while its upload waits for the hub"
