@@ -155,8 +155,7 @@ client_query_int(sqlite3 *db, const char *sql, int *rc)
 static int64_t
 pace_hold_us(const Client *cl)
 {
-	return cl->app_wrote_at != 0 && mono_us() - cl->app_wrote_at < PACE_APP_US ?
-		PACE_HOLD_APP_US : PACE_HOLD_US;
+	return client_app_writes(cl) ? PACE_HOLD_APP_US : PACE_HOLD_US;
 }
 
 /*
@@ -233,6 +232,16 @@ bool
 client_pace_due(const Client *cl)
 {
 	return cl->held_us + (cl->taken_at != 0 ? mono_us() - cl->taken_at : 0) >= pace_hold_us(cl);
+}
+
+/*
+ * Has another connection (the app) written to the file in the last
+ * PACE_APP_US, as syncqd saw when it last took the lock?
+ */
+bool
+client_app_writes(const Client *cl)
+{
+	return cl->app_wrote_at != 0 && mono_us() - cl->app_wrote_at < PACE_APP_US;
 }
 
 /*

@@ -174,6 +174,7 @@ int			client_begin_write(Client *cl, char *err, size_t errlen);
 int			client_commit_write(Client *cl, char *err, size_t errlen);
 void		client_rollback_write(Client *cl);
 bool		client_pace_due(const Client *cl);
+bool		client_app_writes(const Client *cl);
 
 /* queue.c */
 int			client_fill_queue(Client *cl, bool first, char *err, size_t errlen);

@@ -32,7 +32,9 @@
 /*
  * Between the short write transactions of an upload (reading rows into the
  * queue, acknowledging what the hub committed: a few ms each), a shorter
- * pause: the lock is free most of the time anyway.
+ * pause while the app writes to the file (client_app_writes): the lock is
+ * free most of the time anyway. While it does not, none: the pacing
+ * (client_begin_write) still pauses once syncqd held the lock a while.
  */
 #define SHORT_PAUSE_US 25000
 
@@ -92,7 +94,8 @@ sync_up(Link *l, Client *cl, const HubTypes *types, SyncStats *st, char *err, si
 	{
 		if (rc < 0)
 			return -1;
-		nap_us(SHORT_PAUSE_US);	/* let a waiting app in */
+		if (client_app_writes(cl))
+			nap_us(SHORT_PAUSE_US);	/* let a waiting app in */
 	}
 	for (;;)
 	{
@@ -177,7 +180,7 @@ sync_up(Link *l, Client *cl, const HubTypes *types, SyncStats *st, char *err, si
 			/* rows the hub renamed: the whole upload in one acknowledgement */
 			if (m->seq <= ack_seq || (l->nrenames > 0 && i < l->nmarks - 1))
 				continue;
-			if (acks++ > 0)
+			if (acks++ > 0 && client_app_writes(cl))
 				nap_us(SHORT_PAUSE_US);	/* let a waiting app in */
 			if (client_ack_upload(cl, ack_seq, m->seq, m->digest, l->renames, l->nrenames,
 								  l->met, l->nmet, err, errlen) < 0)
