@@ -17,13 +17,33 @@ SIGKILL at random moments now and then.  After quiescence:
   * on the hub, the last write of every row has that row's greatest version
     (the order of the writes is the order of the versions).
 
+  * last writer wins, directly: every row the hub holds (or does not hold)
+    is the row of the change with the greatest version (changed_at,
+    origin) among every change of that row the hub knows of (its queue, the
+    hub's own changes included, and the losers in sync_conflicts); no
+    overruled change is newer than the row's final version.
+
 It prints its seed; the same seed makes the same operations, clock offsets,
 sync orders and kill delays (where a kill lands depends on timing).
 
+With --concurrent (issue 15: uploads applied side by side on the hub), each
+round every client makes a few transactions of random changes on a small
+shared set of keys (so the same rows are updated, deleted and made again by
+several clients in the same round), then every client's syncqd --once runs
+at the same time, while a hub-app thread keeps writing the same rows in
+short transactions and a monitor samples pg_stat_activity to count how
+often two or more syncqd transactions were in flight on the hub together
+(printed at the end). No SIGKILL in this mode; the clock offsets stay. An
+upload that fails for a transient reason (overtaken too often, a deadlock,
+a serialization failure) is counted, not a failure: the next round or the
+quiescence sends it again. The seed fixes the operations as far as they do
+not depend on what the parallel syncs delivered.
+
   converge.py --hub CONNINFO --online URL --syncqd PATH --ext SYNCQ_SO
-              --dir DIR [--seconds 60] [--seed N] [--clients 3]
+              --dir DIR [--seconds 60] [--seed N] [--clients 3] [--concurrent]
 """
 import argparse
+import collections
 import datetime
 import decimal
 import json
@@ -33,6 +53,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 import uuid
 
@@ -108,6 +129,14 @@ class World:
         self.offset = {}
         self.changes = {}          # (client, seq) -> queue row
         self.stats = {'ops': 0, 'failed_ops': 0, 'syncs': 0, 'kills': 0, 'hub_ops': 0}
+        # --concurrent: the shared keys, and what the parallel syncs did
+        prng = random.Random(args.seed ^ 0x5eed)
+        self.pool_m = [str(uuid.UUID(int=prng.getrandbits(128), version=4)) for _ in range(10)]
+        self.pool_p = list(range(1, 17))
+        self.conc = collections.Counter()
+        self.waits = collections.Counter()
+        self.transient = collections.Counter()
+        self.next_part = {}        # node -> the last part id it made (--concurrent)
 
     # ---- running things ----------------------------------------------------
 
@@ -150,6 +179,8 @@ class World:
         self.snapshot(client)
         cmd = [self.args.syncqd, '--sqlite', client, '--online', self.args.online, '--once']
         with open(os.path.join(self.args.dir, 'syncqd.log'), 'a') as logf:
+            logf.write('==== syncqd --once on %s\n' % os.path.basename(client))
+            logf.flush()
             p = subprocess.Popen(cmd, stdout=logf, stderr=logf, env=self.env(client))
             try:
                 rc = p.wait(timeout=kill_after if kill_after is not None else 120)
@@ -269,6 +300,272 @@ class World:
             except psycopg2.Error:
                 self.stats['failed_ops'] += 1
             self.stats['hub_ops'] += 1
+
+    # ---- --concurrent ------------------------------------------------------
+
+    def conc_sql(self, rng, machines, parts, n, owner):
+        """n random statements on the shared rows: each node updates and
+        deletes the machines and parts every node holds (machines, parts:
+        the ids this node holds, sets kept up to date as the statements are
+        made), so that several nodes change the same rows in a round. A
+        record is made (inserted, or a key changed to it) under a key new
+        to every node (owner: this node's number, None for the hub, numbers
+        its parts), while the shared set is smaller than its target: two
+        nodes never make the same record, and parts refer to no machine,
+        so no change is set aside for meeting another node's record or for
+        a missing parent and the uploads compete by last writer wins alone.
+        With --set-asides the records are made under a small fixed set of
+        keys by any node, parts refer to machines, and both of those paths
+        are taken too."""
+        out = []
+        at = 'now()' if owner is None else "strftime('%Y-%m-%d %H:%M:%f', 'now')"
+        wide = self.args.set_asides
+        who = 'hub' if owner is None else owner
+
+        def fresh_machine(taken):
+            if wide:
+                free = [m for m in self.pool_m if m not in taken]
+                return rng.choice(free) if free else None
+            return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+        def fresh_part(taken):
+            if wide:
+                free = [p for p in self.pool_p if p not in taken]
+                return rng.choice(free) if free else None
+            self.next_part[who] = self.next_part.get(who, 0) + 1
+            return (0 if owner is None else owner + 1) * 1000000 + self.next_part[who]
+
+        for _ in range(n):
+            name = q(rng.choice(WORDS) + str(rng.randint(1, 99)))
+            r = rng.random()
+            if rng.random() < 0.45:
+                target = len(self.pool_m) if wide else 8
+                make = len(machines) < target and r < 0.3
+                mid = None if make or not machines else rng.choice(sorted(machines))
+                if mid is not None and len(machines) > target and r < 0.5:
+                    r = 0.9                 # too many: a delete
+                if mid is None:
+                    mid = fresh_machine(machines)
+                    if mid is None:
+                        continue
+                    out.append('INSERT INTO machine (id, name, price, spec, updated_at) VALUES (%s, %s, %s, %s, %s)'
+                               % (q(mid), name, self.rand_price_r(rng), q(self.rand_spec_r(rng)), at))
+                    machines.add(mid)
+                elif r < 0.8:
+                    out.append('UPDATE machine SET name = %s, price = %s, spec = %s WHERE id = %s'
+                               % (name, self.rand_price_r(rng), q(self.rand_spec_r(rng)), q(mid)))
+                elif r < 0.95:
+                    out.append('DELETE FROM machine WHERE id = %s' % q(mid))
+                    machines.discard(mid)
+                else:
+                    new = fresh_machine(machines)
+                    if new is not None:
+                        out.append('UPDATE machine SET id = %s WHERE id = %s' % (q(new), q(mid)))
+                        machines.discard(mid)
+                        machines.add(new)
+            else:
+                ms = sorted(machines) if wide else []
+                target = len(self.pool_p) if wide else 14
+                make = len(parts) < target and r < 0.3
+                pid = None if make or not parts else rng.choice(sorted(parts))
+                if pid is not None and len(parts) > target and r < 0.5:
+                    r = 0.9                 # too many: a delete
+                if pid is None:
+                    pid = fresh_part(parts)
+                    if pid is None:
+                        continue
+                    m = q(rng.choice(ms)) if ms else 'NULL'
+                    b = q(rng.choice(ms)) if ms and rng.random() < 0.5 else 'NULL'
+                    out.append('INSERT INTO part (id, machine_id, backup_id, qty, note) VALUES (%d, %s, %s, %d, %s)'
+                               % (pid, m, b, rng.randint(0, 50), name))
+                    parts.add(pid)
+                elif r < 0.8:
+                    sets = ['qty = %d' % rng.randint(0, 50)]
+                    if ms and rng.random() < 0.3:
+                        sets.append('machine_id = %s' % q(rng.choice(ms)))
+                    if rng.random() < 0.4:
+                        sets.append('note = %s' % name)
+                    out.append('UPDATE part SET %s WHERE id = %d' % (', '.join(sets), pid))
+                elif r < 0.95:
+                    out.append('DELETE FROM part WHERE id = %d' % pid)
+                    parts.discard(pid)
+                else:
+                    new = fresh_part(parts)
+                    if new is not None:
+                        out.append('UPDATE part SET id = %d WHERE id = %d' % (new, pid))
+                        parts.discard(pid)
+                        parts.add(new)
+        return out
+
+    def rand_price_r(self, rng):
+        digits = rng.randint(0, 6)
+        return str(decimal.Decimal(rng.randint(0, 10 ** 7)) / (10 ** digits))
+
+    def rand_spec_r(self, rng):
+        d = {}
+        for k in rng.sample(['size', 'colour', 'tags', 'rpm', 'ok'], rng.randint(0, 3)):
+            d[k] = rng.choice([1, 2.5, 'red', [1, 2], {'x': 1}, True, None])
+        return json.dumps(d, separators=rng.choice([(',', ':'), (', ', ': ')]))
+
+    def conc_client_ops(self, client):
+        """A few transactions of many changes on the shared keys: an upload
+        of some 30 to 150 changes."""
+        machines = set(r[0] for r in self.read(client, 'SELECT id FROM machine'))
+        parts = set(r[0] for r in self.read(client, 'SELECT id FROM part'))
+        sql = []
+        for _ in range(self.rng.randint(2, 5)):
+            stmts = self.conc_sql(self.rng, machines, parts, self.rng.randint(8, 30), self.clients.index(client))
+            self.stats['ops'] += len(stmts)
+            sql.append('BEGIN;\n' + ';\n'.join(stmts) + ';\nCOMMIT;\n')
+        p = self.sqlite(client, ''.join(sql), load=True, check=False)
+        self.stats['failed_ops'] += p.stderr.count('Error') + p.stderr.count('error')
+
+    def hub_app(self, seed, stop, conn):
+        """The hub's app during the parallel syncs: short transactions of
+        one to three statements on the shared keys, one every few ms."""
+        rng = random.Random(seed)
+        conn.autocommit = False
+        while not stop.is_set():
+            try:
+                with conn.cursor() as cur:
+                    cur.execute('SELECT id::text FROM machine')
+                    machines = set(r[0] for r in cur.fetchall())
+                    cur.execute('SELECT id FROM part')
+                    parts = set(r[0] for r in cur.fetchall())
+                    for stmt in self.conc_sql(rng, machines, parts, rng.randint(1, 2), None):
+                        cur.execute(stmt)
+                        self.stats['hub_ops'] += 1
+                conn.commit()
+            except psycopg2.Error as e:
+                conn.rollback()
+                self.stats['failed_ops'] += 1
+                if e.pgcode in ('40P01', '40001'):
+                    self.transient['hub app: ' + e.pgcode] += 1
+            time.sleep(rng.uniform(0.01, 0.04))
+        conn.commit()
+
+    def monitor(self, stop, conn, mine):
+        """Sample the hub's backends: how many syncqd transactions (every
+        backend in a transaction but the test's own) are in flight at once,
+        how many of them hold a transaction id (have written), and what
+        they wait for."""
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            while not stop.is_set():
+                cur.execute("SELECT backend_xid IS NOT NULL, coalesce(wait_event_type, ''), coalesce(wait_event, '')"
+                            "  FROM pg_stat_activity"
+                            " WHERE datname = current_database() AND backend_type = 'client backend'"
+                            "   AND xact_start IS NOT NULL AND NOT (pid = ANY (%s))", (mine,))
+                rows = cur.fetchall()
+                inflight = len(rows)
+                writing = sum(1 for r in rows if r[0])
+                self.conc['samples'] += 1
+                if inflight >= 2:
+                    self.conc['samples with 2+ in flight'] += 1
+                if writing >= 2:
+                    self.conc['samples with 2+ writing'] += 1
+                self.conc['most in flight'] = max(self.conc['most in flight'], inflight)
+                self.conc['most writing'] = max(self.conc['most writing'], writing)
+                for r in rows:
+                    if r[1] == 'Lock':
+                        self.waits[r[2]] += 1
+                time.sleep(0.005)
+
+    TRANSIENT = {'while it was applied; the upload is sent again': 'overtaken more than 5 times',
+                 'deadlock': 'deadlock', 'could not serialize': 'serialization failure',
+                 'lock timeout': 'lock timeout'}
+
+    def conc_syncs(self):
+        """Every client's syncqd --once at the same time."""
+        for c in self.clients:
+            self.snapshot(c)
+        procs = []
+        for i, c in enumerate(self.clients):
+            lp = os.path.join(self.args.dir, 'syncqd.%d.log' % i)
+            logf = open(lp, 'w')
+            cmd = [self.args.syncqd, '--sqlite', c, '--online', self.args.online, '--once']
+            procs.append((c, lp, logf, subprocess.Popen(cmd, stdout=logf, stderr=logf, env=self.env(c))))
+        bad = []
+        for c, lp, logf, p in procs:
+            try:
+                rc = p.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+                rc = 'timeout'
+            logf.close()
+            with open(lp) as f:
+                text = f.read()
+            with open(os.path.join(self.args.dir, 'syncqd.log'), 'a') as f:
+                f.write('==== syncqd --once on %s (parallel)\n' % os.path.basename(c))
+                f.write(text)
+            self.stats['syncs'] += 1
+            if rc != 0:
+                low = text.lower()
+                last = [ln for ln in low.splitlines() if ln.startswith('syncqd: ')][-1:] or ['']
+                why = next((w for t, w in self.TRANSIENT.items() if t in last[0]), None)
+                if rc == 'timeout' or why is None or 'sanitizer' in low or 'runtime error' in low:
+                    bad.append('syncqd --once on %s: %s\n%s' % (c, 'no end in 120 s' if rc == 'timeout'
+                                                                 else 'exit %d' % rc, text[-1500:]))
+                else:
+                    self.transient[why] += 1
+        if bad:
+            raise Failure('\n'.join(bad))
+
+    def rounds_concurrent(self):
+        end = time.time() + self.args.seconds
+        n = 0
+        mon_conn = psycopg2.connect(self.args.hub)
+        app_conn = psycopg2.connect(self.args.hub)
+        mine = [c.get_backend_pid() for c in (self.hub, mon_conn, app_conn)]
+        stop_mon = threading.Event()
+        mon = threading.Thread(target=self.monitor, args=(stop_mon, mon_conn, mine), daemon=True)
+        try:
+            while time.time() < end:
+                n += 1
+                for c in self.clients:
+                    if self.rng.random() < 0.3:
+                        self.offset[c] = self.rng.choice(OFFSETS)
+                for c in self.clients:
+                    self.conc_client_ops(c)
+                # the hub's app writes during half the rounds: in the others
+                # nothing of the hub's is left to fold, and the uploads have
+                # the hub to themselves
+                stop = threading.Event()
+                app = threading.Thread(target=self.hub_app, args=(self.rng.getrandbits(32), stop, app_conn),
+                                       daemon=True)
+                if self.rng.random() < 0.5:
+                    app.start()
+                    self.conc['rounds with the hub app writing'] += 1
+                if n == 1:
+                    mon.start()
+                try:
+                    self.conc_syncs()
+                finally:
+                    stop.set()
+                    if app.is_alive():
+                        app.join()
+        finally:
+            stop_mon.set()
+            if mon.is_alive():
+                mon.join()
+            mon_conn.close()
+            app_conn.close()
+        log('%d rounds of %d parallel syncs (the hub app writing in %d)'
+            % (n, len(self.clients), self.conc['rounds with the hub app writing']))
+        self.report_overlap()
+
+    def report_overlap(self):
+        c = self.conc
+        log('overlap on the hub: %d of %d samples had 2+ syncqd transactions in flight (%d had 2+ writing);'
+            ' at most %d in flight, %d writing at once' %
+            (c['samples with 2+ in flight'], c['samples'], c['samples with 2+ writing'],
+             c['most in flight'], c['most writing']))
+        log('lock waits seen (samples): %s' % (dict(self.waits) or 'none'))
+        log('transient failures (sent again later): %s' % (dict(self.transient) or 'none'))
+        if self.args.min_overlap and c['samples with 2+ in flight'] < self.args.min_overlap:
+            raise Failure('the syncs hardly overlapped on the hub (%d samples with 2+ in flight, wanted %d)'
+                          % (c['samples with 2+ in flight'], self.args.min_overlap))
 
     # ---- the run -----------------------------------------------------------
 
@@ -452,6 +749,85 @@ class World:
             raise Failure('the last write of a row has not its greatest version: %s' % bad[:5])
         log('on the hub the last write of every row has its greatest version')
 
+    def check_history(self):
+        """No write of a client's change on the hub went back in time: in
+        the order of the writes (seq), no client's change of a row was
+        written after a write of that row with a greater version. (The end
+        state alone misses an upload that wrote an older change over a
+        newer one if a later round wrote the row again.)"""
+        rows = self.hubq("""
+            WITH v AS (
+                SELECT table_name, pk::text AS pk, seq, origin, changed_at,
+                       lpad((extract(epoch FROM changed_at) * 1000000)::bigint::text, 20, '0')
+                         || ' ' || origin::text COLLATE "C" AS ver
+                FROM sync_queue WHERE for_node IS NULL),
+            q AS (
+                SELECT *, max(ver) OVER (PARTITION BY table_name, pk ORDER BY seq
+                          ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS before
+                FROM v)
+            SELECT origin = sync_node_id(), table_name, pk, seq, changed_at, origin::text, before
+              FROM q WHERE ver < before ORDER BY seq""")
+        hub = [r for r in rows if r[0]]
+        bad = [r for r in rows if not r[0]]
+        if bad:
+            raise Failure('%d writes of client changes on the hub went back in time (an older change written'
+                          ' over a newer one), e.g.\n  %s' % (len(bad), '\n  '.join(
+                              '%s %s seq %d at %s by %s after %s' % r[1:] for r in bad[:8])))
+        log('no client change written on the hub over a newer version (%d writes of the hub\'s own did:'
+            ' re-queued by the fold)' % len(hub) if hub else
+            'no write on the hub went back in time (a row\'s versions grow in the order of its writes)')
+
+    def check_lww(self, hub_m, hub_p):
+        """Every row the hub holds, or does not hold, is the row of the change
+        with the greatest version among all changes of that row the hub
+        knows of: its queue (for_node IS NULL) and the losers in
+        sync_conflicts. No loser is newer than the final version."""
+        ver = "(extract(epoch FROM %s) * 1000000)::bigint"
+        cands = collections.defaultdict(list)     # (table, key) -> [(us, origin, is_queue, seq, op, same)]
+        for t, pk, us, origin, seq, op, same in self.hubq(
+                "SELECT q.table_name, q.pk::text, " + ver % 'q.changed_at' + ", q.origin::text, q.seq, q.op,"
+                "       CASE q.table_name"
+                "         WHEN 'machine' THEN (SELECT m IS NOT DISTINCT FROM json_populate_record(NULL::machine, q.row_data)"
+                "                                FROM machine m WHERE m.id = (q.pk->>'id')::uuid)"
+                "         WHEN 'part' THEN (SELECT p IS NOT DISTINCT FROM json_populate_record(NULL::part, q.row_data)"
+                "                             FROM part p WHERE p.id = (q.pk->>'id')::bigint) END"
+                "  FROM sync_queue q WHERE q.for_node IS NULL"):
+            cands[(t, norm_pk(pk))].append((us, origin, 1, seq, op, same))
+        for t, pk, us, origin, op in self.hubq(
+                "SELECT table_name, pk::text, " + ver % 'loser_changed_at' + ", loser_origin::text, loser_op"
+                "  FROM sync_conflicts"):
+            cands[(t, norm_pk(pk))].append((us, origin, 0, 0, op, None))
+        final = set()
+        for r in hub_m:
+            final.add(('machine', json.dumps({'id': str(r[0])})))
+        for r in hub_p:
+            final.add(('part', json.dumps({'id': r[0]})))
+        for k in final:
+            if k not in cands:
+                raise Failure('last writer wins: the hub holds %s %s, which no change of the hub\'s knows' % k)
+        bad = []
+        for k, cs in sorted(cands.items()):
+            top = max(cs, key=lambda c: (c[0], c[1], c[2], c[3]))
+            if not top[2]:
+                win = max((c for c in cs if c[2]), key=lambda c: (c[0], c[1], c[3]), default=None)
+                bad.append('%s %s: an overruled %s at %d by %s is newer than the row\'s final version %s'
+                           % (k[0], k[1], top[4], top[0], top[1], win and '%s at %d by %s' % (win[4], win[0], win[1])))
+                continue
+            if top[4] == 'D':
+                if k in final:
+                    bad.append('%s %s: the newest change (a delete at %d by %s) but the hub still holds the row'
+                               % (k[0], k[1], top[0], top[1]))
+            elif k not in final:
+                bad.append('%s %s: the newest change (%s at %d by %s, seq %d) but the hub holds no such row'
+                           % (k[0], k[1], top[4], top[0], top[1], top[3]))
+            elif not top[5]:
+                bad.append('%s %s: the hub\'s row is not the row of the newest change (%s at %d by %s, seq %d)'
+                           % (k[0], k[1], top[4], top[0], top[1], top[3]))
+        if bad:
+            raise Failure('last writer wins broken for %d rows:\n  %s' % (len(bad), '\n  '.join(bad[:10])))
+        log('last writer wins: each of %d keys holds the row of its newest change of %d the hub knows of'
+            % (len(cands), sum(len(c) for c in cands.values())))
+
     def summary(self):
         conflicts = self.hubq('SELECT count(*) FROM sync_conflicts')[0][0]
         errors = self.hubq('SELECT count(*) FROM sync_errors')[0][0]
@@ -507,6 +883,13 @@ def main():
     ap.add_argument('--seconds', type=float, default=60)
     ap.add_argument('--seed', type=int, default=None)
     ap.add_argument('--clients', type=int, default=3)
+    ap.add_argument('--concurrent', action='store_true',
+                    help='every client syncs at the same time, the hub app writing too')
+    ap.add_argument('--set-asides', action='store_true',
+                    help='--concurrent: records made under a small fixed set of keys by any node'
+                         ' (else under new keys), parts referring to machines (else to none)')
+    ap.add_argument('--min-overlap', type=int, default=0,
+                    help='--concurrent: fail unless this many samples saw 2+ syncqd transactions on the hub')
     args = ap.parse_args()
     if args.seed is None:
         args.seed = random.SystemRandom().randint(1, 2 ** 31)
@@ -514,11 +897,16 @@ def main():
     w = World(args)
     try:
         w.setup()
-        w.rounds()
+        if args.concurrent:
+            w.rounds_concurrent()
+        else:
+            w.rounds()
         w.quiesce()
         hub_m, hub_p = w.check_rows()
         w.check_accounting(hub_m, hub_p)
         w.check_order()
+        w.check_history()
+        w.check_lww(hub_m, hub_p)
         w.summary()
     except Failure as e:
         w.summary()
