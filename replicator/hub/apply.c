@@ -870,14 +870,89 @@ lock_versions(Hub *h, Decision *d, const char *keys, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * The versions of the keys in keys ([{"t": table, "p": key as the hub
+ * spells it}, ...]) into d->vers and d->before (a key already there is
+ * left as it is if keep), their version rows locked first (lock_versions).
+ * A key's version is the greater of its sync_versions row and the newest
+ * change of the hub's own to it that the fold the upload relied on
+ * (h->folded) did not see: a hub transaction that committed while this one
+ * waited for its locks is compared with it as a folded one would be. The
+ * snapshot of the first such read is h->seen, which hub_overtaken checks
+ * against.
+ */
+static int
+versions_of(Hub *h, Decision *d, const char *keys, bool keep, char *err, size_t errlen)
+{
+	const char *params[2] = {keys, h->folded};
+	PGresult   *res;
+
+	if (lock_versions(h, d, keys, err, errlen) < 0)
+		return -1;
+	res = hub_run(h, "WITH late AS ("
+				  "  SELECT q.table_name AS t, q.pk::text AS p, max(q.changed_at) AS at"
+				  "    FROM sync_queue q"
+				  "   WHERE sync_xid_value(q.txid) >= sync_xid_value(pg_snapshot_xmin($2::pg_snapshot))"
+				  "     AND NOT pg_visible_in_snapshot(q.txid, $2::pg_snapshot)"
+				  "     AND q.txid <> pg_current_xact_id()"
+				  "     AND q.origin = sync_node_id() AND q.for_node IS NULL"
+				  "   GROUP BY 1, 2)"
+				  " SELECT k.t, k.p, v.ver_us, v.ver_origin::text,"
+				  "        (extract(epoch FROM l.at) * 1000000)::bigint, sync_node_id()::text"
+				  "   FROM (SELECT DISTINCT x.t, x.p FROM json_to_recordset($1::json) AS x(t text, p text)) k"
+				  "   LEFT JOIN sync_versions v ON v.table_name = k.t AND v.pk = k.p"
+				  "        AND v.ver_us <> " PLACEHOLDER_US
+				  "   LEFT JOIN late l ON l.t = k.t AND l.p = k.p"
+				  "  WHERE v.pk IS NOT NULL OR l.p IS NOT NULL"
+				  " UNION ALL SELECT NULL, NULL, NULL, NULL, NULL, pg_current_snapshot()::text",
+				  2, params, PGRES_TUPLES_OK, err, errlen);
+	if (res == NULL)
+		return -1;
+	for (int r = 0; r < PQntuples(res); r++)
+	{
+		Version		v = {0, "", true},
+					late = {0, "", true};
+		char	   *k;
+
+		if (PQgetisnull(res, r, 0))
+		{
+			/* the snapshot these versions were read in */
+			if (h->seen == NULL)
+				h->seen = xstrdup(PQgetvalue(res, r, 5));
+			continue;
+		}
+		if (!PQgetisnull(res, r, 2))
+		{
+			v.us = strtoll(PQgetvalue(res, r, 2), NULL, 10);
+			snprintf(v.origin, sizeof(v.origin), "%s", PQgetvalue(res, r, 3));
+		}
+		if (!PQgetisnull(res, r, 4))
+		{
+			/* a change of the hub's own the fold did not see */
+			late.us = strtoll(PQgetvalue(res, r, 4), NULL, 10);
+			snprintf(late.origin, sizeof(late.origin), "%s", PQgetvalue(res, r, 5));
+			if (PQgetisnull(res, r, 2) || version_cmp(&late, &v) > 0)
+				v = late;
+		}
+		k = row_key(PQgetvalue(res, r, 0), PQgetvalue(res, r, 1));
+		if (!keep || vermap_get(&d->vers, k) == NULL)
+		{
+			vermap_put(&d->vers, k, &v);
+			vermap_put(&d->before, k, &v);
+		}
+		free(k);
+	}
+	PQclear(res);
+	return 0;
+}
+
 static int
 read_versions(Hub *h, Decision *d, char *err, size_t errlen)
 {
 	Buf			keys = {0};
 	JsonOut		w;
-	const char *params[1];
-	PGresult   *res;
-	int			m = 0;
+	int			m = 0,
+				rc = 0;
 
 	jout_init(&w, &keys);
 	jout_array(&w);
@@ -886,45 +961,16 @@ read_versions(Hub *h, Decision *d, char *err, size_t errlen)
 		if (d->out[i].done == DONE_FAILED)
 			continue;
 		jout_object(&w);
-		jout_kint(&w, "i", i);
 		jout_kstring(&w, "t", d->cs[i]->table);
 		jout_kstring(&w, "p", d->key[i]);
 		jout_object_end(&w);
 		m++;
 	}
 	jout_array_end(&w);
-	if (m == 0)
-	{
-		buf_free(&keys);
-		return 0;
-	}
-	if (lock_versions(h, d, keys.p, err, errlen) < 0)
-	{
-		buf_free(&keys);
-		return -1;
-	}
-	params[0] = keys.p;
-	res = hub_run(h, "SELECT k.i, v.ver_us, v.ver_origin::text"
-				  "  FROM json_to_recordset($1::json) AS k(i int, t text, p text)"
-				  "  JOIN sync_versions v ON v.table_name = k.t AND v.pk = k.p"
-				  " WHERE v.ver_us <> " PLACEHOLDER_US,
-				  1, params, PGRES_TUPLES_OK, err, errlen);
+	if (m > 0)
+		rc = versions_of(h, d, keys.p, false, err, errlen);
 	buf_free(&keys);
-	if (res == NULL)
-		return -1;
-	for (int r = 0; r < PQntuples(res); r++)
-	{
-		int			i = atoi(PQgetvalue(res, r, 0));
-		Version		v = {strtoll(PQgetvalue(res, r, 1), NULL, 10), "", true};
-		char	   *k = row_key(d->cs[i]->table, d->key[i]);
-
-		snprintf(v.origin, sizeof(v.origin), "%s", PQgetvalue(res, r, 2));
-		vermap_put(&d->vers, k, &v);
-		vermap_put(&d->before, k, &v);
-		free(k);
-	}
-	PQclear(res);
-	return 0;
+	return rc;
 }
 
 /*
@@ -1109,11 +1155,9 @@ read_existing(Hub *h, Decision *d, char *err, size_t errlen)
 static int
 fetch_version(Hub *h, Decision *d, const char *table, const char *key, char *err, size_t errlen)
 {
-	const char *params[2] = {table, key};
 	Buf			one = {0};
 	JsonOut		w;
-	PGresult   *res;
-	char	   *k;
+	int			rc;
 
 	jout_init(&w, &one);
 	jout_array(&w);
@@ -1122,29 +1166,9 @@ fetch_version(Hub *h, Decision *d, const char *table, const char *key, char *err
 	jout_kstring(&w, "p", key);
 	jout_object_end(&w);
 	jout_array_end(&w);
-	if (lock_versions(h, d, one.p, err, errlen) < 0)
-	{
-		buf_free(&one);
-		return -1;
-	}
+	rc = versions_of(h, d, one.p, true, err, errlen);
 	buf_free(&one);
-	res = hub_run(h, "SELECT ver_us, ver_origin::text FROM sync_versions"
-				  " WHERE table_name = $1 AND pk = $2 AND ver_us <> " PLACEHOLDER_US,
-				  2, params, PGRES_TUPLES_OK, err, errlen);
-	if (res == NULL)
-		return -1;
-	k = row_key(table, key);
-	if (PQntuples(res) == 1 && vermap_get(&d->vers, k) == NULL)
-	{
-		Version		v = {strtoll(PQgetvalue(res, 0, 0), NULL, 10), "", true};
-
-		snprintf(v.origin, sizeof(v.origin), "%s", PQgetvalue(res, 0, 1));
-		vermap_put(&d->vers, k, &v);
-		vermap_put(&d->before, k, &v);
-	}
-	free(k);
-	PQclear(res);
-	return 0;
+	return rc;
 }
 
 /*
@@ -2530,6 +2554,8 @@ hub_apply_begin(Hub *h, int64_t client_now_us, char *err, size_t errlen)
 		goto fail;
 	free(h->folded);
 	h->folded = xstrdup(PQgetvalue(res, 0, 0));
+	free(h->seen);
+	h->seen = NULL;
 	h->apply_now_us = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
 	h->max_offset_us = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
 	h->offset_known = client_now_us != 0;
@@ -2555,7 +2581,8 @@ fail:
 int
 hub_overtaken(Hub *h, char *err, size_t errlen)
 {
-	long		n = hub_number(h, "SELECT sync_overtaken($1::pg_snapshot)", h->folded, err, errlen);
+	long		n = hub_number(h, "SELECT sync_overtaken($1::pg_snapshot)",
+								   h->seen != NULL ? h->seen : h->folded, err, errlen);
 
 	if (n > 0)
 	{

@@ -299,6 +299,7 @@ hub_close(Hub *h)
 		free(h->gone_logged[i]);
 	free(h->gone_logged);
 	free(h->folded);
+	free(h->seen);
 	PQfinish(h->conn);
 	free(h);
 }

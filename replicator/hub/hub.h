@@ -86,6 +86,9 @@ typedef struct Hub
 	int64_t		apply_now_us;
 	int64_t		max_offset_us;
 	char	   *folded;			/* sync_hub_state.fold_snapshot as it began */
+	char	   *seen;			/* the snapshot its first versions were read
+								 * in, with the hub's changes since folded
+								 * (read_versions); NULL: none read yet */
 	bool		offset_known;
 	int64_t		offset_us;		/* the uploader's clock minus the hub's */
 	int64_t		restamped_to;
