@@ -9,8 +9,10 @@
  *
  * so that a change made after this node saw another always has the greater
  * version, whatever the wall clocks of the two nodes say.  The hub clock is
- * the one row of sync_clock: the greatest version syncqd has applied here
- * (it raises the row in the same transaction as the changes it applies).
+ * the greatest of sync_clock's rows: the greatest version syncqd has
+ * applied here (an upload raises the row of its connection's slot in the
+ * same transaction as the changes it applies, so that uploads side by side
+ * do not wait for one row).
  *
  * The row is read once per transaction, with a fresh snapshot, directly
  * from the heap (no SPI, no executor, no privilege needed: the app's role

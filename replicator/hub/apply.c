@@ -9,8 +9,9 @@
  * none (lock_versions), and only then reads their versions, so two uploads
  * that change one row take turns on it and the second compares with what
  * the first applied. The hub's own changes are folded into sync_versions
- * just before the transaction, in one of the fold's own; one that commits
- * after that fold makes the upload start again (hub_overtaken). Values
+ * just before the transaction, in one of the fold's own; those the fold did
+ * not see are read with the versions (versions_of); one that commits after
+ * that read makes the upload start again (hub_overtaken). Values
  * travel as JSON arrays that PostgreSQL turns into rows with
  * json_populate_recordset, one statement per run of changes.
  *
@@ -56,13 +57,6 @@
 
 /* ver_us of a placeholder version row (lock_versions). */
 #define PLACEHOLDER_US "-1"
-
-/*
- * pg_advisory_xact_lock(SEQ_LOCK_KEY, sequence) while a key sequence is set
- * ahead ('sync' in ASCII): the check and the setval of one upload do not
- * interleave with another's (keep_sequences_ahead).
- */
-#define SEQ_LOCK_KEY "1937337955"
 
 /* sync_clock rows: an upload raises the row of its connection's slot. */
 #define CLOCK_SLOTS "16"
@@ -832,7 +826,6 @@ take_key(Decision *d, int i, PGresult *res, int rr, int rp)
 	d->key[i] = xstrdup(PQgetvalue(res, rr, 1));
 }
 
-/* Versions: the hub's current version of every row the changes left name. */
 /*
  * Lock the version rows of the keys in keys ([{"t": table, "p": key as the
  * hub spells it}, ...]) until the transaction ends, in (table, key) order
@@ -946,6 +939,7 @@ versions_of(Hub *h, Decision *d, const char *keys, bool keep, char *err, size_t 
 	return 0;
 }
 
+/* Versions: the hub's current version of every row the changes left name. */
 static int
 read_versions(Hub *h, Decision *d, char *err, size_t errlen)
 {
@@ -980,7 +974,9 @@ read_versions(Hub *h, Decision *d, char *err, size_t errlen)
  * refused (its version would be compared with the wrong row's, and the
  * other row overwritten: docs/security.md). sync_normalize_keys() reads
  * both keys of each change by its columns' types ("i" 2n: from the row,
- * 2n + 1: the pk); then the hub's current version of every row they name.
+ * 2n + 1: the pk; the pk alone when the two are spelt alike, as a delete's
+ * always are and most others' are); then the hub's current version of every
+ * row they name.
  * (Two plain statements: one joining the function's rows with each other
  * was planned as a nested loop, quadratic in the page: an upload of 100,000
  * rows took 2.4 times as long.)
@@ -994,6 +990,8 @@ read_keys(Hub *h, Decision *d, char *err, size_t errlen)
 	PGresult   *res;
 	int			m = 0,
 			   *row;
+	bool	   *same = xcalloc((size_t) d->n + 1, sizeof(bool));
+	Buf			kb[2] = {{0}, {0}};
 
 	jout_init(&w, &arr);
 	jout_array(&w);
@@ -1007,19 +1005,32 @@ read_keys(Hub *h, Decision *d, char *err, size_t errlen)
 		t = hub_table(h, c->table);
 		for (int k = 0; k < 2; k++)
 		{
+			JsonOut		kw;
+
+			buf_reset(&kb[k]);
+			jout_init(&kw, &kb[k]);
+			key_object(&kw, t, k == 0 && c->op != SYNCQ_OP_DELETE ? &c->row : &c->pk);
+		}
+		/* the two keys spelt alike (a delete's always): read once */
+		same[i] = kb[0].len == kb[1].len && memcmp(kb[0].p, kb[1].p, kb[0].len) == 0;
+		for (int k = 0; k < (same[i] ? 1 : 2); k++)
+		{
 			jout_object(&w);
 			jout_kint(&w, "i", 2 * i + k);
 			jout_kstring(&w, "t", c->table);
 			jout_key(&w, "p");
-			key_object(&w, t, k == 0 && c->op != SYNCQ_OP_DELETE ? &c->row : &c->pk);
+			jout_raw(&w, kb[k].p, kb[k].len);
 			jout_object_end(&w);
 		}
 		m++;
 	}
+	buf_free(&kb[0]);
+	buf_free(&kb[1]);
 	jout_array_end(&w);
 	if (m == 0)
 	{
 		buf_free(&arr);
+		free(same);
 		return 0;
 	}
 	params[0] = arr.p;
@@ -1027,7 +1038,10 @@ read_keys(Hub *h, Decision *d, char *err, size_t errlen)
 				  1, params, PGRES_TUPLES_OK, err, errlen);
 	buf_free(&arr);
 	if (res == NULL)
+	{
+		free(same);
 		return -1;
+	}
 	row = xmalloc(sizeof(int) * 2 * (size_t) d->n);
 	for (int k = 0; k < 2 * d->n; k++)
 		row[k] = -1;
@@ -1040,8 +1054,9 @@ read_keys(Hub *h, Decision *d, char *err, size_t errlen)
 	}
 	for (int i = 0; i < d->n; i++)
 		if (d->out[i].done != DONE_FAILED)
-			take_key(d, i, res, row[2 * i], row[2 * i + 1]);
+			take_key(d, i, res, row[2 * i], same[i] ? row[2 * i] : row[2 * i + 1]);
 	free(row);
+	free(same);
 	PQclear(res);
 	return read_versions(h, d, err, errlen);
 }
@@ -1172,6 +1187,62 @@ fetch_version(Hub *h, Decision *d, const char *table, const char *key, char *err
 }
 
 /*
+ * Is key k of t, just drawn from its sequence (hub_keys_assign), free to
+ * take? Its version row is locked first (lock_versions): an upload side by
+ * side that inserted that key, above the sequence, holds it until it
+ * commits; then whether a row or a version of that key exists is read
+ * again. 1 free (and held), 0 taken, -1 error.
+ */
+typedef struct
+{
+	Hub		   *h;
+	Decision   *d;
+} KeyClaimArg;
+
+static int
+claim_key(void *arg, const HubTable *t, int64_t k, char *err, size_t errlen)
+{
+	KeyClaimArg *a = arg;
+	Buf			pk = {0},
+				keys = {0},
+				sql = {0};
+	JsonOut		w;
+	char	   *qcol = hub_quote_ident(a->h, t->keycol);
+	char		num[32];
+	const char *params[3] = {t->name, NULL, num};
+	PGresult   *res;
+	int			rc = -1;
+
+	jout_init(&w, &pk);
+	jout_object(&w);
+	jout_kint(&w, t->keycol, k);
+	jout_object_end(&w);
+	jout_init(&w, &keys);
+	jout_array(&w);
+	jout_object(&w);
+	jout_kstring(&w, "t", t->name);
+	jout_kstring(&w, "p", pk.p);
+	jout_object_end(&w);
+	jout_array_end(&w);
+	snprintf(num, sizeof(num), "%" PRId64, k);
+	params[1] = pk.p;
+	buf_printf(&sql, "SELECT EXISTS (SELECT FROM %s WHERE %s = $3::bigint)"
+			   "    OR EXISTS (SELECT FROM sync_versions WHERE table_name = $1 AND pk = $2"
+			   "                  AND ver_us <> " PLACEHOLDER_US ")", t->qname, qcol);
+	if (lock_versions(a->h, a->d, keys.p, err, errlen) == 0 &&
+		(res = hub_run(a->h, sql.p, 3, params, PGRES_TUPLES_OK, err, errlen)) != NULL)
+	{
+		rc = strcmp(PQgetvalue(res, 0, 0), "f") == 0 ? 1 : 0;
+		PQclear(res);
+	}
+	free(qcol);
+	buf_free(&pk);
+	buf_free(&keys);
+	buf_free(&sql);
+	return rc;
+}
+
+/*
  * An insert into a table whose keys the hub assigns, from the client:
  * does its key meet another record on the hub (a row there that the
  * client's own changes did not make, or that is the new key of a rename
@@ -1202,8 +1273,12 @@ insert_meets(Hub *h, Decision *d, int i, const HubTable *t, const char *key_json
 		return 0;				/* a 0.1.0 client: it could not follow a rename */
 	if (strcmp(who, c->origin) == 0 && !hub_keys_unacked(h, t, key, c->seq))
 		return 0;
-	if (hub_keys_assign(h, t, c, key, d->floor[t - h->tables], err, errlen) < 0)
-		return -1;
+	{
+		KeyClaimArg a = {h, d};
+
+		if (hub_keys_assign(h, t, c, key, d->floor[t - h->tables], claim_key, &a, err, errlen) < 0)
+			return -1;
+	}
 	return 1;
 }
 
@@ -2305,11 +2380,7 @@ record(Hub *h, Decision *d, bool *notify, char *err, size_t errlen)
  * table whose one integer key column has a sequence (HubTable.keyseq), the
  * greatest key an applied insert or update carried becomes the sequence's
  * last value where the sequence stands below it, so the hub's own app never
- * draws a key a client already used. (setval is not undone by a rollback:
- * an upload that fails after it leaves a gap in the keys, nothing worse.)
- * A sequence to be set is locked first (SEQ_LOCK_KEY, until the upload
- * commits), then checked again: two uploads side by side could otherwise
- * both see it low and the lower setval land last.
+ * draws a key a client already used (hub_seqs_ahead).
  */
 static int
 keep_sequences_ahead(Hub *h, const Decision *d, char *err, size_t errlen)
@@ -2349,9 +2420,6 @@ keep_sequences_ahead(Hub *h, const Decision *d, char *err, size_t errlen)
 	}
 	if (ntabs > 0)
 	{
-		const char *params[1];
-		PGresult   *res;
-
 		jout_init(&w, &arr);
 		jout_array(&w);
 		for (int j = 0; j < ntabs; j++)
@@ -2362,33 +2430,7 @@ keep_sequences_ahead(Hub *h, const Decision *d, char *err, size_t errlen)
 			jout_object_end(&w);
 		}
 		jout_array_end(&w);
-		params[0] = arr.p;
-		res = hub_run(h, "SELECT count(pg_advisory_xact_lock(" SEQ_LOCK_KEY ", l.o))"
-					  "  FROM (SELECT (q.seqrelid::bigint - 2147483648)::int AS o"
-					  "          FROM json_to_recordset($1::json) AS x(s text, k bigint)"
-					  "          JOIN pg_sequence q ON q.seqrelid = x.s::regclass"
-					  "         WHERE q.seqincrement > 0 AND x.k <= q.seqmax"
-					  "           AND x.k > coalesce(pg_sequence_last_value(x.s::regclass), q.seqstart - 1)"
-					  "         ORDER BY 1 OFFSET 0) l",
-					  1, params, PGRES_TUPLES_OK, err, errlen);
-		if (res == NULL)
-			rc = -1;
-		else if (strcmp(PQgetvalue(res, 0, 0), "0") == 0)
-			PQclear(res);
-		else
-		{
-			PQclear(res);
-			res = hub_run(h, "SELECT setval(x.s::regclass, x.k)"
-						  "  FROM json_to_recordset($1::json) AS x(s text, k bigint)"
-						  "  JOIN pg_sequence q ON q.seqrelid = x.s::regclass"
-						  " WHERE q.seqincrement > 0 AND x.k <= q.seqmax"
-						  "   AND x.k > coalesce(pg_sequence_last_value(x.s::regclass), q.seqstart - 1)",
-						  1, params, PGRES_TUPLES_OK, err, errlen);
-			if (res == NULL)
-				rc = -1;
-			else
-				PQclear(res);
-		}
+		rc = hub_seqs_ahead(h, arr.p, err, errlen);
 	}
 	free(tabs);
 	free(maxk);
@@ -2570,11 +2612,12 @@ fail:
 
 /*
  * Was this upload overtaken? A hub transaction that committed after the
- * fold the upload relied on (h->folded, sync_fold_local) was not compared
- * with it; if it changed a row this upload wrote, the upload may have overwritten
- * a newer hub change (its row lock made the upload wait, then the upload
- * wrote over it). Such an upload is rolled back and tried again, when the
- * fold sees the hub's change. (A hub transaction that writes one of these
+ * upload read its first versions (h->seen: with them, the hub's changes
+ * the fold had not seen; versions_of) was not compared with it; if it
+ * changed a row this upload wrote, the upload may have overwritten a newer
+ * hub change (its row lock made the upload wait, then the upload wrote
+ * over it). Such an upload is rolled back and tried again, when the fold
+ * sees the hub's change. (A hub transaction that writes one of these
  * rows later waits for this one and writes over it, with a later
  * changed_at: it is newer, and wins everywhere.) 1 yes, 0 no, -1 error.
  */

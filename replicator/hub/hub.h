@@ -154,8 +154,11 @@ int			hub_upload_end(Hub *h, UploadStats *stats, char *err, size_t errlen);
 int			hub_keys_load(Hub *h, const char *client_id, int64_t ack_seq, char *err, size_t errlen);
 bool		hub_keys_follow(Hub *h, const HubTable *t, Change *c);
 bool		hub_keys_unacked(Hub *h, const HubTable *t, int64_t k, int64_t seq);
+/* Is key k of t free to take? 1 yes (and held by this upload), 0 no, -1 error. */
+typedef int (*KeyClaim) (void *arg, const HubTable *t, int64_t k, char *err, size_t errlen);
 int			hub_keys_assign(Hub *h, const HubTable *t, Change *c, int64_t old, int64_t floor,
-							char *err, size_t errlen);
+							KeyClaim claim, void *arg, char *err, size_t errlen);
+int			hub_seqs_ahead(Hub *h, const char *seqs, char *err, size_t errlen);
 int			hub_keys_store(Hub *h, char *err, size_t errlen);
 
 /* errors.c */

@@ -18,6 +18,7 @@
  *   hub_keys_follow     a change that names an old key names the new one
  *   hub_keys_unacked    is a key the new key of a rename not acknowledged?
  *   hub_keys_assign     a new key for a client's insert, from the sequence
+ *   hub_seqs_ahead      key sequences moved past keys that arrived
  *   hub_keys_store      this upload's new renames into sync_key_renames
  */
 #include "base/base.h"
@@ -157,31 +158,77 @@ hub_keys_unacked(Hub *h, const HubTable *t, int64_t k, int64_t seq)
 }
 
 /*
+ * Move key sequences past keys that arrived: seqs is a JSON array of
+ * {"s": sequence, "k": key}. A sequence set is locked first
+ * (pg_advisory_xact_lock(SEQ_LOCK_KEY, sequence), until the upload
+ * commits), then checked again: two uploads side by side could otherwise
+ * both see it low and the lower setval land last. Most of the time none is
+ * below its key, and nothing is locked. (setval is not undone by a
+ * rollback: an upload that fails after it leaves a gap in the keys.)
+ */
+#define SEQ_LOCK_KEY "1937337955"	/* 'sync' in ASCII */
+#define SEQS_BELOW \
+	"  FROM json_to_recordset($1::json) AS x(s text, k bigint)" \
+	"  JOIN pg_sequence q ON q.seqrelid = x.s::regclass" \
+	" WHERE q.seqincrement > 0 AND x.k <= q.seqmax" \
+	"   AND x.k > coalesce(pg_sequence_last_value(x.s::regclass), q.seqstart - 1)"
+
+int
+hub_seqs_ahead(Hub *h, const char *seqs, char *err, size_t errlen)
+{
+	const char *params[1] = {seqs};
+	PGresult   *res;
+	bool		none;
+
+	res = hub_run(h, "SELECT count(pg_advisory_xact_lock(" SEQ_LOCK_KEY ", l.o))"
+				  "  FROM (SELECT (q.seqrelid::bigint - 2147483648)::int AS o" SEQS_BELOW
+				  "         ORDER BY 1 OFFSET 0) l",
+				  1, params, PGRES_TUPLES_OK, err, errlen);
+	if (res == NULL)
+		return -1;
+	none = strcmp(PQgetvalue(res, 0, 0), "0") == 0;
+	PQclear(res);
+	if (none)
+		return 0;
+	res = hub_run(h, "SELECT setval(x.s::regclass, x.k)" SEQS_BELOW,
+				  1, params, PGRES_TUPLES_OK, err, errlen);
+	if (res == NULL)
+		return -1;
+	PQclear(res);
+	return 0;
+}
+
+/*
  * Give the client's insert c of table t (key old) a new key: t's sequence
  * first moved past floor (the greatest key of t the upload carries, so the
  * new key is no key of the client's own), then drawn until a key no hub
- * row has. The change takes the new key; the rename is kept for the reply.
+ * row has and claim takes (it holds the key's version row: an upload side
+ * by side may have just inserted that key, above the sequence, and not
+ * committed yet; claim waits for it, and the key is drawn again). The
+ * change takes the new key; the rename is kept for the reply.
  */
 int
 hub_keys_assign(Hub *h, const HubTable *t, Change *c, int64_t old, int64_t floor,
-				char *err, size_t errlen)
+				KeyClaim claim, void *arg, char *err, size_t errlen)
 {
-	char		floortxt[32];
-	const char *params[2] = {t->keyseq, floortxt};
+	const char *params[1] = {t->keyseq};
 	char	   *qcol = hub_quote_ident(h, t->keycol);
-	Buf			sql = {0};
+	Buf			sql = {0},
+				seq = {0};
+	JsonOut		w;
 	PGresult   *res;
 	int64_t		k = 0;
 	bool		found = false;
 
-	snprintf(floortxt, sizeof(floortxt), "%" PRId64, floor);
-	res = hub_run(h, "SELECT setval(q.seqrelid, $2::bigint) FROM pg_sequence q"
-				  " WHERE q.seqrelid = $1::regclass AND q.seqincrement > 0 AND $2::bigint <= q.seqmax"
-				  "   AND $2::bigint > coalesce(pg_sequence_last_value($1::regclass), q.seqstart - 1)",
-				  2, params, PGRES_TUPLES_OK, err, errlen);
-	if (res == NULL)
+	jout_init(&w, &seq);
+	jout_array(&w);
+	jout_object(&w);
+	jout_kstring(&w, "s", t->keyseq);
+	jout_kint(&w, "k", floor);
+	jout_object_end(&w);
+	jout_array_end(&w);
+	if (hub_seqs_ahead(h, seq.p, err, errlen) < 0)
 		goto out;
-	PQclear(res);
 	buf_printf(&sql, "SELECT n.k, EXISTS (SELECT FROM %s WHERE %s = n.k)"
 			   "  FROM (SELECT nextval($1::regclass) AS k) n", t->qname, qcol);
 	for (int i = 0; i < ASSIGN_TRIES && !found; i++)
@@ -192,6 +239,14 @@ hub_keys_assign(Hub *h, const HubTable *t, Change *c, int64_t old, int64_t floor
 		k = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 		found = strcmp(PQgetvalue(res, 0, 1), "f") == 0;
 		PQclear(res);
+		if (found && claim != NULL)
+		{
+			int			rc = claim(arg, t, k, err, errlen);
+
+			if (rc < 0)
+				goto out;
+			found = rc == 1;
+		}
 	}
 	if (!found)
 	{
@@ -206,6 +261,7 @@ hub_keys_assign(Hub *h, const HubTable *t, Change *c, int64_t old, int64_t floor
 out:
 	free(qcol);
 	buf_free(&sql);
+	buf_free(&seq);
 	return found ? 0 : -1;
 }
 

@@ -155,7 +155,10 @@ hub_upload_begin(Hub *h, const char *client_id, int64_t ack_seq, uint64_t ack_di
 	u->digest = ack_digest;
 	u->ack_seq = ack_seq;
 	if (hub_apply_begin(h, client_now_us, err, errlen) < 0)
+	{
+		mark_contended(h, err, errlen);	/* the fold's own transaction too */
 		return -1;
+	}
 	res = hub_run(h, "INSERT INTO sync_clients (node_id) VALUES ($1) ON CONFLICT (node_id) DO NOTHING",
 			  1, params, PGRES_COMMAND_OK, err, errlen);
 	if (res == NULL)

@@ -169,7 +169,10 @@ REVOKE ALL ON FUNCTION sync_queue_row(regclass, jsonb, bigint, uuid, uuid, bigin
 -- keep another version than the row the hub holds: a hub clock that went
 -- back, or a hub transaction that overwrote a version it had not seen in
 -- the clock. Such a row is queued again as the hub holds it, with a fresh
--- version (sync_queue_row).
+-- version (sync_queue_row), unless it was written again since: an upload
+-- whose change beat the hub's (hub/apply.c reads the hub's changes a fold
+-- has not seen yet with its versions) left the version that stands. Rows
+-- are taken in (table, key) COLLATE "C" order, as uploads lock them.
 CREATE FUNCTION sync_fold_local() RETURNS bigint
 LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 DECLARE
@@ -186,21 +189,37 @@ BEGIN
 	cur := pg_current_snapshot();
 	FOR r IN
 		WITH w AS (
-			SELECT DISTINCT ON (q.table_name, q.pk::text)
-			       q.table_schema, q.table_name, q.pk, q.changed_at,
+			SELECT DISTINCT ON (q.table_name COLLATE "C", q.pk::text COLLATE "C")
+			       q.table_schema, q.table_name, q.pk, q.seq, q.changed_at,
 			       max(q.changed_at) OVER (PARTITION BY q.table_name, q.pk::text) AS top
 			FROM sync_queue q
 			WHERE q.origin = me AND q.for_node IS NULL AND q.txid <> own
 			  AND pg_visible_in_snapshot(q.txid, cur)
 			  AND (prev IS NULL OR (sync_xid_value(q.txid) >= sync_xid_value(pg_snapshot_xmin(prev))
 			                        AND NOT pg_visible_in_snapshot(q.txid, prev)))
-			ORDER BY q.table_name, q.pk::text, q.seq DESC)
-		SELECT w.table_schema, w.table_name, w.pk
+			ORDER BY q.table_name COLLATE "C", q.pk::text COLLATE "C", q.seq DESC)
+		SELECT w.table_schema, w.table_name, w.pk, w.seq
 		  FROM w LEFT JOIN sync_versions v ON v.table_name = w.table_name AND v.pk = w.pk::text
 		 WHERE w.changed_at < w.top
 		    OR ((extract(epoch FROM w.changed_at) * 1000000)::bigint, me::text)
 		       < (v.ver_us, v.ver_origin::text)
 	LOOP
+		-- the row's version row locked first (a placeholder if it has none:
+		-- an upload that holds it, or is inserting it, is waited for), then
+		-- looked at again: a row written since (an upload whose change beat
+		-- this one, or the hub again) is left alone, its version stands
+		INSERT INTO sync_versions AS v (table_name, pk, ver_us, ver_origin)
+		VALUES (r.table_name, r.pk::text, -1, '00000000-0000-0000-0000-000000000000')
+		ON CONFLICT (table_name, pk) DO UPDATE SET ver_us = v.ver_us WHERE false;
+		IF EXISTS (SELECT 1 FROM sync_queue q
+		            WHERE q.table_name = r.table_name AND q.pk::text = r.pk::text
+		              AND q.seq > r.seq AND q.for_node IS NULL
+		              AND (prev IS NULL OR sync_xid_value(q.txid) >= sync_xid_value(pg_snapshot_xmin(prev))))
+		THEN
+			DELETE FROM sync_versions
+			 WHERE table_name = r.table_name AND pk = r.pk::text AND ver_us = -1;
+			CONTINUE;
+		END IF;
 		made := sync_queue_row(format('%I.%I', r.table_schema, r.table_name)::regclass,
 							   r.pk::jsonb, NULL, NULL, NULL, NULL, NULL);
 		INSERT INTO sync_versions AS v (table_name, pk, ver_us, ver_origin, deleted)
@@ -209,7 +228,7 @@ BEGIN
 		   SET ver_us = EXCLUDED.ver_us, ver_origin = EXCLUDED.ver_origin, deleted = EXCLUDED.deleted;
 	END LOOP;
 	INSERT INTO sync_versions AS v (table_name, pk, ver_us, ver_origin, deleted)
-	SELECT DISTINCT ON (q.table_name, q.pk::text)
+	SELECT DISTINCT ON (q.table_name COLLATE "C", q.pk::text COLLATE "C")
 	       q.table_name, q.pk::text,
 	       (extract(epoch FROM q.changed_at) * 1000000)::bigint, q.origin, q.op = 'D'
 	FROM sync_queue q
@@ -217,7 +236,7 @@ BEGIN
 	  AND pg_visible_in_snapshot(q.txid, cur)
 	  AND (prev IS NULL OR (sync_xid_value(q.txid) >= sync_xid_value(pg_snapshot_xmin(prev))
 	                        AND NOT pg_visible_in_snapshot(q.txid, prev)))
-	ORDER BY q.table_name, q.pk::text, q.seq DESC
+	ORDER BY q.table_name COLLATE "C", q.pk::text COLLATE "C", q.seq DESC
 	ON CONFLICT (table_name, pk) DO UPDATE
 	   SET ver_us = EXCLUDED.ver_us, ver_origin = EXCLUDED.ver_origin, deleted = EXCLUDED.deleted
 	 WHERE (v.ver_us, v.ver_origin::text) <= (EXCLUDED.ver_us, EXCLUDED.ver_origin::text);
@@ -231,11 +250,11 @@ REVOKE ALL ON FUNCTION sync_fold_local() FROM PUBLIC;
 
 -- Was the upload this transaction applies overtaken (docs/replication.md)?
 -- The number of rows it wrote that a hub transaction also wrote and that
--- the fold it relied on did not see (folded: sync_hub_state.fold_snapshot
--- as the upload began, after its sync_fold_local()): that change was not
--- compared with the upload's, which may have overwritten it.  (A later
--- fold, another upload's, may have folded it since: the upload did not
--- see that either.)
+-- the upload did not compare with (folded: the snapshot it read its first
+-- versions in, with the hub's changes the fold before it had not seen;
+-- hub/apply.c, versions_of): the upload may have overwritten that change.
+-- (A later fold, another upload's, may have folded it since: the upload
+-- did not see that either.)
 CREATE FUNCTION sync_overtaken(folded pg_snapshot) RETURNS bigint
 LANGUAGE sql STABLE SET search_path FROM CURRENT AS $$
 	WITH late AS (

@@ -67,7 +67,7 @@ expect_eq "b's insert waits on the hub, whole" \
 	"$(hub "SELECT op, row_data->>'name', row_data->>'qty' FROM sync_errors ORDER BY seq")" "I|valve of b|5"
 same_rows part "code AS id, name, qty" "$a" "$b"
 
-note "a person deletes b's set-aside P1 (else b's next sync would wait for the lock first, retrying it)"
+note "a person deletes b's set-aside P1 (else b's next sync would retry it first)"
 hub "DELETE FROM sync_errors" >/dev/null
 
 note "2. a and b both create P2; b's sync is cut off after the hub set its insert aside; b edits; b syncs"
