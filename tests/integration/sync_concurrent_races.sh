@@ -25,6 +25,11 @@ waiting() {
 	done
 	fail "no hub query like '$1' waited for a lock"
 }
+# hold SQL SECONDS: a hub transaction runs SQL, then holds what it locked
+# or wrote that long, in the background ($! its pid)
+hold() {
+	psql -X -q -d "$HUB" -c "BEGIN" -c "$1" -c "SELECT pg_sleep($2)" -c "COMMIT" >/dev/null &
+}
 
 note "1. a drawn key that another upload has just inserted"
 hub "CREATE TABLE item (id serial PRIMARY KEY, name text); SELECT sync_track('item');" >/dev/null
@@ -39,9 +44,7 @@ plain "$a" "INSERT INTO item VALUES (2, 'a two')"
 plain "$b" "INSERT INTO item VALUES (1, 'b one')"
 # a's upload inserts 2, above the sequence (at 1), then waits to set the
 # sequence ahead (hub_seqs_ahead's lock, held here)
-psql -X -q -d "$HUB" -c "BEGIN" \
-	-c "SELECT pg_advisory_xact_lock(1937337955, ('item_id_seq'::regclass::oid::bigint - 2147483648)::int)" \
-	-c "SELECT pg_sleep(2)" -c "COMMIT" >/dev/null &
+hold "SELECT pg_advisory_xact_lock(1937337955, ('item_id_seq'::regclass::oid::bigint - 2147483648)::int)" 2
 holder=$!
 sleep 0.3
 "$SYNCQD" --sqlite "$a" --online "$ONLINE" --once 2>>"$SYNCQ_TMP/syncqd.log" &
@@ -68,16 +71,13 @@ sync "$c"
 hub "SELECT sync_fold_local()" >/dev/null
 # the hub's app writes row 1 first (its version is older), and commits 3 s
 # later
-psql -X -q -d "$HUB" -c "BEGIN" -c "UPDATE kv SET v = 'hub' WHERE id = 1" \
-	-c "SELECT pg_sleep(3)" -c "COMMIT" >/dev/null &
+hold "UPDATE kv SET v = 'hub' WHERE id = 1" 3
 app=$!
 sleep 0.3
 plain "$c" "UPDATE kv SET v = 'client' WHERE id = 1"
 # row 1's version row held until after the app commits: the upload folds
 # (the app's change not committed yet), then waits for it
-psql -X -q -d "$HUB" -c "BEGIN" \
-	-c "SELECT 1 FROM sync_versions WHERE table_name = 'kv' AND pk = '{\"id\":1}' FOR UPDATE" \
-	-c "SELECT pg_sleep(4)" -c "COMMIT" >/dev/null &
+hold "SELECT 1 FROM sync_versions WHERE table_name = 'kv' AND pk = '{\"id\":1}' FOR UPDATE" 4
 holder=$!
 sleep 0.3
 "$SYNCQD" --sqlite "$c" --online "$ONLINE" --once 2>>"$SYNCQ_TMP/syncqd.log" &
