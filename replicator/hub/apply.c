@@ -1999,7 +1999,9 @@ queue_corrections(Hub *h, const Buf *fixes, char *err, size_t errlen)
 /* What act_on_report works out for the uploader's corrections. */
 typedef struct
 {
-	VerMap		last;			/* (table, hub key) -> the row's last change here (.us) */
+	VerMap		last;			/* (table, hub key) -> the change of the row that
+								 * answers for it (.us): its last (retried: the
+								 * last that went through: answering) */
 	bool	   *fix;			/* of each change: stored otherwise than sent */
 	bool	   *fix_key;		/* ... under another spelling of its key */
 	int64_t    *restamped;		/* of each: the version the capture stamped
@@ -2007,7 +2009,25 @@ typedef struct
 	VerMap		queued;			/* rows the capture queued in this call */
 } Answers;
 
-/* Is change i the last one of its row in this call? */
+/*
+ * Does change i answer for its row in a retry (set-aside changes tried
+ * again): it went through, or it is a delete overruled because rows still
+ * refer to its row (keep_referenced)? Its node gets the hub's row then
+ * (add_corrections). The others of a retry have been answered already,
+ * when they came.
+ */
+static bool
+answering(const Decision *d, int i)
+{
+	return d->out[i].done == DONE_APPLIED || d->kept[i];
+}
+
+/*
+ * Is change i the one that answers for its row in this call (Answers.last)?
+ * Its last change; in a retry, its last that answers (answering), where one
+ * does: a later one refused again, superseded or overruled gets no
+ * correction, and the node would never get the row that went through.
+ */
 static bool
 is_last(const Decision *d, const Answers *a, int i)
 {
@@ -2059,7 +2079,10 @@ met_now(const Decision *d, int i)
  * carries the row's version from before this call (it never applied). And
  * for a delete overruled because rows still refer to its row
  * (keep_referenced), the hub's row as it is, replacing the delete's
- * version: the uploader has it back.
+ * version: the uploader has it back. In a retry, "the last change of each
+ * row" is its last that went through (is_last): the node holds the hub's
+ * row in place of its set-aside changes, and gets no relay of its own, so
+ * a later one refused again must not keep the correction from it.
  */
 static int
 add_corrections(Hub *h, const Decision *d, const Answers *a, JsonOut *qw, JsonOut *fw, int *nf)
@@ -2084,6 +2107,16 @@ add_corrections(Hub *h, const Decision *d, const Answers *a, JsonOut *qw, JsonOu
 		k = row_key(c->table, d->key[i]);
 		v = vermap_get(failed ? &d->before : &d->vers, k);
 		free(k);
+		if (d->out[i].done == DONE_APPLIED)
+		{
+			/*
+			 * its own version, as record() keeps it (d->vers has that of a
+			 * later change decided to win but refused when applied)
+			 */
+			now.us = c->ver_us;
+			snprintf(now.origin, sizeof(now.origin), "%s", c->origin);
+			v = &now;
+		}
 		if (d->kept[i])
 			v = row_version(d, i, &now) ? &now : NULL;
 		if (failed || d->kept[i])
@@ -2158,12 +2191,15 @@ act_on_report(Hub *h, Decision *d, char *err, size_t errlen)
 	for (int i = 0; i < d->n; i++)
 	{
 		Version		at = {i, "", true};
+		Version    *was;
 		char	   *k;
 
 		if (d->key[i] == NULL)
 			continue;
 		k = row_key(d->cs[i]->table, d->key[i]);
-		vermap_put(&a.last, k, &at);
+		was = vermap_get(&a.last, k);
+		if (!d->retry || answering(d, i) || was == NULL || !answering(d, (int) was->us))
+			vermap_put(&a.last, k, &at);
 		free(k);
 	}
 	/* the rows the capture queued in this call (a relay after them would

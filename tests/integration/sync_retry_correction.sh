@@ -67,7 +67,8 @@ retry_sync "$b"
 expect_eq "the hub's m1: b's first insert" "$(hub "SELECT name FROM machine WHERE id = 'm1'")" "drill of b"
 expect_eq "b's second insert still set aside on the hub" \
 	"$(hub "SELECT op || ' ' || (row_data->>'name') FROM sync_errors ORDER BY seq")" "I press of b"
-grep -q 'set-aside change [0-9]* of "machine" (I {"id":"m1"}) went through' "$SYNCQ_TMP/syncqd.log" ||
+# (the hub's log: syncqd's own over libpq, serve's over HTTP)
+cat "$SYNCQ_TMP"/*.log | grep -q 'set-aside change [0-9]* of "machine" (I {"id":"m1"}) went through' ||
 	fail "syncqd did not log that b's insert went through"
 sync "$a"; sync "$b"
 same_rows machine "id, name" "$a" "$b"
