@@ -37,10 +37,16 @@ often two or more syncqd transactions were in flight on the hub together
 upload that fails for a transient reason (overtaken too often, a deadlock,
 a serialization failure) is counted, not a failure: the next round or the
 quiescence sends it again. The seed fixes the operations as far as they do
-not depend on what the parallel syncs delivered.
+not depend on what the parallel syncs delivered. Records are made under a
+small fixed set of keys by any node and parts refer to machines, so that
+changes are set aside (an insert that meets another node's record, a part
+whose machine is gone) and later go through on a retry;
+--no-set-asides makes every record under a key new to every node and parts
+refer to no machine (last writer wins alone).
 
   converge.py --hub CONNINFO --online URL --syncqd PATH --ext SYNCQ_SO
               --dir DIR [--seconds 60] [--seed N] [--clients 3] [--concurrent]
+              [--no-set-asides]
 """
 import argparse
 import collections
@@ -308,15 +314,15 @@ class World:
         deletes the machines and parts every node holds (machines, parts:
         the ids this node holds, sets kept up to date as the statements are
         made), so that several nodes change the same rows in a round. A
-        record is made (inserted, or a key changed to it) under a key new
-        to every node (owner: this node's number, None for the hub, numbers
-        its parts), while the shared set is smaller than its target: two
-        nodes never make the same record, and parts refer to no machine,
-        so no change is set aside for meeting another node's record or for
-        a missing parent and the uploads compete by last writer wins alone.
-        With --set-asides the records are made under a small fixed set of
-        keys by any node, parts refer to machines, and both of those paths
-        are taken too."""
+        record is made (inserted, or a key changed to it) while the shared
+        set is smaller than its target: with --set-asides (the default)
+        under a small fixed set of keys by any node, parts referring to
+        machines, so that changes are set aside for meeting another node's
+        record or for a missing parent, and go through on a later retry;
+        with --no-set-asides under a key new to every node (owner: this
+        node's number, None for the hub, numbers its parts), parts
+        referring to no machine: two nodes never make the same record, and
+        the uploads compete by last writer wins alone."""
         out = []
         at = 'now()' if owner is None else "strftime('%Y-%m-%d %H:%M:%f', 'now')"
         wide = self.args.set_asides
@@ -885,9 +891,10 @@ def main():
     ap.add_argument('--clients', type=int, default=3)
     ap.add_argument('--concurrent', action='store_true',
                     help='every client syncs at the same time, the hub app writing too')
-    ap.add_argument('--set-asides', action='store_true',
+    ap.add_argument('--set-asides', action=argparse.BooleanOptionalAction, default=True,
                     help='--concurrent: records made under a small fixed set of keys by any node'
-                         ' (else under new keys), parts referring to machines (else to none)')
+                         ' (--no-set-asides: under new keys), parts referring to machines'
+                         ' (--no-set-asides: to none); on by default')
     ap.add_argument('--min-overlap', type=int, default=0,
                     help='--concurrent: fail unless this many samples saw 2+ syncqd transactions on the hub')
     args = ap.parse_args()
