@@ -870,9 +870,11 @@ lock_versions(Hub *h, Decision *d, const char *keys, char *err, size_t errlen)
  * A key's version is the greater of its sync_versions row and the newest
  * change of the hub's own to it that the fold the upload relied on
  * (h->folded) did not see: a hub transaction that committed while this one
- * waited for its locks is compared with it as a folded one would be. The
- * snapshot of the first such read is h->seen, which hub_overtaken checks
- * against.
+ * waited for its locks is compared with it as a folded one would be. That
+ * is read once, with the upload's first versions (the queue since the fold
+ * is not read again for every page); the snapshot of that read is h->seen,
+ * which hub_overtaken checks against: a hub change a later page did not
+ * compare with is one that committed after it.
  */
 static int
 versions_of(Hub *h, Decision *d, const char *keys, bool keep, char *err, size_t errlen)
@@ -882,23 +884,30 @@ versions_of(Hub *h, Decision *d, const char *keys, bool keep, char *err, size_t 
 
 	if (lock_versions(h, d, keys, err, errlen) < 0)
 		return -1;
-	res = hub_run(h, "WITH late AS ("
-				  "  SELECT q.table_name AS t, q.pk::text AS p, max(q.changed_at) AS at"
-				  "    FROM sync_queue q"
-				  "   WHERE sync_xid_value(q.txid) >= sync_xid_value(pg_snapshot_xmin($2::pg_snapshot))"
-				  "     AND NOT pg_visible_in_snapshot(q.txid, $2::pg_snapshot)"
-				  "     AND q.txid <> pg_current_xact_id()"
-				  "     AND q.origin = sync_node_id() AND q.for_node IS NULL"
-				  "   GROUP BY 1, 2)"
-				  " SELECT k.t, k.p, v.ver_us, v.ver_origin::text,"
-				  "        (extract(epoch FROM l.at) * 1000000)::bigint, sync_node_id()::text"
-				  "   FROM (SELECT DISTINCT x.t, x.p FROM json_to_recordset($1::json) AS x(t text, p text)) k"
-				  "   LEFT JOIN sync_versions v ON v.table_name = k.t AND v.pk = k.p"
-				  "        AND v.ver_us <> " PLACEHOLDER_US
-				  "   LEFT JOIN late l ON l.t = k.t AND l.p = k.p"
-				  "  WHERE v.pk IS NOT NULL OR l.p IS NOT NULL"
-				  " UNION ALL SELECT NULL, NULL, NULL, NULL, NULL, pg_current_snapshot()::text",
-				  2, params, PGRES_TUPLES_OK, err, errlen);
+	if (h->seen != NULL)
+		res = hub_run(h, "SELECT k.t, k.p, v.ver_us, v.ver_origin::text, NULL::bigint, NULL::text"
+					  "  FROM (SELECT DISTINCT x.t, x.p FROM json_to_recordset($1::json) AS x(t text, p text)) k"
+					  "  JOIN sync_versions v ON v.table_name = k.t AND v.pk = k.p"
+					  "       AND v.ver_us <> " PLACEHOLDER_US,
+					  1, params, PGRES_TUPLES_OK, err, errlen);
+	else
+		res = hub_run(h, "WITH late AS ("
+					  "  SELECT q.table_name AS t, q.pk::text AS p, max(q.changed_at) AS at"
+					  "    FROM sync_queue q"
+					  "   WHERE sync_xid_value(q.txid) >= sync_xid_value(pg_snapshot_xmin($2::pg_snapshot))"
+					  "     AND NOT pg_visible_in_snapshot(q.txid, $2::pg_snapshot)"
+					  "     AND q.txid <> pg_current_xact_id()"
+					  "     AND q.origin = sync_node_id() AND q.for_node IS NULL"
+					  "   GROUP BY 1, 2)"
+					  " SELECT k.t, k.p, v.ver_us, v.ver_origin::text,"
+					  "        (extract(epoch FROM l.at) * 1000000)::bigint, sync_node_id()::text"
+					  "   FROM (SELECT DISTINCT x.t, x.p FROM json_to_recordset($1::json) AS x(t text, p text)) k"
+					  "   LEFT JOIN sync_versions v ON v.table_name = k.t AND v.pk = k.p"
+					  "        AND v.ver_us <> " PLACEHOLDER_US
+					  "   LEFT JOIN late l ON l.t = k.t AND l.p = k.p"
+					  "  WHERE v.pk IS NOT NULL OR l.p IS NOT NULL"
+					  " UNION ALL SELECT NULL, NULL, NULL, NULL, NULL, pg_current_snapshot()::text",
+					  2, params, PGRES_TUPLES_OK, err, errlen);
 	if (res == NULL)
 		return -1;
 	for (int r = 0; r < PQntuples(res); r++)
