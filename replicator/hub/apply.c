@@ -906,7 +906,9 @@ versions_of(Hub *h, Decision *d, const char *keys, bool keep, char *err, size_t 
 					  "        AND v.ver_us <> " PLACEHOLDER_US
 					  "   LEFT JOIN late l ON l.t = k.t AND l.p = k.p"
 					  "  WHERE v.pk IS NOT NULL OR l.p IS NOT NULL"
-					  " UNION ALL SELECT NULL, NULL, NULL, NULL, NULL, pg_current_snapshot()::text",
+					  " UNION ALL SELECT NULL, NULL, NULL, NULL,"
+					  "        (extract(epoch FROM clock_timestamp()) * 1000000)::bigint,"
+					  "        pg_current_snapshot()::text",
 					  2, params, PGRES_TUPLES_OK, err, errlen);
 	if (res == NULL)
 		return -1;
@@ -918,9 +920,25 @@ versions_of(Hub *h, Decision *d, const char *keys, bool keep, char *err, size_t 
 
 		if (PQgetisnull(res, r, 0))
 		{
-			/* the snapshot these versions were read in */
+			/*
+			 * the snapshot these versions were read in, and the hub's clock
+			 * then: a change re-stamped (restamp) is stamped after every
+			 * change this upload waited for, as it was when one upload at a
+			 * time applied
+			 */
 			if (h->seen == NULL)
 				h->seen = xstrdup(PQgetvalue(res, r, 5));
+			if (!PQgetisnull(res, r, 4))
+			{
+				int64_t		now = strtoll(PQgetvalue(res, r, 4), NULL, 10);
+
+				if (now > h->apply_now_us)
+				{
+					h->apply_now_us = now;
+					if (h->offset_known)
+						h->offset_us = h->client_now_us - now;
+				}
+			}
 			continue;
 		}
 		if (!PQgetisnull(res, r, 2))
@@ -2646,6 +2664,7 @@ hub_apply_begin(Hub *h, int64_t client_now_us, char *err, size_t errlen)
 	h->apply_now_us = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
 	h->max_offset_us = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
 	h->offset_known = client_now_us != 0;
+	h->client_now_us = client_now_us;
 	h->offset_us = client_now_us != 0 ? client_now_us - h->apply_now_us : 0;
 	h->restamped_to = 0;
 	PQclear(res);

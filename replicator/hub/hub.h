@@ -90,6 +90,7 @@ typedef struct Hub
 								 * in, with the hub's changes since folded
 								 * (read_versions); NULL: none read yet */
 	bool		offset_known;
+	int64_t		client_now_us;	/* the uploader's clock as it sent (0: unknown) */
 	int64_t		offset_us;		/* the uploader's clock minus the hub's */
 	int64_t		restamped_to;
 } Hub;
