@@ -863,6 +863,21 @@ lock_versions(Hub *h, Decision *d, const char *keys, char *err, size_t errlen)
 	return 0;
 }
 
+/* One key as versions_of and lock_versions take keys: [{"t": table, "p": pk}]. */
+static void
+one_key(Buf *out, const char *table, const char *pk)
+{
+	JsonOut		w;
+
+	jout_init(&w, out);
+	jout_array(&w);
+	jout_object(&w);
+	jout_kstring(&w, "t", table);
+	jout_kstring(&w, "p", pk);
+	jout_object_end(&w);
+	jout_array_end(&w);
+}
+
 /*
  * The versions of the keys in keys ([{"t": table, "p": key as the hub
  * spells it}, ...]) into d->vers and d->before (a key already there is
@@ -1198,16 +1213,9 @@ static int
 fetch_version(Hub *h, Decision *d, const char *table, const char *key, char *err, size_t errlen)
 {
 	Buf			one = {0};
-	JsonOut		w;
 	int			rc;
 
-	jout_init(&w, &one);
-	jout_array(&w);
-	jout_object(&w);
-	jout_kstring(&w, "t", table);
-	jout_kstring(&w, "p", key);
-	jout_object_end(&w);
-	jout_array_end(&w);
+	one_key(&one, table, key);
 	rc = versions_of(h, d, one.p, true, err, errlen);
 	buf_free(&one);
 	return rc;
@@ -1244,13 +1252,7 @@ claim_key(void *arg, const HubTable *t, int64_t k, char *err, size_t errlen)
 	jout_object(&w);
 	jout_kint(&w, t->keycol, k);
 	jout_object_end(&w);
-	jout_init(&w, &keys);
-	jout_array(&w);
-	jout_object(&w);
-	jout_kstring(&w, "t", t->name);
-	jout_kstring(&w, "p", pk.p);
-	jout_object_end(&w);
-	jout_array_end(&w);
+	one_key(&keys, t->name, pk.p);
 	snprintf(num, sizeof(num), "%" PRId64, k);
 	params[1] = pk.p;
 	buf_printf(&sql, "SELECT EXISTS (SELECT FROM %s WHERE %s = $3::bigint)"
