@@ -62,23 +62,64 @@ retry_due(Serve *s, const char *node_id, uint64_t tables_digest)
 	return due;
 }
 
+/* The hub's tables, and the node's set-aside changes retried if due. */
+static int
+hello_work(Serve *s, Hub *h, const ProtoRequest *rq, UploadStats *us, char *err, size_t errlen)
+{
+	if (hub_load_tables(h, err, errlen) < 0)
+		return -1;
+	if (rq->hello.on && rq->hello.tables != h->tables_digest)
+		return 0;				/* the client holds other tables: nothing */
+	if (rq->retry_errors && retry_due(s, rq->node_id, h->tables_digest))
+	{
+		char		e[1024];
+
+		if (hub_retry_errors(h, rq->node_id, us, e, sizeof(e)) < 0)
+			logmsg(LOG_WARNING, "node %s: retrying set-aside changes failed: %s", rq->node_id, e);
+		if (!hub_ok(h))
+			hub_rollback(h);
+	}
+	return 0;
+}
+
 static int
 do_hello(Serve *s, Hub *h, const ProtoRequest *rq, Buf *out, char *err, size_t errlen)
 {
 	UploadStats us = {0};
 
-	if (hub_load_tables(h, err, errlen) < 0)
+	if (hello_work(s, h, rq, &us, err, errlen) < 0)
 		return -1;
-	if (rq->retry_errors && retry_due(s, rq->node_id, h->tables_digest))
-	{
-		char		e[1024];
+	proto_encode_hello(out, SYNCQD_VERSION, h->node_id, h->tables, h->ntables, h->tables_digest,
+					   us.retried, us.conflicts, false);
+	return 0;
+}
 
-		if (hub_retry_errors(h, rq->node_id, &us, e, sizeof(e)) < 0)
-			logmsg(LOG_WARNING, "node %s: retrying set-aside changes failed: %s", rq->node_id, e);
-		if (!hub_ok(h))
-			hub_rollback(h);
+/*
+ * A hello folded into an upload or snapshot (docs/http.md, A sync in two
+ * requests): its work, done first. 1 if the client holds other tables
+ * than the hub's: then out holds a hello's answer saying so, and nothing
+ * else is done (the client syncs again with the hub's tables).
+ */
+static int
+folded_hello(Serve *s, Hub *h, const ProtoRequest *rq, ProtoFolded *f, Buf *out,
+			 char *err, size_t errlen)
+{
+	UploadStats us = {0};
+
+	memset(f, 0, sizeof(*f));
+	if (!rq->hello.on)
+		return 0;
+	if (hello_work(s, h, rq, &us, err, errlen) < 0)
+		return -1;
+	if (rq->hello.tables != h->tables_digest)
+	{
+		proto_encode_hello(out, SYNCQD_VERSION, h->node_id, h->tables, h->ntables,
+						   h->tables_digest, 0, 0, true);
+		return 1;
 	}
-	proto_encode_hello(out, SYNCQD_VERSION, h->node_id, h->tables, h->ntables, us.retried, us.conflicts);
+	f->on = true;
+	f->retried = us.retried;
+	f->conflicts = us.conflicts;
 	return 0;
 }
 
@@ -99,13 +140,17 @@ page_size(const ProtoRequest *rq, int i)
 
 /* 409 for a cloned node, else the usual. */
 static int
-do_upload(Hub *h, ProtoRequest *rq, Buf *out, bool *clone, char *err, size_t errlen)
+do_upload(Serve *s, Hub *h, ProtoRequest *rq, Buf *out, bool *clone, char *err, size_t errlen)
 {
 	UploadStats us = {0};
+	ProtoFolded hello;
+	int			rc;
 
 	*clone = false;
 	hub_upload_forget(&h->up);	/* nothing of the connection's last upload */
-	if (hub_load_tables(h, err, errlen) < 0)
+	if ((rc = folded_hello(s, h, rq, &hello, out, err, errlen)) != 0)
+		return rc < 0 ? -1 : 0;
+	if (!rq->hello.on && hub_load_tables(h, err, errlen) < 0)
 		return -1;
 	/*
 	 * In pages, as the libpq client sends them (page_size): a page's pk
@@ -147,7 +192,7 @@ do_upload(Hub *h, ProtoRequest *rq, Buf *out, bool *clone, char *err, size_t err
 		*clone = us.clone;
 		return -1;
 	}
-	proto_encode_uploaded(out, &us, h->up.marks, h->up.nmarks, h->up.notes, h->up.nnotes,
+	proto_encode_uploaded(out, &hello, &us, h->up.marks, h->up.nmarks, h->up.notes, h->up.nnotes,
 						  h->up.notes_more, h->up.renames, h->up.nrenames, h->up.met, h->up.nmet);
 	return 0;
 }
@@ -170,11 +215,36 @@ primary_lsn(Hub *h, char *lsn, size_t lsnlen, char *err, size_t errlen)
 }
 
 /*
+ * The client stands at rq->position; the hub's queue pruned if due. The
+ * rows pruned, or -1.
+ */
+static long
+note_position(Hub *h, const ProtoRequest *rq, char *err, size_t errlen)
+{
+	long		pruned;
+
+	if (hub_note_position(h, rq->node_id, rq->position, err, errlen) < 0)
+		return -1;
+	pruned = hub_prune_if_due(h, err, errlen);
+	if (pruned > 0)
+		logmsg(LOG_INFO, "pruned %ld hub queue rows every active client has", pruned);
+	return pruned;
+}
+
+static int	changes_page(Hub *h, const ProtoRequest *rq, const char *target, JsonOut *w,
+						 char *err, size_t errlen);
+
+/*
  * The snapshot a download goes to, always the primary's (a hot standby's
  * pg_current_snapshot() leaves out the transactions in progress there).
  * With replicas, the primary's WAL position just after it is kept, so that
  * the changes up to it can be read from a replica that has replayed that
- * far (snapshot_lsn_keep).
+ * far (snapshot_lsn_keep). The position the client stands at is noted
+ * first (what `done` notes at the end of a download: the client sends it
+ * here next time, so a sync needs no `done` of its own). With rq->limit,
+ * and no replica to read changes from, the first page of the changes from
+ * the position to the snapshot comes along, read in the snapshot's own
+ * transaction.
  */
 static int
 do_snapshot(Serve *s, Hub *h, const ProtoRequest *rq, Buf *out, char *err, size_t errlen)
@@ -183,7 +253,12 @@ do_snapshot(Serve *s, Hub *h, const ProtoRequest *rq, Buf *out, char *err, size_
 				lsn[32],
 				e[512];
 	bool		behind;
+	ProtoFolded hello;
+	JsonOut		w;
+	int			rc;
 
+	if ((rc = folded_hello(s, h, rq, &hello, out, err, errlen)) != 0)
+		return rc < 0 ? -1 : 0;
 	if (hub_download_begin(h, rq->position, &snap, &behind, err, errlen) < 0)
 		return -1;
 	if (s->nreplicas > 0)
@@ -193,10 +268,17 @@ do_snapshot(Serve *s, Hub *h, const ProtoRequest *rq, Buf *out, char *err, size_
 		else
 			logmsg(LOG_WARNING, "node %s: the primary's WAL position: %s", rq->node_id, e);
 	}
+	proto_snapshot_open(&w, out, &hello, snap, behind, h->clock_us, h->wall_us);
+	if (rq->limit > 0 && rq->position && !behind && s->nreplicas == 0 &&
+		changes_page(h, rq, snap, &w, err, errlen) < 0)
+	{
+		free(snap);
+		return -1;
+	}
+	proto_snapshot_close(&w);
 	hub_rollback(h);
-	proto_encode_snapshot(out, snap, behind, h->clock_us, h->wall_us);
 	free(snap);
-	return 0;
+	return behind || rq->position == NULL || note_position(h, rq, err, errlen) >= 0 ? 0 : -1;
 }
 
 /*
@@ -207,18 +289,35 @@ do_snapshot(Serve *s, Hub *h, const ProtoRequest *rq, Buf *out, char *err, size_
 static int
 do_changes(Hub *h, const ProtoRequest *rq, Buf *out, char *err, size_t errlen)
 {
-	PGresult   *res;
 	JsonOut		w;
+
+	if (hub_exec(h, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", err, errlen) < 0)
+		return -1;
+	jout_init(&w, out);
+	jout_object(&w);
+	if (changes_page(h, rq, rq->target, &w, err, errlen) < 0)
+		return -1;
+	jout_object_end(&w);
+	return hub_exec(h, "COMMIT", err, errlen);
+}
+
+/*
+ * The changes of the page (rq->position to target, after rq->after, about
+ * rq->limit) into w's open object, "changes" and "more", in the hub
+ * transaction open.
+ */
+static int
+changes_page(Hub *h, const ProtoRequest *rq, const char *target, JsonOut *w, char *err, size_t errlen)
+{
+	PGresult   *res;
 	int64_t		last = 0,
 				need = 0;		/* the last seq of the last transaction begun */
 	int			n = 0;
 	bool		more = false;
 
-	if (hub_exec(h, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", err, errlen) < 0)
+	if (hub_changes_open(h, rq->position, target, rq->after, rq->node_id, err, errlen) < 0)
 		return -1;
-	if (hub_changes_open(h, rq->position, rq->target, rq->after, rq->node_id, err, errlen) < 0)
-		return -1;
-	proto_changes_begin(&w, out);
+	proto_changes_array(w);
 	for (int want = rq->limit;;)
 	{
 		res = hub_fetch(h, "syncq_down", want, err, errlen);
@@ -234,7 +333,7 @@ do_changes(Hub *h, const ProtoRequest *rq, Buf *out, char *err, size_t errlen)
 				more = true;	/* a row past the end of the page */
 				break;
 			}
-			proto_changes_add(&w, &(ProtoChangeText) {
+			proto_changes_add(w, &(ProtoChangeText) {
 				.seq = seq,
 				.table = PQgetvalue(res, r, 1),
 				.op = PQgetvalue(res, r, 2)[0],
@@ -259,8 +358,8 @@ do_changes(Hub *h, const ProtoRequest *rq, Buf *out, char *err, size_t errlen)
 		PQclear(res);
 		want = 1000;			/* finish the transaction, and see what follows */
 	}
-	proto_changes_end(&w, more);
-	return hub_exec(h, "COMMIT", err, errlen);
+	proto_changes_more(w, more);
+	return 0;					/* (the cursor ends with the transaction) */
 }
 
 /*
@@ -448,15 +547,10 @@ do_rows(Hub *h, const ProtoRequest *rq, Buf *out, unsigned int *code, char *err,
 static int
 do_done(Hub *h, const ProtoRequest *rq, Buf *out, char *err, size_t errlen)
 {
-	long		pruned;
+	long		pruned = note_position(h, rq, err, errlen);
 
-	if (hub_note_position(h, rq->node_id, rq->position, err, errlen) < 0)
-		return -1;
-	pruned = hub_prune_if_due(h, err, errlen);
 	if (pruned < 0)
 		return -1;
-	if (pruned > 0)
-		logmsg(LOG_INFO, "pruned %ld hub queue rows every active client has", pruned);
 	proto_encode_done(out, pruned);
 	return 0;
 }
@@ -567,7 +661,7 @@ run_step(Serve *s, Hub *h, ProtoRequest *rq, Buf *out, unsigned int *code, bool 
 		case OP_HELLO:
 			return do_hello(s, h, rq, out, err, errlen);
 		case OP_UPLOAD:
-			return do_upload(h, rq, out, clone, err, errlen);
+			return do_upload(s, h, rq, out, clone, err, errlen);
 		case OP_SNAPSHOT:
 			return do_snapshot(s, h, rq, out, err, errlen);
 		case OP_CHANGES:

@@ -100,6 +100,11 @@ struct Link
 	int			nmet;
 	bool		clone;			/* the hub refused us as a copy of another node */
 	bool		overtaken;		/* the upload was rolled back: try it again */
+	bool		tables_changed; /* a hello folded into a request found the
+								 * hub's tables changed: nothing was done,
+								 * the link holds the new ones; sync again */
+	UploadStats late_retried;	/* what a hello folded into a later request
+								 * retried (hello's *retried says 0 then) */
 	int64_t		hub_clock_us;	/* after down_begin: the hub's clock, above
 								 * every version of the snapshot (0: unknown) */
 	int64_t		hub_wall_us;	/* ... its wall clock alone (0: unknown) */

@@ -61,6 +61,18 @@ typedef struct
 	bool		old_protocol;	/* the last reply: serve speaks an older protocol */
 	char		curl_err[CURL_ERROR_SIZE];
 	char		node_id[NODE_ID_LEN + 1];
+	/*
+	 * A sync in two requests (docs/http.md): once a hello told the hub's
+	 * tables and their digest, the next sync's hello goes with its first
+	 * request (hello_due), and the position a download stored is told
+	 * with the next snapshot request (untold: sent alone only when the
+	 * link closes).
+	 */
+	bool		has_digest;
+	uint64_t	tables_digest;
+	bool		hello_due;
+	bool		hello_retry;
+	char	   *untold;
 	/* upload in progress */
 	Buf			up;				/* the body, written a page at a time */
 	JsonOut		upw;
@@ -69,6 +81,10 @@ typedef struct
 	char	   *pos;
 	char	   *target;
 	int64_t		after;
+	LinkPage	first;			/* the first page, come with the snapshot */
+	char	   *first_pos;		/* ... of the changes from there */
+	char	   *first_snap;		/* ... to there */
+	bool		has_first;
 	char	   *table;
 	char	   *after_pk;
 	bool		rows_first;
@@ -259,6 +275,22 @@ free_tables(Link *l)
 	l->ntables = 0;
 }
 
+/* What a hello answered: the hub's node id, its tables and their digest. */
+static void
+take_hello(HttpLink *hl, ProtoHello *r)
+{
+	snprintf(hl->base.hub_node_id, sizeof(hl->base.hub_node_id), "%s", r->hub_node_id);
+	free_tables(&hl->base);
+	hl->base.tables = r->tables;
+	hl->base.ntables = r->ntables;
+	r->tables = NULL;
+	r->ntables = 0;
+	hl->has_digest = r->has_digest;
+	hl->tables_digest = r->digest;
+}
+
+static int	bad_reply(HttpLink *hl, const char *what, const char *why, char *err, size_t errlen);
+
 static int
 http_hello(Link *l, const char *client_id, bool retry_errors, UploadStats *retried,
 		   char *err, size_t errlen)
@@ -271,6 +303,14 @@ http_hello(Link *l, const char *client_id, bool retry_errors, UploadStats *retri
 	int			rc;
 
 	snprintf(hl->node_id, sizeof(hl->node_id), "%s", client_id);
+	memset(retried, 0, sizeof(*retried));
+	if (hl->has_digest && !hl->broken)
+	{
+		/* the tables are known: the hello goes with the next request */
+		hl->hello_due = true;
+		hl->hello_retry = retry_errors;
+		return 0;
+	}
 	rq = request(hl, OP_HELLO);
 	rq.retry_errors = retry_errors;
 	rc = step(hl, &rq, &reply, err, errlen);
@@ -287,12 +327,53 @@ http_hello(Link *l, const char *client_id, bool retry_errors, UploadStats *retri
 	buf_free(&reply);
 	if (rc < 0)
 		return -1;
-	snprintf(l->hub_node_id, sizeof(l->hub_node_id), "%s", r.hub_node_id);
-	free_tables(l);
-	l->tables = r.tables;
-	l->ntables = r.ntables;
+	take_hello(hl, &r);
 	retried->retried = r.retried;
 	retried->conflicts = r.conflicts;
+	return 0;
+}
+
+/* The ask for a hello folded into the request about to go (NULL: none). */
+static const ProtoHelloAsk *
+hello_ask(HttpLink *hl, ProtoHelloAsk *ask)
+{
+	ask->on = hl->hello_due;
+	ask->tables = hl->tables_digest;
+	return hl->hello_due ? ask : NULL;
+}
+
+/*
+ * What a reply says of the hello folded into its request. The hub's
+ * tables were other than the link's: the link takes them, and the sync
+ * starts again (-1, l->tables_changed). -1 also for a reply that is not
+ * an object.
+ */
+static int
+hello_answered(HttpLink *hl, const Buf *reply, const char *what, char *err, size_t errlen)
+{
+	ProtoFolded f;
+	ProtoHello	r;
+	char		why[512];
+
+	if (!hl->hello_due)
+		return 0;
+	if (proto_decode_folded(reply->p, reply->len, &f) < 0)
+		return bad_reply(hl, what, "the reply is not a JSON object", err, errlen);
+	if (f.tables_changed)
+	{
+		if (proto_decode_hello(reply->p, reply->len, &r, why, sizeof(why)) < 0)
+			return bad_reply(hl, what, why, err, errlen);
+		take_hello(hl, &r);
+		hl->base.tables_changed = true;
+		snprintf(err, errlen, "serve %s: the hub's tracked tables changed: syncing again", hl->url);
+		return -1;
+	}
+	if (!f.on)
+		return bad_reply(hl, what, "the reply does not answer the hello that came with the request",
+						 err, errlen);
+	hl->hello_due = false;
+	hl->base.late_retried.retried += f.retried;
+	hl->base.late_retried.conflicts += f.conflicts;
 	return 0;
 }
 
@@ -311,7 +392,8 @@ http_up_begin(Link *l, const char *client_id, int64_t ack_seq, uint64_t ack_dige
 	l->nrenames = 0;
 	l->nmet = 0;
 	buf_reset(&hl->up);
-	proto_upload_begin(&hl->upw, &hl->up, hl->node_id, ack_seq, now, ack_digest);
+	proto_upload_begin(&hl->upw, &hl->up, hl->node_id, ack_seq, now, ack_digest,
+					   hello_ask(hl, &(ProtoHelloAsk) {0}), hl->hello_retry);
 	return 0;
 }
 
@@ -347,6 +429,8 @@ http_up_end(Link *l, UploadStats *st, char *err, size_t errlen)
 	l->nrenames = 0;
 	l->met = NULL;
 	l->nmet = 0;
+	if (rc == 0)
+		rc = hello_answered(hl, &reply, "upload", err, errlen);
 	if (rc == 0 && proto_decode_uploaded(reply.p, reply.len, r, why, sizeof(why)) < 0)
 		rc = bad_reply(hl, "upload", why, err, errlen);
 	buf_free(&reply);
@@ -370,6 +454,17 @@ http_up_end(Link *l, UploadStats *st, char *err, size_t errlen)
 	return 0;
 }
 
+/* Forget a first page not taken. */
+static void
+drop_first(HttpLink *hl)
+{
+	link_page_free(&hl->first);
+	free(hl->first_pos);
+	free(hl->first_snap);
+	hl->first_pos = hl->first_snap = NULL;
+	hl->has_first = false;
+}
+
 static int
 http_down_begin(Link *l, const char *position, char **snapshot, bool *behind,
 				char *err, size_t errlen)
@@ -382,13 +477,32 @@ http_down_begin(Link *l, const char *position, char **snapshot, bool *behind,
 
 	*snapshot = NULL;
 	rq.position = (char *) position;
+	/* the first page of the changes from there, if that is what follows */
+	rq.limit = position ? PAGE_ROWS : 0;
+	if (hello_ask(hl, &rq.hello))
+		rq.retry_errors = hl->hello_retry;
+	drop_first(hl);
 	l->hub_clock_us = 0;
 	l->hub_wall_us = 0;
 	rc = step(hl, &rq, &reply, err, errlen);
-	if (rc == 0 && proto_decode_snapshot(reply.p, reply.len, snapshot, behind, &l->hub_clock_us,
-										 &l->hub_wall_us, why, sizeof(why)) < 0)
+	if (rc == 0)
+		rc = hello_answered(hl, &reply, "snapshot", err, errlen);
+	if (rc == 0 && proto_decode_snapshot_page(reply.p, reply.len, snapshot, behind, &l->hub_clock_us,
+											  &l->hub_wall_us, &hl->first, &hl->has_first,
+											  why, sizeof(why)) < 0)
 		rc = bad_reply(hl, "snapshot", why, err, errlen);
 	buf_free(&reply);
+	if (rc == 0 && hl->has_first)
+	{
+		hl->first_pos = xstrdup(position);
+		hl->first_snap = xstrdup(*snapshot);
+	}
+	/* the position is told (serve noted it) */
+	if (rc == 0 && hl->untold && position && strcmp(hl->untold, position) == 0)
+	{
+		free(hl->untold);
+		hl->untold = NULL;
+	}
 	return rc;
 }
 
@@ -419,6 +533,27 @@ http_changes_next(Link *l, LinkPage *p, char *err, size_t errlen)
 	int			rc;
 
 	link_page_reset(p);
+	if (hl->has_first)
+	{
+		/* the first page came with the snapshot: the one asked for now? */
+		bool		mine = hl->after == 0 && strcmp(hl->first_pos, hl->pos) == 0 &&
+			strcmp(hl->first_snap, hl->target) == 0;
+
+		if (mine)
+		{
+			LinkPage	t = *p;
+
+			*p = hl->first;
+			hl->first = t;
+		}
+		drop_first(hl);
+		if (mine)
+		{
+			if (p->changes.n > 0)
+				hl->after = p->changes.c[p->changes.n - 1].seq;
+			return 0;
+		}
+	}
 	rq.position = hl->pos;
 	rq.target = hl->target;
 	rq.after = hl->after;
@@ -491,13 +626,48 @@ http_down_end(Link *l, const char *client_id, const char *stored, long *pruned,
 	int			rc;
 
 	snprintf(hl->node_id, sizeof(hl->node_id), "%s", client_id);
+	*pruned = 0;
+	if (stored == NULL)
+		return 0;
+	if (hl->untold && strcmp(hl->untold, stored) == 0)
+		return 0;
+	if (!hl->has_digest)
+	{
+		/* a serve that answers no folded hello may note no position either */
+		rq = request(hl, OP_DONE);
+		rq.position = (char *) stored;
+		rc = step(hl, &rq, &reply, err, errlen);
+		if (rc == 0 && proto_decode_done(reply.p, reply.len, pruned, why, sizeof(why)) < 0)
+			rc = bad_reply(hl, "done", why, err, errlen);
+		buf_free(&reply);
+		return rc;
+	}
+	/* told with the next snapshot request, or as the link closes */
+	free(hl->untold);
+	hl->untold = xstrdup(stored);
+	return 0;
+}
+
+/* The position not told yet, told now (the link closes): a failure is
+ * only logged, the next sync tells it. */
+static void
+tell_position(HttpLink *hl)
+{
+	ProtoRequest rq;
+	Buf			reply = {0};
+	char		err[1024];
+	long		pruned = 0;
+
+	if (hl->untold == NULL || hl->broken || hl->node_id[0] == '\0')
+		return;
 	rq = request(hl, OP_DONE);
-	rq.position = (char *) stored;
-	rc = step(hl, &rq, &reply, err, errlen);
-	if (rc == 0 && proto_decode_done(reply.p, reply.len, pruned, why, sizeof(why)) < 0)
-		rc = bad_reply(hl, "done", why, err, errlen);
+	rq.position = hl->untold;
+	if (step(hl, &rq, &reply, err, sizeof(err)) < 0 ||
+		proto_decode_done(reply.p, reply.len, &pruned, err, sizeof(err)) < 0)
+		logmsg(LOG_DEBUG, "serve %s: telling the position this client stands at: %s", hl->url, err);
+	else if (pruned > 0)
+		logmsg(LOG_INFO, "pruned %ld hub queue rows every active client has", pruned);
 	buf_free(&reply);
-	return rc;
 }
 
 /* One errors request, its answer decoded into *r. */
@@ -753,6 +923,7 @@ http_close(Link *l)
 {
 	HttpLink   *hl = (HttpLink *) l;
 
+	tell_position(hl);
 	if (hl->listening)
 	{
 		__atomic_store_n(&hl->stop, 1, __ATOMIC_RELAXED);
@@ -772,6 +943,8 @@ http_close(Link *l)
 	free(hl->target);
 	free(hl->table);
 	free(hl->after_pk);
+	free(hl->untold);
+	drop_first(hl);
 	free(hl);
 }
 

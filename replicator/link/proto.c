@@ -462,6 +462,16 @@ out:
 	return rc;
 }
 
+/* 1 to 16 lowercase hex digits, into *v. */
+static bool
+read_hex64(const Buf *b, uint64_t *v)
+{
+	if (b->p == NULL || b->p[0] == '\0' || b->len > 16 || strspn(b->p, "0123456789abcdef") != b->len)
+		return false;
+	*v = strtoull(b->p, NULL, 16);
+	return true;
+}
+
 /* An upload's own fields, then its changes (the array's text in f). */
 static int
 decode_upload(const Fields *fs, ProtoRequest *rq, char *err, size_t errlen)
@@ -476,12 +486,11 @@ decode_upload(const Fields *fs, ProtoRequest *rq, char *err, size_t errlen)
 		get_int(fs, "now", false, INT64_MIN, INT64_MAX, &rq->now_us, err, errlen) < 0 ||
 		get_string(fs, "ack_digest", true, &digest, err, errlen) < 0)
 		return -1;
-	if (digest.p[0] == '\0' || digest.len > 16 || strspn(digest.p, "0123456789abcdef") != digest.len)
+	if (!read_hex64(&digest, &rq->ack_digest))
 	{
 		buf_free(&digest);
 		return bad(err, errlen, "%s", "\"ack_digest\" must be 1 to 16 lowercase hex digits");
 	}
-	rq->ack_digest = strtoull(digest.p, NULL, 16);
 	buf_free(&digest);
 	if (f == NULL || f->kind != JK_ARRAY)
 		return bad(err, errlen, "%s", "\"changes\" must be a non-empty array");
@@ -619,6 +628,60 @@ get_seqs(const Fields *fs, const char *key, ProtoRequest *rq, char *err, size_t 
 	return rc;
 }
 
+/*
+ * A hello folded into an upload or snapshot: "hello": {"tables": the
+ * digest of the tables the client holds (hex), "retry_errors": bool}.
+ */
+static int
+get_hello(const Fields *fs, ProtoRequest *rq, char *err, size_t errlen)
+{
+	const Field *f = field(fs, "hello");
+	Fields		hs = {0};
+	Buf			digest = {0};
+	JsonIn		in;
+	char		e[256] = "";
+	int			rc;
+
+	if (absent(f))
+		return 0;
+	if (f->kind != JK_OBJECT)
+		return bad(err, errlen, "%s", "\"hello\" must be an object");
+	jin_init(&in, f->val, f->len, true);
+	rc = read_fields(&in, &hs, e, sizeof(e));
+	jin_free(&in);
+	if (rc < 0)
+		snprintf(err, errlen, "\"hello\": %s", e[0] ? e : "not an object");
+	else if (get_string(&hs, "tables", true, &digest, e, sizeof(e)) < 0 ||
+			 get_bool(&hs, "retry_errors", &rq->retry_errors, e, sizeof(e)) < 0)
+	{
+		snprintf(err, errlen, "\"hello\": %s", e);
+		rc = -1;
+	}
+	else if (!read_hex64(&digest, &rq->hello.tables))
+	{
+		snprintf(err, errlen, "\"hello\": \"tables\" must be 1 to 16 lowercase hex digits");
+		rc = -1;
+	}
+	else
+		rq->hello.on = true;
+	buf_free(&digest);
+	fields_free(&hs);
+	return rc < 0 ? -1 : 0;
+}
+
+static int
+decode_snapshot_op(const Fields *fs, ProtoRequest *rq, char *err, size_t errlen)
+{
+	int64_t		n = 0;
+
+	if (get_snapshot(fs, "position", false, &rq->position, err, errlen) < 0 ||
+		get_int(fs, "limit", false, 0, PROTO_LIMIT_MAX, &n, err, errlen) < 0 ||
+		get_hello(fs, rq, err, errlen) < 0)
+		return -1;
+	rq->limit = (int) n;
+	return 0;
+}
+
 /* The fields of each op but the upload. */
 static int
 decode_op(const Fields *fs, ProtoRequest *rq, char *err, size_t errlen)
@@ -630,9 +693,11 @@ decode_op(const Fields *fs, ProtoRequest *rq, char *err, size_t errlen)
 		case OP_HELLO:
 			return get_bool(fs, "retry_errors", &rq->retry_errors, err, errlen);
 		case OP_UPLOAD:
+			if (get_hello(fs, rq, err, errlen) < 0)
+				return -1;
 			return decode_upload(fs, rq, err, errlen);
 		case OP_SNAPSHOT:
-			return get_snapshot(fs, "position", false, &rq->position, err, errlen);
+			return decode_snapshot_op(fs, rq, err, errlen);
 		case OP_CHANGES:
 			return decode_changes_op(fs, rq, err, errlen);
 		case OP_ROWS:
@@ -831,14 +896,31 @@ envelope(JsonOut *w, const char *op, const char *node_id)
 	jout_kstring(w, "node_id", node_id);
 }
 
+/* "hello", folded into an upload or snapshot (hello->on) */
+static void
+put_hello(JsonOut *w, const ProtoHelloAsk *hello, bool retry_errors)
+{
+	char		digest[24];
+
+	if (hello == NULL || !hello->on)
+		return;
+	snprintf(digest, sizeof(digest), "%" PRIx64, hello->tables);
+	jout_key(w, "hello");
+	jout_object(w);
+	jout_kstring(w, "tables", digest);
+	jout_kbool(w, "retry_errors", retry_errors);
+	jout_object_end(w);
+}
+
 void
 proto_upload_begin(JsonOut *w, Buf *out, const char *node_id, int64_t ack_seq, int64_t now_us,
-				   uint64_t ack_digest)
+				   uint64_t ack_digest, const ProtoHelloAsk *hello, bool retry_errors)
 {
 	char		digest[24];
 
 	jout_init(w, out);
 	envelope(w, op_names[OP_UPLOAD], node_id);
+	put_hello(w, hello, retry_errors);
 	jout_kint(w, "ack_seq", ack_seq);
 	snprintf(digest, sizeof(digest), "%" PRIx64, ack_digest);
 	jout_kstring(w, "ack_digest", digest);
@@ -885,7 +967,8 @@ proto_encode_request(const ProtoRequest *rq, Buf *out)
 
 	if (rq->op == OP_UPLOAD)
 	{
-		proto_upload_begin(&w, out, rq->node_id, rq->ack_seq, rq->now_us, rq->ack_digest);
+		proto_upload_begin(&w, out, rq->node_id, rq->ack_seq, rq->now_us, rq->ack_digest,
+						   &rq->hello, rq->retry_errors);
 		for (int i = 0; i < rq->changes.n; i++)
 			proto_upload_change(&w, &rq->changes.c[i]);
 		proto_upload_end(&w);
@@ -902,6 +985,9 @@ proto_encode_request(const ProtoRequest *rq, Buf *out)
 			break;
 		case OP_SNAPSHOT:
 			jout_kstring(&w, "position", rq->position);
+			if (rq->limit > 0)
+				jout_kint(&w, "limit", rq->limit);
+			put_hello(&w, &rq->hello, rq->retry_errors);
 			break;
 		case OP_CHANGES:
 			jout_kstring(&w, "position", rq->position);

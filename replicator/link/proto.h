@@ -59,13 +59,35 @@ typedef struct
 	size_t		row_len;
 } ProtoRows;
 
+/*
+ * A hello folded into an upload or snapshot request (docs/http.md, A sync
+ * in two requests): the client names the hub's tracked tables it holds by
+ * their digest; serve does the hello's work first, or, if the tables are
+ * not those, nothing else (the reply is a hello's, tables_changed).
+ */
+typedef struct
+{
+	bool		on;				/* the request carries one */
+	uint64_t	tables;			/* the digest of the tables the client holds */
+} ProtoHelloAsk;
+
+/* What a reply says of the hello folded into its request: its first key. */
+typedef struct
+{
+	bool		on;				/* a hello was folded in */
+	bool		tables_changed; /* the reply is a hello's: nothing else done */
+	int			retried;		/* set-aside changes through now */
+	int			conflicts;		/* ... overruled now */
+} ProtoFolded;
+
 typedef struct
 {
 	int			v;				/* the request's protocol (serve answers in it) */
 	ProtoOp		op;
 	char		node_id[NODE_ID_LEN + 1];
-	/* hello */
+	/* hello, and a hello folded into an upload or snapshot */
 	bool		retry_errors;
+	ProtoHelloAsk hello;
 	/* upload */
 	int64_t		ack_seq;
 	uint64_t	ack_digest;
@@ -77,7 +99,8 @@ typedef struct
 	char	   *position;
 	char	   *target;
 	int64_t		after;
-	int			limit;
+	int			limit;			/* changes, rows; snapshot: the first page's
+								 * (0: none asked for) */
 	/* rows */
 	char	   *table;
 	char	   *after_pk;		/* the key as canonical JSON text; NULL: from the start */
@@ -107,7 +130,7 @@ size_t		proto_upload_row_bytes(const ProtoRequest *rq, int i);
 
 /* An upload written a page at a time, as the link reads the queue. */
 void		proto_upload_begin(JsonOut *w, Buf *out, const char *node_id, int64_t ack_seq, int64_t now_us,
-							   uint64_t ack_digest);
+							   uint64_t ack_digest, const ProtoHelloAsk *hello, bool retry_errors);
 void		proto_upload_change(JsonOut *w, const Change *c);
 void		proto_upload_end(JsonOut *w);
 
@@ -122,10 +145,14 @@ typedef struct
 	int			ntables;
 	int			retried;		/* set-aside changes through now */
 	int			conflicts;		/* ... overruled now */
+	uint64_t	digest;			/* of the tables (Hub.tables_digest) */
+	bool		has_digest;		/* (an older serve's hello has none) */
 } ProtoHello;
 
+/* tables_changed: the answer to a folded hello that named other tables. */
 void		proto_encode_hello(Buf *out, const char *release, const char *hub_node_id,
-							   const HubTable *tables, int ntables, int retried, int conflicts);
+							   const HubTable *tables, int ntables, uint64_t digest,
+							   int retried, int conflicts, bool tables_changed);
 int			proto_decode_hello(const char *s, size_t n, ProtoHello *r, char *err, size_t errlen);
 void		proto_hello_free(ProtoHello *r);
 
@@ -144,19 +171,32 @@ typedef struct
 	int			nmet;
 } ProtoUploaded;
 
-void		proto_encode_uploaded(Buf *out, const UploadStats *st, const UploadMark *marks,
+/* The first key of a reply, if its request had a hello folded in (f->on):
+ * what became of it. 0, or -1 if the reply is not a JSON object. */
+int			proto_decode_folded(const char *s, size_t n, ProtoFolded *f);
+
+void		proto_encode_uploaded(Buf *out, const ProtoFolded *hello, const UploadStats *st,
+								  const UploadMark *marks,
 								  int nmarks, char *const *refused, int nrefused, int refused_more,
 								  const KeyRename *renames, int nrenames,
 								  const MetChange *met, int nmet);
 int			proto_decode_uploaded(const char *s, size_t n, ProtoUploaded *r, char *err, size_t errlen);
 void		proto_uploaded_free(ProtoUploaded *r);
 
-/* snapshot */
+/* snapshot; with a first page of changes written between open and close
+ * (proto_changes_array, _add, proto_changes_more) */
 void		proto_encode_snapshot(Buf *out, const char *snapshot, bool behind, int64_t clock_us,
 								  int64_t wall_us);
+void		proto_snapshot_open(JsonOut *w, Buf *out, const ProtoFolded *hello, const char *snapshot,
+								bool behind, int64_t clock_us, int64_t wall_us);
+void		proto_snapshot_close(JsonOut *w);
 int			proto_decode_snapshot(const char *s, size_t n, char **snapshot, bool *behind, int64_t *clock_us,
 								  int64_t *wall_us,
 								  char *err, size_t errlen);
+/* ... and its first page into page (*has_page: the reply has one) */
+int			proto_decode_snapshot_page(const char *s, size_t n, char **snapshot, bool *behind,
+									   int64_t *clock_us, int64_t *wall_us, LinkPage *page,
+									   bool *has_page, char *err, size_t errlen);
 
 /* changes: written a change at a time from the hub's text (pk and row are
  * JSON text of objects, PostgreSQL's or the codec's; row NULL for a delete) */
@@ -177,6 +217,9 @@ typedef struct
 void		proto_changes_begin(JsonOut *w, Buf *out);
 void		proto_changes_add(JsonOut *w, const ProtoChangeText *c, int v);
 void		proto_changes_end(JsonOut *w, bool more);
+/* the "changes" array and "more" of an object left open */
+void		proto_changes_array(JsonOut *w);
+void		proto_changes_more(JsonOut *w, bool more);
 /* Read into page (reset first): seqs must rise above after. */
 int			proto_decode_changes(const char *s, size_t n, int64_t after, LinkPage *page,
 								 char *err, size_t errlen);

@@ -4,9 +4,13 @@
  * (link_http.c).
  *
  *   proto_encode_hello, proto_decode_hello, proto_hello_free
+ *   proto_decode_folded              what became of a hello folded into
+ *                                    an upload or snapshot (its first key)
  *   proto_encode_uploaded, proto_decode_uploaded, proto_uploaded_free
- *   proto_encode_snapshot, proto_decode_snapshot
+ *   proto_encode_snapshot, proto_snapshot_open, proto_snapshot_close,
+ *   proto_decode_snapshot, proto_decode_snapshot_page
  *   proto_changes_begin, proto_changes_add, proto_changes_end,
+ *   proto_changes_array, proto_changes_more,
  *   proto_decode_changes             a page of the hub's changes
  *   proto_rows_begin, proto_rows_add, proto_rows_end,
  *   proto_decode_rows                a page of a table's rows
@@ -111,16 +115,23 @@ is(JsonIn *in, const char *key)
 
 void
 proto_encode_hello(Buf *out, const char *release, const char *hub_node_id,
-				   const HubTable *tables, int ntables, int retried, int conflicts)
+				   const HubTable *tables, int ntables, uint64_t digest,
+				   int retried, int conflicts, bool tables_changed)
 {
 	JsonOut		w;
+	char		hex[24];
 
 	jout_init(&w, out);
 	jout_object(&w);
+	/* first: a folded hello's answer is told by its first key */
+	if (tables_changed)
+		jout_kbool(&w, "tables_changed", true);
 	jout_kint(&w, "v", PROTO_VERSION);
 	/* serve's release: a client newer than it stops (link_http.c) */
 	jout_kstring(&w, "syncq", release);
 	jout_kstring(&w, "hub_node_id", hub_node_id);
+	snprintf(hex, sizeof(hex), "%" PRIx64, digest);
+	jout_kstring(&w, "digest", hex);
 	jout_key(&w, "tables");
 	jout_array(&w);
 	for (int i = 0; i < ntables; i++)
@@ -274,6 +285,21 @@ proto_decode_hello(const char *s, size_t n, ProtoHello *r, char *err, size_t err
 			free(release);
 			rc = read_str(&in, &release, err, errlen);
 		}
+		else if (is(&in, "digest"))
+		{
+			char	   *hex = NULL;
+
+			rc = read_str(&in, &hex, err, errlen);
+			if (rc == 0 && (hex == NULL || hex[0] == '\0' || strlen(hex) > 16 ||
+							strspn(hex, "0123456789abcdef") != strlen(hex)))
+				rc = malformed(&in, "1 to 16 lowercase hex digits expected for", "digest", err, errlen);
+			if (rc == 0)
+			{
+				r->digest = strtoull(hex, NULL, 16);
+				r->has_digest = true;
+			}
+			free(hex);
+		}
 		else if (is(&in, "tables"))
 		{
 			have_tables = true;
@@ -339,10 +365,68 @@ proto_hello_free(ProtoHello *r)
 	memset(r, 0, sizeof(*r));
 }
 
+/* ---- a hello folded into an upload or snapshot ------------------------------------ */
+
+/*
+ * The answer to a folded hello, the first key of the reply (read alone by
+ * proto_decode_folded; the other readers skip it): "hello": {"retried",
+ * "conflicts"}. (When the client's tables were not the hub's, the reply is
+ * a hello's instead, "tables_changed" first: proto_encode_hello.)
+ */
+static void
+put_folded(JsonOut *w, const ProtoFolded *f)
+{
+	if (f == NULL || !f->on)
+		return;
+	jout_key(w, "hello");
+	jout_object(w);
+	jout_kint(w, "retried", f->retried);
+	jout_kint(w, "conflicts", f->conflicts);
+	jout_object_end(w);
+}
+
+int
+proto_decode_folded(const char *s, size_t n, ProtoFolded *f)
+{
+	JsonIn		in;
+	char		err[256] = "";
+	int			rc;
+
+	memset(f, 0, sizeof(*f));
+	if (begin(&in, s, n, err, sizeof(err)) < 0)
+	{
+		jin_free(&in);
+		return -1;
+	}
+	rc = jin_key(&in);
+	if (rc > 0 && is(&in, "tables_changed"))
+	{
+		rc = read_bool(&in, &f->tables_changed, err, sizeof(err));
+		f->on = rc == 0 && f->tables_changed;
+	}
+	else if (rc > 0 && is(&in, "hello") && jin_object(&in) == 0)
+	{
+		int64_t		v;
+
+		while ((rc = jin_key(&in)) > 0)
+		{
+			if ((is(&in, "retried") || is(&in, "conflicts")) && jin_int(&in, &v) == 0 &&
+				v >= 0 && v <= INT32_MAX)
+				*(is(&in, "retried") ? &f->retried : &f->conflicts) = (int) v;
+			else if (jin_skip(&in) < 0)
+				break;
+		}
+		f->on = rc == 0;
+	}
+	jin_free(&in);
+	return 0;
+}
+
 /* ---- upload ------------------------------------------------------------------------- */
 
 void
-proto_encode_uploaded(Buf *out, const UploadStats *st, const UploadMark *marks, int nmarks,
+proto_encode_uploaded(Buf *out, const ProtoFolded *hello, const UploadStats *st,
+					  const UploadMark *marks, int nmarks,
 					  char *const *refused, int nrefused, int refused_more,
 					  const KeyRename *renames, int nrenames, const MetChange *met, int nmet)
 {
@@ -351,6 +435,7 @@ proto_encode_uploaded(Buf *out, const UploadStats *st, const UploadMark *marks, 
 
 	jout_init(&w, out);
 	jout_object(&w);
+	put_folded(&w, hello);
 	jout_kint(&w, "applied", st->applied);
 	jout_kint(&w, "conflicts", st->conflicts);
 	jout_kint(&w, "skipped", st->skipped);
@@ -580,15 +665,32 @@ proto_encode_snapshot(Buf *out, const char *snapshot, bool behind, int64_t clock
 {
 	JsonOut		w;
 
-	jout_init(&w, out);
-	jout_object(&w);
-	jout_kstring(&w, "snapshot", snapshot);
-	jout_kbool(&w, "behind", behind);
-	jout_kint(&w, "clock", clock_us);
-	if (wall_us != 0)
-		jout_kint(&w, "wall", wall_us);
-	jout_object_end(&w);
+	proto_snapshot_open(&w, out, NULL, snapshot, behind, clock_us, wall_us);
+	proto_snapshot_close(&w);
 }
+
+/* The snapshot reply, its object left open for a first page of changes. */
+void
+proto_snapshot_open(JsonOut *w, Buf *out, const ProtoFolded *hello, const char *snapshot,
+					bool behind, int64_t clock_us, int64_t wall_us)
+{
+	jout_init(w, out);
+	jout_object(w);
+	put_folded(w, hello);
+	jout_kstring(w, "snapshot", snapshot);
+	jout_kbool(w, "behind", behind);
+	jout_kint(w, "clock", clock_us);
+	if (wall_us != 0)
+		jout_kint(w, "wall", wall_us);
+}
+
+void
+proto_snapshot_close(JsonOut *w)
+{
+	jout_object_end(w);
+}
+
+static int	read_changes(JsonIn *in, int64_t after, LinkPage *page, char *err, size_t errlen);
 
 /*
  * clock_us: the hub's clock, wall_us its wall clock alone (each 0 if the
@@ -599,14 +701,30 @@ proto_decode_snapshot(const char *s, size_t n, char **snapshot, bool *behind, in
 					  int64_t *wall_us,
 					  char *err, size_t errlen)
 {
+	return proto_decode_snapshot_page(s, n, snapshot, behind, clock_us, wall_us, NULL, NULL,
+									  err, errlen);
+}
+
+/*
+ * page NULL: a first page is skipped. A page's changes come after seq 0
+ * (the first of a download from a position).
+ */
+int
+proto_decode_snapshot_page(const char *s, size_t n, char **snapshot, bool *behind,
+						   int64_t *clock_us, int64_t *wall_us, LinkPage *page,
+						   bool *has_page, char *err, size_t errlen)
+{
 	JsonIn		in;
 	char	   *snap = NULL;
+	bool		have = false;
 	int			rc = -1;
 
 	*snapshot = NULL;
 	*behind = false;
 	*clock_us = 0;
 	*wall_us = 0;
+	if (page)
+		link_page_reset(page);
 	err[0] = '\0';
 	if (begin(&in, s, n, err, errlen) < 0)
 		goto out;
@@ -623,6 +741,13 @@ proto_decode_snapshot(const char *s, size_t n, char **snapshot, bool *behind, in
 			rc = read_int(&in, clock_us, err, errlen);
 		else if (is(&in, "wall"))
 			rc = read_int(&in, wall_us, err, errlen);
+		else if (page && is(&in, "changes") && !have)
+		{
+			have = true;
+			rc = read_changes(&in, 0, page, err, errlen);
+		}
+		else if (page && is(&in, "more"))
+			rc = read_bool(&in, &page->more, err, errlen);
 		else
 			rc = jin_skip(&in);
 		if (rc < 0)
@@ -639,6 +764,10 @@ out:
 		*snapshot = snap;
 	else
 		free(snap);
+	if (page && (rc < 0 || !have))
+		link_page_reset(page);
+	if (has_page)
+		*has_page = rc == 0 && have;
 	return rc;
 }
 
@@ -662,8 +791,21 @@ proto_changes_begin(JsonOut *w, Buf *out)
 {
 	jout_init(w, out);
 	jout_object(w);
+	proto_changes_array(w);
+}
+
+void
+proto_changes_array(JsonOut *w)
+{
 	jout_key(w, "changes");
 	jout_array(w);
+}
+
+void
+proto_changes_more(JsonOut *w, bool more)
+{
+	jout_array_end(w);
+	jout_kbool(w, "more", more);
 }
 
 /* One change of the hub: pk and row as the JSON text they are. */
@@ -695,8 +837,7 @@ proto_changes_add(JsonOut *w, const ProtoChangeText *c, int v)
 void
 proto_changes_end(JsonOut *w, bool more)
 {
-	jout_array_end(w);
-	jout_kbool(w, "more", more);
+	proto_changes_more(w, more);
 	jout_object_end(w);
 }
 
@@ -788,6 +929,25 @@ read_down_change(JsonIn *in, size_t i, LinkPage *page, char *err, size_t errlen)
 	return rc;
 }
 
+/* The "changes" array at in, into page: seqs rising above after. */
+static int
+read_changes(JsonIn *in, int64_t after, LinkPage *page, char *err, size_t errlen)
+{
+	int			rc = 0;
+
+	if (jin_array(in) < 0)
+		rc = malformed(in, "an array expected for", "changes", err, errlen);
+	for (size_t i = 0; rc >= 0 && (rc = jin_item(in)) > 0; i++)
+	{
+		rc = read_down_change(in, i, page, err, errlen);
+		if (rc == 0 && page->changes.c[page->changes.n - 1].seq <= after)
+			rc = malformed(in, "the changes of the reply do not follow one another", NULL, err, errlen);
+		if (rc == 0)
+			after = page->changes.c[page->changes.n - 1].seq;
+	}
+	return rc;
+}
+
 int
 proto_decode_changes(const char *s, size_t n, int64_t after, LinkPage *page, char *err, size_t errlen)
 {
@@ -804,16 +964,7 @@ proto_decode_changes(const char *s, size_t n, int64_t after, LinkPage *page, cha
 		if (is(&in, "changes") && !have)
 		{
 			have = true;
-			if (jin_array(&in) < 0)
-				rc = malformed(&in, "an array expected for", "changes", err, errlen);
-			for (size_t i = 0; rc >= 0 && (rc = jin_item(&in)) > 0; i++)
-			{
-				rc = read_down_change(&in, i, page, err, errlen);
-				if (rc == 0 && page->changes.c[page->changes.n - 1].seq <= after)
-					rc = malformed(&in, "the changes of the reply do not follow one another", NULL, err, errlen);
-				if (rc == 0)
-					after = page->changes.c[page->changes.n - 1].seq;
-			}
+			rc = read_changes(&in, after, page, err, errlen);
 		}
 		else if (is(&in, "more"))
 			rc = read_bool(&in, &page->more, err, errlen);

@@ -570,8 +570,8 @@ sync_down(Link *l, Client *cl, const HubTypes *types, const SyncOptions *o, Sync
  * changes never block downloads), except a cloned node, which stops all.
  * A stop request after the upload skips the download (st->stopped).
  */
-int
-sync_once(Link *l, Client *cl, const SyncOptions *o, SyncStats *st, char *err, size_t errlen)
+static int
+sync_try(Link *l, Client *cl, const SyncOptions *o, SyncStats *st, char *err, size_t errlen)
 {
 	HubTypes	types = {0};
 	char		uperr[1024] = "";
@@ -600,7 +600,7 @@ sync_once(Link *l, Client *cl, const SyncOptions *o, SyncStats *st, char *err, s
 	client_respell_clear(cl);
 	if (up < 0)
 	{
-		if (st->clone)
+		if (st->clone || l->tables_changed)
 		{
 			snprintf(err, errlen, "%s", uperr);
 			goto out;
@@ -657,12 +657,37 @@ sync_once(Link *l, Client *cl, const SyncOptions *o, SyncStats *st, char *err, s
 		rc = -1;
 	}
 out:
+	/* what a hello that went with the upload or snapshot retried */
+	st->up_retried += l->late_retried.retried;
+	st->up_conflicts += l->late_retried.conflicts;
+	memset(&l->late_retried, 0, sizeof(l->late_retried));
 	free(pos);
 	free(snap);
 	free(first_pos);
 	free(target);
 	hubtypes_free(&types);
 	return rc;
+}
+
+/*
+ * A sync; once more (twice at most) if the hub's tables changed under a
+ * hello that went with its first request: that request did nothing, and
+ * the link now holds the hub's tables (docs/http.md, A sync in two
+ * requests).
+ */
+int
+sync_once(Link *l, Client *cl, const SyncOptions *o, SyncStats *st, char *err, size_t errlen)
+{
+	for (int tries = 0;; tries++)
+	{
+		int			rc;
+
+		l->tables_changed = false;
+		rc = sync_try(l, cl, o, st, err, errlen);
+		if (rc == 0 || !l->tables_changed || tries == 2)
+			return rc;
+		logmsg(LOG_INFO, "%s", err);
+	}
 }
 
 /* What a sync did, for its log line. */

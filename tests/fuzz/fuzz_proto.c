@@ -167,7 +167,8 @@ fuzz_request(const char *data, size_t size)
 static void
 encode_hello(const ProtoHello *r, Buf *out)
 {
-	proto_encode_hello(out, r->release, r->hub_node_id, r->tables, r->ntables, r->retried, r->conflicts);
+	proto_encode_hello(out, r->release, r->hub_node_id, r->tables, r->ntables, r->digest,
+					   r->retried, r->conflicts, false);
 }
 
 static void
@@ -201,7 +202,7 @@ fuzz_hello(const char *data, size_t size)
 static void
 encode_uploaded(const ProtoUploaded *r, Buf *out)
 {
-	proto_encode_uploaded(out, &r->st, r->marks, r->nmarks, r->refused, r->nrefused, r->refused_more,
+	proto_encode_uploaded(out, NULL, &r->st, r->marks, r->nmarks, r->refused, r->nrefused, r->refused_more,
 						  r->renames, r->nrenames, r->met, r->nmet);
 }
 
@@ -245,6 +246,24 @@ fuzz_snapshot(const char *data, size_t size)
 				e2 = {0};
 	char		err[1024];
 
+	ProtoFolded f;
+	LinkPage	page = {0};
+	bool		has_page = false;
+
+	/* a reply's first key, as read for a hello folded into its request */
+	if (proto_decode_folded(data, size, &f) == 0)
+		CHECK(f.on || (!f.tables_changed && f.retried == 0 && f.conflicts == 0));
+	/* the snapshot with a first page of changes */
+	if (proto_decode_snapshot_page(data, size, &snap, &behind, &clock, &wall, &page, &has_page,
+								   err, sizeof(err)) < 0)
+		CHECK(snap == NULL && !has_page && page.changes.n == 0);
+	else
+	{
+		for (int i = 1; i < page.changes.n; i++)
+			CHECK(page.changes.c[i - 1].seq < page.changes.c[i].seq);
+		free(snap);
+	}
+	link_page_free(&page);
 	if (proto_decode_snapshot(data, size, &snap, &behind, &clock, &wall, err, sizeof(err)) < 0)
 	{
 		check_err(err, sizeof(err));
