@@ -62,14 +62,17 @@ retry_due(Serve *s, const char *node_id, uint64_t tables_digest)
 	return due;
 }
 
-/* The hub's tables, and the node's set-aside changes retried if due. */
+/*
+ * The hub's tables, and the node's set-aside changes retried if due. 1,
+ * and nothing retried, if the request's folded hello names other tables.
+ */
 static int
 hello_work(Serve *s, Hub *h, const ProtoRequest *rq, UploadStats *us, char *err, size_t errlen)
 {
 	if (hub_load_tables(h, err, errlen) < 0)
 		return -1;
 	if (rq->hello.on && rq->hello.tables != h->tables_digest)
-		return 0;				/* the client holds other tables: nothing */
+		return 1;				/* the client holds other tables: nothing */
 	if (rq->retry_errors && retry_due(s, rq->node_id, h->tables_digest))
 	{
 		char		e[1024];
@@ -105,13 +108,14 @@ folded_hello(Serve *s, Hub *h, const ProtoRequest *rq, ProtoFolded *f, Buf *out,
 			 char *err, size_t errlen)
 {
 	UploadStats us = {0};
+	int			rc;
 
 	memset(f, 0, sizeof(*f));
 	if (!rq->hello.on)
 		return 0;
-	if (hello_work(s, h, rq, &us, err, errlen) < 0)
+	if ((rc = hello_work(s, h, rq, &us, err, errlen)) < 0)
 		return -1;
-	if (rq->hello.tables != h->tables_digest)
+	if (rc == 1)
 	{
 		proto_encode_hello(out, SYNCQD_VERSION, h->node_id, h->tables, h->ntables,
 						   h->tables_digest, 0, 0, true);

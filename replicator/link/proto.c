@@ -462,13 +462,16 @@ out:
 	return rc;
 }
 
-/* 1 to 16 lowercase hex digits, into *v. */
-static bool
-read_hex64(const Buf *b, uint64_t *v)
+/* A digest as the protocol writes it: 1 to 16 lowercase hex digits (s
+ * NULL: none), into *v. */
+bool
+proto_hex64(const char *s, uint64_t *v)
 {
-	if (b->p == NULL || b->p[0] == '\0' || b->len > 16 || strspn(b->p, "0123456789abcdef") != b->len)
+	size_t		len = s ? strlen(s) : 0;
+
+	if (len == 0 || len > 16 || strspn(s, "0123456789abcdef") != len)
 		return false;
-	*v = strtoull(b->p, NULL, 16);
+	*v = strtoull(s, NULL, 16);
 	return true;
 }
 
@@ -486,7 +489,7 @@ decode_upload(const Fields *fs, ProtoRequest *rq, char *err, size_t errlen)
 		get_int(fs, "now", false, INT64_MIN, INT64_MAX, &rq->now_us, err, errlen) < 0 ||
 		get_string(fs, "ack_digest", true, &digest, err, errlen) < 0)
 		return -1;
-	if (!read_hex64(&digest, &rq->ack_digest))
+	if (!proto_hex64(digest.p, &rq->ack_digest))
 	{
 		buf_free(&digest);
 		return bad(err, errlen, "%s", "\"ack_digest\" must be 1 to 16 lowercase hex digits");
@@ -657,9 +660,10 @@ get_hello(const Fields *fs, ProtoRequest *rq, char *err, size_t errlen)
 		snprintf(err, errlen, "\"hello\": %s", e);
 		rc = -1;
 	}
-	else if (!read_hex64(&digest, &rq->hello.tables))
+	else if (!proto_hex64(digest.p, &rq->hello.tables))
 	{
-		snprintf(err, errlen, "\"hello\": \"tables\" must be 1 to 16 lowercase hex digits");
+		snprintf(err, errlen, "\"hello\": \"tables\" must be 1 to 16 lowercase hex digits, not \"%.40s\"",
+				 digest.p);
 		rc = -1;
 	}
 	else

@@ -112,6 +112,7 @@ typedef struct
 } ProtoRequest;
 
 const char *proto_op_name(ProtoOp op);
+bool		proto_hex64(const char *s, uint64_t *v);
 bool		proto_is_uuid(const char *s);
 bool		proto_is_snapshot(const char *s);
 

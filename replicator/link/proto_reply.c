@@ -290,14 +290,9 @@ proto_decode_hello(const char *s, size_t n, ProtoHello *r, char *err, size_t err
 			char	   *hex = NULL;
 
 			rc = read_str(&in, &hex, err, errlen);
-			if (rc == 0 && (hex == NULL || hex[0] == '\0' || strlen(hex) > 16 ||
-							strspn(hex, "0123456789abcdef") != strlen(hex)))
+			if (rc == 0 && !proto_hex64(hex, &r->digest))
 				rc = malformed(&in, "1 to 16 lowercase hex digits expected for", "digest", err, errlen);
-			if (rc == 0)
-			{
-				r->digest = strtoull(hex, NULL, 16);
-				r->has_digest = true;
-			}
+			r->has_digest = rc == 0;
 			free(hex);
 		}
 		else if (is(&in, "tables"))
@@ -542,16 +537,17 @@ static int
 read_mark(JsonIn *in, ProtoUploaded *r, char *err, size_t errlen)
 {
 	int64_t		seq;
+	uint64_t	digest;
 	Buf			d = {0};
 	int			rc = -1;
 
 	if (jin_array(in) == 0 && jin_item(in) == 1 && jin_int(in, &seq) == 0 &&
 		jin_item(in) == 1 && jin_string(in, &d) == 0 && jin_item(in) == 0 &&
-		d.len >= 1 && d.len <= 16 && strspn(d.p, "0123456789abcdef") == d.len)
+		proto_hex64(d.p, &digest))
 	{
 		r->marks = xrealloc(r->marks, (size_t) (r->nmarks + 1) * sizeof(UploadMark));
 		r->marks[r->nmarks].seq = seq;
-		r->marks[r->nmarks].digest = strtoull(d.p, NULL, 16);
+		r->marks[r->nmarks].digest = digest;
 		r->nmarks++;
 		rc = 0;
 	}
