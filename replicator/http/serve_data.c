@@ -245,7 +245,8 @@ static int	changes_page(Hub *h, const ProtoRequest *rq, const char *target, Json
  * the changes up to it can be read from a replica that has replayed that
  * far (snapshot_lsn_keep). The position the client stands at is noted
  * first (what `done` notes at the end of a download: the client sends it
- * here next time, so a sync needs no `done` of its own). With rq->limit,
+ * here next time, so a sync needs no `done` of its own), before the
+ * snapshot and the hub's clock are read. With rq->limit,
  * and no replica to read changes from, the first page of the changes from
  * the position to the snapshot comes along, read in the snapshot's own
  * transaction.
@@ -263,6 +264,10 @@ do_snapshot(Serve *s, Hub *h, const ProtoRequest *rq, Buf *out, char *err, size_
 
 	if ((rc = folded_hello(s, h, rq, &hello, out, err, errlen)) != 0)
 		return rc < 0 ? -1 : 0;
+	/* before the snapshot: a wait for the node's row (an upload of it
+	 * holds it) must not come between the hub's clock and the reply */
+	if (rq->position && note_position(h, rq, err, errlen) < 0)
+		return -1;
 	if (hub_download_begin(h, rq->position, &snap, &behind, err, errlen) < 0)
 		return -1;
 	if (s->nreplicas > 0)
@@ -282,7 +287,7 @@ do_snapshot(Serve *s, Hub *h, const ProtoRequest *rq, Buf *out, char *err, size_
 	proto_snapshot_close(&w);
 	hub_rollback(h);
 	free(snap);
-	return behind || rq->position == NULL || note_position(h, rq, err, errlen) >= 0 ? 0 : -1;
+	return 0;
 }
 
 /*
