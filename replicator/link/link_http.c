@@ -49,7 +49,29 @@
 
 const char *link_http_cacert = NULL;
 
+typedef struct HttpLink HttpLink;
+
+/*
+ * A page of changes or rows asked for (fetch_page), maybe on a thread of
+ * its own while the page before it is applied (docs/http.md, the next
+ * page fetched while one is applied).
+ */
 typedef struct
+{
+	ProtoOp		op;				/* OP_CHANGES or OP_ROWS */
+	int64_t		after;			/* changes: after this seq */
+	char	   *after_pk;		/* rows: after this key (NULL: from the start) */
+	LinkPage	page;
+	char	   *last;			/* rows: the key of the page's last row */
+	int			rc;
+	char		err[1024];
+	/* as a prefetch */
+	HttpLink   *hl;
+	pthread_t	thread;
+	bool		running;
+} Fetch;
+
+struct HttpLink
 {
 	Link		base;
 	char	   *url;			/* the base URL, without a trailing / */
@@ -87,13 +109,13 @@ typedef struct
 	bool		has_first;
 	char	   *table;
 	char	   *after_pk;
-	bool		rows_first;
+	Fetch		next;			/* the next page, asked for already */
 	/* the wake-up thread */
 	bool		listening;
 	pthread_t	waiter;
 	int			pipe[2];
 	volatile int stop;
-} HttpLink;
+};
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 
@@ -290,6 +312,7 @@ take_hello(HttpLink *hl, ProtoHello *r)
 }
 
 static int	bad_reply(HttpLink *hl, const char *what, const char *why, char *err, size_t errlen);
+static void settle(HttpLink *hl);
 
 static int
 http_hello(Link *l, const char *client_id, bool retry_errors, UploadStats *retried,
@@ -302,6 +325,7 @@ http_hello(Link *l, const char *client_id, bool retry_errors, UploadStats *retri
 	char		why[512];
 	int			rc;
 
+	settle(hl);
 	snprintf(hl->node_id, sizeof(hl->node_id), "%s", client_id);
 	memset(retried, 0, sizeof(*retried));
 	if (hl->has_digest && !hl->broken)
@@ -385,6 +409,7 @@ http_up_begin(Link *l, const char *client_id, int64_t ack_seq, uint64_t ack_dige
 
 	(void) err;
 	(void) errlen;
+	settle(hl);
 	snprintf(hl->node_id, sizeof(hl->node_id), "%s", client_id);
 	l->clone = false;
 	l->overtaken = false;
@@ -475,6 +500,7 @@ http_down_begin(Link *l, const char *position, char **snapshot, bool *behind,
 	char		why[512];
 	int			rc;
 
+	settle(hl);
 	*snapshot = NULL;
 	rq.position = (char *) position;
 	/* the first page of the changes from there, if that is what follows */
@@ -506,6 +532,156 @@ http_down_begin(Link *l, const char *position, char **snapshot, bool *behind,
 	return rc;
 }
 
+/* ---- pages, the next one asked for while one is applied -------------------- */
+
+static void
+fetch_free(Fetch *f)
+{
+	link_page_free(&f->page);
+	free(f->after_pk);
+	free(f->last);
+	f->after_pk = f->last = NULL;
+}
+
+/*
+ * Ask for the page f says, after f->after (changes, of the download
+ * hl->pos to hl->target) or f->after_pk (rows of hl->table); into f->page,
+ * f->rc, f->err. On the prefetch thread it is the only one using the link
+ * (settle).
+ */
+static void
+fetch_page(HttpLink *hl, Fetch *f)
+{
+	ProtoRequest rq = request(hl, f->op);
+	Buf			reply = {0};
+	char		why[512];
+	const char *what = proto_op_name(f->op);
+
+	link_page_reset(&f->page);
+	f->err[0] = '\0';
+	rq.limit = PAGE_ROWS;
+	if (f->op == OP_CHANGES)
+	{
+		rq.position = hl->pos;
+		rq.target = hl->target;
+		rq.after = f->after;
+	}
+	else
+	{
+		rq.table = hl->table;
+		rq.after_pk = f->after_pk;
+	}
+	f->rc = step(hl, &rq, &reply, f->err, sizeof(f->err));
+	if (f->rc == 0 &&
+		(f->op == OP_CHANGES ?
+		 proto_decode_changes(reply.p, reply.len, f->after, &f->page, why, sizeof(why)) :
+		 proto_decode_rows(reply.p, reply.len, &f->page, &f->last, why, sizeof(why))) < 0)
+		f->rc = bad_reply(hl, what, why, f->err, sizeof(f->err));
+	buf_free(&reply);
+}
+
+static void *
+prefetch_main(void *arg)
+{
+	Fetch	   *f = arg;
+
+	fetch_page(f->hl, f);
+	return NULL;
+}
+
+/* The prefetch, if one runs, waited for. */
+static void
+prefetch_join(HttpLink *hl)
+{
+	if (hl->next.running)
+	{
+		pthread_join(hl->next.thread, NULL);
+		hl->next.running = false;
+	}
+}
+
+/* Nothing asked for in advance any more: the link is free for a step. */
+static void
+settle(HttpLink *hl)
+{
+	prefetch_join(hl);
+	fetch_free(&hl->next);
+	hl->next.op = OP_HELLO;
+}
+
+/*
+ * The page after the one just handed down (more), asked for now on a
+ * thread of its own: the client applies the one while the next comes.
+ * Without a thread, it is asked for when needed.
+ */
+static void
+prefetch(HttpLink *hl, ProtoOp op, int64_t after, const char *after_pk)
+{
+	Fetch	   *f = &hl->next;
+
+	settle(hl);
+	f->op = op;
+	f->after = after;
+	f->after_pk = after_pk ? xstrdup(after_pk) : NULL;
+	f->hl = hl;
+	if (pthread_create(&f->thread, NULL, prefetch_main, f) == 0)
+		f->running = true;
+	else
+		settle(hl);
+}
+
+/*
+ * The page of op after after / after_pk into p (*last: a rows page's last
+ * key): the one asked for in advance if it is that one, else asked for
+ * now. The next is asked for in advance if more follow. -1 with err.
+ */
+static int
+next_page(HttpLink *hl, ProtoOp op, int64_t after, const char *after_pk, LinkPage *p,
+		  char **last, char *err, size_t errlen)
+{
+	Fetch	   *f = &hl->next;
+	Fetch		now = {.op = op, .after = after};
+	bool		ahead;
+
+	prefetch_join(hl);
+	ahead = f->op == op && (op == OP_CHANGES ? f->after == after :
+							(f->after_pk == NULL) == (after_pk == NULL) &&
+							(after_pk == NULL || strcmp(f->after_pk, after_pk) == 0));
+	if (!ahead)
+	{
+		settle(hl);
+		now.after_pk = after_pk ? xstrdup(after_pk) : NULL;
+		fetch_page(hl, &now);
+		f = &now;
+	}
+	if (f->rc < 0)
+	{
+		snprintf(err, errlen, "%s", f->err);
+		if (ahead)
+			settle(hl);
+		else
+			fetch_free(f);
+		return -1;
+	}
+	link_page_free(p);
+	*p = f->page;
+	memset(&f->page, 0, sizeof(f->page));
+	*last = f->last;
+	f->last = NULL;
+	if (ahead)
+		settle(hl);
+	else
+		fetch_free(f);
+	if (p->more)
+	{
+		if (op == OP_CHANGES)
+			prefetch(hl, op, p->changes.n > 0 ? p->changes.c[p->changes.n - 1].seq : after, NULL);
+		else if (*last)
+			prefetch(hl, op, 0, *last);
+	}
+	return 0;
+}
+
 static int
 http_changes_open(Link *l, const char *position, const char *target, int64_t done,
 				  const char *client_id, char *err, size_t errlen)
@@ -514,6 +690,7 @@ http_changes_open(Link *l, const char *position, const char *target, int64_t don
 
 	(void) err;
 	(void) errlen;
+	settle(hl);
 	snprintf(hl->node_id, sizeof(hl->node_id), "%s", client_id);
 	free(hl->pos);
 	free(hl->target);
@@ -527,10 +704,7 @@ static int
 http_changes_next(Link *l, LinkPage *p, char *err, size_t errlen)
 {
 	HttpLink   *hl = (HttpLink *) l;
-	ProtoRequest rq = request(hl, OP_CHANGES);
-	Buf			reply = {0};
-	char		why[512];
-	int			rc;
+	char	   *last = NULL;
 
 	link_page_reset(p);
 	if (hl->has_first)
@@ -551,28 +725,26 @@ http_changes_next(Link *l, LinkPage *p, char *err, size_t errlen)
 		{
 			if (p->changes.n > 0)
 				hl->after = p->changes.c[p->changes.n - 1].seq;
+			if (p->more)
+				prefetch(hl, OP_CHANGES, hl->after, NULL);
 			return 0;
 		}
 	}
-	rq.position = hl->pos;
-	rq.target = hl->target;
-	rq.after = hl->after;
-	rq.limit = PAGE_ROWS;
-	rc = step(hl, &rq, &reply, err, errlen);
-	if (rc == 0 && proto_decode_changes(reply.p, reply.len, hl->after, p, why, sizeof(why)) < 0)
-		rc = bad_reply(hl, "changes", why, err, errlen);
-	buf_free(&reply);
-	if (rc == 0 && p->changes.n > 0)
+	if (next_page(hl, OP_CHANGES, hl->after, NULL, p, &last, err, errlen) < 0)
+		return -1;
+	free(last);
+	if (p->changes.n > 0)
 		hl->after = p->changes.c[p->changes.n - 1].seq;
-	return rc;
+	return 0;
 }
 
+/* changes_close, rows_close: a page asked for in advance is not wanted. */
 static int
-http_nothing(Link *l, char *err, size_t errlen)
+http_settle(Link *l, char *err, size_t errlen)
 {
-	(void) l;
 	(void) err;
 	(void) errlen;
+	settle((HttpLink *) l);
 	return 0;
 }
 
@@ -583,6 +755,7 @@ http_rows_open(Link *l, const HubTable *t, char *err, size_t errlen)
 
 	(void) err;
 	(void) errlen;
+	settle(hl);
 	free(hl->table);
 	free(hl->after_pk);
 	hl->table = xstrdup(t->name);
@@ -594,21 +767,10 @@ static int
 http_rows_next(Link *l, LinkPage *p, char *err, size_t errlen)
 {
 	HttpLink   *hl = (HttpLink *) l;
-	ProtoRequest rq = request(hl, OP_ROWS);
-	Buf			reply = {0};
-	char		why[512];
 	char	   *last = NULL;
-	int			rc;
 
 	link_page_reset(p);
-	rq.table = hl->table;
-	rq.after_pk = hl->after_pk;
-	rq.limit = PAGE_ROWS;
-	rc = step(hl, &rq, &reply, err, errlen);
-	if (rc == 0 && proto_decode_rows(reply.p, reply.len, p, &last, why, sizeof(why)) < 0)
-		rc = bad_reply(hl, "rows", why, err, errlen);
-	buf_free(&reply);
-	if (rc < 0)
+	if (next_page(hl, OP_ROWS, 0, hl->after_pk, p, &last, err, errlen) < 0)
 		return -1;
 	free(hl->after_pk);
 	hl->after_pk = last;
@@ -625,6 +787,7 @@ http_down_end(Link *l, const char *client_id, const char *stored, long *pruned,
 	char		why[512];
 	int			rc;
 
+	settle(hl);
 	snprintf(hl->node_id, sizeof(hl->node_id), "%s", client_id);
 	*pruned = 0;
 	if (stored == NULL)
@@ -694,6 +857,7 @@ http_errors(Link *l, const char *client_id, int max, long *count, HubError **row
 
 	*rows = NULL;
 	*nrows = 0;
+	settle(hl);
 	snprintf(hl->node_id, sizeof(hl->node_id), "%s", client_id);
 	rq = request(hl, OP_ERRORS);
 	rq.max = max;
@@ -716,6 +880,7 @@ http_held(Link *l, const char *client_id, const int64_t *seqs, int n, bool *held
 {
 	HttpLink   *hl = (HttpLink *) l;
 
+	settle(hl);
 	snprintf(hl->node_id, sizeof(hl->node_id), "%s", client_id);
 	for (int from = 0; from < n; from += PROTO_ERRORS_MAX)
 	{
@@ -752,6 +917,7 @@ http_abort(Link *l)
 	HttpLink   *hl = (HttpLink *) l;
 
 	/* nothing is held open on the hub between steps */
+	settle(hl);
 	buf_free(&hl->up);
 }
 
@@ -923,6 +1089,7 @@ http_close(Link *l)
 {
 	HttpLink   *hl = (HttpLink *) l;
 
+	settle(hl);
 	tell_position(hl);
 	if (hl->listening)
 	{
@@ -956,10 +1123,10 @@ static const LinkOps http_ops = {
 	.down_begin = http_down_begin,
 	.changes_open = http_changes_open,
 	.changes_next = http_changes_next,
-	.changes_close = http_nothing,
+	.changes_close = http_settle,
 	.rows_open = http_rows_open,
 	.rows_next = http_rows_next,
-	.rows_close = http_nothing,
+	.rows_close = http_settle,
 	.down_end = http_down_end,
 	.errors = http_errors,
 	.held = http_held,
