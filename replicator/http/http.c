@@ -652,6 +652,19 @@ http_client_address(struct MHD_Connection *conn, char *buf, size_t len)
 	return buf;
 }
 
+bool
+http_peer_gone(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *fi = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	char		c;
+	ssize_t		n;
+
+	if (fi == NULL || fi->connect_fd < 0)
+		return false;
+	n = recv(fi->connect_fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+	return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
 void
 http_set_timeout(struct MHD_Connection *conn, unsigned int timeout_s)
 {

@@ -134,6 +134,11 @@ enum MHD_Result http_reply_preflight(HttpServer *srv, struct MHD_Connection *con
 /* The address of the client of conn, as text, into buf; "" if unknown. */
 const char *http_client_address(struct MHD_Connection *conn, char *buf, size_t len);
 
+/* Has the client of conn closed its end (or its socket failed)? A request
+ * has been read whole before it is handled, so a byte that waits is a
+ * pipelined request's, and an end of stream is the client's close. */
+bool		http_peer_gone(struct MHD_Connection *conn);
+
 /* conn may stay idle timeout_s seconds from now on (it authenticated, say);
  * its next requests' headers get as long again beyond header_s. */
 void		http_set_timeout(struct MHD_Connection *conn, unsigned int timeout_s);

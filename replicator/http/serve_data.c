@@ -144,7 +144,8 @@ page_size(const ProtoRequest *rq, int i)
 
 /* 409 for a cloned node, else the usual. */
 static int
-do_upload(Serve *s, Hub *h, ProtoRequest *rq, Buf *out, bool *clone, char *err, size_t errlen)
+do_upload(Serve *s, struct MHD_Connection *conn, Hub *h, ProtoRequest *rq, Buf *out, bool *clone,
+		  char *err, size_t errlen)
 {
 	UploadStats us = {0};
 	ProtoFolded hello;
@@ -178,6 +179,20 @@ do_upload(Serve *s, Hub *h, ProtoRequest *rq, Buf *out, bool *clone, char *err, 
 		ChangeList	page = {.c = rq->changes.c + i, .n = page_size(rq, i)};
 		int			rc;
 
+		/*
+		 * A client that closed its connection (killed, or its request
+		 * timed out) never reads the answer and sends the upload again:
+		 * applying the rest would only hold the node's row (and its next
+		 * upload) for nothing. Checked before each page, once the node's
+		 * row is held, since the wait for it can be long.
+		 */
+		if (conn != NULL && http_peer_gone(conn))
+		{
+			hub_rollback(h);
+			snprintf(err, errlen, "its client closed the connection: upload of %d changes not applied",
+					 rq->changes.n);
+			return -1;
+		}
 		rc = proto_upload_rows(rq, i, page.n, err, errlen);
 		if (rc < 0)
 			hub_rollback(h);
@@ -662,15 +677,15 @@ upload_turn_give(Serve *s)
 
 /* Run the step rq asks for; its reply into out. *code: a 4xx of the step's own. */
 static int
-run_step(Serve *s, Hub *h, ProtoRequest *rq, Buf *out, unsigned int *code, bool *clone,
-		 char *err, size_t errlen)
+run_step(Serve *s, struct MHD_Connection *conn, Hub *h, ProtoRequest *rq, Buf *out,
+		 unsigned int *code, bool *clone, char *err, size_t errlen)
 {
 	switch (rq->op)
 	{
 		case OP_HELLO:
 			return do_hello(s, h, rq, out, err, errlen);
 		case OP_UPLOAD:
-			return do_upload(s, h, rq, out, clone, err, errlen);
+			return do_upload(s, conn, h, rq, out, clone, err, errlen);
 		case OP_SNAPSHOT:
 			return do_snapshot(s, h, rq, out, err, errlen);
 		case OP_CHANGES:
@@ -722,7 +737,7 @@ read_on_replica(Serve *s, Hub **h, ProtoRequest *rq, Buf *out, char *err, size_t
 	rh = replica_take(s, rq->node_id, lsn, &which);
 	if (rh != NULL)
 	{
-		if (run_step(s, rh, rq, out, &code, &clone, e, sizeof(e)) == 0)
+		if (run_step(s, NULL, rh, rq, out, &code, &clone, e, sizeof(e)) == 0)
 		{
 			logmsg(LOG_DEBUG, "node %s: %s read from replica %s (it had replayed past %s)",
 				   rq->node_id, proto_op_name(rq->op), s->replicas[which].name, lsn);
@@ -830,8 +845,16 @@ serve_data(Serve *s, struct MHD_Connection *conn, HttpRequest *req)
 	}
 	else if ((replica = read_on_replica(s, &h, &rq, &out, err, sizeof(err))) < 0)
 		ret = serve_hub_error(s, conn, NULL, "the hub", err);
-	else if (replica == 0 && run_step(s, h, &rq, &out, &code, &clone, err, sizeof(err)) < 0)
-		ret = reply_failed(s, conn, h, &rq, code, clone, err);
+	else if (replica == 0 && run_step(s, conn, h, &rq, &out, &code, &clone, err, sizeof(err)) < 0)
+	{
+		if (rq.op == OP_UPLOAD && http_peer_gone(conn))
+		{
+			logmsg(LOG_INFO, "node %s, upload: %s", rq.node_id, err);
+			ret = MHD_NO;		/* nobody to answer */
+		}
+		else
+			ret = reply_failed(s, conn, h, &rq, code, clone, err);
+	}
 	else
 	{
 		serve_count(s, MHD_HTTP_OK);
