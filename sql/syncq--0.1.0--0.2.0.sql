@@ -417,7 +417,7 @@ LANGUAGE sql STABLE SET search_path FROM CURRENT AS $$
 		 WHERE sync_xid_value(q.txid) >= sync_xid_value(pg_snapshot_xmin(folded))
 		   AND NOT pg_visible_in_snapshot(q.txid, folded)
 		   AND q.txid <> pg_current_xact_id()
-		   AND q.origin = sync_node_id() AND q.for_node IS NULL)
+		   AND q.origin = (SELECT sync_node_id()) AND q.for_node IS NULL)
 	SELECT count(*) FROM late WHERE EXISTS (
 		SELECT 1 FROM sync_queue m
 		 WHERE sync_xid_value(m.txid) = sync_xid_value(pg_current_xact_id())
@@ -613,3 +613,8 @@ CREATE EVENT TRIGGER syncq_rebuild_take ON ddl_command_end
 -- Corrections are looked up by node and table (issue 13, keys the app
 -- sets: hub/apply.c, read_follows).
 CREATE INDEX sync_queue_for_node ON sync_queue (for_node, table_name) WHERE for_node IS NOT NULL;
+
+-- The hub's own changes since a snapshot are looked up by origin and
+-- transaction (issue 15: a fold read every relay of the uploads side by
+-- side).
+CREATE INDEX sync_queue_origin_txid ON sync_queue (origin, sync_xid_value(txid)) WHERE for_node IS NULL;

@@ -912,7 +912,7 @@ versions_of(Hub *h, Decision *d, const char *keys, bool keep, char *err, size_t 
 					  "   WHERE sync_xid_value(q.txid) >= sync_xid_value(pg_snapshot_xmin($2::pg_snapshot))"
 					  "     AND NOT pg_visible_in_snapshot(q.txid, $2::pg_snapshot)"
 					  "     AND q.txid <> pg_current_xact_id()"
-					  "     AND q.origin = sync_node_id() AND q.for_node IS NULL"
+					  "     AND q.origin = (SELECT sync_node_id()) AND q.for_node IS NULL"
 					  "   GROUP BY 1, 2)"
 					  " SELECT k.t, k.p, v.ver_us, v.ver_origin::text,"
 					  "        (extract(epoch FROM l.at) * 1000000)::bigint, sync_node_id()::text"

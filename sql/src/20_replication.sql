@@ -15,6 +15,14 @@ CREATE FUNCTION sync_xid_value(xid8) RETURNS bigint
 COMMENT ON FUNCTION sync_xid_value(xid8) IS 'syncq internal: the 64-bit value of a full transaction id';
 CREATE INDEX sync_queue_txid_brin ON sync_queue USING brin (sync_xid_value(txid));
 
+-- The hub's own changes since a snapshot (sync_fold_local, the late read of
+-- an upload, sync_overtaken: docs/replication.md, Uploads side by side) are
+-- found by origin and transaction: the BRIN index would have them read
+-- every row queued since, and most of those are the relays of the uploads
+-- that run side by side, so that each upload's fold cost grew with the
+-- number of uploads at once.
+CREATE INDEX sync_queue_origin_txid ON sync_queue (origin, sync_xid_value(txid)) WHERE for_node IS NULL;
+
 -- The rows queued for one node only (corrections, for_node set) are few;
 -- syncqd looks them up by node and table (hub/apply.c, read_follows), so a
 -- small partial index serves that without a scan of the whole queue.
@@ -262,7 +270,7 @@ LANGUAGE sql STABLE SET search_path FROM CURRENT AS $$
 		 WHERE sync_xid_value(q.txid) >= sync_xid_value(pg_snapshot_xmin(folded))
 		   AND NOT pg_visible_in_snapshot(q.txid, folded)
 		   AND q.txid <> pg_current_xact_id()
-		   AND q.origin = sync_node_id() AND q.for_node IS NULL)
+		   AND q.origin = (SELECT sync_node_id()) AND q.for_node IS NULL)
 	SELECT count(*) FROM late WHERE EXISTS (
 		SELECT 1 FROM sync_queue m
 		 WHERE sync_xid_value(m.txid) = sync_xid_value(pg_current_xact_id())
