@@ -30,6 +30,14 @@ waiting() {
 hold() {
 	psql -X -q -d "$HUB" -c "BEGIN" -c "$1" -c "SELECT pg_sleep($2)" -c "COMMIT" >/dev/null &
 }
+# holding SECONDS: a transaction of hold has run its SQL (it sleeps now)
+holding() {
+	for _ in $(seq 200); do
+		[ "$(hub "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep($1)' AND state = 'active'")" -ge 1 ] && return
+		sleep 0.02
+	done
+	fail "no hub transaction of hold came to its sleep of $1 s"
+}
 
 note "1. a drawn key that another upload has just inserted"
 hub "CREATE TABLE item (id serial PRIMARY KEY, name text); SELECT sync_track('item');" >/dev/null
@@ -46,7 +54,7 @@ plain "$b" "INSERT INTO item VALUES (1, 'b one')"
 # sequence ahead (hub_seqs_ahead's lock, held here)
 hold "SELECT pg_advisory_xact_lock(1937337955, ('item_id_seq'::regclass::oid::bigint - 2147483648)::int)" 2
 holder=$!
-sleep 0.3
+holding 2
 "$SYNCQD" --sqlite "$a" --online "$ONLINE" --once 2>>"$SYNCQ_TMP/syncqd.log" &
 sync_a=$!
 waiting '%pg_advisory_xact_lock(1937337955%'
@@ -73,13 +81,14 @@ hub "SELECT sync_fold_local()" >/dev/null
 # later
 hold "UPDATE kv SET v = 'hub' WHERE id = 1" 3
 app=$!
-sleep 0.3
+holding 3	# (its change is stamped before the client's, on a loaded machine too)
+sleep 0.05
 plain "$c" "UPDATE kv SET v = 'client' WHERE id = 1"
 # row 1's version row held until after the app commits: the upload folds
 # (the app's change not committed yet), then waits for it
 hold "SELECT 1 FROM sync_versions WHERE table_name = 'kv' AND pk = '{\"id\":1}' FOR UPDATE" 4
 holder=$!
-sleep 0.3
+holding 4
 "$SYNCQD" --sqlite "$c" --online "$ONLINE" --once 2>>"$SYNCQ_TMP/syncqd.log" &
 sync_c=$!
 waiting 'INSERT INTO sync_versions%'
