@@ -793,6 +793,72 @@ key_object(JsonOut *w, const HubTable *t, const JObject *o)
 }
 
 /*
+ * Is key (a change's key as read_keys spells it) already as the hub spells
+ * it, without asking the hub? So for a table keyed by one column of type
+ * smallint, integer or bigint (no domain, whose checks the hub must make):
+ * {"col":N}, N an integer in the type's range written as PostgreSQL writes
+ * it back (no leading zero, no "-0"). Anything else is read by the hub
+ * (sync_normalize_keys), which names what is wrong with it.
+ */
+static bool
+plain_int_key(const HubTable *t, const Buf *key)
+{
+	const char *name = NULL,
+			   *typ = NULL,
+			   *p;
+	char		num[24];
+	size_t		nlen,
+				dlen;
+	int64_t		v,
+				lo,
+				hi;
+	char	   *end;
+
+	if (t == NULL || t->npk != 1 || t->key_domain)
+		return false;
+	for (int c = 0; c < t->ncols; c++)
+		if (t->is_pk[c])
+		{
+			name = t->cols[c];
+			typ = t->types[c];
+		}
+	if (name == NULL)
+		return false;
+	if (strcmp(typ, "smallint") == 0)
+		lo = INT16_MIN, hi = INT16_MAX;
+	else if (strcmp(typ, "integer") == 0)
+		lo = INT32_MIN, hi = INT32_MAX;
+	else if (strcmp(typ, "bigint") == 0)
+		lo = INT64_MIN, hi = INT64_MAX;
+	else
+		return false;
+	for (p = name; *p; p++)
+		if (*p < 0x20 || *p > 0x7e || *p == '"' || *p == '\\')
+			return false;
+	nlen = (size_t) (p - name);
+	/* {"name":digits} */
+	if (key->len < nlen + 6 || memcmp(key->p, "{\"", 2) != 0 ||
+		memcmp(key->p + 2, name, nlen) != 0 || memcmp(key->p + 2 + nlen, "\":", 2) != 0 ||
+		key->p[key->len - 1] != '}')
+		return false;
+	p = key->p + nlen + 4;
+	dlen = key->len - nlen - 5;
+	if (dlen == 0 || dlen >= sizeof(num))
+		return false;
+	memcpy(num, p, dlen);
+	num[dlen] = '\0';
+	p = num[0] == '-' ? num + 1 : num;
+	if (*p == '\0' || (*p == '0' && (p[1] != '\0' || p != num)))
+		return false;
+	for (const char *q = p; *q; q++)
+		if (*q < '0' || *q > '9')
+			return false;
+	errno = 0;
+	v = strtoll(num, &end, 10);
+	return errno == 0 && *end == '\0' && v >= lo && v <= hi;
+}
+
+/*
  * A change's two keys as sync_normalize_keys() read them (rows rr: from its
  * row, rp: from its pk; -1: none): a change whose row and pk name different
  * rows, or whose key the hub's types refuse, is refused; the rest take the
@@ -1031,8 +1097,10 @@ read_keys(Hub *h, Decision *d, char *err, size_t errlen)
 	const char *params[1];
 	PGresult   *res;
 	int			m = 0,
+				nfast = 0,
 			   *row;
 	bool	   *same = xcalloc((size_t) d->n + 1, sizeof(bool));
+	bool	   *fast = xcalloc((size_t) d->n + 1, sizeof(bool));
 	Buf			kb[2] = {{0}, {0}};
 
 	jout_init(&w, &arr);
@@ -1055,6 +1123,14 @@ read_keys(Hub *h, Decision *d, char *err, size_t errlen)
 		}
 		/* the two keys spelt alike (a delete's always): read once */
 		same[i] = kb[0].len == kb[1].len && memcmp(kb[0].p, kb[1].p, kb[0].len) == 0;
+		/* an integer key as the hub spells it: nothing to read */
+		if (same[i] && plain_int_key(t, &kb[0]))
+		{
+			d->key[i] = xstrndup(kb[0].p, kb[0].len);
+			fast[i] = true;
+			nfast++;
+			continue;
+		}
 		for (int k = 0; k < (same[i] ? 1 : 2); k++)
 		{
 			jout_object(&w);
@@ -1073,7 +1149,8 @@ read_keys(Hub *h, Decision *d, char *err, size_t errlen)
 	{
 		buf_free(&arr);
 		free(same);
-		return 0;
+		free(fast);
+		return nfast > 0 ? read_versions(h, d, err, errlen) : 0;
 	}
 	params[0] = arr.p;
 	res = hub_run(h, "SELECT i, pk, error FROM sync_normalize_keys($1::jsonb)",
@@ -1082,6 +1159,7 @@ read_keys(Hub *h, Decision *d, char *err, size_t errlen)
 	if (res == NULL)
 	{
 		free(same);
+		free(fast);
 		return -1;
 	}
 	row = xmalloc(sizeof(int) * 2 * (size_t) d->n);
@@ -1095,10 +1173,11 @@ read_keys(Hub *h, Decision *d, char *err, size_t errlen)
 			row[k] = r;
 	}
 	for (int i = 0; i < d->n; i++)
-		if (d->out[i].done != DONE_FAILED)
+		if (d->out[i].done != DONE_FAILED && !fast[i])
 			take_key(d, i, res, row[2 * i], same[i] ? row[2 * i] : row[2 * i + 1]);
 	free(row);
 	free(same);
+	free(fast);
 	PQclear(res);
 	return read_versions(h, d, err, errlen);
 }

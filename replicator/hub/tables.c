@@ -177,7 +177,8 @@ hub_load_tables(Hub *h, char *err, size_t errlen)
 			  "       coalesce((SELECT k.n FROM unnest(i.indkey::int2[]) WITH ORDINALITY AS k(att, n)"
 			  "                  WHERE k.att = a.attnum), 0),"
 			  "       a.attgenerated <> '',"
-			  "       a.attidentity = 'a'"
+			  "       a.attidentity = 'a',"
+			  "       ty.typtype = 'd'"
 			  "  FROM sync_tables t"
 			  "  JOIN pg_attribute a ON a.attrelid = t.relid AND a.attnum > 0 AND NOT a.attisdropped"
 			  "  JOIN pg_type ty ON ty.oid = a.atttypid"
@@ -193,7 +194,8 @@ hub_load_tables(Hub *h, char *err, size_t errlen)
 				   *name = PQgetvalue(res, r, 1);
 		HubTable   *t = h->ntables ? &h->tables[h->ntables - 1] : NULL;
 
-		for (int c = 0; c < PQnfields(res); c++)
+		/* (not the last column: digests stay those of older releases) */
+		for (int c = 0; c < 7; c++)
 			h->tables_digest = digest_step(h->tables_digest, PQgetvalue(res, r, c),
 										   (size_t) PQgetlength(res, r, c) + 1);
 
@@ -234,7 +236,11 @@ hub_load_tables(Hub *h, char *err, size_t errlen)
 		t->pk_pos[t->ncols] = atoi(PQgetvalue(res, r, 4));
 		t->is_pk[t->ncols] = t->pk_pos[t->ncols] > 0;
 		if (t->is_pk[t->ncols])
+		{
 			t->npk++;
+			if (PQgetvalue(res, r, 7)[0] == 't')
+				t->key_domain = true;
+		}
 		t->ncols++;
 	}
 	PQclear(res);

@@ -45,6 +45,7 @@ typedef struct
 								 * keys (from) to tables with a keyseq (to) */
 	char	   *always;			/* hub only: its GENERATED ALWAYS identity
 								 * column, NULL if none */
+	bool		key_domain;		/* hub only: a key column's type is a domain */
 } HubTable;
 
 /* The table called name in tables[0..n), sorted by name; NULL if none. */
