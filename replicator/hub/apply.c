@@ -909,7 +909,7 @@ lock_versions(Hub *h, Decision *d, const char *keys, char *err, size_t errlen)
 	const char *params[1] = {keys};
 	PGresult   *res;
 
-	res = hub_run(h, "INSERT INTO sync_versions AS v (table_name, pk, ver_us, ver_origin)"
+	res = hub_prep(h, "INSERT INTO sync_versions AS v (table_name, pk, ver_us, ver_origin)"
 				  " SELECT k.t, k.p, " PLACEHOLDER_US ", '00000000-0000-0000-0000-000000000000'"
 				  "   FROM (SELECT DISTINCT x.t COLLATE \"C\" AS t, x.p COLLATE \"C\" AS p"
 				  "           FROM json_to_recordset($1::json) AS x(t text, p text)) k"
@@ -966,13 +966,13 @@ versions_of(Hub *h, Decision *d, const char *keys, bool keep, char *err, size_t 
 	if (lock_versions(h, d, keys, err, errlen) < 0)
 		return -1;
 	if (h->seen != NULL)
-		res = hub_run(h, "SELECT k.t, k.p, v.ver_us, v.ver_origin::text, NULL::bigint, NULL::text"
+		res = hub_prep(h, "SELECT k.t, k.p, v.ver_us, v.ver_origin::text, NULL::bigint, NULL::text"
 					  "  FROM (SELECT DISTINCT x.t, x.p FROM json_to_recordset($1::json) AS x(t text, p text)) k"
 					  "  JOIN sync_versions v ON v.table_name = k.t AND v.pk = k.p"
 					  "       AND v.ver_us <> " PLACEHOLDER_US,
 					  1, params, PGRES_TUPLES_OK, err, errlen);
 	else
-		res = hub_run(h, "WITH late AS ("
+		res = hub_prep(h, "WITH late AS ("
 					  "  SELECT q.table_name AS t, q.pk::text AS p, max(q.changed_at) AS at"
 					  "    FROM sync_queue q"
 					  "   WHERE sync_xid_value(q.txid) >= sync_xid_value(pg_snapshot_xmin($2::pg_snapshot))"
@@ -1601,7 +1601,7 @@ read_follows(Hub *h, Decision *d, char *err, size_t errlen)
 			params[1] = d->cs[i]->origin;
 	if (params[1] == NULL)
 		return 0;
-	res = hub_run(h, "SELECT EXISTS (SELECT FROM sync_errors WHERE node_id = $1::uuid AND op = 'I'"
+	res = hub_prep(h, "SELECT EXISTS (SELECT FROM sync_errors WHERE node_id = $1::uuid AND op = 'I'"
 				  "               AND sqlstate = '" MET_SQLSTATE "')",
 				  1, params + 1, PGRES_TUPLES_OK, err, errlen);
 	if (res == NULL)
@@ -2277,7 +2277,7 @@ add_corrections(Hub *h, const Decision *d, const Answers *a, JsonOut *qw, JsonOu
 static int
 act_on_report(Hub *h, Decision *d, char *err, size_t errlen)
 {
-	PGresult   *res = hub_run(h, "SELECT n, t, op, pk, row_data, ver, origin::text, what FROM sync_apply_report()",
+	PGresult   *res = hub_prep(h, "SELECT n, t, op, pk, row_data, ver, origin::text, what FROM sync_apply_report()",
 							  0, NULL, PGRES_TUPLES_OK, err, errlen);
 	Answers		a = {0};
 	Buf			vrows = {0},
@@ -2414,7 +2414,7 @@ raise_clock(Hub *h, const Decision *d, char *err, size_t errlen)
 	if (top == INT64_MIN)
 		return 0;
 	snprintf(num, sizeof(num), "%" PRId64, top);
-	res = hub_run(h, "UPDATE sync_clock SET hlc = to_timestamp(0) + $1::bigint * interval '1 microsecond'"
+	res = hub_prep(h, "UPDATE sync_clock SET hlc = to_timestamp(0) + $1::bigint * interval '1 microsecond'"
 				  " WHERE slot = pg_backend_pid() % " CLOCK_SLOTS
 				  "   AND hlc < to_timestamp(0) + $1::bigint * interval '1 microsecond'",
 				  1, params, PGRES_COMMAND_OK, err, errlen);
@@ -2731,7 +2731,7 @@ hub_apply_begin(Hub *h, int64_t client_now_us, char *err, size_t errlen)
 		return -1;
 	if (hub_exec(h, "BEGIN", err, errlen) < 0)
 		return -1;
-	res = hub_run(h, "SELECT fold_snapshot::text,"
+	res = hub_prep(h, "SELECT fold_snapshot::text,"
 				  "       (extract(epoch FROM clock_timestamp()) * 1000000)::bigint,"
 				  "       (extract(epoch FROM max_offset) * 1000000)::bigint"
 				  "  FROM sync_hub_state",

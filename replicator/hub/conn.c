@@ -9,6 +9,7 @@
  *   hub_socket        its socket, for poll()
  *   hub_rollback      end an open transaction
  *   hub_run           run a statement with parameters; err and SQLSTATE on failure
+ *   hub_prep          the same for a statement every sync runs: prepared once
  *   hub_exec          run a statement that returns nothing
  *   hub_number        run a query of one number
  *   hub_quote_ident   an identifier quoted for SQL text
@@ -45,15 +46,12 @@ hub_set_err(char *err, size_t errlen, const char *what, PGconn *conn)
 }
 
 /*
- * Run a statement; on failure fill err, remember the SQLSTATE in
- * h->sqlstate and return NULL.
+ * The result of a statement: itself if it is what was wanted; otherwise
+ * NULL, with err filled and the SQLSTATE in h->sqlstate.
  */
-PGresult *
-hub_run(Hub *h, const char *sql, int nparams, const char *const *params,
-	ExecStatusType want, char *err, size_t errlen)
+static PGresult *
+checked(Hub *h, PGresult *res, ExecStatusType want, char *err, size_t errlen)
 {
-	PGresult   *res = PQexecParams(h->conn, sql, nparams, NULL, params, NULL, NULL, 0);
-
 	ExecStatusType st = PQresultStatus(res);
 
 	h->sqlstate[0] = '\0';
@@ -72,6 +70,71 @@ hub_run(Hub *h, const char *sql, int nparams, const char *const *params,
 		PQclear(res);
 		return NULL;
 	}
+	return res;
+}
+
+/*
+ * Run a statement; on failure fill err, remember the SQLSTATE in
+ * h->sqlstate and return NULL.
+ */
+PGresult *
+hub_run(Hub *h, const char *sql, int nparams, const char *const *params,
+	ExecStatusType want, char *err, size_t errlen)
+{
+	return checked(h, PQexecParams(h->conn, sql, nparams, NULL, params, NULL, NULL, 0),
+				   want, err, errlen);
+}
+
+/*
+ * hub_run for a statement every sync runs: prepared on this connection the
+ * first time (its name is syncq_N, N its place in h->prepared), so that the
+ * hub plans it once, not every sync; for the tables' catalog queries that
+ * was most of a small sync's time on the hub (docs/daemon.md, Latency). sql
+ * must be a string constant: its address is its key. The server replans it
+ * after a change to what it reads, as it does any prepared statement.
+ * Should one ever come back as unknown (SQLSTATE 26000: something between
+ * syncqd and the server does not keep them, or a DISCARD ALL), this
+ * connection prepares no more; should its result's shape change under it
+ * (0A000, after an upgrade of the extension), the statements are dropped
+ * and prepared again once no transaction is open.
+ */
+PGresult *
+hub_prep(Hub *h, const char *sql, int nparams, const char *const *params,
+		 ExecStatusType want, char *err, size_t errlen)
+{
+	char		name[32];
+	PGresult   *res;
+	int			i;
+
+	if (h->prep_stale && PQtransactionStatus(h->conn) == PQTRANS_IDLE)
+	{
+		PQclear(PQexec(h->conn, "DEALLOCATE ALL"));
+		h->nprepared = 0;
+		h->prep_stale = false;
+	}
+	if (h->prep_off || h->prep_stale)
+		return hub_run(h, sql, nparams, params, want, err, errlen);
+	for (i = 0; i < h->nprepared && h->prepared[i] != sql; i++)
+		;
+	if (i == HUB_PREPARED_MAX)
+		return hub_run(h, sql, nparams, params, want, err, errlen);
+	snprintf(name, sizeof(name), "syncq_%d", i);
+	if (i == h->nprepared)
+	{
+		/* an error here is the statement's own, as hub_run would give it */
+		res = checked(h, PQprepare(h->conn, name, sql, nparams, NULL), PGRES_COMMAND_OK,
+					  err, errlen);
+		if (res == NULL)
+			return NULL;
+		PQclear(res);
+		h->prepared[h->nprepared++] = sql;
+	}
+	res = checked(h, PQexecPrepared(h->conn, name, nparams, params, NULL, NULL, 0),
+				  want, err, errlen);
+	if (res == NULL && strcmp(h->sqlstate, "26000") == 0)
+		h->prep_off = true;
+	else if (res == NULL && strcmp(h->sqlstate, "0A000") == 0)
+		h->prep_stale = true;
 	return res;
 }
 

@@ -42,7 +42,7 @@ hub_download_begin(Hub *h, const char *position, char **snapshot, bool *behind,
 	*behind = false;
 	if (hub_exec(h, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", err, errlen) < 0)
 		return -1;
-	res = hub_run(h, "SELECT pg_current_snapshot()::text,"
+	res = hub_prep(h, "SELECT pg_current_snapshot()::text,"
 			  "       $1::pg_snapshot IS NOT NULL AND s.horizon_xmin IS NOT NULL"
 			  "       AND pg_snapshot_xmin($1::pg_snapshot) < s.horizon_xmin,"
 			  "       (extract(epoch FROM greatest(clock_timestamp(), c.hlc + interval '1 microsecond'))"
@@ -164,7 +164,7 @@ hub_note_position(Hub *h, const char *client_id, const char *snapshot, char *err
 	const char *params[2] = {client_id, snapshot};
 	PGresult   *res;
 
-	res = hub_run(h, "INSERT INTO sync_clients AS c (node_id, down_snapshot) VALUES ($1, $2)"
+	res = hub_prep(h, "INSERT INTO sync_clients AS c (node_id, down_snapshot) VALUES ($1, $2)"
 			  " ON CONFLICT (node_id) DO UPDATE SET down_snapshot = EXCLUDED.down_snapshot, last_seen = now()",
 			  2, params, PGRES_COMMAND_OK, err, errlen);
 	if (res == NULL)

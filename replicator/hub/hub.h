@@ -62,6 +62,9 @@ typedef struct
 								 * their keys, last writer wins, as 0.1.0 */
 } HubUpload;
 
+/* Statements hub_prep keeps prepared on a connection, at most. */
+#define HUB_PREPARED_MAX 64
+
 typedef struct Hub
 {
 	PGconn	   *conn;
@@ -93,6 +96,11 @@ typedef struct Hub
 	int64_t		client_now_us;	/* the uploader's clock as it sent (0: unknown) */
 	int64_t		offset_us;		/* the uploader's clock minus the hub's */
 	int64_t		restamped_to;
+	/* the statements hub_prep prepared on this connection, by address */
+	const char *prepared[HUB_PREPARED_MAX];
+	int			nprepared;
+	bool		prep_off;		/* prepare no more (26000 came back) */
+	bool		prep_stale;		/* drop them all once no transaction is open */
 } Hub;
 
 /* A client's set-aside changes the hub keeps, at most, unless told otherwise. */
@@ -107,6 +115,8 @@ bool		hub_ok(Hub *h);
 int			hub_socket(Hub *h);
 PGresult   *hub_run(Hub *h, const char *sql, int nparams, const char *const *params,
 					ExecStatusType want, char *err, size_t errlen);
+PGresult   *hub_prep(Hub *h, const char *sql, int nparams, const char *const *params,
+					 ExecStatusType want, char *err, size_t errlen);
 int			hub_exec(Hub *h, const char *sql, char *err, size_t errlen);
 long		hub_number(Hub *h, const char *sql, const char *param, char *err, size_t errlen);
 char	   *hub_quote_ident(Hub *h, const char *s);

@@ -65,12 +65,12 @@ hub_keys_load(Hub *h, const char *client_id, int64_t ack_seq, char *err, size_t 
 	PGresult   *res;
 
 	snprintf(seqtxt, sizeof(seqtxt), "%" PRId64, ack_seq);
-	res = hub_run(h, "DELETE FROM sync_key_renames WHERE node_id = $1 AND seq <= $2",
+	res = hub_prep(h, "DELETE FROM sync_key_renames WHERE node_id = $1 AND seq <= $2",
 				  2, params, PGRES_COMMAND_OK, err, errlen);
 	if (res == NULL)
 		return -1;
 	PQclear(res);
-	res = hub_run(h, "SELECT seq, table_name, key_column, old_key, new_key FROM sync_key_renames"
+	res = hub_prep(h, "SELECT seq, table_name, key_column, old_key, new_key FROM sync_key_renames"
 				  " WHERE node_id = $1 AND seq > $2 ORDER BY seq",
 				  2, params, PGRES_TUPLES_OK, err, errlen);
 	if (res == NULL)

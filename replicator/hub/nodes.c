@@ -34,14 +34,14 @@ hub_bind_node(Hub *h, const char *node_id, const char *user, char **owner,
 
 	*owner = NULL;
 	if (user == NULL)
-		res = hub_run(h, "WITH b AS (INSERT INTO sync_http_nodes (node_id, http_user)"
+		res = hub_prep(h, "WITH b AS (INSERT INTO sync_http_nodes (node_id, http_user)"
 					  "   SELECT $1::uuid, 'libpq:' || session_user WHERE $1::uuid <> sync_node_id()"
 					  "   ON CONFLICT (node_id) DO NOTHING RETURNING http_user)"
 					  " SELECT http_user FROM b UNION ALL"
 					  " SELECT http_user FROM sync_http_nodes WHERE node_id = $1::uuid",
 					  1, params, PGRES_TUPLES_OK, err, errlen);
 	else
-		res = hub_run(h, "WITH b AS (INSERT INTO sync_http_nodes (node_id, http_user)"
+		res = hub_prep(h, "WITH b AS (INSERT INTO sync_http_nodes (node_id, http_user)"
 					  "   SELECT $1::uuid, $2 WHERE $1::uuid <> sync_node_id()"
 					  "     AND NOT EXISTS (SELECT 1 FROM sync_clients c WHERE c.node_id = $1::uuid)"
 					  "   ON CONFLICT (node_id) DO NOTHING RETURNING http_user)"

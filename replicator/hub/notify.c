@@ -68,7 +68,7 @@ hub_notify_upload(Hub *h, const char *client_id, char *err, size_t errlen)
 	PGresult   *res;
 
 	snprintf(payload, sizeof(payload), "%s%s", SYNCQ_PAYLOAD_UPLOAD, client_id);
-	res = hub_run(h, "SELECT pg_notify('" SYNCQ_CHANNEL "', $1)", 1, params, PGRES_TUPLES_OK, err, errlen);
+	res = hub_prep(h, "SELECT pg_notify('" SYNCQ_CHANNEL "', $1)", 1, params, PGRES_TUPLES_OK, err, errlen);
 	if (res == NULL)
 		return -1;
 	PQclear(res);

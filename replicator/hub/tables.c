@@ -36,7 +36,7 @@ table_in(Hub *h, const char *schema, const char *name)
 static int
 load_gone_columns(Hub *h, char *err, size_t errlen)
 {
-	PGresult   *res = hub_run(h, "SELECT g.table_schema, g.table_name, g.column_name, g.renamed_to"
+	PGresult   *res = hub_prep(h, "SELECT g.table_schema, g.table_name, g.column_name, g.renamed_to"
 							  "  FROM sync_columns_gone g ORDER BY 1, 2, 3",
 							  0, NULL, PGRES_TUPLES_OK, err, errlen);
 
@@ -62,7 +62,7 @@ load_gone_columns(Hub *h, char *err, size_t errlen)
 static int
 load_renamed_tables(Hub *h, char *err, size_t errlen)
 {
-	PGresult   *res = hub_run(h, "SELECT table_name, renamed_to FROM sync_tables_renamed ORDER BY 1",
+	PGresult   *res = hub_prep(h, "SELECT table_name, renamed_to FROM sync_tables_renamed ORDER BY 1",
 							  0, NULL, PGRES_TUPLES_OK, err, errlen);
 
 	namemap_free(&h->renamed);
@@ -89,7 +89,7 @@ load_key_sequences(Hub *h, char *err, size_t errlen)
 	PGresult   *res;
 
 	/* the policy 'natural', whatever the key */
-	res = hub_run(h, "SELECT table_schema, table_name FROM sync_tables WHERE keys = 'natural'",
+	res = hub_prep(h, "SELECT table_schema, table_name FROM sync_tables WHERE keys = 'natural'",
 				  0, NULL, PGRES_TUPLES_OK, err, errlen);
 	if (res == NULL)
 		return -1;
@@ -101,7 +101,7 @@ load_key_sequences(Hub *h, char *err, size_t errlen)
 			t->natural = true;
 	}
 	PQclear(res);
-	res = hub_run(h,
+	res = hub_prep(h,
 							  "SELECT t.table_schema, t.table_name, a.attname,"
 							  "       coalesce(pg_get_serial_sequence(t.relid::regclass::text, a.attname),"
 							  "                (SELECT d.refobjid::regclass::text"
@@ -134,7 +134,7 @@ load_key_sequences(Hub *h, char *err, size_t errlen)
 	}
 	PQclear(res);
 	/* the references to those keys: single-column foreign keys */
-	res = hub_run(h,
+	res = hub_prep(h,
 				  "SELECT t.table_schema, t.table_name, a.attname, p.table_name, pa.attname"
 				  "  FROM sync_tables t"
 				  "  JOIN pg_constraint c ON c.conrelid = t.relid::oid AND c.contype = 'f'"
@@ -171,7 +171,7 @@ hub_load_tables(Hub *h, char *err, size_t errlen)
 	hub_tables_free(h->tables, h->ntables);
 	h->tables = NULL;
 	h->ntables = 0;
-	res = hub_run(h,
+	res = hub_prep(h,
 			  "SELECT t.table_schema, t.table_name, a.attname,"
 			  "       format_type(CASE WHEN ty.typtype = 'd' THEN ty.typbasetype ELSE a.atttypid END, NULL),"
 			  "       coalesce((SELECT k.n FROM unnest(i.indkey::int2[]) WITH ORDINALITY AS k(att, n)"

@@ -159,12 +159,12 @@ hub_upload_begin(Hub *h, const char *client_id, int64_t ack_seq, uint64_t ack_di
 		mark_contended(h, err, errlen);	/* the fold's own transaction too */
 		return -1;
 	}
-	res = hub_run(h, "INSERT INTO sync_clients (node_id) VALUES ($1) ON CONFLICT (node_id) DO NOTHING",
+	res = hub_prep(h, "INSERT INTO sync_clients (node_id) VALUES ($1) ON CONFLICT (node_id) DO NOTHING",
 			  1, params, PGRES_COMMAND_OK, err, errlen);
 	if (res == NULL)
 		goto fail;
 	PQclear(res);
-	res = hub_run(h, "SELECT up_seq, up_digest FROM sync_clients WHERE node_id = $1 FOR UPDATE",
+	res = hub_prep(h, "SELECT up_seq, up_digest FROM sync_clients WHERE node_id = $1 FOR UPDATE",
 			  1, params, PGRES_TUPLES_OK, err, errlen);
 	if (res == NULL)
 		goto fail;
@@ -358,7 +358,7 @@ hub_upload_end(Hub *h, UploadStats *stats, char *err, size_t errlen)
 	params[0] = u->client_id;
 	params[1] = seqtxt;
 	params[2] = dig;
-	res = hub_run(h, "UPDATE sync_clients SET up_seq = $2, up_digest = $3, last_seen = now() WHERE node_id = $1",
+	res = hub_prep(h, "UPDATE sync_clients SET up_seq = $2, up_digest = $3, last_seen = now() WHERE node_id = $1",
 				  3, params, PGRES_COMMAND_OK, err, errlen);
 	if (res == NULL)
 		goto fail;
