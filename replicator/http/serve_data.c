@@ -306,9 +306,8 @@ do_snapshot(Serve *s, Hub *h, const ProtoRequest *rq, Buf *out, char *err, size_
 }
 
 /*
- * A page of the hub's changes after seq rq->after: about rq->limit of them,
- * always ending where a transaction ends, so the client can commit each page
- * with its position.
+ * A page of the hub's changes after seq rq->after: about rq->limit of them
+ * (changes_page).
  */
 static int
 do_changes(Hub *h, const ProtoRequest *rq, Buf *out, char *err, size_t errlen)
@@ -328,7 +327,13 @@ do_changes(Hub *h, const ProtoRequest *rq, Buf *out, char *err, size_t errlen)
 /*
  * The changes of the page (rq->position to target, after rq->after, about
  * rq->limit) into w's open object, "changes" and "more", in the hub
- * transaction open.
+ * transaction open. For a client of protocol 2 a page ends after
+ * rq->limit changes, inside a hub transaction if need be: the client
+ * commits only where no transaction straddles the cut (each change's
+ * txn_end tells), and asks for the next page while it applies one, so a
+ * large transaction comes in pages that overlap with its apply. A 0.1.0
+ * client (protocol 1) commits each page, so its pages end where a
+ * transaction ends.
  */
 static int
 changes_page(Hub *h, const ProtoRequest *rq, const char *target, JsonOut *w, char *err, size_t errlen)
@@ -352,7 +357,7 @@ changes_page(Hub *h, const ProtoRequest *rq, const char *target, JsonOut *w, cha
 			int64_t		seq = strtoll(PQgetvalue(res, r, 0), NULL, 10),
 						end = strtoll(PQgetvalue(res, r, 8), NULL, 10);
 
-			if (n >= rq->limit && last >= need)
+			if (n >= rq->limit && (last >= need || rq->v >= 2))
 			{
 				more = true;	/* a row past the end of the page */
 				break;
@@ -380,7 +385,8 @@ changes_page(Hub *h, const ProtoRequest *rq, const char *target, JsonOut *w, cha
 			break;
 		}
 		PQclear(res);
-		want = 1000;			/* finish the transaction, and see what follows */
+		/* see what follows (protocol 1: finish the transaction first) */
+		want = rq->v >= 2 ? 1 : 1000;
 	}
 	proto_changes_more(w, more);
 	return 0;					/* (the cursor ends with the transaction) */

@@ -84,8 +84,7 @@ expect_requests "$from" 2 "rows 21 and 22"
 
 note "a download of several pages goes on from the one the snapshot brought"
 # (the daemon held still while the hub commits, so that one download
-# takes all three transactions: a page ends where a transaction does, after
-# 20,000 changes)
+# takes all three transactions: a page ends after 20,000 changes)
 from=$(wc -l <"$DAEMON_LOG")
 kill -STOP "$DAEMON_PID"
 hub "BEGIN; INSERT INTO t SELECT g, 'page' FROM generate_series(1000, 12999) g; COMMIT;
