@@ -123,6 +123,7 @@ struct Client
 	bool		pending_held;	/* it stands on a row not yet returned */
 	int64_t		pending_txid;	/* txid of the last row returned (0: none) */
 	int64_t		pending_reach;	/* the last seq of a row the hub transaction holds */
+	int64_t		pending_hub_seq;	/* the hub holds changes up to here (up_hub_seq) */
 	int64_t    *malformed;		/* queue rows the pending read could not read */
 	char	  **malformed_why;	/* ... and why */
 	int			nmalformed;
@@ -187,7 +188,8 @@ bool		client_is_boundary(Client *cl, int64_t seq);
 void		client_pending_close(Client *cl);
 int			client_set_aside_malformed(Client *cl, int64_t upto, char *err, size_t errlen);
 int			client_ack_upload(Client *cl, int64_t from_seq, int64_t up_seq,
-							  uint64_t up_digest, const KeyRename *renames, int nrenames,
+							  uint64_t up_digest, int64_t hub_seq,
+							  const KeyRename *renames, int nrenames,
 							  const MetChange *met, int nmet, char *err, size_t errlen);
 
 /* keys.c */

@@ -71,7 +71,7 @@ client_reidentify(Client *cl, char *err, size_t errlen)
 	st = NULL;
 	if (rc != SQLITE_ROW)
 		goto dberr;
-	if (sqlite3_exec(cl->db, "DELETE FROM syncqd_state WHERE key IN ('up_seq', 'up_digest', 'down_snapshot', 'down_target', 'down_done');"
+	if (sqlite3_exec(cl->db, "DELETE FROM syncqd_state WHERE key IN ('up_seq', 'up_digest', 'up_hub_seq', 'down_snapshot', 'down_target', 'down_done');"
 					 "DELETE FROM sync_versions;"
 					 /* the original's changes the hub set aside are the original's */
 					 "DELETE FROM sync_errors WHERE hub_seq < 0 AND ver_us <> 0; COMMIT", NULL, NULL, NULL) != SQLITE_OK)

@@ -347,6 +347,12 @@ client_pending_open(Client *cl, int64_t after_seq, char *err, size_t errlen)
 	cl->pending_held = false;
 	cl->pending_txid = -1;
 	cl->pending_reach = 0;
+	{
+		char	   *h = client_state_get(cl, "up_hub_seq");
+
+		cl->pending_hub_seq = h ? strtoll(h, NULL, 10) : 0;
+		free(h);
+	}
 	return 0;
 }
 
@@ -396,7 +402,8 @@ client_pending_next(Client *cl, ChangeList *page, int max, bool *boundary, char 
 			 */
 			bool		ends = (txid != cl->pending_txid ||
 								client_is_boundary(cl, page->c[page->n - 1].seq)) &&
-				cl->pending_reach < sqlite3_column_int64(st, 0);
+				cl->pending_reach < sqlite3_column_int64(st, 0) &&
+				page->c[page->n - 1].seq >= cl->pending_hub_seq;
 
 			/* stop here; this row starts the next page */
 			*boundary = ends;
@@ -568,7 +575,7 @@ keep_met(Client *cl, int64_t from_seq, int64_t up_seq, const MetChange *met, int
  */
 int
 client_ack_upload(Client *cl, int64_t from_seq, int64_t up_seq, uint64_t up_digest,
-				  const KeyRename *renames, int nrenames, const MetChange *met, int nmet,
+				  int64_t hub_seq, const KeyRename *renames, int nrenames, const MetChange *met, int nmet,
 				  char *err, size_t errlen)
 {
 	sqlite3_stmt *st;
@@ -611,6 +618,10 @@ client_ack_upload(Client *cl, int64_t from_seq, int64_t up_seq, uint64_t up_dige
 	snprintf(dig, sizeof(dig), "%016" PRIx64, up_digest);
 	if (client_state_set(cl, "up_seq", num, err, errlen) < 0 ||
 		client_state_set(cl, "up_digest", dig, err, errlen) < 0)
+		goto fail;
+	/* where the hub stands: a re-sent upload ends no earlier (pending_next) */
+	snprintf(num, sizeof(num), "%" PRId64, hub_seq > up_seq ? hub_seq : up_seq);
+	if (client_state_set(cl, "up_hub_seq", num, err, errlen) < 0)
 		goto fail;
 	return client_commit_write(cl, err, errlen);
 fail:

@@ -182,7 +182,8 @@ sync_up(Link *l, Client *cl, const HubTypes *types, SyncStats *st, char *err, si
 				continue;
 			if (acks++ > 0 && client_app_writes(cl))
 				nap_us(SHORT_PAUSE_US);	/* let a waiting app in */
-			if (client_ack_upload(cl, ack_seq, m->seq, m->digest, l->renames, l->nrenames,
+			if (client_ack_upload(cl, ack_seq, m->seq, m->digest, l->marks[l->nmarks - 1].seq,
+								  l->renames, l->nrenames,
 								  l->met, l->nmet, err, errlen) < 0)
 				return -1;
 			st->renamed += l->nrenames;
