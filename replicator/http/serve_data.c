@@ -332,8 +332,9 @@ do_changes(Hub *h, const ProtoRequest *rq, Buf *out, char *err, size_t errlen)
  * commits only where no transaction straddles the cut (each change's
  * txn_end tells), and asks for the next page while it applies one, so a
  * large transaction comes in pages that overlap with its apply. A 0.1.0
- * client (protocol 1) commits each page, so its pages end where a
- * transaction ends.
+ * client (protocol 1) gets pages that end where a transaction ends, as
+ * 0.1.0 serve sent them: it too cuts only at clean points, but was never
+ * tested with a page cut inside one.
  */
 static int
 changes_page(Hub *h, const ProtoRequest *rq, const char *target, JsonOut *w, char *err, size_t errlen)

@@ -25,6 +25,7 @@
 #include "hub/hub.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,40 +86,51 @@ hub_run(Hub *h, const char *sql, int nparams, const char *const *params,
 				   want, err, errlen);
 }
 
-/*
- * hub_run for a statement every sync runs: prepared on this connection the
- * first time (its name is syncq_N, N its place in h->prepared), so that the
- * hub plans it once, not every sync; for the tables' catalog queries that
- * was most of a small sync's time on the hub (docs/daemon.md, Latency). sql
- * must be a string constant: its address is its key. The server replans it
- * after a change to what it reads, as it does any prepared statement.
- * Should one ever come back as unknown (SQLSTATE 26000: something between
- * syncqd and the server does not keep them, or a DISCARD ALL), this
- * connection prepares no more; should its result's shape change under it
- * (0A000, after an upgrade of the extension), the statements are dropped
- * and prepared again once no transaction is open.
- */
-PGresult *
-hub_prep(Hub *h, const char *sql, int nparams, const char *const *params,
-		 ExecStatusType want, char *err, size_t errlen)
+/* SQLSTATEs of a prepared statement hub_prep cannot rely on (below). */
+static bool
+prep_lost(const char *state)
 {
+	return strcmp(state, "26000") == 0 ||	/* invalid_sql_statement_name */
+		strcmp(state, "42P05") == 0 ||	/* duplicate_prepared_statement */
+		strcmp(state, "08P01") == 0;	/* protocol_violation */
+}
+
+static bool
+prep_stale(const char *state)
+{
+	return strcmp(state, "0A000") == 0 ||	/* cached plan must not change result type */
+		strcmp(state, "42804") == 0 ||	/* datatype_mismatch */
+		strcmp(state, "42883") == 0;	/* undefined_function */
+}
+
+/* One try of hub_prep; *prepared: it used a prepared statement. */
+static PGresult *
+prep_once(Hub *h, const char *sql, int nparams, const char *const *params,
+		  ExecStatusType want, bool *prepared, char *err, size_t errlen)
+{
+	uint64_t	key = digest_step(UINT64_C(0xcbf29ce484222325), sql, strlen(sql));
 	char		name[32];
 	PGresult   *res;
 	int			i;
 
+	*prepared = false;
 	if (h->prep_stale && PQtransactionStatus(h->conn) == PQTRANS_IDLE)
 	{
-		PQclear(PQexec(h->conn, "DEALLOCATE ALL"));
+		res = PQexec(h->conn, "DEALLOCATE ALL");
+		if (PQresultStatus(res) != PGRES_COMMAND_OK)
+			h->prep_off = true;	/* what is left is unknown */
+		PQclear(res);
 		h->nprepared = 0;
 		h->prep_stale = false;
 	}
 	if (h->prep_off || h->prep_stale)
 		return hub_run(h, sql, nparams, params, want, err, errlen);
-	for (i = 0; i < h->nprepared && h->prepared[i] != sql; i++)
+	for (i = 0; i < h->nprepared && h->prepared[i] != key; i++)
 		;
 	if (i == HUB_PREPARED_MAX)
 		return hub_run(h, sql, nparams, params, want, err, errlen);
-	snprintf(name, sizeof(name), "syncq_%d", i);
+	*prepared = true;
+	snprintf(name, sizeof(name), "syncq_%016" PRIx64, key);
 	if (i == h->nprepared)
 	{
 		/* an error here is the statement's own, as hub_run would give it */
@@ -127,14 +139,49 @@ hub_prep(Hub *h, const char *sql, int nparams, const char *const *params,
 		if (res == NULL)
 			return NULL;
 		PQclear(res);
-		h->prepared[h->nprepared++] = sql;
+		h->prepared[h->nprepared++] = key;
 	}
-	res = checked(h, PQexecPrepared(h->conn, name, nparams, params, NULL, NULL, 0),
-				  want, err, errlen);
-	if (res == NULL && strcmp(h->sqlstate, "26000") == 0)
-		h->prep_off = true;
-	else if (res == NULL && strcmp(h->sqlstate, "0A000") == 0)
-		h->prep_stale = true;
+	return checked(h, PQexecPrepared(h->conn, name, nparams, params, NULL, NULL, 0),
+				   want, err, errlen);
+}
+
+/*
+ * hub_run for a statement every sync runs: prepared on this connection the
+ * first time, so that the hub plans it once, not every sync; for the
+ * tables' catalog queries that was most of a small sync's time on the hub
+ * (docs/daemon.md, Latency): for statements whose text is fixed, not
+ * those that name the user's tables. Its name is syncq_ and a hash of its
+ * text, so that a name means one statement whatever connection made it.
+ * The server replans it after a change to what it reads, as it does any
+ * prepared statement.
+ *
+ * Should one come back unknown, or its name taken, or its parameters not
+ * as prepared (26000, 42P05, 08P01: a pooler between syncqd and the server
+ * that does not keep a session's statements, or a DISCARD ALL), this
+ * connection prepares no more. Should its result's shape or its
+ * parameters' types change under it (0A000, 42804, 42883: an upgrade of
+ * the extension), the statements are dropped (DEALLOCATE ALL) and prepared
+ * again once no transaction is open. Either way, outside a transaction
+ * the statement is tried again at once (unprepared, or prepared afresh);
+ * inside one, the transaction has failed, and so has the step.
+ */
+PGresult *
+hub_prep(Hub *h, const char *sql, int nparams, const char *const *params,
+		 ExecStatusType want, char *err, size_t errlen)
+{
+	bool		prepared;
+	PGresult   *res = prep_once(h, sql, nparams, params, want, &prepared, err, errlen);
+
+	if (res == NULL && prepared && (prep_lost(h->sqlstate) || prep_stale(h->sqlstate)))
+	{
+		if (prep_lost(h->sqlstate))
+			h->prep_off = true;
+		else
+			h->prep_stale = true;
+		/* it did not run: once more, unprepared or prepared afresh */
+		if (PQtransactionStatus(h->conn) == PQTRANS_IDLE)
+			res = prep_once(h, sql, nparams, params, want, &prepared, err, errlen);
+	}
 	return res;
 }
 

@@ -96,8 +96,8 @@ typedef struct Hub
 	int64_t		client_now_us;	/* the uploader's clock as it sent (0: unknown) */
 	int64_t		offset_us;		/* the uploader's clock minus the hub's */
 	int64_t		restamped_to;
-	/* the statements hub_prep prepared on this connection, by address */
-	const char *prepared[HUB_PREPARED_MAX];
+	/* the statements hub_prep prepared on this connection: hashes of their text */
+	uint64_t	prepared[HUB_PREPARED_MAX];
 	int			nprepared;
 	bool		prep_off;		/* prepare no more (26000 came back) */
 	bool		prep_stale;		/* drop them all once no transaction is open */

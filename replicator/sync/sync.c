@@ -431,8 +431,9 @@ sync_down_changes(Link *l, Client *cl, const char *pos, const char *target, int6
 	{
 		/*
 		 * A clean cut before the next page: commit what is applied, so that
-		 * the app does not wait while the page comes (over HTTP, a page
-		 * always ends at one). Such a gap is no pause (client_pace_due):
+		 * the app does not wait while the page comes (a page that ends
+		 * inside a hub transaction, over HTTP too, holds the part open
+		 * across it). Such a gap is no pause (client_pace_due):
 		 * the next part pauses first if syncqd has held the lock long enough.
 		 */
 		if (in_part > 0 && reach <= last)

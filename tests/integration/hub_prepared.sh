@@ -9,7 +9,11 @@
 #   * a prepared statement whose result changes shape under it (the hub's
 #     sync_clients.up_seq made numeric, as an upgrade of the extension
 #     could) fails a sync, which names the cause; the next sync prepares it
-#     again and everything arrives, once.
+#     again and everything arrives, once;
+#   * prepared statements that vanish under it (a pooler that does not keep
+#     a session's statements; here a trigger runs DEALLOCATE ALL in the
+#     upload's transaction) fail one step; the connection then prepares
+#     no more, and everything arrives, once.
 . "$SYNCQ_ROOT/tests/lib/daemontest.sh"
 new_hub hub_prepared
 hub "CREATE TABLE t (id integer PRIMARY KEY, v text NOT NULL); SELECT sync_track('t');" >/dev/null
@@ -75,7 +79,25 @@ wait_until 10 "the hub's row after the change on the client" \
 	"on_client 'SELECT v FROM t WHERE id = 33' 'hub after the change'"
 cli "$C" "INSERT INTO t (id, v) VALUES (34, 'client, later')" >/dev/null
 wait_until 10 "a later row on the hub" "on_hub 'SELECT v FROM t WHERE id = 34' 'client, later'"
-expect_eq "the hub's rows, each once" "$(hub "SELECT count(*), count(DISTINCT id) FROM t")" "21|21"
+
+note "the prepared statements vanish under the running daemon (as behind a pooler)"
+# a trigger on the hub's t drops every prepared statement of the session
+# that applies the upload, in the middle of its transaction
+hub "CREATE FUNCTION test_dealloc() RETURNS trigger LANGUAGE plpgsql AS
+	\$\$ BEGIN EXECUTE 'DEALLOCATE ALL'; RETURN NULL; END \$\$;
+	CREATE TRIGGER test_dealloc AFTER INSERT ON t FOR EACH STATEMENT EXECUTE FUNCTION test_dealloc();"
+cli "$C" "INSERT INTO t (id, v) VALUES (35, 'statements gone')" >/dev/null
+wait_until 30 "the row written as the statements vanished on the hub" \
+	"on_hub 'SELECT v FROM t WHERE id = 35' 'statements gone'"
+grep -q 'prepared statement "syncq_[0-9a-f]*" does not exist' "$log" ||
+	{ tail -n 20 "$log" >&2; fail "no step met its statement gone (the test did not test it)"; }
+hub "DROP TRIGGER test_dealloc ON t"
+cli "$C" "INSERT INTO t (id, v) VALUES (36, 'after the pooler')" >/dev/null
+wait_until 10 "a later row on the hub" "on_hub 'SELECT v FROM t WHERE id = 36' 'after the pooler'"
+hub "INSERT INTO t (id, v) VALUES (37, 'hub, later')"
+wait_until 10 "a later hub row on the client" "on_client 'SELECT v FROM t WHERE id = 37' 'hub, later'"
+note "  the step failed once, and the connection went on unprepared"
+expect_eq "the hub's rows, each once" "$(hub "SELECT count(*), count(DISTINCT id) FROM t")" "24|24"
 expect_eq "nothing pending on the client" "$(pending "$C")" 0
 same_rows t "id, v, note" "$C"
 note "  the next syncs prepared it again; every row arrived once"
