@@ -270,10 +270,14 @@ note "  $busy refused as busy; commit latency p50 $p50 ms, p99 $p99 ms, max $pma
 [ "$hub_bad" -eq 0 ] || { head -n 5 "$D/hub_writer.err" >&2; fail "$hub_bad of the hub's transactions failed"; }
 [ "$busy" -eq 0 ] || note "  WARNING: $busy client transactions found the database locked for 10 s"
 # The writer must have loaded the daemons (else the test proves little);
-# how fast it wrote is no pass mark here (make bench measures speed): on one
-# 2-core machine the same build wrote 98 tx/s in one run and 34-45 tx/s in
-# the next three (commit p50 2.7 ms against 7-12 ms).
-[ "$txs" -gt $((CLIENTS * SECONDS_WRITING * RATE / 6)) ] || fail "only $txs client transactions were written"
+# how fast it wrote is no pass mark here (make bench measures speed). With
+# 50 daemons, serve and the hub on 2 cores, the writer gets what CPU is
+# left: on one machine the same build wrote 98 tx/s in one run and 34-45
+# tx/s in the next three; on another, 14-49 tx/s (commit p50 7-55 ms, the
+# daemons' syncs holding the files' write locks). A twentieth of the
+# nominal rate (300 transactions, each relayed to 49 daemons) still loads
+# them.
+[ "$txs" -gt $((CLIENTS * SECONDS_WRITING * RATE / 20)) ] || fail "only $txs client transactions were written"
 for p in "${PIDS[@]}"; do kill -0 "$p" 2>/dev/null || fail "a daemon (pid $p) died during the load"; done
 kill -0 "$SERVE_PID" 2>/dev/null || fail "syncqd serve died during the load"
 
