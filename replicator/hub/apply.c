@@ -901,28 +901,38 @@ take_key(Decision *d, int i, PGresult *res, int rr, int rp)
  * then reads the version that one left (READ COMMITTED: the next statement
  * sees it). ON CONFLICT DO UPDATE ... WHERE false locks a row it does not
  * update. The placeholders made are remembered (d->held): record() deletes
- * those it did not fill.
+ * those it did not fill. *all_new: every key got a placeholder here, so none
+ * has a version row yet (the one row with a NULL table counts the keys).
  */
 static int
-lock_versions(Hub *h, Decision *d, const char *keys, char *err, size_t errlen)
+lock_versions(Hub *h, Decision *d, const char *keys, bool *all_new, char *err, size_t errlen)
 {
 	const char *params[1] = {keys};
 	PGresult   *res;
 
-	res = hub_prep(h, "INSERT INTO sync_versions AS v (table_name, pk, ver_us, ver_origin)"
-				  " SELECT k.t, k.p, " PLACEHOLDER_US ", '00000000-0000-0000-0000-000000000000'"
-				  "   FROM (SELECT DISTINCT x.t COLLATE \"C\" AS t, x.p COLLATE \"C\" AS p"
-				  "           FROM json_to_recordset($1::json) AS x(t text, p text)) k"
-				  "  ORDER BY k.t, k.p"
-				  " ON CONFLICT (table_name, pk) DO UPDATE SET ver_us = v.ver_us WHERE false"
-				  " RETURNING table_name, pk",
+	int			n;
+
+	res = hub_prep(h, "WITH k AS (SELECT DISTINCT x.t COLLATE \"C\" AS t, x.p COLLATE \"C\" AS p"
+				  "              FROM json_to_recordset($1::json) AS x(t text, p text)),"
+				  " made AS (INSERT INTO sync_versions AS v (table_name, pk, ver_us, ver_origin)"
+				  "          SELECT k.t, k.p, " PLACEHOLDER_US ", '00000000-0000-0000-0000-000000000000'"
+				  "            FROM k ORDER BY k.t, k.p"
+				  "          ON CONFLICT (table_name, pk) DO UPDATE SET ver_us = v.ver_us WHERE false"
+				  "          RETURNING table_name, pk)"
+				  " SELECT table_name, pk FROM made"
+				  " UNION ALL SELECT NULL, count(*)::text FROM k",
 				  1, params, PGRES_TUPLES_OK, err, errlen);
 	if (res == NULL)
 		return -1;
-	if (PQntuples(res) > 0)
+	n = PQntuples(res) - 1;		/* placeholders made: every row but the count */
+	*all_new = false;
+	if (n > 0)
+		d->held = xrealloc(d->held, sizeof(char *) * (size_t) (d->nheld + n));
+	for (int r = 0; r <= n; r++)
 	{
-		d->held = xrealloc(d->held, sizeof(char *) * (size_t) (d->nheld + PQntuples(res)));
-		for (int r = 0; r < PQntuples(res); r++)
+		if (PQgetisnull(res, r, 0))
+			*all_new = n == atoi(PQgetvalue(res, r, 1));
+		else
 			d->held[d->nheld++] = row_key(PQgetvalue(res, r, 0), PQgetvalue(res, r, 1));
 	}
 	PQclear(res);
@@ -955,16 +965,21 @@ one_key(Buf *out, const char *table, const char *pk)
  * is read once, with the upload's first versions (the queue since the fold
  * is not read again for every page); the snapshot of that read is h->seen,
  * which hub_overtaken checks against: a hub change a later page did not
- * compare with is one that committed after it.
+ * compare with is one that committed after it. On a later page, keys that
+ * all got their placeholder just now have no version to read (an upload
+ * of new rows).
  */
 static int
 versions_of(Hub *h, Decision *d, const char *keys, bool keep, char *err, size_t errlen)
 {
 	const char *params[2] = {keys, h->folded};
 	PGresult   *res;
+	bool		all_new;
 
-	if (lock_versions(h, d, keys, err, errlen) < 0)
+	if (lock_versions(h, d, keys, &all_new, err, errlen) < 0)
 		return -1;
+	if (h->seen != NULL && all_new)
+		return 0;
 	if (h->seen != NULL)
 		res = hub_prep(h, "SELECT k.t, k.p, v.ver_us, v.ver_origin::text, NULL::bigint, NULL::text"
 					  "  FROM (SELECT DISTINCT x.t, x.p FROM json_to_recordset($1::json) AS x(t text, p text)) k"
@@ -1326,6 +1341,7 @@ claim_key(void *arg, const HubTable *t, int64_t k, char *err, size_t errlen)
 	const char *params[3] = {t->name, NULL, num};
 	PGresult   *res;
 	int			rc = -1;
+	bool		all_new;
 
 	jout_init(&w, &pk);
 	jout_object(&w);
@@ -1337,7 +1353,7 @@ claim_key(void *arg, const HubTable *t, int64_t k, char *err, size_t errlen)
 	buf_printf(&sql, "SELECT EXISTS (SELECT FROM %s WHERE %s = $3::bigint)"
 			   "    OR EXISTS (SELECT FROM sync_versions WHERE table_name = $1 AND pk = $2"
 			   "                  AND ver_us <> " PLACEHOLDER_US ")", t->qname, qcol);
-	if (lock_versions(a->h, a->d, keys.p, err, errlen) == 0 &&
+	if (lock_versions(a->h, a->d, keys.p, &all_new, err, errlen) == 0 &&
 		(res = hub_run(a->h, sql.p, 3, params, PGRES_TUPLES_OK, err, errlen)) != NULL)
 	{
 		rc = strcmp(PQgetvalue(res, 0, 0), "f") == 0 ? 1 : 0;
