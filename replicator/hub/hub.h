@@ -65,6 +65,22 @@ typedef struct
 /* Statements hub_prep keeps prepared on a connection, at most. */
 #define HUB_PREPARED_MAX 64
 
+/* Transactions a connection remembers the end of (HubTxnEnd), at most. */
+#define HUB_TXN_ENDS 16
+
+/*
+ * A transaction serve found going on past a page of changes, and its end
+ * for a node (the greatest seq of its rows that node sees): the next pages
+ * of a large transaction need not read it again. A committed transaction's
+ * rows do not change.
+ */
+typedef struct
+{
+	char		node_id[NODE_ID_LEN + 1];
+	int64_t		xid;			/* sync_xid_value(txid); 0: unused */
+	int64_t		end;
+} HubTxnEnd;
+
 typedef struct Hub
 {
 	PGconn	   *conn;
@@ -101,6 +117,8 @@ typedef struct Hub
 	int			nprepared;
 	bool		prep_off;		/* prepare no more (26000 came back) */
 	bool		prep_stale;		/* drop them all once no transaction is open */
+	HubTxnEnd	txn_ends[HUB_TXN_ENDS];	/* serve: see HubTxnEnd */
+	int			txn_ends_next;	/* the slot to fill next */
 } Hub;
 
 /* A client's set-aside changes the hub keeps, at most, unless told otherwise. */
@@ -147,6 +165,10 @@ int			hub_download_begin(Hub *h, const char *position, char **snapshot, bool *be
 int			hub_changes_open(Hub *h, const char *position, const char *target, int64_t done,
 							 const char *client_id, char *err, size_t errlen);
 int			hub_table_open(Hub *h, const HubTable *t, char *err, size_t errlen);
+PGresult   *hub_changes_page(Hub *h, const char *position, const char *target, int64_t after,
+							 const char *client_id, int limit, char *err, size_t errlen);
+int			hub_txn_ends_after(Hub *h, const char *client_id, int64_t last, const int64_t *xids,
+							   int n, int64_t *ends, char *err, size_t errlen);
 PGresult   *hub_fetch(Hub *h, const char *cursor, int n, char *err, size_t errlen);
 int			hub_close_cursor(Hub *h, const char *cursor, char *err, size_t errlen);
 long		hub_prune_if_due(Hub *h, char *err, size_t errlen);

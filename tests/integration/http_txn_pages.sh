@@ -7,7 +7,10 @@
 # the cut, so the app never sees part of one: sampled all along, the file
 # holds none of the transaction's rows or all of them; a client killed
 # between two pages keeps none, and its next sync brings them all, once.
-# Always over HTTP (whatever SYNCQ_TRANSPORT).
+# Two transactions whose rows interleave (one written while the other
+# waited) come down the same way: the pages cut through both, and the app
+# sees neither until both are whole. Always over HTTP (whatever
+# SYNCQ_TRANSPORT).
 . "$SYNCQ_ROOT/tests/lib/synctest.sh"
 
 N=60000		# one hub transaction: three pages
@@ -16,10 +19,12 @@ new_hub http_txn_pages
 hub "CREATE TABLE t (id integer PRIMARY KEY, v text NOT NULL); SELECT sync_track('t');" >/dev/null
 C=$SYNCQ_TMP/c.db
 D=$SYNCQ_TMP/d.db
-for f in "$C" "$D"; do
+E=$SYNCQ_TMP/e.db
+for f in "$C" "$D" "$E"; do
 	cli "$f" "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL); SELECT sync_track('t');" >/dev/null
 	sync "$f"
 done
+sync "$E"
 hub "BEGIN; INSERT INTO t SELECT g, 'big ' || g FROM generate_series(1, $N) g; COMMIT;
 	BEGIN; INSERT INTO t SELECT g, 'small ' || g FROM generate_series(100001, 100010) g; COMMIT;"
 want="$((N + 10)) $((N * (N + 1) / 2 + 1000055))"
@@ -64,3 +69,47 @@ sync "$D"
 expect_eq "D's rows after the next sync" "$(plain "$D" "SELECT count(*) || ' ' || sum(id) FROM t")" "$want"
 expect_eq "nothing set aside" "$(set_aside "$C" "$D")" ""
 note "every row arrived once"
+
+note "E downloads two transactions whose rows interleave"
+sync "$E"
+# A writes 25,000 rows, waits (for an advisory lock the test holds) while
+# B writes 25,000 and commits, then writes 25,000 more and commits: B's
+# rows lie between A's
+psql -X -q -d "$HUB" -c "SELECT pg_advisory_lock(7331), pg_sleep(300)" >/dev/null 2>&1 &
+holder=$!
+for _ in $(seq 1500); do
+	[ "$(hub "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = 7331 AND granted")" = 1 ] && break
+	sleep 0.02
+done
+hub "BEGIN; INSERT INTO t SELECT g, 'a ' || g FROM generate_series(200001, 225000) g;
+	SELECT pg_advisory_lock(7331); SELECT pg_advisory_unlock(7331);
+	INSERT INTO t SELECT g, 'a ' || g FROM generate_series(225001, 250000) g; COMMIT;" >/dev/null &
+a=$!
+for _ in $(seq 1500); do
+	[ "$(hub "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = 7331 AND NOT granted")" = 1 ] && break
+	sleep 0.02
+done
+hub "BEGIN; INSERT INTO t SELECT g, 'b ' || g FROM generate_series(300001, 325000) g; COMMIT;"
+hub "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(300)%' AND pid <> pg_backend_pid()" >/dev/null
+wait "$holder" 2>/dev/null || true
+wait "$a" || fail "transaction A failed"
+expect_eq "B's rows lie between A's in the hub's queue" \
+	"$(hub "WITH x AS (SELECT txid, min(seq) AS lo, max(seq) AS hi FROM sync_queue WHERE row_data->>'v' LIKE 'a %' OR row_data->>'v' LIKE 'b %' GROUP BY txid ORDER BY lo)
+		SELECT count(*) = 2 AND min(lo) < max(lo) AND max(hi) = (SELECT hi FROM x ORDER BY lo LIMIT 1) FROM x")" "t"
+LOG=$SYNCQ_TMP/e.log
+"$SYNCQD" --sqlite "$E" --online "$ONLINE" --once --log-level debug 2>"$LOG" &
+pid=$!
+: >"$seen"
+while kill -0 "$pid" 2>/dev/null; do
+	sqlite3 -cmd '.timeout 5000' "$E" "SELECT count(*) FROM t WHERE id > 200000" >>"$seen" 2>/dev/null || true
+	sleep 0.02
+done
+wait "$pid" || { tail -n 5 "$LOG" >&2; fail "syncqd --once on E failed"; }
+bad=$(sort -u "$seen" | grep -vxE "0|75000" | head -n 3 | tr '\n' ' ' || true)
+[ -z "$bad" ] || fail "the app saw part of the interleaved transactions: $bad rows"
+pages=$(grep -cE 'serve: (snapshot|changes): [0-9]+ bytes' "$LOG" || true)
+[ "$pages" -ge 4 ] || fail "75,000 rows came in $pages page(s), not in pages of 20,000"
+note "  $pages pages, $(wc -l <"$seen") samples, counts seen: $(sort -un "$seen" | tr '\n' ' ')"
+expect_eq "E's rows" "$(plain "$E" "SELECT count(*) || ' ' || sum(id) FROM t WHERE id > 200000")" \
+	"75000 $(( (200001 + 250000) * 25000 + (300001 + 325000) * 12500 ))"
+expect_eq "nothing set aside on E" "$(set_aside "$E")" ""
