@@ -324,154 +324,37 @@ do_changes(Hub *h, const ProtoRequest *rq, Buf *out, char *err, size_t errlen)
 	return hub_exec(h, "COMMIT", err, errlen);
 }
 
-static int
-cmp_i64(const void *a, const void *b)
-{
-	int64_t		x = *(const int64_t *) a,
-				y = *(const int64_t *) b;
-
-	return x < y ? -1 : x > y;
-}
-
-/* The index of x in the ascending xs[0..n); n if it is not there. */
-static int
-find_i64(const int64_t *xs, int n, int64_t x)
-{
-	int			lo = 0,
-				hi = n;
-
-	while (lo < hi)
-	{
-		int			mid = lo + (hi - lo) / 2;
-
-		if (xs[mid] < x)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo < n && xs[lo] == x ? lo : n;
-}
-
-/*
- * The ends of the transactions xids[0..nx) (ascending) of a page of changes
- * for node that ends at seq last with more to come: into ends[i], which
- * holds each one's greatest seq in the page; those that go on past the
- * page get their greatest seq after it, from the connection's memory of
- * earlier pages (HubTxnEnd) or the hub (hub_txn_ends_after), and are
- * remembered.
- */
-static int
-txn_ends(Hub *h, const char *node, int64_t last, const int64_t *xids, int nx, int64_t *ends,
-		 char *err, size_t errlen)
-{
-	int64_t    *ask = xmalloc(sizeof(int64_t) * ((size_t) nx + 1)),
-			   *after = xmalloc(sizeof(int64_t) * ((size_t) nx + 1));
-	int			nask = 0,
-				rc = 0;
-
-	for (int i = 0; i < nx; i++)
-	{
-		bool		known = false;
-
-		for (int k = 0; k < HUB_TXN_ENDS && !known; k++)
-			if (h->txn_ends[k].xid == xids[i] && strcmp(h->txn_ends[k].node_id, node) == 0)
-			{
-				known = true;
-				if (h->txn_ends[k].end > ends[i])
-					ends[i] = h->txn_ends[k].end;
-			}
-		if (!known)
-			ask[nask++] = xids[i];
-	}
-	if (nask > 0 && (rc = hub_txn_ends_after(h, node, last, ask, nask, after, err, errlen)) == 0)
-		for (int a = 0; a < nask; a++)
-		{
-			int			i = find_i64(xids, nx, ask[a]);
-			HubTxnEnd  *e;
-
-			if (after[a] == 0 || i == nx)
-				continue;		/* ends in the page */
-			ends[i] = after[a];
-			e = &h->txn_ends[h->txn_ends_next];
-			h->txn_ends_next = (h->txn_ends_next + 1) % HUB_TXN_ENDS;
-			snprintf(e->node_id, sizeof(e->node_id), "%s", node);
-			e->xid = ask[a];
-			e->end = after[a];
-		}
-	free(ask);
-	free(after);
-	return rc;
-}
-
 /*
  * A page of changes for a client of protocol 2 (changes_page): rq->limit
- * of them at most, read without a cursor (hub_changes_page), each with the
- * end of its transaction (txn_ends) so that the client commits only where
- * none straddles its cut.
+ * of them at most, read without a cursor, each with the end of its
+ * transaction so that the client commits only where none straddles its
+ * cut (hub_changes_read).
  */
 static int
 changes_page_v2(Hub *h, const ProtoRequest *rq, const char *target, JsonOut *w, char *err,
 				size_t errlen)
 {
-	PGresult   *res = hub_changes_page(h, rq->position, target, rq->after, rq->node_id,
-									   rq->limit + 1, err, errlen);
-	int64_t    *xids,
-			   *ends;
-	int			n,
-				nx = 0;
-	bool		more;
+	HubChanges	c;
 
-	if (res == NULL)
+	if (hub_changes_read(h, rq->position, target, rq->after, rq->node_id, rq->limit, &c,
+						 err, errlen) < 0)
 		return -1;
-	more = PQntuples(res) > rq->limit;
-	n = more ? rq->limit : PQntuples(res);
-	xids = xmalloc(sizeof(int64_t) * ((size_t) n + 1));
-	ends = xcalloc((size_t) n + 1, sizeof(int64_t));
-	for (int r = 0; r < n; r++)
-		xids[r] = strtoll(PQgetvalue(res, r, 8), NULL, 10);
-	qsort(xids, (size_t) n, sizeof(int64_t), cmp_i64);
-	for (int r = 0; r < n; r++)
-		if (nx == 0 || xids[nx - 1] != xids[r])
-			xids[nx++] = xids[r];
-	for (int r = 0; r < n; r++)
-	{
-		int			i = find_i64(xids, nx, strtoll(PQgetvalue(res, r, 8), NULL, 10));
-		int64_t		seq = strtoll(PQgetvalue(res, r, 0), NULL, 10);
-
-		if (i < nx && seq > ends[i])
-			ends[i] = seq;
-	}
-	/* the last page: nothing of its transactions comes after it */
-	if (more && txn_ends(h, rq->node_id, strtoll(PQgetvalue(res, n - 1, 0), NULL, 10),
-						 xids, nx, ends, err, errlen) < 0)
-	{
-		free(xids);
-		free(ends);
-		PQclear(res);
-		return -1;
-	}
 	proto_changes_array(w);
-	for (int r = 0; r < n; r++)
-	{
-		int			i = find_i64(xids, nx, strtoll(PQgetvalue(res, r, 8), NULL, 10));
-
+	for (int r = 0; r < c.n; r++)
 		proto_changes_add(w, &(ProtoChangeText) {
-			.seq = strtoll(PQgetvalue(res, r, 0), NULL, 10),
-			.table = PQgetvalue(res, r, 1),
-			.op = PQgetvalue(res, r, 2)[0],
-			.pk = PQgetvalue(res, r, 3),
-			.row = PQgetisnull(res, r, 4) ? NULL : PQgetvalue(res, r, 4),
-			.ver_us = strtoll(PQgetvalue(res, r, 5), NULL, 10),
-			.origin = PQgetvalue(res, r, 6),
-			.immediate = strcmp(PQgetvalue(res, r, 7), SYNCQ_PRIORITY_IMMEDIATE) == 0,
-			.txn_end = i < nx ? ends[i] : 0,
-			.replaces_us = PQgetisnull(res, r, 9) ? 0 : strtoll(PQgetvalue(res, r, 9), NULL, 10),
+			.seq = strtoll(PQgetvalue(c.res, r, 0), NULL, 10),
+			.table = PQgetvalue(c.res, r, 1),
+			.op = PQgetvalue(c.res, r, 2)[0],
+			.pk = PQgetvalue(c.res, r, 3),
+			.row = PQgetisnull(c.res, r, 4) ? NULL : PQgetvalue(c.res, r, 4),
+			.ver_us = strtoll(PQgetvalue(c.res, r, 5), NULL, 10),
+			.origin = PQgetvalue(c.res, r, 6),
+			.immediate = strcmp(PQgetvalue(c.res, r, 7), SYNCQ_PRIORITY_IMMEDIATE) == 0,
+			.txn_end = c.txn_end[r],
+			.replaces_us = PQgetisnull(c.res, r, 9) ? 0 : strtoll(PQgetvalue(c.res, r, 9), NULL, 10),
 		}, rq->v);
-	}
-	proto_changes_more(w, more);
-	free(xids);
-	free(ends);
-	PQclear(res);
+	proto_changes_more(w, c.more);
+	hub_changes_free(&c);
 	return 0;
 }
 

@@ -5,8 +5,9 @@
  *                        the client's next position
  *   hub_changes_open     the cursor of the changes a client has not seen
  *   hub_table_open       the cursor of a table's rows (first sync)
- *   hub_changes_page     a page of those changes without a cursor (serve),
- *   hub_txn_ends_after   and where the transactions in it end
+ *   hub_changes_read     a page of those changes without a cursor, each
+ *                        with the end of its transaction
+ *   hub_changes_free     free it
  *   hub_fetch            the next page of a cursor
  *   hub_close_cursor     close one
  *   hub_download_end     commit; note where the client stands
@@ -110,12 +111,12 @@ hub_changes_open(Hub *h, const char *position, const char *target, int64_t done,
  * download over HTTP is read on its own, so a cursor's window over every
  * row left (max(seq) OVER (PARTITION BY txid)) would sort all the rest of a
  * download for every page: a transaction of 300,000 rows took 15 such
- * sorts, 4.8 s on the hub. hub_txn_ends_after says where its transactions
- * end instead.
+ * sorts, 4.8 s on the hub. txn_ends_after says where its transactions end
+ * instead.
  */
-PGresult *
-hub_changes_page(Hub *h, const char *position, const char *target, int64_t after,
-				 const char *client_id, int limit, char *err, size_t errlen)
+static PGresult *
+changes_page(Hub *h, const char *position, const char *target, int64_t after,
+			 const char *client_id, int limit, char *err, size_t errlen)
 {
 	char		aftertxt[32],
 				limittxt[16];
@@ -147,9 +148,9 @@ hub_changes_page(Hub *h, const char *position, const char *target, int64_t after
  * the rows of the transactions of a page lie together) or by seq, as the
  * planner finds cheaper: a plain statement, planned for its values.
  */
-int
-hub_txn_ends_after(Hub *h, const char *client_id, int64_t last, const int64_t *xids, int n,
-				   int64_t *ends, char *err, size_t errlen)
+static int
+txn_ends_after(Hub *h, const char *client_id, int64_t last, const int64_t *xids, int n,
+			   int64_t *ends, char *err, size_t errlen)
 {
 	Buf			arr = {0};
 	char		lasttxt[32],
@@ -194,6 +195,153 @@ hub_txn_ends_after(Hub *h, const char *client_id, int64_t last, const int64_t *x
 	}
 	PQclear(res);
 	return 0;
+}
+
+static int
+cmp_i64(const void *a, const void *b)
+{
+	int64_t		x = *(const int64_t *) a,
+				y = *(const int64_t *) b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The index of x in the ascending xs[0..n); n if it is not there. */
+static int
+find_i64(const int64_t *xs, int n, int64_t x)
+{
+	int			lo = 0,
+				hi = n;
+
+	while (lo < hi)
+	{
+		int			mid = lo + (hi - lo) / 2;
+
+		if (xs[mid] < x)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < n && xs[lo] == x ? lo : n;
+}
+
+/*
+ * The ends of the transactions xids[0..nx) (ascending) of a page of changes
+ * for node that ends at seq last with more to come: into ends[i], which
+ * holds each one's greatest seq in the page; those that go on past the
+ * page get their greatest seq after it, from the connection's memory of
+ * earlier pages (HubTxnEnd) or the hub (txn_ends_after), and are
+ * remembered.
+ */
+static int
+txn_ends(Hub *h, const char *node, int64_t last, const int64_t *xids, int nx, int64_t *ends,
+		 char *err, size_t errlen)
+{
+	int64_t    *ask = xmalloc(sizeof(int64_t) * ((size_t) nx + 1)),
+			   *after = xmalloc(sizeof(int64_t) * ((size_t) nx + 1));
+	int			nask = 0,
+				rc = 0;
+
+	for (int i = 0; i < nx; i++)
+	{
+		bool		known = false;
+
+		for (int k = 0; k < HUB_TXN_ENDS && !known; k++)
+			if (h->txn_ends[k].xid == xids[i] && strcmp(h->txn_ends[k].node_id, node) == 0)
+			{
+				known = true;
+				if (h->txn_ends[k].end > ends[i])
+					ends[i] = h->txn_ends[k].end;
+			}
+		if (!known)
+			ask[nask++] = xids[i];
+	}
+	if (nask > 0 && (rc = txn_ends_after(h, node, last, ask, nask, after, err, errlen)) == 0)
+		for (int a = 0; a < nask; a++)
+		{
+			int			i = find_i64(xids, nx, ask[a]);
+			HubTxnEnd  *e;
+
+			if (after[a] == 0 || i == nx)
+				continue;		/* ends in the page */
+			ends[i] = after[a];
+			e = &h->txn_ends[h->txn_ends_next];
+			h->txn_ends_next = (h->txn_ends_next + 1) % HUB_TXN_ENDS;
+			snprintf(e->node_id, sizeof(e->node_id), "%s", node);
+			e->xid = ask[a];
+			e->end = after[a];
+		}
+	free(ask);
+	free(after);
+	return rc;
+}
+
+/*
+ * A page of the changes a client at position (node client_id) has not seen,
+ * up to target, after seq `after`, in the download's transaction: at most
+ * limit changes into c (c->res, columns as hub_changes_open's; c->n of its
+ * rows are the page's), each with the end of its transaction among the
+ * changes after `after` (c->txn_end[r], as hub_changes_open's column 8),
+ * c->more if more follow. Free with hub_changes_free.
+ */
+int
+hub_changes_read(Hub *h, const char *position, const char *target, int64_t after,
+				 const char *client_id, int limit, HubChanges *c, char *err, size_t errlen)
+{
+	int64_t    *xids;
+	int			nx = 0;
+
+	memset(c, 0, sizeof(*c));
+	c->res = changes_page(h, position, target, after, client_id, limit + 1, err, errlen);
+	if (c->res == NULL)
+		return -1;
+	c->more = PQntuples(c->res) > limit;
+	c->n = c->more ? limit : PQntuples(c->res);
+	xids = xmalloc(sizeof(int64_t) * ((size_t) c->n + 1));
+	c->txn_end = xcalloc((size_t) c->n + 1, sizeof(int64_t));
+	for (int r = 0; r < c->n; r++)
+		xids[r] = strtoll(PQgetvalue(c->res, r, 8), NULL, 10);
+	qsort(xids, (size_t) c->n, sizeof(int64_t), cmp_i64);
+	for (int r = 0; r < c->n; r++)
+		if (nx == 0 || xids[nx - 1] != xids[r])
+			xids[nx++] = xids[r];
+	{
+		int64_t    *ends = xcalloc((size_t) nx + 1, sizeof(int64_t));
+		int		   *at = xmalloc(sizeof(int) * ((size_t) c->n + 1));
+		int			rc = 0;
+
+		for (int r = 0; r < c->n; r++)
+		{
+			int64_t		seq = strtoll(PQgetvalue(c->res, r, 0), NULL, 10);
+
+			at[r] = find_i64(xids, nx, strtoll(PQgetvalue(c->res, r, 8), NULL, 10));
+			if (seq > ends[at[r]])
+				ends[at[r]] = seq;
+		}
+		/* the last page: nothing of its transactions comes after it */
+		if (c->more)
+			rc = txn_ends(h, client_id, strtoll(PQgetvalue(c->res, c->n - 1, 0), NULL, 10),
+						  xids, nx, ends, err, errlen);
+		for (int r = 0; r < c->n; r++)
+			c->txn_end[r] = ends[at[r]];
+		free(ends);
+		free(at);
+		free(xids);
+		if (rc < 0)
+		{
+			hub_changes_free(c);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+void
+hub_changes_free(HubChanges *c)
+{
+	PQclear(c->res);
+	free(c->txn_end);
+	memset(c, 0, sizeof(*c));
 }
 
 /* Fetch the next page of the cursor; NULL on error (a result with 0 rows

@@ -81,6 +81,15 @@ typedef struct
 	int64_t		end;
 } HubTxnEnd;
 
+/* A page of changes (hub_changes_read). */
+typedef struct
+{
+	PGresult   *res;			/* the changes, as hub_changes_open's columns */
+	int			n;				/* rows of res in the page */
+	bool		more;			/* more changes follow */
+	int64_t    *txn_end;		/* [n]: the end of each one's transaction */
+} HubChanges;
+
 typedef struct Hub
 {
 	PGconn	   *conn;
@@ -165,10 +174,10 @@ int			hub_download_begin(Hub *h, const char *position, char **snapshot, bool *be
 int			hub_changes_open(Hub *h, const char *position, const char *target, int64_t done,
 							 const char *client_id, char *err, size_t errlen);
 int			hub_table_open(Hub *h, const HubTable *t, char *err, size_t errlen);
-PGresult   *hub_changes_page(Hub *h, const char *position, const char *target, int64_t after,
-							 const char *client_id, int limit, char *err, size_t errlen);
-int			hub_txn_ends_after(Hub *h, const char *client_id, int64_t last, const int64_t *xids,
-							   int n, int64_t *ends, char *err, size_t errlen);
+int			hub_changes_read(Hub *h, const char *position, const char *target, int64_t after,
+							 const char *client_id, int limit, HubChanges *c, char *err,
+							 size_t errlen);
+void		hub_changes_free(HubChanges *c);
 PGresult   *hub_fetch(Hub *h, const char *cursor, int n, char *err, size_t errlen);
 int			hub_close_cursor(Hub *h, const char *cursor, char *err, size_t errlen);
 long		hub_prune_if_due(Hub *h, char *err, size_t errlen);

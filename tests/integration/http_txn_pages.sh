@@ -9,7 +9,8 @@
 # between two pages keeps none, and its next sync brings them all, once.
 # Two transactions whose rows interleave (one written while the other
 # waited) come down the same way: the pages cut through both, and the app
-# sees neither until both are whole. Always over HTTP (whatever
+# sees neither until both are whole, over HTTP and over libpq (one cursor
+# over the whole download). Always over HTTP otherwise (whatever
 # SYNCQ_TRANSPORT).
 . "$SYNCQ_ROOT/tests/lib/synctest.sh"
 
@@ -20,11 +21,13 @@ hub "CREATE TABLE t (id integer PRIMARY KEY, v text NOT NULL); SELECT sync_track
 C=$SYNCQ_TMP/c.db
 D=$SYNCQ_TMP/d.db
 E=$SYNCQ_TMP/e.db
-for f in "$C" "$D" "$E"; do
+F=$SYNCQ_TMP/f.db
+for f in "$C" "$D" "$E" "$F"; do
 	cli "$f" "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL); SELECT sync_track('t');" >/dev/null
 	sync "$f"
 done
 sync "$E"
+ONLINE=$HUB sync "$F"
 hub "BEGIN; INSERT INTO t SELECT g, 'big ' || g FROM generate_series(1, $N) g; COMMIT;
 	BEGIN; INSERT INTO t SELECT g, 'small ' || g FROM generate_series(100001, 100010) g; COMMIT;"
 want="$((N + 10)) $((N * (N + 1) / 2 + 1000055))"
@@ -70,8 +73,9 @@ expect_eq "D's rows after the next sync" "$(plain "$D" "SELECT count(*) || ' ' |
 expect_eq "nothing set aside" "$(set_aside "$C" "$D")" ""
 note "every row arrived once"
 
-note "E downloads two transactions whose rows interleave"
+note "E (over HTTP) and F (over libpq) download two transactions whose rows interleave"
 sync "$E"
+ONLINE=$HUB sync "$F"
 # A writes 25,000 rows, waits (for an advisory lock the test holds) while
 # B writes 25,000 and commits, then writes 25,000 more and commits: B's
 # rows lie between A's
@@ -96,20 +100,28 @@ wait "$a" || fail "transaction A failed"
 expect_eq "B's rows lie between A's in the hub's queue" \
 	"$(hub "WITH x AS (SELECT txid, min(seq) AS lo, max(seq) AS hi FROM sync_queue WHERE row_data->>'v' LIKE 'a %' OR row_data->>'v' LIKE 'b %' GROUP BY txid ORDER BY lo)
 		SELECT count(*) = 2 AND min(lo) < max(lo) AND max(hi) = (SELECT hi FROM x ORDER BY lo LIMIT 1) FROM x")" "t"
-LOG=$SYNCQ_TMP/e.log
-"$SYNCQD" --sqlite "$E" --online "$ONLINE" --once --log-level debug 2>"$LOG" &
-pid=$!
-: >"$seen"
-while kill -0 "$pid" 2>/dev/null; do
-	sqlite3 -cmd '.timeout 5000' "$E" "SELECT count(*) FROM t WHERE id > 200000" >>"$seen" 2>/dev/null || true
-	sleep 0.02
-done
-wait "$pid" || { tail -n 5 "$LOG" >&2; fail "syncqd --once on E failed"; }
-bad=$(sort -u "$seen" | grep -vxE "0|75000" | head -n 3 | tr '\n' ' ' || true)
-[ -z "$bad" ] || fail "the app saw part of the interleaved transactions: $bad rows"
-pages=$(grep -cE 'serve: (snapshot|changes): [0-9]+ bytes' "$LOG" || true)
+# download_sampled FILE ONLINE: syncqd --once while the app counts the
+# interleaved transactions' rows every 20 ms; the counts seen must be 0 or
+# all of them
+download_sampled() {
+	local f=$1 log=$SYNCQ_TMP/$(basename "$1" .db).log pid bad pages
+	"$SYNCQD" --sqlite "$f" --online "$2" --once --log-level debug 2>"$log" &
+	pid=$!
+	: >"$seen"
+	while kill -0 "$pid" 2>/dev/null; do
+		sqlite3 -cmd '.timeout 5000' "$f" "SELECT count(*) FROM t WHERE id > 200000" >>"$seen" 2>/dev/null || true
+		sleep 0.02
+	done
+	wait "$pid" || { tail -n 5 "$log" >&2; fail "syncqd --once on $f failed"; }
+	bad=$(sort -u "$seen" | grep -vxE "0|75000" | head -n 3 | tr '\n' ' ' || true)
+	[ -z "$bad" ] || fail "the app saw part of the interleaved transactions in $f: $bad rows"
+	note "  $(basename "$f"): $(wc -l <"$seen") samples, counts seen: $(sort -un "$seen" | tr '\n' ' ')"
+	expect_eq "$(basename "$f")'s rows" "$(plain "$f" "SELECT count(*) || ' ' || sum(id) FROM t WHERE id > 200000")" \
+		"75000 $(( (200001 + 250000) * 25000 + (300001 + 325000) * 12500 ))"
+}
+download_sampled "$E" "$ONLINE"
+pages=$(grep -cE 'serve: (snapshot|changes): [0-9]+ bytes' "$SYNCQ_TMP/e.log" || true)
 [ "$pages" -ge 4 ] || fail "75,000 rows came in $pages page(s), not in pages of 20,000"
-note "  $pages pages, $(wc -l <"$seen") samples, counts seen: $(sort -un "$seen" | tr '\n' ' ')"
-expect_eq "E's rows" "$(plain "$E" "SELECT count(*) || ' ' || sum(id) FROM t WHERE id > 200000")" \
-	"75000 $(( (200001 + 250000) * 25000 + (300001 + 325000) * 12500 ))"
-expect_eq "nothing set aside on E" "$(set_aside "$E")" ""
+note "  over HTTP in $pages pages"
+download_sampled "$F" "$HUB"
+expect_eq "nothing set aside on E and F" "$(set_aside "$E" "$F")" ""
