@@ -279,10 +279,11 @@ txn_ends(Hub *h, const char *node, int64_t last, const int64_t *xids, int nx, in
 /*
  * A page of the changes a client at position (node client_id) has not seen,
  * up to target, after seq `after`, in the download's transaction: at most
- * limit changes into c (c->res, columns as hub_changes_open's; c->n of its
- * rows are the page's), each with the end of its transaction among the
- * changes after `after` (c->txn_end[r], as hub_changes_open's column 8),
- * c->more if more follow. Free with hub_changes_free.
+ * limit changes into c (c->res, columns as hub_changes_open's but for
+ * column 8, the row's transaction; c->n of its rows are the page's), each
+ * with the end of its transaction among the changes after `after`
+ * (c->txn_end[r], what hub_changes_open's column 8 holds), c->more if more
+ * follow. Free with hub_changes_free.
  */
 int
 hub_changes_read(Hub *h, const char *position, const char *target, int64_t after,

@@ -84,7 +84,7 @@ typedef struct
 /* A page of changes (hub_changes_read). */
 typedef struct
 {
-	PGresult   *res;			/* the changes, as hub_changes_open's columns */
+	PGresult   *res;			/* the changes (column 8: the transaction) */
 	int			n;				/* rows of res in the page */
 	bool		more;			/* more changes follow */
 	int64_t    *txn_end;		/* [n]: the end of each one's transaction */

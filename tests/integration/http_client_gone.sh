@@ -18,10 +18,13 @@ cli "$C" "WITH RECURSIVE s(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM s WHERE x
 	INSERT INTO t SELECT x, 'row ' || x FROM s;" >/dev/null
 
 # serve's connection is in a transaction that wrote: the upload's (the
-# request was read whole before serve took a hub connection)
+# request was read whole before serve took a hub connection). Only serve's
+# connections: an autovacuum ANALYZE holds a transaction id too, and a
+# kill then would stop the client before it sent anything.
 applying() {
 	[ "$(hub "SELECT count(*) FROM pg_stat_activity
 		WHERE datname = current_database() AND pid <> pg_backend_pid()
+		  AND application_name = 'syncqd' AND backend_type = 'client backend'
 		  AND backend_xid IS NOT NULL")" -gt 0 ]
 }
 "$SYNCQD" --sqlite "$C" --online "$ONLINE" --once 2>>"$SYNCQ_TMP/syncqd.log" &
