@@ -26,6 +26,18 @@
 /* ---- download ----------------------------------------------------------- */
 
 /*
+ * The queue rows a client sees in a download: those of the transactions
+ * between its position ($1) and the target ($3), after seq $4, never its
+ * own ($2) but the corrections for it.
+ */
+#define CHANGES_FOR_CLIENT \
+	" WHERE sync_xid_value(txid) >= sync_xid_value(pg_snapshot_xmin($1::pg_snapshot))" \
+	"   AND NOT pg_visible_in_snapshot(txid, $1::pg_snapshot)" \
+	"   AND pg_visible_in_snapshot(txid, $3::pg_snapshot)" \
+	"   AND seq > $4::bigint" \
+	"   AND CASE WHEN for_node IS NULL THEN origin <> $2::uuid ELSE for_node = $2::uuid END"
+
+/*
  * Start a download: a REPEATABLE READ transaction; *snapshot gets its
  * snapshot (the client's next position, malloc'd). *behind is set when the
  * client's position lies below the pruned horizon (it needs a first sync).
@@ -90,11 +102,7 @@ hub_changes_open(Hub *h, const char *position, const char *target, int64_t done,
 				  "        max(seq) OVER (PARTITION BY txid),"
 				  "        (extract(epoch FROM replaces) * 1000000)::bigint"
 				  "   FROM sync_queue"
-				  "  WHERE sync_xid_value(txid) >= sync_xid_value(pg_snapshot_xmin($1::pg_snapshot))"
-				  "    AND NOT pg_visible_in_snapshot(txid, $1::pg_snapshot)"
-				  "    AND pg_visible_in_snapshot(txid, $3::pg_snapshot)"
-				  "    AND seq > $4::bigint"
-				  "    AND CASE WHEN for_node IS NULL THEN origin <> $2::uuid ELSE for_node = $2::uuid END"
+				  CHANGES_FOR_CLIENT
 				  "  ORDER BY seq",
 				  4, params, PGRES_COMMAND_OK, err, errlen);
 	if (res == NULL)
@@ -130,11 +138,7 @@ changes_page(Hub *h, const char *position, const char *target, int64_t after,
 					"       sync_xid_value(txid),"
 					"       (extract(epoch FROM replaces) * 1000000)::bigint"
 					"  FROM sync_queue"
-					" WHERE sync_xid_value(txid) >= sync_xid_value(pg_snapshot_xmin($1::pg_snapshot))"
-					"   AND NOT pg_visible_in_snapshot(txid, $1::pg_snapshot)"
-					"   AND pg_visible_in_snapshot(txid, $3::pg_snapshot)"
-					"   AND seq > $4::bigint"
-					"   AND CASE WHEN for_node IS NULL THEN origin <> $2::uuid ELSE for_node = $2::uuid END"
+					CHANGES_FOR_CLIENT
 					" ORDER BY seq LIMIT $5::int",
 					5, params, PGRES_TUPLES_OK, err, errlen);
 }

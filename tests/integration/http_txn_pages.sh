@@ -26,28 +26,32 @@ for f in "$C" "$D" "$E" "$F"; do
 	cli "$f" "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL); SELECT sync_track('t');" >/dev/null
 	sync "$f"
 done
-sync "$E"
-ONLINE=$HUB sync "$F"
 hub "BEGIN; INSERT INTO t SELECT g, 'big ' || g FROM generate_series(1, $N) g; COMMIT;
 	BEGIN; INSERT INTO t SELECT g, 'small ' || g FROM generate_series(100001, 100010) g; COMMIT;"
 want="$((N + 10)) $((N * (N + 1) / 2 + 1000055))"
 
+# download_sampled FILE ONLINE COUNT_SQL COUNTS: syncqd --once (its log in
+# FILE's name .log) while the app runs COUNT_SQL every 20 ms; every count
+# seen must be one of COUNTS (a grep -E alternation)
+download_sampled() {
+	local f=$1 log=$SYNCQ_TMP/$(basename "$1" .db).log seen=$SYNCQ_TMP/seen pid bad
+	"$SYNCQD" --sqlite "$f" --online "$2" --once --log-level debug 2>"$log" &
+	pid=$!
+	: >"$seen"
+	while kill -0 "$pid" 2>/dev/null; do
+		sqlite3 -cmd '.timeout 5000' "$f" "$3" >>"$seen" 2>/dev/null || true
+		sleep 0.02
+	done
+	wait "$pid" || { tail -n 5 "$log" >&2; fail "syncqd --once on $f failed"; }
+	bad=$(sort -u "$seen" | grep -vxE "$4" | head -n 3 | tr '\n' ' ' || true)
+	[ -z "$bad" ] || fail "the app saw part of a hub transaction in $(basename "$f"): $bad rows"
+	note "  $(basename "$f"): $(wc -l <"$seen") samples, counts seen: $(sort -un "$seen" | tr '\n' ' ')"
+}
+
 note "C downloads the $N-row transaction while the app reads the file"
-LOG=$SYNCQ_TMP/c.log
-"$SYNCQD" --sqlite "$C" --online "$ONLINE" --once --log-level debug 2>"$LOG" &
-pid=$!
-seen=$SYNCQ_TMP/seen
-: >"$seen"
-while kill -0 "$pid" 2>/dev/null; do
-	sqlite3 -cmd '.timeout 5000' "$C" "SELECT count(*) FROM t" >>"$seen" 2>/dev/null || true
-	sleep 0.02
-done
-wait "$pid" || { tail -n 5 "$LOG" >&2; fail "syncqd --once on C failed"; }
-bad=$(sort -u "$seen" | grep -vxE "0|$N|$((N + 10))" | head -n 3 | tr '\n' ' ' || true)
-[ -z "$bad" ] || fail "the app saw part of a hub transaction: $bad rows"
-note "  $(wc -l <"$seen") samples, counts seen: $(sort -un "$seen" | tr '\n' ' ')"
-pages=$(grep -cE 'serve: (snapshot|changes): [0-9]+ bytes' "$LOG" || true)
-[ "$pages" -ge 3 ] || { grep 'serve:' "$LOG" >&2; fail "the transaction came in $pages page(s), not in pages of 20,000"; }
+download_sampled "$C" "$ONLINE" "SELECT count(*) FROM t" "0|$N|$((N + 10))"
+pages=$(grep -cE 'serve: (snapshot|changes): [0-9]+ bytes' "$SYNCQ_TMP/c.log" || true)
+[ "$pages" -ge 3 ] || { grep 'serve:' "$SYNCQ_TMP/c.log" >&2; fail "the transaction came in $pages page(s), not in pages of 20,000"; }
 note "  $pages pages (the snapshot's and the changes requests)"
 expect_eq "C's rows" "$(plain "$C" "SELECT count(*) || ' ' || sum(id) FROM t")" "$want"
 
@@ -100,28 +104,12 @@ wait "$a" || fail "transaction A failed"
 expect_eq "B's rows lie between A's in the hub's queue" \
 	"$(hub "WITH x AS (SELECT txid, min(seq) AS lo, max(seq) AS hi FROM sync_queue WHERE row_data->>'v' LIKE 'a %' OR row_data->>'v' LIKE 'b %' GROUP BY txid ORDER BY lo)
 		SELECT count(*) = 2 AND min(lo) < max(lo) AND max(hi) = (SELECT hi FROM x ORDER BY lo LIMIT 1) FROM x")" "t"
-# download_sampled FILE ONLINE: syncqd --once while the app counts the
-# interleaved transactions' rows every 20 ms; the counts seen must be 0 or
-# all of them
-download_sampled() {
-	local f=$1 log=$SYNCQ_TMP/$(basename "$1" .db).log pid bad pages
-	"$SYNCQD" --sqlite "$f" --online "$2" --once --log-level debug 2>"$log" &
-	pid=$!
-	: >"$seen"
-	while kill -0 "$pid" 2>/dev/null; do
-		sqlite3 -cmd '.timeout 5000' "$f" "SELECT count(*) FROM t WHERE id > 200000" >>"$seen" 2>/dev/null || true
-		sleep 0.02
-	done
-	wait "$pid" || { tail -n 5 "$log" >&2; fail "syncqd --once on $f failed"; }
-	bad=$(sort -u "$seen" | grep -vxE "0|75000" | head -n 3 | tr '\n' ' ' || true)
-	[ -z "$bad" ] || fail "the app saw part of the interleaved transactions in $f: $bad rows"
-	note "  $(basename "$f"): $(wc -l <"$seen") samples, counts seen: $(sort -un "$seen" | tr '\n' ' ')"
-	expect_eq "$(basename "$f")'s rows" "$(plain "$f" "SELECT count(*) || ' ' || sum(id) FROM t WHERE id > 200000")" \
-		"75000 $(( (200001 + 250000) * 25000 + (300001 + 325000) * 12500 ))"
-}
-download_sampled "$E" "$ONLINE"
+ab="$(( (200001 + 250000) * 25000 + (300001 + 325000) * 12500 ))"
+download_sampled "$E" "$ONLINE" "SELECT count(*) FROM t WHERE id > 200000" "0|75000"
+expect_eq "e.db's rows" "$(plain "$E" "SELECT count(*) || ' ' || sum(id) FROM t WHERE id > 200000")" "75000 $ab"
 pages=$(grep -cE 'serve: (snapshot|changes): [0-9]+ bytes' "$SYNCQ_TMP/e.log" || true)
 [ "$pages" -ge 4 ] || fail "75,000 rows came in $pages page(s), not in pages of 20,000"
 note "  over HTTP in $pages pages"
-download_sampled "$F" "$HUB"
+download_sampled "$F" "$HUB" "SELECT count(*) FROM t WHERE id > 200000" "0|75000"
+expect_eq "f.db's rows" "$(plain "$F" "SELECT count(*) || ' ' || sum(id) FROM t WHERE id > 200000")" "75000 $ab"
 expect_eq "nothing set aside on E and F" "$(set_aside "$E" "$F")" ""

@@ -91,7 +91,7 @@ holder=$!
 holding 4
 "$SYNCQD" --sqlite "$c" --online "$ONLINE" --once 2>>"$SYNCQ_TMP/syncqd.log" &
 sync_c=$!
-waiting 'INSERT INTO sync_versions%'
+waiting '%INSERT INTO sync_versions%'	# (lock_versions: WITH k AS (...) INSERT ...)
 wait "$app"
 wait "$holder"
 wait "$sync_c" || fail "c's sync failed"
