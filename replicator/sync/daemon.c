@@ -231,16 +231,20 @@ run_sync(Loop *l)
 	}
 	if (errors_due)
 		l->errors_retry_at = start + ERROR_RETRY_US;
-	/* wake-ups that came during the sync may be for changes it missed */
-	if (l->h->ops->consume(l->h, &changes, &requests, err, sizeof(err)) < 0)
-		drop_hub(l);
 	l->last_end = mono_us();
-	if (changes || requests || l->h == NULL)
-		request_sync(l, l->last_end, "the hub, during the last sync", requests > 0);
 	log_stats(&st, secs(l->last_end - start), why, l->synced_once == false || l->failures > 0);
 	l->synced_once = true;
-	if (l->h)
-		refresh_hub_errors(l, &st, l->last_end);
+	refresh_hub_errors(l, &st, l->last_end);
+	/*
+	 * wake-ups that came during the sync may be for changes it missed;
+	 * after the hub's last statement of the sync: a NOTIFY libpq read
+	 * while running one leaves the socket quiet, and the poll would never
+	 * see it
+	 */
+	if (l->h->ops->consume(l->h, &changes, &requests, err, sizeof(err)) < 0)
+		drop_hub(l);
+	if (changes || requests || l->h == NULL)
+		request_sync(l, l->last_end, "the hub, during the last sync", requests > 0);
 	control_sync_done(l->ctl, true, &st, secs(l->last_end - start), NULL);
 	l->backoff = BACKOFF_MIN_S;
 	l->failures = 0;
