@@ -324,6 +324,24 @@ do_changes(Hub *h, const ProtoRequest *rq, Buf *out, char *err, size_t errlen)
 	return hub_exec(h, "COMMIT", err, errlen);
 }
 
+/* Row r of a page of changes (hub_changes_open's columns) into w. */
+static void
+add_change(JsonOut *w, PGresult *res, int r, int64_t txn_end, int v)
+{
+	proto_changes_add(w, &(ProtoChangeText) {
+		.seq = strtoll(PQgetvalue(res, r, 0), NULL, 10),
+		.table = PQgetvalue(res, r, 1),
+		.op = PQgetvalue(res, r, 2)[0],
+		.pk = PQgetvalue(res, r, 3),
+		.row = PQgetisnull(res, r, 4) ? NULL : PQgetvalue(res, r, 4),
+		.ver_us = strtoll(PQgetvalue(res, r, 5), NULL, 10),
+		.origin = PQgetvalue(res, r, 6),
+		.immediate = strcmp(PQgetvalue(res, r, 7), SYNCQ_PRIORITY_IMMEDIATE) == 0,
+		.txn_end = txn_end,
+		.replaces_us = PQgetisnull(res, r, 9) ? 0 : strtoll(PQgetvalue(res, r, 9), NULL, 10),
+	}, v);
+}
+
 /*
  * A page of changes for a client of protocol 2 (changes_page): rq->limit
  * of them at most, read without a cursor, each with the end of its
@@ -341,18 +359,7 @@ changes_page_v2(Hub *h, const ProtoRequest *rq, const char *target, JsonOut *w, 
 		return -1;
 	proto_changes_array(w);
 	for (int r = 0; r < c.n; r++)
-		proto_changes_add(w, &(ProtoChangeText) {
-			.seq = strtoll(PQgetvalue(c.res, r, 0), NULL, 10),
-			.table = PQgetvalue(c.res, r, 1),
-			.op = PQgetvalue(c.res, r, 2)[0],
-			.pk = PQgetvalue(c.res, r, 3),
-			.row = PQgetisnull(c.res, r, 4) ? NULL : PQgetvalue(c.res, r, 4),
-			.ver_us = strtoll(PQgetvalue(c.res, r, 5), NULL, 10),
-			.origin = PQgetvalue(c.res, r, 6),
-			.immediate = strcmp(PQgetvalue(c.res, r, 7), SYNCQ_PRIORITY_IMMEDIATE) == 0,
-			.txn_end = c.txn_end[r],
-			.replaces_us = PQgetisnull(c.res, r, 9) ? 0 : strtoll(PQgetvalue(c.res, r, 9), NULL, 10),
-		}, rq->v);
+		add_change(w, c.res, r, c.txn_end[r], rq->v);
 	proto_changes_more(w, c.more);
 	hub_changes_free(&c);
 	return 0;
@@ -399,18 +406,7 @@ changes_page(Hub *h, const ProtoRequest *rq, const char *target, JsonOut *w, cha
 				more = true;	/* a row past the end of the page */
 				break;
 			}
-			proto_changes_add(w, &(ProtoChangeText) {
-				.seq = seq,
-				.table = PQgetvalue(res, r, 1),
-				.op = PQgetvalue(res, r, 2)[0],
-				.pk = PQgetvalue(res, r, 3),
-				.row = PQgetisnull(res, r, 4) ? NULL : PQgetvalue(res, r, 4),
-				.ver_us = strtoll(PQgetvalue(res, r, 5), NULL, 10),
-				.origin = PQgetvalue(res, r, 6),
-				.immediate = strcmp(PQgetvalue(res, r, 7), SYNCQ_PRIORITY_IMMEDIATE) == 0,
-				.txn_end = end,
-				.replaces_us = PQgetisnull(res, r, 9) ? 0 : strtoll(PQgetvalue(res, r, 9), NULL, 10),
-			}, rq->v);
+			add_change(w, res, r, end, rq->v);
 			n++;
 			last = seq;
 			if (end > need)

@@ -901,8 +901,9 @@ take_key(Decision *d, int i, PGresult *res, int rr, int rp)
  * then reads the version that one left (READ COMMITTED: the next statement
  * sees it). ON CONFLICT DO UPDATE ... WHERE false locks a row it does not
  * update. The placeholders made are remembered (d->held): record() deletes
- * those it did not fill. *all_new: every key got a placeholder here, so none
- * has a version row yet (the one row with a NULL table counts the keys).
+ * those it did not fill. *all_new (unless NULL): every key got a placeholder
+ * here, so none has a version row yet (the one row with a NULL table counts
+ * the keys).
  */
 static int
 lock_versions(Hub *h, Decision *d, const char *keys, bool *all_new, char *err, size_t errlen)
@@ -925,13 +926,17 @@ lock_versions(Hub *h, Decision *d, const char *keys, bool *all_new, char *err, s
 	if (res == NULL)
 		return -1;
 	n = PQntuples(res) - 1;		/* placeholders made: every row but the count */
-	*all_new = false;
+	if (all_new)
+		*all_new = false;
 	if (n > 0)
 		d->held = xrealloc(d->held, sizeof(char *) * (size_t) (d->nheld + n));
 	for (int r = 0; r <= n; r++)
 	{
 		if (PQgetisnull(res, r, 0))
-			*all_new = n == atoi(PQgetvalue(res, r, 1));
+		{
+			if (all_new)
+				*all_new = n == atoi(PQgetvalue(res, r, 1));
+		}
 		else
 			d->held[d->nheld++] = row_key(PQgetvalue(res, r, 0), PQgetvalue(res, r, 1));
 	}
@@ -1341,7 +1346,6 @@ claim_key(void *arg, const HubTable *t, int64_t k, char *err, size_t errlen)
 	const char *params[3] = {t->name, NULL, num};
 	PGresult   *res;
 	int			rc = -1;
-	bool		all_new;
 
 	jout_init(&w, &pk);
 	jout_object(&w);
@@ -1353,7 +1357,7 @@ claim_key(void *arg, const HubTable *t, int64_t k, char *err, size_t errlen)
 	buf_printf(&sql, "SELECT EXISTS (SELECT FROM %s WHERE %s = $3::bigint)"
 			   "    OR EXISTS (SELECT FROM sync_versions WHERE table_name = $1 AND pk = $2"
 			   "                  AND ver_us <> " PLACEHOLDER_US ")", t->qname, qcol);
-	if (lock_versions(a->h, a->d, keys.p, &all_new, err, errlen) == 0 &&
+	if (lock_versions(a->h, a->d, keys.p, NULL, err, errlen) == 0 &&
 		(res = hub_run(a->h, sql.p, 3, params, PGRES_TUPLES_OK, err, errlen)) != NULL)
 	{
 		rc = strcmp(PQgetvalue(res, 0, 0), "f") == 0 ? 1 : 0;

@@ -293,8 +293,11 @@ int
 hub_changes_read(Hub *h, const char *position, const char *target, int64_t after,
 				 const char *client_id, int limit, HubChanges *c, char *err, size_t errlen)
 {
-	int64_t    *xids;
-	int			nx = 0;
+	int64_t    *rowx,			/* each row's transaction */
+			   *xids,			/* the page's transactions, ascending */
+			   *ends;			/* ... and where each ends */
+	int			nx = 0,
+				rc = 0;
 
 	memset(c, 0, sizeof(*c));
 	c->res = changes_page(h, position, target, after, client_id, limit + 1, err, errlen);
@@ -302,43 +305,31 @@ hub_changes_read(Hub *h, const char *position, const char *target, int64_t after
 		return -1;
 	c->more = PQntuples(c->res) > limit;
 	c->n = c->more ? limit : PQntuples(c->res);
+	rowx = xmalloc(sizeof(int64_t) * ((size_t) c->n + 1));
 	xids = xmalloc(sizeof(int64_t) * ((size_t) c->n + 1));
-	c->txn_end = xcalloc((size_t) c->n + 1, sizeof(int64_t));
 	for (int r = 0; r < c->n; r++)
-		xids[r] = strtoll(PQgetvalue(c->res, r, 8), NULL, 10);
+		xids[r] = rowx[r] = strtoll(PQgetvalue(c->res, r, 8), NULL, 10);
 	qsort(xids, (size_t) c->n, sizeof(int64_t), cmp_i64);
 	for (int r = 0; r < c->n; r++)
 		if (nx == 0 || xids[nx - 1] != xids[r])
 			xids[nx++] = xids[r];
-	{
-		int64_t    *ends = xcalloc((size_t) nx + 1, sizeof(int64_t));
-		int		   *at = xmalloc(sizeof(int) * ((size_t) c->n + 1));
-		int			rc = 0;
-
-		for (int r = 0; r < c->n; r++)
-		{
-			int64_t		seq = strtoll(PQgetvalue(c->res, r, 0), NULL, 10);
-
-			at[r] = find_i64(xids, nx, strtoll(PQgetvalue(c->res, r, 8), NULL, 10));
-			if (seq > ends[at[r]])
-				ends[at[r]] = seq;
-		}
-		/* the last page: nothing of its transactions comes after it */
-		if (c->more)
-			rc = txn_ends(h, client_id, strtoll(PQgetvalue(c->res, c->n - 1, 0), NULL, 10),
-						  xids, nx, ends, err, errlen);
-		for (int r = 0; r < c->n; r++)
-			c->txn_end[r] = ends[at[r]];
-		free(ends);
-		free(at);
-		free(xids);
-		if (rc < 0)
-		{
-			hub_changes_free(c);
-			return -1;
-		}
-	}
-	return 0;
+	ends = xcalloc((size_t) nx + 1, sizeof(int64_t));
+	/* rows come in seq order: a transaction's last row in the page is its end there */
+	for (int r = 0; r < c->n; r++)
+		ends[find_i64(xids, nx, rowx[r])] = strtoll(PQgetvalue(c->res, r, 0), NULL, 10);
+	/* the last page: nothing of its transactions comes after it */
+	if (c->more)
+		rc = txn_ends(h, client_id, strtoll(PQgetvalue(c->res, c->n - 1, 0), NULL, 10),
+					  xids, nx, ends, err, errlen);
+	c->txn_end = xmalloc(sizeof(int64_t) * ((size_t) c->n + 1));
+	for (int r = 0; r < c->n; r++)
+		c->txn_end[r] = ends[find_i64(xids, nx, rowx[r])];
+	free(rowx);
+	free(xids);
+	free(ends);
+	if (rc < 0)
+		hub_changes_free(c);
+	return rc;
 }
 
 void
