@@ -22,12 +22,13 @@
  * sync_errors by the sync itself and does not fail it.
  *
  * The loop waits in ppoll() on the hub's socket, the inotify descriptor and
- * the control API's eventfd, with a timeout from the nearest deadline.
+ * the control API's eventfd, with a timeout from the nearest deadline;
+ * before each wait it takes the NOTIFYs libpq has already read.
  * Signal handlers only set flags; the signals are blocked except inside
  * ppoll, so none is lost between the check and the wait.
  *
  *   daemon_run   the loop: request_sync, run_sync, poll_file,
- *                wait_and_handle (static), until SIGTERM
+ *                take_hub_news, wait_and_handle (static), until SIGTERM
  */
 #include "base/base.h"
 #include "client/client.h"
@@ -196,8 +197,6 @@ run_sync(Loop *l)
 	SyncOptions so = {0};
 	SyncStats	st = {0};
 	char		err[2048] = "";
-	int			changes = 0,
-				requests = 0;
 	const char *why = l->why ? l->why : "?";
 	bool		errors_due = l->force || start >= l->errors_retry_at;
 
@@ -235,16 +234,7 @@ run_sync(Loop *l)
 	log_stats(&st, secs(l->last_end - start), why, l->synced_once == false || l->failures > 0);
 	l->synced_once = true;
 	refresh_hub_errors(l, &st, l->last_end);
-	/*
-	 * wake-ups that came during the sync may be for changes it missed;
-	 * after the hub's last statement of the sync: a NOTIFY libpq read
-	 * while running one leaves the socket quiet, and the poll would never
-	 * see it
-	 */
-	if (l->h->ops->consume(l->h, &changes, &requests, err, sizeof(err)) < 0)
-		drop_hub(l);
-	if (changes || requests || l->h == NULL)
-		request_sync(l, l->last_end, "the hub, during the last sync", requests > 0);
+	/* wake-ups that came during the sync: taken before the next wait */
 	control_sync_done(l->ctl, true, &st, secs(l->last_end - start), NULL);
 	l->backoff = BACKOFF_MIN_S;
 	l->failures = 0;
@@ -316,6 +306,34 @@ poll_file(Loop *l, int64_t now)
 						now < l->fast_until ? FAST_POLL_US : POLL_US);
 }
 
+/*
+ * The hub's wake-ups: a sync for changes on the hub or its sync_trigger().
+ * Taken before every wait, not only when the socket is readable: libpq
+ * reads a NOTIFY that comes while it runs any statement (a sync's, the
+ * read of what the hub holds set aside), and then the socket stays quiet.
+ */
+static void
+take_hub_news(Loop *l, int64_t now)
+{
+	int			changes = 0,
+				requests = 0;
+	char		err[1024];
+
+	if (l->h == NULL)
+		return;
+	if (l->h->ops->consume(l->h, &changes, &requests, err, sizeof(err)) < 0)
+	{
+		logmsg(LOG_WARNING, "%s", err);
+		drop_hub(l);
+		control_set_state(l->ctl, STATE_CONNECTING, 0);
+		request_sync(l, now, "reconnecting", false);
+	}
+	else if (requests)
+		request_sync(l, now, "sync_trigger() on the hub", true);
+	else if (changes)
+		request_sync(l, now, "an immediate change on the hub", false);
+}
+
 /* Wait for the nearest deadline or an event; handle what arrived. */
 static void
 wait_and_handle(Loop *l, const sigset_t *block)
@@ -331,6 +349,7 @@ wait_and_handle(Loop *l, const sigset_t *block)
 	sigset_t	orig;
 	int			rc;
 
+	take_hub_news(l, now);
 	if (l->sync_at < until)
 		until = l->sync_at;
 	if (l->periodic_at < until)
@@ -381,23 +400,7 @@ wait_and_handle(Loop *l, const sigset_t *block)
 
 	now = mono_us();
 	if (ihub >= 0 && pfd[ihub].revents)
-	{
-		int			changes = 0,
-					requests = 0;
-		char		err[1024];
-
-		if (l->h->ops->consume(l->h, &changes, &requests, err, sizeof(err)) < 0)
-		{
-			logmsg(LOG_WARNING, "%s", err);
-			drop_hub(l);
-			control_set_state(l->ctl, STATE_CONNECTING, 0);
-			request_sync(l, now, "reconnecting", false);
-		}
-		else if (requests)
-			request_sync(l, now, "sync_trigger() on the hub", true);
-		else if (changes)
-			request_sync(l, now, "an immediate change on the hub", false);
-	}
+		take_hub_news(l, now);
 	if (iwatch >= 0 && pfd[iwatch].revents)
 	{
 		int			what = watch_read(l->w);
