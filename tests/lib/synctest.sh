@@ -124,3 +124,22 @@ faketime() {
 	done
 	command faketime "$@"
 }
+
+# download_sampled FILE ONLINE COUNT_SQL COUNTS: syncqd --once (its log in
+# FILE's name .log) while the app runs COUNT_SQL every 20 ms; every count
+# seen must be one of COUNTS (a grep -E alternation), and some must be seen
+download_sampled() {
+	local f=$1 log=$SYNCQ_TMP/$(basename "$1" .db).log seen=$SYNCQ_TMP/seen pid bad
+	"$SYNCQD" --sqlite "$f" --online "$2" --once --log-level debug 2>"$log" &
+	pid=$!
+	: >"$seen"
+	while kill -0 "$pid" 2>/dev/null; do
+		sqlite3 -cmd '.timeout 5000' "$f" "$3" >>"$seen" 2>/dev/null || true
+		sleep 0.02
+	done
+	wait "$pid" || { tail -n 5 "$log" >&2; fail "syncqd --once on $f failed"; }
+	[ -s "$seen" ] || fail "the app could not read $(basename "$f") while it synced: $3"
+	bad=$(sort -u "$seen" | grep -vxE "$4" | head -n 3 | tr '\n' ' ' || true)
+	[ -z "$bad" ] || fail "the app saw part of a hub transaction in $(basename "$f"): $bad rows"
+	note "  $(basename "$f"): $(wc -l <"$seen") samples, counts seen: $(sort -un "$seen" | tr '\n' ' ')"
+}
