@@ -477,8 +477,11 @@ class World:
                         self.waits[r[2]] += 1
                 time.sleep(0.005)
 
+    # (the last line syncqd printed, lower case: an upload's deadlock or
+    # serialization failure says its SQLSTATE, hub/upload.c mark_contended)
     TRANSIENT = {'while it was applied; the upload is sent again': 'overtaken more than 5 times',
-                 'deadlock': 'deadlock', 'could not serialize': 'serialization failure',
+                 '(sqlstate 40p01)': 'deadlock', 'deadlock': 'deadlock',
+                 '(sqlstate 40001)': 'serialization failure', 'could not serialize': 'serialization failure',
                  'lock timeout': 'lock timeout'}
 
     def conc_syncs(self):
