@@ -4,8 +4,12 @@
 # then 50 clients upload PER rows each, all at once (syncqd --once each),
 # and then download what the others uploaded. The upload of the 50 is timed
 # on the hub: from the start of the round until the hub holds every row
-# (polled every 20 ms), since each client's --once also downloads what the
-# others have uploaded by then.
+# (one connection polls every 50 ms, on the hub: a psql started per poll
+# took seconds to connect with 50 clients busy), since each client's --once
+# also downloads what the others have uploaded by then. Beside it, the CPU
+# each side spent meanwhile (all of them share the 2 cores): the hub's
+# backends that serve uses, serve, and the 50 clients (their whole --once,
+# downloads included).
 set -euo pipefail
 . "$SYNCQ_ROOT/bench/lib/sync.sh"
 CLIENTS=${SYNCQ_BENCH_CLIENTS:-50}
@@ -42,27 +46,51 @@ for i in $(seq "$CLIENTS"); do
 	sqlite3 "$f" "WITH RECURSIVE s(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM s WHERE x < $PER)
 		INSERT INTO many SELECT '$i-' || x, x FROM s;"
 done
+# CPU seconds a process has used so far (0 once it is gone)
+cpu_of() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+# the CPU seconds of serve's hub backends (application_name syncqd) now
+hub_cpu() {
+	local t=0 p
+	for p in $(hub "SELECT pid FROM pg_stat_activity WHERE application_name = 'syncqd'"); do
+		t=$(awk -v a="$t" -v b="$(cpu_of "$p")" 'BEGIN { printf "%.2f", a + b }')
+	done
+	echo "$t"
+}
+# the children's CPU seconds (user + system) in what `times` wrote to FILE
+children_cpu() { awk 'NR == 2 { gsub(/[ms]/, " "); print $1 * 60 + $2 + $3 * 60 + $4 }' "$1"; }
 # round [POLL]: every client's syncqd --once at once; the seconds until all
-# ended, and with POLL, first the seconds until the hub held every row
+# ended, and with POLL, first the seconds until the hub held every row, and
+# the CPU seconds the hub's backends, serve and the clients used
 round() {
-	local start pids=() up=""
+	local start pids=() up="" w hub0 serve0 full=$T/full_at i h s
+	hub0=$(hub_cpu)
+	serve0=$(cpu_of "$SERVE")
+	times >"$T/times.0"		# (here: round runs in a subshell of its own)
 	start=$(now)
 	for i in $(seq "$CLIENTS"); do
 		"$SYNCQD" --sqlite "$T/m$i.db" --online "$URL" --once 2>>"$T/syncqd.log" &
 		pids+=($!)
 	done
 	if [ -n "${1:-}" ]; then
-		while [ "$(hub "SELECT count(*) FROM many")" != "$rows_up" ]; do
-			kill -0 "${pids[@]}" 2>/dev/null || [ "$(hub "SELECT count(*) FROM many")" = "$rows_up" ] ||
-				{ echo "50 clients: a client ended before the hub had every row" >&2; break; }
-			sleep 0.02
-		done
-		up="$(elapsed "$start") "
+		rm -f "$full"
+		{ hub "DO \$\$ BEGIN WHILE (SELECT count(*) FROM many) < $rows_up LOOP PERFORM pg_sleep(0.05); END LOOP; END \$\$" &&
+			echo "$(elapsed "$start") $(hub_cpu) $(cpu_of "$SERVE")" >"$full"; } &
+		w=$!
 	fi
 	for p in "${pids[@]}"; do wait "$p" || { tail -n 3 "$T/syncqd.log" >&2; return 1; }; done
+	if [ -n "${1:-}" ]; then
+		for i in $(seq 100); do kill -0 "$w" 2>/dev/null || break; sleep 0.05; done
+		pkill -P "$w" 2>/dev/null || true
+		kill "$w" 2>/dev/null && { echo "50 clients: every --once ended before the hub had every row" >&2; return 1; }
+		wait "$w" || true
+		read -r up h s <"$full"
+		up="$up $(awk -v a="$h" -v b="$hub0" 'BEGIN { printf "%.2f", a - b }') $(awk -v a="$s" -v b="$serve0" 'BEGIN { printf "%.2f", a - b }') "
+		times >"$T/times.1"
+		up="$up$(awk -v a="$(children_cpu "$T/times.1")" -v b="$(children_cpu "$T/times.0")" 'BEGIN { printf "%.2f", a - b }') "
+	fi
 	echo "$up$(elapsed "$start")"
 }
-read -r many_up many_up_all < <(round poll)	# every client uploads its rows (and downloads what is there)
+read -r many_up hub_s serve_s kids_s many_up_all < <(round poll)	# every client uploads its rows (and downloads what is there)
 [ "$(hub "SELECT count(*) FROM many")" = "$rows_up" ] || { echo "50 clients: upload incomplete"; exit 1; }
 many_down=$(round)		# every client downloads what the others uploaded
 got=$(sqlite3 "$T/m1.db" "SELECT count(*) FROM many")
@@ -76,4 +104,7 @@ echo "| one client uploads $rows_up rows | $rows_up | $one_up | $(rate $rows_up 
 echo "| $CLIENTS clients upload $PER rows each, at once (until the hub holds all) | $rows_up | $many_up | $(rate $rows_up "$many_up") | >= 20,000 rows/s |"
 echo "| ... $CLIENTS clients / one client (rows/s) | | | $(ratio "$one_up" "$many_up") | >= 1.5x |"
 echo "| ... until every --once ended (each also downloads what is there) | $rows_up | $many_up_all | $(rate $rows_up "$many_up_all") | |"
+echo "| ... CPU until the hub held all: serve's hub backends (uploads, and the downloads meanwhile) | $rows_up | $hub_s | $(rate $rows_up "$hub_s") per CPU-s | |"
+echo "| ... CPU until the hub held all: serve | $rows_up | $serve_s | $(rate $rows_up "$serve_s") per CPU-s | |"
+echo "| ... CPU of the $CLIENTS clients, each whole --once (downloads included) | $rows_up | $kids_s | | |"
 echo "| each downloads the other $((CLIENTS - 1)) clients' rows | $((rows_up * (CLIENTS - 1))) | $many_down | $(rate $((rows_up * (CLIENTS - 1))) "$many_down") | |"
