@@ -23,11 +23,12 @@
 # writer wins alone). SYNCQ_SET_ASIDES=1 makes records under a few fixed
 # keys from any node and parts refer to machines, so the set-aside paths
 # are taken too (an insert that meets another record, a part whose machine
-# is gone, and their retries: see converge.py). It is not the default:
-# seed 356163869 over HTTP once found a node's deletes of a row, among its
-# set-aside changes of that row, written over a newer insert of another
-# node (the history check; the end state converged). Not yet explained;
-# see the session 29 note.
+# is gone, and their retries: see converge.py). It is not the default.
+# Its history check once failed (seeds 356163869 and 1217306900 over HTTP)
+# on a node's deletes of a row the hub lacked, which an upload relays after
+# its statements: the hub's app had inserted the row meanwhile, under an
+# earlier seq (converge.py, check_history, says why that is no write over
+# a newer version, and no longer counts it).
 . "$SYNCQ_ROOT/tests/lib/synctest.sh"
 new_hub sync_concurrent
 args=(--hub "$HUB" --online "$ONLINE" --syncqd "$SYNCQD" --ext "$SYNCQ_SQLITE_EXT"

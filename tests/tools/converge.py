@@ -763,10 +763,19 @@ class World:
         the order of the writes (seq), no client's change of a row was
         written after a write of that row with a greater version. (The end
         state alone misses an upload that wrote an older change over a
-        newer one if a later round wrote the row again.)"""
+        newer one if a later round wrote the row again.) Not counted: a
+        client's delete queued after a newer write of the hub's own app.
+        An upload queues the delete of a row the hub lacks as a relay after
+        its statements (act_on_report, "missing"); the hub's app, which
+        takes no version lock, may insert that row meanwhile and commit
+        after the upload's check for hub writes, so its insert gets the
+        earlier seq although the upload's delete, which found no row, came
+        first. (A delete that found the hub app's row would have been
+        rolled back as overtaken.) Seed 1217306900 over HTTP, with
+        set-asides, met it."""
         rows = self.hubq("""
             WITH v AS (
-                SELECT table_name, pk::text AS pk, seq, origin, changed_at,
+                SELECT table_name, pk::text AS pk, seq, op, origin, changed_at,
                        lpad((extract(epoch FROM changed_at) * 1000000)::bigint::text, 20, '0')
                          || ' ' || origin::text COLLATE "C" AS ver
                 FROM sync_queue WHERE for_node IS NULL),
@@ -774,10 +783,15 @@ class World:
                 SELECT *, max(ver) OVER (PARTITION BY table_name, pk ORDER BY seq
                           ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS before
                 FROM v)
-            SELECT origin = sync_node_id(), table_name, pk, seq, changed_at, origin::text, before
+            SELECT origin = sync_node_id(), table_name, pk, seq, changed_at, origin::text, before,
+                   op = 'D' AND split_part(before, ' ', 2) = sync_node_id()::text
               FROM q WHERE ver < before ORDER BY seq""")
         hub = [r for r in rows if r[0]]
-        bad = [r for r in rows if not r[0]]
+        relays = [r for r in rows if not r[0] and r[7]]
+        bad = [r[:7] for r in rows if not r[0] and not r[7]]
+        if relays:
+            log('%d deletes of client changes relayed after a newer write of the hub\'s app'
+                ' (a delete of a row the hub lacked, relayed after the upload\'s statements)' % len(relays))
         if bad:
             raise Failure('%d writes of client changes on the hub went back in time (an older change written'
                           ' over a newer one), e.g.\n  %s' % (len(bad), '\n  '.join(
