@@ -336,11 +336,28 @@ DECLARE
 	prev pg_snapshot;
 	cur  pg_snapshot;
 	me   uuid := sync_node_id();
-	own  xid8 := pg_current_xact_id();
+	own  xid8;
 	n    bigint;
 	r    record;
 	made record;
 BEGIN
+	-- Nothing of the hub's own committed since the last fold: nothing to
+	-- fold, and nothing written (no lock on sync_hub_state's row, which
+	-- uploads side by side would take turns on, no transaction id, so no
+	-- commit to flush). fold_snapshot stays: the hub's own changes it
+	-- leaves out are still in progress, as after a fold now.
+	SELECT fold_snapshot INTO prev FROM sync_hub_state;
+	cur := pg_current_snapshot();
+	IF prev IS NOT NULL AND NOT EXISTS (
+		SELECT FROM sync_queue q
+		 WHERE q.origin = me AND q.for_node IS NULL
+		   AND sync_xid_value(q.txid) >= sync_xid_value(pg_snapshot_xmin(prev))
+		   AND NOT pg_visible_in_snapshot(q.txid, prev)
+		   AND pg_visible_in_snapshot(q.txid, cur))
+	THEN
+		RETURN 0;
+	END IF;
+	own := pg_current_xact_id();
 	SELECT fold_snapshot INTO prev FROM sync_hub_state FOR UPDATE;
 	-- after the lock: a fold that waited for another sees what that one did
 	cur := pg_current_snapshot();

@@ -169,7 +169,8 @@ REVOKE ALL ON FUNCTION sync_queue_row(regclass, jsonb, bigint, uuid, uuid, bigin
 -- transaction, in a short transaction of its own (folds take turns on
 -- sync_hub_state's row, uploads do not wait for each other), so uploaded
 -- changes are compared with them; sync_overtaken() catches what a fold did
--- not see. Each fold reads only the queue written since the last one.
+-- not see. Each fold reads only the queue written since the last one, and
+-- when none of that committed, ends there without writing anything.
 -- Idempotent: a version only ever grows.
 --
 -- A row's last hub change (in the order of the writes, which is seq order
@@ -187,11 +188,28 @@ DECLARE
 	prev pg_snapshot;
 	cur  pg_snapshot;
 	me   uuid := sync_node_id();
-	own  xid8 := pg_current_xact_id();
+	own  xid8;
 	n    bigint;
 	r    record;
 	made record;
 BEGIN
+	-- Nothing of the hub's own committed since the last fold: nothing to
+	-- fold, and nothing written (no lock on sync_hub_state's row, which
+	-- uploads side by side would take turns on, no transaction id, so no
+	-- commit to flush). fold_snapshot stays: the hub's own changes it
+	-- leaves out are still in progress, as after a fold now.
+	SELECT fold_snapshot INTO prev FROM sync_hub_state;
+	cur := pg_current_snapshot();
+	IF prev IS NOT NULL AND NOT EXISTS (
+		SELECT FROM sync_queue q
+		 WHERE q.origin = me AND q.for_node IS NULL
+		   AND sync_xid_value(q.txid) >= sync_xid_value(pg_snapshot_xmin(prev))
+		   AND NOT pg_visible_in_snapshot(q.txid, prev)
+		   AND pg_visible_in_snapshot(q.txid, cur))
+	THEN
+		RETURN 0;
+	END IF;
+	own := pg_current_xact_id();
 	SELECT fold_snapshot INTO prev FROM sync_hub_state FOR UPDATE;
 	-- after the lock: a fold that waited for another sees what that one did
 	cur := pg_current_snapshot();
