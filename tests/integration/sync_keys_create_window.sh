@@ -10,25 +10,33 @@
 #  2. uploaded before the hub's record reached the node (the sync that
 #     set the insert aside did not get to acknowledge it, let alone
 #     download): the hub sets the edit aside with the insert.
-# A hub transaction holding the fold's row (sync_hub_state), which every
-# upload waits for as it begins, and the app's own write
-# lock (held past syncqd's 2 s busy wait) open the windows.
+# A hub transaction holding the fold's row (sync_hub_state), which an
+# upload waits for as it begins when the hub's own changes wait to be
+# folded (the hub's app writes one first), and the app's own write lock
+# (held past syncqd's 2 s busy wait) open the windows.
 . "$SYNCQ_ROOT/tests/lib/synctest.sh"
 new_hub sync_keys_create_window
 
 hub "CREATE TABLE part (code text PRIMARY KEY, name text, qty integer);
-	SELECT sync_track('part');" >/dev/null
+	SELECT sync_track('part');
+	CREATE TABLE note (id integer PRIMARY KEY, body text);
+	SELECT sync_track('note');" >/dev/null
 a=$SYNCQ_TMP/a.db
 b=$SYNCQ_TMP/b.db
 for f in "$a" "$b"; do
 	cli "$f" "CREATE TABLE part (code TEXT PRIMARY KEY, name TEXT, qty INTEGER);
-		SELECT sync_track('part');" >/dev/null
+		SELECT sync_track('part');
+		CREATE TABLE note (id INTEGER PRIMARY KEY, body TEXT);
+		SELECT sync_track('note');" >/dev/null
 	sync "$f"
 done
-# hold_upload_lock SECONDS: a hub transaction holds sync_hub_state's row
-# that long, in the background: an upload begins with a fold of the hub's
-# own changes (hub/apply.c, hub_apply_begin), which waits for it
+# hold_upload_lock SECONDS: the hub's app writes a row (of another table),
+# then a hub transaction holds sync_hub_state's row that long, in the
+# background: an upload begins with a fold of the hub's own changes
+# (hub/apply.c, hub_apply_begin), which has that row to fold and waits for
+# it (a fold with nothing to fold takes no lock)
 hold_upload_lock() {
+	hub "INSERT INTO note VALUES ((SELECT coalesce(max(id), 0) + 1 FROM note), 'hub')" >/dev/null
 	psql -X -q -d "$HUB" -c "BEGIN" -c "SELECT 1 FROM sync_hub_state FOR UPDATE" \
 		-c "SELECT pg_sleep($1)" -c "COMMIT" >/dev/null &
 	HOLDER=$!
