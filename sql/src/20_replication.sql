@@ -280,19 +280,23 @@ REVOKE ALL ON FUNCTION sync_fold_local() FROM PUBLIC;
 -- versions in, with the hub's changes the fold before it had not seen;
 -- hub/apply.c, versions_of): the upload may have overwritten that change.
 -- (A later fold, another upload's, may have folded it since: the upload
--- did not see that either.)
+-- did not see that either.) PL/pgSQL, so that a session plans the query
+-- once, not at every upload as a SQL function's.
 CREATE FUNCTION sync_overtaken(folded pg_snapshot) RETURNS bigint
-LANGUAGE sql STABLE SET search_path FROM CURRENT AS $$
-	WITH late AS (
-		SELECT q.table_name, q.pk::text AS pk FROM sync_queue q
-		 WHERE sync_xid_value(q.txid) >= sync_xid_value(pg_snapshot_xmin(folded))
-		   AND NOT pg_visible_in_snapshot(q.txid, folded)
-		   AND q.txid <> pg_current_xact_id()
-		   AND q.origin = (SELECT sync_node_id()) AND q.for_node IS NULL)
-	SELECT count(*) FROM late WHERE EXISTS (
-		SELECT 1 FROM sync_queue m
-		 WHERE sync_xid_value(m.txid) = sync_xid_value(pg_current_xact_id())
-		   AND m.table_name = late.table_name AND m.pk::text = late.pk)
+LANGUAGE plpgsql STABLE SET search_path FROM CURRENT AS $$
+BEGIN
+	RETURN (
+		WITH late AS (
+			SELECT q.table_name, q.pk::text AS pk FROM sync_queue q
+			 WHERE sync_xid_value(q.txid) >= sync_xid_value(pg_snapshot_xmin(folded))
+			   AND NOT pg_visible_in_snapshot(q.txid, folded)
+			   AND q.txid <> pg_current_xact_id()
+			   AND q.origin = (SELECT sync_node_id()) AND q.for_node IS NULL)
+		SELECT count(*) FROM late WHERE EXISTS (
+			SELECT 1 FROM sync_queue m
+			 WHERE sync_xid_value(m.txid) = sync_xid_value(pg_current_xact_id())
+			   AND m.table_name = late.table_name AND m.pk::text = late.pk));
+END
 $$;
 COMMENT ON FUNCTION sync_overtaken(pg_snapshot) IS 'syncq internal: rows of this upload a hub transaction the fold did not see also wrote';
 REVOKE ALL ON FUNCTION sync_overtaken(pg_snapshot) FROM PUBLIC;
