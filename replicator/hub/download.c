@@ -79,6 +79,39 @@ hub_download_begin(Hub *h, const char *position, char **snapshot, bool *behind,
 }
 
 /*
+ * Where a download from position (node client_id) up to target can start:
+ * *floor is below the seq of every row it is to read, and at most the
+ * greatest seq there is when it has none. The rows not yet visible in a
+ * snapshot are those of its transactions from its xmin on, which
+ * sync_queue_txid_brin finds without reading the rows before them. Read
+ * along the queue's key, a download from seq 0 reads every row of the
+ * queue before it comes to them: a client one change behind, with 200,000
+ * rows queued, waited 100 ms for each page so read (the statement of a page
+ * is prepared, and its generic plan walks sync_queue_pkey from `after`).
+ * A plain statement, planned for its values: a scan of the table when the
+ * position is far behind, whose rows the download then reads anyway.
+ */
+static int
+changes_floor(Hub *h, const char *position, const char *target, const char *client_id,
+			  int64_t *floor, char *err, size_t errlen)
+{
+	const char *params[4] = {position, client_id, target, "0"};
+	PGresult   *res;
+
+	/* min(seq + 0): min(seq) would be read along sync_queue_pkey */
+	res = hub_run(h,
+				  "SELECT coalesce((SELECT min(seq + 0) - 1 FROM sync_queue"
+				  CHANGES_FOR_CLIENT
+				  "), (SELECT max(seq) FROM sync_queue), 0)",
+				  4, params, PGRES_TUPLES_OK, err, errlen);
+	if (res == NULL)
+		return -1;
+	*floor = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	return 0;
+}
+
+/*
  * Open the cursor of the hub's changes a client at position has not seen
  * (never its own, but the corrections for it), up to snapshot target, after seq done (a download cut
  * short: docs/daemon.md), in seq order. Column 8 is the greatest seq of the
@@ -94,6 +127,8 @@ hub_changes_open(Hub *h, const char *position, const char *target, int64_t done,
 	const char *params[4] = {position, client_id, target, donetxt};
 	PGresult   *res;
 
+	if (done == 0 && changes_floor(h, position, target, client_id, &done, err, errlen) < 0)
+		return -1;
 	snprintf(donetxt, sizeof(donetxt), "%" PRId64, done);
 	res = hub_run(h,
 				  "DECLARE syncq_down NO SCROLL CURSOR FOR"
@@ -308,6 +343,9 @@ hub_changes_read(Hub *h, const char *position, const char *target, int64_t after
 				rc = 0;
 
 	memset(c, 0, sizeof(*c));
+	/* a page after `after` starts after a row of the download: above the floor */
+	if (after == 0 && changes_floor(h, position, target, client_id, &after, err, errlen) < 0)
+		return -1;
 	c->res = changes_page(h, position, target, after, client_id, limit + 1, err, errlen);
 	if (c->res == NULL)
 		return -1;
