@@ -331,7 +331,7 @@ REVOKE ALL ON FUNCTION sync_apply_report() FROM PUBLIC;
 REVOKE ALL ON FUNCTION sync_queue_row(regclass, jsonb, bigint, uuid, uuid, bigint, bigint) FROM PUBLIC;
 
 CREATE OR REPLACE FUNCTION sync_fold_local() RETURNS bigint
-LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+LANGUAGE plpgsql SET search_path FROM CURRENT SET plan_cache_mode = force_custom_plan AS $$
 DECLARE
 	prev pg_snapshot;
 	cur  pg_snapshot;
@@ -345,7 +345,11 @@ BEGIN
 	-- fold, and nothing written (no lock on sync_hub_state's row, which
 	-- uploads side by side would take turns on, no transaction id, so no
 	-- commit to flush). fold_snapshot stays: the hub's own changes it
-	-- leaves out are still in progress, as after a fold now.
+	-- leaves out are still in progress, as after a fold now. Every query
+	-- here is planned for its values (plan_cache_mode above): a plan for
+	-- any snapshot, which PL/pgSQL keeps after five calls, reads the whole
+	-- queue for this check (81 ms with 200,000 rows queued, against 0.1 ms
+	-- along sync_queue_origin_txid from the snapshot's xmin).
 	SELECT fold_snapshot INTO prev FROM sync_hub_state;
 	cur := pg_current_snapshot();
 	IF prev IS NOT NULL AND NOT EXISTS (
