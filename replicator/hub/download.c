@@ -12,7 +12,8 @@
  *   hub_close_cursor     close one
  *   hub_download_end     commit; note where the client stands
  *   hub_note_position    note where a client stands (for housekeeping)
- *   hub_prune_if_due     prune the hub's queue if nobody did for a while
+ *   hub_prune_if_due     prune the hub's queue if nobody did for a while,
+ *                        summarize its BRIN index
  */
 #include "base/base.h"
 #include "base/buf.h"
@@ -425,14 +426,16 @@ hub_close_cursor(Hub *h, const char *cursor, char *err, size_t errlen)
 }
 
 /*
- * Prune the hub queue (sync_prune) if nobody did for a while; returns the
- * rows deleted, or -1.
+ * Prune the hub queue (sync_prune) if nobody did for a while, and summarize
+ * its BRIN index up to its last page (sync_summarize: the next sync's reads
+ * by transaction then skip the rows queued before its position); returns
+ * the rows deleted, or -1.
  */
 long
 hub_prune_if_due(Hub *h, char *err, size_t errlen)
 {
 	return hub_number(h, "SELECT CASE WHEN pruned_at IS NULL OR pruned_at < now() - interval '10 minutes'"
-					  " THEN sync_prune() END FROM sync_hub_state", NULL, err, errlen);
+					  " THEN sync_prune() END, sync_summarize() FROM sync_hub_state", NULL, err, errlen);
 }
 
 int
