@@ -430,9 +430,14 @@ $$;
 -- versions in, with the hub's changes the fold before it had not seen;
 -- hub/apply.c, versions_of): the upload may have overwritten that change.
 -- (A later fold, another upload's, may have folded it since: the upload
--- did not see that either.)
+-- did not see that either.) Planned for its values at every call, and
+-- never as a nested loop: a plan PL/pgSQL kept from when the queue was
+-- small scanned the queue once for every change of the hub's own since
+-- the fold (an upload of 20,000 rows with 20,000 such changes: 59 s;
+-- now 0.1 s).
 CREATE FUNCTION sync_overtaken(folded pg_snapshot) RETURNS bigint
-LANGUAGE plpgsql STABLE SET search_path FROM CURRENT AS $$
+LANGUAGE plpgsql STABLE SET search_path FROM CURRENT
+SET plan_cache_mode = force_custom_plan SET enable_nestloop = off AS $$
 BEGIN
 	RETURN (
 		WITH late AS (
