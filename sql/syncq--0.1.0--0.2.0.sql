@@ -648,8 +648,8 @@ CREATE INDEX sync_queue_for_node ON sync_queue (for_node, table_name) WHERE for_
 -- side).
 CREATE INDEX sync_queue_origin_txid ON sync_queue (origin, sync_xid_value(txid)) WHERE for_node IS NULL;
 
--- The queue's BRIN index is summarized after each download (issue 15).
--- Summarize the queue's BRIN index (sync_queue_txid_brin) up to the queue's
+-- The queue's BRIN index is summarized after each download (issue 15):
+-- summarize the queue's BRIN index (sync_queue_txid_brin) up to the queue's
 -- last page. A page range that no summary covers yet matches every search
 -- of the index, so a read by transaction (where a download starts, the
 -- hub's changes an upload may have overtaken) reads every row queued since
@@ -658,9 +658,11 @@ CREATE INDEX sync_queue_origin_txid ON sync_queue (origin, sync_xid_value(txid))
 -- Once summarized, a range's summary grows with each row inserted there.
 -- syncqd calls it after each download; it waits for nobody: while a
 -- VACUUM (which summarizes too) or another call holds the queue's lock, it
--- returns NULL at once. The number of page ranges it summarized otherwise.
+-- returns NULL at once, and after 20 ms if something holds the index's.
+-- The number of page ranges it summarized otherwise.
 CREATE FUNCTION sync_summarize() RETURNS integer
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+SET lock_timeout = '20ms' AS $$
 BEGIN
 	LOCK TABLE @extschema@.sync_queue IN SHARE UPDATE EXCLUSIVE MODE NOWAIT;
 	RETURN brin_summarize_new_values('@extschema@.sync_queue_txid_brin'::regclass);

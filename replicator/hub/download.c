@@ -426,16 +426,24 @@ hub_close_cursor(Hub *h, const char *cursor, char *err, size_t errlen)
 }
 
 /*
- * Prune the hub queue (sync_prune) if nobody did for a while, and summarize
- * its BRIN index up to its last page (sync_summarize: the next sync's reads
- * by transaction then skip the rows queued before its position); returns
- * the rows deleted, or -1.
+ * Prune the hub queue (sync_prune) if nobody did for a while, then
+ * summarize its BRIN index up to its last page (sync_summarize: the next
+ * sync's reads by transaction then skip the rows queued before its
+ * position), in a statement of its own, so that the prune's lock on
+ * sync_hub_state is not held meanwhile; that it could not is said and does
+ * not fail the sync. Returns the rows deleted, or -1.
  */
 long
 hub_prune_if_due(Hub *h, char *err, size_t errlen)
 {
-	return hub_number(h, "SELECT CASE WHEN pruned_at IS NULL OR pruned_at < now() - interval '10 minutes'"
-					  " THEN sync_prune() END, sync_summarize() FROM sync_hub_state", NULL, err, errlen);
+	long		pruned = hub_number(h, "SELECT CASE WHEN pruned_at IS NULL OR pruned_at < now() - interval '10 minutes'"
+									" THEN sync_prune() END FROM sync_hub_state", NULL, err, errlen);
+	char		e[512];
+
+	if (pruned >= 0 && h->summarize_fn &&
+		hub_number(h, "SELECT sync_summarize()", NULL, e, sizeof(e)) < 0)
+		logmsg(LOG_WARNING, "summarizing the hub queue's index: %s", e);
+	return pruned;
 }
 
 int

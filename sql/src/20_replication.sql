@@ -347,9 +347,11 @@ REVOKE ALL ON FUNCTION sync_prune() FROM PUBLIC;
 -- Once summarized, a range's summary grows with each row inserted there.
 -- syncqd calls it after each download; it waits for nobody: while a
 -- VACUUM (which summarizes too) or another call holds the queue's lock, it
--- returns NULL at once. The number of page ranges it summarized otherwise.
+-- returns NULL at once, and after 20 ms if something holds the index's.
+-- The number of page ranges it summarized otherwise.
 CREATE FUNCTION sync_summarize() RETURNS integer
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+SET lock_timeout = '20ms' AS $$
 BEGIN
 	LOCK TABLE @extschema@.sync_queue IN SHARE UPDATE EXCLUSIVE MODE NOWAIT;
 	RETURN brin_summarize_new_values('@extschema@.sync_queue_txid_brin'::regclass);
