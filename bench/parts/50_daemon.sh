@@ -12,6 +12,7 @@
 #        SYNCQ_BENCH_IDLE_S (default 60)
 set -euo pipefail
 : "${SYNCQD:?}" "${SYNCQ_SQLITE_EXT:?}" "${SYNCQ_TMP:?}"
+. "$SYNCQ_ROOT/bench/lib/sync.sh"
 T=$SYNCQ_TMP
 CHANGES=${SYNCQ_BENCH_CHANGES:-1000}
 ROWS=${SYNCQ_BENCH_ROWS:-500000}
@@ -60,8 +61,6 @@ first_sync_done() {
 }
 first_sync_done "$LOG" 10
 
-# pct FILE P: the P-th percentile of the numbers in FILE (microseconds), in ms
-pct() { sort -n "$1" | awk -v p="$2" '{ a[NR] = $1 } END { i = int(NR * p / 100 + 0.999); if (i < 1) i = 1; printf "%.1f", a[i] / 1000 }'; }
 
 lat_row() {		# lat_row MODE FIRST_ID LABEL
 	"$T/lat" "$1" "$C" "$HUB" "$SYNCQ_SQLITE_EXT" "$CHANGES" "$SPACING_MS" "$2" >"$T/$1.us" || exit 1
@@ -112,8 +111,7 @@ export AMRS_ADMIN_USERNAME=bench AMRS_ADMIN_PASSWORD=bench-pw
 "$SYNCQD" serve --postgres "$HUB" --listen 127.0.0.1:0 2>"$T/serve.log" &
 spid=$!
 trap 'kill "$spid" 2>/dev/null || true' EXIT
-for _ in $(seq 1 100); do grep -q 'listening on' "$T/serve.log" && break; sleep 0.05; done
-URL=http://127.0.0.1:$(sed -nE 's/.*listening on [^ ]*:([0-9]+) .*/\1/p' "$T/serve.log")
+URL=$(serve_url "$T/serve.log")
 C2=$T/client_http.db
 printf '.load %s\n%s\n' "$SYNCQ_SQLITE_EXT" \
 	"CREATE TABLE lat (id INTEGER PRIMARY KEY, v TEXT); SELECT sync_track('lat');

@@ -13,6 +13,7 @@
 #        SYNCQ_BENCH_GROW_CHANGES (changes timed per way and link, default 30)
 set -euo pipefail
 : "${SYNCQD:?}" "${SYNCQ_SQLITE_EXT:?}" "${SYNCQ_TMP:?}"
+. "$SYNCQ_ROOT/bench/lib/sync.sh"
 T=$SYNCQ_TMP
 STEPS=${SYNCQ_BENCH_GROW_STEPS:-10}
 ROWS=${SYNCQ_BENCH_GROW_ROWS:-50000}
@@ -40,8 +41,7 @@ export AMRS_ADMIN_USERNAME=bench AMRS_ADMIN_PASSWORD=bench-pw
 "$SYNCQD" serve --postgres "$HUB" --listen 127.0.0.1:0 2>"$T/serve.log" &
 spid=$!
 trap 'kill $spid ${ppid:-} ${hpid:-} 2>/dev/null || true' EXIT
-for _ in $(seq 1 100); do grep -q 'listening on' "$T/serve.log" && break; sleep 0.05; done
-URL=http://127.0.0.1:$(sed -nE 's/.*listening on [^ ]*:([0-9]+) .*/\1/p' "$T/serve.log")
+URL=$(serve_url "$T/serve.log")
 "$SYNCQD" --sqlite "$P" --online "$HUB" --control off 2>>"$T/libpq.log" &
 ppid=$!
 "$SYNCQD" --sqlite "$H" --online "$URL" --control off 2>>"$T/http.log" &
@@ -51,8 +51,6 @@ for log in "$T/libpq.log" "$T/http.log"; do
 	grep -q "sync (start) done" "$log" || { echo "no first sync: $(tail -n 3 "$log")"; exit 1; }
 done
 
-# pct FILE P: the P-th percentile of the numbers in FILE (microseconds), in ms
-pct() { sort -n "$1" | awk -v p="$2" '{ a[NR] = $1 } END { i = int(NR * p / 100 + 0.999); if (i < 1) i = 1; printf "%.1f", a[i] / 1000 }'; }
 next_id=1
 lat() {		# lat VAR MODE FILE: VAR="p50 / max" of CHANGES changes
 	"$T/lat" "$2" "$3" "$HUB" "$SYNCQ_SQLITE_EXT" "$CHANGES" "$SPACING_MS" "$next_id" >"$T/lat.us" || exit 1
