@@ -2,9 +2,8 @@
  * replication.c
  *	  Helpers of the hub-side replication state (sql/src/20_replication.sql).
  *
- *	  sync_xid_value(xid8)   the 64-bit value of a full transaction id, so the
- *	                         queue's txid can carry a BRIN index (xid8 has no
- *	                         BRIN operator class)
+ *	  sync_xid_value(xid8)   the 64-bit value of a full transaction id, which
+ *	                         sync_queue_origin_txid is on
  */
 #include "syncq.h"
 

@@ -384,8 +384,7 @@ hub_connect(const char *conninfo, bool listen, char *err, size_t errlen)
 		buf_free(&b);
 	}
 	res = hub_run(h, "SELECT sync_node_id()::text,"
-				  " to_regprocedure('sync_row_json(regclass, record)') IS NOT NULL,"
-				  " to_regprocedure('sync_summarize()') IS NOT NULL",
+				  " to_regprocedure('sync_row_json(regclass, record)') IS NOT NULL",
 				  0, NULL, PGRES_TUPLES_OK, err, errlen);
 	if (res == NULL)
 	{
@@ -394,7 +393,6 @@ hub_connect(const char *conninfo, bool listen, char *err, size_t errlen)
 	}
 	snprintf(h->node_id, sizeof(h->node_id), "%s", PQgetvalue(res, 0, 0));
 	h->row_json_fn = PQgetvalue(res, 0, 1)[0] == 't';
-	h->summarize_fn = PQgetvalue(res, 0, 2)[0] == 't';
 	PQclear(res);
 	return h;
 }

@@ -12,8 +12,7 @@
  *   hub_close_cursor     close one
  *   hub_download_end     commit; note where the client stands
  *   hub_note_position    note where a client stands (for housekeeping)
- *   hub_prune_if_due     prune the hub's queue if nobody did for a while,
- *                        summarize its BRIN index
+ *   hub_prune_if_due     prune the hub's queue if nobody did for a while
  */
 #include "base/base.h"
 #include "base/buf.h"
@@ -29,7 +28,8 @@
 /*
  * The queue rows a client sees in a download: those of the transactions
  * between its position ($1) and the target ($3), after seq $4, never its
- * own ($2) but the corrections for it.
+ * own ($2) but the corrections for it (sync_download_floor() reads them
+ * too).
  */
 #define CHANGES_FOR_CLIENT \
 	" WHERE sync_xid_value(txid) >= sync_xid_value(pg_snapshot_xmin($1::pg_snapshot))" \
@@ -89,22 +89,18 @@ hub_download_begin(Hub *h, const char *position, char **snapshot, bool *behind,
  * queue before it comes to them: a client one change behind, with 200,000
  * rows queued, waited 100 ms for each page so read (the statement of a page
  * is prepared, and its generic plan walks sync_queue_pkey from `after`).
- * A plain statement, planned for its values: a scan of the table when the
- * position is far behind, whose rows the download then reads anyway.
+ * sync_download_floor() reads it through that index, never by a scan of
+ * the whole queue (sql/src/20_replication.sql says why).
  */
 static int
 changes_floor(Hub *h, const char *position, const char *target, const char *client_id,
 			  int64_t *floor, char *err, size_t errlen)
 {
-	const char *params[4] = {position, client_id, target, "0"};
+	const char *params[3] = {position, client_id, target};
 	PGresult   *res;
 
-	/* min(seq + 0): min(seq) would be read along sync_queue_pkey */
-	res = hub_run(h,
-				  "SELECT coalesce((SELECT min(seq + 0) - 1 FROM sync_queue"
-				  CHANGES_FOR_CLIENT
-				  "), (SELECT max(seq) FROM sync_queue), 0)",
-				  4, params, PGRES_TUPLES_OK, err, errlen);
+	res = hub_run(h, "SELECT sync_download_floor($1::pg_snapshot, $2::uuid, $3::pg_snapshot)",
+				  3, params, PGRES_TUPLES_OK, err, errlen);
 	if (res == NULL)
 		return -1;
 	*floor = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
@@ -192,9 +188,8 @@ changes_page(Hub *h, const char *position, const char *target, int64_t after,
  * after seq last, among the rows a client sees: ends[i] its greatest seq
  * there, 0 if it has none after last. All of a transaction's rows lie
  * between the same two snapshots, so a page's position and target need no
- * checking again. Read by the transactions' range (sync_queue_txid_brin:
- * the rows of the transactions of a page lie together) or by seq, as the
- * planner finds cheaper: a plain statement, planned for its values.
+ * checking again. Read by the transactions (sync_queue_txid) or by seq, as
+ * the planner finds cheaper: a plain statement, planned for its values.
  */
 static int
 txn_ends_after(Hub *h, const char *client_id, int64_t last, const int64_t *xids, int n,
@@ -223,8 +218,8 @@ txn_ends_after(Hub *h, const char *client_id, int64_t last, const int64_t *xids,
 	res = hub_run(h,
 				  "SELECT sync_xid_value(q.txid), max(q.seq)"
 				  "  FROM sync_queue q"
-				  " WHERE sync_xid_value(q.txid) BETWEEN $3::bigint AND $4::bigint"
-				  "   AND sync_xid_value(q.txid) = ANY ($2::bigint[])"
+				  " WHERE q.txid BETWEEN $3::xid8 AND $4::xid8"
+				  "   AND q.txid = ANY ($2::xid8[])"
 				  "   AND q.seq > $1::bigint"
 				  "   AND CASE WHEN q.for_node IS NULL THEN q.origin <> $5::uuid ELSE q.for_node = $5::uuid END"
 				  " GROUP BY 1 ORDER BY 1",
@@ -426,24 +421,14 @@ hub_close_cursor(Hub *h, const char *cursor, char *err, size_t errlen)
 }
 
 /*
- * Prune the hub queue (sync_prune) if nobody did for a while, then
- * summarize its BRIN index up to its last page (sync_summarize: the next
- * sync's reads by transaction then skip the rows queued before its
- * position), in a statement of its own, so that the prune's lock on
- * sync_hub_state is not held meanwhile; that it could not is said and does
- * not fail the sync. Returns the rows deleted, or -1.
+ * Prune the hub queue (sync_prune) if nobody did for a while; returns the
+ * rows deleted, or -1.
  */
 long
 hub_prune_if_due(Hub *h, char *err, size_t errlen)
 {
-	long		pruned = hub_number(h, "SELECT CASE WHEN pruned_at IS NULL OR pruned_at < now() - interval '10 minutes'"
-									" THEN sync_prune() END FROM sync_hub_state", NULL, err, errlen);
-	char		e[512];
-
-	if (pruned >= 0 && h->summarize_fn &&
-		hub_number(h, "SELECT sync_summarize()", NULL, e, sizeof(e)) < 0)
-		logmsg(LOG_WARNING, "summarizing the hub queue's index: %s", e);
-	return pruned;
+	return hub_number(h, "SELECT CASE WHEN pruned_at IS NULL OR pruned_at < now() - interval '10 minutes'"
+					  " THEN sync_prune() END FROM sync_hub_state", NULL, err, errlen);
 }
 
 int

@@ -104,7 +104,6 @@ typedef struct Hub
 	int64_t		clock_us;		/* the hub's clock as the last download began */
 	int64_t		wall_us;		/* ... its wall clock then (clock_timestamp()) */
 	bool		row_json_fn;	/* the hub's syncq has sync_row_json() (0.2.0) */
-	bool		summarize_fn;	/* ... and sync_summarize() */
 	uint64_t	tables_digest;	/* of the tracked tables' columns and types as
 								 * hub_load_tables last read them */
 	long		max_set_aside;	/* a client's changes in sync_errors, at most

@@ -5,19 +5,31 @@
 -- ---------------------------------------------------------------------------
 
 -- Downloads find a client's changes by transaction visibility (txid against
--- the client's snapshot position); a BRIN index keeps that cheap on a long
--- queue without adding much per-row cost to capture. xid8 has no BRIN
--- operator class, so the index is on its 64-bit value, and queries use
--- sync_xid_value() on both sides.
+-- the client's snapshot position), through a B-tree on txid (xid8's own
+-- operator class). On txid, not on sync_xid_value(txid) as
+-- sync_queue_origin_txid below is, so that a read of the hub's own changes
+-- (origin = ..., sync_xid_value(txid) >= ...) can only take that one: with
+-- one expression for both, the planner read every upload's relays since
+-- the fold's snapshot through this index, 10-13 ms a sync with 750,000 rows
+-- queued. A B-tree, not BRIN: a BRIN range's summary only widens, and the
+-- free space VACUUM finds in old pages (after a prune, or left by a bulk
+-- insert) takes new rows, so that old ranges came to match every recent
+-- transaction and a one-row sync read 13,000 rows with 300,000 queued; and
+-- until ANALYZE has seen the queue, PostgreSQL costs a BRIN index as of no
+-- use and reads the whole queue instead (bench part 52). All rows of a
+-- transaction share one key, which the B-tree keeps once (deduplication):
+-- 4 MB for 300,000 rows written 100,000 a statement, and no cost to
+-- capture measured (100,000 captured inserts: 831-848 ms, against 848-981
+-- with BRIN).
 CREATE FUNCTION sync_xid_value(xid8) RETURNS bigint
 	AS 'MODULE_PATHNAME', 'sync_xid_value'
 	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION sync_xid_value(xid8) IS 'syncq internal: the 64-bit value of a full transaction id';
-CREATE INDEX sync_queue_txid_brin ON sync_queue USING brin (sync_xid_value(txid));
+CREATE INDEX sync_queue_txid ON sync_queue (txid);
 
 -- The hub's own changes since a snapshot (sync_fold_local, the late read of
 -- an upload, sync_overtaken: docs/replication.md, Uploads side by side) are
--- found by origin and transaction: the BRIN index would have them read
+-- found by origin and transaction: sync_queue_txid alone would have them read
 -- every row queued since, and most of those are the relays of the uploads
 -- that run side by side, so that each upload's fold cost grew with the
 -- number of uploads at once.
@@ -306,12 +318,41 @@ BEGIN
 			   AND q.origin = (SELECT sync_node_id()) AND q.for_node IS NULL)
 		SELECT count(*) FROM late WHERE EXISTS (
 			SELECT 1 FROM sync_queue m
-			 WHERE sync_xid_value(m.txid) = sync_xid_value(pg_current_xact_id())
+			 WHERE m.txid = pg_current_xact_id()
 			   AND m.table_name = late.table_name AND m.pk::text = late.pk));
 END
 $$;
 COMMENT ON FUNCTION sync_overtaken(pg_snapshot) IS 'syncq internal: rows of this upload a hub transaction the fold did not see also wrote';
 REVOKE ALL ON FUNCTION sync_overtaken(pg_snapshot) FROM PUBLIC;
+
+-- Where a download of node's changes from position pos up to snapshot
+-- target can start (hub/download.c, changes_floor): below the seq of every
+-- queue row it is to read, and at most the greatest seq there is when it
+-- has none. Those rows are found by transaction through sync_queue_txid,
+-- never by a scan of the whole queue: until ANALYZE has seen the queue (a
+-- queue that grew from empty faster than autovacuum followed), the
+-- planner takes a condition on txid for a third of the rows, and a plan
+-- for its values read all 300,000 at every sync, 100-190
+-- ms (bench part 52). No parallel workers either: starting them cost
+-- 30 ms of the 35 the read took. min(seq + 0), not min(seq), which could
+-- walk sync_queue_pkey instead.
+CREATE FUNCTION sync_download_floor(pos pg_snapshot, node uuid, target pg_snapshot) RETURNS bigint
+LANGUAGE plpgsql STABLE SET search_path FROM CURRENT
+SET plan_cache_mode = force_custom_plan SET enable_seqscan = off
+SET max_parallel_workers_per_gather = 0 AS $$
+BEGIN
+	RETURN coalesce(
+		(SELECT min(q.seq + 0) - 1 FROM sync_queue q
+		  WHERE q.txid >= pg_snapshot_xmin(pos)
+		    AND NOT pg_visible_in_snapshot(q.txid, pos)
+		    AND pg_visible_in_snapshot(q.txid, target)
+		    AND CASE WHEN q.for_node IS NULL THEN q.origin <> node ELSE q.for_node = node END),
+		(SELECT max(seq) FROM sync_queue),
+		0);
+END
+$$;
+COMMENT ON FUNCTION sync_download_floor(pg_snapshot, uuid, pg_snapshot) IS 'syncq internal: below the seq of every queue row a download is to read';
+REVOKE ALL ON FUNCTION sync_download_floor(pg_snapshot, uuid, pg_snapshot) FROM PUBLIC;
 
 -- Delete the queue rows every client that synced within the retention
 -- window has already received, and remember the horizon: a client whose
@@ -341,27 +382,3 @@ END
 $$;
 COMMENT ON FUNCTION sync_prune() IS 'delete queue rows every recently active client has received (sync_hub_state.retention)';
 REVOKE ALL ON FUNCTION sync_prune() FROM PUBLIC;
-
--- Summarize the queue's BRIN index (sync_queue_txid_brin) up to the queue's
--- last page. A page range that no summary covers yet matches every search
--- of the index, so a read by transaction (where a download starts, the
--- hub's changes an upload may have overtaken) reads every row queued since
--- the last VACUUM, which autovacuum runs only after a fifth of the queue is
--- new: a sync took 150 ms, not 9, right after 1,000,000 rows were queued.
--- Once summarized, a range's summary grows with each row inserted there.
--- syncqd calls it after each download; it waits for nobody: while a
--- VACUUM (which summarizes too) or another call holds the queue's lock, it
--- returns NULL at once, and after 20 ms if something holds the index's.
--- The number of page ranges it summarized otherwise.
-CREATE FUNCTION sync_summarize() RETURNS integer
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
-SET lock_timeout = '20ms' AS $$
-BEGIN
-	LOCK TABLE @extschema@.sync_queue IN SHARE UPDATE EXCLUSIVE MODE NOWAIT;
-	RETURN brin_summarize_new_values('@extschema@.sync_queue_txid_brin'::regclass);
-EXCEPTION WHEN lock_not_available THEN
-	RETURN NULL;
-END
-$$;
-COMMENT ON FUNCTION sync_summarize() IS 'syncq internal: summarize the queue''s BRIN index up to its last page';
-REVOKE ALL ON FUNCTION sync_summarize() FROM PUBLIC;
