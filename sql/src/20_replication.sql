@@ -333,9 +333,10 @@ REVOKE ALL ON FUNCTION sync_overtaken(pg_snapshot) FROM PUBLIC;
 -- queue that grew from empty faster than autovacuum followed), the
 -- planner takes a condition on txid for a third of the rows, and a plan
 -- for its values read all 300,000 at every sync, 100-190
--- ms (bench part 52). No parallel workers either: starting them cost
--- 30 ms of the 35 the read took. min(seq + 0), not min(seq), which could
--- walk sync_queue_pkey instead.
+-- ms (bench part 52). No parallel workers either: with 300,000 rows
+-- queued, a parallel plan took 64-76 ms to find one row on a busy machine,
+-- 0.02-0.13 ms without (EXPLAIN ANALYZE). min(seq + 0), not min(seq),
+-- which could walk sync_queue_pkey instead.
 CREATE FUNCTION sync_download_floor(pos pg_snapshot, node uuid, target pg_snapshot) RETURNS bigint
 LANGUAGE plpgsql STABLE SET search_path FROM CURRENT
 SET plan_cache_mode = force_custom_plan SET enable_seqscan = off
