@@ -84,13 +84,13 @@ hub_download_begin(Hub *h, const char *position, char **snapshot, bool *behind,
  * *floor is below the seq of every row it is to read, and at most the
  * greatest seq there is when it has none. The rows not yet visible in a
  * snapshot are those of its transactions from its xmin on, which
- * sync_queue_txid_brin finds without reading the rows before them. Read
+ * sync_queue_txid finds without reading the rows before them. Read
  * along the queue's key, a download from seq 0 reads every row of the
  * queue before it comes to them: a client one change behind, with 200,000
  * rows queued, waited 100 ms for each page so read (the statement of a page
  * is prepared, and its generic plan walks sync_queue_pkey from `after`).
- * sync_download_floor() reads it through that index, never by a scan of
- * the whole queue (sql/src/20_replication.sql says why).
+ * sync_download_floor() reads it through that index, with sequential
+ * scans off (sql/src/20_replication.sql says why).
  */
 static int
 changes_floor(Hub *h, const char *position, const char *target, const char *client_id,
