@@ -686,3 +686,29 @@ CREATE INDEX sync_queue_origin_txid ON sync_queue (origin, sync_xid_value(txid))
 -- sql/src/20_replication.sql says why).
 DROP INDEX sync_queue_txid_brin;
 CREATE INDEX sync_queue_txid ON sync_queue (txid);
+
+-- sync_prune() finds the rows it deletes through sync_queue_txid, planned
+-- for the horizon at each call: it holds sync_hub_state's row, which every
+-- fold takes, and with nothing to delete a scan of 300,000 queued rows
+-- took 24-120 ms against 0.07 ms.
+CREATE OR REPLACE FUNCTION sync_prune() RETURNS bigint
+LANGUAGE plpgsql SET search_path FROM CURRENT SET plan_cache_mode = force_custom_plan AS $$
+DECLARE
+	keep   interval;
+	needed xid8;
+	n      bigint;
+BEGIN
+	PERFORM sync_fold_local();
+	SELECT retention INTO keep FROM sync_hub_state FOR UPDATE;
+	SELECT min(pg_snapshot_xmin(c.down_snapshot)) INTO needed
+	  FROM sync_clients c
+	 WHERE c.down_snapshot IS NOT NULL AND c.last_seen > now() - keep;
+	-- no active client: keep what the hub's own snapshot could still miss
+	needed := coalesce(needed, pg_snapshot_xmin(pg_current_snapshot()));
+	DELETE FROM sync_queue WHERE txid < needed;
+	GET DIAGNOSTICS n = ROW_COUNT;
+	UPDATE sync_hub_state
+	   SET horizon_xmin = greatest(horizon_xmin, needed), pruned_at = now();
+	RETURN n;
+END
+$$;

@@ -359,9 +359,12 @@ REVOKE ALL ON FUNCTION sync_download_floor(pg_snapshot, uuid, pg_snapshot) FROM 
 -- window has already received, and remember the horizon: a client whose
 -- position lies below it (it was away longer than the window) gets a first
 -- sync again instead of silently missing what was deleted. syncqd calls it
--- now and then; it may also be run by hand or from a scheduler.
+-- now and then; it may also be run by hand or from a scheduler. The rows
+-- are found through sync_queue_txid, planned for the horizon at each call:
+-- it holds sync_hub_state's row, which every fold takes, and with nothing
+-- to delete a scan of 300,000 queued rows took 24-120 ms against 0.07 ms.
 CREATE FUNCTION sync_prune() RETURNS bigint
-LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+LANGUAGE plpgsql SET search_path FROM CURRENT SET plan_cache_mode = force_custom_plan AS $$
 DECLARE
 	keep   interval;
 	needed xid8;
@@ -374,7 +377,7 @@ BEGIN
 	 WHERE c.down_snapshot IS NOT NULL AND c.last_seen > now() - keep;
 	-- no active client: keep what the hub's own snapshot could still miss
 	needed := coalesce(needed, pg_snapshot_xmin(pg_current_snapshot()));
-	DELETE FROM sync_queue WHERE sync_xid_value(txid) < sync_xid_value(needed);
+	DELETE FROM sync_queue WHERE txid < needed;
 	GET DIAGNOSTICS n = ROW_COUNT;
 	UPDATE sync_hub_state
 	   SET horizon_xmin = greatest(horizon_xmin, needed), pruned_at = now();
