@@ -20,7 +20,9 @@ hub "CREATE EXTENSION syncq;
 	SELECT sync_track('down'); SELECT sync_track('big');" >/dev/null
 
 # a hot standby with a replication slot
-SB=$T/standby
+# beside the primary (bench/run: in tmpfs when there is room), so that the
+# two are read from the same kind of storage
+SB=${SYNCQ_PG_PARENT:-$T}/standby
 SLOT=bench_replica_$$
 SERVES=()
 cleanup() {
