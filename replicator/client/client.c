@@ -48,14 +48,18 @@
 #define CLIENT_BUSY_MS 2000
 
 /*
- * syncqd checkpoints the WAL itself, after its own commits, once it holds
- * CLIENT_CHECKPOINT_FRAMES frames (docs/daemon.md, Checkpoints): SQLite's
- * automatic checkpoint runs in the commit of whichever connection takes
- * the WAL past 1,000 frames, and between an app's one-row commits and
- * syncqd's writes for each sync that was the app's every 70 or so commits,
- * a commit that then took 35-120 ms on a busy disk.
+ * syncqd checkpoints the WAL itself, after its own commits (docs/daemon.md,
+ * Checkpoints are syncqd's): SQLite's automatic checkpoint runs in the
+ * commit of whichever connection takes the WAL past 1,000 frames, and
+ * between an app's one-row commits and syncqd's writes for each sync that
+ * was now and then the app's commit. While the app writes (another
+ * connection committed in the last PACE_APP_US), syncqd checkpoints from
+ * CLIENT_CHECKPOINT_APP_FRAMES on, so that the app's commits find room
+ * below SQLite's threshold; otherwise from SQLite's own threshold, as
+ * often as before (a first sync with the file to itself).
  */
-#define CLIENT_CHECKPOINT_FRAMES 250
+#define CLIENT_CHECKPOINT_APP_FRAMES 250
+#define CLIENT_CHECKPOINT_FRAMES 1000
 
 /*
  * The pace of syncqd's write transactions (docs/daemon.md, The app always
@@ -375,17 +379,18 @@ fn_us(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 /*
  * The WAL hook of syncqd's connection, in place of SQLite's automatic
  * checkpoint: after a commit of syncqd's that leaves the WAL with
- * CLIENT_CHECKPOINT_FRAMES frames or more, a passive checkpoint (it takes no
- * lock the app waits for, and copies what no reader still needs), so that
- * the app's own commits do not find the WAL at SQLite's threshold and
- * checkpoint in the app's time. A checkpoint that cannot finish is no
- * error: the next commit tries again, as SQLite's own does.
+ * CLIENT_CHECKPOINT_APP_FRAMES frames or more while the app writes
+ * (CLIENT_CHECKPOINT_FRAMES while it does not), a passive checkpoint: it
+ * takes no lock the app waits for, and copies what no reader still needs.
+ * A checkpoint that cannot finish is no error: the next commit tries
+ * again, as SQLite's own does.
  */
 static int
 on_wal_commit(void *arg, sqlite3 *db, const char *schema, int frames)
 {
-	(void) arg;
-	if (frames >= CLIENT_CHECKPOINT_FRAMES)
+	const Client *cl = arg;
+
+	if (frames >= (client_app_writes(cl) ? CLIENT_CHECKPOINT_APP_FRAMES : CLIENT_CHECKPOINT_FRAMES))
 		(void) sqlite3_wal_checkpoint_v2(db, schema, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
 	return SQLITE_OK;
 }
@@ -428,7 +433,7 @@ client_open(const char *path, char *err, size_t errlen)
 		client_close(cl);
 		return NULL;
 	}
-	sqlite3_wal_hook(cl->db, on_wal_commit, NULL);
+	sqlite3_wal_hook(cl->db, on_wal_commit, cl);
 	{
 		/* sync_queue exists once a table is tracked */
 		sqlite3_stmt *q = client_prep(cl, "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = '" SYNCQ_QUEUE_TABLE "'", err, errlen);
