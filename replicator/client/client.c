@@ -48,17 +48,18 @@
 #define CLIENT_BUSY_MS 2000
 
 /*
- * syncqd checkpoints the WAL itself, after its own commits (docs/daemon.md,
- * Checkpoints are syncqd's): SQLite's automatic checkpoint runs in the
- * commit of whichever connection takes the WAL past 1,000 frames, and
- * between an app's one-row commits and syncqd's writes for each sync that
- * was now and then the app's commit. While the app writes (another
- * connection committed in the last PACE_APP_US), syncqd checkpoints from
- * CLIENT_CHECKPOINT_APP_FRAMES on, so that the app's commits find room
- * below SQLite's threshold; otherwise from SQLite's own threshold, as
- * often as before (a first sync with the file to itself).
+ * syncqd checkpoints the WAL itself (docs/daemon.md, Checkpoints are
+ * syncqd's): SQLite's automatic checkpoint runs in the commit that takes
+ * the WAL past 1,000 frames, whichever connection's, and with an app
+ * writing one row per transaction, each synced at once, that was an app's
+ * commit or one of syncqd's in the middle of a sync (4 MB written and two
+ * fsyncs, in the latency of a change). Once the WAL holds
+ * CLIENT_CHECKPOINT_IDLE_FRAMES frames after a commit of syncqd's, the
+ * daemon checkpoints after the sync (client_checkpoint), when nothing
+ * waits for it; at CLIENT_CHECKPOINT_FRAMES, SQLite's own threshold, at
+ * once, as SQLite would (a long download or first sync).
  */
-#define CLIENT_CHECKPOINT_APP_FRAMES 250
+#define CLIENT_CHECKPOINT_IDLE_FRAMES 250
 #define CLIENT_CHECKPOINT_FRAMES 1000
 
 /*
@@ -377,22 +378,51 @@ fn_us(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 }
 
 /*
+ * A passive checkpoint: it takes no lock the app waits for, and copies what
+ * no reader still needs. Busy (another checkpoint) or locked (a statement
+ * of syncqd's still reading) is no error: a later one goes on.
+ */
+static void
+checkpoint(sqlite3 *db, const char *schema)
+{
+	int			rc = sqlite3_wal_checkpoint_v2(db, schema, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+
+	if (rc != SQLITE_OK && rc != SQLITE_BUSY && rc != SQLITE_LOCKED)
+		logmsg(LOG_DEBUG, "checkpoint: %s", sqlite3_errmsg(db));
+}
+
+/*
  * The WAL hook of syncqd's connection, in place of SQLite's automatic
- * checkpoint: after a commit of syncqd's that leaves the WAL with
- * CLIENT_CHECKPOINT_APP_FRAMES frames or more while the app writes
- * (CLIENT_CHECKPOINT_FRAMES while it does not), a passive checkpoint: it
- * takes no lock the app waits for, and copies what no reader still needs.
- * A checkpoint that cannot finish is no error: the next commit tries
- * again, as SQLite's own does.
+ * checkpoint: after a commit of syncqd's, a checkpoint at once from
+ * CLIENT_CHECKPOINT_FRAMES frames, and one due after the sync from
+ * CLIENT_CHECKPOINT_IDLE_FRAMES.
  */
 static int
 on_wal_commit(void *arg, sqlite3 *db, const char *schema, int frames)
 {
-	const Client *cl = arg;
+	Client	   *cl = arg;
 
-	if (frames >= (client_app_writes(cl) ? CLIENT_CHECKPOINT_APP_FRAMES : CLIENT_CHECKPOINT_FRAMES))
-		(void) sqlite3_wal_checkpoint_v2(db, schema, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+	if (frames >= CLIENT_CHECKPOINT_FRAMES)
+	{
+		checkpoint(db, schema);
+		cl->checkpoint_due = false;
+	}
+	else if (frames >= CLIENT_CHECKPOINT_IDLE_FRAMES)
+		cl->checkpoint_due = true;
 	return SQLITE_OK;
+}
+
+/*
+ * After a sync: the checkpoint the WAL hook found due, so that the app's
+ * commits find the WAL short and do not checkpoint in the app's time.
+ */
+void
+client_checkpoint(Client *cl)
+{
+	if (!cl->checkpoint_due)
+		return;
+	cl->checkpoint_due = false;
+	checkpoint(cl->db, "main");
 }
 
 /* ---- open --------------------------------------------------------------- */

@@ -140,6 +140,8 @@ struct Client
 	int64_t		data_version;	/* PRAGMA data_version when it last took it */
 	int64_t		app_wrote_at;	/* mono_us() it last saw another connection's
 								 * commit (0: never) */
+	bool		checkpoint_due; /* the WAL is long enough to checkpoint after
+								 * the sync (client_checkpoint) */
 	int64_t		clock_us;		/* the greatest version seen from the hub: the
 								 * floor of this file's clock (syncq_state.next) */
 	int64_t    *bounds;			/* seqs that ended a snapshot, ascending */
@@ -176,6 +178,7 @@ int			client_commit_write(Client *cl, char *err, size_t errlen);
 void		client_rollback_write(Client *cl);
 bool		client_pace_due(const Client *cl);
 bool		client_app_writes(const Client *cl);
+void		client_checkpoint(Client *cl);
 
 /* queue.c */
 int			client_fill_queue(Client *cl, bool first, char *err, size_t errlen);

@@ -242,6 +242,7 @@ run_sync(Loop *l)
 	l->periodic_at = start + (int64_t) (l->o->interval * 1e6);
 	control_set_next_periodic(l->ctl, now_us() + (l->periodic_at - l->last_end));
 	control_set_state(l->ctl, STATE_IDLE, 0);
+	client_checkpoint(l->cl);
 	return 0;
 
 failed:
@@ -250,6 +251,7 @@ failed:
 		int64_t		now = mono_us();
 
 		client_rollback(l->cl);
+		client_checkpoint(l->cl);
 		if (l->h)
 			l->h->ops->abort(l->h);
 		if (l->h && !l->h->ops->ok(l->h))

@@ -78,7 +78,8 @@ int main(int argc, char **argv){
       fprintf(stderr, "insert %lld: %s\n", first+i, zErr ? zErr : "?");
       return 1;
     }
-    if( nowMs()-t0>worst ) worst = nowMs()-t0;
+    t0 = nowMs()-t0;
+    if( t0>worst ) worst = t0;
     sqlite3_free(zSql);
   }
   printf("%d %d %d %.0f\n", n, nCheckpoints, mxFrames, worst);
