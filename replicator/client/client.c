@@ -383,12 +383,12 @@ fn_us(sqlite3_context *ctx, int argc, sqlite3_value **argv)
  * of syncqd's still reading) is no error: a later one goes on.
  */
 static void
-checkpoint(sqlite3 *db, const char *schema)
+checkpoint(const Client *cl, const char *schema)
 {
-	int			rc = sqlite3_wal_checkpoint_v2(db, schema, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+	int			rc = sqlite3_wal_checkpoint_v2(cl->db, schema, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
 
 	if (rc != SQLITE_OK && rc != SQLITE_BUSY && rc != SQLITE_LOCKED)
-		logmsg(LOG_DEBUG, "checkpoint: %s", sqlite3_errmsg(db));
+		logmsg(LOG_DEBUG, "checkpoint of \"%s\": %s", cl->path, sqlite3_errmsg(cl->db));
 }
 
 /*
@@ -402,9 +402,10 @@ on_wal_commit(void *arg, sqlite3 *db, const char *schema, int frames)
 {
 	Client	   *cl = arg;
 
+	(void) db;					/* cl->db */
 	if (frames >= CLIENT_CHECKPOINT_FRAMES)
 	{
-		checkpoint(db, schema);
+		checkpoint(cl, schema);
 		cl->checkpoint_due = false;
 	}
 	else if (frames >= CLIENT_CHECKPOINT_IDLE_FRAMES)
@@ -422,7 +423,7 @@ client_checkpoint(Client *cl)
 	if (!cl->checkpoint_due)
 		return;
 	cl->checkpoint_due = false;
-	checkpoint(cl->db, "main");
+	checkpoint(cl, "main");
 }
 
 /* ---- open --------------------------------------------------------------- */
