@@ -478,6 +478,9 @@ typedef struct
 	char	  **held;			/* row_key of each placeholder version row
 								 * this call made (lock_versions) */
 	int			nheld;
+	VerMap		tent;			/* (table, hub key) -> the version a row of
+								 * held carries for now (.known while no
+								 * other write of this call touched it) */
 } Decision;
 
 /*
@@ -904,6 +907,15 @@ take_key(Decision *d, int i, PGresult *res, int rr, int rp)
  * those it did not fill. *all_new (unless NULL): every key got a placeholder
  * here, so none has a version row yet (the one row with a NULL table counts
  * the keys).
+ *
+ * A key may come with the version its change would leave ("u", "o": the
+ * greatest given for it; read_versions): its placeholder carries that one
+ * instead of PLACEHOLDER_US, a tentative version (d->tent), so that the
+ * version row of a new row that wins as sent is written once, not made
+ * and then updated (record). Until record() settles it, this call treats
+ * the row as none (versions_of, claim_key), writes over it where it would
+ * write a placeholder (act_on_report), and deletes it if no version filled
+ * it (drop_placeholders); no other transaction sees it before the commit.
  */
 static int
 lock_versions(Hub *h, Decision *d, const char *keys, bool *all_new, char *err, size_t errlen)
@@ -913,15 +925,17 @@ lock_versions(Hub *h, Decision *d, const char *keys, bool *all_new, char *err, s
 
 	int			n;
 
-	res = hub_prep(h, "WITH k AS (SELECT DISTINCT x.t COLLATE \"C\" AS t, x.p COLLATE \"C\" AS p"
-				  "              FROM json_to_recordset($1::json) AS x(t text, p text)),"
+	res = hub_prep(h, "WITH k AS (SELECT DISTINCT ON (1, 2) x.t COLLATE \"C\" AS t, x.p COLLATE \"C\" AS p, x.u, x.o"
+				  "              FROM json_to_recordset($1::json) AS x(t text, p text, u bigint, o uuid)"
+				  "             ORDER BY 1, 2, x.u DESC NULLS LAST, x.o::text DESC),"
 				  " made AS (INSERT INTO sync_versions AS v (table_name, pk, ver_us, ver_origin)"
-				  "          SELECT k.t, k.p, " PLACEHOLDER_US ", '00000000-0000-0000-0000-000000000000'"
+				  "          SELECT k.t, k.p, coalesce(k.u, " PLACEHOLDER_US "),"
+				  "                 coalesce(k.o, '00000000-0000-0000-0000-000000000000')"
 				  "            FROM k ORDER BY k.t, k.p"
 				  "          ON CONFLICT (table_name, pk) DO UPDATE SET ver_us = v.ver_us WHERE false"
-				  "          RETURNING table_name, pk)"
-				  " SELECT table_name, pk FROM made"
-				  " UNION ALL SELECT NULL, count(*)::text FROM k",
+				  "          RETURNING table_name, pk, ver_us, ver_origin::text)"
+				  " SELECT table_name, pk, ver_us, ver_origin FROM made"
+				  " UNION ALL SELECT NULL, count(*)::text, NULL, NULL FROM k",
 				  1, params, PGRES_TUPLES_OK, err, errlen);
 	if (res == NULL)
 		return -1;
@@ -936,12 +950,30 @@ lock_versions(Hub *h, Decision *d, const char *keys, bool *all_new, char *err, s
 		{
 			if (all_new)
 				*all_new = n == atoi(PQgetvalue(res, r, 1));
+			continue;
 		}
-		else
-			d->held[d->nheld++] = row_key(PQgetvalue(res, r, 0), PQgetvalue(res, r, 1));
+		d->held[d->nheld] = row_key(PQgetvalue(res, r, 0), PQgetvalue(res, r, 1));
+		if (strcmp(PQgetvalue(res, r, 2), PLACEHOLDER_US) != 0)
+		{
+			Version		t = {strtoll(PQgetvalue(res, r, 2), NULL, 10), "", true};
+
+			snprintf(t.origin, sizeof(t.origin), "%s", PQgetvalue(res, r, 3));
+			vermap_put(&d->tent, d->held[d->nheld], &t);
+		}
+		d->nheld++;
 	}
 	PQclear(res);
 	return 0;
+}
+
+/* Is the version row of k one this call made with a tentative version
+ * that nothing has written over yet (lock_versions)? */
+static bool
+tentative(const Decision *d, const char *k)
+{
+	const Version *t = vermap_get(&d->tent, k);
+
+	return t != NULL && t->known;
 }
 
 /* One key as versions_of and lock_versions take keys: [{"t": table, "p": pk}]. */
@@ -1024,6 +1056,7 @@ versions_of(Hub *h, Decision *d, const char *keys, bool keep, char *err, size_t 
 		Version		v = {0, "", true},
 					late = {0, "", true};
 		char	   *k;
+		bool		has;
 
 		if (PQgetisnull(res, r, 0))
 		{
@@ -1048,7 +1081,10 @@ versions_of(Hub *h, Decision *d, const char *keys, bool keep, char *err, size_t 
 			}
 			continue;
 		}
-		if (!PQgetisnull(res, r, 2))
+		k = row_key(PQgetvalue(res, r, 0), PQgetvalue(res, r, 1));
+		/* (a tentative version row is none yet: lock_versions) */
+		has = !PQgetisnull(res, r, 2) && !tentative(d, k);
+		if (has)
 		{
 			v.us = strtoll(PQgetvalue(res, r, 2), NULL, 10);
 			snprintf(v.origin, sizeof(v.origin), "%s", PQgetvalue(res, r, 3));
@@ -1058,11 +1094,11 @@ versions_of(Hub *h, Decision *d, const char *keys, bool keep, char *err, size_t 
 			/* a change of the hub's own the fold did not see */
 			late.us = strtoll(PQgetvalue(res, r, 4), NULL, 10);
 			snprintf(late.origin, sizeof(late.origin), "%s", PQgetvalue(res, r, 5));
-			if (PQgetisnull(res, r, 2) || version_cmp(&late, &v) > 0)
+			if (!has || version_cmp(&late, &v) > 0)
 				v = late;
+			has = true;
 		}
-		k = row_key(PQgetvalue(res, r, 0), PQgetvalue(res, r, 1));
-		if (!keep || vermap_get(&d->vers, k) == NULL)
+		if (has && (!keep || vermap_get(&d->vers, k) == NULL))
 		{
 			vermap_put(&d->vers, k, &v);
 			vermap_put(&d->before, k, &v);
@@ -1091,6 +1127,17 @@ read_versions(Hub *h, Decision *d, char *err, size_t errlen)
 		jout_object(&w);
 		jout_kstring(&w, "t", d->cs[i]->table);
 		jout_kstring(&w, "p", d->key[i]);
+		/*
+		 * the version it would leave, for a new key's version row
+		 * (lock_versions): not a delete's (a tentative row is never
+		 * marked deleted), nor one restamp() would change
+		 */
+		if (d->cs[i]->op != SYNCQ_OP_DELETE &&
+			d->cs[i]->ver_us <= h->apply_now_us + h->max_offset_us)
+		{
+			jout_kint(&w, "u", d->cs[i]->ver_us);
+			jout_kstring(&w, "o", d->cs[i]->origin);
+		}
 		jout_object_end(&w);
 		m++;
 	}
@@ -1360,13 +1407,18 @@ claim_key(void *arg, const HubTable *t, int64_t k, char *err, size_t errlen)
 	one_key(&keys, t->name, pk.p);
 	snprintf(num, sizeof(num), "%" PRId64, k);
 	params[1] = pk.p;
-	buf_printf(&sql, "SELECT EXISTS (SELECT FROM %s WHERE %s = $3::bigint)"
-			   "    OR EXISTS (SELECT FROM sync_versions WHERE table_name = $1 AND pk = $2"
+	buf_printf(&sql, "SELECT EXISTS (SELECT FROM %s WHERE %s = $3::bigint),"
+			   "       EXISTS (SELECT FROM sync_versions WHERE table_name = $1 AND pk = $2"
 			   "                  AND ver_us <> " PLACEHOLDER_US ")", t->qname, qcol);
 	if (lock_versions(a->h, a->d, keys.p, NULL, err, errlen) == 0 &&
 		(res = hub_run(a->h, sql.p, 3, params, PGRES_TUPLES_OK, err, errlen)) != NULL)
 	{
-		rc = strcmp(PQgetvalue(res, 0, 0), "f") == 0 ? 1 : 0;
+		char	   *rk = row_key(t->name, pk.p);
+		/* (a tentative version row is none yet: lock_versions) */
+		bool		versioned = strcmp(PQgetvalue(res, 0, 1), "t") == 0 && !tentative(a->d, rk);
+
+		rc = strcmp(PQgetvalue(res, 0, 0), "f") == 0 && !versioned ? 1 : 0;
+		free(rk);
 		PQclear(res);
 	}
 	free(qcol);
@@ -1991,14 +2043,37 @@ add_version(JsonOut *w, const char *table, const char *pk, int64_t us, const cha
 }
 
 /* (a row named twice, as a cascade and a trigger may: its greatest version) */
-#define PUT_VERSIONS_SQL \
+#define PUT_VERSIONS_OVER_SQL \
 	"INSERT INTO sync_versions AS v (table_name, pk, ver_us, ver_origin, deleted)" \
 	" SELECT DISTINCT ON (x.t, x.p) x.t, x.p, x.u, x.o, x.d" \
 	"   FROM json_to_recordset($1::json) AS x(t text, p text, u bigint, o uuid, d boolean)" \
 	"  ORDER BY x.t, x.p, x.u DESC, x.o::text DESC" \
 	" ON CONFLICT (table_name, pk) DO UPDATE" \
-	"   SET ver_us = EXCLUDED.ver_us, ver_origin = EXCLUDED.ver_origin, deleted = EXCLUDED.deleted" \
+	"   SET ver_us = EXCLUDED.ver_us, ver_origin = EXCLUDED.ver_origin, deleted = EXCLUDED.deleted"
+/* (...over a version row unless it holds a greater version: OVER is for
+ * tentative ones, lock_versions) */
+#define PUT_VERSIONS_SQL PUT_VERSIONS_OVER_SQL \
 	" WHERE (v.ver_us, v.ver_origin::text) <= (EXCLUDED.ver_us, EXCLUDED.ver_origin::text)"
+
+/*
+ * Into which array a version row of key k goes: ow (written over what the
+ * row holds: PUT_VERSIONS_OVER_SQL) if it is tentative, which it is not
+ * any more then, or w; *n or *no counts it.
+ */
+static JsonOut *
+versions_for(Decision *d, const char *k, JsonOut *w, int *n, JsonOut *ow, int *no)
+{
+	Version    *t = vermap_get(&d->tent, k);
+
+	if (t != NULL && t->known)
+	{
+		t->known = false;
+		(*no)++;
+		return ow;
+	}
+	(*n)++;
+	return w;
+}
 
 /* A queue row syncqd writes itself (a relay, or a correction's delete). */
 #define PUT_QUEUE_SQL \
@@ -2307,12 +2382,15 @@ act_on_report(Hub *h, Decision *d, char *err, size_t errlen)
 							  0, NULL, PGRES_TUPLES_OK, err, errlen);
 	Answers		a = {0};
 	Buf			vrows = {0},
+				orows = {0},
 				qrows = {0},
 				fixes = {0};
 	JsonOut		vw,
+				ow,
 				qw,
 				fw;
 	int			nv = 0,
+				no = 0,
 				nq = 0,
 				nf = 0,
 				rc = 0;
@@ -2349,6 +2427,8 @@ act_on_report(Hub *h, Decision *d, char *err, size_t errlen)
 		}
 	jout_init(&vw, &vrows);
 	jout_array(&vw);
+	jout_init(&ow, &orows);
+	jout_array(&ow);
 	jout_init(&qw, &qrows);
 	jout_array(&qw);
 	jout_init(&fw, &fixes);
@@ -2363,10 +2443,12 @@ act_on_report(Hub *h, Decision *d, char *err, size_t errlen)
 
 		if (strcmp(what, "consequence") == 0 || strcmp(what, "restamped") == 0)
 		{
-			add_version(&vw, PQgetvalue(res, r, 1), PQgetvalue(res, r, 3),
-						strtoll(PQgetvalue(res, r, 5), NULL, 10), PQgetvalue(res, r, 6),
-						PQgetvalue(res, r, 2)[0] == SYNCQ_OP_DELETE);
-			nv++;
+			char	   *k = row_key(PQgetvalue(res, r, 1), PQgetvalue(res, r, 3));
+
+			add_version(versions_for(d, k, &vw, &nv, &ow, &no), PQgetvalue(res, r, 1),
+						PQgetvalue(res, r, 3), strtoll(PQgetvalue(res, r, 5), NULL, 10),
+						PQgetvalue(res, r, 6), PQgetvalue(res, r, 2)[0] == SYNCQ_OP_DELETE);
+			free(k);
 		}
 		if (c == NULL || d->key[n] == NULL)
 			continue;
@@ -2401,10 +2483,13 @@ act_on_report(Hub *h, Decision *d, char *err, size_t errlen)
 	}
 	nq += add_corrections(h, d, &a, &qw, &fw, &nf);
 	jout_array_end(&vw);
+	jout_array_end(&ow);
 	jout_array_end(&qw);
 	jout_array_end(&fw);
 	PQclear(res);
-	if ((nv > 0 && run_json(h, PUT_VERSIONS_SQL, &vrows, err, errlen) < 0) ||
+	/* (over the tentative rows first: a key in both gets the greater) */
+	if ((no > 0 && run_json(h, PUT_VERSIONS_OVER_SQL, &orows, err, errlen) < 0) ||
+		(nv > 0 && run_json(h, PUT_VERSIONS_SQL, &vrows, err, errlen) < 0) ||
 		(nq > 0 && run_json(h, PUT_QUEUE_SQL, &qrows, err, errlen) < 0) ||
 		(nf > 0 && queue_corrections(h, &fixes, err, errlen) < 0))
 		rc = -1;
@@ -2414,6 +2499,7 @@ act_on_report(Hub *h, Decision *d, char *err, size_t errlen)
 	free(a.fix_key);
 	free(a.restamped);
 	buf_free(&vrows);
+	buf_free(&orows);
 	buf_free(&qrows);
 	buf_free(&fixes);
 	return rc;
@@ -2452,8 +2538,9 @@ raise_clock(Hub *h, const Decision *d, char *err, size_t errlen)
 
 /*
  * Delete the placeholder version rows this call made (lock_versions) that
- * no version filled: the keys in done got one. A row a consequence or a
- * correction versioned meanwhile is not a placeholder any more, and stays.
+ * no version filled: the keys in done got one. A row a consequence
+ * versioned meanwhile is not a placeholder any more, and stays. A
+ * tentative one (d->tent) nothing wrote over is deleted by its version.
  */
 static int
 drop_placeholders(Hub *h, Decision *d, const VerMap *done, char *err, size_t errlen)
@@ -2468,20 +2555,23 @@ drop_placeholders(Hub *h, Decision *d, const VerMap *done, char *err, size_t err
 	for (int i = 0; i < d->nheld; i++)
 	{
 		const char *sep = strchr(d->held[i], '\x1f');
+		const Version *t = vermap_get(&d->tent, d->held[i]);
 
-		if (vermap_get(done, d->held[i]) != NULL || sep == NULL)
+		if (vermap_get(done, d->held[i]) != NULL || sep == NULL || (t != NULL && !t->known))
 			continue;
 		jout_object(&w);
 		jout_key(&w, "t");
 		jout_stringn(&w, d->held[i], (size_t) (sep - d->held[i]));
 		jout_kstring(&w, "p", sep + 1);
+		if (t != NULL)
+			jout_kint(&w, "u", t->us);
 		jout_object_end(&w);
 		n++;
 	}
 	jout_array_end(&w);
 	if (n > 0)
-		rc = run_json(h, "DELETE FROM sync_versions v USING json_to_recordset($1::json) AS k(t text, p text)"
-					  " WHERE v.table_name = k.t AND v.pk = k.p AND v.ver_us = " PLACEHOLDER_US,
+		rc = run_json(h, "DELETE FROM sync_versions v USING json_to_recordset($1::json) AS k(t text, p text, u bigint)"
+					  " WHERE v.table_name = k.t AND v.pk = k.p AND v.ver_us = coalesce(k.u, " PLACEHOLDER_US ")",
 					  &arr, err, errlen);
 	buf_free(&arr);
 	for (int i = 0; i < d->nheld; i++)
@@ -2500,13 +2590,18 @@ record(Hub *h, Decision *d, bool *notify, char *err, size_t errlen)
 {
 	VerMap		done = {0};
 	Version		mark = {0, "", true};
-	Buf			vrows = {0};
-	JsonOut		w;
+	Buf			vrows = {0},
+				orows = {0};
+	JsonOut		w,
+				ow;
 	int			nv = 0,
+				no = 0,
 				rc = 0;
 
 	jout_init(&w, &vrows);
 	jout_array(&w);
+	jout_init(&ow, &orows);
+	jout_array(&ow);
 	for (int i = d->nwin - 1; i >= 0; i--)
 	{
 		const Change *c = d->cs[d->win[i]];
@@ -2519,15 +2614,24 @@ record(Hub *h, Decision *d, bool *notify, char *err, size_t errlen)
 		k = row_key(c->table, d->key[d->win[i]]);
 		if (vermap_get(&done, k) == NULL)
 		{
+			Version    *t = vermap_get(&d->tent, k);
+
 			vermap_put(&done, k, &mark);
-			add_version(&w, c->table, d->key[d->win[i]], c->ver_us, c->origin,
-						c->op == SYNCQ_OP_DELETE);
-			nv++;
+			/* a tentative row that holds this version already: kept */
+			if (t != NULL && t->known && c->op != SYNCQ_OP_DELETE && t->us == c->ver_us &&
+				strcmp(t->origin, c->origin) == 0)
+				t->known = false;
+			else
+				add_version(versions_for(d, k, &w, &nv, &ow, &no), c->table, d->key[d->win[i]],
+							c->ver_us, c->origin, c->op == SYNCQ_OP_DELETE);
 		}
 		free(k);
 	}
 	jout_array_end(&w);
-	if (nv > 0)
+	jout_array_end(&ow);
+	if (no > 0)
+		rc = run_json(h, PUT_VERSIONS_OVER_SQL, &orows, err, errlen);
+	if (rc == 0 && nv > 0)
 		rc = run_json(h, PUT_VERSIONS_SQL, &vrows, err, errlen);
 	if (rc == 0)
 		rc = drop_placeholders(h, d, &done, err, errlen);
@@ -2542,6 +2646,7 @@ record(Hub *h, Decision *d, bool *notify, char *err, size_t errlen)
 					  "",
 					  &d->confl, err, errlen);
 	buf_free(&vrows);
+	buf_free(&orows);
 	return rc;
 }
 
@@ -2676,6 +2781,7 @@ out:
 	for (int i = 0; i < d.nheld; i++)
 		free(d.held[i]);
 	free(d.held);
+	vermap_free(&d.tent);
 	vermap_free(&d.vers);
 	vermap_free(&d.before);
 	vermap_free(&d.live);
