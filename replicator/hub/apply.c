@@ -54,6 +54,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* ver_us of a placeholder version row (lock_versions). */
 #define PLACEHOLDER_US "-1"
@@ -2619,7 +2620,7 @@ record(Hub *h, Decision *d, bool *notify, char *err, size_t errlen)
 			vermap_put(&done, k, &mark);
 			/* a tentative row that holds this version already: kept */
 			if (t != NULL && t->known && c->op != SYNCQ_OP_DELETE && t->us == c->ver_us &&
-				strcmp(t->origin, c->origin) == 0)
+				strcasecmp(t->origin, c->origin) == 0)
 				t->known = false;
 			else
 				add_version(versions_for(d, k, &w, &nv, &ow, &no), c->table, d->key[d->win[i]],
