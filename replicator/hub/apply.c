@@ -914,9 +914,11 @@ take_key(Decision *d, int i, PGresult *res, int rr, int rp)
  * instead of PLACEHOLDER_US, a tentative version (d->tent), so that the
  * version row of a new row that wins as sent is written once, not made
  * and then updated (record). Until record() settles it, this call treats
- * the row as none (versions_of, claim_key), writes over it where it would
- * write a placeholder (act_on_report), and deletes it if no version filled
- * it (drop_placeholders); no other transaction sees it before the commit.
+ * the row as none (versions_of; claim_key draws keys above every key of
+ * the call, d->floor, so never one of these), writes over it where it
+ * would write a placeholder (VersionWrites), and deletes it if no version
+ * filled it (drop_placeholders); no other transaction sees it before the
+ * commit.
  */
 static int
 lock_versions(Hub *h, Decision *d, const char *keys, bool *all_new, char *err, size_t errlen)
@@ -975,6 +977,14 @@ tentative(const Decision *d, const char *k)
 	const Version *t = vermap_get(&d->tent, k);
 
 	return t != NULL && t->known;
+}
+
+/* Is change c stamped no further ahead of the hub's clock than
+ * sync_hub_state.max_offset (so restamp() leaves its version)? */
+static bool
+within_offset(const Hub *h, const Change *c)
+{
+	return c->ver_us <= h->apply_now_us + h->max_offset_us;
 }
 
 /* One key as versions_of and lock_versions take keys: [{"t": table, "p": pk}]. */
@@ -1133,8 +1143,7 @@ read_versions(Hub *h, Decision *d, char *err, size_t errlen)
 		 * (lock_versions): not a delete's (a tentative row is never
 		 * marked deleted), nor one restamp() would change
 		 */
-		if (d->cs[i]->op != SYNCQ_OP_DELETE &&
-			d->cs[i]->ver_us <= h->apply_now_us + h->max_offset_us)
+		if (d->cs[i]->op != SYNCQ_OP_DELETE && within_offset(h, d->cs[i]))
 		{
 			jout_kint(&w, "u", d->cs[i]->ver_us);
 			jout_kstring(&w, "o", d->cs[i]->origin);
@@ -1408,18 +1417,13 @@ claim_key(void *arg, const HubTable *t, int64_t k, char *err, size_t errlen)
 	one_key(&keys, t->name, pk.p);
 	snprintf(num, sizeof(num), "%" PRId64, k);
 	params[1] = pk.p;
-	buf_printf(&sql, "SELECT EXISTS (SELECT FROM %s WHERE %s = $3::bigint),"
-			   "       EXISTS (SELECT FROM sync_versions WHERE table_name = $1 AND pk = $2"
+	buf_printf(&sql, "SELECT EXISTS (SELECT FROM %s WHERE %s = $3::bigint)"
+			   "    OR EXISTS (SELECT FROM sync_versions WHERE table_name = $1 AND pk = $2"
 			   "                  AND ver_us <> " PLACEHOLDER_US ")", t->qname, qcol);
 	if (lock_versions(a->h, a->d, keys.p, NULL, err, errlen) == 0 &&
 		(res = hub_run(a->h, sql.p, 3, params, PGRES_TUPLES_OK, err, errlen)) != NULL)
 	{
-		char	   *rk = row_key(t->name, pk.p);
-		/* (a tentative version row is none yet: lock_versions) */
-		bool		versioned = strcmp(PQgetvalue(res, 0, 1), "t") == 0 && !tentative(a->d, rk);
-
-		rc = strcmp(PQgetvalue(res, 0, 0), "f") == 0 && !versioned ? 1 : 0;
-		free(rk);
+		rc = strcmp(PQgetvalue(res, 0, 0), "f") == 0 ? 1 : 0;
 		PQclear(res);
 	}
 	free(qcol);
@@ -1523,7 +1527,7 @@ restamp(Hub *h, Decision *d, int i)
 	char	   *k;
 	Version    *cur;
 
-	if (c->ver_us <= h->apply_now_us + h->max_offset_us)
+	if (within_offset(h, c))
 	{
 		if (c->ver_us > h->restamped_to)
 			h->restamped_to = c->ver_us;
@@ -2057,23 +2061,68 @@ add_version(JsonOut *w, const char *table, const char *pk, int64_t us, const cha
 	" WHERE (v.ver_us, v.ver_origin::text) <= (EXCLUDED.ver_us, EXCLUDED.ver_origin::text)"
 
 /*
- * Into which array a version row of key k goes: ow (written over what the
- * row holds: PUT_VERSIONS_OVER_SQL) if it is tentative, which it is not
- * any more then, or w; *n or *no counts it.
+ * Version rows to write (PUT_VERSIONS_SQL), and those over tentative rows
+ * (lock_versions), which are written whatever they hold
+ * (PUT_VERSIONS_OVER_SQL) and are tentative no more.
  */
-static JsonOut *
-versions_for(Decision *d, const char *k, JsonOut *w, int *n, JsonOut *ow, int *no)
+typedef struct
+{
+	Buf			rows,
+				over_rows;
+	JsonOut		w,
+				over;
+	int			n,
+				nover;
+} VersionWrites;
+
+static void
+vwrites_init(VersionWrites *v)
+{
+	memset(v, 0, sizeof(*v));
+	jout_init(&v->w, &v->rows);
+	jout_array(&v->w);
+	jout_init(&v->over, &v->over_rows);
+	jout_array(&v->over);
+}
+
+/* The version (us, origin, deleted) of row pk of table, for key k (row_key). */
+static void
+vwrites_add(VersionWrites *v, Decision *d, const char *k, const char *table, const char *pk,
+			int64_t us, const char *origin, bool deleted)
 {
 	Version    *t = vermap_get(&d->tent, k);
 
 	if (t != NULL && t->known)
 	{
 		t->known = false;
-		(*no)++;
-		return ow;
+		add_version(&v->over, table, pk, us, origin, deleted);
+		v->nover++;
 	}
-	(*n)++;
-	return w;
+	else
+	{
+		add_version(&v->w, table, pk, us, origin, deleted);
+		v->n++;
+	}
+}
+
+/* Write them (over the tentative rows first: a key in both gets the greater). */
+static int
+vwrites_run(Hub *h, VersionWrites *v, char *err, size_t errlen)
+{
+	jout_array_end(&v->w);
+	jout_array_end(&v->over);
+	if (v->nover > 0 && run_json(h, PUT_VERSIONS_OVER_SQL, &v->over_rows, err, errlen) < 0)
+		return -1;
+	if (v->n > 0 && run_json(h, PUT_VERSIONS_SQL, &v->rows, err, errlen) < 0)
+		return -1;
+	return 0;
+}
+
+static void
+vwrites_free(VersionWrites *v)
+{
+	buf_free(&v->rows);
+	buf_free(&v->over_rows);
 }
 
 /* A queue row syncqd writes itself (a relay, or a correction's delete). */
@@ -2382,17 +2431,12 @@ act_on_report(Hub *h, Decision *d, char *err, size_t errlen)
 	PGresult   *res = hub_prep(h, "SELECT n, t, op, pk, row_data, ver, origin::text, what FROM sync_apply_report()",
 							  0, NULL, PGRES_TUPLES_OK, err, errlen);
 	Answers		a = {0};
-	Buf			vrows = {0},
-				orows = {0},
-				qrows = {0},
+	VersionWrites vw;
+	Buf			qrows = {0},
 				fixes = {0};
-	JsonOut		vw,
-				ow,
-				qw,
+	JsonOut		qw,
 				fw;
-	int			nv = 0,
-				no = 0,
-				nq = 0,
+	int			nq = 0,
 				nf = 0,
 				rc = 0;
 
@@ -2426,10 +2470,7 @@ act_on_report(Hub *h, Decision *d, char *err, size_t errlen)
 			vermap_put(&a.queued, k, &mark);
 			free(k);
 		}
-	jout_init(&vw, &vrows);
-	jout_array(&vw);
-	jout_init(&ow, &orows);
-	jout_array(&ow);
+	vwrites_init(&vw);
 	jout_init(&qw, &qrows);
 	jout_array(&qw);
 	jout_init(&fw, &fixes);
@@ -2446,9 +2487,9 @@ act_on_report(Hub *h, Decision *d, char *err, size_t errlen)
 		{
 			char	   *k = row_key(PQgetvalue(res, r, 1), PQgetvalue(res, r, 3));
 
-			add_version(versions_for(d, k, &vw, &nv, &ow, &no), PQgetvalue(res, r, 1),
-						PQgetvalue(res, r, 3), strtoll(PQgetvalue(res, r, 5), NULL, 10),
-						PQgetvalue(res, r, 6), PQgetvalue(res, r, 2)[0] == SYNCQ_OP_DELETE);
+			vwrites_add(&vw, d, k, PQgetvalue(res, r, 1), PQgetvalue(res, r, 3),
+						strtoll(PQgetvalue(res, r, 5), NULL, 10), PQgetvalue(res, r, 6),
+						PQgetvalue(res, r, 2)[0] == SYNCQ_OP_DELETE);
 			free(k);
 		}
 		if (c == NULL || d->key[n] == NULL)
@@ -2483,14 +2524,10 @@ act_on_report(Hub *h, Decision *d, char *err, size_t errlen)
 			a.restamped[n] = strtoll(PQgetvalue(res, r, 5), NULL, 10);
 	}
 	nq += add_corrections(h, d, &a, &qw, &fw, &nf);
-	jout_array_end(&vw);
-	jout_array_end(&ow);
 	jout_array_end(&qw);
 	jout_array_end(&fw);
 	PQclear(res);
-	/* (over the tentative rows first: a key in both gets the greater) */
-	if ((no > 0 && run_json(h, PUT_VERSIONS_OVER_SQL, &orows, err, errlen) < 0) ||
-		(nv > 0 && run_json(h, PUT_VERSIONS_SQL, &vrows, err, errlen) < 0) ||
+	if (vwrites_run(h, &vw, err, errlen) < 0 ||
 		(nq > 0 && run_json(h, PUT_QUEUE_SQL, &qrows, err, errlen) < 0) ||
 		(nf > 0 && queue_corrections(h, &fixes, err, errlen) < 0))
 		rc = -1;
@@ -2499,8 +2536,7 @@ act_on_report(Hub *h, Decision *d, char *err, size_t errlen)
 	free(a.fix);
 	free(a.fix_key);
 	free(a.restamped);
-	buf_free(&vrows);
-	buf_free(&orows);
+	vwrites_free(&vw);
 	buf_free(&qrows);
 	buf_free(&fixes);
 	return rc;
@@ -2591,18 +2627,10 @@ record(Hub *h, Decision *d, bool *notify, char *err, size_t errlen)
 {
 	VerMap		done = {0};
 	Version		mark = {0, "", true};
-	Buf			vrows = {0},
-				orows = {0};
-	JsonOut		w,
-				ow;
-	int			nv = 0,
-				no = 0,
-				rc = 0;
+	VersionWrites vw;
+	int			rc;
 
-	jout_init(&w, &vrows);
-	jout_array(&w);
-	jout_init(&ow, &orows);
-	jout_array(&ow);
+	vwrites_init(&vw);
 	for (int i = d->nwin - 1; i >= 0; i--)
 	{
 		const Change *c = d->cs[d->win[i]];
@@ -2623,17 +2651,12 @@ record(Hub *h, Decision *d, bool *notify, char *err, size_t errlen)
 				strcasecmp(t->origin, c->origin) == 0)
 				t->known = false;
 			else
-				add_version(versions_for(d, k, &w, &nv, &ow, &no), c->table, d->key[d->win[i]],
-							c->ver_us, c->origin, c->op == SYNCQ_OP_DELETE);
+				vwrites_add(&vw, d, k, c->table, d->key[d->win[i]], c->ver_us, c->origin,
+							c->op == SYNCQ_OP_DELETE);
 		}
 		free(k);
 	}
-	jout_array_end(&w);
-	jout_array_end(&ow);
-	if (no > 0)
-		rc = run_json(h, PUT_VERSIONS_OVER_SQL, &orows, err, errlen);
-	if (rc == 0 && nv > 0)
-		rc = run_json(h, PUT_VERSIONS_SQL, &vrows, err, errlen);
+	rc = vwrites_run(h, &vw, err, errlen);
 	if (rc == 0)
 		rc = drop_placeholders(h, d, &done, err, errlen);
 	vermap_free(&done);
@@ -2646,8 +2669,7 @@ record(Hub *h, Decision *d, bool *notify, char *err, size_t errlen)
 					  "   FROM json_to_recordset($1::json) AS x(t text, pk json, op text, r json, at timestamptz, o uuid, wat bigint, wo uuid)"
 					  "",
 					  &d->confl, err, errlen);
-	buf_free(&vrows);
-	buf_free(&orows);
+	vwrites_free(&vw);
 	return rc;
 }
 
